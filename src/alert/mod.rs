@@ -1,0 +1,220 @@
+//! Outbound delivery: one POST attempt, how its result is judged, and the retry loop around
+//! it. `hookrelay send` and the relay both deliver through this module.
+
+pub mod client;
+pub mod retry;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Client, StatusCode};
+
+pub use client::{ClientOptions, build_client};
+pub use retry::{Backoff, RetryPolicy};
+
+/// How much of a response body is read for the report; the rest is discarded.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// What to deliver, and where.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub url: reqwest::Url,
+    /// Sent exactly as given.
+    pub body: Bytes,
+    /// Extra headers (Content-Type and User-Agent are always set).
+    pub headers: HeaderMap,
+}
+
+/// The result of one attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// 1-based.
+    pub number: u32,
+    pub status: Option<StatusCode>,
+    /// At most [`MAX_RESPONSE_BYTES`] of the response body.
+    pub body: Bytes,
+    pub retry_after: Option<Duration>,
+    pub location: Option<String>,
+    /// Why there was no usable answer (connection refused, timed out, …).
+    pub error: Option<String>,
+    pub elapsed: Duration,
+}
+
+/// What an attempt means for the delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// Worth another try: connection errors, timeouts, 408, 429, 5xx.
+    Retry,
+    /// A final refusal: other 4xx, redirects (never followed).
+    Fail,
+    /// 410 Gone: the endpoint asks never to be called again.
+    Gone,
+}
+
+impl Attempt {
+    pub fn verdict(&self) -> Verdict {
+        match self.status {
+            None => Verdict::Retry,
+            Some(s) if s.is_success() => Verdict::Delivered,
+            Some(StatusCode::GONE) => Verdict::Gone,
+            Some(StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS) => Verdict::Retry,
+            Some(s) if s.is_server_error() => Verdict::Retry,
+            Some(_) => Verdict::Fail,
+        }
+    }
+
+    /// One line for humans: `503 Service Unavailable in 3ms` or the error.
+    pub fn summary(&self) -> String {
+        let ms = self.elapsed.as_millis();
+        match (self.status, &self.error) {
+            (Some(s), _) if s.is_redirection() => {
+                let to = self.location.as_deref().unwrap_or("(no Location)");
+                format!("{s} redirect to {to} (not followed) in {ms}ms")
+            }
+            (Some(s), _) => format!("{s} in {ms}ms"),
+            (None, Some(e)) => format!("{e} after {ms}ms"),
+            (None, None) => format!("no answer after {ms}ms"),
+        }
+    }
+}
+
+/// Makes one POST of `delivery`, with `extra` headers for this attempt only.
+pub async fn attempt(
+    client: &Client,
+    delivery: &Delivery,
+    extra: HeaderMap,
+    number: u32,
+) -> Attempt {
+    let started = Instant::now();
+    let mut headers = delivery.headers.clone();
+    headers.extend(extra);
+    headers
+        .entry(reqwest::header::CONTENT_TYPE)
+        .or_insert(HeaderValue::from_static("application/json"));
+    let sent = client
+        .post(delivery.url.clone())
+        .headers(headers)
+        .body(delivery.body.clone())
+        .send()
+        .await;
+    let mut result = Attempt {
+        number,
+        status: None,
+        body: Bytes::new(),
+        retry_after: None,
+        location: None,
+        error: None,
+        elapsed: Duration::ZERO,
+    };
+    match sent {
+        Ok(mut response) => {
+            result.status = Some(response.status());
+            result.retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(retry::parse_retry_after);
+            result.location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            match read_limited(&mut response).await {
+                Ok(body) => result.body = body,
+                // The status already arrived; a body cut short does not change the verdict.
+                Err(e) => result.error = Some(describe_error(&e)),
+            }
+        }
+        Err(e) => result.error = Some(describe_error(&e)),
+    }
+    result.elapsed = started.elapsed();
+    result
+}
+
+async fn read_limited(response: &mut reqwest::Response) -> Result<Bytes, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_RESPONSE_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_RESPONSE_BYTES {
+            break;
+        }
+    }
+    Ok(body.into())
+}
+
+/// A short cause for a failed request: `connection refused`, `timed out`, …
+fn describe_error(e: &reqwest::Error) -> String {
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    };
+    let detail = root.to_string();
+    if detail.is_empty() || detail == kind {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+/// The end of a delivery with retries.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub delivered: bool,
+    pub attempts: Vec<Attempt>,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn last(&self) -> &Attempt {
+        self.attempts
+            .last()
+            .expect("a delivery makes at least one attempt")
+    }
+}
+
+/// Delivers with retries under `policy`. `headers_for(n)` gives headers for attempt `n`
+/// (signatures are made per attempt); `report` hears of each attempt and the wait that follows.
+pub async fn deliver(
+    client: &Client,
+    delivery: &Delivery,
+    policy: &RetryPolicy,
+    headers_for: impl Fn(u32) -> HeaderMap,
+    mut report: impl FnMut(&Attempt, Option<Duration>),
+) -> Outcome {
+    let started = Instant::now();
+    let mut attempts = Vec::new();
+    let mut number = 0;
+    loop {
+        number += 1;
+        let this = attempt(client, delivery, headers_for(number), number).await;
+        let verdict = this.verdict();
+        let wait = match verdict {
+            Verdict::Retry => policy.delay(number - 1, this.retry_after),
+            _ => None,
+        };
+        report(&this, wait);
+        attempts.push(this);
+        match wait {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => {
+                let delivered = verdict == Verdict::Delivered;
+                return Outcome {
+                    delivered,
+                    attempts,
+                    elapsed: started.elapsed(),
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The command line: one `Cli` parsed by clap, one file per subcommand, and the exit codes
+//! every subcommand shares.
+
+pub mod completions;
+pub mod send;
+pub mod serve;
+pub mod validate;
+pub mod values;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Success: valid, delivered, or served until stopped.
+pub const EXIT_OK: u8 = 0;
+/// A negative answer: a payload is invalid (`validate`), not delivered after retries (`send`).
+pub const EXIT_NEGATIVE: u8 = 1;
+/// The job could not be done as asked: usage error, unreadable file, invalid payload given
+/// to `send`, port in use.
+pub const EXIT_TROUBLE: u8 = 2;
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success: valid / delivered / served until stopped
+  1  a negative answer: some payload invalid (validate), not delivered after retries (send)
+  2  the job could not be done as asked: usage error, unreadable file, invalid payload
+     given to send, port in use";
+
+/// Receive, validate, keep and relay webhook events.
+#[derive(Debug, Parser)]
+#[command(name = "hookrelay", version, about, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Serve(serve::ServeArgs),
+    Send(Box<send::SendArgs>),
+    Validate(validate::ValidateArgs),
+    Completions(completions::CompletionsArgs),
+}
+
+/// Runs a parsed command line. `Err` means exit code 2 with the error printed.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Send(args) => send::run(*args),
+        Command::Validate(args) => validate::run(args),
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+/// Writes to stdout; a closed pipe surfaces as an error that [`is_broken_pipe`] recognises.
+pub fn print_out(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// True when the error comes from writing to a closed stdout (`hookrelay … | head`).
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A single-threaded runtime for the client subcommands.
+fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn exit(code: u8) -> ExitCode {
+    ExitCode::from(code)
+}

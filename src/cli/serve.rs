@@ -1,0 +1,134 @@
+//! `hookrelay serve`: bind, print the address, serve until Ctrl-C or SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::server::memory::MemoryStore;
+use crate::server::{self, AppState, Config};
+
+use super::values::parse_size;
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  hookrelay serve
+  hookrelay serve --port 0 --max-events 1000000
+  HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0
+
+Endpoints:
+  POST /webhook                 receive an event (200, 400, 409, 413, 415, 422)
+  GET  /events                  stored events, oldest first (?event_type= &since= &limit= &cursor=)
+  GET  /events/{event_id}       one event (404 when absent)
+  GET  /events/{event_id}/body  its original body, byte for byte
+  GET  /healthz                 200 while serving";
+
+/// Receive webhooks on POST /webhook, validate and keep them
+#[derive(Debug, Args)]
+#[command(after_help = SERVE_EXAMPLES)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(
+        long,
+        env = "HOOKRELAY_HOST",
+        default_value = "127.0.0.1",
+        value_name = "HOST"
+    )]
+    pub host: String,
+
+    /// Port to listen on; 0 picks a free one (the first line printed tells which)
+    #[arg(
+        long,
+        env = "HOOKRELAY_PORT",
+        default_value_t = 5000,
+        value_name = "PORT"
+    )]
+    pub port: u16,
+
+    /// Worker threads of the runtime [default: the number of CPUs]
+    #[arg(long, env = "HOOKRELAY_WORKERS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+
+    /// Largest accepted body (413 beyond it), e.g. 1048576, 64KiB, 1MiB
+    #[arg(long, env = "HOOKRELAY_MAX_BODY_BYTES", default_value = "1MiB", value_name = "SIZE",
+          value_parser = parse_size)]
+    pub max_body_bytes: u64,
+
+    /// Events kept in memory; the oldest is evicted beyond it
+    #[arg(long, env = "HOOKRELAY_MAX_EVENTS", default_value_t = 100_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_events: u64,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        runtime.worker_threads(usize::from(n));
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(super::exit(super::EXIT_OK))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let address = format!("{}:{}", args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    super::print_out(&format!("listening on http://{local}\n"))?;
+    tracing::info!(%local, max_events = args.max_events, "serving");
+
+    let store = Arc::new(MemoryStore::new(
+        usize::try_from(args.max_events).unwrap_or(usize::MAX),
+    ));
+    let config = Config {
+        max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
+    };
+    server::serve(listener, AppState::new(store, config), shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+}
+
+/// Logs go to stderr; `HOOKRELAY_LOG` (or `RUST_LOG`) sets the filter, `info` by default.
+fn init_logging() {
+    let filter = std::env::var("HOOKRELAY_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init();
+}

@@ -1,0 +1,116 @@
+//! `hookrelay validate`: check payload files against the event model, for CI.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::model::{self, Invalid};
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  hookrelay validate event.json
+  hookrelay validate fixtures/*.json --format json
+  curl -s https://example.test/sample | hookrelay validate -
+
+A file may hold one event or a JSON array of events.
+Exit codes: 0 all valid, 1 some payload invalid, 2 a file could not be read.";
+
+/// Check payload files against the event model
+#[derive(Debug, Args)]
+#[command(after_help = VALIDATE_EXAMPLES)]
+pub struct ValidateArgs {
+    /// Files to check; - reads stdin
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let mut unreadable = false;
+    let mut invalid = false;
+    let mut results = Vec::new();
+    for path in &args.files {
+        let name = if path.as_os_str() == "-" {
+            "(stdin)".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let result = match super::send::read_input(path) {
+            Err(e) => {
+                unreadable = true;
+                if args.format == Format::Text {
+                    eprintln!("hookrelay: error: {e:#}");
+                }
+                json!({"file": name, "valid": false, "error": format!("{e:#}")})
+            }
+            Ok(bytes) => match model::validate_document(&bytes) {
+                Ok(events) => {
+                    if args.format == Format::Text {
+                        let n = events.len();
+                        let count = if n == 1 {
+                            String::new()
+                        } else {
+                            format!(" ({n} events)")
+                        };
+                        super::print_out(&format!("{name}: ok{count}\n"))?;
+                    }
+                    json!({"file": name, "valid": true, "events": events.len(), "errors": []})
+                }
+                Err(problems) => {
+                    invalid = true;
+                    if args.format == Format::Text {
+                        let lines: String = problem_lines(&problems)
+                            .iter()
+                            .map(|l| format!("\n  {l}"))
+                            .collect();
+                        super::print_out(&format!("{name}: invalid{lines}\n"))?;
+                    }
+                    json!({"file": name, "valid": false, "errors": problem_values(&problems)})
+                }
+            },
+        };
+        results.push(result);
+    }
+    if args.format == Format::Json {
+        let valid = !unreadable && !invalid;
+        super::print_out(&format!("{}\n", json!({"valid": valid, "files": results})))?;
+    }
+    let code = if unreadable {
+        super::EXIT_TROUBLE
+    } else if invalid {
+        super::EXIT_NEGATIVE
+    } else {
+        super::EXIT_OK
+    };
+    Ok(super::exit(code))
+}
+
+/// Problems as lines: `event_id: expected an integer, got string "12"`.
+pub fn problem_lines(invalid: &Invalid) -> Vec<String> {
+    match invalid {
+        Invalid::Malformed { .. } => vec![invalid.to_string()],
+        Invalid::Fields(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn problem_values(invalid: &Invalid) -> Vec<Value> {
+    match invalid {
+        Invalid::Malformed { line, column, .. } => {
+            vec![
+                json!({"field": "", "message": invalid.to_string(), "line": line, "column": column}),
+            ]
+        }
+        Invalid::Fields(errors) => errors.iter().map(|e| json!(e)).collect(),
+    }
+}

@@ -1,0 +1,73 @@
+//! Command-line value parsers: durations (`500ms`, `2s`, `5m`, `1h`, a bare number is
+//! seconds), comma-separated lists of them, and sizes (`1048576`, `64KiB`, `1MiB`).
+
+use std::time::Duration;
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("expected a duration of zero or more, got {text:?}"));
+    }
+    humantime::parse_duration(text)
+        .map_err(|_| format!("expected a duration like 500ms, 2s, 5m or 1h, got {text:?}"))
+}
+
+pub fn parse_durations(text: &str) -> Result<Vec<Duration>, String> {
+    text.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(parse_duration)
+        .collect()
+}
+
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let unit_factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => Some(1),
+        "kib" | "k" => Some(1 << 10),
+        "mib" | "m" => Some(1 << 20),
+        "gib" | "g" => Some(1 << 30),
+        "kb" => Some(1_000),
+        "mb" => Some(1_000_000),
+        "gb" => Some(1_000_000_000),
+        _ => None,
+    };
+    match (digits.parse::<u64>(), unit_factor) {
+        (Ok(n), Some(f)) => n
+            .checked_mul(f)
+            .ok_or_else(|| format!("size {text:?} is too large")),
+        _ => Err(format!(
+            "expected a size like 1048576, 64KiB or 1MiB, got {text:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units_and_bare_seconds() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("soon").unwrap_err().contains("500ms"));
+        assert!(parse_duration("-1").is_err());
+        let list = parse_durations("1s,5s,30s").unwrap();
+        assert_eq!(list, [1, 5, 30].map(Duration::from_secs));
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("64KiB"), Ok(65_536));
+        assert_eq!(parse_size("1MiB"), Ok(1_048_576));
+        assert!(parse_size("lots").unwrap_err().contains("64KiB"));
+    }
+}

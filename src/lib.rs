@@ -1,0 +1,6 @@
+//! hookrelay: receive webhook events, validate them, keep them, and relay them.
+
+pub mod alert;
+pub mod cli;
+pub mod model;
+pub mod server;

@@ -1,0 +1,29 @@
+//! The `hookrelay` binary: parse the command line, run it, turn the result into an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hookrelay::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            eprint!("hookrelay: {}", e.render());
+            return ExitCode::from(cli::EXIT_TROUBLE);
+        }
+        Err(e) => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hookrelay: error: {e:#}");
+            ExitCode::from(cli::EXIT_TROUBLE)
+        }
+    }
+}

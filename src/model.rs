@@ -1,0 +1,314 @@
+//! The webhook event model and the one validation function that `serve`, `send` and
+//! `validate` share, so the three can never judge a payload differently. Validation reports
+//! every problem at once, each with a field path and an expected-versus-got message.
+
+mod timestamp;
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+pub use timestamp::{Timestamp, parse_timestamp};
+
+/// One problem found in a payload: where it is and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Path of the value: `event_id`, `[3].timestamp`; the empty string is the top level.
+    pub field: String,
+    /// What was expected and what came.
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = if self.field.is_empty() {
+            "(top level)"
+        } else {
+            &self.field
+        };
+        write!(f, "{field}: {}", self.message)
+    }
+}
+
+/// Why a payload is not a valid event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    /// The bytes are not JSON.
+    Malformed {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The JSON does not follow the event model; every problem is listed.
+    Fields(Vec<FieldError>),
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Invalid::Malformed {
+                line,
+                column,
+                message,
+            } => {
+                write!(f, "invalid JSON at line {line}, column {column}: {message}")
+            }
+            Invalid::Fields(errors) => {
+                let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                f.write_str(&parts.join("; "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// A valid event. The body it came from is kept elsewhere, byte for byte; these are its
+/// parsed required fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub event_id: i64,
+    /// The timestamp exactly as written in the payload.
+    pub timestamp: String,
+    pub event_type: String,
+    pub description: String,
+}
+
+/// Validates one event: the body must be a JSON object following the model.
+pub fn validate_event(body: &[u8]) -> Result<Event, Invalid> {
+    let text = top_level(body)?;
+    check_object(text, "").map_err(Invalid::Fields)
+}
+
+/// Validates a document that is either one event or an array of events (as `validate`
+/// accepts). Paths inside an array are prefixed with the element index: `[3].timestamp`.
+pub fn validate_document(body: &[u8]) -> Result<Vec<Event>, Invalid> {
+    let text = top_level(body)?;
+    if !text.trim_start().starts_with('[') {
+        return check_object(text, "")
+            .map(|e| vec![e])
+            .map_err(Invalid::Fields);
+    }
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(malformed)?;
+    if items.is_empty() {
+        let err = FieldError::new("", "expected at least one event, got an empty array");
+        return Err(Invalid::Fields(vec![err]));
+    }
+    let mut events = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match check_object(item.get(), &format!("[{i}]")) {
+            Ok(event) => events.push(event),
+            Err(mut errs) => errors.append(&mut errs),
+        }
+    }
+    if errors.is_empty() {
+        Ok(events)
+    } else {
+        Err(Invalid::Fields(errors))
+    }
+}
+
+/// Checks the bytes are UTF-8 JSON and returns them as text.
+fn top_level(body: &[u8]) -> Result<&str, Invalid> {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => {
+            let (line, column) = position(body, e.valid_up_to());
+            let message = "the body is not valid UTF-8".to_string();
+            return Err(Invalid::Malformed {
+                line,
+                column,
+                message,
+            });
+        }
+    };
+    if text.starts_with('\u{feff}') {
+        let message = "a byte-order mark is not allowed before JSON".to_string();
+        return Err(Invalid::Malformed {
+            line: 1,
+            column: 1,
+            message,
+        });
+    }
+    // Syntax is checked before the shape so that broken JSON is always reported as such.
+    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(malformed)?;
+    Ok(text)
+}
+
+/// Line and 1-based column of a byte offset.
+fn position(body: &[u8], offset: usize) -> (usize, usize) {
+    let before = &body[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, column)
+}
+
+fn malformed(e: serde_json::Error) -> Invalid {
+    let text = e.to_string();
+    let message = match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    };
+    Invalid::Malformed {
+        line: e.line(),
+        column: e.column(),
+        message,
+    }
+}
+
+/// The model's fields as they came, before any check. A field present with `null` is
+/// `Some("null")`, so that null and absent are told apart.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    event_id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    timestamp: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    event_type: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    description: Option<&'a RawValue>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Checks one JSON value (already known to be well-formed) against the model.
+fn check_object<'a>(text: &'a str, prefix: &str) -> Result<Event, Vec<FieldError>> {
+    let path = |name: &str| {
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
+    let kind = describe(text.trim());
+    if !text.trim_start().starts_with('{') {
+        return Err(vec![FieldError::new(
+            prefix,
+            format!("expected a JSON object, got {kind}"),
+        )]);
+    }
+    let fields: Fields<'a> = match serde_json::from_str(text) {
+        Ok(fields) => fields,
+        Err(e) => {
+            let msg = e.to_string();
+            let dup = msg
+                .strip_prefix("duplicate field `")
+                .and_then(|r| r.split('`').next());
+            return Err(vec![match dup {
+                Some(name) => FieldError::new(
+                    path(name),
+                    format!("duplicate key \"{name}\": each field may appear only once"),
+                ),
+                None => FieldError::new(prefix, format!("expected an event object: {msg}")),
+            }]);
+        }
+    };
+
+    let mut errors = Vec::new();
+    let mut check =
+        |name: &str, raw: Option<&'a RawValue>, f: &dyn Fn(&str) -> Result<_, String>| {
+            let result = match raw {
+                None => Err("required field is missing".to_string()),
+                Some(raw) => f(raw.get()),
+            };
+            result
+                .map_err(|m| errors.push(FieldError::new(path(name), m)))
+                .ok()
+        };
+    let event_id = check("event_id", fields.event_id, &|raw| {
+        check_integer(raw).map(Value::Int)
+    });
+    let timestamp = check("timestamp", fields.timestamp, &|raw| {
+        let s = string(raw)?;
+        parse_timestamp(&s).map(|_| Value::Str(s))
+    });
+    let event_type = check("event_type", fields.event_type, &|raw| match string(raw)? {
+        s if s.is_empty() => Err("expected a non-empty string, got an empty string".into()),
+        s => Ok(Value::Str(s)),
+    });
+    let description = check("description", fields.description, &|raw| {
+        string(raw).map(Value::Str)
+    });
+
+    match (event_id, timestamp, event_type, description) {
+        (
+            Some(Value::Int(event_id)),
+            Some(Value::Str(timestamp)),
+            Some(Value::Str(event_type)),
+            Some(Value::Str(description)),
+        ) => Ok(Event {
+            event_id,
+            timestamp,
+            event_type,
+            description,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// A checked field's value.
+enum Value {
+    Int(i64),
+    Str(String),
+}
+
+/// A JSON integer token within i64. Strings, floats, booleans and null are refused.
+fn check_integer(raw: &str) -> Result<i64, String> {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    let is_integer_token = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    if !is_integer_token {
+        return Err(format!("expected an integer, got {}", describe(raw)));
+    }
+    raw.parse::<i64>()
+        .map_err(|_| format!("expected an integer in the signed 64-bit range, got number {raw}"))
+}
+
+fn string(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('"') {
+        return Err(format!("expected a string, got {}", describe(raw)));
+    }
+    serde_json::from_str(raw).map_err(|e| format!("expected a string: {e}"))
+}
+
+/// Names a raw JSON value the way messages show it: `string "12"`, `number 1.5`, `null`.
+fn describe(raw: &str) -> String {
+    const MAX: usize = 40;
+    let short = |s: &str| {
+        if s.chars().count() > MAX {
+            format!("{}…", s.chars().take(MAX).collect::<String>())
+        } else {
+            s.to_string()
+        }
+    };
+    match raw.as_bytes().first() {
+        Some(b'"') => format!("string {}", short(raw)),
+        Some(b't' | b'f') => format!("boolean {raw}"),
+        Some(b'n') => "null".to_string(),
+        Some(b'{') => "object".to_string(),
+        Some(b'[') => "array".to_string(),
+        Some(_) => format!("number {}", short(raw)),
+        None => "nothing".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+//! The one error type of the HTTP API. Every error answer has the same JSON shape:
+//! `{"status":"error","error":"<code>","message":"<text>"}`, plus `details` for validation.
+//! Details of server-side failures are logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::model::{FieldError, Invalid};
+
+use super::store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    UnsupportedMediaType(String),
+    PayloadTooLarge {
+        limit: u64,
+    },
+    MalformedJson {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    Validation(Vec<FieldError>),
+    Conflict(i64),
+    BadRequest(String),
+    NotFound(String),
+    MethodNotAllowed,
+    Unavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MalformedJson { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::MalformedJson { .. } => "malformed_json",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unavailable { .. } => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::UnsupportedMediaType(got) => {
+                format!("expected Content-Type application/json, got {got}")
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                format!("the body is larger than the limit of {limit} bytes")
+            }
+            ApiError::MalformedJson {
+                line,
+                column,
+                message,
+            } => {
+                format!("invalid JSON at line {line}, column {column}: {message}")
+            }
+            ApiError::Validation(errors) => {
+                format!("the event is invalid ({} problem(s))", errors.len())
+            }
+            ApiError::Conflict(id) => {
+                format!("event {id} already exists with a different body; the first one is kept")
+            }
+            ApiError::BadRequest(m) | ApiError::NotFound(m) => m.clone(),
+            ApiError::Unavailable { message, .. } => message.clone(),
+            ApiError::MethodNotAllowed => "this method is not allowed on this path".into(),
+            ApiError::Internal(_) => "internal error; see the server log".into(),
+        }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        match invalid {
+            Invalid::Malformed {
+                line,
+                column,
+                message,
+            } => ApiError::MalformedJson {
+                line,
+                column,
+                message,
+            },
+            Invalid::Fields(errors) => ApiError::Validation(errors),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        }
+        let mut body = json!({"status": "error", "error": self.code(), "message": self.message()});
+        match &self {
+            ApiError::Validation(details) => body["details"] = json!(details),
+            ApiError::MalformedJson { line, column, .. } => {
+                body["line"] = json!(line);
+                body["column"] = json!(column);
+            }
+            _ => {}
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::Unavailable {
+            retry_after_secs, ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}

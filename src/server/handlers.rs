@@ -1,0 +1,272 @@
+//! HTTP handlers: receiving webhooks, reading stored events, health.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use crate::model;
+
+use super::AppState;
+use super::error::ApiError;
+use super::store::{EventQuery, Inserted, NewEvent, StoredEvent};
+
+/// Default and maximum page sizes of `GET /events`.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// `POST /webhook`: validate, store, answer.
+pub async fn events_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    check_json_content_type(&headers)?;
+    let body = read_body(&headers, body, state.config.max_body_bytes).await?;
+    let event = model::validate_event(&body)?;
+    let inserted = state
+        .store
+        .insert(NewEvent {
+            event_id: event.event_id,
+            event_type: &event.event_type,
+            body: &body,
+        })
+        .await?;
+    tracing::debug!(event_id = event.event_id, ?inserted, "webhook received");
+    match inserted {
+        Inserted::New { .. } => {
+            Ok(Json(json!({"status": "success", "event_id": event.event_id})).into_response())
+        }
+        Inserted::Duplicate => Ok(Json(
+            json!({"status": "success", "event_id": event.event_id, "duplicate": true}),
+        )
+        .into_response()),
+        Inserted::Conflict => Err(ApiError::Conflict(event.event_id)),
+    }
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType("no Content-Type".into()));
+    };
+    let text = value.to_str().unwrap_or("");
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!("{text:?}")))
+    }
+}
+
+/// Reads the body, refusing it as soon as it is known to pass `limit`: from
+/// `Content-Length` before reading, or while streaming when there is none.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge {
+        limit: limit as u64,
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = body;
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        total += chunk.len();
+        if total > limit {
+            return Err(too_large());
+        }
+        match &first {
+            None => first = Some(chunk),
+            Some(head) => {
+                if rest.is_empty() {
+                    rest.extend_from_slice(head);
+                }
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(if rest.is_empty() {
+        first.unwrap_or_default()
+    } else {
+        Bytes::from(rest)
+    })
+}
+
+/// An event as the API shows it: parsed fields, arrival, and the original body verbatim.
+#[derive(Serialize)]
+struct EventView<'a> {
+    seq: u64,
+    event_id: i64,
+    event_type: &'a str,
+    timestamp: Option<String>,
+    description: Option<String>,
+    received_at: String,
+    body: Option<&'a RawValue>,
+}
+
+fn view(stored: &StoredEvent) -> EventView<'_> {
+    let parsed = model::validate_event(&stored.body).ok();
+    let body = std::str::from_utf8(&stored.body)
+        .ok()
+        .and_then(|s| serde_json::from_str(s).ok());
+    EventView {
+        seq: stored.seq,
+        event_id: stored.event_id,
+        event_type: &stored.event_type,
+        timestamp: parsed.as_ref().map(|e| e.timestamp.clone()),
+        description: parsed.map(|e| e.description),
+        received_at: stored
+            .received_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        body,
+    }
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    events: Vec<EventView<'a>>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    event_type: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /events`: stored events, oldest first, filtered and paged.
+pub async fn events_index(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+        )));
+    }
+    let since = params.since.as_deref().map(parse_since).transpose()?;
+    let after = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<u64>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "cursor must be a value from next_cursor, got {c:?}"
+            ))
+        })?),
+    };
+    let query = EventQuery {
+        event_type: params.event_type,
+        since,
+        after,
+        limit: limit + 1,
+    };
+    let mut events = state.store.list(&query).await?;
+    let next_cursor = if events.len() > limit {
+        events.truncate(limit);
+        events.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
+    let events: Vec<EventView> = events.iter().map(view).collect();
+    // Serialized from the struct, not through `json!`, so bodies stay byte for byte.
+    Ok(Json(Page {
+        events,
+        next_cursor,
+    })
+    .into_response())
+}
+
+/// `since` takes the model's timestamp forms, or a date alone (midnight); a time without an
+/// offset is read as UTC.
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    let with_time = if text.len() == 10 {
+        format!("{text}T00:00:00")
+    } else {
+        text.to_string()
+    };
+    let ts = model::parse_timestamp(&with_time)
+        .map_err(|m| ApiError::BadRequest(format!("since: {m}")))?;
+    let offset = ts
+        .offset
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset"));
+    let local = ts
+        .local
+        .and_local_timezone(offset)
+        .single()
+        .expect("fixed offsets are unambiguous");
+    Ok(local.with_timezone(&chrono::Utc))
+}
+
+fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    id.parse::<i64>()
+        .map_err(|_| ApiError::BadRequest(format!("event_id must be an integer, got {id:?}")))
+}
+
+async fn find(state: &AppState, id: i64) -> Result<StoredEvent, ApiError> {
+    state
+        .store
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no event with event_id {id}")))
+}
+
+/// `GET /events/{event_id}`: one event.
+pub async fn events_show(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let stored = find(&state, parse_id(id)?).await?;
+    Ok(Json(view(&stored)).into_response())
+}
+
+/// `GET /events/{event_id}/body`: the original body, byte for byte.
+pub async fn events_body(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let stored = find(&state, parse_id(id)?).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], stored.body).into_response())
+}
+
+/// `GET /healthz`.
+pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let stats = state.store.stats().await?;
+    Ok(
+        Json(json!({"status": "ok", "events": stats.events, "evicted": stats.evicted}))
+            .into_response(),
+    )
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,168 @@
+//! The in-memory event store: a bounded arrival-ordered queue with an id index for dedup.
+//! When full, the oldest event is evicted (and counted). Everything is lost on exit.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::store::{
+    EventQuery, EventStore, Inserted, NewEvent, StoreError, StoreStats, StoredEvent,
+};
+
+/// One kept event, packed small: a million of them should cost well under 300 MB.
+struct Slot {
+    event_id: i64,
+    /// Interned: most events share a handful of types.
+    event_type: Arc<str>,
+    received_micros: i64,
+    body: Box<[u8]>,
+}
+
+struct Inner {
+    slots: VecDeque<Slot>,
+    /// Sequence number of `slots[0]`; sequence numbers are contiguous.
+    first_seq: u64,
+    index: HashMap<i64, u64>,
+    types: HashSet<Arc<str>>,
+    evicted: u64,
+}
+
+pub struct MemoryStore {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// A store holding at most `capacity` events (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            capacity,
+            inner: Mutex::new(Inner {
+                slots: VecDeque::new(),
+                first_seq: 1,
+                index: HashMap::new(),
+                types: HashSet::new(),
+                evicted: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the queue half-updated in a way that
+        // loses acknowledged events, so a poisoned lock is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Inner {
+    fn slot(&self, seq: u64) -> Option<&Slot> {
+        let pos = seq.checked_sub(self.first_seq)?;
+        self.slots.get(usize::try_from(pos).ok()?)
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(old) = self.slots.pop_front() {
+            self.index.remove(&old.event_id);
+            // The set holds one reference and `old` the other: nobody else uses this type.
+            if Arc::strong_count(&old.event_type) == 2 {
+                self.types.remove(&*old.event_type);
+            }
+            self.first_seq += 1;
+            self.evicted += 1;
+        }
+    }
+
+    fn intern(&mut self, event_type: &str) -> Arc<str> {
+        if let Some(t) = self.types.get(event_type) {
+            return Arc::clone(t);
+        }
+        let t: Arc<str> = Arc::from(event_type);
+        self.types.insert(Arc::clone(&t));
+        t
+    }
+
+    fn export(&self, seq: u64, slot: &Slot) -> StoredEvent {
+        StoredEvent {
+            seq,
+            event_id: slot.event_id,
+            event_type: slot.event_type.to_string(),
+            received_at: DateTime::from_timestamp_micros(slot.received_micros).unwrap_or_default(),
+            body: slot.body.to_vec(),
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError> {
+        let mut inner = self.lock();
+        if let Some(&seq) = inner.index.get(&event.event_id) {
+            let same = inner.slot(seq).is_some_and(|s| *s.body == *event.body);
+            return Ok(if same {
+                Inserted::Duplicate
+            } else {
+                Inserted::Conflict
+            });
+        }
+        if inner.slots.len() >= self.capacity {
+            inner.evict_oldest();
+        }
+        let event_type = inner.intern(event.event_type);
+        let seq = inner.first_seq + inner.slots.len() as u64;
+        inner.slots.push_back(Slot {
+            event_id: event.event_id,
+            event_type,
+            received_micros: Utc::now().timestamp_micros(),
+            body: event.body.into(),
+        });
+        inner.index.insert(event.event_id, seq);
+        Ok(Inserted::New { seq })
+    }
+
+    async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        let inner = self.lock();
+        let found = inner
+            .index
+            .get(&event_id)
+            .and_then(|&seq| Some((seq, inner.slot(seq)?)));
+        Ok(found.map(|(seq, slot)| inner.export(seq, slot)))
+    }
+
+    async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let inner = self.lock();
+        let start = query.after.map_or(0, |after| {
+            usize::try_from((after + 1).saturating_sub(inner.first_seq)).unwrap_or(usize::MAX)
+        });
+        let since = query.since.map(|t| t.timestamp_micros());
+        let found = inner
+            .slots
+            .iter()
+            .enumerate()
+            .skip(start)
+            .filter(|(_, s)| since.is_none_or(|t| s.received_micros >= t))
+            .filter(|(_, s)| {
+                query
+                    .event_type
+                    .as_deref()
+                    .is_none_or(|t| *s.event_type == *t)
+            })
+            .take(query.limit)
+            .map(|(pos, s)| inner.export(inner.first_seq + pos as u64, s))
+            .collect();
+        Ok(found)
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let inner = self.lock();
+        Ok(StoreStats {
+            events: inner.slots.len(),
+            capacity: self.capacity,
+            evicted: inner.evicted,
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! The receiver: the HTTP API over an event store. The caller binds the listener and hands
+//! it to [`serve`], so tests can use port 0.
+
+pub mod error;
+pub mod handlers;
+pub mod memory;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use store::EventStore;
+
+/// Settings of the receiver that handlers read.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn EventStore>,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn EventStore>, config: Config) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Every route of the API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/webhook", post(handlers::events_create))
+        .route("/events", get(handlers::events_index))
+        .route("/events/{event_id}", get(handlers::events_show))
+        .route("/events/{event_id}/body", get(handlers::events_body))
+        .route("/healthz", get(handlers::health))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then stops accepting and finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
