@@ -6,10 +6,20 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::alert::RetryPolicy;
 use crate::server::memory::MemoryStore;
+use crate::server::relay::{Relay, RelayConfig, Target};
+use crate::server::store::EventStore;
 use crate::server::{self, AppState, Config};
 
-use super::values::parse_size;
+use super::values::{
+    DurationList, parse_duration, parse_durations, parse_header, parse_http_url, parse_route,
+    parse_size,
+};
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -22,7 +32,16 @@ Endpoints:
   GET  /events                  stored events, oldest first (?event_type= &since= &limit= &cursor=)
   GET  /events/{event_id}       one event (404 when absent)
   GET  /events/{event_id}/body  its original body, byte for byte
-  GET  /healthz                 200 while serving";
+  GET  /events/{event_id}/deliveries   its deliveries, every attempt
+  POST /events/{event_id}/replay       re-deliver it (?target=URL)
+  GET  /deliveries                     deliveries (?status= &target= &event_id= &limit= &cursor=)
+  POST /deliveries/replay              re-deliver matching ones (?status=dead &target=)
+  GET  /metrics                 Prometheus metrics
+  GET  /healthz                 200 while serving
+
+Relay:
+  hookrelay serve --forward-to http://127.0.0.1:9000/hook
+  hookrelay serve --route 'order.*=http://orders.internal/hook' --retry-schedule 1s,10s,1m";
 
 /// Receive webhooks on POST /webhook, validate and keep them
 #[derive(Debug, Args)]
@@ -60,6 +79,50 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_MAX_EVENTS", default_value_t = 100_000, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_events: u64,
+
+    /// Relay every accepted event to URL (repeatable; comma-separated in the env var)
+    #[arg(long, env = "HOOKRELAY_FORWARD_TO", value_name = "URL", value_delimiter = ',',
+          value_parser = parse_http_url, help_heading = "Relay")]
+    pub forward_to: Vec<reqwest::Url>,
+
+    /// Relay events whose event_type matches GLOB to URL, e.g. 'order.*=http://host/hook'
+    #[arg(long, env = "HOOKRELAY_ROUTE", value_name = "GLOB=URL", value_delimiter = ',',
+          value_parser = parse_route, help_heading = "Relay")]
+    pub route: Vec<(glob::Pattern, reqwest::Url)>,
+
+    /// Extra header on every forwarded request, 'Name: value' (repeatable)
+    #[arg(long, value_name = "'NAME: VALUE'", value_parser = parse_header, help_heading = "Relay")]
+    pub forward_header: Vec<(HeaderName, HeaderValue)>,
+
+    /// Waits between attempts of a delivery; after the last, it is dead
+    #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE", default_value = "1s,5s,30s,2m,10m,30m",
+          value_name = "DURATIONS", value_parser = parse_durations, help_heading = "Relay")]
+    pub retry_schedule: DurationList,
+
+    /// Time allowed for each forwarded attempt
+    #[arg(long, env = "HOOKRELAY_FORWARD_TIMEOUT", default_value = "15s", value_name = "DURATION",
+          value_parser = parse_duration, help_heading = "Relay")]
+    pub forward_timeout: Duration,
+
+    /// Open deliveries allowed; beyond it POST /webhook answers 503 with Retry-After
+    #[arg(
+        long,
+        env = "HOOKRELAY_MAX_PENDING",
+        default_value_t = 100_000,
+        value_name = "N",
+        help_heading = "Relay"
+    )]
+    pub max_pending: usize,
+
+    /// Attempts in flight per target
+    #[arg(long, env = "HOOKRELAY_FORWARD_CONCURRENCY", default_value_t = 16, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..), help_heading = "Relay")]
+    pub forward_concurrency: u16,
+
+    /// On SIGTERM, time given to attempts in flight before exiting
+    #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
+          value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -87,15 +150,64 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let store = Arc::new(MemoryStore::new(
         usize::try_from(args.max_events).unwrap_or(usize::MAX),
+        args.max_pending,
     ));
     let config = Config {
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
     };
-    server::serve(listener, AppState::new(store, config), shutdown_signal())
+    let mut state = AppState::new(store.clone(), config);
+    let relay = relay_config(&args)
+        .map(|config| Relay::new(config, store.clone()))
+        .transpose()?;
+    if let Some(relay) = &relay {
+        relay.start();
+        state = state.with_relay(Arc::clone(relay));
+    }
+    server::serve(listener, state, shutdown_signal())
         .await
         .context("serving")?;
+    if let Some(relay) = relay {
+        let grace = args.shutdown_grace;
+        if !relay.drain(grace).await {
+            tracing::warn!(
+                ?grace,
+                "attempts still in flight after the grace period were cut off"
+            );
+        }
+        let left = store.delivery_counts().await.map(|c| c.open).unwrap_or(0);
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "deliveries left undelivered; the in-memory store loses them on exit"
+            );
+        }
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The relay's settings, or `None` when no target is given.
+fn relay_config(args: &ServeArgs) -> Option<RelayConfig> {
+    let all = args.forward_to.iter().map(|url| Target {
+        url: url.clone(),
+        route: None,
+    });
+    let routed = args.route.iter().map(|(pattern, url)| Target {
+        url: url.clone(),
+        route: Some(pattern.clone()),
+    });
+    let targets: Vec<Target> = all.chain(routed).collect();
+    if targets.is_empty() {
+        return None;
+    }
+    let headers: HeaderMap = args.forward_header.iter().cloned().collect();
+    Some(RelayConfig {
+        targets,
+        headers,
+        policy: RetryPolicy::schedule(args.retry_schedule.0.clone()),
+        timeout: args.forward_timeout,
+        concurrency: usize::from(args.forward_concurrency),
+    })
 }
 
 /// Completes on Ctrl-C or SIGTERM.

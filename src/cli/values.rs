@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use reqwest::header::{HeaderName, HeaderValue};
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<f64>() {
@@ -13,11 +15,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("expected a duration like 500ms, 2s, 5m or 1h, got {text:?}"))
 }
 
-pub fn parse_durations(text: &str) -> Result<Vec<Duration>, String> {
-    text.split(',')
+/// A comma-separated list of durations, such as a retry schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationList(pub Vec<Duration>);
+
+pub fn parse_durations(text: &str) -> Result<DurationList, String> {
+    let list = text
+        .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(parse_duration)
-        .collect()
+        .map(parse_duration);
+    Ok(DurationList(list.collect::<Result<_, _>>()?))
 }
 
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -46,6 +53,41 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A header written `Name: value`.
+pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(format!(
+            "expected a header like 'Name: value', got {text:?}"
+        ));
+    };
+    let name = HeaderName::try_from(name.trim())
+        .map_err(|_| format!("invalid header name {:?}", name.trim()))?;
+    let value = HeaderValue::try_from(value.trim())
+        .map_err(|_| format!("invalid header value in {text:?}"))?;
+    Ok((name, value))
+}
+
+/// A relay route written `GLOB=URL`: events whose `event_type` matches go to URL.
+pub fn parse_route(text: &str) -> Result<(glob::Pattern, reqwest::Url), String> {
+    let Some((pattern, url)) = text.split_once('=') else {
+        return Err(format!(
+            "expected a route like 'order.*=http://host/hook', got {text:?}"
+        ));
+    };
+    let pattern = glob::Pattern::new(pattern.trim())
+        .map_err(|e| format!("invalid pattern {:?}: {e}", pattern.trim()))?;
+    Ok((pattern, parse_http_url(url.trim())?))
+}
+
+/// An `http://` or `https://` URL.
+pub fn parse_http_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("expected an http:// or https:// URL, got {text:?}"));
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,7 +102,7 @@ mod tests {
         assert!(parse_duration("soon").unwrap_err().contains("500ms"));
         assert!(parse_duration("-1").is_err());
         let list = parse_durations("1s,5s,30s").unwrap();
-        assert_eq!(list, [1, 5, 30].map(Duration::from_secs));
+        assert_eq!(list.0, [1, 5, 30].map(Duration::from_secs));
     }
 
     #[test]

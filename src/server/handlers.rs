@@ -21,33 +21,60 @@ use super::store::{EventQuery, Inserted, NewEvent, StoredEvent};
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-/// `POST /webhook`: validate, store, answer.
+/// `POST /webhook`: validate, store, queue deliveries, answer.
 pub async fn events_create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    check_json_content_type(&headers)?;
-    let body = read_body(&headers, body, state.config.max_body_bytes).await?;
+    let result = receive(&state, &headers, body).await;
+    super::metrics::event_received(match &result {
+        Ok((_, Inserted::Duplicate)) => "duplicate",
+        Ok(_) => "accepted",
+        Err(e) => e.code(),
+    });
+    let (event_id, inserted) = result?;
+    let mut answer = json!({"status": "success", "event_id": event_id});
+    if inserted == Inserted::Duplicate {
+        answer["duplicate"] = json!(true);
+    }
+    Ok(Json(answer).into_response())
+}
+
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(i64, Inserted), ApiError> {
+    check_json_content_type(headers)?;
+    let body = read_body(headers, body, state.config.max_body_bytes).await?;
     let event = model::validate_event(&body)?;
-    let inserted = state
-        .store
-        .insert(NewEvent {
-            event_id: event.event_id,
-            event_type: &event.event_type,
-            body: &body,
-        })
-        .await?;
+    let targets = state
+        .relay
+        .as_ref()
+        .map(|r| r.targets_for(&event.event_type))
+        .unwrap_or_default();
+    let new = NewEvent {
+        event_id: event.event_id,
+        event_type: &event.event_type,
+        body: &body,
+        targets: &targets,
+    };
+    let inserted = state.store.insert(new).await?;
     tracing::debug!(event_id = event.event_id, ?inserted, "webhook received");
     match inserted {
         Inserted::New { .. } => {
-            Ok(Json(json!({"status": "success", "event_id": event.event_id})).into_response())
+            if let Some(relay) = &state.relay {
+                targets.iter().for_each(|t| relay.wake(t));
+            }
+            Ok((event.event_id, inserted))
         }
-        Inserted::Duplicate => Ok(Json(
-            json!({"status": "success", "event_id": event.event_id, "duplicate": true}),
-        )
-        .into_response()),
+        Inserted::Duplicate => Ok((event.event_id, inserted)),
         Inserted::Conflict => Err(ApiError::Conflict(event.event_id)),
+        Inserted::QueueFull => Err(ApiError::Unavailable {
+            message: "the delivery queue is full; retry later".into(),
+            retry_after_secs: 5,
+        }),
     }
 }
 
@@ -222,7 +249,7 @@ fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     Ok(local.with_timezone(&chrono::Utc))
 }
 
-fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+pub(super) fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
     let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     id.parse::<i64>()
         .map_err(|_| ApiError::BadRequest(format!("event_id must be an integer, got {id:?}")))
@@ -252,6 +279,14 @@ pub async fn events_body(
 ) -> Result<Response, ApiError> {
     let stored = find(&state, parse_id(id)?).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], stored.body).into_response())
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let stats = state.store.stats().await?;
+    let deliveries = state.store.delivery_counts().await?;
+    let text = super::metrics::render(&state.metrics, stats, &deliveries);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 /// `GET /healthz`.

@@ -4,6 +4,9 @@
 pub mod error;
 pub mod handlers;
 pub mod memory;
+pub mod metrics;
+pub mod relay;
+pub mod relay_api;
 pub mod store;
 
 use std::future::Future;
@@ -11,8 +14,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
+use relay::Relay;
 use store::EventStore;
 
 /// Settings of the receiver that handlers read.
@@ -34,6 +39,9 @@ impl Default for Config {
 pub struct AppState {
     pub store: Arc<dyn EventStore>,
     pub config: Arc<Config>,
+    /// Present when `--forward-to` or `--route` gave targets.
+    pub relay: Option<Arc<Relay>>,
+    pub metrics: PrometheusHandle,
 }
 
 impl AppState {
@@ -41,7 +49,14 @@ impl AppState {
         Self {
             store,
             config: Arc::new(config),
+            relay: None,
+            metrics: metrics::install(),
         }
+    }
+
+    pub fn with_relay(mut self, relay: Arc<Relay>) -> Self {
+        self.relay = Some(relay);
+        self
     }
 }
 
@@ -52,6 +67,14 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(handlers::events_index))
         .route("/events/{event_id}", get(handlers::events_show))
         .route("/events/{event_id}/body", get(handlers::events_body))
+        .route(
+            "/events/{event_id}/deliveries",
+            get(relay_api::event_deliveries),
+        )
+        .route("/events/{event_id}/replay", post(relay_api::event_replay))
+        .route("/deliveries", get(relay_api::deliveries_index))
+        .route("/deliveries/replay", post(relay_api::deliveries_replay))
+        .route("/metrics", get(handlers::metrics))
         .route("/healthz", get(handlers::health))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

@@ -1,8 +1,11 @@
 //! The store interface the handlers talk to, and the types that cross it. The in-memory
 //! backend lives in `memory.rs`; a durable backend implements the same trait.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 /// An event as the store keeps it: the original body byte for byte, plus what is needed to
 /// find and filter it without parsing the body again.
@@ -22,17 +25,21 @@ pub struct NewEvent<'a> {
     pub event_id: i64,
     pub event_type: &'a str,
     pub body: &'a [u8],
+    /// Relay targets (URLs) that get a delivery of this event, if it is new.
+    pub targets: &'a [Arc<str>],
 }
 
 /// What happened to an insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
-    /// Stored as a new event with this sequence number.
+    /// Stored as a new event with this sequence number, and one delivery per target.
     New { seq: u64 },
     /// The same `event_id` with the same body is already stored; nothing changed.
     Duplicate,
     /// The same `event_id` is stored with a different body; the first one stays.
     Conflict,
+    /// Not stored: the delivery queue holds `--max-pending` deliveries already.
+    QueueFull,
 }
 
 /// Filters and paging for listing events, oldest first.
@@ -59,13 +66,149 @@ pub struct StoreStats {
 #[error("store unavailable: {0}")]
 pub struct StoreError(pub String);
 
-/// Where events live. Implementations must never lose an acknowledged write under
-/// concurrent callers.
+/// The state of one (event, target) delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    InFlight,
+    Delivered,
+    /// The last attempt failed; another is due at `next_attempt_at`.
+    Failed,
+    /// Retries exhausted, or the target refused for good.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 5] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::InFlight,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Dead,
+    ];
+
+    /// Still owed to the target: counts against `--max-pending`.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            DeliveryStatus::Pending | DeliveryStatus::InFlight | DeliveryStatus::Failed
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::InFlight => "in_flight",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+}
+
+/// One attempt of a delivery, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptRecord {
+    pub at: DateTime<Utc>,
+    /// HTTP status of the answer, when one came.
+    pub status_code: Option<u16>,
+    /// Why there was no usable answer, or why it was refused.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    /// When the next attempt is due, if there is one.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// A delivery as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRecord {
+    pub id: u64,
+    pub event_id: i64,
+    pub target: String,
+    pub status: DeliveryStatus,
+    /// The `webhook-id` header, the same on every attempt.
+    pub webhook_id: String,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// A delivery handed to a worker for one attempt; it is `in_flight` until recorded.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    pub id: u64,
+    pub event_id: i64,
+    pub target: Arc<str>,
+    pub webhook_id: String,
+    pub body: Arc<[u8]>,
+    /// Attempts since the delivery was created or last replayed; picks the retry wait.
+    pub round: u32,
+    /// Attempts made so far, over the delivery's whole life.
+    pub attempts: u32,
+}
+
+/// What a worker finds when it asks for work.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    Job(DeliveryJob),
+    /// Nothing due now; the earliest retry is due then, if any.
+    Idle {
+        next_due: Option<DateTime<Utc>>,
+    },
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextState {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    Dead,
+}
+
+/// Which deliveries to list or replay; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub target: Option<String>,
+    pub event_id: Option<i64>,
+    /// Only deliveries with a larger id (the cursor of the previous page).
+    pub after: Option<u64>,
+    pub limit: usize,
+}
+
+/// How many deliveries are in each state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub by_status: Vec<(DeliveryStatus, usize)>,
+    /// Deliveries still owed (pending, in flight or awaiting a retry).
+    pub open: usize,
+}
+
+/// Where events and their deliveries live. Implementations must never lose an
+/// acknowledged write under concurrent callers.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
+    /// Stores a new event with one pending delivery per target, atomically.
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError>;
     async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError>;
     /// Up to `query.limit` events matching the query, oldest first.
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Takes the next delivery to `target` that is due at `now` and marks it in flight.
+    async fn claim(&self, target: &str, now: DateTime<Utc>) -> Result<Claim, StoreError>;
+    /// Records an attempt of a claimed delivery and moves it to its next state.
+    async fn record_attempt(
+        &self,
+        id: u64,
+        attempt: AttemptRecord,
+        next: NextState,
+    ) -> Result<(), StoreError>;
+    /// Deliveries matching the filter, oldest first.
+    async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Queues matching deliveries (not in flight) for a fresh round of attempts; returns
+    /// the targets that got work.
+    async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError>;
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
 }

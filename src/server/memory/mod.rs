@@ -1,5 +1,9 @@
-//! The in-memory event store: a bounded arrival-ordered queue with an id index for dedup.
-//! When full, the oldest event is evicted (and counted). Everything is lost on exit.
+//! The in-memory store: a bounded arrival-ordered queue of events with an id index for
+//! dedup, and the relay's deliveries (`deliveries.rs`), all under one lock so an event and
+//! its deliveries are stored together. When full, the oldest event is evicted (and
+//! counted). Everything is lost on exit.
+
+mod deliveries;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,8 +12,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::store::{
-    EventQuery, EventStore, Inserted, NewEvent, StoreError, StoreStats, StoredEvent,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, EventQuery, EventStore,
+    Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
 };
+use deliveries::Deliveries;
 
 /// One kept event, packed small: a million of them should cost well under 300 MB.
 struct Slot {
@@ -17,7 +23,8 @@ struct Slot {
     /// Interned: most events share a handful of types.
     event_type: Arc<str>,
     received_micros: i64,
-    body: Box<[u8]>,
+    /// Shared with the event's deliveries, which may outlive the event's eviction.
+    body: Arc<[u8]>,
 }
 
 struct Inner {
@@ -27,25 +34,30 @@ struct Inner {
     index: HashMap<i64, u64>,
     types: HashSet<Arc<str>>,
     evicted: u64,
+    deliveries: Deliveries,
 }
 
 pub struct MemoryStore {
     capacity: usize,
+    max_pending: usize,
     inner: Mutex<Inner>,
 }
 
 impl MemoryStore {
-    /// A store holding at most `capacity` events (at least one).
-    pub fn new(capacity: usize) -> Self {
+    /// A store holding at most `capacity` events (at least one), and at most `max_pending`
+    /// open deliveries.
+    pub fn new(capacity: usize, max_pending: usize) -> Self {
         let capacity = capacity.max(1);
         Self {
             capacity,
+            max_pending,
             inner: Mutex::new(Inner {
                 slots: VecDeque::new(),
                 first_seq: 1,
                 index: HashMap::new(),
                 types: HashSet::new(),
                 evicted: 0,
+                deliveries: Deliveries::default(),
             }),
         }
     }
@@ -72,6 +84,7 @@ impl Inner {
             if Arc::strong_count(&old.event_type) == 2 {
                 self.types.remove(&*old.event_type);
             }
+            self.deliveries.forget_event(self.first_seq);
             self.first_seq += 1;
             self.evicted += 1;
         }
@@ -109,16 +122,26 @@ impl EventStore for MemoryStore {
                 Inserted::Conflict
             });
         }
+        if inner.deliveries.open() + event.targets.len() > self.max_pending {
+            return Ok(Inserted::QueueFull);
+        }
         if inner.slots.len() >= self.capacity {
             inner.evict_oldest();
         }
         let event_type = inner.intern(event.event_type);
         let seq = inner.first_seq + inner.slots.len() as u64;
+        let body: Arc<[u8]> = event.body.into();
+        let now = Utc::now();
+        for target in event.targets {
+            inner
+                .deliveries
+                .create(event.event_id, seq, target, &body, now);
+        }
         inner.slots.push_back(Slot {
             event_id: event.event_id,
             event_type,
-            received_micros: Utc::now().timestamp_micros(),
-            body: event.body.into(),
+            received_micros: now.timestamp_micros(),
+            body,
         });
         inner.index.insert(event.event_id, seq);
         Ok(Inserted::New { seq })
@@ -164,5 +187,35 @@ impl EventStore for MemoryStore {
             capacity: self.capacity,
             evicted: inner.evicted,
         })
+    }
+
+    async fn claim(&self, target: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+        Ok(self.lock().deliveries.claim(target, now))
+    }
+
+    async fn record_attempt(
+        &self,
+        id: u64,
+        attempt: AttemptRecord,
+        next: NextState,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let index = &inner.index;
+        let event_kept = |event_id, seq| index.get(&event_id) == Some(&seq);
+        inner.deliveries.record(id, attempt, next, event_kept);
+        Ok(())
+    }
+
+    async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {
+        Ok(self.lock().deliveries.list(filter))
+    }
+
+    async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError> {
+        Ok(self.lock().deliveries.replay(filter))
+    }
+
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        Ok(self.lock().deliveries.counts())
     }
 }

@@ -1,0 +1,256 @@
+//! The relay's deliveries in memory: one record per (event, target), a ready queue and a
+//! retry timetable per target, and counts by state kept as they change.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::server::store::{
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryJob, DeliveryRecord,
+    DeliveryStatus, NextState,
+};
+
+struct Delivery {
+    event_id: i64,
+    event_seq: u64,
+    target: Arc<str>,
+    status: DeliveryStatus,
+    body: Arc<[u8]>,
+    created_at: DateTime<Utc>,
+    next_due: Option<DateTime<Utc>>,
+    round: u32,
+    attempts: Vec<AttemptRecord>,
+}
+
+#[derive(Default)]
+struct TargetQueue {
+    ready: VecDeque<u64>,
+    retries: BTreeSet<(DateTime<Utc>, u64)>,
+}
+
+#[derive(Default)]
+pub(super) struct Deliveries {
+    all: BTreeMap<u64, Delivery>,
+    by_event: HashMap<u64, Vec<u64>>,
+    queues: HashMap<Arc<str>, TargetQueue>,
+    counts: HashMap<DeliveryStatus, usize>,
+    next_id: u64,
+}
+
+/// The `webhook-id` of every delivery of an event: stable across attempts and replays.
+pub fn webhook_id(event_id: i64) -> String {
+    format!("evt_{event_id}")
+}
+
+impl Deliveries {
+    /// Deliveries still owed to their targets.
+    pub fn open(&self) -> usize {
+        DeliveryStatus::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| self.count(*s))
+            .sum()
+    }
+
+    fn count(&self, status: DeliveryStatus) -> usize {
+        self.counts.get(&status).copied().unwrap_or(0)
+    }
+
+    fn set_status(
+        counts: &mut HashMap<DeliveryStatus, usize>,
+        d: &mut Delivery,
+        to: DeliveryStatus,
+    ) {
+        if let Some(n) = counts.get_mut(&d.status) {
+            *n = n.saturating_sub(1);
+        }
+        *counts.entry(to).or_default() += 1;
+        d.status = to;
+    }
+
+    pub fn create(
+        &mut self,
+        event_id: i64,
+        event_seq: u64,
+        target: &Arc<str>,
+        body: &Arc<[u8]>,
+        now: DateTime<Utc>,
+    ) {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.all.insert(
+            id,
+            Delivery {
+                event_id,
+                event_seq,
+                target: Arc::clone(target),
+                status: DeliveryStatus::Pending,
+                body: Arc::clone(body),
+                created_at: now,
+                next_due: None,
+                round: 0,
+                attempts: Vec::new(),
+            },
+        );
+        *self.counts.entry(DeliveryStatus::Pending).or_default() += 1;
+        self.by_event.entry(event_seq).or_default().push(id);
+        self.queues
+            .entry(Arc::clone(target))
+            .or_default()
+            .ready
+            .push_back(id);
+    }
+
+    /// The event left the store: its finished deliveries go with it. Open and dead ones
+    /// stay (they hold the body) until delivered, so nothing owed is dropped.
+    pub fn forget_event(&mut self, event_seq: u64) {
+        let Some(ids) = self.by_event.remove(&event_seq) else {
+            return;
+        };
+        for id in ids {
+            if self
+                .all
+                .get(&id)
+                .is_some_and(|d| d.status == DeliveryStatus::Delivered)
+            {
+                self.all.remove(&id);
+                if let Some(n) = self.counts.get_mut(&DeliveryStatus::Delivered) {
+                    *n -= 1;
+                }
+            }
+        }
+    }
+
+    pub fn claim(&mut self, target: &str, now: DateTime<Utc>) -> Claim {
+        let Some(queue) = self.queues.get_mut(target) else {
+            return Claim::Idle { next_due: None };
+        };
+        let due_retry = queue
+            .retries
+            .first()
+            .filter(|(due, _)| *due <= now)
+            .copied();
+        let id = match due_retry {
+            Some(entry) => {
+                queue.retries.remove(&entry);
+                entry.1
+            }
+            None => match queue.ready.pop_front() {
+                Some(id) => id,
+                None => {
+                    return Claim::Idle {
+                        next_due: queue.retries.first().map(|(due, _)| *due),
+                    };
+                }
+            },
+        };
+        let Some(d) = self.all.get_mut(&id) else {
+            return Claim::Idle { next_due: None };
+        };
+        Self::set_status(&mut self.counts, d, DeliveryStatus::InFlight);
+        d.next_due = None;
+        Claim::Job(DeliveryJob {
+            id,
+            event_id: d.event_id,
+            target: Arc::clone(&d.target),
+            webhook_id: webhook_id(d.event_id),
+            body: Arc::clone(&d.body),
+            round: d.round,
+            attempts: d.attempts.len() as u32,
+        })
+    }
+
+    /// `event_kept(event_id, seq)` tells whether the event is still stored.
+    pub fn record(
+        &mut self,
+        id: u64,
+        attempt: AttemptRecord,
+        next: NextState,
+        event_kept: impl Fn(i64, u64) -> bool,
+    ) {
+        let Some(d) = self.all.get_mut(&id) else {
+            return;
+        };
+        d.attempts.push(attempt);
+        d.round += 1;
+        match next {
+            NextState::Delivered => {
+                Self::set_status(&mut self.counts, d, DeliveryStatus::Delivered);
+                if !event_kept(d.event_id, d.event_seq) {
+                    self.all.remove(&id);
+                    if let Some(n) = self.counts.get_mut(&DeliveryStatus::Delivered) {
+                        *n -= 1;
+                    }
+                }
+            }
+            NextState::RetryAt(due) => {
+                Self::set_status(&mut self.counts, d, DeliveryStatus::Failed);
+                d.next_due = Some(due);
+                self.queues
+                    .entry(Arc::clone(&d.target))
+                    .or_default()
+                    .retries
+                    .insert((due, id));
+            }
+            NextState::Dead => Self::set_status(&mut self.counts, d, DeliveryStatus::Dead),
+        }
+    }
+
+    fn matches(filter: &DeliveryFilter, d: &Delivery) -> bool {
+        filter.status.is_none_or(|s| s == d.status)
+            && filter.target.as_deref().is_none_or(|t| *d.target == *t)
+            && filter.event_id.is_none_or(|e| e == d.event_id)
+    }
+
+    pub fn list(&self, filter: &DeliveryFilter) -> Vec<DeliveryRecord> {
+        let start = filter.after.map_or(0, |a| a.saturating_add(1));
+        self.all
+            .range(start..)
+            .filter(|(_, d)| Self::matches(filter, d))
+            .take(filter.limit)
+            .map(|(&id, d)| DeliveryRecord {
+                id,
+                event_id: d.event_id,
+                target: d.target.to_string(),
+                status: d.status,
+                webhook_id: webhook_id(d.event_id),
+                created_at: d.created_at,
+                next_attempt_at: d.next_due,
+                attempts: d.attempts.clone(),
+            })
+            .collect()
+    }
+
+    pub fn replay(&mut self, filter: &DeliveryFilter) -> Vec<Arc<str>> {
+        let mut targets = Vec::new();
+        for (&id, d) in self.all.iter_mut() {
+            let replayable = matches!(
+                d.status,
+                DeliveryStatus::Failed | DeliveryStatus::Delivered | DeliveryStatus::Dead
+            );
+            if !replayable || !Self::matches(filter, d) {
+                continue;
+            }
+            let queue = self.queues.entry(Arc::clone(&d.target)).or_default();
+            if let Some(due) = d.next_due.take() {
+                queue.retries.remove(&(due, id));
+            }
+            queue.ready.push_back(id);
+            d.round = 0;
+            Self::set_status(&mut self.counts, d, DeliveryStatus::Pending);
+            targets.push(Arc::clone(&d.target));
+        }
+        targets
+    }
+
+    pub fn counts(&self) -> DeliveryCounts {
+        DeliveryCounts {
+            by_status: DeliveryStatus::ALL
+                .iter()
+                .map(|&s| (s, self.count(s)))
+                .collect(),
+            open: self.open(),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Prometheus metrics: counters fed where things happen, gauges read from the store when
+//! `/metrics` is scraped.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::alert::Verdict;
+
+use super::store::{DeliveryCounts, NextState, StoreStats};
+
+const ATTEMPT_DURATION: &str = "hookrelay_delivery_attempt_duration_seconds";
+
+/// Installs the process-wide recorder once and returns its handle.
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(ATTEMPT_DURATION.into()), &buckets)
+                .expect("bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may exist when the library is embedded; ours then stays unused.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// One `POST /webhook` answered, by result: `accepted`, `duplicate`, `validation_failed`, …
+pub fn event_received(result: &'static str) {
+    metrics::counter!("hookrelay_events_received_total", "result" => result).increment(1);
+}
+
+/// One delivery attempt finished.
+pub fn attempt_finished(verdict: Verdict, next: NextState, elapsed: Duration) {
+    let result = match verdict {
+        Verdict::Delivered => "success",
+        Verdict::Retry => "retryable_failure",
+        Verdict::Fail => "refused",
+        Verdict::Gone => "gone",
+    };
+    metrics::counter!("hookrelay_delivery_attempts_total", "result" => result).increment(1);
+    metrics::histogram!(ATTEMPT_DURATION).record(elapsed.as_secs_f64());
+    let outcome = match next {
+        NextState::Delivered => "delivered",
+        NextState::Dead => "dead",
+        NextState::RetryAt(_) => return,
+    };
+    metrics::counter!("hookrelay_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// The text of `/metrics`, with store gauges read now.
+pub fn render(handle: &PrometheusHandle, stats: StoreStats, deliveries: &DeliveryCounts) -> String {
+    metrics::gauge!("hookrelay_store_events").set(stats.events as f64);
+    metrics::gauge!("hookrelay_store_capacity").set(stats.capacity as f64);
+    metrics::counter!("hookrelay_store_evictions_total").absolute(stats.evicted);
+    metrics::gauge!("hookrelay_delivery_queue_depth").set(deliveries.open as f64);
+    for (status, n) in &deliveries.by_status {
+        metrics::gauge!("hookrelay_deliveries", "status" => status.as_str()).set(*n as f64);
+    }
+    handle.render()
+}

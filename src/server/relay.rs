@@ -1,0 +1,226 @@
+//! The relay: background workers that deliver every accepted event to its targets through
+//! `alert`'s attempt and retry policy, recording each attempt in the store. Workers per
+//! target are bounded (`--forward-concurrency`), so a slow target cannot stall the others.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use reqwest::header::{HeaderMap, HeaderValue};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::alert::{self, RetryPolicy, Verdict};
+
+use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
+
+/// A forward target: every event, or those whose `event_type` matches `route`.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: reqwest::Url,
+    pub route: Option<glob::Pattern>,
+}
+
+impl Target {
+    fn key(&self) -> Arc<str> {
+        Arc::from(self.url.as_str())
+    }
+}
+
+/// How the relay delivers.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub targets: Vec<Target>,
+    /// Extra headers on every forwarded request.
+    pub headers: HeaderMap,
+    pub policy: RetryPolicy,
+    /// Per attempt.
+    pub timeout: Duration,
+    /// Attempts in flight per target.
+    pub concurrency: usize,
+}
+
+struct Lane {
+    target: Target,
+    key: Arc<str>,
+    wake: Notify,
+}
+
+pub struct Relay {
+    lanes: Vec<Arc<Lane>>,
+    by_key: HashMap<Arc<str>, Arc<Lane>>,
+    headers: HeaderMap,
+    policy: RetryPolicy,
+    concurrency: usize,
+    client: reqwest::Client,
+    store: Arc<dyn EventStore>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Relay {
+    pub fn new(config: RelayConfig, store: Arc<dyn EventStore>) -> anyhow::Result<Arc<Self>> {
+        let client = alert::build_client(alert::ClientOptions {
+            timeout: config.timeout,
+            connect_timeout: None,
+        })?;
+        let lanes: Vec<Arc<Lane>> = config
+            .targets
+            .into_iter()
+            .map(|target| {
+                Arc::new(Lane {
+                    key: target.key(),
+                    target,
+                    wake: Notify::new(),
+                })
+            })
+            .collect();
+        let by_key = lanes
+            .iter()
+            .map(|l| (Arc::clone(&l.key), Arc::clone(l)))
+            .collect();
+        Ok(Arc::new(Self {
+            lanes,
+            by_key,
+            headers: config.headers,
+            policy: config.policy,
+            concurrency: config.concurrency.max(1),
+            client,
+            store,
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }))
+    }
+
+    /// The targets (by URL) that take an event of this type.
+    pub fn targets_for(&self, event_type: &str) -> Vec<Arc<str>> {
+        let takes = |l: &&Arc<Lane>| {
+            l.target
+                .route
+                .as_ref()
+                .is_none_or(|p| p.matches(event_type))
+        };
+        self.lanes
+            .iter()
+            .filter(takes)
+            .map(|l| Arc::clone(&l.key))
+            .collect()
+    }
+
+    /// Tells a target's workers that a delivery is waiting.
+    pub fn wake(&self, target: &str) {
+        if let Some(lane) = self.by_key.get(target) {
+            lane.wake.notify_one();
+        }
+    }
+
+    /// Starts the workers: `concurrency` per target.
+    pub fn start(self: &Arc<Self>) {
+        for lane in &self.lanes {
+            for _ in 0..self.concurrency {
+                self.tasks.spawn(Arc::clone(self).work(Arc::clone(lane)));
+            }
+        }
+        self.tasks.close();
+    }
+
+    /// Stops taking new work and waits up to `grace` for attempts in flight. Returns
+    /// whether every worker finished in time.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.stop.cancel();
+        tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
+    }
+
+    async fn work(self: Arc<Self>, lane: Arc<Lane>) {
+        loop {
+            // Registered before looking for work, so a wake between the two is not lost.
+            let woken = lane.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.stop.is_cancelled() {
+                return;
+            }
+            let idle_for = match self.store.claim(&lane.key, Utc::now()).await {
+                Ok(Claim::Job(job)) => {
+                    self.attempt(&lane, job).await;
+                    continue;
+                }
+                Ok(Claim::Idle { next_due }) => next_due
+                    .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                    .unwrap_or(Duration::from_secs(3600)),
+                Err(e) => {
+                    tracing::error!(error = %e, target = %lane.key, "cannot read deliveries");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                () = &mut woken => {}
+                () = tokio::time::sleep(idle_for) => {}
+                () = self.stop.cancelled() => return,
+            }
+        }
+    }
+
+    async fn attempt(&self, lane: &Lane, job: DeliveryJob) {
+        let at = Utc::now();
+        let started = Instant::now();
+        let number = job.attempts + 1;
+        let delivery = alert::Delivery {
+            url: lane.target.url.clone(),
+            body: Bytes::from_owner(Arc::clone(&job.body)),
+            headers: self.headers.clone(),
+        };
+        let attempt =
+            alert::attempt(&self.client, &delivery, self.attempt_headers(&job), number).await;
+        let verdict = attempt.verdict();
+        let next = match verdict {
+            Verdict::Delivered => NextState::Delivered,
+            Verdict::Gone | Verdict::Fail => NextState::Dead,
+            Verdict::Retry => match self.policy.delay(job.round, attempt.retry_after) {
+                Some(wait) => NextState::RetryAt(Utc::now() + wait),
+                None => NextState::Dead,
+            },
+        };
+        let elapsed = started.elapsed();
+        super::metrics::attempt_finished(verdict, next, elapsed);
+        match next {
+            NextState::Dead => tracing::warn!(
+                target_url = %lane.key, event_id = job.event_id, attempt = number,
+                result = %attempt.summary(), "delivery dead"
+            ),
+            _ => tracing::debug!(
+                target_url = %lane.key, event_id = job.event_id, attempt = number,
+                result = %attempt.summary(), "delivery attempt"
+            ),
+        }
+        let record = AttemptRecord {
+            at,
+            status_code: attempt.status.map(|s| s.as_u16()),
+            error: (verdict != Verdict::Delivered).then(|| attempt.summary()),
+            duration_ms: elapsed.as_millis() as u64,
+            next_attempt_at: match next {
+                NextState::RetryAt(due) => Some(due),
+                _ => None,
+            },
+        };
+        if let Err(e) = self.store.record_attempt(job.id, record, next).await {
+            tracing::error!(error = %e, delivery = job.id, "cannot record a delivery attempt");
+        }
+    }
+
+    /// `webhook-id` (stable) and `webhook-timestamp` (this attempt).
+    fn attempt_headers(&self, job: &DeliveryJob) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Ok(id) = HeaderValue::from_str(&job.webhook_id) {
+            headers.insert("webhook-id", id);
+        }
+        headers.insert(
+            "webhook-timestamp",
+            HeaderValue::from(Utc::now().timestamp()),
+        );
+        headers
+    }
+}
