@@ -28,16 +28,17 @@ Examples:
   HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0
 
 Endpoints:
-  POST /webhook                 receive an event (200, 400, 409, 413, 415, 422)
-  GET  /events                  stored events, oldest first (?event_type= &since= &limit= &cursor=)
-  GET  /events/{event_id}       one event (404 when absent)
-  GET  /events/{event_id}/body  its original body, byte for byte
-  GET  /events/{event_id}/deliveries   its deliveries, every attempt
-  POST /events/{event_id}/replay       re-deliver it (?target=URL)
-  GET  /deliveries                     deliveries (?status= &target= &event_id= &limit= &cursor=)
-  POST /deliveries/replay              re-deliver matching ones (?status=dead &target=)
-  GET  /metrics                 Prometheus metrics
-  GET  /healthz                 200 while serving
+  POST /webhook                       receive an event (200, 400, 409, 413, 415, 422, 503)
+  GET  /events                        stored events, oldest first
+                                      (?event_type= &since= &limit= &cursor=)
+  GET  /events/{event_id}             one event (404 when absent)
+  GET  /events/{event_id}/body        its original body, byte for byte
+  GET  /events/{event_id}/deliveries  its deliveries, every attempt
+  POST /events/{event_id}/replay      deliver it again (?target=URL)
+  GET  /deliveries                    deliveries (?status= &target= &event_id= &limit= &cursor=)
+  POST /deliveries/replay             deliver matching ones again (?status=dead &target=)
+  GET  /metrics                       Prometheus metrics
+  GET  /healthz                       200 while serving
 
 Relay:
   hookrelay serve --forward-to http://127.0.0.1:9000/hook
@@ -121,7 +122,7 @@ pub struct ServeArgs {
 
     /// On SIGTERM, time given to attempts in flight before exiting
     #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
-          value_parser = parse_duration)]
+          value_parser = parse_duration, help_heading = "Relay")]
     pub shutdown_grace: Duration,
 }
 
