@@ -11,9 +11,11 @@ use clap::Args;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
+use crate::alert::signing::{MessageId, Signer};
 use crate::alert::{self, ClientOptions, Delivery, RetryPolicy};
 use crate::model;
 
+use super::secrets::{SecretKind, SecretSource};
 use super::values::parse_duration;
 
 const SEND_EXAMPLES: &str = "\
@@ -23,6 +25,7 @@ Examples:
   hookrelay send --to URL --file event.json --event-id 8   # flags override the file's fields
   cat event.json | hookrelay send --to URL --file - --json
   hookrelay send --to URL --event-id 1 --dry-run
+  hookrelay send --to URL --event-id 9 --secret whsec_... --id msg_9   # Standard Webhooks
 
 Retries on connection errors, timeouts, 408, 429 and 5xx with exponential backoff and
 jitter, honouring Retry-After; never on other 4xx; redirects are not followed.
@@ -83,6 +86,13 @@ pub struct SendArgs {
     /// Print the request that would be sent, and send nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub secrets: SecretSource,
+
+    /// webhook-id, the same on every attempt [default with a secret: evt_<event_id>]
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
 }
 
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
@@ -90,21 +100,40 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         bail!("--to must be an http:// or https:// URL, got {}", args.to);
     }
     let headers = parse_headers(&args.headers)?;
+    let signer = Signer::new(args.secrets.load(SecretKind::Whsec)?);
     let body = payload(&args)?;
-    if let Err(invalid) = model::validate_event(&body) {
-        eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
-        for line in super::validate::problem_lines(&invalid) {
-            eprintln!("  {line}");
+    let event = match model::validate_event(&body) {
+        Ok(event) => event,
+        Err(invalid) => {
+            eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
+            for line in super::validate::problem_lines(&invalid) {
+                eprintln!("  {line}");
+            }
+            return Ok(super::exit(super::EXIT_TROUBLE));
         }
-        return Ok(super::exit(super::EXIT_TROUBLE));
-    }
+    };
+    let id = match &args.id {
+        Some(id) => Some(MessageId::new(id.clone())?),
+        None => signer
+            .as_ref()
+            .map(|_| MessageId::for_event(event.event_id)),
+    };
     let delivery = Delivery {
         url: args.to.clone(),
         body: body.into(),
         headers,
     };
+    // Per attempt: a fresh timestamp and signature under the same webhook-id.
+    let headers_for = |_attempt: u32| match (&signer, &id) {
+        (Some(signer), Some(id)) => signer.headers(id, &delivery.body),
+        (None, Some(id)) => HeaderMap::from_iter([(
+            HeaderName::from_static(alert::signing::HEADER_ID),
+            HeaderValue::from_str(id.as_str()).expect("message ids are visible ASCII"),
+        )]),
+        _ => HeaderMap::new(),
+    };
     if args.dry_run {
-        super::print_out(&dry_run_text(&delivery))?;
+        super::print_out(&dry_run_text(&delivery, headers_for(1)))?;
         return Ok(super::exit(super::EXIT_OK));
     }
     let options = ClientOptions {
@@ -125,7 +154,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                 a.summary()
             );
         };
-        anyhow::Ok(alert::deliver(&client, &delivery, &policy, |_| HeaderMap::new(), report).await)
+        anyhow::Ok(alert::deliver(&client, &delivery, &policy, headers_for, report).await)
     })?;
 
     let last = outcome.last();
@@ -235,11 +264,13 @@ fn parse_headers(raw: &[String]) -> anyhow::Result<HeaderMap> {
     Ok(headers)
 }
 
-fn dry_run_text(delivery: &Delivery) -> String {
+fn dry_run_text(delivery: &Delivery, extra: HeaderMap) -> String {
     let mut text = format!("POST {}\n", delivery.url);
     text.push_str("content-type: application/json\n");
     text.push_str(&format!("user-agent: {}\n", alert::client::USER_AGENT));
-    for (name, value) in &delivery.headers {
+    let mut headers = delivery.headers.clone();
+    headers.extend(extra);
+    for (name, value) in &headers {
         text.push_str(&format!(
             "{name}: {}\n",
             String::from_utf8_lossy(value.as_bytes())
