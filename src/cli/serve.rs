@@ -6,19 +6,25 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
+use crate::alert::signing::Tolerance;
 use crate::server::memory::MemoryStore;
+use crate::server::verify::{Scheme, Verification};
 use crate::server::{self, AppState, Config};
 
+use super::secrets::{SecretKind, SecretSource};
 use super::values::parse_size;
+use super::verify::parse_tolerance;
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
   hookrelay serve
   hookrelay serve --port 0 --max-events 1000000
   HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0
+  hookrelay serve --verify standard --secret whsec_...   # 401 unless signed
+  hookrelay serve --verify github --secret-file github-secret.txt
 
 Endpoints:
-  POST /webhook                 receive an event (200, 400, 409, 413, 415, 422)
+  POST /webhook                 receive an event (200, 400, 401, 409, 413, 415, 422)
   GET  /events                  stored events, oldest first (?event_type= &since= &limit= &cursor=)
   GET  /events/{event_id}       one event (404 when absent)
   GET  /events/{event_id}/body  its original body, byte for byte
@@ -60,6 +66,18 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_MAX_EVENTS", default_value_t = 100_000, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_events: u64,
+
+    /// Require signed webhooks (401 otherwise): standard or github
+    #[arg(long, env = "HOOKRELAY_VERIFY", value_enum, value_name = "SCHEME")]
+    pub verify: Option<Scheme>,
+
+    #[command(flatten)]
+    pub secrets: SecretSource,
+
+    /// How far webhook-timestamp may be from now, or 'off'
+    #[arg(long, env = "HOOKRELAY_VERIFY_TOLERANCE", default_value = "5m",
+          value_name = "DURATION|off", value_parser = parse_tolerance)]
+    pub verify_tolerance: Tolerance,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -77,6 +95,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let verify = verification(&args)?;
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -90,12 +109,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let config = Config {
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
+        verify,
     };
     server::serve(listener, AppState::new(store, config), shutdown_signal())
         .await
         .context("serving")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The verification `--verify` asks for, with its secrets.
+fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
+    let Some(scheme) = args.verify else {
+        if !args.secrets.load(SecretKind::Raw)?.is_empty() {
+            anyhow::bail!("a secret was given without --verify standard|github");
+        }
+        return Ok(None);
+    };
+    let kind = match scheme {
+        Scheme::Standard => SecretKind::Whsec,
+        Scheme::Github => SecretKind::Raw,
+    };
+    Ok(Some(Verification {
+        scheme,
+        secrets: args.secrets.load_required(kind)?,
+        tolerance: args.verify_tolerance,
+    }))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -16,6 +16,7 @@ use crate::model;
 use super::AppState;
 use super::error::ApiError;
 use super::store::{EventQuery, Inserted, NewEvent, StoredEvent};
+use super::verify;
 
 /// Default and maximum page sizes of `GET /events`.
 const DEFAULT_LIMIT: usize = 100;
@@ -29,6 +30,13 @@ pub async fn events_create(
 ) -> Result<Response, ApiError> {
     check_json_content_type(&headers)?;
     let body = read_body(&headers, body, state.config.max_body_bytes).await?;
+    if let Some(verification) = &state.config.verify {
+        verification.check(&headers, &body)?;
+    }
+    let webhook_id = verify::webhook_id(&headers);
+    if let Some(event_id) = webhook_id.as_deref().and_then(|id| state.seen_ids.get(id)) {
+        return Ok(duplicate(event_id));
+    }
     let event = model::validate_event(&body)?;
     let inserted = state
         .store
@@ -39,6 +47,9 @@ pub async fn events_create(
         })
         .await?;
     tracing::debug!(event_id = event.event_id, ?inserted, "webhook received");
+    if let (Some(id), Inserted::New { .. } | Inserted::Duplicate) = (webhook_id, inserted) {
+        state.seen_ids.insert(id, event.event_id);
+    }
     match inserted {
         Inserted::New { .. } => {
             Ok(Json(json!({"status": "success", "event_id": event.event_id})).into_response())
@@ -49,6 +60,11 @@ pub async fn events_create(
         .into_response()),
         Inserted::Conflict => Err(ApiError::Conflict(event.event_id)),
     }
+}
+
+/// The answer to an event already received: by `event_id` and body, or by `webhook-id`.
+fn duplicate(event_id: i64) -> Response {
+    Json(json!({"status": "success", "event_id": event_id, "duplicate": true})).into_response()
 }
 
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

@@ -5,6 +5,7 @@ pub mod error;
 pub mod handlers;
 pub mod memory;
 pub mod store;
+pub mod verify;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,12 +20,15 @@ use store::EventStore;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub max_body_bytes: usize,
+    /// Signatures `POST /webhook` must carry; `None` accepts unsigned requests.
+    pub verify: Option<verify::Verification>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            verify: None,
         }
     }
 }
@@ -34,6 +38,8 @@ impl Default for Config {
 pub struct AppState {
     pub store: Arc<dyn EventStore>,
     pub config: Arc<Config>,
+    /// `webhook-id`s already answered: the idempotency key when present.
+    pub seen_ids: Arc<verify::SeenIds>,
 }
 
 impl AppState {
@@ -41,6 +47,7 @@ impl AppState {
         Self {
             store,
             config: Arc::new(config),
+            seen_ids: Arc::default(),
         }
     }
 }
