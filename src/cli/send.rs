@@ -100,7 +100,6 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         bail!("--to must be an http:// or https:// URL, got {}", args.to);
     }
     let headers = parse_headers(&args.headers)?;
-    let signer = Signer::new(args.secrets.load(SecretKind::Whsec)?);
     let body = payload(&args)?;
     let event = match model::validate_event(&body) {
         Ok(event) => event,
@@ -112,26 +111,13 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             return Ok(super::exit(super::EXIT_TROUBLE));
         }
     };
-    let id = match &args.id {
-        Some(id) => Some(MessageId::new(id.clone())?),
-        None => signer
-            .as_ref()
-            .map(|_| MessageId::for_event(event.event_id)),
-    };
+    let signing = AttemptHeaders::new(&args, event.event_id)?;
     let delivery = Delivery {
         url: args.to.clone(),
         body: body.into(),
         headers,
     };
-    // Per attempt: a fresh timestamp and signature under the same webhook-id.
-    let headers_for = |_attempt: u32| match (&signer, &id) {
-        (Some(signer), Some(id)) => signer.headers(id, &delivery.body),
-        (None, Some(id)) => HeaderMap::from_iter([(
-            HeaderName::from_static(alert::signing::HEADER_ID),
-            HeaderValue::from_str(id.as_str()).expect("message ids are visible ASCII"),
-        )]),
-        _ => HeaderMap::new(),
-    };
+    let headers_for = |_attempt: u32| signing.for_attempt(&delivery.body);
     if args.dry_run {
         super::print_out(&dry_run_text(&delivery, headers_for(1)))?;
         return Ok(super::exit(super::EXIT_OK));
@@ -180,6 +166,36 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         last.summary()
     );
     Ok(super::exit(super::EXIT_NEGATIVE))
+}
+
+/// The Standard Webhooks headers of each attempt.
+struct AttemptHeaders {
+    signer: Option<Signer>,
+    id: Option<MessageId>,
+}
+
+impl AttemptHeaders {
+    fn new(args: &SendArgs, event_id: i64) -> anyhow::Result<Self> {
+        let signer = Signer::new(args.secrets.load(SecretKind::Whsec)?);
+        let id = match &args.id {
+            Some(id) => Some(MessageId::new(id.clone())?),
+            None => signer.as_ref().map(|_| MessageId::for_event(event_id)),
+        };
+        Ok(Self { signer, id })
+    }
+
+    /// With secrets, a fresh timestamp and signature under the same webhook-id; with only
+    /// `--id`, the id alone.
+    fn for_attempt(&self, body: &[u8]) -> HeaderMap {
+        match (&self.signer, &self.id) {
+            (Some(signer), Some(id)) => signer.headers(id, body),
+            (None, Some(id)) => HeaderMap::from_iter([(
+                HeaderName::from_static(alert::signing::HEADER_ID),
+                HeaderValue::from_str(id.as_str()).expect("message ids are visible ASCII"),
+            )]),
+            _ => HeaderMap::new(),
+        }
+    }
 }
 
 /// The body to send: the file as it is, or rebuilt when flags override its fields, or built
