@@ -95,7 +95,6 @@ impl Hub {
         max_pending: usize,
         timeout: Duration,
     ) -> Self {
-        let store = Arc::new(MemoryStore::new(1000, max_pending));
         let schedule = schedule_ms
             .iter()
             .map(|&ms| Duration::from_millis(ms))
@@ -106,7 +105,13 @@ impl Hub {
             policy: RetryPolicy::schedule(schedule),
             timeout,
             concurrency: 4,
+            signer: None,
         };
+        Self::start_config(config, max_pending).await
+    }
+
+    async fn start_config(config: RelayConfig, max_pending: usize) -> Self {
+        let store = Arc::new(MemoryStore::new(1000, max_pending));
         let relay = Relay::new(config, store.clone()).unwrap();
         relay.start();
         let state = AppState::new(store, Config::default()).with_relay(relay);
@@ -439,4 +444,56 @@ async fn a_duplicate_event_creates_no_new_delivery() {
     let page = hub.get("/deliveries?event_id=11").await;
     assert_eq!(page["deliveries"].as_array().unwrap().len(), 1);
     assert_eq!(a.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn forward_secret_signs_every_attempt_with_a_fresh_timestamp_and_the_same_id() {
+    use hookrelay::alert::signing::{Secret, Signer, Tolerance, verify_standard};
+    let flaky = Customer::start(|n| {
+        let status = if n == 0 {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        (status, Duration::ZERO)
+    })
+    .await;
+    let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let config = RelayConfig {
+        targets: vec![target(&flaky.url)],
+        headers: HeaderMap::new(),
+        policy: RetryPolicy::schedule(vec![Duration::from_millis(1100)]),
+        timeout: Duration::from_secs(5),
+        concurrency: 1,
+        signer: Signer::new(vec![secret.clone()]),
+    };
+    let hub = Hub::start_config(config, 100).await;
+    let body = event(21, "x");
+    hub.post(&body).await;
+
+    let seen = flaky.wait_for(2).await;
+    assert_eq!(seen.len(), 2);
+    for s in &seen {
+        assert_eq!(s.body, body.as_bytes());
+        verify_standard(
+            std::slice::from_ref(&secret),
+            &s.headers,
+            &s.body,
+            Tolerance::default(),
+        )
+        .expect("each attempt verifies");
+        assert_eq!(s.headers["webhook-id"], "evt_21");
+    }
+    assert_ne!(
+        seen[0].headers["webhook-timestamp"], seen[1].headers["webhook-timestamp"],
+        "each attempt is signed afresh"
+    );
+    let wrong = Secret::parse("whsec_QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQQ==").unwrap();
+    let refused = verify_standard(
+        &[wrong],
+        &seen[0].headers,
+        &seen[0].body,
+        Tolerance::default(),
+    );
+    assert_eq!(refused.unwrap_err().reason(), "no_matching_signature");
 }

@@ -217,3 +217,22 @@ async fn sigterm_with_a_hanging_target_exits_after_the_grace_and_says_what_was_l
     assert!(stderr.contains("left=1"), "{stderr}");
     assert!(stderr.contains("loses them on exit"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_signatures_are_counted_by_reason() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let served = Served::start(&["--verify", "standard", "--secret", secret]);
+    assert_eq!(post(&served.base, &event(1)).await, 401);
+    assert_eq!(post(&served.base, &event(2)).await, 401);
+
+    let text = wait_for_metric(
+        &served.base,
+        r#"hookrelay_signature_failures_total{reason="missing_header"}"#,
+        2.0,
+    )
+    .await;
+    let series = r#"hookrelay_signature_failures_total{reason="missing_header"}"#;
+    assert_eq!(sample(&text, series), Some(2.0), "{text}");
+    let refused = r#"hookrelay_events_received_total{result="invalid_signature"}"#;
+    assert_eq!(sample(&text, refused), Some(2.0), "{text}");
+}

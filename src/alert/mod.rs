@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod retry;
+pub mod signing;
 
 use std::time::{Duration, Instant};
 

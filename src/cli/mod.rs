@@ -2,10 +2,14 @@
 //! every subcommand shares.
 
 pub mod completions;
+pub mod secret;
+pub mod secrets;
 pub mod send;
 pub mod serve;
+pub mod sign;
 pub mod validate;
 pub mod values;
+pub mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -41,6 +45,9 @@ pub enum Command {
     Send(Box<send::SendArgs>),
     Validate(validate::ValidateArgs),
     Completions(completions::CompletionsArgs),
+    Sign(sign::SignArgs),
+    Verify(verify::VerifyArgs),
+    Secret(secret::SecretArgs),
 }
 
 /// Runs a parsed command line. `Err` means exit code 2 with the error printed.
@@ -50,6 +57,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => send::run(*args),
         Command::Validate(args) => validate::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Secret(args) => secret::run(args),
     }
 }
 

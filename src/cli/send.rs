@@ -11,10 +11,12 @@ use clap::Args;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
+use crate::alert::signing::{MessageId, Signer};
 use crate::alert::{self, ClientOptions, Delivery, RetryPolicy};
 use crate::model;
 
-use super::values::parse_duration;
+use super::secrets::{SecretKind, SecretSource};
+use super::values::{parse_duration, parse_header};
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -23,6 +25,7 @@ Examples:
   hookrelay send --to URL --file event.json --event-id 8   # flags override the file's fields
   cat event.json | hookrelay send --to URL --file - --json
   hookrelay send --to URL --event-id 1 --dry-run
+  hookrelay send --to URL --event-id 9 --secret whsec_... --id msg_9   # Standard Webhooks
 
 Retries on connection errors, timeouts, 408, 429 and 5xx with exponential backoff and
 jitter, honouring Retry-After; never on other 4xx; redirects are not followed.
@@ -57,8 +60,8 @@ pub struct SendArgs {
     pub file: Option<PathBuf>,
 
     /// Extra request header, repeatable
-    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
-    pub headers: Vec<String>,
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 
     /// Time allowed for each attempt
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
@@ -83,28 +86,40 @@ pub struct SendArgs {
     /// Print the request that would be sent, and send nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub secrets: SecretSource,
+
+    /// webhook-id, the same on every attempt [default with a secret: evt_<event_id>]
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
 }
 
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     if !matches!(args.to.scheme(), "http" | "https") {
         bail!("--to must be an http:// or https:// URL, got {}", args.to);
     }
-    let headers = parse_headers(&args.headers)?;
+    let headers: HeaderMap = args.headers.iter().cloned().collect();
     let body = payload(&args)?;
-    if let Err(invalid) = model::validate_event(&body) {
-        eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
-        for line in super::validate::problem_lines(&invalid) {
-            eprintln!("  {line}");
+    let event = match model::validate_event(&body) {
+        Ok(event) => event,
+        Err(invalid) => {
+            eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
+            for line in super::validate::problem_lines(&invalid) {
+                eprintln!("  {line}");
+            }
+            return Ok(super::exit(super::EXIT_TROUBLE));
         }
-        return Ok(super::exit(super::EXIT_TROUBLE));
-    }
+    };
+    let signing = AttemptHeaders::new(&args, event.event_id)?;
     let delivery = Delivery {
         url: args.to.clone(),
         body: body.into(),
         headers,
     };
+    let headers_for = |_attempt: u32| signing.for_attempt(&delivery.body);
     if args.dry_run {
-        super::print_out(&dry_run_text(&delivery))?;
+        super::print_out(&dry_run_text(&delivery, headers_for(1)))?;
         return Ok(super::exit(super::EXIT_OK));
     }
     let options = ClientOptions {
@@ -125,7 +140,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                 a.summary()
             );
         };
-        anyhow::Ok(alert::deliver(&client, &delivery, &policy, |_| HeaderMap::new(), report).await)
+        anyhow::Ok(alert::deliver(&client, &delivery, &policy, headers_for, report).await)
     })?;
 
     let last = outcome.last();
@@ -151,6 +166,36 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         last.summary()
     );
     Ok(super::exit(super::EXIT_NEGATIVE))
+}
+
+/// The Standard Webhooks headers of each attempt.
+struct AttemptHeaders {
+    signer: Option<Signer>,
+    id: Option<MessageId>,
+}
+
+impl AttemptHeaders {
+    fn new(args: &SendArgs, event_id: i64) -> anyhow::Result<Self> {
+        let signer = Signer::new(args.secrets.load(SecretKind::Whsec)?);
+        let id = match &args.id {
+            Some(id) => Some(MessageId::new(id.clone())?),
+            None => signer.as_ref().map(|_| MessageId::for_event(event_id)),
+        };
+        Ok(Self { signer, id })
+    }
+
+    /// With secrets, a fresh timestamp and signature under the same webhook-id; with only
+    /// `--id`, the id alone.
+    fn for_attempt(&self, body: &[u8]) -> HeaderMap {
+        match (&self.signer, &self.id) {
+            (Some(signer), Some(id)) => signer.headers(id, body),
+            (None, Some(id)) => HeaderMap::from_iter([(
+                HeaderName::from_static(alert::signing::HEADER_ID),
+                HeaderValue::from_str(id.as_str()).expect("message ids are visible ASCII"),
+            )]),
+            _ => HeaderMap::new(),
+        }
+    }
 }
 
 /// The body to send: the file as it is, or rebuilt when flags override its fields, or built
@@ -220,26 +265,13 @@ pub fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn parse_headers(raw: &[String]) -> anyhow::Result<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    for line in raw {
-        let Some((name, value)) = line.split_once(':') else {
-            bail!("--header must look like 'Name: value', got {line:?}");
-        };
-        let name = HeaderName::try_from(name.trim())
-            .with_context(|| format!("invalid header name in {line:?}"))?;
-        let value = HeaderValue::try_from(value.trim())
-            .with_context(|| format!("invalid header value in {line:?}"))?;
-        headers.append(name, value);
-    }
-    Ok(headers)
-}
-
-fn dry_run_text(delivery: &Delivery) -> String {
+fn dry_run_text(delivery: &Delivery, extra: HeaderMap) -> String {
     let mut text = format!("POST {}\n", delivery.url);
     text.push_str("content-type: application/json\n");
     text.push_str(&format!("user-agent: {}\n", alert::client::USER_AGENT));
-    for (name, value) in &delivery.headers {
+    let mut headers = delivery.headers.clone();
+    headers.extend(extra);
+    for (name, value) in &headers {
         text.push_str(&format!(
             "{name}: {}\n",
             String::from_utf8_lossy(value.as_bytes())

@@ -11,24 +11,30 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::alert::RetryPolicy;
+use crate::alert::signing::{Signer, Tolerance};
 use crate::server::memory::MemoryStore;
 use crate::server::relay::{Relay, RelayConfig, Target};
 use crate::server::store::EventStore;
+use crate::server::verify::{Scheme, Verification};
 use crate::server::{self, AppState, Config};
 
+use super::secrets::{SecretKind, SecretSource, SecretText, secret_text};
 use super::values::{
     DurationList, parse_duration, parse_durations, parse_header, parse_http_url, parse_route,
     parse_size,
 };
+use super::verify::parse_tolerance;
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
   hookrelay serve
   hookrelay serve --port 0 --max-events 1000000
   HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0
+  hookrelay serve --verify standard --secret whsec_...   # 401 unless signed
+  hookrelay serve --verify github --secret-file github-secret.txt
 
 Endpoints:
-  POST /webhook                       receive an event (200, 400, 409, 413, 415, 422, 503)
+  POST /webhook                       receive an event (200, 400, 401, 409, 413, 415, 422, 503)
   GET  /events                        stored events, oldest first
                                       (?event_type= &since= &limit= &cursor=)
   GET  /events/{event_id}             one event (404 when absent)
@@ -81,6 +87,18 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_events: u64,
 
+    /// Require signed webhooks (401 otherwise): standard or github
+    #[arg(long, env = "HOOKRELAY_VERIFY", value_enum, value_name = "SCHEME")]
+    pub verify: Option<Scheme>,
+
+    #[command(flatten)]
+    pub secrets: SecretSource,
+
+    /// How far webhook-timestamp may be from now, or 'off'
+    #[arg(long, env = "HOOKRELAY_VERIFY_TOLERANCE", default_value = "5m",
+          value_name = "DURATION|off", value_parser = parse_tolerance)]
+    pub verify_tolerance: Tolerance,
+
     /// Relay every accepted event to URL (repeatable; comma-separated in the env var)
     #[arg(long, env = "HOOKRELAY_FORWARD_TO", value_name = "URL", value_delimiter = ',',
           value_parser = parse_http_url, help_heading = "Relay")]
@@ -94,6 +112,11 @@ pub struct ServeArgs {
     /// Extra header on every forwarded request, 'Name: value' (repeatable)
     #[arg(long, value_name = "'NAME: VALUE'", value_parser = parse_header, help_heading = "Relay")]
     pub forward_header: Vec<(HeaderName, HeaderValue)>,
+
+    /// Sign forwarded deliveries with this whsec_ secret (Standard Webhooks; repeatable)
+    #[arg(long, env = "HOOKRELAY_FORWARD_SECRET", value_name = "SECRET", hide_env_values = true,
+          value_parser = secret_text, help_heading = "Relay")]
+    pub forward_secret: Vec<SecretText>,
 
     /// Waits between attempts of a delivery; after the last, it is dead
     #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE", default_value = "1s,5s,30s,2m,10m,30m",
@@ -141,6 +164,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let verify = verification(&args)?;
+    let relay_config = relay_config(&args)?;
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -155,9 +180,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let config = Config {
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
+        verify,
     };
     let mut state = AppState::new(store.clone(), config);
-    let relay = relay_config(&args)
+    let relay = relay_config
         .map(|config| Relay::new(config, store.clone()))
         .transpose()?;
     if let Some(relay) = &relay {
@@ -188,7 +214,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The relay's settings, or `None` when no target is given.
-fn relay_config(args: &ServeArgs) -> Option<RelayConfig> {
+fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
     let all = args.forward_to.iter().map(|url| Target {
         url: url.clone(),
         route: None,
@@ -199,16 +225,41 @@ fn relay_config(args: &ServeArgs) -> Option<RelayConfig> {
     });
     let targets: Vec<Target> = all.chain(routed).collect();
     if targets.is_empty() {
-        return None;
+        if !args.forward_secret.is_empty() {
+            anyhow::bail!("--forward-secret needs a target: --forward-to or --route");
+        }
+        return Ok(None);
     }
+    let secrets = SecretText::parse_all(&args.forward_secret, SecretKind::Whsec)
+        .context("--forward-secret")?;
     let headers: HeaderMap = args.forward_header.iter().cloned().collect();
-    Some(RelayConfig {
+    Ok(Some(RelayConfig {
         targets,
         headers,
         policy: RetryPolicy::schedule(args.retry_schedule.0.clone()),
         timeout: args.forward_timeout,
         concurrency: usize::from(args.forward_concurrency),
-    })
+        signer: Signer::new(secrets),
+    }))
+}
+
+/// The verification `--verify` asks for, with its secrets.
+fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
+    let Some(scheme) = args.verify else {
+        if !args.secrets.load(SecretKind::Raw)?.is_empty() {
+            anyhow::bail!("a secret was given without --verify standard|github");
+        }
+        return Ok(None);
+    };
+    let kind = match scheme {
+        Scheme::Standard => SecretKind::Whsec,
+        Scheme::Github => SecretKind::Raw,
+    };
+    Ok(Some(Verification {
+        scheme,
+        secrets: args.secrets.load_required(kind)?,
+        tolerance: args.verify_tolerance,
+    }))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::alert::signing::VerifyError;
 use crate::model::{FieldError, Invalid};
 
 use super::store::StoreError;
@@ -22,6 +23,7 @@ pub enum ApiError {
         message: String,
     },
     Validation(Vec<FieldError>),
+    InvalidSignature(VerifyError),
     Conflict(i64),
     BadRequest(String),
     NotFound(String),
@@ -40,6 +42,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedJson { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::MalformedJson { .. } => "malformed_json",
             ApiError::Validation(_) => "validation_failed",
+            ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::Conflict(_) => "conflict",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
@@ -81,6 +85,7 @@ impl ApiError {
             ApiError::Validation(errors) => {
                 format!("the event is invalid ({} problem(s))", errors.len())
             }
+            ApiError::InvalidSignature(e) => e.to_string(),
             ApiError::Conflict(id) => {
                 format!("event {id} already exists with a different body; the first one is kept")
             }
@@ -128,6 +133,7 @@ impl IntoResponse for ApiError {
                 body["line"] = json!(line);
                 body["column"] = json!(column);
             }
+            ApiError::InvalidSignature(e) => body["reason"] = json!(e.reason()),
             _ => {}
         }
         let mut response = (status, axum::Json(body)).into_response();

@@ -16,6 +16,7 @@ use crate::model;
 use super::AppState;
 use super::error::ApiError;
 use super::store::{EventQuery, Inserted, NewEvent, StoredEvent};
+use super::verify;
 
 /// Default and maximum page sizes of `GET /events`.
 const DEFAULT_LIMIT: usize = 100;
@@ -48,6 +49,13 @@ async fn receive(
 ) -> Result<(i64, Inserted), ApiError> {
     check_json_content_type(headers)?;
     let body = read_body(headers, body, state.config.max_body_bytes).await?;
+    if let Some(verification) = &state.config.verify {
+        verification.check(headers, &body)?;
+    }
+    let webhook_id = verify::webhook_id(headers);
+    if let Some(event_id) = webhook_id.as_deref().and_then(|id| state.seen_ids.get(id)) {
+        return Ok((event_id, Inserted::Duplicate));
+    }
     let event = model::validate_event(&body)?;
     let targets = state
         .relay
@@ -62,6 +70,9 @@ async fn receive(
     };
     let inserted = state.store.insert(new).await?;
     tracing::debug!(event_id = event.event_id, ?inserted, "webhook received");
+    if let (Some(id), Inserted::New { .. } | Inserted::Duplicate) = (webhook_id, inserted) {
+        state.seen_ids.insert(id, event.event_id);
+    }
     match inserted {
         Inserted::New { .. } => {
             if let Some(relay) = &state.relay {
@@ -78,6 +89,7 @@ async fn receive(
     }
 }
 
+/// The answer to an event already received: by `event_id` and body, or by `webhook-id`.
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(ApiError::UnsupportedMediaType("no Content-Type".into()));

@@ -37,6 +37,11 @@ pub fn event_received(result: &'static str) {
     metrics::counter!("hookrelay_events_received_total", "result" => result).increment(1);
 }
 
+/// A request refused by `--verify`, by reason (`no_matching_signature`, …).
+pub fn signature_refused(reason: &'static str) {
+    metrics::counter!("hookrelay_signature_failures_total", "reason" => reason).increment(1);
+}
+
 /// One delivery attempt finished.
 pub fn attempt_finished(verdict: Verdict, next: NextState, elapsed: Duration) {
     let result = match verdict {

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod relay;
 pub mod relay_api;
 pub mod store;
+pub mod verify;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,12 +25,15 @@ use store::EventStore;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub max_body_bytes: usize,
+    /// Signatures `POST /webhook` must carry; `None` accepts unsigned requests.
+    pub verify: Option<verify::Verification>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            verify: None,
         }
     }
 }
@@ -42,6 +46,8 @@ pub struct AppState {
     /// Present when `--forward-to` or `--route` gave targets.
     pub relay: Option<Arc<Relay>>,
     pub metrics: PrometheusHandle,
+    /// `webhook-id`s already answered: the idempotency key when present.
+    pub seen_ids: Arc<verify::SeenIds>,
 }
 
 impl AppState {
@@ -51,6 +57,7 @@ impl AppState {
             config: Arc::new(config),
             relay: None,
             metrics: metrics::install(),
+            seen_ids: Arc::default(),
         }
     }
 

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alert::signing::{MessageId, Signer};
 use crate::alert::{self, RetryPolicy, Verdict};
 
 use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
@@ -41,6 +42,8 @@ pub struct RelayConfig {
     pub timeout: Duration,
     /// Attempts in flight per target.
     pub concurrency: usize,
+    /// Signs every attempt (Standard Webhooks) when forward secrets are given.
+    pub signer: Option<Signer>,
 }
 
 struct Lane {
@@ -55,6 +58,7 @@ pub struct Relay {
     headers: HeaderMap,
     policy: RetryPolicy,
     concurrency: usize,
+    signer: Option<Signer>,
     client: reqwest::Client,
     store: Arc<dyn EventStore>,
     stop: CancellationToken,
@@ -88,6 +92,7 @@ impl Relay {
             headers: config.headers,
             policy: config.policy,
             concurrency: config.concurrency.max(1),
+            signer: config.signer,
             client,
             store,
             stop: CancellationToken::new(),
@@ -173,8 +178,8 @@ impl Relay {
             body: Bytes::from_owner(Arc::clone(&job.body)),
             headers: self.headers.clone(),
         };
-        let attempt =
-            alert::attempt(&self.client, &delivery, self.attempt_headers(&job), number).await;
+        let headers = self.attempt_headers(&job);
+        let attempt = alert::attempt(&self.client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
         let next = match verdict {
             Verdict::Delivered => NextState::Delivered,
@@ -211,8 +216,12 @@ impl Relay {
         }
     }
 
-    /// `webhook-id` (stable) and `webhook-timestamp` (this attempt).
+    /// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with forward
+    /// secrets a fresh `webhook-signature` over them.
     fn attempt_headers(&self, job: &DeliveryJob) -> HeaderMap {
+        if let (Some(signer), Ok(id)) = (&self.signer, MessageId::new(job.webhook_id.as_str())) {
+            return signer.headers(&id, &job.body);
+        }
         let mut headers = HeaderMap::new();
         if let Ok(id) = HeaderValue::from_str(&job.webhook_id) {
             headers.insert("webhook-id", id);

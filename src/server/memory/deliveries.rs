@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::alert::signing::MessageId;
+
 use crate::server::store::{
     AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryJob, DeliveryRecord,
     DeliveryStatus, NextState,
@@ -40,7 +42,7 @@ pub(super) struct Deliveries {
 
 /// The `webhook-id` of every delivery of an event: stable across attempts and replays.
 pub fn webhook_id(event_id: i64) -> String {
-    format!("evt_{event_id}")
+    MessageId::for_event(event_id).to_string()
 }
 
 impl Deliveries {

@@ -1,0 +1,245 @@
+//! Unit tests of signing: the specification's and GitHub's test vectors, their
+//! one-character-off negatives, tolerance and multi-signature headers.
+
+use super::*;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+const TS: i64 = 1614265330;
+const BODY: &[u8] = br#"{"test": 2432232314}"#;
+const SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+const GITHUB_BODY: &[u8] = b"Hello, World!";
+const GITHUB_SIGNATURE: &str =
+    "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+fn secret() -> Secret {
+    Secret::parse(SECRET).unwrap()
+}
+
+fn verify_at(signatures: &str, body: &[u8], timestamp: &str, now: i64) -> Result<(), VerifyError> {
+    let tolerance = Tolerance::default();
+    verify_standard_parts(&[secret()], ID, timestamp, signatures, body, tolerance, now)
+}
+
+/// Changes the character at `at` to another one of the same alphabet.
+fn one_off(text: &str, at: usize) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    chars[at] = if chars[at] == 'a' { 'b' } else { 'a' };
+    chars.into_iter().collect()
+}
+
+#[test]
+fn standard_vector_signs_as_the_specification_says() {
+    assert_eq!(sign(&[secret()], ID, TS, BODY), SIGNATURE);
+}
+
+#[test]
+fn the_prefix_is_optional() {
+    let bare = Secret::parse(SECRET.trim_start_matches("whsec_")).unwrap();
+    assert_eq!(sign(&[bare], ID, TS, BODY), SIGNATURE);
+}
+
+#[test]
+fn standard_vector_verifies_and_one_character_off_does_not() {
+    let ts = TS.to_string();
+    assert_eq!(verify_at(SIGNATURE, BODY, &ts, TS), Ok(()));
+    let bad_signature = one_off(SIGNATURE, 10);
+    assert_eq!(
+        verify_at(&bad_signature, BODY, &ts, TS),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    let bad_body = br#"{"test": 2432232315}"#;
+    assert_eq!(
+        verify_at(SIGNATURE, bad_body, &ts, TS),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    let other_ts = (TS + 1).to_string();
+    assert_eq!(
+        verify_at(SIGNATURE, BODY, &other_ts, TS),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    let other_id = one_off(ID, 5);
+    let result = verify_standard_parts(
+        &[secret()],
+        &other_id,
+        &ts,
+        SIGNATURE,
+        BODY,
+        Tolerance::Off,
+        TS,
+    );
+    assert_eq!(result, Err(VerifyError::NoMatchingSignature));
+    let other_secret = Secret::parse(&one_off(SECRET, 8)).unwrap();
+    assert_ne!(sign(&[other_secret], ID, TS, BODY), SIGNATURE);
+}
+
+#[test]
+fn any_v1_entry_may_match_and_other_versions_are_ignored() {
+    let ts = TS.to_string();
+    let second_valid = format!("v1,{} {SIGNATURE}", &one_off(SIGNATURE, 10)[3..]);
+    assert_eq!(verify_at(&second_valid, BODY, &ts, TS), Ok(()));
+    let wrong_version = SIGNATURE.replace("v1,", "v2,");
+    assert_eq!(
+        verify_at(&wrong_version, BODY, &ts, TS),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    let garbage_first = format!("v1,@@@ v1a,xyz {SIGNATURE}");
+    assert_eq!(verify_at(&garbage_first, BODY, &ts, TS), Ok(()));
+}
+
+#[test]
+fn several_secrets_give_several_signatures_any_of_which_verifies() {
+    let other = Secret::generate().unwrap();
+    let both = sign(&[other.clone(), secret()], ID, TS, BODY);
+    let entries: Vec<&str> = both.split(' ').collect();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1], SIGNATURE);
+    let ts = TS.to_string();
+    let verified = verify_standard_parts(&[other], ID, &ts, &both, BODY, Tolerance::Off, TS);
+    assert_eq!(verified, Ok(()));
+}
+
+#[test]
+fn timestamps_outside_the_tolerance_are_refused_either_way() {
+    let ts = TS.to_string();
+    assert_eq!(verify_at(SIGNATURE, BODY, &ts, TS + 300), Ok(()));
+    assert_eq!(
+        verify_at(SIGNATURE, BODY, &ts, TS + 301),
+        Err(VerifyError::TimestampTooOld {
+            age: 301,
+            tolerance: 300
+        })
+    );
+    assert_eq!(
+        verify_at(SIGNATURE, BODY, &ts, TS - 301)
+            .unwrap_err()
+            .reason(),
+        "timestamp_too_new"
+    );
+    let off = verify_standard_parts(
+        &[secret()],
+        ID,
+        &ts,
+        SIGNATURE,
+        BODY,
+        Tolerance::Off,
+        TS + 86_400,
+    );
+    assert_eq!(off, Ok(()));
+}
+
+#[test]
+fn timestamps_must_be_unix_seconds() {
+    for bad in [
+        "",
+        "soon",
+        "1614265330.5",
+        "-5",
+        "+1614265330",
+        "99999999999999999999",
+    ] {
+        let err = verify_at(SIGNATURE, BODY, bad, TS).unwrap_err();
+        assert_eq!(err.reason(), "bad_timestamp", "{bad:?}");
+    }
+}
+
+#[test]
+fn missing_headers_are_named() {
+    let signer = Signer::new(vec![secret()]).unwrap();
+    let id = MessageId::new(ID).unwrap();
+    let full = signer.headers_at(&id, now_unix(), BODY);
+    assert_eq!(
+        verify_standard(&[secret()], &full, BODY, Tolerance::default()),
+        Ok(())
+    );
+    for name in [HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE] {
+        let mut headers = full.clone();
+        headers.remove(name);
+        let err = verify_standard(&[secret()], &headers, BODY, Tolerance::default()).unwrap_err();
+        assert_eq!(err, VerifyError::MissingHeader(name));
+        assert_eq!(err.reason(), "missing_header");
+    }
+}
+
+#[test]
+fn signer_headers_carry_id_timestamp_and_the_vector_signature() {
+    let signer = Signer::new(vec![secret()]).unwrap();
+    let headers = signer.headers_at(&MessageId::new(ID).unwrap(), TS, BODY);
+    assert_eq!(headers[HEADER_ID], ID);
+    assert_eq!(headers[HEADER_TIMESTAMP], "1614265330");
+    assert_eq!(headers[HEADER_SIGNATURE], SIGNATURE);
+    assert!(Signer::new(Vec::new()).is_none());
+}
+
+#[test]
+fn github_vector_verifies_and_one_character_off_does_not() {
+    let secret = Secret::raw(GITHUB_SECRET).unwrap();
+    assert_eq!(github_signature(&secret, GITHUB_BODY), GITHUB_SIGNATURE);
+    let mut headers = HeaderMap::new();
+    headers.insert(HEADER_GITHUB, HeaderValue::from_static(GITHUB_SIGNATURE));
+    let secrets = [secret];
+    assert_eq!(verify_github(&secrets, &headers, GITHUB_BODY), Ok(()));
+    assert_eq!(
+        verify_github(&secrets, &headers, b"Hello, World?"),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    let off = one_off(GITHUB_SIGNATURE, 20);
+    headers.insert(HEADER_GITHUB, HeaderValue::from_str(&off).unwrap());
+    assert_eq!(
+        verify_github(&secrets, &headers, GITHUB_BODY),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    let other = [Secret::raw("It's a Secret to Everybodz").unwrap()];
+    headers.insert(HEADER_GITHUB, HeaderValue::from_static(GITHUB_SIGNATURE));
+    assert_eq!(
+        verify_github(&other, &headers, GITHUB_BODY),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    headers.remove(HEADER_GITHUB);
+    assert_eq!(
+        verify_github(&secrets, &headers, GITHUB_BODY),
+        Err(VerifyError::MissingHeader(HEADER_GITHUB))
+    );
+}
+
+#[test]
+fn secrets_never_show_their_bytes() {
+    let secret = secret();
+    assert_eq!(secret.to_string(), "whsec_***");
+    assert_eq!(format!("{secret:?}"), "Secret(whsec_***)");
+    let signer = Signer::new(vec![secret.clone()]).unwrap();
+    assert!(!format!("{signer:?}").contains("MfKQ"));
+    assert_eq!(secret.to_whsec(), SECRET);
+}
+
+#[test]
+fn bad_secrets_are_refused_without_echoing_them() {
+    let refused = |text: &str| Secret::parse(text).unwrap_err();
+    assert_eq!(refused("whsec_"), SecretError::Empty);
+    assert_eq!(refused("whsec_not base64!"), SecretError::NotBase64);
+    assert_eq!(refused("whsec_YWJj"), SecretError::BadLength(3));
+    let message = Secret::parse("whsec_sekrit!!").unwrap_err().to_string();
+    assert!(!message.contains("sekrit"), "{message}");
+}
+
+#[test]
+fn generated_secrets_are_32_fresh_bytes() {
+    let a = Secret::generate().unwrap().to_whsec();
+    let b = Secret::generate().unwrap().to_whsec();
+    assert_ne!(a, b);
+    assert!(a.starts_with("whsec_"));
+    let reparsed = Secret::parse(&a).unwrap();
+    assert_eq!(reparsed.to_whsec(), a);
+    assert_eq!(BASE64.decode(&a[6..]).unwrap().len(), 32);
+}
+
+#[test]
+fn message_ids_refuse_dots_and_blanks() {
+    assert_eq!(MessageId::for_event(123).as_str(), "evt_123");
+    assert!(MessageId::new("msg_1").is_ok());
+    for bad in ["", "a.b", "has space", "é"] {
+        assert!(MessageId::new(bad).is_err(), "{bad:?}");
+    }
+}
