@@ -69,14 +69,20 @@ impl Attempt {
     /// One line for humans: `503 Service Unavailable in 3ms` or the error.
     pub fn summary(&self) -> String {
         let ms = self.elapsed.as_millis();
+        let took = if self.status.is_some() { "in" } else { "after" };
+        format!("{} {took} {ms}ms", self.outcome())
+    }
+
+    /// What came back, without timing: `503 Service Unavailable`, `timed out`, …
+    pub fn outcome(&self) -> String {
         match (self.status, &self.error) {
             (Some(s), _) if s.is_redirection() => {
                 let to = self.location.as_deref().unwrap_or("(no Location)");
-                format!("{s} redirect to {to} (not followed) in {ms}ms")
+                format!("{s} redirect to {to} (not followed)")
             }
-            (Some(s), _) => format!("{s} in {ms}ms"),
-            (None, Some(e)) => format!("{e} after {ms}ms"),
-            (None, None) => format!("no answer after {ms}ms"),
+            (Some(s), _) => s.to_string(),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no answer".to_string(),
         }
     }
 }

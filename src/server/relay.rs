@@ -204,7 +204,7 @@ impl Relay {
         let record = AttemptRecord {
             at,
             status_code: attempt.status.map(|s| s.as_u16()),
-            error: (verdict != Verdict::Delivered).then(|| attempt.summary()),
+            error: (verdict != Verdict::Delivered).then(|| attempt.outcome()),
             duration_ms: elapsed.as_millis() as u64,
             next_attempt_at: match next {
                 NextState::RetryAt(due) => Some(due),
