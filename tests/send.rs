@@ -1,0 +1,551 @@
+//! `hookrelay send`: the original flow against a real `hookrelay serve`, and delivery to a
+//! mock customer that records exactly what arrived: body bytes, headers, retries, timeouts.
+
+mod support;
+
+use std::time::Duration;
+
+use assert_cmd::assert::Assert;
+use serde_json::{Value, json};
+use support::{Answer, Customer, Served, get_json, hookrelay, unused_port};
+
+const USER_AGENT: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
+
+fn stdout(assert: &Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+}
+
+fn stderr(assert: &Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// `hookrelay send --to URL ARGS…`, with quick retries unless ARGS say otherwise.
+fn send(to: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut command = hookrelay();
+    command
+        .args(["send", "--to", to])
+        .args(args)
+        .timeout(support::DEADLINE);
+    if !args.contains(&"--retry-backoff") {
+        command.args(["--retry-backoff", "10ms"]);
+    }
+    command
+}
+
+#[tokio::test]
+async fn the_original_flow_send_to_a_real_serve_and_see_it_in_events() {
+    let server = Served::start(&[]);
+
+    let done = send(&server.url("/webhook"), &["--event-id", "123"])
+        .assert()
+        .code(0);
+
+    assert_eq!(stdout(&done), r#"{"status":"success","event_id":123}"#);
+    let (status, list) = get_json(&server.url("/events")).await;
+    assert_eq!(status, 200);
+    let events = list["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event_id"], 123);
+    assert_eq!(events[0]["event_type"], "alert");
+    assert_eq!(events[0]["description"], "");
+}
+
+#[test]
+fn the_customer_receives_exactly_the_event_and_headers() {
+    let customer = Customer::start();
+
+    let done = send(
+        &customer.url("/hooks/in?source=ci"),
+        &[
+            "--event-id",
+            "7",
+            "--event-type",
+            "order.paid",
+            "--description",
+            "paid in full",
+            "--timestamp",
+            "2023-10-05T12:34:56+02:00",
+            "--header",
+            "X-Token: s3cret",
+            "-H",
+            "X-Trace:  abc ",
+        ],
+    )
+    .assert()
+    .code(0);
+
+    let got = customer.requests();
+    assert_eq!(got.len(), 1);
+    let request = &got[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/hooks/in?source=ci");
+    assert_eq!(
+        request.body_text(),
+        r#"{"event_id":7,"timestamp":"2023-10-05T12:34:56+02:00","event_type":"order.paid","description":"paid in full"}"#
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.header("user-agent"), Some(USER_AGENT));
+    assert_eq!(request.header("x-token"), Some("s3cret"));
+    assert_eq!(request.header("x-trace"), Some("abc"));
+    assert_eq!(stdout(&done), "ok", "stdout is the response body");
+    assert!(
+        stderr(&done).contains("attempt 1/4: 200 OK"),
+        "{}",
+        stderr(&done)
+    );
+}
+
+#[test]
+fn defaults_are_type_alert_empty_description_and_now_in_utc() {
+    let customer = Customer::start();
+    let before = chrono::Utc::now().timestamp();
+
+    send(&customer.url("/"), &["--event-id", "1"])
+        .assert()
+        .code(0);
+
+    let after = chrono::Utc::now().timestamp();
+    let body = customer.requests()[0].json();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["event_id", "timestamp", "event_type", "description"]);
+    assert_eq!(body["event_id"], 1);
+    assert_eq!(body["event_type"], "alert");
+    assert_eq!(body["description"], "");
+    let timestamp = body["timestamp"].as_str().unwrap();
+    assert!(timestamp.ends_with('Z'), "in UTC: {timestamp}");
+    let sent = chrono::DateTime::parse_from_rfc3339(timestamp)
+        .unwrap()
+        .timestamp();
+    assert!((before..=after).contains(&sent), "{timestamp} is not now");
+}
+
+const FILE_EVENT: &str = "{\n  \"event_id\": 42,\n  \"timestamp\": \"2023-10-05T12:34:56\",\n  \
+    \"event_type\": \"notification\",\n  \"description\": \"from a file\",\n  \"tenant\": \"acme\"\n}\n";
+
+#[test]
+fn a_file_is_sent_byte_for_byte() {
+    let customer = Customer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("event.json");
+    std::fs::write(&path, FILE_EVENT).unwrap();
+
+    send(&customer.url("/"), &["--file", path.to_str().unwrap()])
+        .assert()
+        .code(0);
+
+    assert_eq!(customer.requests()[0].body_text(), FILE_EVENT);
+}
+
+#[test]
+fn stdin_is_read_with_file_dash_and_flags_override_its_fields() {
+    let customer = Customer::start();
+
+    send(
+        &customer.url("/"),
+        &[
+            "--file",
+            "-",
+            "--event-id",
+            "43",
+            "--description",
+            "overridden",
+        ],
+    )
+    .write_stdin(FILE_EVENT)
+    .assert()
+    .code(0);
+
+    let body = customer.requests()[0].json();
+    assert_eq!(
+        body,
+        json!({
+            "event_id": 43,
+            "timestamp": "2023-10-05T12:34:56",
+            "event_type": "notification",
+            "description": "overridden",
+            "tenant": "acme",
+        })
+    );
+}
+
+#[test]
+fn an_invalid_payload_exits_2_with_the_problems_and_sends_nothing() {
+    let customer = Customer::start();
+
+    let refused = send(
+        &customer.url("/"),
+        &[
+            "--event-id",
+            "1",
+            "--event-type",
+            "",
+            "--timestamp",
+            "2023-10-05",
+        ],
+    )
+    .assert()
+    .code(2);
+
+    let err = stderr(&refused);
+    assert!(
+        err.contains("hookrelay: error: the payload is not a valid event, nothing was sent"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  event_type: expected a non-empty string, got an empty string"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  timestamp: expected an ISO 8601 date-time"),
+        "{err}"
+    );
+    assert!(err.contains("(a date alone has no time)"), "{err}");
+    assert_eq!(stdout(&refused), "");
+    assert_eq!(customer.count(), 0, "nothing may reach the customer");
+}
+
+#[test]
+fn a_malformed_file_exits_2_with_line_and_column_and_sends_nothing() {
+    let customer = Customer::start();
+
+    let refused = send(&customer.url("/"), &["--file", "-"])
+        .write_stdin("{\"event_id\": 1,\n\"timestamp\" \"x\"}")
+        .assert()
+        .code(2);
+
+    let err = stderr(&refused);
+    assert!(err.contains("invalid JSON at line 2, column 13"), "{err}");
+    assert_eq!(customer.count(), 0);
+}
+
+#[test]
+fn no_event_id_and_no_file_is_a_usage_error() {
+    let customer = Customer::start();
+
+    let refused = send(&customer.url("/"), &[]).assert().code(2);
+
+    assert!(
+        stderr(&refused).contains("hookrelay: error: give --event-id"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(customer.count(), 0);
+}
+
+#[test]
+fn an_unreadable_file_exits_2_naming_it() {
+    let refused = send(
+        "http://127.0.0.1:9/",
+        &["--file", "/nonexistent/event.json"],
+    )
+    .assert()
+    .code(2);
+
+    assert!(
+        stderr(&refused).contains("hookrelay: error: reading /nonexistent/event.json"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn two_503s_then_200_is_delivered_on_attempt_3() {
+    let customer = Customer::failing_first(2, Answer::status(503));
+
+    let done = send(&customer.url("/"), &["--event-id", "5"])
+        .assert()
+        .code(0);
+
+    let got = customer.requests();
+    assert_eq!(got.len(), 3);
+    assert!(
+        got.iter().all(|r| r.body == got[0].body),
+        "every attempt sends the same body"
+    );
+    let err = stderr(&done);
+    assert!(
+        err.contains("attempt 1/4: 503 Service Unavailable"),
+        "{err}"
+    );
+    assert!(
+        err.contains("attempt 2/4: 503 Service Unavailable"),
+        "{err}"
+    );
+    assert!(err.contains("attempt 3/4: 200 OK"), "{err}");
+    assert!(!err.contains("attempt 4/4"), "{err}");
+    assert_eq!(stdout(&done), "ok");
+}
+
+#[test]
+fn timeouts_408_429_and_5xx_are_retried() {
+    for status in [408, 429, 500, 502, 504] {
+        let customer = Customer::failing_first(1, Answer::status(status));
+
+        send(&customer.url("/"), &["--event-id", "5"])
+            .assert()
+            .code(0);
+
+        assert_eq!(customer.count(), 2, "status {status}");
+    }
+}
+
+#[test]
+fn a_400_is_not_retried_and_exits_1() {
+    let customer = Customer::always(Answer::status(400).body("bad event"));
+
+    let failed = send(&customer.url("/"), &["--event-id", "5"])
+        .assert()
+        .code(1);
+
+    assert_eq!(customer.count(), 1);
+    assert_eq!(stdout(&failed), "bad event", "the refusal's body is shown");
+    assert!(
+        stderr(&failed)
+            .contains("hookrelay: error: not delivered after 1 attempt(s): 400 Bad Request"),
+        "{}",
+        stderr(&failed)
+    );
+}
+
+#[test]
+fn other_4xx_are_never_retried() {
+    for status in [401, 403, 404, 410, 422] {
+        let customer = Customer::always(Answer::status(status));
+
+        send(&customer.url("/"), &["--event-id", "5"])
+            .assert()
+            .code(1);
+
+        assert_eq!(customer.count(), 1, "status {status}");
+    }
+}
+
+#[test]
+fn retries_stop_after_the_given_number() {
+    let customer = Customer::always(Answer::status(503));
+
+    let failed = send(&customer.url("/"), &["--event-id", "5", "--retries", "2"])
+        .assert()
+        .code(1);
+
+    assert_eq!(customer.count(), 3);
+    assert!(
+        stderr(&failed).contains("not delivered after 3 attempt(s): 503 Service Unavailable"),
+        "{}",
+        stderr(&failed)
+    );
+}
+
+#[test]
+fn backoff_waits_grow_between_attempts() {
+    let customer = Customer::always(Answer::status(503));
+
+    send(
+        &customer.url("/"),
+        &[
+            "--event-id",
+            "5",
+            "--retries",
+            "3",
+            "--retry-backoff",
+            "100ms",
+        ],
+    )
+    .assert()
+    .code(1);
+
+    let at: Vec<_> = customer.requests().iter().map(|r| r.at).collect();
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    // 100ms, 200ms, 400ms, each within ±20% jitter: only lower bounds are safe to assert.
+    assert!(gaps[0] >= Duration::from_millis(80), "{gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(160), "{gaps:?}");
+    assert!(gaps[2] >= Duration::from_millis(320), "{gaps:?}");
+}
+
+#[test]
+fn a_429_retry_after_is_honoured() {
+    let customer = Customer::failing_first(1, Answer::status(429).retry_after("1"));
+
+    let done = send(&customer.url("/"), &["--event-id", "5"])
+        .assert()
+        .code(0);
+
+    let got = customer.requests();
+    assert_eq!(got.len(), 2);
+    let waited = got[1].at - got[0].at;
+    assert!(
+        waited >= Duration::from_millis(950),
+        "waited only {waited:?}"
+    );
+    assert!(
+        stderr(&done).contains("retrying in 1000ms"),
+        "{}",
+        stderr(&done)
+    );
+}
+
+#[test]
+fn an_unreachable_port_exits_1_after_the_retries() {
+    let port = unused_port();
+    let url = format!("http://127.0.0.1:{port}/webhook");
+
+    let failed = send(&url, &["--event-id", "5", "--retries", "2"])
+        .assert()
+        .code(1);
+
+    let err = stderr(&failed);
+    for n in 1..=3 {
+        assert!(
+            err.contains(&format!("attempt {n}/3: connection failed")),
+            "{err}"
+        );
+    }
+    assert!(
+        err.contains("hookrelay: error: not delivered after 3 attempt(s)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_redirect_is_not_followed() {
+    let customer = Customer::always(Answer::status(302).header("location", "/elsewhere"));
+
+    let failed = send(&customer.url("/hook"), &["--event-id", "5"])
+        .assert()
+        .code(1);
+
+    let got = customer.requests();
+    assert_eq!(got.len(), 1, "neither followed nor retried");
+    assert_eq!(got[0].path, "/hook");
+    assert!(
+        stderr(&failed).contains("302 Found redirect to /elsewhere (not followed)"),
+        "{}",
+        stderr(&failed)
+    );
+}
+
+#[test]
+fn json_output_reports_a_delivery() {
+    let customer = Customer::failing_first(1, Answer::status(500));
+
+    let done = send(&customer.url("/"), &["--event-id", "5", "--json"])
+        .assert()
+        .code(0);
+
+    let result: Value = serde_json::from_str(&stdout(&done)).expect("one JSON object");
+    assert_eq!(result["delivered"], true);
+    assert_eq!(result["status"], 200);
+    assert_eq!(result["attempts"], 2);
+    assert!(result["elapsed_ms"].is_u64(), "{result}");
+    assert_eq!(result["error"], Value::Null);
+    assert_eq!(result["response"], "ok");
+}
+
+#[test]
+fn json_output_reports_a_failure() {
+    let customer = Customer::always(Answer::status(404).body("no such hook"));
+
+    let failed = send(&customer.url("/"), &["--event-id", "5", "--json"])
+        .assert()
+        .code(1);
+
+    let result: Value = serde_json::from_str(&stdout(&failed)).expect("one JSON object");
+    assert_eq!(result["delivered"], false);
+    assert_eq!(result["status"], 404);
+    assert_eq!(result["attempts"], 1);
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("404 Not Found"),
+        "{result}"
+    );
+    assert_eq!(result["response"], "no such hook");
+}
+
+#[test]
+fn dry_run_prints_the_request_and_sends_nothing() {
+    let customer = Customer::start();
+    let url = customer.url("/hook");
+
+    let done = send(
+        &url,
+        &[
+            "--event-id",
+            "9",
+            "--timestamp",
+            "2023-10-05T12:34:56",
+            "-H",
+            "X-Token: abc",
+            "--dry-run",
+        ],
+    )
+    .assert()
+    .code(0);
+
+    assert_eq!(
+        stdout(&done),
+        format!(
+            "POST {url}\ncontent-type: application/json\nuser-agent: {USER_AGENT}\nx-token: abc\n\n\
+             {{\"event_id\":9,\"timestamp\":\"2023-10-05T12:34:56\",\"event_type\":\"alert\",\"description\":\"\"}}\n"
+        )
+    );
+    assert_eq!(customer.count(), 0);
+}
+
+#[test]
+fn an_answer_slower_than_the_timeout_is_timed_out_and_retried() {
+    let customer = Customer::failing_first(1, Answer::ok().delay(Duration::from_secs(5)));
+
+    let done = send(
+        &customer.url("/"),
+        &["--event-id", "5", "--timeout", "300ms", "--retries", "1"],
+    )
+    .assert()
+    .code(0);
+
+    assert_eq!(customer.count(), 2);
+    let err = stderr(&done);
+    assert!(err.contains("attempt 1/2: timed out"), "{err}");
+    assert!(err.contains("attempt 2/2: 200 OK"), "{err}");
+}
+
+#[test]
+fn an_endpoint_that_always_times_out_exits_1() {
+    let customer = Customer::always(Answer::ok().delay(Duration::from_secs(5)));
+
+    let failed = send(
+        &customer.url("/"),
+        &["--event-id", "5", "--timeout", "200ms", "--retries", "1"],
+    )
+    .assert()
+    .code(1);
+
+    assert_eq!(customer.count(), 2);
+    assert!(
+        stderr(&failed).contains("not delivered after 2 attempt(s): timed out"),
+        "{}",
+        stderr(&failed)
+    );
+}
+
+#[test]
+fn a_bad_header_or_url_is_a_usage_error() {
+    let customer = Customer::start();
+
+    let bad_header = send(&customer.url("/"), &["--event-id", "1", "-H", "no colon"])
+        .assert()
+        .code(2);
+    let bad_scheme = send("ftp://127.0.0.1/x", &["--event-id", "1"])
+        .assert()
+        .code(2);
+
+    assert!(stderr(&bad_header).contains("--header must look like 'Name: value'"));
+    assert!(stderr(&bad_scheme).contains("--to must be an http:// or https:// URL"));
+    assert_eq!(customer.count(), 0);
+}
