@@ -500,11 +500,12 @@ fn dry_run_prints_the_request_and_sends_nothing() {
 
 #[test]
 fn an_answer_slower_than_the_timeout_is_timed_out_and_retried() {
-    let customer = Customer::failing_first(1, Answer::ok().delay(Duration::from_secs(5)));
+    let customer = Customer::failing_first(1, Answer::ok().delay(Duration::from_secs(30)));
 
+    // Long enough for the quick second answer even on a busy machine.
     let done = send(
         &customer.url("/"),
-        &["--event-id", "5", "--timeout", "300ms", "--retries", "1"],
+        &["--event-id", "5", "--timeout", "1s", "--retries", "1"],
     )
     .assert()
     .code(0);
@@ -517,7 +518,7 @@ fn an_answer_slower_than_the_timeout_is_timed_out_and_retried() {
 
 #[test]
 fn an_endpoint_that_always_times_out_exits_1() {
-    let customer = Customer::always(Answer::ok().delay(Duration::from_secs(5)));
+    let customer = Customer::always(Answer::ok().delay(Duration::from_secs(30)));
 
     let failed = send(
         &customer.url("/"),
