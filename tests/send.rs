@@ -253,16 +253,17 @@ fn an_unreadable_file_exits_2_naming_it() {
     );
 }
 
-#[test]
-fn two_503s_then_200_is_delivered_on_attempt_3() {
+#[tokio::test]
+async fn two_503s_then_200_is_delivered_on_attempt_3() {
     let customer = Customer::failing_first(2, Answer::status(503));
+    let url = customer.url("/");
 
-    let done = send(&customer.url("/"), &["--event-id", "5"])
-        .assert()
-        .code(0);
+    let running =
+        tokio::task::spawn_blocking(move || send(&url, &["--event-id", "5"]).assert().code(0));
+    let got = customer.wait_for_async(3).await;
+    let done = running.await.unwrap();
 
-    let got = customer.requests();
-    assert_eq!(got.len(), 3);
+    assert_eq!(customer.count(), 3);
     assert!(
         got.iter().all(|r| r.body == got[0].body),
         "every attempt sends the same body"
@@ -370,13 +371,13 @@ fn backoff_waits_grow_between_attempts() {
 #[test]
 fn a_429_retry_after_is_honoured() {
     let customer = Customer::failing_first(1, Answer::status(429).retry_after("1"));
+    let url = customer.url("/");
 
-    let done = send(&customer.url("/"), &["--event-id", "5"])
-        .assert()
-        .code(0);
+    let running = std::thread::spawn(move || send(&url, &["--event-id", "5"]).assert().code(0));
+    let got = customer.wait_for(2);
+    let done = running.join().unwrap();
 
-    let got = customer.requests();
-    assert_eq!(got.len(), 2);
+    assert_eq!(customer.count(), 2);
     let waited = got[1].at - got[0].at;
     assert!(
         waited >= Duration::from_millis(950),
