@@ -8,6 +8,11 @@ use hookrelay::cli::{self, Cli};
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // Bare `hookrelay` shows the help on stderr: a usage error, but not an "error:" line.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(cli::EXIT_TROUBLE);
+        }
         Err(e) if e.use_stderr() => {
             eprint!("hookrelay: {}", e.render());
             return ExitCode::from(cli::EXIT_TROUBLE);

@@ -238,6 +238,10 @@ fn check_object<'a>(text: &'a str, prefix: &str) -> Result<Event, Vec<FieldError
         check_integer(raw).map(Value::Int)
     });
     let timestamp = check("timestamp", fields.timestamp, &|raw| {
+        // A unix time given as a number must hear which form is wanted, not just "a string".
+        if !raw.starts_with('"') {
+            return Err(timestamp::expected_form(&describe(raw)));
+        }
         let s = string(raw)?;
         parse_timestamp(&s).map(|_| Value::Str(s))
     });

@@ -13,6 +13,11 @@ pub struct Timestamp {
 const EXPECTED: &str = "expected an ISO 8601 date-time such as \"2023-10-05T12:34:56\" \
     (seconds, a fraction and an offset like Z or +02:00 are optional)";
 
+/// The message for a value that is not a string at all: the expected form, then what came.
+pub(super) fn expected_form(got: &str) -> String {
+    format!("{EXPECTED}, got {got}")
+}
+
 /// Parses the accepted forms: `2023-10-05T12:34:56`, with `Z`/`z`, `+02:00`, `+0200` or
 /// `-05:00`; a fraction of 1–9 digits; `t` or a space instead of `T`; seconds optional.
 pub fn parse_timestamp(s: &str) -> Result<Timestamp, String> {

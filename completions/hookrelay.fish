@@ -1,0 +1,62 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_hookrelay_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_hookrelay_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_hookrelay_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_hookrelay_using_subcommand
+    set -l cmd (__fish_hookrelay_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -s V -l version -d 'Print version'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "send" -d 'Deliver one event to a URL, with retries'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "validate" -d 'Check payload files against the event model'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l host -d 'Address to listen on' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l port -d 'Port to listen on; 0 picks a free one (the first line printed tells which)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l workers -d 'Worker threads of the runtime [default: the number of CPUs]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-body-bytes -d 'Largest accepted body (413 beyond it), e.g. 1048576, 64KiB, 1MiB' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-events -d 'Events kept in memory; the oldest is evicted beyond it' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l to -d 'Where to POST the event' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event-id -d 'event_id of the event (required unless --file gives one)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event-type -d 'event_type of the event [default: alert]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l description -d 'description of the event [default: empty]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timestamp -d 'timestamp of the event, ISO 8601 [default: now, in UTC]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s f -l file -d 'Read the payload from a file (- for stdin); the flags above override its fields' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s H -l header -d 'Extra request header, repeatable' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timeout -d 'Time allowed for each attempt' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l connect-timeout -d 'Time allowed for connecting, within --timeout' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l retries -d 'Retries after the first attempt' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l retry-backoff -d 'Wait before the first retry; doubled for each next one' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l json -d 'Print one JSON result object on stdout instead of the response body'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l dry-run -d 'Print the request that would be sent, and send nothing'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l format -d 'Output format' -r -f -a "text\t''
+json\t''"
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "send" -d 'Deliver one event to a URL, with retries'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "validate" -d 'Check payload files against the event model'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

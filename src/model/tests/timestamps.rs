@@ -1,0 +1,148 @@
+//! Every timestamp form DESIGN §2 accepts, every one it rejects with the reason given, and
+//! how a timestamp in a payload is kept and judged.
+
+use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
+
+use super::*;
+
+fn ts(text: &str) -> Timestamp {
+    parse_timestamp(text).unwrap_or_else(|e| panic!("{text:?} should parse: {e}"))
+}
+
+fn date_time(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, nanos: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(y, mo, d)
+        .unwrap()
+        .and_hms_nano_opt(h, mi, s, nanos)
+        .unwrap()
+}
+
+fn offset(secs: i32) -> Option<FixedOffset> {
+    Some(FixedOffset::east_opt(secs).unwrap())
+}
+
+#[test]
+fn a_timestamp_without_offset_is_a_naive_local_time() {
+    let t = ts("2023-10-05T12:34:56");
+    assert_eq!(t.local, date_time(2023, 10, 5, 12, 34, 56, 0));
+    assert_eq!(t.offset, None);
+}
+
+#[test]
+fn offsets_z_colon_and_compact_forms_are_accepted() {
+    let cases = [
+        ("2023-10-05T12:34:56Z", 0),
+        ("2023-10-05T12:34:56z", 0),
+        ("2023-10-05T12:34:56+02:00", 7200),
+        ("2023-10-05T12:34:56+0200", 7200),
+        ("2023-10-05T12:34:56-05:00", -5 * 3600),
+        ("2023-10-05T12:34:56+05:30", 5 * 3600 + 1800),
+        ("2023-10-05T12:34:56-00:00", 0),
+    ];
+    for (text, secs) in cases {
+        let t = ts(text);
+        assert_eq!(t.local, date_time(2023, 10, 5, 12, 34, 56, 0), "{text}");
+        assert_eq!(t.offset, offset(secs), "{text}");
+    }
+}
+
+#[test]
+fn fractions_of_one_to_nine_digits_are_accepted() {
+    assert_eq!(
+        ts("2023-10-05T12:34:56.1").local,
+        date_time(2023, 10, 5, 12, 34, 56, 100_000_000)
+    );
+    assert_eq!(
+        ts("2023-10-05T12:34:56.123").local,
+        date_time(2023, 10, 5, 12, 34, 56, 123_000_000)
+    );
+    let nine = ts("2023-10-05T12:34:56.123456789+02:00");
+    assert_eq!(nine.local, date_time(2023, 10, 5, 12, 34, 56, 123_456_789));
+    assert_eq!(nine.offset, offset(7200));
+    assert_eq!(ts("2023-10-05T12:34:56.5Z").offset, offset(0));
+}
+
+#[test]
+fn lower_case_t_a_space_and_no_seconds_are_accepted() {
+    let expected = date_time(2023, 10, 5, 12, 34, 56, 0);
+    assert_eq!(ts("2023-10-05t12:34:56").local, expected);
+    assert_eq!(ts("2023-10-05 12:34:56").local, expected);
+    assert_eq!(
+        ts("2023-10-05T12:34").local,
+        date_time(2023, 10, 5, 12, 34, 0, 0)
+    );
+    assert_eq!(ts("2023-10-05 12:34Z").offset, offset(0));
+    assert_eq!(
+        ts("2024-02-29T23:59:59").local,
+        date_time(2024, 2, 29, 23, 59, 59, 0)
+    );
+}
+
+#[test]
+fn rejected_timestamps_say_which_form_is_expected_and_why() {
+    let cases = [
+        ("2023-10-05", "a date alone has no time"),
+        ("1696509296", "a number is not a date-time"),
+        ("1696509296.5", "a number is not a date-time"),
+        ("2023-W40-4T12:00:00", "not in that form"),
+        ("2023-278T12:00:00", "not in that form"),
+        ("2023-10-05T24:00:00", "hour out of range"),
+        ("2023-13-05T12:34:56", "the date is out of range"),
+        ("2023-00-05T12:34:56", "the date is out of range"),
+        ("2023-02-29T12:34:56", "the date is out of range"),
+        ("2023-10-32T12:34:56", "the date is out of range"),
+        ("2023-10-05T12:60:00", "the time is out of range"),
+        ("2023-10-05T12:34:60", "the time is out of range"),
+        ("2023-10-05T12:34:56.", "a fraction has 1 to 9 digits"),
+        (
+            "2023-10-05T12:34:56.1234567891",
+            "a fraction has 1 to 9 digits",
+        ),
+        ("2023-10-05T12:34:56+24:00", "offset out of range"),
+        ("2023-10-05T12:34:56+02", "not in that form"),
+        ("2023-10-05T12:34:56 Z", "not in that form"),
+        ("2023-10-05T12", "not in that form"),
+        ("2023-10-05X12:34:56", "not in that form"),
+        (" 2023-10-05T12:34:56", "not in that form"),
+        ("2023-10-05T12:34:56Z ", "not in that form"),
+        ("23-10-05T12:34:56", "not in that form"),
+        ("Thu, 05 Oct 2023 12:34:56 GMT", "not in that form"),
+    ];
+    for (text, why) in cases {
+        assert_eq!(
+            parse_timestamp(text),
+            Err(format!("{EXPECTED}, got \"{text}\" ({why})")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn the_empty_string_is_not_a_timestamp() {
+    assert_eq!(
+        parse_timestamp(""),
+        Err(format!("{EXPECTED}, got an empty string"))
+    );
+}
+
+#[test]
+fn a_timestamp_is_kept_exactly_as_written() {
+    let event =
+        validate_event(with_timestamp(r#""2023-10-05t12:34:56.5+0200""#).as_bytes()).unwrap();
+    assert_eq!(event.timestamp, "2023-10-05t12:34:56.5+0200");
+}
+
+#[test]
+fn a_timestamp_that_is_not_a_string_says_which_form_is_expected() {
+    for (raw, got) in [
+        ("1696509296", "number 1696509296"),
+        ("null", "null"),
+        ("true", "boolean true"),
+        (r#"{"iso": "2023-10-05T12:34:56"}"#, "object"),
+    ] {
+        assert_eq!(
+            one_problem(&with_timestamp(raw)),
+            ("timestamp".to_string(), format!("{EXPECTED}, got {got}")),
+            "{raw}"
+        );
+    }
+}

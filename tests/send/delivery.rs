@@ -1,0 +1,313 @@
+//! What is sent and how it is reported: the body and headers that arrive, defaults, files
+//! and stdin, refusals before sending, --json and --dry-run.
+
+use serde_json::{Value, json};
+
+use crate::support::{Answer, Customer, Served, get_json};
+use crate::{USER_AGENT, send, stderr, stdout};
+
+#[tokio::test]
+async fn the_original_flow_send_to_a_real_serve_and_see_it_in_events() {
+    let server = Served::start(&[]);
+
+    let done = send(&server.url("/webhook"), &["--event-id", "123"])
+        .assert()
+        .code(0);
+
+    assert_eq!(stdout(&done), r#"{"status":"success","event_id":123}"#);
+    let (status, list) = get_json(&server.url("/events")).await;
+    assert_eq!(status, 200);
+    let events = list["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event_id"], 123);
+    assert_eq!(events[0]["event_type"], "alert");
+    assert_eq!(events[0]["description"], "");
+}
+
+#[test]
+fn the_customer_receives_exactly_the_event_and_headers() {
+    let customer = Customer::start();
+
+    let done = send(
+        &customer.url("/hooks/in?source=ci"),
+        &[
+            "--event-id",
+            "7",
+            "--event-type",
+            "order.paid",
+            "--description",
+            "paid in full",
+            "--timestamp",
+            "2023-10-05T12:34:56+02:00",
+            "--header",
+            "X-Token: s3cret",
+            "-H",
+            "X-Trace:  abc ",
+        ],
+    )
+    .assert()
+    .code(0);
+
+    let got = customer.requests();
+    assert_eq!(got.len(), 1);
+    let request = &got[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/hooks/in?source=ci");
+    assert_eq!(
+        request.body_text(),
+        r#"{"event_id":7,"timestamp":"2023-10-05T12:34:56+02:00","event_type":"order.paid","description":"paid in full"}"#
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.header("user-agent"), Some(USER_AGENT));
+    assert_eq!(request.header("x-token"), Some("s3cret"));
+    assert_eq!(request.header("x-trace"), Some("abc"));
+    assert_eq!(stdout(&done), "ok", "stdout is the response body");
+    assert!(
+        stderr(&done).contains("attempt 1/4: 200 OK"),
+        "{}",
+        stderr(&done)
+    );
+}
+
+#[test]
+fn defaults_are_type_alert_empty_description_and_now_in_utc() {
+    let customer = Customer::start();
+    let before = chrono::Utc::now().timestamp();
+
+    send(&customer.url("/"), &["--event-id", "1"])
+        .assert()
+        .code(0);
+
+    let after = chrono::Utc::now().timestamp();
+    let body = customer.requests()[0].json();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["event_id", "timestamp", "event_type", "description"]);
+    assert_eq!(body["event_id"], 1);
+    assert_eq!(body["event_type"], "alert");
+    assert_eq!(body["description"], "");
+    let timestamp = body["timestamp"].as_str().unwrap();
+    assert!(timestamp.ends_with('Z'), "in UTC: {timestamp}");
+    let sent = chrono::DateTime::parse_from_rfc3339(timestamp)
+        .unwrap()
+        .timestamp();
+    assert!((before..=after).contains(&sent), "{timestamp} is not now");
+}
+
+const FILE_EVENT: &str = "{\n  \"event_id\": 42,\n  \"timestamp\": \"2023-10-05T12:34:56\",\n  \
+    \"event_type\": \"notification\",\n  \"description\": \"from a file\",\n  \"tenant\": \"acme\"\n}\n";
+
+#[test]
+fn a_file_is_sent_byte_for_byte() {
+    let customer = Customer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("event.json");
+    std::fs::write(&path, FILE_EVENT).unwrap();
+
+    send(&customer.url("/"), &["--file", path.to_str().unwrap()])
+        .assert()
+        .code(0);
+
+    assert_eq!(customer.requests()[0].body_text(), FILE_EVENT);
+}
+
+#[test]
+fn stdin_is_read_with_file_dash_and_flags_override_its_fields() {
+    let customer = Customer::start();
+
+    send(
+        &customer.url("/"),
+        &[
+            "--file",
+            "-",
+            "--event-id",
+            "43",
+            "--description",
+            "overridden",
+        ],
+    )
+    .write_stdin(FILE_EVENT)
+    .assert()
+    .code(0);
+
+    let body = customer.requests()[0].json();
+    assert_eq!(
+        body,
+        json!({
+            "event_id": 43,
+            "timestamp": "2023-10-05T12:34:56",
+            "event_type": "notification",
+            "description": "overridden",
+            "tenant": "acme",
+        })
+    );
+}
+
+#[test]
+fn an_invalid_payload_exits_2_with_the_problems_and_sends_nothing() {
+    let customer = Customer::start();
+
+    let refused = send(
+        &customer.url("/"),
+        &[
+            "--event-id",
+            "1",
+            "--event-type",
+            "",
+            "--timestamp",
+            "2023-10-05",
+        ],
+    )
+    .assert()
+    .code(2);
+
+    let err = stderr(&refused);
+    assert!(
+        err.contains("hookrelay: error: the payload is not a valid event, nothing was sent"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  event_type: expected a non-empty string, got an empty string"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  timestamp: expected an ISO 8601 date-time"),
+        "{err}"
+    );
+    assert!(err.contains("(a date alone has no time)"), "{err}");
+    assert_eq!(stdout(&refused), "");
+    assert_eq!(customer.count(), 0, "nothing may reach the customer");
+}
+
+#[test]
+fn a_malformed_file_exits_2_with_line_and_column_and_sends_nothing() {
+    let customer = Customer::start();
+
+    let refused = send(&customer.url("/"), &["--file", "-"])
+        .write_stdin("{\"event_id\": 1,\n\"timestamp\" \"x\"}")
+        .assert()
+        .code(2);
+
+    let err = stderr(&refused);
+    assert!(err.contains("invalid JSON at line 2, column 13"), "{err}");
+    assert_eq!(customer.count(), 0);
+}
+
+#[test]
+fn no_event_id_and_no_file_is_a_usage_error() {
+    let customer = Customer::start();
+
+    let refused = send(&customer.url("/"), &[]).assert().code(2);
+
+    assert!(
+        stderr(&refused).contains("hookrelay: error: give --event-id"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(customer.count(), 0);
+}
+
+#[test]
+fn an_unreadable_file_exits_2_naming_it() {
+    let refused = send(
+        "http://127.0.0.1:9/",
+        &["--file", "/nonexistent/event.json"],
+    )
+    .assert()
+    .code(2);
+
+    assert!(
+        stderr(&refused).contains("hookrelay: error: reading /nonexistent/event.json"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn json_output_reports_a_delivery() {
+    let customer = Customer::failing_first(1, Answer::status(500));
+
+    let done = send(&customer.url("/"), &["--event-id", "5", "--json"])
+        .assert()
+        .code(0);
+
+    let result: Value = serde_json::from_str(&stdout(&done)).expect("one JSON object");
+    assert_eq!(result["delivered"], true);
+    assert_eq!(result["status"], 200);
+    assert_eq!(result["attempts"], 2);
+    assert!(result["elapsed_ms"].is_u64(), "{result}");
+    assert_eq!(result["error"], Value::Null);
+    assert_eq!(result["response"], "ok");
+}
+
+#[test]
+fn json_output_reports_a_failure() {
+    let customer = Customer::always(Answer::status(404).body("no such hook"));
+
+    let failed = send(&customer.url("/"), &["--event-id", "5", "--json"])
+        .assert()
+        .code(1);
+
+    let result: Value = serde_json::from_str(&stdout(&failed)).expect("one JSON object");
+    assert_eq!(result["delivered"], false);
+    assert_eq!(result["status"], 404);
+    assert_eq!(result["attempts"], 1);
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("404 Not Found"),
+        "{result}"
+    );
+    assert_eq!(result["response"], "no such hook");
+}
+
+#[test]
+fn dry_run_prints_the_request_and_sends_nothing() {
+    let customer = Customer::start();
+    let url = customer.url("/hook");
+
+    let done = send(
+        &url,
+        &[
+            "--event-id",
+            "9",
+            "--timestamp",
+            "2023-10-05T12:34:56",
+            "-H",
+            "X-Token: abc",
+            "--dry-run",
+        ],
+    )
+    .assert()
+    .code(0);
+
+    assert_eq!(
+        stdout(&done),
+        format!(
+            "POST {url}\ncontent-type: application/json\nuser-agent: {USER_AGENT}\nx-token: abc\n\n\
+             {{\"event_id\":9,\"timestamp\":\"2023-10-05T12:34:56\",\"event_type\":\"alert\",\"description\":\"\"}}\n"
+        )
+    );
+    assert_eq!(customer.count(), 0);
+}
+
+#[test]
+fn a_bad_header_or_url_is_a_usage_error() {
+    let customer = Customer::start();
+
+    let bad_header = send(&customer.url("/"), &["--event-id", "1", "-H", "no colon"])
+        .assert()
+        .code(2);
+    let bad_scheme = send("ftp://127.0.0.1/x", &["--event-id", "1"])
+        .assert()
+        .code(2);
+
+    assert!(stderr(&bad_header).contains("--header must look like 'Name: value'"));
+    assert!(stderr(&bad_scheme).contains("--to must be an http:// or https:// URL"));
+    assert_eq!(customer.count(), 0);
+}

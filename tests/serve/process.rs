@@ -1,0 +1,197 @@
+//! The `hookrelay serve` process: eviction with --max-events, settings from the environment,
+//! a port in use, and stopping on SIGTERM and Ctrl-C.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::ids;
+use crate::support::{self, Served, event, get_json, hookrelay, post_json, unused_port};
+
+#[tokio::test]
+async fn max_events_evicts_the_oldest() {
+    let server = Served::start(&["--max-events", "3"]);
+    for id in 1..=5 {
+        let (status, _) = post_json(&server.url("/webhook"), event(id)).await;
+        assert_eq!(status, 200);
+    }
+
+    let (_, list) = get_json(&server.url("/events")).await;
+    let (oldest, _) = get_json(&server.url("/events/1")).await;
+    let (_, health) = get_json(&server.url("/healthz")).await;
+
+    assert_eq!(ids(&list), [3, 4, 5]);
+    assert_eq!(oldest, 404);
+    assert_eq!(health, json!({"status": "ok", "events": 3, "evicted": 2}));
+}
+
+#[tokio::test]
+async fn port_and_max_events_come_from_the_environment() {
+    let port = unused_port();
+    let server = Served::spawn(
+        &[],
+        &[
+            ("HOOKRELAY_PORT", &port.to_string()),
+            ("HOOKRELAY_MAX_EVENTS", "1"),
+        ],
+    );
+    for id in 1..=2 {
+        post_json(&server.url("/webhook"), event(id)).await;
+    }
+
+    let (_, list) = get_json(&server.url("/events")).await;
+
+    assert_eq!(server.addr.to_string(), format!("127.0.0.1:{port}"));
+    assert_eq!(ids(&list), [2]);
+}
+
+#[test]
+fn a_port_in_use_exits_2_with_a_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+
+    let out = hookrelay()
+        .args(["serve", "--port", &port.to_string()])
+        .timeout(support::DEADLINE)
+        .assert()
+        .code(2);
+
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(&format!(
+            "hookrelay: error: cannot listen on 127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("in use"), "{stderr}");
+    assert!(
+        out.get_output().stdout.is_empty(),
+        "no address line when nothing listens"
+    );
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits_0() {
+    let mut server = Served::start(&[]);
+    let body = event(77);
+    let mut in_flight = std::net::TcpStream::connect(server.addr).unwrap();
+    in_flight.set_read_timeout(Some(support::DEADLINE)).unwrap();
+    // With `Expect: 100-continue` the server says when the handler starts reading the body:
+    // from then on the request is in flight.
+    write!(
+        in_flight,
+        "POST /webhook HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        server.addr,
+        body.len()
+    )
+    .unwrap();
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        in_flight.read_exact(&mut byte).expect("the interim answer");
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
+
+    server.signal_term();
+    // Once new connections are refused the server is shutting down; then finish the request.
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    while std::net::TcpStream::connect_timeout(&server.addr, Duration::from_secs(1)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    in_flight.write_all(body.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = in_flight.read_to_string(&mut answer);
+    let status = server.wait();
+
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(
+        answer.ends_with(r#"{"status":"success","event_id":77}"#),
+        "{answer:?}"
+    );
+    assert_eq!(status.code(), Some(0), "stderr: {}", server.stderr());
+    assert!(
+        server.stderr().contains("shutting down"),
+        "{}",
+        server.stderr()
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_promptly_even_with_idle_connections_open() {
+    let mut server = Served::start(&["--workers", "1"]);
+    // A client that keeps its connection alive after a request, and one that never speaks.
+    let keep_alive = reqwest::Client::new();
+    let (status, _) =
+        support::app::answer(keep_alive.get(server.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let _silent = std::net::TcpStream::connect(server.addr).unwrap();
+
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    let status = server.wait();
+
+    assert!(interrupted.success());
+    assert_eq!(status.code(), Some(0), "stderr: {}", server.stderr());
+    drop(keep_alive);
+}
+
+#[tokio::test]
+async fn max_body_bytes_comes_from_the_environment() {
+    let server = Served::spawn(&["--port", "0"], &[("HOOKRELAY_MAX_BODY_BYTES", "64")]);
+
+    let (status, body) = post_json(&server.url("/webhook"), event(1)).await;
+
+    assert_eq!(status, 413);
+    assert_eq!(
+        body["message"],
+        "the body is larger than the limit of 64 bytes"
+    );
+}
+
+#[test]
+fn bad_settings_exit_2_naming_the_option() {
+    let bad_env = hookrelay()
+        .args(["serve"])
+        .env("HOOKRELAY_PORT", "abc")
+        .timeout(support::DEADLINE)
+        .assert()
+        .code(2);
+    let no_workers = hookrelay()
+        .args(["serve", "--port", "0", "--workers", "0"])
+        .timeout(support::DEADLINE)
+        .assert()
+        .code(2);
+    let bad_size = hookrelay()
+        .args(["serve", "--port", "0", "--max-body-bytes", "lots"])
+        .timeout(support::DEADLINE)
+        .assert()
+        .code(2);
+
+    let text = |a: &assert_cmd::assert::Assert| {
+        String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+    };
+    assert!(
+        text(&bad_env).starts_with("hookrelay: error: invalid value 'abc' for '--port <PORT>'"),
+        "{}",
+        text(&bad_env)
+    );
+    assert!(
+        text(&no_workers).contains("'--workers <N>'"),
+        "{}",
+        text(&no_workers)
+    );
+    assert!(
+        text(&bad_size).contains("expected a size like 1048576, 64KiB or 1MiB"),
+        "{}",
+        text(&bad_size)
+    );
+}

@@ -1,0 +1,277 @@
+//! `POST /webhook`: each row of the table in DESIGN §3, one JSON error shape.
+
+use hookrelay::server::Config;
+use hookrelay::server::store::EventStore;
+use serde_json::{Value, json};
+
+use crate::ids;
+use crate::support::{self, App, event, event_of_type, raw_http};
+
+#[tokio::test]
+async fn a_valid_event_is_answered_200_and_stored() {
+    let app = App::start().await;
+
+    let (status, body) = app.post(event(123)).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "success", "event_id": 123}));
+    let (status, list) = app.get("/events").await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&list), [123]);
+    let stored = &list["events"][0];
+    assert_eq!(stored["event_type"], "notification");
+    assert_eq!(stored["timestamp"], "2023-10-05T12:34:56");
+    assert_eq!(stored["description"], "Event description");
+}
+
+#[tokio::test]
+async fn the_same_event_again_is_a_duplicate_and_is_not_stored_twice() {
+    let app = App::start().await;
+    app.post(event(7)).await;
+
+    let (status, body) = app.post(event(7)).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"status": "success", "event_id": 7, "duplicate": true})
+    );
+    let (_, list) = app.get("/events").await;
+    assert_eq!(ids(&list), [7]);
+}
+
+#[tokio::test]
+async fn the_same_id_with_another_body_is_409_and_the_first_event_stays() {
+    let app = App::start().await;
+    let first = event_of_type(5, "first");
+    app.post(first.clone()).await;
+
+    let (status, body) = app.post(event_of_type(5, "second")).await;
+
+    assert_eq!(status, 409);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"], "conflict");
+    assert!(
+        body["message"].as_str().unwrap().contains("event 5"),
+        "{body}"
+    );
+    let kept = app
+        .client
+        .get(app.url("/events/5/body"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.text().await.unwrap(), first);
+    assert_eq!(app.store.stats().await.unwrap().events, 1);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_400_with_line_and_column() {
+    let app = App::start().await;
+
+    let (status, body) = app.post("{\n  \"event_id\": 1,\n  \"timestamp\": }").await;
+
+    assert_eq!(status, 400);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"], "malformed_json");
+    assert_eq!(body["line"], 3);
+    assert_eq!(body["column"], 16);
+    assert_eq!(
+        body["message"],
+        "invalid JSON at line 3, column 16: expected value"
+    );
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_are_400_not_a_server_error() {
+    let app = App::start().await;
+
+    let (status, body) = app.post(b"{\"event_id\": \xff}".to_vec()).await;
+
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "malformed_json");
+    assert_eq!(
+        (body["line"].as_u64(), body["column"].as_u64()),
+        (Some(1), Some(14))
+    );
+}
+
+#[tokio::test]
+async fn a_content_type_other_than_json_is_415() {
+    let app = App::start().await;
+    let post = |content_type: Option<&'static str>| {
+        let mut request = app.client.post(app.url("/webhook")).body(event(1));
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        async move { support::app::answer(request.send().await.unwrap()).await }
+    };
+
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let (status, body) = post(content_type).await;
+        assert_eq!(status, 415, "{content_type:?}");
+        assert_eq!(body["status"], "error");
+        assert_eq!(body["error"], "unsupported_media_type");
+    }
+    let (status, _) = post(Some("application/json; charset=utf-8")).await;
+    assert_eq!(status, 200, "a charset parameter is still JSON");
+    assert_eq!(app.store.stats().await.unwrap().events, 1);
+}
+
+#[tokio::test]
+async fn a_body_at_the_limit_is_accepted_and_one_byte_more_is_413() {
+    let config = Config {
+        max_body_bytes: 1024,
+    };
+    let app = App::with(config, 100).await;
+    let padded = |id: i64, len: usize| {
+        let head = format!(
+            r#"{{"event_id":{id},"timestamp":"2023-10-05T12:34:56","event_type":"t","description":""#
+        );
+        let pad = "x".repeat(len - head.len() - 2);
+        format!("{head}{pad}\"}}")
+    };
+    assert_eq!(padded(1, 1024).len(), 1024);
+
+    let (at_limit, _) = app.post(padded(1, 1024)).await;
+    let (over, body) = app.post(padded(2, 1025)).await;
+
+    assert_eq!(at_limit, 200);
+    assert_eq!(over, 413);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"], "payload_too_large");
+    assert_eq!(
+        body["message"],
+        "the body is larger than the limit of 1024 bytes"
+    );
+}
+
+#[tokio::test]
+async fn a_declared_content_length_over_the_limit_is_413_before_the_body_is_sent() {
+    let app = App::start().await;
+    // Headers only: the 2 MB body never comes, so only Content-Length can decide.
+    let request = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 2000000\r\nConnection: close\r\n\r\n",
+        app.addr
+    );
+
+    let response = raw_http(app.addr, request.as_bytes()).await;
+
+    assert_eq!(response.status, 413, "{response:?}");
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["error"], "payload_too_large");
+}
+
+fn chunked(addr: std::net::SocketAddr, body: &str, chunk: usize) -> Vec<u8> {
+    let mut request = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for piece in body.as_bytes().chunks(chunk) {
+        request.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        request.extend_from_slice(piece);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    request
+}
+
+#[tokio::test]
+async fn a_chunked_body_without_content_length_is_413_once_it_passes_the_limit() {
+    let config = Config {
+        max_body_bytes: 1024,
+    };
+    let app = App::with(config, 100).await;
+    let big = format!(
+        r#"{{"event_id":1,"timestamp":"2023-10-05T12:34:56","event_type":"t","description":"{}"}}"#,
+        "x".repeat(4000)
+    );
+
+    let response = raw_http(app.addr, &chunked(app.addr, &big, 512)).await;
+
+    assert_eq!(response.status, 413, "{response:?}");
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["error"], "payload_too_large");
+    assert_eq!(app.store.stats().await.unwrap().events, 0);
+}
+
+#[tokio::test]
+async fn a_chunked_body_within_the_limit_is_stored_byte_for_byte() {
+    let app = App::start().await;
+    let body = event(44);
+
+    let response = raw_http(app.addr, &chunked(app.addr, &body, 16)).await;
+
+    assert_eq!(response.status, 200, "{response:?}");
+    let stored = app
+        .client
+        .get(app.url("/events/44/body"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.text().await.unwrap(), body);
+}
+
+#[tokio::test]
+async fn schema_errors_are_422_listing_every_problem_with_its_field() {
+    let app = App::start().await;
+
+    let (status, body) = app
+        .post(r#"{"event_id": "12", "timestamp": "2023-10-05", "event_type": ""}"#)
+        .await;
+
+    assert_eq!(status, 422);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"], "validation_failed");
+    assert_eq!(
+        body["details"],
+        json!([
+            {"field": "event_id", "message": "expected an integer, got string \"12\""},
+            {"field": "timestamp", "message": "expected an ISO 8601 date-time such as \"2023-10-05T12:34:56\" (seconds, a fraction and an offset like Z or +02:00 are optional), got \"2023-10-05\" (a date alone has no time)"},
+            {"field": "event_type", "message": "expected a non-empty string, got an empty string"},
+            {"field": "description", "message": "required field is missing"},
+        ])
+    );
+    assert_eq!(app.store.stats().await.unwrap().events, 0);
+}
+
+#[tokio::test]
+async fn a_top_level_array_or_scalar_is_422_not_an_event() {
+    let app = App::start().await;
+
+    for (payload, got) in [
+        (format!("[{}]", event(1)), "array"),
+        ("42".into(), "number 42"),
+    ] {
+        let (status, body) = app.post(payload).await;
+        assert_eq!(status, 422);
+        assert_eq!(
+            body["details"],
+            json!([{"field": "", "message": format!("expected a JSON object, got {got}")}])
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_in_the_same_error_shape() {
+    let app = App::start().await;
+
+    let (not_found, body) = app.get("/nope").await;
+    assert_eq!(not_found, 404);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"], "not_found");
+
+    let (not_allowed, body) = app.get("/webhook").await;
+    assert_eq!(not_allowed, 405);
+    assert_eq!(body["error"], "method_not_allowed");
+
+    let (bad_id, body) = app.get("/events/abc").await;
+    assert_eq!(bad_id, 400);
+    assert_eq!(body["error"], "bad_request");
+}

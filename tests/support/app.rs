@@ -1,0 +1,91 @@
+//! The receiver's router started in-process on 127.0.0.1:0, on the test's own runtime, with
+//! its store at hand for assertions.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hookrelay::server::memory::MemoryStore;
+use hookrelay::server::{AppState, Config, serve};
+use tokio::sync::oneshot;
+
+/// A running in-process receiver; stops on drop.
+pub struct App {
+    pub addr: SocketAddr,
+    pub store: Arc<MemoryStore>,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl App {
+    /// Default settings.
+    pub async fn start() -> Self {
+        Self::with(Config::default(), 100_000).await
+    }
+
+    pub async fn with(config: Config, max_events: usize) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the app");
+        let addr = listener.local_addr().expect("app address");
+        let store = Arc::new(MemoryStore::new(max_events));
+        let state = AppState::new(store.clone(), config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            serve(listener, state, shutdown).await.expect("serving");
+        });
+        Self {
+            addr,
+            store,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs `body` to /webhook as `application/json`; the status and the JSON answer.
+    pub async fn post(&self, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url("/webhook"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST /webhook");
+        answer(response).await
+    }
+
+    /// GETs `path`; the status and the JSON answer.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        answer(response).await
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The status and the JSON body of a response; panics, showing the body, when it is not JSON.
+pub async fn answer(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("reading the answer");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("answer {status} is not JSON ({e}): {text:?}"));
+    (status, json)
+}
