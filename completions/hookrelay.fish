@@ -30,13 +30,30 @@ complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "serve" -d 'Rece
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "send" -d 'Deliver one event to a URL, with retries'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "validate" -d 'Check payload files against the event model'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "secret" -d 'Make signing secrets'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l host -d 'Address to listen on' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l port -d 'Port to listen on; 0 picks a free one (the first line printed tells which)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l workers -d 'Worker threads of the runtime [default: the number of CPUs]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-body-bytes -d 'Largest accepted body (413 beyond it), e.g. 1048576, 64KiB, 1MiB' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-events -d 'Events kept in memory; the oldest is evicted beyond it' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l verify -d 'Require signed webhooks (401 otherwise): standard or github' -r -f -a "standard\t'Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature'
+github\t'GitHub: X-Hub-Signature-256'"
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret-file -d 'Read secrets from a file, one per line' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l verify-tolerance -d 'How far webhook-timestamp may be from now, or \'off\'' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-to -d 'Relay every accepted event to URL (repeatable; comma-separated in the env var)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l route -d 'Relay events whose event_type matches GLOB to URL, e.g. \'order.*=http://host/hook\'' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-header -d 'Extra header on every forwarded request, \'Name: value\' (repeatable)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-secret -d 'Sign forwarded deliveries with this whsec_ secret (Standard Webhooks; repeatable)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l retry-schedule -d 'Waits between attempts of a delivery; after the last, it is dead' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-timeout -d 'Time allowed for each forwarded attempt' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-pending -d 'Open deliveries allowed; beyond it POST /webhook answers 503 with Retry-After' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-concurrency -d 'Attempts in flight per target' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l shutdown-grace -d 'On SIGTERM, time given to attempts in flight before exiting' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l to -d 'Where to POST the event' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event-id -d 'event_id of the event (required unless --file gives one)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event-type -d 'event_type of the event [default: alert]' -r
@@ -48,6 +65,9 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timeout -d 
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l connect-timeout -d 'Time allowed for connecting, within --timeout' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l retries -d 'Retries after the first attempt' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l retry-backoff -d 'Wait before the first retry; doubled for each next one' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret-file -d 'Read secrets from a file, one per line' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l id -d 'webhook-id, the same on every attempt [default with a secret: evt_<event_id>]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l json -d 'Print one JSON result object on stdout instead of the response body'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l dry-run -d 'Print the request that would be sent, and send nothing'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s h -l help -d 'Print help'
@@ -55,8 +75,31 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l format 
 json\t''"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "send" -d 'Deliver one event to a URL, with retries'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "validate" -d 'Check payload files against the event model'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l secret-file -d 'Read secrets from a file, one per line' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l id -d 'webhook-id [default: evt_<event_id> of the body]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l timestamp -d 'webhook-timestamp, unix seconds [default: now]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l secret-file -d 'Read secrets from a file, one per line' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l id -d 'The webhook-id header' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l timestamp -d 'The webhook-timestamp header (unix seconds)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l signature -d 'The webhook-signature header (space-separated v1,<base64> entries)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l tolerance -d 'Largest distance of the timestamp from now, or \'off\'' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l explain -d 'Show the signed content\'s length, the expected and received signatures, and the check'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and not __fish_seen_subcommand_from new help" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and not __fish_seen_subcommand_from new help" -f -a "new" -d 'Print a new whsec_ secret of 32 random bytes from the operating system'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and not __fish_seen_subcommand_from new help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "new" -d 'Print a new whsec_ secret of 32 random bytes from the operating system'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret help" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret help" -f -a "send" -d 'Deliver one event to a URL, with retries'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret help" -f -a "validate" -d 'Check payload files against the event model'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret help" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret help" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret help" -f -a "secret" -d 'Make signing secrets'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "new" -d 'Print a new whsec_ secret of 32 random bytes from the operating system'

@@ -307,7 +307,7 @@ fn a_bad_header_or_url_is_a_usage_error() {
         .assert()
         .code(2);
 
-    assert!(stderr(&bad_header).contains("--header must look like 'Name: value'"));
+    assert!(stderr(&bad_header).contains("expected a header like 'Name: value'"));
     assert!(stderr(&bad_scheme).contains("--to must be an http:// or https:// URL"));
     assert_eq!(customer.count(), 0);
 }

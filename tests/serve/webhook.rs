@@ -126,6 +126,7 @@ async fn a_content_type_other_than_json_is_415() {
 async fn a_body_at_the_limit_is_accepted_and_one_byte_more_is_413() {
     let config = Config {
         max_body_bytes: 1024,
+        ..Config::default()
     };
     let app = App::with(config, 100).await;
     let padded = |id: i64, len: usize| {
@@ -186,6 +187,7 @@ fn chunked(addr: std::net::SocketAddr, body: &str, chunk: usize) -> Vec<u8> {
 async fn a_chunked_body_without_content_length_is_413_once_it_passes_the_limit() {
     let config = Config {
         max_body_bytes: 1024,
+        ..Config::default()
     };
     let app = App::with(config, 100).await;
     let big = format!(

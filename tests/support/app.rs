@@ -27,7 +27,7 @@ impl App {
             .await
             .expect("binding the app");
         let addr = listener.local_addr().expect("app address");
-        let store = Arc::new(MemoryStore::new(max_events));
+        let store = Arc::new(MemoryStore::new(max_events, 100_000));
         let state = AppState::new(store.clone(), config);
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
