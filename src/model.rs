@@ -165,9 +165,10 @@ fn malformed(e: serde_json::Error) -> Invalid {
         Some(at) => text[..at].to_string(),
         None => text,
     };
+    // serde_json counts an end of input before any character as column 0; columns are 1-based.
     Invalid::Malformed {
         line: e.line(),
-        column: e.column(),
+        column: e.column().max(1),
         message,
     }
 }

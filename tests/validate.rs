@@ -84,7 +84,7 @@ fn invalid() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "empty.json",
-            vec!["invalid JSON at line 1, column 0: EOF while parsing a value".into()],
+            vec!["invalid JSON at line 1, column 1: EOF while parsing a value".into()],
         ),
     ]
 }

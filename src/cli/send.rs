@@ -108,6 +108,18 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             for line in super::validate::problem_lines(&invalid) {
                 eprintln!("  {line}");
             }
+            if args.json {
+                let problems = super::validate::problem_values(&invalid);
+                let result = json!({
+                    "delivered": false,
+                    "status": null,
+                    "attempts": 0,
+                    "elapsed_ms": 0,
+                    "error": "invalid payload, nothing was sent",
+                    "problems": problems,
+                });
+                super::print_out(&format!("{result}\n"))?;
+            }
             return Ok(super::exit(super::EXIT_TROUBLE));
         }
     };

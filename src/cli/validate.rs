@@ -104,7 +104,7 @@ pub fn problem_lines(invalid: &Invalid) -> Vec<String> {
     }
 }
 
-fn problem_values(invalid: &Invalid) -> Vec<Value> {
+pub fn problem_values(invalid: &Invalid) -> Vec<Value> {
     match invalid {
         Invalid::Malformed { line, column, .. } => {
             vec![

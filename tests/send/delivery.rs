@@ -184,6 +184,27 @@ fn an_invalid_payload_exits_2_with_the_problems_and_sends_nothing() {
 }
 
 #[test]
+fn an_invalid_payload_with_json_prints_one_result_object_with_the_problems() {
+    let customer = Customer::start();
+
+    let refused = send(
+        &customer.url("/"),
+        &["--event-id", "1", "--event-type", "", "--json"],
+    )
+    .assert()
+    .code(2);
+
+    let result: serde_json::Value = serde_json::from_str(&stdout(&refused)).unwrap();
+    assert_eq!(result["delivered"], false);
+    assert_eq!(result["attempts"], 0);
+    assert_eq!(
+        result["problems"],
+        serde_json::json!([{"field": "event_type", "message": "expected a non-empty string, got an empty string"}])
+    );
+    assert_eq!(customer.count(), 0);
+}
+
+#[test]
 fn a_malformed_file_exits_2_with_line_and_column_and_sends_nothing() {
     let customer = Customer::start();
 
