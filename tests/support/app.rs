@@ -1,10 +1,11 @@
 //! The receiver's router started in-process on 127.0.0.1:0, on the test's own runtime, with
-//! its store at hand for assertions.
+//! its store at hand for assertions; optionally with a relay forwarding what it accepts.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hookrelay::server::memory::MemoryStore;
+use hookrelay::server::relay::{Relay, RelayConfig};
 use hookrelay::server::{AppState, Config, serve};
 use tokio::sync::oneshot;
 
@@ -23,12 +24,26 @@ impl App {
     }
 
     pub async fn with(config: Config, max_events: usize) -> Self {
+        let store = Arc::new(MemoryStore::new(max_events, 100_000));
+        let state = AppState::new(store.clone(), config);
+        Self::serving(store, state).await
+    }
+
+    /// Default settings plus a relay with its workers running; at most `max_pending`
+    /// deliveries may be open before `POST /webhook` answers 503.
+    pub async fn with_relay(relay: RelayConfig, max_pending: usize) -> Self {
+        let store = Arc::new(MemoryStore::new(1000, max_pending));
+        let relay = Relay::new(relay, store.clone()).expect("building the relay");
+        relay.start();
+        let state = AppState::new(store.clone(), Config::default()).with_relay(relay);
+        Self::serving(store, state).await
+    }
+
+    async fn serving(store: Arc<MemoryStore>, state: AppState) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding the app");
         let addr = listener.local_addr().expect("app address");
-        let store = Arc::new(MemoryStore::new(max_events, 100_000));
-        let state = AppState::new(store.clone(), config);
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
@@ -58,6 +73,17 @@ impl App {
             .send()
             .await
             .expect("POST /webhook");
+        answer(response).await
+    }
+
+    /// POSTs to `path` with no body; the status and the JSON answer.
+    pub async fn post_empty(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         answer(response).await
     }
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::DEADLINE;
@@ -22,6 +23,8 @@ pub struct Served {
     pub addr: SocketAddr,
     child: Child,
     stderr: Arc<Mutex<String>>,
+    /// Ends at end of file on stderr, that is once the process exited.
+    stderr_reader: Option<JoinHandle<()>>,
 }
 
 impl Served {
@@ -50,7 +53,7 @@ impl Served {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err_pipe = child.stderr.take().expect("stderr pipe");
         let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err_pipe.read(&mut buf) {
                 if n == 0 {
@@ -86,6 +89,7 @@ impl Served {
             addr,
             child,
             stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -111,11 +115,16 @@ impl Served {
         assert!(status.success(), "kill -TERM failed");
     }
 
-    /// Waits for the process to exit; panics at the deadline.
+    /// Waits for the process to exit; panics at the deadline. Afterwards [`Served::stderr`]
+    /// holds everything the process wrote, up to its last line.
     pub fn wait(&mut self) -> ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("waiting for serve") {
+                // The process is gone, so its stderr is at end of file: the reader finishes.
+                if let Some(reader) = self.stderr_reader.take() {
+                    reader.join().expect("the stderr reader");
+                }
                 return status;
             }
             assert!(
