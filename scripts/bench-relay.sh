@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Relay throughput: wrk loads `hookrelay serve --forward-to SINK`, where SINK is the bare axum
+# handler (examples/bare.rs); in the same run, the bare handler alone is loaded the same way.
+# Relay throughput = deliveries acknowledged by the sink per second, from the start of the
+# load until the queue has drained. Every request is a ~120-byte event with a unique
+# event_id (scripts/unique-events.lua).
+#
+# Target (issue 3): relay throughput >= 0.4 x the bare handler's requests/s, with zero lost
+# deliveries: delivered = accepted (2xx answers) once the queue is empty.
+#
+# Env: DURATION (10s), CONNECTIONS (32), ROUNDS (3), WORKERS (default runtime threads),
+#      MAX_PENDING (1000000), WRK_CPU (0; empty = don't pin wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+ROUNDS=${ROUNDS:-3}
+MAX_PENDING=${MAX_PENDING:-1000000}
+WRK_CPU=${WRK_CPU-0}
+LUA=scripts/unique-events.lua
+workers=()
+[[ -n ${WORKERS:-} ]] && workers=(--workers "$WORKERS")
+
+if ! command -v wrk >/dev/null; then
+  echo "wrk not found; installing it from the system's packages" >&2
+  apt-get install -y wrk >/dev/null
+fi
+cargo build --release --quiet --bin hookrelay --example bare
+HOOKRELAY=target/release/hookrelay
+BARE=target/release/examples/bare
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# start NAME CMD... : starts a server on 127.0.0.1:0, waits for its first line, sets $url.
+start() {
+  local name=$1; shift
+  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  pids+=($!)
+  local deadline=$((SECONDS + 10))
+  until grep -q '^listening on ' "$tmp/$name.out" 2>/dev/null; do
+    if ((SECONDS > deadline)); then echo "$name did not start" >&2; cat "$tmp/$name.err" >&2; exit 1; fi
+    sleep 0.05
+  done
+  url=$(head -1 "$tmp/$name.out" | sed 's/^listening on //')
+}
+
+pin=()
+if [[ -n $WRK_CPU ]] && command -v taskset >/dev/null; then pin=(taskset -c "$WRK_CPU"); fi
+
+# load URL ID_BASE : prints "REQUESTS RPS NON2XX"
+load() {
+  local out
+  out=$(ID_BASE=$2 "${pin[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$LUA" "$1/webhook")
+  local requests rps non2xx
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  echo "$requests $rps ${non2xx:-0}"
+}
+
+# metric URL SERIES : the value of one sample of /metrics (0 when absent)
+metric() {
+  curl -s "$1/metrics" | awk -v s="$2" 'index($0, s " ") == 1 {v = $2} END {print v + 0}'
+}
+
+now() { date +%s.%N; }
+
+echo "# bench-relay $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r) | load: $(uptime | sed 's/.*load average: //')"
+echo "# wrk -t1 -c$CONNECTIONS -d$DURATION, pinned: ${pin[*]:-no} | rounds: $ROUNDS | hookrelay ${workers[*]:-(default workers)} --max-pending $MAX_PENDING"
+start sink "$BARE" --port 0 "${workers[@]}"; sink_url=$url
+start relay "$HOOKRELAY" serve --port 0 "${workers[@]}" --forward-to "$sink_url/webhook" \
+  --max-pending "$MAX_PENDING"; relay_url=$url
+
+printf '%-6s %11s %11s %10s %10s %10s %9s %s\n' round bare_rps relay_eps ratio accepted delivered drain_s lost
+status=0
+base=0
+delivered_before=0
+for r in $(seq 1 "$ROUNDS"); do
+  read -r _ bare_rps _ < <(load "$sink_url" "$base"); base=$((base + 10 ** 10))
+  started=$(now)
+  read -r requests _ non2xx < <(load "$relay_url" "$base"); base=$((base + 10 ** 10))
+  loaded=$(now)
+  deadline=$((SECONDS + 120))
+  until [[ $(metric "$relay_url" hookrelay_delivery_queue_depth) == 0 ]]; do
+    if ((SECONDS > deadline)); then echo "the queue did not drain in 120 s" >&2; status=1; break; fi
+    sleep 0.05
+  done
+  drained=$(now)
+  delivered_total=$(metric "$relay_url" 'hookrelay_deliveries_total{outcome="delivered"}')
+  delivered=$((delivered_total - delivered_before)); delivered_before=$delivered_total
+  accepted=$((requests - non2xx))
+  lost=$((accepted - delivered))
+  ((lost == 0)) || status=1
+  eps=$(echo "$delivered / ($drained - $started)" | bc -l)
+  ratio=$(echo "$eps / $bare_rps" | bc -l)
+  echo "$ratio" >>"$tmp/ratios"
+  printf '%-6s %11.0f %11.0f %10.3f %10d %10d %9.2f %s\n' "$r" "$bare_rps" "$eps" "$ratio" \
+    "$accepted" "$delivered" "$(echo "$drained - $loaded" | bc -l)" "$lost"
+done
+median=$(sort -g "$tmp/ratios" | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+ok=$(echo "$median >= 0.4" | bc -l)
+echo "relay throughput ratio (median) $(printf %.3f "$median") (target >= 0.4: $( ((ok)) && echo met || echo NOT met)); lost deliveries: $( ((status == 0)) && echo 0 || echo 'SOME (see rows)')"
+echo "dead: $(metric "$relay_url" 'hookrelay_deliveries_total{outcome="dead"}'), 503s are counted out of 'accepted'"
+exit "$status"
