@@ -7,7 +7,10 @@ pub mod memory;
 pub mod metrics;
 pub mod relay;
 pub mod relay_api;
+pub mod sqlite;
 pub mod store;
+#[cfg(test)]
+mod store_tests;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,224 @@
+//! The writer: one thread owns the writing connection and commits in groups. Requests that
+//! queue up while a commit (and its fsync) is under way share the next transaction, and
+//! each caller is answered only after that transaction is committed. When a write fails
+//! (disk full, I/O error), the batch is rolled back and its requests run again one by one,
+//! so only those that really fail get an error; failed attempt records are kept and
+//! written again later, so a delivery is not left in flight by a passing failure.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::server::store::StoreError;
+
+use super::ops::{self, Op, Reply};
+use super::{Counts, Limits};
+
+/// Requests taken into one transaction at most.
+const MAX_BATCH: usize = 512;
+/// Requests waiting for the writer at most; callers wait beyond it.
+const QUEUE: usize = 4096;
+/// Attempt records kept for writing again after a failure, at most.
+const MAX_DEFERRED: usize = 10_000;
+
+type Answer = oneshot::Sender<Result<Reply, StoreError>>;
+
+struct Request {
+    op: Op,
+    answer: Option<Answer>,
+}
+
+/// The handle the async side holds; dropping every handle stops the thread.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Starts the writer thread on an opened connection.
+    pub fn start(
+        conn: Connection,
+        counts: Arc<Mutex<Counts>>,
+        limits: Limits,
+    ) -> std::io::Result<Self> {
+        let (queue, requests) = mpsc::channel(QUEUE);
+        let mut thread = Thread {
+            conn,
+            counts,
+            limits,
+            deferred: Vec::new(),
+            failing_since: None,
+            reminded: None,
+            refused: 0,
+        };
+        // What a lowered --max-events or the retention removes goes before serving starts.
+        thread.commit_group(vec![Request {
+            op: Op::Trim,
+            answer: None,
+        }]);
+        std::thread::Builder::new()
+            .name("hookrelay-store-writer".into())
+            .spawn(move || thread.run(requests))?;
+        Ok(Self { queue })
+    }
+
+    /// Runs `op` in the next group commit and answers once it is committed.
+    pub async fn call(&self, op: Op) -> Result<Reply, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        let request = Request {
+            op,
+            answer: Some(answer),
+        };
+        self.queue.send(request).await.map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+
+    /// Every `every`, queues `Op::Trim` from a thread of its own, until the writer stops.
+    pub fn trim_every(&self, every: Duration) -> std::io::Result<()> {
+        let weak = self.queue.downgrade();
+        std::thread::Builder::new()
+            .name("hookrelay-store-expiry".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    let Some(queue) = weak.upgrade() else { return };
+                    let request = Request {
+                        op: Op::Trim,
+                        answer: None,
+                    };
+                    if queue.blocking_send(request).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(())
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError("the store's writer has stopped".into())
+}
+
+pub fn lock(counts: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
+    counts
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct Thread {
+    conn: Connection,
+    counts: Arc<Mutex<Counts>>,
+    limits: Limits,
+    deferred: Vec<Op>,
+    failing_since: Option<Instant>,
+    reminded: Option<Instant>,
+    refused: u64,
+}
+
+impl Thread {
+    fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        while let Some(first) = requests.blocking_recv() {
+            let mut batch: Vec<Request> = self
+                .deferred
+                .drain(..)
+                .map(|op| Request { op, answer: None })
+                .collect();
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match requests.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(batch);
+        }
+    }
+
+    fn commit_group(&mut self, batch: Vec<Request>) {
+        let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
+        match self.commit(&ops) {
+            Ok(replies) => self.answer(batch.into_iter().zip(replies.into_iter().map(Ok))),
+            Err(e) if batch.len() == 1 => self.fail(batch, &e),
+            Err(_) => {
+                // One request may be to blame (or all are, when the disk is full): find out
+                // by running each alone.
+                for request in batch {
+                    match self.commit(&[&request.op]) {
+                        Ok(mut replies) => self.answer([(request, Ok(replies.remove(0)))]),
+                        Err(e) => self.fail(vec![request], &e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `ops` in one transaction; the counts change only when it commits.
+    fn commit(&mut self, ops: &[&Op]) -> rusqlite::Result<Vec<Reply>> {
+        let mut counts = lock(&self.counts).clone();
+        let saved_evicted = counts.evicted;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let replies = ops
+            .iter()
+            .map(|op| ops::apply(&tx, &mut counts, &self.limits, op))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if counts.evicted != saved_evicted {
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('evicted', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([i64::try_from(counts.evicted).unwrap_or(i64::MAX)])?;
+        }
+        tx.commit()?;
+        *lock(&self.counts) = counts;
+        Ok(replies)
+    }
+
+    fn answer(&mut self, answered: impl IntoIterator<Item = (Request, Result<Reply, StoreError>)>) {
+        if let Some(since) = self.failing_since.take() {
+            self.reminded = None;
+            tracing::warn!(
+                refused = self.refused,
+                after = ?since.elapsed(),
+                "writes to the store succeed again"
+            );
+            self.refused = 0;
+        }
+        for (request, reply) in answered {
+            if let Some(answer) = request.answer {
+                // The caller may have gone (client disconnected); the write stands.
+                let _ = answer.send(reply);
+            }
+        }
+    }
+
+    fn fail(&mut self, batch: Vec<Request>, e: &rusqlite::Error) {
+        let now = Instant::now();
+        self.failing_since.get_or_insert(now);
+        let remind = self
+            .reminded
+            .is_none_or(|at| now.duration_since(at) > Duration::from_secs(60));
+        if remind {
+            tracing::error!(
+                error = %e,
+                refused = self.refused,
+                "cannot write to the store; POST /webhook answers 503 until writes succeed"
+            );
+            self.reminded = Some(now);
+        }
+        for request in batch {
+            self.refused += 1;
+            if let Some(answer) = request.answer {
+                let _ = answer.send(Err(StoreError(format!("writing the store: {e}"))));
+            }
+            // An attempt that was made must be recorded, or its delivery would stay in
+            // flight until the next start.
+            if matches!(request.op, Op::Record { .. }) && self.deferred.len() < MAX_DEFERRED {
+                self.deferred.push(request.op);
+            }
+        }
+    }
+}
