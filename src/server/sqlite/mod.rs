@@ -131,9 +131,11 @@ fn webhook_id(event_id: i64) -> String {
     format!("evt_{event_id}")
 }
 
+/// Fields drop in order: the readers close before the writer, so that the writer's
+/// connection is the last and folds the WAL back into the file.
 pub struct SqliteStore {
-    writer: Writer,
     readers: Arc<Readers>,
+    writer: Writer,
     counts: Arc<Mutex<Counts>>,
     capacity: usize,
     /// Held while serving: a second hookrelay on the same file is refused.

@@ -207,7 +207,8 @@ fn explain(e: rusqlite::Error) -> anyhow::Error {
         }
         _ => None,
     };
-    let e = anyhow::Error::new(e);
+    // SQLite's message only: its source repeats it with a code number.
+    let e = anyhow::anyhow!("{e}");
     match hint {
         Some(hint) => e.context(hint),
         None => e,

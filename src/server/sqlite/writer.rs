@@ -30,10 +30,21 @@ struct Request {
     answer: Option<Answer>,
 }
 
-/// The handle the async side holds; dropping every handle stops the thread.
-#[derive(Clone)]
+/// The handle the async side holds. Dropping it lets the thread finish what is queued,
+/// close the file (which checkpoints the WAL into it) and stop, and waits for that.
 pub struct Writer {
     queue: mpsc::Sender<Request>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.queue, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Writer {
@@ -58,10 +69,13 @@ impl Writer {
             op: Op::Trim,
             answer: None,
         }]);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("hookrelay-store-writer".into())
             .spawn(move || thread.run(requests))?;
-        Ok(Self { queue })
+        Ok(Self {
+            queue,
+            thread: Some(thread),
+        })
     }
 
     /// Runs `op` in the next group commit and answers once it is committed.
