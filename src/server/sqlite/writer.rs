@@ -22,6 +22,9 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 4096;
 /// Attempt records kept for writing again after a failure, at most.
 const MAX_DEFERRED: usize = 10_000;
+/// Tries of a deferred attempt record before it is given up (and its delivery is retried
+/// at the next start instead).
+const MAX_TRIES: u32 = 1000;
 
 type Answer = oneshot::Sender<Result<Reply, StoreError>>;
 
@@ -125,7 +128,8 @@ struct Thread {
     conn: Connection,
     counts: Arc<Mutex<Counts>>,
     limits: Limits,
-    deferred: Vec<Op>,
+    /// Attempt records to write again, with the tries so far.
+    deferred: Vec<(Op, u32)>,
     failing_since: Option<Instant>,
     reminded: Option<Instant>,
     refused: u64,
@@ -134,12 +138,8 @@ struct Thread {
 impl Thread {
     fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         while let Some(first) = requests.blocking_recv() {
-            let mut batch: Vec<Request> = self
-                .deferred
-                .drain(..)
-                .map(|op| Request { op, answer: None })
-                .collect();
-            batch.push(first);
+            self.retry_deferred();
+            let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match requests.try_recv() {
                     Ok(request) => batch.push(request),
@@ -147,6 +147,20 @@ impl Thread {
                 }
             }
             self.commit_group(batch);
+        }
+    }
+
+    /// Writes again the attempt records that failed, each alone, so that one that keeps
+    /// failing cannot spoil the group commits of others.
+    fn retry_deferred(&mut self) {
+        for (op, tries) in std::mem::take(&mut self.deferred) {
+            match self.commit(&[&op]) {
+                Ok(_) => {}
+                Err(e) if tries >= MAX_TRIES => {
+                    tracing::error!(error = %e, ?op, "giving up writing an attempt record")
+                }
+                Err(_) => self.deferred.push((op, tries + 1)),
+            }
         }
     }
 
@@ -211,16 +225,19 @@ impl Thread {
 
     fn fail(&mut self, batch: Vec<Request>, e: &rusqlite::Error) {
         let now = Instant::now();
+        let first = self.failing_since.is_none();
         self.failing_since.get_or_insert(now);
         let remind = self
             .reminded
             .is_none_or(|at| now.duration_since(at) > Duration::from_secs(60));
-        if remind {
+        if first {
             tracing::error!(
                 error = %e,
-                refused = self.refused,
                 "cannot write to the store; POST /webhook answers 503 until writes succeed"
             );
+            self.reminded = Some(now);
+        } else if remind {
+            tracing::error!(error = %e, refused = self.refused, "still cannot write to the store");
             self.reminded = Some(now);
         }
         for request in batch {
@@ -231,7 +248,7 @@ impl Thread {
             // An attempt that was made must be recorded, or its delivery would stay in
             // flight until the next start.
             if matches!(request.op, Op::Record { .. }) && self.deferred.len() < MAX_DEFERRED {
-                self.deferred.push(request.op);
+                self.deferred.push((request.op, 1));
             }
         }
     }
