@@ -12,7 +12,7 @@ use crate::server::store::{
     AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, Inserted, NextState,
 };
 
-use super::trim::{evict_oldest, expire, forget_delivery};
+use super::trim::{evict_excess, expire, forget_delivery};
 use super::{Counts, Limits, status_from_sql};
 
 /// A write, owned so it can be queued to the writer thread and run again alone.
@@ -65,9 +65,7 @@ pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -
         }
         Op::Replay(filter) => Reply::Targets(replay(conn, counts, filter)?),
         Op::Trim => {
-            while counts.events > limits.capacity && evict_oldest(conn, counts)? {
-                counts.evicted += 1;
-            }
+            evict_excess(conn, counts, limits.capacity)?;
             if let Some(keep) = limits.retention {
                 let cutoff = Utc::now() - keep;
                 expire(conn, counts, cutoff.timestamp_micros())?;
@@ -136,12 +134,6 @@ fn insert(
     for target in targets {
         add.execute(params![seq, event_id, &**target, now])?;
         counts.add(DeliveryStatus::Pending, 1);
-    }
-    while counts.events > limits.capacity {
-        if !evict_oldest(conn, counts)? {
-            break;
-        }
-        counts.evicted += 1;
     }
     Ok(Inserted::New { seq: seq as u64 })
 }

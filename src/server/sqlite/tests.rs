@@ -289,3 +289,30 @@ fn a_second_hookrelay_on_the_same_file_is_refused() {
         open_error(&path)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_also_applies_while_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(
+        &dir.path().join("events.db"),
+        100,
+        Some(Duration::from_secs(5)),
+    )
+    .unwrap();
+    put(&store, 1, 10, &[]).await.unwrap();
+    put(&store, 2, 10, &[]).await.unwrap();
+    store
+        .exec("UPDATE events SET received_at = 0 WHERE event_id = 1")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.get(1).await.unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "event 1 outlived the retention"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store.get(2).await.unwrap().is_some());
+    assert_eq!(store.stats().await.unwrap().evicted, 1);
+}

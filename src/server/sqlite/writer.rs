@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::server::store::StoreError;
 
 use super::ops::{self, Op, Reply};
+use super::trim;
 use super::{Counts, Limits};
 
 /// Requests taken into one transaction at most.
@@ -193,6 +194,9 @@ impl Thread {
             .iter()
             .map(|op| ops::apply(&tx, &mut counts, &self.limits, op))
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        // Once per group: inserts may pass --max-events inside the transaction, never
+        // outside it.
+        trim::evict_excess(&tx, &mut counts, self.limits.capacity)?;
         if counts.evicted != saved_evicted {
             tx.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES ('evicted', ?1)
