@@ -402,7 +402,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__serve)
-            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --forward-to --route --forward-header --forward-secret --retry-schedule --forward-timeout --max-pending --forward-concurrency --shutdown-grace --help"
+            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --store --sync --retention --forward-to --route --forward-header --forward-secret --retry-schedule --forward-timeout --max-pending --forward-concurrency --shutdown-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -441,6 +441,18 @@ _hookrelay() {
                     return 0
                     ;;
                 --verify-tolerance)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sync)
+                    COMPREPLY=($(compgen -W "full normal" -- "${cur}"))
+                    return 0
+                    ;;
+                --retention)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -38,12 +38,16 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l host -d 'A
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l port -d 'Port to listen on; 0 picks a free one (the first line printed tells which)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l workers -d 'Worker threads of the runtime [default: the number of CPUs]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-body-bytes -d 'Largest accepted body (413 beyond it), e.g. 1048576, 64KiB, 1MiB' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-events -d 'Events kept in memory; the oldest is evicted beyond it' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-events -d 'Events kept; the oldest is evicted beyond it' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l verify -d 'Require signed webhooks (401 otherwise): standard or github' -r -f -a "standard\t'Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature'
 github\t'GitHub: X-Hub-Signature-256'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret-file -d 'Read secrets from a file, one per line' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l verify-tolerance -d 'How far webhook-timestamp may be from now, or \'off\'' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store -d 'Where events and deliveries live: memory (lost on exit) or sqlite:PATH (durable)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l sync -d 'With sqlite: full survives a power loss, normal survives a crash of the process' -r -f -a "full\t'fsync every commit: survives a power loss'
+normal\t'fsync at checkpoints: survives a crash of the process'"
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l retention -d 'With sqlite: drop events older than this, e.g. 7d' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-to -d 'Relay every accepted event to URL (repeatable; comma-separated in the env var)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l route -d 'Relay events whose event_type matches GLOB to URL, e.g. \'order.*=http://host/hook\'' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-header -d 'Extra header on every forwarded request, \'Name: value\' (repeatable)' -r

@@ -14,14 +14,15 @@ use crate::alert::RetryPolicy;
 use crate::alert::signing::{Signer, Tolerance};
 use crate::server::memory::MemoryStore;
 use crate::server::relay::{Relay, RelayConfig, Target};
+use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
 use crate::server::verify::{Scheme, Verification};
 use crate::server::{self, AppState, Config};
 
 use super::secrets::{SecretKind, SecretSource, SecretText, secret_text};
 use super::values::{
-    DurationList, parse_duration, parse_durations, parse_header, parse_http_url, parse_route,
-    parse_size,
+    DurationList, StoreSpec, parse_duration, parse_durations, parse_header, parse_http_url,
+    parse_route, parse_size, parse_store,
 };
 use super::verify::parse_tolerance;
 
@@ -32,6 +33,7 @@ Examples:
   HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0
   hookrelay serve --verify standard --secret whsec_...   # 401 unless signed
   hookrelay serve --verify github --secret-file github-secret.txt
+  hookrelay serve --store sqlite:/var/lib/hookrelay/events.db --retention 7d
 
 Endpoints:
   POST /webhook                       receive an event (200, 400, 401, 409, 413, 415, 422, 503)
@@ -82,7 +84,7 @@ pub struct ServeArgs {
           value_parser = parse_size)]
     pub max_body_bytes: u64,
 
-    /// Events kept in memory; the oldest is evicted beyond it
+    /// Events kept; the oldest is evicted beyond it
     #[arg(long, env = "HOOKRELAY_MAX_EVENTS", default_value_t = 100_000, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_events: u64,
@@ -98,6 +100,20 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_VERIFY_TOLERANCE", default_value = "5m",
           value_name = "DURATION|off", value_parser = parse_tolerance)]
     pub verify_tolerance: Tolerance,
+    /// Where events and deliveries live: memory (lost on exit) or sqlite:PATH (durable)
+    #[arg(long, env = "HOOKRELAY_STORE", default_value = "memory", value_name = "STORE",
+          value_parser = parse_store, help_heading = "Store")]
+    pub store: StoreSpec,
+
+    /// With sqlite: full survives a power loss, normal survives a crash of the process
+    #[arg(long, env = "HOOKRELAY_SYNC", value_enum, default_value_t = SyncMode::Full,
+          help_heading = "Store")]
+    pub sync: SyncMode,
+
+    /// With sqlite: drop events older than this, e.g. 7d
+    #[arg(long, env = "HOOKRELAY_RETENTION", value_name = "DURATION",
+          value_parser = parse_duration, help_heading = "Store")]
+    pub retention: Option<Duration>,
 
     /// Relay every accepted event to URL (repeatable; comma-separated in the env var)
     #[arg(long, env = "HOOKRELAY_FORWARD_TO", value_name = "URL", value_delimiter = ',',
@@ -149,8 +165,21 @@ pub struct ServeArgs {
     pub shutdown_grace: Duration,
 }
 
+/// How hard the sqlite store pushes each commit to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// fsync every commit: survives a power loss
+    Full,
+    /// fsync at checkpoints: survives a crash of the process
+    Normal,
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
+    let verify = verification(&args)?;
+    let relay_config = relay_config(&args)?;
+    // Before the runtime: opening a durable store is blocking work.
+    let store = build_store(&args)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.workers {
         runtime.worker_threads(usize::from(n));
@@ -159,25 +188,47 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(args))?;
+    runtime.block_on(serve(args, store, verify, relay_config))?;
     Ok(super::exit(super::EXIT_OK))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let verify = verification(&args)?;
-    let relay_config = relay_config(&args)?;
+/// The store named by `--store`, opened (and for sqlite checked, migrated, recovered).
+fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
+    let max_events = usize::try_from(args.max_events).unwrap_or(usize::MAX);
+    Ok(match &args.store {
+        StoreSpec::Memory => {
+            if args.retention.is_some() {
+                anyhow::bail!("--retention needs a durable store: --store sqlite:PATH");
+            }
+            Arc::new(MemoryStore::new(max_events, args.max_pending))
+        }
+        StoreSpec::Sqlite(path) => Arc::new(SqliteStore::open(SqliteOptions {
+            path: path.clone(),
+            sync: match args.sync {
+                SyncMode::Full => sqlite::Sync::Full,
+                SyncMode::Normal => sqlite::Sync::Normal,
+            },
+            max_events,
+            max_pending: args.max_pending,
+            retention: args.retention,
+        })?),
+    })
+}
+
+async fn serve(
+    args: ServeArgs,
+    store: Arc<dyn EventStore>,
+    verify: Option<Verification>,
+    relay_config: Option<RelayConfig>,
+) -> anyhow::Result<()> {
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
     super::print_out(&format!("listening on http://{local}\n"))?;
-    tracing::info!(%local, max_events = args.max_events, "serving");
+    tracing::info!(%local, max_events = args.max_events, store = %args.store, "serving");
 
-    let store = Arc::new(MemoryStore::new(
-        usize::try_from(args.max_events).unwrap_or(usize::MAX),
-        args.max_pending,
-    ));
     let config = Config {
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
         verify,
@@ -202,7 +253,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
         let left = store.delivery_counts().await.map(|c| c.open).unwrap_or(0);
-        if left > 0 {
+        if left > 0 && args.store.is_durable() {
+            tracing::info!(
+                left,
+                "deliveries left pending; they resume at the next start"
+            );
+        } else if left > 0 {
             tracing::warn!(
                 left,
                 "deliveries left undelivered; the in-memory store loses them on exit"

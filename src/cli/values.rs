@@ -53,6 +53,39 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// Where `serve` keeps events and deliveries: `memory` or `sqlite:PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    Memory,
+    Sqlite(std::path::PathBuf),
+}
+
+impl StoreSpec {
+    /// Whether what is stored outlives the process.
+    pub fn is_durable(&self) -> bool {
+        matches!(self, StoreSpec::Sqlite(_))
+    }
+}
+
+impl std::fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Memory => f.write_str("memory"),
+            StoreSpec::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+        }
+    }
+}
+
+pub fn parse_store(text: &str) -> Result<StoreSpec, String> {
+    match text.split_once(':') {
+        None if text == "memory" => Ok(StoreSpec::Memory),
+        Some(("sqlite", path)) if !path.is_empty() => Ok(StoreSpec::Sqlite(path.into())),
+        _ => Err(format!(
+            "expected memory or sqlite:PATH (e.g. sqlite:/var/lib/hookrelay/events.db), got {text:?}"
+        )),
+    }
+}
+
 /// A header written `Name: value`.
 pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
     let Some((name, value)) = text.split_once(':') else {
@@ -103,6 +136,22 @@ mod tests {
         assert!(parse_duration("-1").is_err());
         let list = parse_durations("1s,5s,30s").unwrap();
         assert_eq!(list.0, [1, 5, 30].map(Duration::from_secs));
+    }
+
+    #[test]
+    fn stores_are_memory_or_sqlite_with_a_path() {
+        assert_eq!(parse_store("memory"), Ok(StoreSpec::Memory));
+        assert_eq!(
+            parse_store("sqlite:/tmp/a:b.db"),
+            Ok(StoreSpec::Sqlite("/tmp/a:b.db".into()))
+        );
+        assert_eq!(
+            parse_store("sqlite:events.db"),
+            Ok(StoreSpec::Sqlite("events.db".into()))
+        );
+        assert!(parse_store("sqlite:").unwrap_err().contains("sqlite:PATH"));
+        assert!(parse_store("postgres://x").is_err());
+        assert!(parse_store("memory:x").is_err());
     }
 
     #[test]

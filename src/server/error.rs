@@ -114,9 +114,15 @@ impl From<Invalid> for ApiError {
     }
 }
 
+/// A store that cannot read or write now (disk full, I/O error) is a passing condition of
+/// the server, not a bug: 503 with Retry-After, so senders retry. The store logs the cause.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        tracing::debug!(error = %e, "answering 503");
+        ApiError::Unavailable {
+            message: "the event store is unavailable; retry later".into(),
+            retry_after_secs: 5,
+        }
     }
 }
 
@@ -146,5 +152,19 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_store_answers_503_with_retry_after_and_no_detail() {
+        let error = ApiError::from(StoreError("disk I/O error at /secret/path".into()));
+        assert!(!error.message().contains("secret"), "{}", error.message());
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
     }
 }

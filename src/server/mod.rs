@@ -7,7 +7,10 @@ pub mod memory;
 pub mod metrics;
 pub mod relay;
 pub mod relay_api;
+pub mod sqlite;
 pub mod store;
+#[cfg(test)]
+mod store_tests;
 pub mod verify;
 
 use std::future::Future;

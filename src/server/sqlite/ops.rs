@@ -1,0 +1,300 @@
+//! The writes, as SQL run inside the writer's transaction: insert an event with its
+//! deliveries, claim, record an attempt, replay, and trim events (capacity and retention).
+//! Each keeps the writer's working copy of the counts in step with what it changed.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use crate::server::store::{
+    AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, Inserted, NextState,
+};
+
+use super::trim::{evict_excess, expire, forget_delivery};
+use super::{Counts, Limits, status_from_sql};
+
+/// A write, owned so it can be queued to the writer thread and run again alone.
+#[derive(Debug)]
+pub enum Op {
+    Insert {
+        event_id: i64,
+        event_type: String,
+        body: Vec<u8>,
+        targets: Vec<Arc<str>>,
+    },
+    Claim {
+        target: Arc<str>,
+        now: DateTime<Utc>,
+    },
+    Record {
+        id: u64,
+        attempt: AttemptRecord,
+        next: NextState,
+    },
+    Replay(DeliveryFilter),
+    /// Drops events beyond the capacity (when it was lowered) or older than the retention.
+    Trim,
+    #[cfg(test)]
+    Exec(String),
+}
+
+#[derive(Debug)]
+pub enum Reply {
+    Inserted(Inserted),
+    Claim(Claim),
+    Targets(Vec<Arc<str>>),
+    Done,
+}
+
+pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -> Result<Reply> {
+    Ok(match op {
+        Op::Insert {
+            event_id,
+            event_type,
+            body,
+            targets,
+        } => Reply::Inserted(insert(
+            conn, counts, limits, *event_id, event_type, body, targets,
+        )?),
+        Op::Claim { target, now } => Reply::Claim(claim(conn, counts, target, *now)?),
+        Op::Record { id, attempt, next } => {
+            record(conn, counts, *id, attempt, *next)?;
+            Reply::Done
+        }
+        Op::Replay(filter) => Reply::Targets(replay(conn, counts, filter)?),
+        Op::Trim => {
+            evict_excess(conn, counts, limits.capacity)?;
+            if let Some(keep) = limits.retention {
+                let cutoff = Utc::now() - keep;
+                expire(conn, counts, cutoff.timestamp_micros())?;
+            }
+            Reply::Done
+        }
+        #[cfg(test)]
+        Op::Exec(sql) => {
+            conn.execute_batch(sql)?;
+            Reply::Done
+        }
+    })
+}
+
+pub type Result<T> = rusqlite::Result<T>;
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn id_sql(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+fn insert(
+    conn: &Connection,
+    counts: &mut Counts,
+    limits: &Limits,
+    event_id: i64,
+    event_type: &str,
+    body: &[u8],
+    targets: &[Arc<str>],
+) -> Result<Inserted> {
+    let existing = |conn: &Connection| -> Result<Option<Inserted>> {
+        let stored: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT body FROM events WHERE event_id = ?1")?
+            .query_row([event_id], |row| row.get(0))
+            .optional()?;
+        Ok(stored.map(|b| {
+            if b == body {
+                Inserted::Duplicate
+            } else {
+                Inserted::Conflict
+            }
+        }))
+    };
+    if counts.open() + targets.len() > limits.max_pending {
+        return Ok(existing(conn)?.unwrap_or(Inserted::QueueFull));
+    }
+    let now = micros(Utc::now());
+    let added = conn
+        .prepare_cached(
+            "INSERT INTO events (event_id, event_type, received_at, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (event_id) DO NOTHING",
+        )?
+        .execute(params![event_id, event_type, now, body])?;
+    if added == 0 {
+        return Ok(existing(conn)?.unwrap_or(Inserted::Conflict));
+    }
+    let seq = conn.last_insert_rowid();
+    counts.events += 1;
+    let mut add = conn.prepare_cached(
+        "INSERT INTO deliveries (event_seq, event_id, target, status, created_at, due)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+    )?;
+    for target in targets {
+        add.execute(params![seq, event_id, &**target, now])?;
+        counts.add(DeliveryStatus::Pending, 1);
+    }
+    Ok(Inserted::New { seq: seq as u64 })
+}
+
+fn claim(
+    conn: &Connection,
+    counts: &mut Counts,
+    target: &str,
+    now: DateTime<Utc>,
+) -> Result<Claim> {
+    type Row = (i64, i64, String, i64, u32, u32, Option<Vec<u8>>);
+    let next: Option<Row> = conn
+        .prepare_cached(
+            "SELECT d.id, d.due, d.status, d.event_id, d.round, d.attempts,
+                    coalesce(d.body, (SELECT e.body FROM events e WHERE e.seq = d.event_seq))
+             FROM deliveries d
+             WHERE d.target = ?1 AND d.status IN ('pending', 'failed')
+             ORDER BY d.due, d.id LIMIT 1",
+        )?
+        .query_row([target], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((id, due, status, event_id, round, attempts, body)) = next else {
+        return Ok(Claim::Idle { next_due: None });
+    };
+    if due > micros(now) {
+        return Ok(Claim::Idle {
+            next_due: DateTime::from_timestamp_micros(due),
+        });
+    }
+    conn.prepare_cached("UPDATE deliveries SET status = 'in_flight', due = NULL WHERE id = ?1")?
+        .execute([id])?;
+    counts.add(status_from_sql(&status)?, -1);
+    counts.add(DeliveryStatus::InFlight, 1);
+    Ok(Claim::Job(DeliveryJob {
+        id: id as u64,
+        event_id,
+        target: Arc::from(target),
+        webhook_id: super::webhook_id(event_id),
+        body: body.unwrap_or_default().into(),
+        round,
+        attempts,
+    }))
+}
+
+fn record(
+    conn: &Connection,
+    counts: &mut Counts,
+    id: u64,
+    attempt: &AttemptRecord,
+    next: NextState,
+) -> Result<()> {
+    let id = id_sql(id);
+    let found: Option<(i64, i64, String, i64)> = conn
+        .prepare_cached(
+            "SELECT event_seq, event_id, status, attempts FROM deliveries WHERE id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((event_seq, event_id, status, attempts)) = found else {
+        return Ok(());
+    };
+    conn.prepare_cached(
+        "INSERT INTO attempts (delivery_id, n, at, status_code, error, duration_ms, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        id,
+        attempts + 1,
+        micros(attempt.at),
+        attempt.status_code,
+        attempt.error,
+        i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
+        attempt.next_attempt_at.map(micros),
+    ])?;
+    let (to, due) = match next {
+        NextState::Delivered => (DeliveryStatus::Delivered, None),
+        NextState::RetryAt(at) => (DeliveryStatus::Failed, Some(micros(at))),
+        NextState::Dead => (DeliveryStatus::Dead, None),
+    };
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = ?2, due = ?3, round = round + 1, attempts = attempts + 1
+         WHERE id = ?1",
+    )?
+    .execute(params![id, to.as_str(), due])?;
+    counts.add(status_from_sql(&status)?, -1);
+    counts.add(to, 1);
+    if !to.is_open() {
+        let event_kept = conn
+            .prepare_cached("SELECT 1 FROM events WHERE seq = ?1 AND event_id = ?2")?
+            .exists(params![event_seq, event_id])?;
+        if !event_kept {
+            forget_delivery(conn, id)?;
+            counts.add(to, -1);
+        }
+    }
+    Ok(())
+}
+
+/// The `WHERE` conditions of a delivery filter (status, target, event id, cursor) and
+/// their values; shared with the reads.
+pub fn filter_sql(filter: &DeliveryFilter) -> (String, Vec<Value>) {
+    let mut conditions = vec!["1".to_string()];
+    let mut values = Vec::new();
+    if let Some(status) = filter.status {
+        values.push(Value::Text(status.as_str().into()));
+        conditions.push(format!("status = ?{}", values.len()));
+    }
+    if let Some(target) = &filter.target {
+        values.push(Value::Text(target.clone()));
+        conditions.push(format!("target = ?{}", values.len()));
+    }
+    if let Some(event_id) = filter.event_id {
+        values.push(Value::Integer(event_id));
+        conditions.push(format!("event_id = ?{}", values.len()));
+    }
+    if let Some(after) = filter.after {
+        values.push(Value::Integer(id_sql(after)));
+        conditions.push(format!("id > ?{}", values.len()));
+    }
+    (conditions.join(" AND "), values)
+}
+
+fn replay(
+    conn: &Connection,
+    counts: &mut Counts,
+    filter: &DeliveryFilter,
+) -> Result<Vec<Arc<str>>> {
+    let (conditions, values) = filter_sql(&DeliveryFilter {
+        after: None,
+        ..filter.clone()
+    });
+    let sql = format!(
+        "SELECT id, target, status FROM deliveries
+         WHERE {conditions} AND status IN ('failed', 'delivered', 'dead') ORDER BY id"
+    );
+    let found: Vec<(i64, String, String)> = conn
+        .prepare(&sql)?
+        .query_map(params_from_iter(values), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_>>()?;
+    let now = micros(Utc::now());
+    let mut requeue = conn.prepare_cached(
+        "UPDATE deliveries SET status = 'pending', round = 0, due = ?2 WHERE id = ?1",
+    )?;
+    let mut targets = Vec::with_capacity(found.len());
+    for (id, target, status) in found {
+        requeue.execute(params![id, now])?;
+        counts.add(status_from_sql(&status)?, -1);
+        counts.add(DeliveryStatus::Pending, 1);
+        targets.push(Arc::from(target));
+    }
+    Ok(targets)
+}

@@ -1,0 +1,216 @@
+//! The database file: opening it with the pragmas the store relies on (WAL, the chosen
+//! `synchronous`), refusing files that are not ours or are newer than this binary,
+//! migrating older ones, and recovering what a crash left in flight.
+
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::Sync;
+
+/// Marks the file as hookrelay's (`PRAGMA application_id`): "hkrl".
+const APPLICATION_ID: i32 = 0x686b_726c;
+
+/// Migration `i` brings the file from `PRAGMA user_version` `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: events, deliveries, their attempts, and counters that outlive a restart.
+    "CREATE TABLE events (
+         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+         event_id    INTEGER NOT NULL UNIQUE,
+         event_type  TEXT    NOT NULL,
+         received_at INTEGER NOT NULL,
+         body        BLOB    NOT NULL
+     );
+     CREATE TABLE deliveries (
+         id         INTEGER PRIMARY KEY AUTOINCREMENT,
+         event_seq  INTEGER NOT NULL,
+         event_id   INTEGER NOT NULL,
+         target     TEXT    NOT NULL,
+         status     TEXT    NOT NULL,
+         created_at INTEGER NOT NULL,
+         due        INTEGER,
+         round      INTEGER NOT NULL DEFAULT 0,
+         attempts   INTEGER NOT NULL DEFAULT 0,
+         body       BLOB
+     );
+     CREATE INDEX deliveries_queue ON deliveries (target, due)
+         WHERE status IN ('pending', 'failed');
+     CREATE INDEX deliveries_event ON deliveries (event_id);
+     CREATE TABLE attempts (
+         delivery_id     INTEGER NOT NULL,
+         n               INTEGER NOT NULL,
+         at              INTEGER NOT NULL,
+         status_code     INTEGER,
+         error           TEXT,
+         duration_ms     INTEGER NOT NULL,
+         next_attempt_at INTEGER,
+         PRIMARY KEY (delivery_id, n)
+     ) WITHOUT ROWID;
+     CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Opens the writer's connection: locks the file against a second hookrelay, checks,
+/// migrates, and turns deliveries that were in flight at the last stop back into due ones.
+/// Returns the connection, the lock to hold while serving, and how many were recovered.
+pub fn open_writer(path: &Path, sync: Sync) -> anyhow::Result<(Connection, File, usize)> {
+    check_directory(path)?;
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot open the store {}", path.display()))?;
+    // Before anything is written: a second hookrelay would take back the first one's
+    // deliveries in flight.
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "the store {} is in use by another hookrelay",
+            path.display()
+        )
+    })?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags)
+        .map_err(explain)
+        .with_context(|| format!("cannot open the store {}", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let version = identify(&conn, path)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+        .map_err(explain)
+        .with_context(|| format!("cannot switch {} to WAL mode", path.display()))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        bail!(
+            "{} cannot use WAL mode (got {mode}); put it on a local file system",
+            path.display()
+        );
+    }
+    let sync = match sync {
+        Sync::Full => "FULL",
+        Sync::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    // Keeps the WAL file from staying large after a burst.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    let recovered = migrate_and_recover(&mut conn, version)
+        .map_err(explain)
+        .with_context(|| format!("cannot write to the store {}", path.display()))?;
+    Ok((conn, lock, recovered))
+}
+
+/// Opens a connection for reads; the writer must have opened the file first.
+pub fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn check_directory(path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => bail!(
+            "cannot create the store {}: {} is not a directory",
+            path.display(),
+            dir.display()
+        ),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot create the store {}: directory {}",
+                path.display(),
+                dir.display()
+            )
+        }),
+    }
+}
+
+/// The file's schema version, once it is known to be an SQLite file that is ours (or
+/// empty) and not newer than this binary.
+fn identify(conn: &Connection, path: &Path) -> anyhow::Result<i64> {
+    let read = |name: &str| -> anyhow::Result<i64> {
+        conn.pragma_query_value(None, name, |row| row.get(0))
+            .map_err(explain)
+            .with_context(|| format!("cannot read the store {}", path.display()))
+    };
+    let version = read("user_version")?;
+    let app = read("application_id")?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+        .map_err(explain)
+        .with_context(|| format!("cannot read the store {}", path.display()))?;
+    let ours = app == i64::from(APPLICATION_ID) || (app == 0 && tables == 0);
+    if !ours {
+        bail!(
+            "{} is an SQLite database of another application, not a hookrelay store",
+            path.display()
+        );
+    }
+    if version > SCHEMA_VERSION {
+        bail!(
+            "{} has schema version {version}, newer than this hookrelay understands \
+             ({SCHEMA_VERSION}); run a newer hookrelay or use another file",
+            path.display()
+        );
+    }
+    Ok(version)
+}
+
+fn migrate_and_recover(conn: &mut Connection, version: i64) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let from = usize::try_from(version).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    let now = chrono::Utc::now().timestamp_micros();
+    // At-least-once: an attempt cut off by the crash may or may not have arrived, so it is
+    // made again, with the same webhook-id for the receiver to deduplicate.
+    // They were first in line, so they go first again.
+    let recovered = tx.execute(
+        "UPDATE deliveries SET status = 'pending', due = created_at WHERE status = 'in_flight'",
+        [],
+    )?;
+    // Also proves the file is writable before serve says it is listening.
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('last_start', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [now],
+    )?;
+    tx.commit()?;
+    Ok(recovered)
+}
+
+/// Adds what the user can do about the usual failures to SQLite's terse messages.
+fn explain(e: rusqlite::Error) -> anyhow::Error {
+    let hint = match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Some("it is not an SQLite database"),
+        Some(ErrorCode::DatabaseCorrupt) => Some("the file is corrupt; restore it from a backup"),
+        Some(ErrorCode::ReadOnly) | Some(ErrorCode::PermissionDenied) => {
+            Some("the file or its directory is not writable")
+        }
+        Some(ErrorCode::CannotOpen) => Some("check that the directory exists and is writable"),
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+            Some("another process holds it")
+        }
+        _ => None,
+    };
+    // SQLite's message only: its source repeats it with a code number.
+    let e = anyhow::anyhow!("{e}");
+    match hint {
+        Some(hint) => e.context(hint),
+        None => e,
+    }
+}

@@ -1,0 +1,330 @@
+//! The store contract, checked against every backend: dedup, listing, eviction, the
+//! delivery queue and its states, replay. A backend passes these or is not a store.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+
+use super::memory::MemoryStore;
+use super::sqlite::{SqliteOptions, SqliteStore, Sync};
+use super::store::{
+    AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, EventQuery, EventStore,
+    Inserted, NewEvent, NextState,
+};
+
+/// A backend under test, and what must live as long as it.
+struct Backend {
+    store: Box<dyn EventStore>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn memory(capacity: usize, max_pending: usize) -> Backend {
+    Backend {
+        store: Box::new(MemoryStore::new(capacity, max_pending)),
+        _dir: None,
+    }
+}
+
+fn sqlite(capacity: usize, max_pending: usize) -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteOptions {
+        path: dir.path().join("events.db"),
+        sync: Sync::Normal,
+        max_events: capacity,
+        max_pending,
+        retention: None,
+    })
+    .unwrap();
+    Backend {
+        store: Box::new(store),
+        _dir: Some(dir),
+    }
+}
+
+fn body(id: i64, text: &str) -> Vec<u8> {
+    format!(r#"{{"event_id": {id}, "timestamp": "2023-10-05T12:34:56", "event_type": "t", "description": "{text}"}}"#)
+        .into_bytes()
+}
+
+async fn put(
+    store: &dyn EventStore,
+    id: i64,
+    kind: &str,
+    body: &[u8],
+    targets: &[Arc<str>],
+) -> Inserted {
+    let event = NewEvent {
+        event_id: id,
+        event_type: kind,
+        body,
+        targets,
+    };
+    store.insert(event).await.unwrap()
+}
+
+async fn job(store: &dyn EventStore, target: &str) -> DeliveryJob {
+    match store.claim(target, Utc::now()).await.unwrap() {
+        Claim::Job(job) => job,
+        idle => panic!("expected a job for {target}, got {idle:?}"),
+    }
+}
+
+fn attempt(status: u16) -> AttemptRecord {
+    AttemptRecord {
+        at: Utc::now(),
+        status_code: Some(status),
+        error: (status != 200).then(|| format!("HTTP {status}")),
+        duration_ms: 3,
+        next_attempt_at: None,
+    }
+}
+
+fn count(counts: &super::store::DeliveryCounts, status: DeliveryStatus) -> usize {
+    counts
+        .by_status
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or(0, |(_, n)| *n)
+}
+
+async fn dedup_and_conflict(b: Backend) {
+    let s = &*b.store;
+    assert!(matches!(
+        put(s, 1, "t", &body(1, "a"), &[]).await,
+        Inserted::New { .. }
+    ));
+    assert_eq!(
+        put(s, 1, "t", &body(1, "a"), &[]).await,
+        Inserted::Duplicate
+    );
+    assert_eq!(put(s, 1, "t", &body(1, "b"), &[]).await, Inserted::Conflict);
+    let stored = s.get(1).await.unwrap().unwrap();
+    assert_eq!(
+        stored.body,
+        body(1, "a"),
+        "the first body stays, byte for byte"
+    );
+    assert_eq!(stored.event_type, "t");
+    assert!(s.get(2).await.unwrap().is_none());
+    assert_eq!(s.stats().await.unwrap().events, 1);
+}
+
+async fn listing_filters_and_pages(b: Backend) {
+    let s = &*b.store;
+    for id in 1..=5 {
+        let kind = if id % 2 == 0 { "even" } else { "odd" };
+        put(s, id, kind, &body(id, ""), &[]).await;
+    }
+    let all = |after, limit| EventQuery {
+        after,
+        limit,
+        ..Default::default()
+    };
+    let page = s.list(&all(None, 2)).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.event_id).collect::<Vec<_>>(), [1, 2]);
+    let next = s.list(&all(Some(page[1].seq), 10)).await.unwrap();
+    assert_eq!(
+        next.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+    let odd = EventQuery {
+        event_type: Some("odd".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let odd = s.list(&odd).await.unwrap();
+    assert_eq!(
+        odd.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        [1, 3, 5]
+    );
+    let future = EventQuery {
+        since: Some(Utc::now() + Duration::hours(1)),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(s.list(&future).await.unwrap().is_empty());
+}
+
+async fn the_oldest_is_evicted(b: Backend) {
+    let s = &*b.store;
+    for id in 1..=5 {
+        put(s, id, "t", &body(id, ""), &[]).await;
+    }
+    let stats = s.stats().await.unwrap();
+    assert_eq!((stats.events, stats.capacity, stats.evicted), (3, 3, 2));
+    assert!(s.get(1).await.unwrap().is_none());
+    let kept = s
+        .list(&EventQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+    assert!(
+        matches!(
+            put(s, 1, "t", &body(1, "again"), &[]).await,
+            Inserted::New { .. }
+        ),
+        "an evicted id is new again"
+    );
+}
+
+async fn a_full_queue_refuses_new_events(b: Backend) {
+    let s = &*b.store;
+    let t: [Arc<str>; 1] = [Arc::from("http://t/hook")];
+    assert!(matches!(
+        put(s, 1, "t", &body(1, ""), &t).await,
+        Inserted::New { .. }
+    ));
+    assert!(matches!(
+        put(s, 2, "t", &body(2, ""), &t).await,
+        Inserted::New { .. }
+    ));
+    assert_eq!(put(s, 3, "t", &body(3, ""), &t).await, Inserted::QueueFull);
+    assert_eq!(put(s, 1, "t", &body(1, ""), &t).await, Inserted::Duplicate);
+    assert!(s.get(3).await.unwrap().is_none());
+    let j = job(s, "http://t/hook").await;
+    s.record_attempt(j.id, attempt(200), NextState::Delivered)
+        .await
+        .unwrap();
+    assert!(matches!(
+        put(s, 3, "t", &body(3, ""), &t).await,
+        Inserted::New { .. }
+    ));
+}
+
+async fn deliveries_retry_die_and_replay(b: Backend) {
+    let s = &*b.store;
+    let targets: [Arc<str>; 2] = [Arc::from("http://a/hook"), Arc::from("http://b/hook")];
+    put(s, 7, "t", &body(7, "x"), &targets).await;
+    let first = job(s, "http://a/hook").await;
+    assert_eq!((first.event_id, first.round, first.attempts), (7, 0, 0));
+    assert_eq!(first.webhook_id, "evt_7");
+    assert_eq!(&*first.body, &body(7, "x")[..]);
+    let counts = s.delivery_counts().await.unwrap();
+    assert_eq!(count(&counts, DeliveryStatus::InFlight), 1);
+    assert_eq!(
+        (count(&counts, DeliveryStatus::Pending), counts.open),
+        (1, 2)
+    );
+
+    let due = Utc::now() + Duration::hours(1);
+    s.record_attempt(first.id, attempt(500), NextState::RetryAt(due))
+        .await
+        .unwrap();
+    match s.claim("http://a/hook", Utc::now()).await.unwrap() {
+        Claim::Idle { next_due: Some(at) } => assert!((at - due).num_milliseconds().abs() < 2),
+        other => panic!("nothing is due before the retry, got {other:?}"),
+    }
+    let Claim::Job(second) = s
+        .claim("http://a/hook", due + Duration::seconds(1))
+        .await
+        .unwrap()
+    else {
+        panic!("the retry is due");
+    };
+    assert_eq!((second.id, second.round, second.attempts), (first.id, 1, 1));
+    s.record_attempt(second.id, attempt(500), NextState::Dead)
+        .await
+        .unwrap();
+
+    let of_a = DeliveryFilter {
+        target: Some("http://a/hook".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = s.deliveries(&of_a).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, DeliveryStatus::Dead);
+    assert_eq!(listed[0].webhook_id, "evt_7");
+    let codes: Vec<_> = listed[0].attempts.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, [Some(500), Some(500)]);
+
+    let dead = DeliveryFilter {
+        status: Some(DeliveryStatus::Dead),
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    let replayed = s.replay(&dead).await.unwrap();
+    assert_eq!(
+        replayed.iter().map(|t| &**t).collect::<Vec<_>>(),
+        ["http://a/hook"]
+    );
+    let third = job(s, "http://a/hook").await;
+    assert_eq!(
+        (third.round, third.attempts),
+        (0, 2),
+        "a fresh round, history kept"
+    );
+    s.record_attempt(third.id, attempt(200), NextState::Delivered)
+        .await
+        .unwrap();
+    let counts = s.delivery_counts().await.unwrap();
+    assert_eq!(count(&counts, DeliveryStatus::Delivered), 1);
+    assert_eq!(counts.open, 1, "b is still owed");
+    let all = s
+        .deliveries(&DeliveryFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all[0].id < all[1].id);
+    let page = DeliveryFilter {
+        after: Some(all[0].id),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(s.deliveries(&page).await.unwrap().len(), 1);
+}
+
+async fn evicted_events_still_owe_their_deliveries(b: Backend) {
+    let s = &*b.store;
+    let t: [Arc<str>; 1] = [Arc::from("http://t/hook")];
+    put(s, 1, "t", &body(1, "owed"), &t).await;
+    put(s, 2, "t", &body(2, ""), &[]).await;
+    assert!(s.get(1).await.unwrap().is_none(), "evicted");
+    let owed = job(s, "http://t/hook").await;
+    assert_eq!(&*owed.body, &body(1, "owed")[..]);
+    s.record_attempt(owed.id, attempt(200), NextState::Delivered)
+        .await
+        .unwrap();
+    let counts = s.delivery_counts().await.unwrap();
+    assert_eq!(
+        (counts.open, count(&counts, DeliveryStatus::Delivered)),
+        (0, 0)
+    );
+}
+
+macro_rules! contract {
+    ($($check:ident($capacity:expr, $pending:expr)),* $(,)?) => {
+        mod memory_backend {
+            use super::*;
+            $(#[tokio::test]
+            async fn $check() {
+                super::$check(memory($capacity, $pending)).await;
+            })*
+        }
+        mod sqlite_backend {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                super::$check(sqlite($capacity, $pending)).await;
+            })*
+        }
+    };
+}
+
+contract! {
+    dedup_and_conflict(100, 100),
+    listing_filters_and_pages(100, 100),
+    the_oldest_is_evicted(3, 100),
+    a_full_queue_refuses_new_events(100, 2),
+    deliveries_retry_die_and_replay(100, 100),
+    evicted_events_still_owe_their_deliveries(1, 100),
+}

@@ -1,0 +1,278 @@
+//! Relaying with the durable store across crashes: deliveries owed to a target that was
+//! down, attempts cut off in flight, and delivered/dead states, attempts and replays, all
+//! surviving SIGKILL and a restart of the real binary on the same file.
+
+#[path = "support/durable.rs"]
+mod durable;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use durable::{Served, client, event, get_json, post};
+
+/// Polls `check` until it is true, for up to `limit`.
+async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One request as the mock target saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    webhook_id: String,
+    body: Bytes,
+}
+
+/// A target on 127.0.0.1 that records every request; answers 500 while `failing` says
+/// so for the request's event id, and hangs while `hanging` is set.
+#[derive(Clone, Default)]
+struct Target {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    failing: Arc<Mutex<HashSet<i64>>>,
+    hanging: Arc<AtomicBool>,
+}
+
+impl Target {
+    async fn serve(&self, listener: tokio::net::TcpListener) {
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let me = me.clone();
+                async move {
+                    let event: Value = serde_json::from_slice(&body).unwrap();
+                    let id = event["event_id"].as_i64().unwrap();
+                    let webhook_id = headers["webhook-id"].to_str().unwrap().to_string();
+                    me.seen.lock().unwrap().push(Seen { webhook_id, body });
+                    if me.hanging.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_secs(120)).await;
+                    }
+                    if me.failing.lock().unwrap().contains(&id) {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    }
+
+    async fn start(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        self.serve(listener).await;
+        url
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Every request carries the webhook-id of the event in its body, and the exact bytes
+    /// that were posted. Returns the distinct event ids delivered.
+    fn check_every_request(&self) -> HashSet<i64> {
+        let mut ids = HashSet::new();
+        for seen in self.seen() {
+            let parsed: Value = serde_json::from_slice(&seen.body).unwrap();
+            let id = parsed["event_id"].as_i64().unwrap();
+            assert_eq!(seen.webhook_id, format!("evt_{id}"));
+            assert_eq!(&seen.body[..], event(id).as_bytes());
+            ids.insert(id);
+        }
+        ids
+    }
+}
+
+async fn deliveries(base: &str, query: &str) -> Vec<Value> {
+    let page = get_json(base, &format!("/deliveries?limit=1000&{query}")).await;
+    page["deliveries"].as_array().unwrap().clone()
+}
+
+const LONG_SCHEDULE: &str = "200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_owed_to_a_down_target_are_made_after_kill_9_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    // Nothing listens on this port until the target starts, after the crash.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let args = ["--forward-to", &url, "--retry-schedule", LONG_SCHEDULE];
+    let mut served = Served::start(&db, &args);
+    let http = client();
+    for id in 1..=40 {
+        assert_eq!(post(&http, &served.base, event(id)).await.unwrap(), 200);
+    }
+    let base = served.base.clone();
+    eventually(Duration::from_secs(20), "failed attempts", async || {
+        !deliveries(&base, "status=failed").await.is_empty()
+    })
+    .await;
+    served.kill9();
+
+    let target = Target::default();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    target.serve(listener).await;
+    let served = Served::start(&db, &args);
+    eventually(
+        Duration::from_secs(30),
+        "all 40 events at the target",
+        async || target.check_every_request().len() == 40,
+    )
+    .await;
+    eventually(Duration::from_secs(10), "40 delivered", async || {
+        deliveries(&served.base, "status=delivered").await.len() == 40
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_in_flight_at_kill_9_are_made_again_with_the_same_webhook_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let target = Target::default();
+    target.hanging.store(true, Ordering::SeqCst);
+    let url = target.start().await;
+    let args = ["--forward-to", &url, "--forward-timeout", "60s"];
+    let mut served = Served::start(&db, &args);
+    let http = client();
+    for id in 1..=3 {
+        assert_eq!(post(&http, &served.base, event(id)).await.unwrap(), 200);
+    }
+    eventually(
+        Duration::from_secs(10),
+        "3 attempts in flight",
+        async || target.seen().len() == 3,
+    )
+    .await;
+    served.kill9();
+
+    target.hanging.store(false, Ordering::SeqCst);
+    let served = Served::start(&db, &args);
+    eventually(Duration::from_secs(10), "3 more requests", async || {
+        target.seen().len() == 6
+    })
+    .await;
+    assert_eq!(target.check_every_request().len(), 3);
+    eventually(Duration::from_secs(10), "3 delivered", async || {
+        deliveries(&served.base, "status=delivered").await.len() == 3
+    })
+    .await;
+}
+
+/// `(status, attempt status codes)` of the one delivery of an event.
+async fn delivery_of(base: &str, id: i64) -> (String, Vec<Option<u64>>) {
+    let page = get_json(base, &format!("/events/{id}/deliveries")).await;
+    let d = &page["deliveries"][0];
+    let codes = d["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_u64())
+        .collect();
+    (d["status"].as_str().unwrap().to_string(), codes)
+}
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_and_dead_states_attempts_and_replays_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let target = Target::default();
+    target.failing.lock().unwrap().insert(2);
+    let url = target.start().await;
+    let args = ["--forward-to", &url, "--retry-schedule", "50ms"];
+    let mut served = Served::start(&db, &args);
+    let http = client();
+    for id in 1..=2 {
+        assert_eq!(post(&http, &served.base, event(id)).await.unwrap(), 200);
+    }
+    let base = served.base.clone();
+    eventually(
+        Duration::from_secs(10),
+        "1 delivered and 1 dead",
+        async || {
+            deliveries(&base, "status=delivered").await.len() == 1
+                && deliveries(&base, "status=dead").await.len() == 1
+        },
+    )
+    .await;
+    served.kill9();
+
+    let mut served = Served::start(&db, &args);
+    let ok = Some(200);
+    let failed = Some(500);
+    assert_eq!(
+        delivery_of(&served.base, 1).await,
+        ("delivered".into(), vec![ok])
+    );
+    assert_eq!(
+        delivery_of(&served.base, 2).await,
+        ("dead".into(), vec![failed, failed])
+    );
+    let metrics = client()
+        .get(format!("{}/metrics", served.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(&metrics, "hookrelay_delivery_queue_depth"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&metrics, r#"hookrelay_deliveries{status="dead"}"#),
+        Some(1.0)
+    );
+
+    target.failing.lock().unwrap().clear();
+    let replay = http
+        .post(format!("{}/deliveries/replay?status=dead", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200);
+    let base = served.base.clone();
+    eventually(
+        Duration::from_secs(10),
+        "the replay delivered",
+        async || delivery_of(&base, 2).await.0 == "delivered",
+    )
+    .await;
+    served.kill9();
+
+    let served = Served::start(&db, &args);
+    assert_eq!(
+        delivery_of(&served.base, 2).await,
+        ("delivered".into(), vec![failed, failed, ok])
+    );
+    assert_eq!(target.check_every_request().len(), 2);
+    assert_eq!(target.seen().len(), 4, "nothing delivered was sent again");
+}
