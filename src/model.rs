@@ -159,12 +159,18 @@ fn position(body: &[u8], offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// serde_json's fixed recursion limit, which bounds how deeply a payload may nest.
+pub const MAX_DEPTH: usize = 128;
+
 fn malformed(e: serde_json::Error) -> Invalid {
     let text = e.to_string();
-    let message = match text.rfind(" at line ") {
+    let mut message = match text.rfind(" at line ") {
         Some(at) => text[..at].to_string(),
         None => text,
     };
+    if message == "recursion limit exceeded" {
+        message = format!("nested deeper than {MAX_DEPTH} levels (arrays and objects)");
+    }
     Invalid::Malformed {
         line: e.line(),
         column: e.column(),

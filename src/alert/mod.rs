@@ -73,7 +73,8 @@ impl Attempt {
                 let to = self.location.as_deref().unwrap_or("(no Location)");
                 format!("{s} redirect to {to} (not followed) in {ms}ms")
             }
-            (Some(s), _) => format!("{s} in {ms}ms"),
+            (Some(s), Some(e)) => format!("{s} in {ms}ms; the response body was cut: {e}"),
+            (Some(s), None) => format!("{s} in {ms}ms"),
             (None, Some(e)) => format!("{e} after {ms}ms"),
             (None, None) => format!("no answer after {ms}ms"),
         }

@@ -1,22 +1,27 @@
 //! The receiver: the HTTP API over an event store. The caller binds the listener and hands
 //! it to [`serve`], so tests can use port 0.
 
+mod conn;
 pub mod error;
 pub mod handlers;
+pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod relay;
 pub mod relay_api;
+pub mod request_id;
 pub mod store;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
+use limits::{Admission, Limits};
 use relay::Relay;
 use store::EventStore;
 
@@ -24,12 +29,14 @@ use store::EventStore;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub max_body_bytes: usize,
+    pub limits: Limits,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            limits: Limits::default(),
         }
     }
 }
@@ -62,6 +69,7 @@ impl AppState {
 
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
+    let admission = Admission::new(state.config.limits.max_inflight);
     Router::new()
         .route("/webhook", post(handlers::events_create))
         .route("/events", get(handlers::events_index))
@@ -79,15 +87,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn_with_state(admission, limits::admit))
+        .layer(middleware::from_fn(request_id::request_id))
 }
 
 /// Serves until `shutdown` completes, then stops accepting and finishes in-flight requests.
+/// Connections that stall are closed under the header and idle timeouts of `state`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.config.limits.clone();
+    conn::accept_loop(listener, router(state), limits, shutdown).await
 }
