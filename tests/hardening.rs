@@ -413,3 +413,23 @@ async fn shutdown_finishes_the_request_in_flight_and_stops_accepting() {
     .unwrap();
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_head_gets_431_and_is_not_buffered() {
+    let server = Server::start(Limits::default(), 1 << 20).await;
+    let addr = server.addr;
+
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = connect(addr);
+        let mut head = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: ".to_vec();
+        head.resize(head.len() + 600_000, b'a');
+        let _ = stream.write_all(&head); // the server may stop reading part way
+        let mut answer = vec![0u8; 12];
+        stream.read_exact(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer).to_string()
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(answer, "HTTP/1.1 431");
+}
