@@ -433,3 +433,61 @@ async fn an_oversized_request_head_gets_431_and_is_not_buffered() {
 
     assert_eq!(answer, "HTTP/1.1 431");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_its_response_is_cut_at_the_idle_timeout() {
+    let server = Server::start(limits(10_000, 20_000, 1_000, 64), 1 << 20).await;
+    let http = reqwest::Client::new();
+    // 200 events of 100 KB: GET /events answers about 20 MB, far more than socket buffers.
+    let filler = "f".repeat(100_000);
+    for id in 0..200 {
+        let body = format!(
+            r#"{{"event_id": {id}, "timestamp": "2023-10-05T12:34:56", "event_type": "t", "description": "{filler}"}}"#
+        );
+        let answer = http
+            .post(server.url("/webhook"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    // A small receive buffer, fixed before connecting, so the kernel cannot take it all.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket
+        .connect(server.addr)
+        .await
+        .unwrap()
+        .into_std()
+        .unwrap();
+    stream.set_nonblocking(false).unwrap();
+
+    let (received, length) = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
+        stream
+            .write_all(b"GET /events?limit=1000 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        // Read nothing for longer than the idle timeout, then take what is left.
+        std::thread::sleep(Duration::from_millis(2_500));
+        let mut data = Vec::new();
+        let _ = stream.read_to_end(&mut data);
+        let head_end = find(&data, b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap();
+        (data.len() - head_end - 4, length)
+    })
+    .await
+    .unwrap();
+
+    assert!(length > 19_000_000, "{length}");
+    assert!(
+        received < length,
+        "the whole response waited for the slow reader"
+    );
+}

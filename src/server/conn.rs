@@ -1,8 +1,9 @@
 //! The accept loop and per-connection timeouts. Each connection is served by hyper's
 //! HTTP/1 machinery under a watchdog that closes it when the client holds it without
-//! progress: request headers not complete within the header timeout, or no next request
-//! within the idle timeout of a kept-alive connection. A request being handled is never
-//! cut by the watchdog; its body has its own timeout in the handler.
+//! progress: request headers not complete within the header timeout, no next request
+//! within the idle timeout of a kept-alive connection, or a response the client does not
+//! read within the idle timeout (a slow reader). A request being handled is never cut by
+//! the watchdog; its body has its own timeout in the handler.
 
 use std::io;
 use std::pin::Pin;
@@ -89,6 +90,7 @@ async fn serve_connection(stream: TcpStream, app: Router, limits: Limits, stop: 
         let app = app.clone();
         async move {
             let response = app.oneshot(request.map(Body::new)).await?;
+            busy.responding();
             // The connection counts as busy until hyper has written (and dropped) the body.
             Ok::<_, std::convert::Infallible>(response.map(|body| {
                 Body::new(body.map_frame(move |frame| {
@@ -139,6 +141,8 @@ struct Watch {
     free_since: AtomicU64,
     /// When the first byte of the next request arrived, or `NONE`.
     head_since: AtomicU64,
+    /// When the response of the request being handled was ready to write, or `NONE`.
+    writing_since: AtomicU64,
     changed: Notify,
 }
 
@@ -152,6 +156,7 @@ impl Watch {
             served: AtomicU64::new(0),
             free_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
+            writing_since: AtomicU64::new(NONE),
             changed: Notify::new(),
         }
     }
@@ -176,7 +181,8 @@ impl Watch {
     /// When the connection is due to be closed, and why; `None` while a request is handled.
     fn deadline(&self, header: Duration, idle: Duration) -> Option<(Instant, &'static str)> {
         if self.busy.load(Ordering::Acquire) > 0 {
-            return None;
+            let writing = self.writing_since.load(Ordering::Acquire);
+            return (writing != NONE).then(|| (self.at(writing) + idle, "response not read"));
         }
         let head = self.head_since.load(Ordering::Acquire);
         if head != NONE {
@@ -217,12 +223,19 @@ impl Busy {
         watch.changed.notify_one();
         Self(watch)
     }
+
+    /// The handler is done; what is left is writing the response.
+    fn responding(&self) {
+        self.0.writing_since.store(self.0.now(), Ordering::Release);
+        self.0.changed.notify_one();
+    }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
         let watch = &self.0;
         watch.free_since.store(watch.now(), Ordering::Release);
+        watch.writing_since.store(NONE, Ordering::Release);
         watch.served.fetch_add(1, Ordering::AcqRel);
         watch.busy.fetch_sub(1, Ordering::AcqRel);
         watch.changed.notify_one();
