@@ -29,7 +29,7 @@ Examples:
   HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0
 
 Endpoints:
-  POST /webhook                 receive an event (200, 400, 409, 413, 415, 422)
+  POST /webhook                 receive an event (200, 400, 408, 409, 413, 415, 422, 503)
   GET  /events                  stored events, oldest first (?event_type= &since= &limit= &cursor=)
   GET  /events/{event_id}       one event (404 when absent)
   GET  /events/{event_id}/body  its original body, byte for byte
