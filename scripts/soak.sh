@@ -17,6 +17,9 @@ SECONDS_TOTAL=${SOAK_SECONDS:-60}
 THREADS=${SOAK_THREADS:-2}
 CONNECTIONS=${SOAK_CONNECTIONS:-64}
 MAX_EVENTS=${SOAK_MAX_EVENTS:-20000}
+# Small enough that the delivery queue is full (the sink is slower than wrk) well within
+# the first 10 s, so that memory at 10 s and at the end compare like with like.
+MAX_PENDING=${SOAK_MAX_PENDING:-5000}
 
 if ! command -v wrk >/dev/null; then
     if [ "$(id -u)" = 0 ]; then
@@ -61,7 +64,7 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 start sink --max-events 10000000 --max-inflight 4096
 SINK_PID=$STARTED_PID
 SINK=$STARTED_URL
-start relay --max-events "$MAX_EVENTS" --max-pending 50000 \
+start relay --max-events "$MAX_EVENTS" --max-pending "$MAX_PENDING" \
     --forward-to "$SINK/webhook" --forward-concurrency 32 --retry-schedule 1s,2s,5s,10s
 RELAY_PID=$STARTED_PID
 RELAY=$STARTED_URL
@@ -74,8 +77,10 @@ wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_TOTAL}s" -s scripts/soak.lua "$RE
 WRK_PID=$!
 sleep 10
 RSS_10S=$(rss_kib "$RELAY_PID")
+OPEN_10S=$(metric "$RELAY" hookrelay_delivery_queue_depth)
 wait "$WRK_PID"
 RSS_END=$(rss_kib "$RELAY_PID")
+OPEN_END=$(metric "$RELAY" hookrelay_delivery_queue_depth)
 cat "$WORK/wrk.txt"
 COUNTS=$(cat "$SOAK_COUNTS")
 echo "soak: $COUNTS"
@@ -105,7 +110,8 @@ check() { # check DESCRIPTION CONDITION…
 }
 echo "soak: accepted $ACCEPTED (wrk saw $CLIENT_ACCEPTED), stored at relay $STORED, delivered $DELIVERED, dead $DEAD," \
     "stored at sink $AT_SINK, open $OPEN"
-echo "soak: relay RSS ${RSS_10S} KiB at 10 s, ${RSS_END} KiB at the end (${GROWTH}%); sink RSS ${SINK_RSS} KiB"
+echo "soak: relay RSS ${RSS_10S} KiB at 10 s (queue $OPEN_10S), ${RSS_END} KiB at the end" \
+    "(queue $OPEN_END): ${GROWTH}%; sink RSS ${SINK_RSS} KiB"
 check "no 5xx other than deliberate 503 ($(count s5xx))" [ "$(count s5xx)" = 0 ]
 check "no socket errors or timeouts" [ "$(count connect_errors)$(count read_errors)$(count write_errors)$(count timeouts)" = 0000 ]
 check "accepted = stored at the relay" [ "$ACCEPTED" = "$STORED" ]
