@@ -333,7 +333,7 @@ async fn beyond_max_inflight_requests_get_503_with_retry_after_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let (answer, elapsed) = refused;
-    assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
     assert_eq!(answer.headers()["retry-after"], "1");
     assert!(answer.headers().contains_key("x-request-id"));
     let body: serde_json::Value = answer.json().await.unwrap();
