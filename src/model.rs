@@ -143,7 +143,49 @@ fn top_level(body: &[u8]) -> Result<&str, Invalid> {
     }
     // Syntax is checked before the shape so that broken JSON is always reported as such.
     serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(malformed)?;
+    check_depth(text)?;
     Ok(text)
+}
+
+/// Deepest nesting of arrays and objects accepted, so that whatever parses a stored body
+/// later (into a tree, recursively) has a known bound.
+pub const MAX_DEPTH: usize = 128;
+
+/// Refuses nesting deeper than [`MAX_DEPTH`]. serde_json skips values without a depth
+/// limit, so the syntax check above does not bound it. `text` is known to be valid JSON.
+fn check_depth(text: &str) -> Result<(), Invalid> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    let (line, column) = position(bytes, i);
+                    return Err(Invalid::Malformed {
+                        line,
+                        column,
+                        message: format!(
+                            "nested deeper than {MAX_DEPTH} levels (arrays and objects)"
+                        ),
+                    });
+                }
+            }
+            b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Line and 1-based column of a byte offset.

@@ -80,7 +80,8 @@ impl Attempt {
                 let to = self.location.as_deref().unwrap_or("(no Location)");
                 format!("{s} redirect to {to} (not followed)")
             }
-            (Some(s), _) => s.to_string(),
+            (Some(s), Some(e)) => format!("{s}; the response body was cut: {e}"),
+            (Some(s), None) => s.to_string(),
             (None, Some(e)) => e.clone(),
             (None, None) => "no answer".to_string(),
         }

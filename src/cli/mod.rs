@@ -41,7 +41,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     Send(Box<send::SendArgs>),
     Validate(validate::ValidateArgs),
     Completions(completions::CompletionsArgs),
@@ -53,7 +53,7 @@ pub enum Command {
 /// Runs a parsed command line. `Err` means exit code 2 with the error printed.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Send(args) => send::run(*args),
         Command::Validate(args) => validate::run(args),
         Command::Completions(args) => completions::run(args),

@@ -12,6 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::alert::RetryPolicy;
 use crate::alert::signing::{Signer, Tolerance};
+use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
 use crate::server::relay::{Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
@@ -36,7 +37,7 @@ Examples:
   hookrelay serve --store sqlite:/var/lib/hookrelay/events.db --retention 7d
 
 Endpoints:
-  POST /webhook                       receive an event (200, 400, 401, 409, 413, 415, 422, 503)
+  POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
   GET  /events                        stored events, oldest first
                                       (?event_type= &since= &limit= &cursor=)
   GET  /events/{event_id}             one event (404 when absent)
@@ -115,6 +116,35 @@ pub struct ServeArgs {
           value_parser = parse_duration, help_heading = "Store")]
     pub retention: Option<Duration>,
 
+    /// Time a client has to send a request's headers (from connecting, or its first byte)
+    #[arg(long, env = "HOOKRELAY_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION",
+          value_parser = parse_duration, help_heading = "Limits")]
+    pub header_timeout: Duration,
+
+    /// Time a client has to send a request's whole body (408 beyond it)
+    #[arg(long, env = "HOOKRELAY_BODY_TIMEOUT", default_value = "30s", value_name = "DURATION",
+          value_parser = parse_duration, help_heading = "Limits")]
+    pub body_timeout: Duration,
+
+    /// Time a kept-alive connection may wait for its next request before it is closed
+    #[arg(long, env = "HOOKRELAY_IDLE_TIMEOUT", default_value = "60s", value_name = "DURATION",
+          value_parser = parse_duration, help_heading = "Limits")]
+    pub idle_timeout: Duration,
+
+    /// Requests handled at once; beyond it the answer is 503 with Retry-After at once
+    #[arg(long, env = "HOOKRELAY_MAX_INFLIGHT", default_value_t = 1024, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    pub max_inflight: u32,
+
+    /// Log lines on stderr as text or as one JSON object per line
+    #[arg(
+        long,
+        env = "HOOKRELAY_LOG_FORMAT",
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+
     /// Relay every accepted event to URL (repeatable; comma-separated in the env var)
     #[arg(long, env = "HOOKRELAY_FORWARD_TO", value_name = "URL", value_delimiter = ',',
           value_parser = parse_http_url, help_heading = "Relay")]
@@ -175,7 +205,7 @@ pub enum SyncMode {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+    init_logging(args.log_format);
     let verify = verification(&args)?;
     let relay_config = relay_config(&args)?;
     // Before the runtime: opening a durable store is blocking work.
@@ -232,6 +262,12 @@ async fn serve(
     let config = Config {
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
         verify,
+        limits: Limits {
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            idle_timeout: args.idle_timeout,
+            max_inflight: args.max_inflight as usize,
+        },
     };
     let mut state = AppState::new(store.clone(), config);
     let relay = relay_config
@@ -341,14 +377,25 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections, finishing requests in flight");
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Logs go to stderr; `HOOKRELAY_LOG` (or `RUST_LOG`) sets the filter, `info` by default.
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = std::env::var("HOOKRELAY_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .try_init();
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter));
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

@@ -18,10 +18,19 @@ pub(super) fn expected_form(got: &str) -> String {
     format!("{EXPECTED}, got {got}")
 }
 
+/// The start of a long value, so that a huge string does not make a huge message.
+fn shorten(s: &str) -> String {
+    const MAX: usize = 40;
+    match s.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
 /// Parses the accepted forms: `2023-10-05T12:34:56`, with `Z`/`z`, `+02:00`, `+0200` or
 /// `-05:00`; a fraction of 1–9 digits; `t` or a space instead of `T`; seconds optional.
 pub fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
-    let fail = |why: &str| format!("{EXPECTED}, got \"{s}\" ({why})");
+    let fail = |why: &str| format!("{EXPECTED}, got \"{}\" ({why})", shorten(s));
     if s.is_empty() {
         return Err(format!("{EXPECTED}, got an empty string"));
     }

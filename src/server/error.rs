@@ -26,6 +26,8 @@ pub enum ApiError {
     InvalidSignature(VerifyError),
     Conflict(i64),
     BadRequest(String),
+    /// The request body did not arrive within this time.
+    RequestTimeout(std::time::Duration),
     NotFound(String),
     MethodNotAllowed,
     Unavailable {
@@ -44,6 +46,7 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::Conflict(_) => "conflict",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable { .. } => "unavailable",
@@ -90,6 +94,9 @@ impl ApiError {
                 format!("event {id} already exists with a different body; the first one is kept")
             }
             ApiError::BadRequest(m) | ApiError::NotFound(m) => m.clone(),
+            ApiError::RequestTimeout(limit) => {
+                format!("the body did not arrive within {}s", limit.as_secs_f64())
+            }
             ApiError::Unavailable { message, .. } => message.clone(),
             ApiError::MethodNotAllowed => "this method is not allowed on this path".into(),
             ApiError::Internal(_) => "internal error; see the server log".into(),
@@ -143,6 +150,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::RequestTimeout(_) = self {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let ApiError::Unavailable {
             retry_after_secs, ..
         } = self

@@ -48,7 +48,8 @@ async fn receive(
     body: Body,
 ) -> Result<(i64, Inserted), ApiError> {
     check_json_content_type(headers)?;
-    let body = read_body(headers, body, state.config.max_body_bytes).await?;
+    let reading = read_body(headers, body, state.config.max_body_bytes);
+    let body = super::limits::within(state.config.limits.body_timeout, reading).await?;
     if let Some(verification) = &state.config.verify {
         verification.check(headers, &body)?;
     }

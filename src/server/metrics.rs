@@ -12,6 +12,9 @@ use super::store::{DeliveryCounts, NextState, StoreStats};
 
 const ATTEMPT_DURATION: &str = "hookrelay_delivery_attempt_duration_seconds";
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Installs the process-wide recorder once and returns its handle.
 pub fn install() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -27,6 +30,17 @@ pub fn install() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may exist when the library is embedded; ours then stays unused.
             let _ = metrics::set_global_recorder(recorder);
+            // Histogram samples pile up until upkeep drains them; without it memory grows
+            // with every delivery attempt between two scrapes (found by scripts/soak.sh).
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
             handle
         })
         .clone()

@@ -1,12 +1,15 @@
 //! The receiver: the HTTP API over an event store. The caller binds the listener and hands
 //! it to [`serve`], so tests can use port 0.
 
+mod conn;
 pub mod error;
 pub mod handlers;
+pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod relay;
 pub mod relay_api;
+pub mod request_id;
 pub mod sqlite;
 pub mod store;
 #[cfg(test)]
@@ -17,10 +20,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
+use limits::{Admission, Limits};
 use relay::Relay;
 use store::EventStore;
 
@@ -30,6 +35,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Signatures `POST /webhook` must carry; `None` accepts unsigned requests.
     pub verify: Option<verify::Verification>,
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -37,6 +43,7 @@ impl Default for Config {
         Self {
             max_body_bytes: 1024 * 1024,
             verify: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -72,6 +79,7 @@ impl AppState {
 
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
+    let admission = Admission::new(state.config.limits.max_inflight);
     Router::new()
         .route("/webhook", post(handlers::events_create))
         .route("/events", get(handlers::events_index))
@@ -89,15 +97,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn_with_state(admission, limits::admit))
+        .layer(middleware::from_fn(request_id::request_id))
 }
 
 /// Serves until `shutdown` completes, then stops accepting and finishes in-flight requests.
+/// Connections that stall are closed under the header and idle timeouts of `state`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.config.limits.clone();
+    conn::accept_loop(listener, router(state), limits, shutdown).await
 }

@@ -301,6 +301,32 @@ async fn evicted_events_still_owe_their_deliveries(b: Backend) {
     );
 }
 
+async fn evicting_an_event_takes_its_dead_deliveries(b: Backend) {
+    let s = &*b.store;
+    let t: [Arc<str>; 1] = [Arc::from("http://t/hook")];
+    put(s, 1, "t", &body(1, ""), &t).await;
+    let dead = job(s, "http://t/hook").await;
+    s.record_attempt(dead.id, attempt(410), NextState::Dead)
+        .await
+        .unwrap();
+    let counts = s.delivery_counts().await.unwrap();
+    assert_eq!(count(&counts, DeliveryStatus::Dead), 1);
+
+    put(s, 2, "t", &body(2, ""), &[]).await;
+    assert!(s.get(1).await.unwrap().is_none(), "evicted");
+    let counts = s.delivery_counts().await.unwrap();
+    assert_eq!(
+        count(&counts, DeliveryStatus::Dead),
+        0,
+        "memory stays bounded"
+    );
+    let all = DeliveryFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(s.deliveries(&all).await.unwrap().is_empty());
+}
+
 macro_rules! contract {
     ($($check:ident($capacity:expr, $pending:expr)),* $(,)?) => {
         mod memory_backend {
@@ -327,4 +353,5 @@ contract! {
     a_full_queue_refuses_new_events(100, 2),
     deliveries_retry_die_and_replay(100, 100),
     evicted_events_still_owe_their_deliveries(1, 100),
+    evicting_an_event_takes_its_dead_deliveries(1, 100),
 }

@@ -104,23 +104,25 @@ impl Deliveries {
             .push_back(id);
     }
 
-    /// The event left the store: its finished deliveries go with it. Open and dead ones
-    /// stay (they hold the body) until delivered, so nothing owed is dropped.
+    /// The event left the store: its finished (delivered or dead) deliveries go with it,
+    /// so memory stays bounded by `--max-events` and `--max-pending`. Deliveries still owed
+    /// stay (they hold the body) until they finish.
     pub fn forget_event(&mut self, event_seq: u64) {
         let Some(ids) = self.by_event.remove(&event_seq) else {
             return;
         };
         for id in ids {
-            if self
-                .all
-                .get(&id)
-                .is_some_and(|d| d.status == DeliveryStatus::Delivered)
-            {
-                self.all.remove(&id);
-                if let Some(n) = self.counts.get_mut(&DeliveryStatus::Delivered) {
-                    *n -= 1;
-                }
+            if self.all.get(&id).is_some_and(|d| !d.status.is_open()) {
+                self.drop_delivery(id);
             }
+        }
+    }
+
+    fn drop_delivery(&mut self, id: u64) {
+        if let Some(d) = self.all.remove(&id)
+            && let Some(n) = self.counts.get_mut(&d.status)
+        {
+            *n = n.saturating_sub(1);
         }
     }
 
@@ -179,12 +181,6 @@ impl Deliveries {
         match next {
             NextState::Delivered => {
                 Self::set_status(&mut self.counts, d, DeliveryStatus::Delivered);
-                if !event_kept(d.event_id, d.event_seq) {
-                    self.all.remove(&id);
-                    if let Some(n) = self.counts.get_mut(&DeliveryStatus::Delivered) {
-                        *n -= 1;
-                    }
-                }
             }
             NextState::RetryAt(due) => {
                 Self::set_status(&mut self.counts, d, DeliveryStatus::Failed);
@@ -196,6 +192,10 @@ impl Deliveries {
                     .insert((due, id));
             }
             NextState::Dead => Self::set_status(&mut self.counts, d, DeliveryStatus::Dead),
+        }
+        // Finished after its event was evicted: nothing is left to show it with.
+        if !d.status.is_open() && !event_kept(d.event_id, d.event_seq) {
+            self.drop_delivery(id);
         }
     }
 

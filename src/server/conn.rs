@@ -1,0 +1,294 @@
+//! The accept loop and per-connection timeouts. Each connection is served by hyper's
+//! HTTP/1 machinery under a watchdog that closes it when the client holds it without
+//! progress: request headers not complete within the header timeout, no next request
+//! within the idle timeout of a kept-alive connection, or a response the client does not
+//! read within the idle timeout (a slow reader). A request being handled is never cut by
+//! the watchdog; its body has its own timeout in the handler.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use super::limits::Limits;
+
+/// Accepts connections until `shutdown` completes, then stops accepting, lets every
+/// connection finish the request it is handling, and returns when all are closed.
+pub async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let stop = CancellationToken::new();
+    let connections = TaskTracker::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                let _ = stream.set_nodelay(true);
+                connections.spawn(serve_connection(
+                    stream,
+                    app.clone(),
+                    limits.clone(),
+                    stop.clone(),
+                ));
+            }
+            Err(e) if is_connection_error(&e) => {}
+            Err(e) => {
+                // Most likely out of file descriptors: wait for some to be released
+                // rather than spinning (as hyper and axum do).
+                tracing::error!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    drop(listener);
+    stop.cancel();
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+async fn serve_connection(stream: TcpStream, app: Router, limits: Limits, stop: CancellationToken) {
+    let watch = Arc::new(Watch::new());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        watch: Arc::clone(&watch),
+    });
+    let for_requests = Arc::clone(&watch);
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let busy = Busy::start(Arc::clone(&for_requests));
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request.map(Body::new)).await?;
+            busy.responding();
+            // The connection counts as busy until hyper has written (and dropped) the body.
+            Ok::<_, std::convert::Infallible>(response.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _ = &busy;
+                    frame
+                }))
+            }))
+        }
+    });
+    // hyper's own header timeout is off: its clock also runs while a kept-alive connection
+    // waits for its next request, which would make the idle timeout unreachable.
+    let connection = hyper::server::conn::http1::Builder::new()
+        .header_read_timeout(None)
+        .keep_alive(true)
+        .serve_connection(io, service);
+    tokio::pin!(connection);
+    let expired = watch.expired(limits.header_timeout, limits.idle_timeout);
+    tokio::pin!(expired);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            why = &mut expired => {
+                tracing::debug!(why, "closing a connection that made no progress");
+                return;
+            }
+            () = stop.cancelled(), if !stopping => {
+                stopping = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// What the watchdog knows of one connection. Times are milliseconds since `start`.
+struct Watch {
+    start: Instant,
+    /// Requests being handled (at most one on HTTP/1).
+    busy: AtomicUsize,
+    /// Requests answered so far.
+    served: AtomicU64,
+    /// When the connection last became free: accepted, or a response finished.
+    free_since: AtomicU64,
+    /// When the first byte of the next request arrived, or `NONE`.
+    head_since: AtomicU64,
+    /// When the response of the request being handled was ready to write, or `NONE`.
+    writing_since: AtomicU64,
+    changed: Notify,
+}
+
+const NONE: u64 = u64::MAX;
+
+impl Watch {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            busy: AtomicUsize::new(0),
+            served: AtomicU64::new(0),
+            free_since: AtomicU64::new(0),
+            head_since: AtomicU64::new(NONE),
+            writing_since: AtomicU64::new(NONE),
+            changed: Notify::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.start + Duration::from_millis(ms)
+    }
+
+    /// Bytes arrived while no request is being handled: a request head has begun.
+    fn bytes_read(&self) {
+        if self.busy.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Acquire) == NONE
+        {
+            self.head_since.store(self.now(), Ordering::Release);
+            self.changed.notify_one();
+        }
+    }
+
+    /// When the connection is due to be closed, and why; `None` while a request is handled.
+    fn deadline(&self, header: Duration, idle: Duration) -> Option<(Instant, &'static str)> {
+        if self.busy.load(Ordering::Acquire) > 0 {
+            let writing = self.writing_since.load(Ordering::Acquire);
+            return (writing != NONE).then(|| (self.at(writing) + idle, "response not read"));
+        }
+        let head = self.head_since.load(Ordering::Acquire);
+        if head != NONE {
+            return Some((self.at(head) + header, "request headers too slow"));
+        }
+        let free = self.at(self.free_since.load(Ordering::Acquire));
+        if self.served.load(Ordering::Acquire) == 0 {
+            Some((free + header, "no request headers"))
+        } else {
+            Some((free + idle, "idle"))
+        }
+    }
+
+    /// Completes when the connection has made no progress for too long.
+    async fn expired(&self, header: Duration, idle: Duration) -> &'static str {
+        loop {
+            match self.deadline(header, idle) {
+                None => self.changed.notified().await,
+                Some((when, why)) if when <= Instant::now() => return why,
+                Some((when, _)) => {
+                    tokio::select! {
+                        () = self.changed.notified() => {}
+                        () = tokio::time::sleep_until(when) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Marks its connection busy from the start of a request until the response is written.
+struct Busy(Arc<Watch>);
+
+impl Busy {
+    fn start(watch: Arc<Watch>) -> Self {
+        watch.busy.fetch_add(1, Ordering::AcqRel);
+        watch.head_since.store(NONE, Ordering::Release);
+        watch.changed.notify_one();
+        Self(watch)
+    }
+
+    /// The handler is done; what is left is writing the response.
+    fn responding(&self) {
+        self.0.writing_since.store(self.0.now(), Ordering::Release);
+        self.0.changed.notify_one();
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let watch = &self.0;
+        watch.free_since.store(watch.now(), Ordering::Release);
+        watch.writing_since.store(NONE, Ordering::Release);
+        watch.served.fetch_add(1, Ordering::AcqRel);
+        watch.busy.fetch_sub(1, Ordering::AcqRel);
+        watch.changed.notify_one();
+    }
+}
+
+/// A TCP stream that tells its [`Watch`] when bytes arrive.
+struct Watched {
+    inner: TcpStream,
+    watch: Arc<Watch>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.watch.bytes_read();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,77 @@
+//! The receiver's protective limits: connection timeouts (enforced in `conn`), the body
+//! timeout (enforced while reading the body), and admission control: at most
+//! `max_inflight` requests are handled at once, and one more is answered 503 with
+//! `Retry-After` at once instead of waiting in an unbounded queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+
+use super::error::ApiError;
+
+/// Limits of `serve`; the defaults are those of the command line.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Time from the first byte of a request (or from accepting the connection) to the
+    /// end of its headers.
+    pub header_timeout: Duration,
+    /// Time to receive a whole request body.
+    pub body_timeout: Duration,
+    /// Time a kept-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Requests handled at once; more are refused with 503.
+    pub max_inflight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_inflight: 1024,
+        }
+    }
+}
+
+/// Runs `reading` (of a request body) under the body timeout: 408 when it runs out.
+pub async fn within<T>(
+    timeout: Duration,
+    reading: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(timeout, reading)
+        .await
+        .unwrap_or(Err(ApiError::RequestTimeout(timeout)))
+}
+
+/// Seconds a client refused for overload is asked to wait.
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// The permits of admission control; one per request being handled.
+#[derive(Clone)]
+pub struct Admission(Arc<Semaphore>);
+
+impl Admission {
+    pub fn new(max_inflight: usize) -> Self {
+        Self(Arc::new(Semaphore::new(
+            max_inflight.clamp(1, Semaphore::MAX_PERMITS),
+        )))
+    }
+}
+
+/// Middleware: handles the request if a permit is free, else answers 503 at once.
+pub async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
+    let Ok(_permit) = admission.0.try_acquire() else {
+        metrics::counter!("hookrelay_requests_rejected_total", "reason" => "overload").increment(1);
+        return ApiError::Unavailable {
+            message: "the server is handling too many requests; retry later".into(),
+            retry_after_secs: RETRY_AFTER_SECS,
+        }
+        .into_response();
+    };
+    next.run(request).await
+}

@@ -1,0 +1,391 @@
+//! Faulty endpoints against both senders: `hookrelay send` (the binary: exit code, report,
+//! time taken) and the relay's deliveries (final state and recorded attempts). Each fault
+//! is a raw `TcpListener` on 127.0.0.1 misbehaving on purpose; nothing may hang past the
+//! configured timeouts and no more than 64 KiB of an answer is read.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hookrelay::alert::RetryPolicy;
+use hookrelay::server::memory::MemoryStore;
+use hookrelay::server::relay::{Relay, RelayConfig, Target};
+use hookrelay::server::{AppState, Config};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+/// A misbehaving endpoint: `behave` runs for every connection, on its own thread.
+struct Endpoint {
+    url: String,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Endpoint {
+    fn start(behave: fn(TcpStream)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&connections);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || behave(stream));
+            }
+        });
+        Self { url, connections }
+    }
+
+    /// A URL where nothing listens: connections are refused.
+    fn refused() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        drop(listener);
+        url
+    }
+}
+
+/// Reads one request (head and Content-Length body) so that closing later is orderly.
+fn read_request(stream: &mut TcpStream) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if data.len() >= end + 4 + length {
+                return;
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Waits until the request has arrived but leaves it unread, so that closing the socket
+/// makes the kernel send a reset.
+fn wait_unread(stream: &mut TcpStream) {
+    let mut buf = [0u8; 1];
+    let _ = stream.peek(&mut buf);
+}
+
+fn never_answers(mut stream: TcpStream) {
+    read_request(&mut stream);
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+fn resets_before_the_status(mut stream: TcpStream) {
+    wait_unread(&mut stream);
+    let _ = stream.write_all(b"HTTP/1.1 2");
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+fn resets_after_a_200(mut stream: TcpStream) {
+    wait_unread(&mut stream);
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial");
+    // Long enough for the client to read the status; then the unread request makes it a reset.
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+fn endless_body(mut stream: TcpStream) {
+    read_request(&mut stream);
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let chunk = format!("10000\r\n{}\r\n", "y".repeat(0x10000));
+    while stream.write_all(chunk.as_bytes()).is_ok() {}
+}
+
+fn hundred_megabytes(mut stream: TcpStream) {
+    read_request(&mut stream);
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\n\r\n");
+    let block = vec![b'z'; 1 << 20];
+    for _ in 0..100 {
+        if stream.write_all(&block).is_err() {
+            return;
+        }
+    }
+}
+
+fn redirects(mut stream: TcpStream) {
+    read_request(&mut stream);
+    let _ = stream.write_all(
+        b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\n\r\n",
+    );
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+fn status_a_byte_a_second(mut stream: TcpStream) {
+    read_request(&mut stream);
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" {
+        if stream.write_all(&[*byte]).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn body_a_byte_a_second(mut stream: TcpStream) {
+    read_request(&mut stream);
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n");
+    for _ in 0..60 {
+        if stream.write_all(b"b").is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// What `hookrelay send` did: exit code, its `--json` result, stdout size, stderr, time.
+struct Sent {
+    code: i32,
+    result: Value,
+    stderr: String,
+    elapsed: Duration,
+}
+
+/// `hookrelay send` with `timeout` per attempt and one retry 10 ms later.
+fn send(url: &str, timeout: &str) -> Sent {
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["send", "--to", url, "--event-id", "1", "--json"])
+        .args([
+            "--timeout",
+            timeout,
+            "--retries",
+            "1",
+            "--retry-backoff",
+            "10ms",
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    Sent {
+        code: output.status.code().unwrap_or(-1),
+        result: serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}")),
+        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Relays one event to `url` (`timeout` per attempt, one retry 10 ms later) and returns its
+/// delivery once delivered or dead, with the time that took.
+async fn relay(url: &str, timeout: Duration) -> (Value, Duration) {
+    let store = Arc::new(MemoryStore::new(100, 100));
+    let config = RelayConfig {
+        targets: vec![Target {
+            url: url.parse().unwrap(),
+            route: None,
+        }],
+        headers: HeaderMap::new(),
+        policy: RetryPolicy::schedule(vec![Duration::from_millis(10)]),
+        timeout,
+        concurrency: 1,
+        signer: None,
+    };
+    let relay = Relay::new(config, store.clone()).unwrap();
+    relay.start();
+    let state = AppState::new(store, Config::default()).with_relay(relay);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(hookrelay::server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let accepted = http
+        .post(format!("{base}/webhook"))
+        .header("content-type", "application/json")
+        .body(r#"{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "t", "description": ""}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    loop {
+        let page: Value = http
+            .get(format!("{base}/events/1/deliveries"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let delivery = page["deliveries"][0].clone();
+        if matches!(delivery["status"].as_str(), Some("delivered" | "dead")) {
+            return (delivery, started.elapsed());
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{delivery}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn attempts(delivery: &Value) -> &Vec<Value> {
+    delivery["attempts"].as_array().unwrap()
+}
+
+/// Both senders against `url`, with a 1 s timeout per attempt.
+fn sent_and_relayed(url: &str) -> (Sent, (Value, Duration)) {
+    sent_and_relayed_within(url, 1)
+}
+
+fn sent_and_relayed_within(url: &str, timeout_secs: u64) -> (Sent, (Value, Duration)) {
+    let url = url.to_string();
+    let sent = std::thread::spawn({
+        let url = url.clone();
+        move || send(&url, &format!("{timeout_secs}s"))
+    });
+    let relayed = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(relay(&url, Duration::from_secs(timeout_secs)));
+    (sent.join().unwrap(), relayed)
+}
+
+#[test]
+fn a_refused_connection_is_retried_then_reported_not_delivered() {
+    let (sent, (delivery, _)) = sent_and_relayed(&Endpoint::refused());
+
+    assert_eq!(sent.code, 1, "{}", sent.stderr);
+    assert_eq!(sent.result["attempts"], 2);
+    assert!(sent.stderr.contains("connection failed"), "{}", sent.stderr);
+    assert_eq!(delivery["status"], "dead");
+    assert_eq!(attempts(&delivery).len(), 2);
+    assert!(
+        attempts(&delivery)[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("connection failed")
+    );
+}
+
+#[test]
+fn an_endpoint_that_never_answers_times_out_on_each_attempt() {
+    let endpoint = Endpoint::start(never_answers);
+    let (sent, (delivery, took)) = sent_and_relayed(&endpoint.url);
+
+    assert_eq!(sent.code, 1);
+    assert!(sent.stderr.contains("timed out"), "{}", sent.stderr);
+    // Two attempts of 1 s each, not 30 s of silence.
+    assert!(sent.elapsed < Duration::from_secs(5), "{:?}", sent.elapsed);
+    assert_eq!(delivery["status"], "dead");
+    assert!(
+        attempts(&delivery)
+            .iter()
+            .all(|a| a["error"].as_str().unwrap().contains("timed out"))
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn a_reset_before_the_status_is_a_failed_attempt() {
+    let endpoint = Endpoint::start(resets_before_the_status);
+    let (sent, (delivery, _)) = sent_and_relayed(&endpoint.url);
+
+    assert_eq!(sent.code, 1, "{}", sent.stderr);
+    assert_eq!(sent.result["attempts"], 2);
+    assert_eq!(sent.result["status"], Value::Null);
+    assert_eq!(delivery["status"], "dead");
+    assert!(attempts(&delivery)[0]["status_code"].is_null());
+}
+
+#[test]
+fn a_reset_after_a_200_is_delivered_and_the_cut_is_reported() {
+    let endpoint = Endpoint::start(resets_after_a_200);
+    let (sent, (delivery, _)) = sent_and_relayed(&endpoint.url);
+
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    assert_eq!(sent.result["attempts"], 1);
+    assert!(
+        sent.stderr.contains("200 OK") && sent.stderr.contains("response body was cut"),
+        "{}",
+        sent.stderr
+    );
+    assert_eq!(delivery["status"], "delivered");
+}
+
+#[test]
+fn an_endless_body_is_read_to_64_kib_only() {
+    let endpoint = Endpoint::start(endless_body);
+    let (sent, (delivery, took)) = sent_and_relayed_within(&endpoint.url, 10);
+
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    assert_eq!(sent.result["response"].as_str().unwrap().len(), 64 * 1024);
+    // Stopped reading at once instead of running into the 10 s timeout.
+    assert!(sent.elapsed < Duration::from_secs(4), "{:?}", sent.elapsed);
+    assert_eq!(delivery["status"], "delivered");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
+#[test]
+fn a_hundred_megabyte_body_is_read_to_64_kib_only() {
+    let endpoint = Endpoint::start(hundred_megabytes);
+    let (sent, (delivery, took)) = sent_and_relayed_within(&endpoint.url, 10);
+
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    assert_eq!(sent.result["response"].as_str().unwrap().len(), 64 * 1024);
+    assert!(sent.elapsed < Duration::from_secs(4), "{:?}", sent.elapsed);
+    assert_eq!(delivery["status"], "delivered");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
+#[test]
+fn a_redirect_is_not_followed_and_is_reported() {
+    let endpoint = Endpoint::start(redirects);
+    let (sent, (delivery, _)) = sent_and_relayed(&endpoint.url);
+
+    assert_eq!(sent.code, 1);
+    assert_eq!(sent.result["attempts"], 1, "a redirect is not retried");
+    assert_eq!(sent.result["status"], 302);
+    assert!(
+        sent.stderr
+            .contains("redirect to http://127.0.0.1:9/elsewhere (not followed)"),
+        "{}",
+        sent.stderr
+    );
+    assert_eq!(delivery["status"], "dead");
+    assert_eq!(attempts(&delivery).len(), 1);
+    assert!(
+        attempts(&delivery)[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not followed")
+    );
+    assert_eq!(endpoint.connections.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_status_line_sent_a_byte_a_second_times_out() {
+    let endpoint = Endpoint::start(status_a_byte_a_second);
+    let (sent, (delivery, took)) = sent_and_relayed(&endpoint.url);
+
+    assert_eq!(sent.code, 1, "{}", sent.stderr);
+    assert!(sent.stderr.contains("timed out"), "{}", sent.stderr);
+    assert!(sent.elapsed < Duration::from_secs(5), "{:?}", sent.elapsed);
+    assert_eq!(delivery["status"], "dead");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn a_200_whose_body_comes_a_byte_a_second_is_delivered_within_the_timeout() {
+    let endpoint = Endpoint::start(body_a_byte_a_second);
+    let (sent, (delivery, took)) = sent_and_relayed(&endpoint.url);
+
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    assert_eq!(sent.result["attempts"], 1);
+    assert!(
+        sent.stderr.contains("response body was cut"),
+        "{}",
+        sent.stderr
+    );
+    // 60 bytes would take 60 s; the 1 s timeout ends the read.
+    assert!(sent.elapsed < Duration::from_secs(3), "{:?}", sent.elapsed);
+    assert_eq!(delivery["status"], "delivered");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
