@@ -2,88 +2,12 @@
 //! options and environment variables, --max-inflight validation, and request ids in every
 //! log line of a request in both log formats.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-/// `hookrelay serve --port 0 ARGS` with `env`, killed on drop.
-struct Served {
-    child: Child,
-    addr: String,
-}
+use std::io::Write;
+use std::time::Duration;
 
-impl Served {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-            .args(["serve", "--port", "0"])
-            .args(args)
-            .env_clear()
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Self { child, addr }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(&self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-    }
-
-    /// Kills the server and returns everything it logged.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut stderr = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        stderr
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads until the server closes the connection; returns what came and how long it took.
-fn read_to_close(stream: &mut TcpStream) -> (String, Duration) {
-    let started = Instant::now();
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => data.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("still open after {:?}: {e}", started.elapsed()),
-        }
-    }
-    (
-        String::from_utf8_lossy(&data).to_string(),
-        started.elapsed(),
-    )
-}
+use support::{Served, connect, hookrelay, read_to_close};
 
 const EVENT: &str =
     r#"{"event_id": 7, "timestamp": "2023-10-05T12:34:56", "event_type": "t", "description": ""}"#;
@@ -97,8 +21,8 @@ fn post(id: &str) -> String {
 
 #[test]
 fn the_header_timeout_comes_from_the_environment() {
-    let served = Served::start(&[], &[("HOOKRELAY_HEADER_TIMEOUT", "300ms")]);
-    let mut stream = served.connect();
+    let served = Served::start_with_env(&[], &[("HOOKRELAY_HEADER_TIMEOUT", "300ms")]);
+    let mut stream = connect(served.addr);
     stream.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
 
     let (answer, elapsed) = read_to_close(&mut stream);
@@ -109,8 +33,8 @@ fn the_header_timeout_comes_from_the_environment() {
 
 #[test]
 fn the_body_timeout_option_gives_408() {
-    let served = Served::start(&["--body-timeout", "300ms"], &[]);
-    let mut stream = served.connect();
+    let served = Served::start(&["--body-timeout", "300ms"]);
+    let mut stream = connect(served.addr);
     let request = post("slow-body");
     stream
         .write_all(&request.as_bytes()[..request.len() - 5])
@@ -126,9 +50,8 @@ fn the_body_timeout_option_gives_408() {
 
 #[test]
 fn max_inflight_must_be_at_least_one() {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+    let output = hookrelay()
         .args(["serve", "--port", "0", "--max-inflight", "0"])
-        .env_clear()
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -137,13 +60,15 @@ fn max_inflight_must_be_at_least_one() {
 
 #[test]
 fn every_json_log_line_of_a_request_carries_its_id() {
-    let served = Served::start(&["--log-format", "json"], &[("HOOKRELAY_LOG", "debug")]);
-    let mut stream = served.connect();
+    let mut served =
+        Served::start_with_env(&["--log-format", "json"], &[("HOOKRELAY_LOG", "debug")]);
+    let mut stream = connect(served.addr);
     stream.write_all(post("req-json-1").as_bytes()).unwrap();
     let (answer, _) = read_to_close(&mut stream);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
-    let log = served.stop();
+    served.kill9();
+    let log = served.stderr();
     let lines: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -165,12 +90,13 @@ fn every_json_log_line_of_a_request_carries_its_id() {
 
 #[test]
 fn text_log_lines_carry_the_id_too() {
-    let served = Served::start(&[], &[("HOOKRELAY_LOG", "debug")]);
-    let mut stream = served.connect();
+    let mut served = Served::start_with_env(&[], &[("HOOKRELAY_LOG", "debug")]);
+    let mut stream = connect(served.addr);
     stream.write_all(post("req-text-2").as_bytes()).unwrap();
     let _ = read_to_close(&mut stream);
 
-    let log = served.stop();
+    served.kill9();
+    let log = served.stderr();
     let received = log
         .lines()
         .find(|l| l.contains("webhook received"))

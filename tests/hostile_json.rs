@@ -1,64 +1,24 @@
 //! Hostile bodies on POST /webhook: each gets a 4xx with the one JSON error shape and a
 //! message that names the problem; none panics the server or is stored.
 
-use std::sync::Arc;
+mod support;
 
-use hookrelay::server::memory::MemoryStore;
-use hookrelay::server::{AppState, Config};
+use hookrelay::server::Config;
 use serde_json::Value;
+use support::{App, get_text};
 
-struct Server {
-    base: String,
-    http: reqwest::Client,
+/// The receiver in-process with a body limit of `max_body_bytes`.
+async fn start(max_body_bytes: usize) -> App {
+    let config = Config {
+        max_body_bytes,
+        ..Config::default()
+    };
+    App::with(config, 1000).await
 }
 
-impl Server {
-    async fn start(max_body_bytes: usize) -> Self {
-        let store = Arc::new(MemoryStore::new(1000, 1000));
-        let config = Config {
-            max_body_bytes,
-            ..Config::default()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(hookrelay::server::serve(
-            listener,
-            AppState::new(store, config),
-            std::future::pending(),
-        ));
-        Self {
-            base,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn post(&self, body: Vec<u8>) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}/webhook", self.base))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        (status, body)
-    }
-
-    async fn stored(&self) -> u64 {
-        let health: Value = self
-            .http
-            .get(format!("{}/healthz", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        health["events"].as_u64().unwrap()
-    }
+/// How many events the receiver holds, from `GET /healthz`.
+async fn stored(app: &App) -> u64 {
+    app.get("/healthz").await.1["events"].as_u64().unwrap()
 }
 
 const REST: &str = r#""timestamp": "2023-10-05T12:34:56", "event_type": "t", "description": "d""#;
@@ -83,7 +43,7 @@ fn field_of(answer: &(u16, Value)) -> String {
 
 #[tokio::test]
 async fn nesting_deeper_than_the_limit_is_a_400_naming_the_limit() {
-    let server = Server::start(16 << 20).await;
+    let server = start(16 << 20).await;
     for depth in [129, 100_000] {
         let body = format!(
             r#"{{"event_id": 1, {REST}, "x": {}{}}}"#,
@@ -116,7 +76,7 @@ async fn nesting_deeper_than_the_limit_is_a_400_naming_the_limit() {
 
 #[tokio::test]
 async fn numbers_beyond_i64_are_refused_with_the_range() {
-    let server = Server::start(1 << 20).await;
+    let server = start(1 << 20).await;
     for id in [
         "9223372036854775808",
         "-9223372036854775809",
@@ -135,7 +95,7 @@ async fn numbers_beyond_i64_are_refused_with_the_range() {
         assert!(matches!(answer.0, 400 | 422), "{id}: {}", answer.1);
         assert_eq!(answer.1["status"], "error");
     }
-    assert_eq!(server.stored().await, 0);
+    assert_eq!(stored(&server).await, 0);
 
     // Outside the model's fields any JSON number is kept as written, however large.
     let huge_elsewhere =
@@ -144,21 +104,13 @@ async fn numbers_beyond_i64_are_refused_with_the_range() {
         server.post(huge_elsewhere.clone().into_bytes()).await.0,
         200
     );
-    let kept = server
-        .http
-        .get(format!("{}/events/2/body", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let kept = get_text(&server.client, &server.url("/events/2/body")).await;
     assert_eq!(kept, huge_elsewhere);
 }
 
 #[tokio::test]
 async fn invalid_utf8_a_bom_and_nul_bytes_are_400s_with_a_position() {
-    let server = Server::start(1 << 20).await;
+    let server = start(1 << 20).await;
     let mut bad_utf8 = format!(r#"{{"event_id": 1, {REST}, "x": ""#).into_bytes();
     bad_utf8.extend_from_slice(&[0xff, 0xfe, b'"', b'}']);
     let answer = server.post(bad_utf8).await;
@@ -187,7 +139,7 @@ async fn invalid_utf8_a_bom_and_nul_bytes_are_400s_with_a_position() {
         "malformed_json",
         "trailing characters",
     );
-    assert_eq!(server.stored().await, 0);
+    assert_eq!(stored(&server).await, 0);
 
     // An escaped NUL is valid JSON text and is kept as it came.
     let escaped = format!(r#"{{"event_id": 3, {REST}, "x": "a\u0000b"}}"#);
@@ -196,7 +148,7 @@ async fn invalid_utf8_a_bom_and_nul_bytes_are_400s_with_a_position() {
 
 #[tokio::test]
 async fn ten_megabyte_strings_are_judged_and_echoed_in_short() {
-    let server = Server::start(16 << 20).await;
+    let server = start(16 << 20).await;
     let big = "x".repeat(10 << 20);
 
     let as_id = format!(r#"{{"event_id": "{big}", {REST}}}"#);
@@ -220,7 +172,7 @@ async fn ten_megabyte_strings_are_judged_and_echoed_in_short() {
 
 #[tokio::test]
 async fn a_duplicate_model_key_is_an_error_naming_the_key() {
-    let server = Server::start(1 << 20).await;
+    let server = start(1 << 20).await;
     let cases = [
         (
             "event_id",
@@ -249,12 +201,12 @@ async fn a_duplicate_model_key_is_an_error_naming_the_key() {
         );
         assert_eq!(field_of(&answer), key);
     }
-    assert_eq!(server.stored().await, 0);
+    assert_eq!(stored(&server).await, 0);
 }
 
 #[tokio::test]
 async fn top_level_arrays_and_scalars_are_not_events() {
-    let server = Server::start(1 << 20).await;
+    let server = start(1 << 20).await;
     for (body, got) in [
         (format!(r#"[{{"event_id": 1, {REST}}}]"#), "got array"),
         ("42".to_string(), "got number 42"),
@@ -270,5 +222,5 @@ async fn top_level_arrays_and_scalars_are_not_events() {
         let answer = server.post(empty.as_bytes().to_vec()).await;
         assert_refused(&answer, 400, "malformed_json", "EOF");
     }
-    assert_eq!(server.stored().await, 0);
+    assert_eq!(stored(&server).await, 0);
 }

@@ -7,36 +7,45 @@
 
 mod support;
 
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use support::{Answer, Customer, Served, event, post_json};
-
-/// The value of one sample line of the metrics text, e.g. `name{label="x"}`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
+use support::{Answer, Customer, Served, event, get_text, metric, post_json};
 
 /// Polls `/metrics` until `series` has the value `want`, or 10 s pass; the last text read.
 async fn wait_for_metric(served: &Served, series: &str, want: f64) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
+    let http = reqwest::Client::new();
     loop {
-        let text = reqwest::get(served.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if sample(&text, series) == Some(want) || Instant::now() > deadline {
+        let text = get_text(&http, &served.url("/metrics")).await;
+        if metric(&text, series) == Some(want) || Instant::now() > deadline {
             return text;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Relays one event to a customer that answers after `delay`, with `--shutdown-grace
+/// grace`; sends SIGTERM once the attempt is in flight. The exit status, how long the exit
+/// took, and stderr.
+async fn sigterm_with_an_attempt_in_flight(
+    delay: Duration,
+    grace: &str,
+) -> (ExitStatus, Duration, String) {
+    let customer = Customer::always(Answer::ok().delay(delay));
+    let mut served = Served::start(&[
+        "--forward-to",
+        &customer.url("/hook"),
+        "--shutdown-grace",
+        grace,
+    ]);
+    assert_eq!(post_json(&served.url("/webhook"), event(1)).await.0, 200);
+    customer.wait_for_async(1).await;
+
+    served.signal_term();
+    let started = Instant::now();
+    let status = served.wait();
+    (status, started.elapsed(), served.stderr())
 }
 
 #[tokio::test]
@@ -86,27 +95,15 @@ async fn metrics_count_what_happened() {
         ("hookrelay_delivery_attempt_duration_seconds_count", 6.0),
     ];
     for (series, want) in expect {
-        assert_eq!(sample(&text, series), Some(want), "{series} in:\n{text}");
+        assert_eq!(metric(&text, series), Some(want), "{series} in:\n{text}");
     }
     assert_eq!(ok.count(), 3);
 }
 
 #[tokio::test]
 async fn sigterm_lets_an_attempt_in_flight_finish_within_the_grace_period() {
-    let customer = Customer::always(Answer::ok().delay(Duration::from_millis(800)));
-    let mut served = Served::start(&[
-        "--forward-to",
-        &customer.url("/hook"),
-        "--shutdown-grace",
-        "5s",
-    ]);
-    assert_eq!(post_json(&served.url("/webhook"), event(1)).await.0, 200);
-    customer.wait_for_async(1).await;
-
-    served.signal_term();
-    let started = Instant::now();
-    let status = served.wait();
-    let (took, stderr) = (started.elapsed(), served.stderr());
+    let (status, took, stderr) =
+        sigterm_with_an_attempt_in_flight(Duration::from_millis(800), "5s").await;
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(
@@ -117,20 +114,8 @@ async fn sigterm_lets_an_attempt_in_flight_finish_within_the_grace_period() {
 
 #[tokio::test]
 async fn sigterm_with_a_hanging_target_exits_after_the_grace_and_says_what_was_lost() {
-    let customer = Customer::always(Answer::ok().delay(Duration::from_secs(60)));
-    let mut served = Served::start(&[
-        "--forward-to",
-        &customer.url("/hook"),
-        "--shutdown-grace",
-        "1s",
-    ]);
-    assert_eq!(post_json(&served.url("/webhook"), event(1)).await.0, 200);
-    customer.wait_for_async(1).await;
-
-    served.signal_term();
-    let started = Instant::now();
-    let status = served.wait();
-    let (took, stderr) = (started.elapsed(), served.stderr());
+    let (status, took, stderr) =
+        sigterm_with_an_attempt_in_flight(Duration::from_secs(60), "1s").await;
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(
         took < Duration::from_secs(4),
@@ -154,7 +139,7 @@ async fn refused_signatures_are_counted_by_reason() {
     )
     .await;
     let series = r#"hookrelay_signature_failures_total{reason="missing_header"}"#;
-    assert_eq!(sample(&text, series), Some(2.0), "{text}");
+    assert_eq!(metric(&text, series), Some(2.0), "{text}");
     let refused = r#"hookrelay_events_received_total{result="invalid_signature"}"#;
-    assert_eq!(sample(&text, refused), Some(2.0), "{text}");
+    assert_eq!(metric(&text, refused), Some(2.0), "{text}");
 }

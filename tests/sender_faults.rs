@@ -3,19 +3,19 @@
 //! is a raw `TcpListener` on 127.0.0.1 misbehaving on purpose; nothing may hang past the
 //! configured timeouts and no more than 64 KiB of an answer is read.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hookrelay::alert::RetryPolicy;
-use hookrelay::server::memory::MemoryStore;
-use hookrelay::server::relay::{Relay, RelayConfig, Target};
-use hookrelay::server::{AppState, Config};
+use hookrelay::server::relay::{RelayConfig, Target};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
+use support::{App, hookrelay, unused_port};
 
 /// A misbehaving endpoint: `behave` runs for every connection, on its own thread.
 struct Endpoint {
@@ -40,10 +40,7 @@ impl Endpoint {
 
     /// A URL where nothing listens: connections are refused.
     fn refused() -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        drop(listener);
-        url
+        format!("http://127.0.0.1:{}/hook", unused_port())
     }
 }
 
@@ -152,7 +149,7 @@ struct Sent {
 /// `hookrelay send` with `timeout` per attempt and one retry 10 ms later.
 fn send(url: &str, timeout: &str) -> Sent {
     let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+    let output = hookrelay()
         .args(["send", "--to", url, "--event-id", "1", "--json"])
         .args([
             "--timeout",
@@ -162,7 +159,6 @@ fn send(url: &str, timeout: &str) -> Sent {
             "--retry-backoff",
             "10ms",
         ])
-        .env_clear()
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
@@ -177,7 +173,6 @@ fn send(url: &str, timeout: &str) -> Sent {
 /// Relays one event to `url` (`timeout` per attempt, one retry 10 ms later) and returns its
 /// delivery once delivered or dead, with the time that took.
 async fn relay(url: &str, timeout: Duration) -> (Value, Duration) {
-    let store = Arc::new(MemoryStore::new(100, 100));
     let config = RelayConfig {
         targets: vec![Target {
             url: url.parse().unwrap(),
@@ -189,35 +184,14 @@ async fn relay(url: &str, timeout: Duration) -> (Value, Duration) {
         concurrency: 1,
         signer: None,
     };
-    let relay = Relay::new(config, store.clone()).unwrap();
-    relay.start();
-    let state = AppState::new(store, Config::default()).with_relay(relay);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(hookrelay::server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    let http = reqwest::Client::new();
+    let app = App::with_relay(config, 100).await;
     let started = Instant::now();
-    let accepted = http
-        .post(format!("{base}/webhook"))
-        .header("content-type", "application/json")
-        .body(r#"{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "t", "description": ""}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 200);
+    let (accepted, _) = app
+        .post(r#"{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "t", "description": ""}"#)
+        .await;
+    assert_eq!(accepted, 200);
     loop {
-        let page: Value = http
-            .get(format!("{base}/events/1/deliveries"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, page) = app.get("/events/1/deliveries").await;
         let delivery = page["deliveries"][0].clone();
         if matches!(delivery["status"].as_str(), Some("delivered" | "dead")) {
             return (delivery, started.elapsed());
@@ -229,6 +203,11 @@ async fn relay(url: &str, timeout: Duration) -> (Value, Duration) {
 
 fn attempts(delivery: &Value) -> &Vec<Value> {
     delivery["attempts"].as_array().unwrap()
+}
+
+/// The error recorded for a delivery's first attempt.
+fn first_error(delivery: &Value) -> &str {
+    attempts(delivery)[0]["error"].as_str().unwrap()
 }
 
 /// Both senders against `url`, with a 1 s timeout per attempt.
@@ -257,12 +236,7 @@ fn a_refused_connection_is_retried_then_reported_not_delivered() {
     assert!(sent.stderr.contains("connection failed"), "{}", sent.stderr);
     assert_eq!(delivery["status"], "dead");
     assert_eq!(attempts(&delivery).len(), 2);
-    assert!(
-        attempts(&delivery)[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("connection failed")
-    );
+    assert!(first_error(&delivery).contains("connection failed"));
 }
 
 #[test]
@@ -310,29 +284,28 @@ fn a_reset_after_a_200_is_delivered_and_the_cut_is_reported() {
     assert_eq!(delivery["status"], "delivered");
 }
 
-#[test]
-fn an_endless_body_is_read_to_64_kib_only() {
-    let endpoint = Endpoint::start(endless_body);
+/// Both senders, with a 10 s timeout, against an endpoint that answers 200 with a body far
+/// larger than 64 KiB: each reads 64 KiB and stops at once instead of running into the
+/// timeout.
+fn assert_read_to_64_kib_only(behave: fn(TcpStream)) {
+    let endpoint = Endpoint::start(behave);
     let (sent, (delivery, took)) = sent_and_relayed_within(&endpoint.url, 10);
 
     assert_eq!(sent.code, 0, "{}", sent.stderr);
     assert_eq!(sent.result["response"].as_str().unwrap().len(), 64 * 1024);
-    // Stopped reading at once instead of running into the 10 s timeout.
     assert!(sent.elapsed < Duration::from_secs(4), "{:?}", sent.elapsed);
     assert_eq!(delivery["status"], "delivered");
     assert!(took < Duration::from_secs(4), "{took:?}");
 }
 
 #[test]
-fn a_hundred_megabyte_body_is_read_to_64_kib_only() {
-    let endpoint = Endpoint::start(hundred_megabytes);
-    let (sent, (delivery, took)) = sent_and_relayed_within(&endpoint.url, 10);
+fn an_endless_body_is_read_to_64_kib_only() {
+    assert_read_to_64_kib_only(endless_body);
+}
 
-    assert_eq!(sent.code, 0, "{}", sent.stderr);
-    assert_eq!(sent.result["response"].as_str().unwrap().len(), 64 * 1024);
-    assert!(sent.elapsed < Duration::from_secs(4), "{:?}", sent.elapsed);
-    assert_eq!(delivery["status"], "delivered");
-    assert!(took < Duration::from_secs(4), "{took:?}");
+#[test]
+fn a_hundred_megabyte_body_is_read_to_64_kib_only() {
+    assert_read_to_64_kib_only(hundred_megabytes);
 }
 
 #[test]
@@ -351,12 +324,7 @@ fn a_redirect_is_not_followed_and_is_reported() {
     );
     assert_eq!(delivery["status"], "dead");
     assert_eq!(attempts(&delivery).len(), 1);
-    assert!(
-        attempts(&delivery)[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("not followed")
-    );
+    assert!(first_error(&delivery).contains("not followed"));
     assert_eq!(endpoint.connections.load(Ordering::SeqCst), 2);
 }
 

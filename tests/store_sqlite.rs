@@ -2,8 +2,7 @@
 //! killed with SIGKILL under load and restarted on the same file, and start-up refusing
 //! files it cannot use. Relaying across crashes is in `store_sqlite_relay.rs`.
 
-#[path = "support/durable.rs"]
-mod durable;
+mod support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -14,7 +13,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use durable::{Served, client, event, get_json, post};
+use support::durable::{Served, client, event, get_json, post};
+use support::get_text;
 
 /// Every stored event id, paging through `GET /events`.
 async fn stored_ids(base: &str) -> Vec<i64> {
@@ -87,14 +87,7 @@ async fn every_acknowledged_event_survives_kill_9_under_load_and_none_is_stored_
     assert!(stored.iter().all(|id| (1..attempted).contains(id)));
     let http = client();
     let sample = acked[acked.len() / 2];
-    let body = http
-        .get(format!("{}/events/{sample}/body", served.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = get_text(&http, &format!("{}/events/{sample}/body", served.base)).await;
     assert_eq!(body, event(sample), "stored byte for byte");
     let again = http
         .post(format!("{}/webhook", served.base))

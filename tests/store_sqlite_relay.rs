@@ -2,8 +2,7 @@
 //! down, attempts cut off in flight, and delivered/dead states, attempts and replays, all
 //! surviving SIGKILL and a restart of the real binary on the same file.
 
-#[path = "support/durable.rs"]
-mod durable;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +13,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use durable::{Served, client, event, get_json, post};
+use support::durable::{Served, client, event, get_json, post};
+use support::{get_text, metric, unused_port};
 
 /// Polls `check` until it is true, for up to `limit`.
 async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -105,11 +105,7 @@ async fn deliveries_owed_to_a_down_target_are_made_after_kill_9_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("events.db");
     // Nothing listens on this port until the target starts, after the crash.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let url = format!("http://127.0.0.1:{port}/hook");
     let args = ["--forward-to", &url, "--retry-schedule", LONG_SCHEDULE];
     let mut served = Served::start(&db, &args);
@@ -189,16 +185,6 @@ async fn delivery_of(base: &str, id: i64) -> (String, Vec<Option<u64>>) {
     (d["status"].as_str().unwrap().to_string(), codes)
 }
 
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivered_and_dead_states_attempts_and_replays_survive_restarts() {
     let dir = tempfile::tempdir().unwrap();
@@ -235,14 +221,7 @@ async fn delivered_and_dead_states_attempts_and_replays_survive_restarts() {
         delivery_of(&served.base, 2).await,
         ("dead".into(), vec![failed, failed])
     );
-    let metrics = client()
-        .get(format!("{}/metrics", served.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&client(), &format!("{}/metrics", served.base)).await;
     assert_eq!(
         metric(&metrics, "hookrelay_delivery_queue_depth"),
         Some(0.0)

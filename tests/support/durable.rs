@@ -1,63 +1,34 @@
 //! Helpers shared by the durable-store tests: a `hookrelay serve --store sqlite:…` process
 //! that can be SIGKILLed and restarted on the same file, and small HTTP helpers.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::process;
+
 /// A spawned `hookrelay serve` on a database file, killed on drop.
 pub struct Served {
-    child: Child,
+    process: process::Served,
+    /// `http://ADDR`.
     pub base: String,
 }
 
 impl Served {
+    /// `hookrelay serve --port 0 --store sqlite:DB ARGS…` with a cleared environment.
     pub fn start(db: &Path, args: &[&str]) -> Self {
-        let log = db.with_extension(format!("{}.log", std::process::id()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-            .arg("serve")
-            .args(["--port", "0", "--store"])
-            .arg(format!("sqlite:{}", db.display()))
-            .args(args)
-            .env_clear()
-            .stdout(Stdio::piped())
-            .stderr(
-                std::fs::File::options()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = match line.trim().strip_prefix("listening on ") {
-            Some(base) => base.to_string(),
-            None => panic!(
-                "no address line; log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            ),
-        };
-        Self { child, base }
+        let store = format!("sqlite:{}", db.display());
+        let mut all = vec!["--store", &store];
+        all.extend_from_slice(args);
+        let process = process::Served::start(&all);
+        let base = process.url("");
+        Self { process, base }
     }
 
     /// SIGKILL: no shutdown code runs.
     pub fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill9();
     }
 }
 

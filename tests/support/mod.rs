@@ -1,13 +1,16 @@
 //! Helpers shared by the integration tests: a programmable mock customer endpoint that
-//! records what it receives, the real `hookrelay` binary started as a server, the router
-//! started in-process, and a few small HTTP utilities. Every wait has a deadline.
+//! records what it receives, the real `hookrelay` binary started as a server (also on a
+//! durable store), the router started in-process, raw sockets, and a few small HTTP
+//! utilities. Every wait has a deadline.
 
 // Each test file uses a different part of these helpers.
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
 pub mod customer;
+pub mod durable;
 pub mod process;
+pub mod tcp;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub use app::App;
 pub use customer::{Answer, Customer, Recorded};
 pub use process::{Served, hookrelay};
+pub use tcp::{connect, read_to_close};
 
 /// The longest any helper waits for something that should happen.
 pub const DEADLINE: Duration = Duration::from_secs(15);
@@ -98,4 +102,26 @@ pub async fn post_json(url: &str, body: impl Into<reqwest::Body>) -> (u16, serde
         .await
         .unwrap_or_else(|e| panic!("POST {url}: {e}"));
     app::answer(response).await
+}
+
+/// GETs `url` with `http`; the body as text.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .expect("reading the answer")
+}
+
+/// The value of one sample line of Prometheus metrics text, e.g. `name{label="x"}`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }

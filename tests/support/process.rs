@@ -30,9 +30,14 @@ pub struct Served {
 impl Served {
     /// `hookrelay serve --port 0 ARGS…` with a cleared environment.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// `hookrelay serve --port 0 ARGS…` with a cleared environment plus `env`.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut all = vec!["--port", "0"];
         all.extend_from_slice(args);
-        Self::spawn(&all, &[])
+        Self::spawn(&all, env)
     }
 
     /// `hookrelay serve ARGS…` with a cleared environment plus `env`. Waits for the first
@@ -113,6 +118,13 @@ impl Served {
             .status()
             .expect("running kill");
         assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// SIGKILL, so no shutdown code runs; returns once the process is gone, when
+    /// [`Served::stderr`] holds everything it wrote.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("killing hookrelay serve");
+        self.wait();
     }
 
     /// Waits for the process to exit; panics at the deadline. Afterwards [`Served::stderr`]
