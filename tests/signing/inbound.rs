@@ -1,0 +1,273 @@
+//! `serve --verify` as senders meet it: `send --secret`, headers from `sign`, secrets from
+//! the environment or a file, stale timestamps, changed bodies, several signatures, the
+//! idempotency key, and GitHub's scheme.
+
+use std::path::Path;
+
+use hookrelay::alert::signing::{self, Secret};
+use serde_json::Value;
+
+use crate::support::{Served, get_json, hookrelay};
+use crate::{OTHER_SECRET, SECRET};
+
+/// `hookrelay serve --port 0 --host 127.0.0.1 --workers 1 ARGS…`.
+fn start(args: &[&str]) -> Served {
+    let mut all = vec!["--host", "127.0.0.1", "--workers", "1"];
+    all.extend_from_slice(args);
+    Served::start(&all)
+}
+
+/// A server verifying the standard scheme with [`SECRET`].
+fn verifying() -> Served {
+    start(&["--verify", "standard", "--secret", SECRET])
+}
+
+/// `hookrelay send --json --retries 0 …`: the exit code and the result object.
+fn send(url: &str, args: &[&str]) -> (i32, Value) {
+    let output = hookrelay()
+        .args(["send", "--to", url, "--json", "--retries", "0"])
+        .args(args)
+        .output()
+        .unwrap();
+    let result: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&output.stdout)));
+    (output.status.code().unwrap(), result)
+}
+
+/// The receiver's answer inside a `send --json` result.
+fn response(result: &Value) -> Value {
+    serde_json::from_str(result["response"].as_str().unwrap()).unwrap()
+}
+
+fn event_file(dir: &Path, name: &str, event_id: i64, description: &str) -> String {
+    let path = dir.join(name);
+    let body = format!(
+        r#"{{"event_id":{event_id},"timestamp":"2023-10-05T12:34:56Z","event_type":"alert","description":"{description}"}}"#
+    );
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// `hookrelay sign` output turned into `-H` arguments for `send`.
+fn signed_headers(args: &[&str]) -> Vec<String> {
+    let output = hookrelay().arg("sign").args(args).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .flat_map(|line| ["-H".to_string(), line.to_string()])
+        .collect()
+}
+
+fn strs(owned: &[String]) -> Vec<&str> {
+    owned.iter().map(String::as_str).collect()
+}
+
+/// GETs `url` from a plain test; the status and the JSON answer.
+fn get(url: &str) -> (u16, Value) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(get_json(url))
+}
+
+#[test]
+fn a_signed_send_is_accepted_and_stored() {
+    let serve = verifying();
+    let (code, result) = send(
+        &serve.url("/webhook"),
+        &["--event-id", "7", "--secret", SECRET],
+    );
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(result["status"], 200);
+    assert_eq!(response(&result)["event_id"], 7);
+    let (status, stored) = get(&serve.url("/events/7"));
+    assert_eq!(status, 200);
+    assert_eq!(stored["event_type"], "alert");
+}
+
+#[test]
+fn the_secret_can_come_from_the_environment_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets.txt");
+    std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+    let serve = start(&[
+        "--verify",
+        "standard",
+        "--secret-file",
+        file.to_str().unwrap(),
+    ]);
+    let output = hookrelay()
+        .env("HOOKRELAY_SECRET", SECRET)
+        .args(["send", "--to", &serve.url("/webhook"), "--event-id", "8"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
+fn a_wrong_secret_is_refused_with_no_matching_signature() {
+    let serve = verifying();
+    let (code, result) = send(
+        &serve.url("/webhook"),
+        &["--event-id", "1", "--secret", OTHER_SECRET],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(result["status"], 401);
+    let answer = response(&result);
+    assert_eq!(answer["status"], "error");
+    assert_eq!(answer["error"], "invalid_signature");
+    assert_eq!(answer["reason"], "no_matching_signature");
+    assert!(answer["message"].as_str().unwrap().contains("no signature"));
+}
+
+#[test]
+fn an_unsigned_send_is_refused_with_missing_header() {
+    let serve = verifying();
+    let (code, result) = send(&serve.url("/webhook"), &["--event-id", "1"]);
+    assert_eq!(code, 1);
+    assert_eq!(response(&result)["reason"], "missing_header");
+}
+
+#[test]
+fn an_old_timestamp_is_refused_unless_the_tolerance_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = event_file(dir.path(), "e.json", 3, "late");
+    let old = (signing::now_unix() - 600).to_string();
+    let headers = signed_headers(&["--secret", SECRET, "--timestamp", &old, &body]);
+
+    let strict = verifying();
+    let mut args = strs(&headers);
+    args.extend(["--file", &body]);
+    let (code, result) = send(&strict.url("/webhook"), &args);
+    assert_eq!(code, 1);
+    assert_eq!(result["status"], 401);
+    assert_eq!(response(&result)["reason"], "timestamp_too_old");
+
+    let lenient = start(&[
+        "--verify",
+        "standard",
+        "--secret",
+        SECRET,
+        "--verify-tolerance",
+        "off",
+    ]);
+    let (code, result) = send(&lenient.url("/webhook"), &args);
+    assert_eq!(code, 0, "{result}");
+}
+
+#[test]
+fn a_header_whose_second_signature_is_valid_is_accepted() {
+    let serve = verifying();
+    let url = serve.url("/webhook");
+    let args = [
+        "--event-id",
+        "4",
+        "--secret",
+        OTHER_SECRET,
+        "--secret",
+        SECRET,
+    ];
+    let dry = hookrelay()
+        .args(["send", "--to", &url, "--dry-run"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(dry.stdout).unwrap();
+    let signature_line = text
+        .lines()
+        .find(|l| l.starts_with("webhook-signature: "))
+        .unwrap();
+    assert_eq!(signature_line.matches("v1,").count(), 2, "{signature_line}");
+
+    let (code, result) = send(&url, &args);
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(response(&result)["event_id"], 4);
+}
+
+#[test]
+fn a_body_changed_by_one_byte_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let signed = event_file(dir.path(), "a.json", 5, "a");
+    let changed = event_file(dir.path(), "b.json", 5, "b");
+    let headers = signed_headers(&["--secret", SECRET, &signed]);
+    let serve = verifying();
+    let mut args = strs(&headers);
+    args.extend(["--file", &changed]);
+    let (code, result) = send(&serve.url("/webhook"), &args);
+    assert_eq!(code, 1);
+    assert_eq!(response(&result)["reason"], "no_matching_signature");
+
+    args.pop();
+    args.push(&signed);
+    let (code, result) = send(&serve.url("/webhook"), &args);
+    assert_eq!(code, 0, "{result}");
+}
+
+#[test]
+fn webhook_id_is_the_idempotency_key() {
+    let serve = verifying();
+    let url = serve.url("/webhook");
+    let first = [
+        "--event-id",
+        "9",
+        "--secret",
+        SECRET,
+        "--description",
+        "one",
+    ];
+    let (_, result) = send(&url, &first);
+    assert_eq!(
+        response(&result),
+        serde_json::json!({"status": "success", "event_id": 9})
+    );
+    // Same webhook-id (evt_9), rebuilt body: the duplicate answer, not a conflict.
+    let again = [
+        "--event-id",
+        "9",
+        "--secret",
+        SECRET,
+        "--description",
+        "two",
+    ];
+    let (code, result) = send(&url, &again);
+    assert_eq!(code, 0);
+    assert_eq!(response(&result)["duplicate"], true);
+    // Another webhook-id with the same event_id and a different body is still a conflict.
+    let other_id = [
+        "--event-id",
+        "9",
+        "--secret",
+        SECRET,
+        "--description",
+        "two",
+        "--id",
+        "x",
+    ];
+    let (code, result) = send(&url, &other_id);
+    assert_eq!(code, 1);
+    assert_eq!(result["status"], 409);
+    let (_, stored) = get(&serve.url("/events/9"));
+    assert_eq!(stored["description"], "one");
+}
+
+#[test]
+fn github_signatures_are_verified() {
+    let secret = "It's a Secret to Everybody";
+    let dir = tempfile::tempdir().unwrap();
+    let body = event_file(dir.path(), "g.json", 11, "from github");
+    let good = signing::github_signature(
+        &Secret::raw(secret).unwrap(),
+        &std::fs::read(&body).unwrap(),
+    );
+    let serve = start(&["--verify", "github", "--secret", secret]);
+    let header = format!("X-Hub-Signature-256: {good}");
+    let (code, result) = send(&serve.url("/webhook"), &["--file", &body, "-H", &header]);
+    assert_eq!(code, 0, "{result}");
+
+    let wrong = format!("X-Hub-Signature-256: {}0", &good[..good.len() - 1]);
+    let (code, result) = send(&serve.url("/webhook"), &["--file", &body, "-H", &wrong]);
+    assert_eq!(code, 1);
+    assert_eq!(response(&result)["reason"], "no_matching_signature");
+}
