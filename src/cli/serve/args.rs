@@ -1,31 +1,19 @@
-//! `hookrelay serve`: bind, print the address, serve until Ctrl-C or SIGTERM.
-
-use std::process::ExitCode;
-use std::sync::Arc;
-
-use anyhow::Context;
-use clap::Args;
+//! The options of `hookrelay serve`: every one also settable by a `HOOKRELAY_*` variable.
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use clap::Args;
+use reqwest::header::{HeaderName, HeaderValue};
 
-use crate::alert::RetryPolicy;
-use crate::alert::signing::{Signer, Tolerance};
-use crate::server::limits::Limits;
-use crate::server::memory::MemoryStore;
-use crate::server::relay::{Relay, RelayConfig, Target};
-use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
-use crate::server::store::EventStore;
-use crate::server::verify::{Scheme, Verification};
-use crate::server::{self, AppState, Config};
+use crate::alert::signing::Tolerance;
+use crate::server::verify::Scheme;
 
-use super::secrets::{SecretKind, SecretSource, SecretText, secret_text};
-use super::values::{
+use crate::cli::secrets::{SecretSource, SecretText, secret_text};
+use crate::cli::values::{
     DurationList, StoreSpec, parse_duration, parse_durations, parse_header, parse_http_url,
     parse_route, parse_size, parse_store,
 };
-use super::verify::parse_tolerance;
+use crate::cli::verify::parse_tolerance;
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -204,198 +192,9 @@ pub enum SyncMode {
     Normal,
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging(args.log_format);
-    let verify = verification(&args)?;
-    let relay_config = relay_config(&args)?;
-    // Before the runtime: opening a durable store is blocking work.
-    let store = build_store(&args)?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.workers {
-        runtime.worker_threads(usize::from(n));
-    }
-    let runtime = runtime
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    runtime.block_on(serve(args, store, verify, relay_config))?;
-    Ok(super::exit(super::EXIT_OK))
-}
-
-/// The store named by `--store`, opened (and for sqlite checked, migrated, recovered).
-fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
-    let max_events = usize::try_from(args.max_events).unwrap_or(usize::MAX);
-    Ok(match &args.store {
-        StoreSpec::Memory => {
-            if args.retention.is_some() {
-                anyhow::bail!("--retention needs a durable store: --store sqlite:PATH");
-            }
-            Arc::new(MemoryStore::new(max_events, args.max_pending))
-        }
-        StoreSpec::Sqlite(path) => Arc::new(SqliteStore::open(SqliteOptions {
-            path: path.clone(),
-            sync: match args.sync {
-                SyncMode::Full => sqlite::Sync::Full,
-                SyncMode::Normal => sqlite::Sync::Normal,
-            },
-            max_events,
-            max_pending: args.max_pending,
-            retention: args.retention,
-        })?),
-    })
-}
-
-async fn serve(
-    args: ServeArgs,
-    store: Arc<dyn EventStore>,
-    verify: Option<Verification>,
-    relay_config: Option<RelayConfig>,
-) -> anyhow::Result<()> {
-    let address = format!("{}:{}", args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let local = listener.local_addr().context("reading the bound address")?;
-    super::print_out(&format!("listening on http://{local}\n"))?;
-    tracing::info!(%local, max_events = args.max_events, store = %args.store, "serving");
-
-    let config = Config {
-        max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
-        verify,
-        limits: Limits {
-            header_timeout: args.header_timeout,
-            body_timeout: args.body_timeout,
-            idle_timeout: args.idle_timeout,
-            max_inflight: args.max_inflight as usize,
-        },
-    };
-    let mut state = AppState::new(store.clone(), config);
-    let relay = relay_config
-        .map(|config| Relay::new(config, store.clone()))
-        .transpose()?;
-    if let Some(relay) = &relay {
-        relay.start();
-        state = state.with_relay(Arc::clone(relay));
-    }
-    server::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving")?;
-    if let Some(relay) = relay {
-        let grace = args.shutdown_grace;
-        if !relay.drain(grace).await {
-            tracing::warn!(
-                ?grace,
-                "attempts still in flight after the grace period were cut off"
-            );
-        }
-        let left = store.delivery_counts().await.map(|c| c.open).unwrap_or(0);
-        if left > 0 && args.store.is_durable() {
-            tracing::info!(
-                left,
-                "deliveries left pending; they resume at the next start"
-            );
-        } else if left > 0 {
-            tracing::warn!(
-                left,
-                "deliveries left undelivered; the in-memory store loses them on exit"
-            );
-        }
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// The relay's settings, or `None` when no target is given.
-fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
-    let all = args.forward_to.iter().map(|url| Target {
-        url: url.clone(),
-        route: None,
-    });
-    let routed = args.route.iter().map(|(pattern, url)| Target {
-        url: url.clone(),
-        route: Some(pattern.clone()),
-    });
-    let targets: Vec<Target> = all.chain(routed).collect();
-    if targets.is_empty() {
-        if !args.forward_secret.is_empty() {
-            anyhow::bail!("--forward-secret needs a target: --forward-to or --route");
-        }
-        return Ok(None);
-    }
-    let secrets = SecretText::parse_all(&args.forward_secret, SecretKind::Whsec)
-        .context("--forward-secret")?;
-    let headers: HeaderMap = args.forward_header.iter().cloned().collect();
-    Ok(Some(RelayConfig {
-        targets,
-        headers,
-        policy: RetryPolicy::schedule(args.retry_schedule.0.clone()),
-        timeout: args.forward_timeout,
-        concurrency: usize::from(args.forward_concurrency),
-        signer: Signer::new(secrets),
-    }))
-}
-
-/// The verification `--verify` asks for, with its secrets.
-fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
-    let Some(scheme) = args.verify else {
-        if !args.secrets.load(SecretKind::Raw)?.is_empty() {
-            anyhow::bail!("a secret was given without --verify standard|github");
-        }
-        return Ok(None);
-    };
-    let kind = match scheme {
-        Scheme::Standard => SecretKind::Whsec,
-        Scheme::Github => SecretKind::Raw,
-    };
-    Ok(Some(Verification {
-        scheme,
-        secrets: args.secrets.load_required(kind)?,
-        tolerance: args.verify_tolerance,
-    }))
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: no new connections, finishing requests in flight");
-}
-
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// Logs go to stderr; `HOOKRELAY_LOG` (or `RUST_LOG`) sets the filter, `info` by default.
-fn init_logging(format: LogFormat) {
-    let filter = std::env::var("HOOKRELAY_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter));
-    let _ = match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }
