@@ -2,10 +2,14 @@
 //! `POST /webhook` without reading the body. It runs on the same runtime setup as
 //! `hookrelay serve` (`--workers N` worker threads, default the number of CPUs) and prints
 //! the same first line, `listening on http://ADDR`, so the two load identically.
+//! `--read-body` makes it read the whole body first: that shows what reading a body through
+//! axum and hyper costs by itself, apart from anything hookrelay does with it.
 
+use std::hint::black_box;
 use std::io::Write;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::routing::post;
 use clap::Parser;
 
@@ -23,6 +27,10 @@ struct Args {
     /// Worker threads of the runtime [default: the number of CPUs]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     workers: Option<u16>,
+
+    /// Read the whole body before answering
+    #[arg(long)]
+    read_body: bool,
 }
 
 fn main() -> std::io::Result<()> {
@@ -37,7 +45,17 @@ fn main() -> std::io::Result<()> {
         writeln!(out, "listening on http://{}", listener.local_addr()?)?;
         out.flush()?;
         drop(out);
-        let app = Router::new().route("/webhook", post(|| async { "ok" }));
+        let app = if args.read_body {
+            Router::new().route(
+                "/webhook",
+                post(|body: Bytes| async move {
+                    black_box(body);
+                    "ok"
+                }),
+            )
+        } else {
+            Router::new().route("/webhook", post(|| async { "ok" }))
+        };
         axum::serve(listener, app).await
     })
 }

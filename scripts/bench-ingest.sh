@@ -3,8 +3,11 @@
 # without reading the body) side by side in one run, at N = 1 and N = the number of CPUs.
 # Every request is a ~120-byte event with a unique event_id (scripts/unique-events.lua), so
 # hookrelay pays validation, a dedup lookup that misses, storage, and, once its store holds
-# --max-events events, eviction of the oldest. Runs alternate bare / hookrelay for ROUNDS
-# rounds so both see the same machine load; the verdict compares medians.
+# --max-events events, eviction of the oldest. A third server, `bare --read-body`, reads the
+# body and does nothing else: it shows what reading a body through axum/hyper costs alone.
+# Rounds alternate the servers so they see the same machine load; verdicts use medians.
+# Besides wrk's req/s and p99, each run reports the server's CPU time per request (user +
+# system, from /proc/PID/stat), which shows efficiency even when wrk is the bottleneck.
 #
 # Targets (issue 2): hookrelay req/s >= 0.9 x bare, hookrelay p99 <= 1.5 x bare p99.
 #
@@ -21,6 +24,7 @@ MAX_EVENTS=${MAX_EVENTS:-100000}
 WORKERS=${WORKERS:-"1 $(nproc)"}
 WRK_CPU=${WRK_CPU-0}
 LUA=scripts/unique-events.lua
+TICK=$(getconf CLK_TCK)
 
 if ! command -v wrk >/dev/null; then
   echo "wrk not found; installing it from the system's packages" >&2
@@ -31,84 +35,98 @@ HOOKRELAY=target/release/hookrelay
 BARE=target/release/examples/bare
 
 tmp=$(mktemp -d)
-pids=()
+declare -A pid url
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# start NAME CMD... : starts a server on 127.0.0.1:0, waits for its first line, sets $url.
+# start NAME CMD... : starts a server on 127.0.0.1:0 and waits for its first line.
 start() {
   local name=$1; shift
   "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  pids+=($!)
+  pid[$name]=$!
   local deadline=$((SECONDS + 10))
   until grep -q '^listening on ' "$tmp/$name.out" 2>/dev/null; do
     if ((SECONDS > deadline)); then echo "$name did not start" >&2; cat "$tmp/$name.err" >&2; exit 1; fi
     sleep 0.05
   done
-  url=$(head -1 "$tmp/$name.out" | sed 's/^listening on //')
+  url[$name]=$(head -1 "$tmp/$name.out" | sed 's/^listening on //')
 }
 
 stop_all() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  pids=()
+  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  pid=()
 }
 
 pin=()
 if [[ -n $WRK_CPU ]] && command -v taskset >/dev/null; then pin=(taskset -c "$WRK_CPU"); fi
 
-# load URL DURATION ID_BASE : prints "RPS P99_US NON2XX"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# load NAME DURATION ID_BASE : prints "RPS P99_US CPU_US_PER_REQUEST NON2XX"
 load() {
-  local out
-  out=$(ID_BASE=$3 "${pin[@]}" wrk -t1 -c"$CONNECTIONS" -d"$2" --latency -s "$LUA" "$1/webhook")
-  local rps p99 non2xx
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-        m = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : 0; printf "%.0f", v * m}' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  echo "$rps $p99 ${non2xx:-0}"
+  local out t0 t1
+  t0=$(cpu_ticks "${pid[$1]}")
+  out=$(ID_BASE=$3 "${pin[@]}" wrk -t1 -c"$CONNECTIONS" -d"$2" --latency -s "$LUA" "${url[$1]}/webhook")
+  t1=$(cpu_ticks "${pid[$1]}")
+  awk -v cpu=$((t1 - t0)) -v tick="$TICK" '
+    /^Requests\/sec:/ {rps = $2}
+    / requests in / {n = $1}
+    $1 == "99%" {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+                 p99 = v * ((u == "us") ? 1 : (u == "ms") ? 1000 : 1000000)}
+    /Non-2xx/ {bad = $NF}
+    END {printf "%.0f %.0f %.2f %d\n", rps, p99, cpu * 1000000 / tick / n, bad}' <<<"$out"
 }
 
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+servers=(bare bare_read hookrelay)
 echo "# bench-ingest $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r)"
 echo "# wrk -t1 -c$CONNECTIONS -d$DURATION, pinned: ${pin[*]:-no} | rounds: $ROUNDS | hookrelay --max-events $MAX_EVENTS"
+echo "# per server: req/s, p99 latency (us), server CPU time per request (us)"
 status=0
 base=0
 for n in $WORKERS; do
   stop_all
-  start bare "$BARE" --port 0 --workers "$n"; bare_url=$url
-  start hookrelay "$HOOKRELAY" serve --port 0 --workers "$n" --max-events "$MAX_EVENTS"; hr_url=$url
-  # Warm up both; hookrelay's store is filled to --max-events so eviction is in every run.
-  load "$bare_url" "$WARMUP" 0 >/dev/null
-  base=$((base + 10 ** 10))
+  start bare "$BARE" --port 0 --workers "$n"
+  start bare_read "$BARE" --port 0 --workers "$n" --read-body
+  start hookrelay "$HOOKRELAY" serve --port 0 --workers "$n" --max-events "$MAX_EVENTS"
+  load bare "$WARMUP" 0 >/dev/null
+  load bare_read "$WARMUP" 0 >/dev/null
+  # hookrelay is warmed up until its store is full, so eviction is part of every run.
   while :; do
-    load "$hr_url" "$WARMUP" "$base" >/dev/null
     base=$((base + 10 ** 10))
-    stored=$(curl -s "$hr_url/healthz" | sed -E 's/.*"events":([0-9]+).*/\1/')
+    load hookrelay "$WARMUP" "$base" >/dev/null
+    stored=$(curl -s "${url[hookrelay]}/healthz" | sed -E 's/.*"events":([0-9]+).*/\1/')
     ((stored >= MAX_EVENTS)) && break
   done
   echo
-  echo "## workers = $n   (load before: $(uptime | sed 's/.*load average: //'))"
-  printf '%-6s %12s %12s %10s %10s %9s %9s  %s\n' round bare_rps hr_rps rps_ratio bare_p99 hr_p99 p99_ratio load
+  echo "## workers = $n"
+  printf '%-6s | %-22s | %-22s | %-22s | %-8s %-8s | %s\n' round "bare rps/p99/cpu" "bare_read rps/p99/cpu" "hookrelay rps/p99/cpu" "rps" "p99" "load"
   : >"$tmp/rows"
   for r in $(seq 1 "$ROUNDS"); do
-    read -r b_rps b_p99 b_bad < <(load "$bare_url" "$DURATION" "$base"); base=$((base + 10 ** 10))
-    read -r h_rps h_p99 h_bad < <(load "$hr_url" "$DURATION" "$base"); base=$((base + 10 ** 10))
-    if ((b_bad + h_bad > 0)); then echo "non-2xx answers: bare $b_bad, hookrelay $h_bad" >&2; status=1; fi
-    echo "$b_rps $h_rps $b_p99 $h_p99" >>"$tmp/rows"
-    printf '%-6s %12.0f %12.0f %10.3f %8sus %7sus %9.3f  %s\n' "$r" "$b_rps" "$h_rps" \
-      "$(echo "$h_rps / $b_rps" | bc -l)" "$b_p99" "$h_p99" "$(echo "$h_p99 / $b_p99" | bc -l)" \
-      "$(uptime | sed 's/.*load average: //' | cut -d, -f1)"
+    row=()
+    for s in "${servers[@]}"; do
+      base=$((base + 10 ** 10))
+      read -r rps p99 cpu bad < <(load "$s" "$DURATION" "$base")
+      if ((bad > 0)); then echo "$s: $bad non-2xx answers" >&2; status=1; fi
+      row+=("$rps" "$p99" "$cpu")
+    done
+    echo "${row[*]}" >>"$tmp/rows"
+    printf '%-6s | %7s %6s %7s | %7s %6s %7s | %7s %6s %7s | %-8s %-8s | %s\n' "$r" "${row[@]}" \
+      "$(ratio "${row[6]}" "${row[0]}")" "$(ratio "${row[7]}" "${row[1]}")" "$(load_avg)"
   done
-  b_rps=$(awk '{print $1}' "$tmp/rows" | median); h_rps=$(awk '{print $2}' "$tmp/rows" | median)
-  b_p99=$(awk '{print $3}' "$tmp/rows" | median); h_p99=$(awk '{print $4}' "$tmp/rows" | median)
-  rps_ratio=$(echo "$h_rps / $b_rps" | bc -l); p99_ratio=$(echo "$h_p99 / $b_p99" | bc -l)
-  rps_ok=$(echo "$rps_ratio >= 0.9" | bc -l); p99_ok=$(echo "$p99_ratio <= 1.5" | bc -l)
-  printf '%-6s %12.0f %12.0f %10.3f %8sus %7sus %9.3f\n' median "$b_rps" "$h_rps" "$rps_ratio" "$b_p99" "$h_p99" "$p99_ratio"
-  echo "workers=$n: req/s ratio $(printf %.3f "$rps_ratio") (target >= 0.9: $( ((rps_ok)) && echo met || echo NOT met)), p99 ratio $(printf %.3f "$p99_ratio") (target <= 1.5: $( ((p99_ok)) && echo met || echo NOT met))"
-  curl -s "$hr_url/healthz"; echo
+  med=()
+  for col in $(seq 1 9); do med+=("$(awk -v c="$col" '{print $c}' "$tmp/rows" | median)"); done
+  rps_ratio=$(ratio "${med[6]}" "${med[0]}"); p99_ratio=$(ratio "${med[7]}" "${med[1]}")
+  printf '%-6s | %7.0f %6.0f %7.2f | %7.0f %6.0f %7.2f | %7.0f %6.0f %7.2f | %-8s %-8s |\n' median "${med[@]}" "$rps_ratio" "$p99_ratio"
+  verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met"}'; }
+  echo "workers=$n: hookrelay/bare req/s $rps_ratio (target >= 0.9: $(verdict "$rps_ratio" 0.9 ">=")), p99 $p99_ratio (target <= 1.5: $(verdict "$p99_ratio" 1.5 "<="))"
+  echo "workers=$n: hookrelay/bare_read req/s $(ratio "${med[6]}" "${med[3]}"); CPU per request hookrelay/bare $(ratio "${med[8]}" "${med[2]}"), bare_read/bare $(ratio "${med[5]}" "${med[2]}")"
+  echo "hookrelay /healthz: $(curl -s "${url[hookrelay]}/healthz")"
 done
 exit "$status"
