@@ -73,6 +73,10 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(ApiError::UnsupportedMediaType("no Content-Type".into()));
     };
+    // The form nearly every sender uses, recognised without parsing.
+    if value.as_bytes() == b"application/json" {
+        return Ok(());
+    }
     let text = value.to_str().unwrap_or("");
     let essence = text.split(';').next().unwrap_or("").trim().as_bytes();
     let ends_with = |suffix: &str| {
