@@ -86,8 +86,44 @@ pub struct Event {
 
 /// Validates one event: the body must be a JSON object following the model.
 pub fn validate_event(body: &[u8]) -> Result<Event, Invalid> {
+    if let Some(event) = accept_in_one_pass(body) {
+        return Ok(event);
+    }
     let text = top_level(body)?;
     check_object(text, "").map_err(Invalid::Fields)
+}
+
+/// The common case, a valid event, in one parse instead of two: a text that deserializes
+/// into [`Plain`] is well-formed JSON (the same parser, values and keys checked at least as
+/// strictly as by the syntax pass), so that pass can be skipped. Anything else returns
+/// `None` and takes the full path, which finds and reports every problem.
+fn accept_in_one_pass(body: &[u8]) -> Option<Event> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    // serde_json skips extra members without its depth limit: the scan still applies.
+    check_depth(text).ok()?;
+    let plain: Plain = serde_json::from_str(text).ok()?;
+    check_timestamp(plain.timestamp).ok()?;
+    check_event_type(plain.event_type).ok()?;
+    Some(Event {
+        event_id: plain.event_id,
+        timestamp: plain.timestamp.to_owned(),
+        event_type: plain.event_type.to_owned(),
+        description: plain.description.to_owned(),
+    })
+}
+
+/// The model's fields when each has the right JSON type: `i64` takes exactly the integer
+/// tokens [`check_integer`] takes, and `&str` only strings without escapes, which the
+/// full path would copy as they are.
+#[derive(Deserialize)]
+struct Plain<'a> {
+    event_id: i64,
+    timestamp: &'a str,
+    event_type: &'a str,
+    description: &'a str,
 }
 
 /// Validates a document that is either one event or an array of events (as `validate`
@@ -235,15 +271,9 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 
 /// Checks one JSON value (already known to be well-formed) against the model.
 fn check_object<'a>(text: &'a str, prefix: &str) -> Result<Event, Vec<FieldError>> {
-    let path = |name: &str| {
-        if prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{prefix}.{name}")
-        }
-    };
-    let kind = describe(text.trim());
+    let path = |name: &str| field_path(prefix, name);
     if !text.trim_start().starts_with('{') {
+        let kind = describe(text.trim());
         return Err(vec![FieldError::new(
             prefix,
             format!("expected a JSON object, got {kind}"),
@@ -265,7 +295,20 @@ fn check_object<'a>(text: &'a str, prefix: &str) -> Result<Event, Vec<FieldError
             }]);
         }
     };
+    check_fields(fields, prefix)
+}
 
+fn field_path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Checks the model's fields of one object, collecting every problem.
+fn check_fields<'a>(fields: Fields<'a>, prefix: &str) -> Result<Event, Vec<FieldError>> {
+    let path = |name: &str| field_path(prefix, name);
     let mut errors = Vec::new();
     let mut check =
         |name: &str, raw: Option<&'a RawValue>, f: &dyn Fn(&str) -> Result<_, String>| {
@@ -286,11 +329,11 @@ fn check_object<'a>(text: &'a str, prefix: &str) -> Result<Event, Vec<FieldError
             return Err(timestamp::expected_form(&describe(raw)));
         }
         let s = string(raw)?;
-        parse_timestamp(&s).map(|_| Value::Str(s))
+        check_timestamp(&s).map(|()| Value::Str(s))
     });
-    let event_type = check("event_type", fields.event_type, &|raw| match string(raw)? {
-        s if s.is_empty() => Err("expected a non-empty string, got an empty string".into()),
-        s => Ok(Value::Str(s)),
+    let event_type = check("event_type", fields.event_type, &|raw| {
+        let s = string(raw)?;
+        check_event_type(&s).map(|()| Value::Str(s))
     });
     let description = check("description", fields.description, &|raw| {
         string(raw).map(Value::Str)
@@ -310,6 +353,18 @@ fn check_object<'a>(text: &'a str, prefix: &str) -> Result<Event, Vec<FieldError
         }),
         _ => Err(errors),
     }
+}
+
+/// The rules on the text of the string fields, shared by both paths of [`validate_event`].
+fn check_timestamp(text: &str) -> Result<(), String> {
+    parse_timestamp(text).map(|_| ())
+}
+
+fn check_event_type(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("expected a non-empty string, got an empty string".into());
+    }
+    Ok(())
 }
 
 /// A checked field's value.
@@ -332,6 +387,11 @@ fn check_integer(raw: &str) -> Result<i64, String> {
 fn string(raw: &str) -> Result<String, String> {
     if !raw.starts_with('"') {
         return Err(format!("expected a string, got {}", describe(raw)));
+    }
+    // `raw` has passed the parser, so without escapes the text between the quotes is the
+    // value; only escapes need decoding.
+    if !raw.contains('\\') {
+        return Ok(raw[1..raw.len() - 1].to_string());
     }
     serde_json::from_str(raw).map_err(|e| format!("expected a string: {e}"))
 }
@@ -359,3 +419,56 @@ fn describe(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The one-pass shortcut must judge exactly as the full path does.
+#[cfg(test)]
+mod one_pass_tests {
+    use super::*;
+
+    fn full_path(body: &[u8]) -> Result<Event, Invalid> {
+        check_object(top_level(body)?, "").map_err(Invalid::Fields)
+    }
+
+    #[test]
+    fn agrees_with_the_full_path() {
+        let ok = r#""event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "x", "description": """#;
+        let cases = [
+            format!("{{{ok}}}"),
+            format!(" \n{{{ok}, \"extra\": [1, {{\"a\": null}}]}} \n"),
+            format!("{{{ok}, \"event_id\": 2}}"),
+            format!("{{{ok}}} x"),
+            format!("{{{ok},}}"),
+            format!("\u{feff}{{{ok}}}"),
+            format!("\u{a0}{{{ok}}}"),
+            format!("[{{{ok}}}]"),
+            format!("{{{ok}, \"k\\ud800\": 1}}"),
+            format!("{{{ok}, \"k\": \"\\ud800\"}}"),
+            format!("{{{ok}, \"k\": \"a\u{1}b\"}}"),
+            r#"{"event_id": 1.0, "timestamp": "2023-10-05T12:34:56", "event_type": "x", "description": ""}"#.into(),
+            r#"{"event_id": 1, "timestamp": "2023-10-05", "event_type": "x", "description": ""}"#.into(),
+            r#"{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "", "description": ""}"#.into(),
+            r#"{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "x"}"#.into(),
+            r#"{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "\u0078\n", "description": "a\"b\\"}"#.into(),
+            r#"{"event_id": null, "timestamp": null, "event_type": null, "description": null}"#.into(),
+            r#"{"event_id": -0, "timestamp": "2023-10-05T12:34:56", "event_type": "x", "description": ""}"#.into(),
+            r#"{"event_id": 1e2, "timestamp": "2023-10-05T12:34:56", "event_type": "x", "description": ""}"#.into(),
+            r#"{"event_id": 9223372036854775808, "timestamp": "2023-10-05T12:34:56", "event_type": "x", "description": ""}"#.into(),
+            r#"{"event_id": -9223372036854775808, "timestamp": "2023-10-05T12:34:5\u0036", "event_type": "x", "description": ""}"#.into(),
+            r#"{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "\u0000", "description": ""}"#.into(),
+            "{}".into(),
+            "[1, 2, 3, 4]".into(),
+            "{".into(),
+            "".into(),
+        ];
+        for case in &cases {
+            let body = case.as_bytes();
+            assert_eq!(validate_event(body), full_path(body), "{case:?}");
+        }
+        let escaped = br#"{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "\u0078\n", "description": "a\"b\\"}"#;
+        let event = validate_event(escaped).expect("valid");
+        assert_eq!(
+            (event.event_type.as_str(), event.description.as_str()),
+            ("x\n", "a\"b\\")
+        );
+    }
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Loads `hookrelay serve --workers N` and the bare axum handler (examples/bare.rs, answers 200
+# without reading the body) side by side in one run, at N = 1 and N = the number of CPUs.
+# Every request is a ~120-byte event with a unique event_id (scripts/unique-events.lua), so
+# hookrelay pays validation, a dedup lookup that misses, storage, and, once its store holds
+# --max-events events, eviction of the oldest. A third server, `bare --read-body`, reads the
+# body and does nothing else: it shows what reading a body through axum/hyper costs alone.
+# Rounds alternate the servers so they see the same machine load; verdicts use medians.
+# Besides wrk's req/s and p99, each run reports the server's CPU time per request (user +
+# system, from /proc/PID/stat), which shows efficiency even when wrk is the bottleneck.
+#
+# Targets (issue 2): hookrelay req/s >= 0.9 x bare, hookrelay p99 <= 1.5 x bare p99.
+#
+# Env: DURATION (10s), WARMUP (3s), ROUNDS (3), CONNECTIONS (32), MAX_EVENTS (100000),
+#      WORKERS ("1 $(nproc)"), WRK_CPU (0; empty = don't pin wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-3s}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-32}
+MAX_EVENTS=${MAX_EVENTS:-100000}
+WORKERS=${WORKERS:-"1 $(nproc)"}
+WRK_CPU=${WRK_CPU-0}
+LUA=scripts/unique-events.lua
+TICK=$(getconf CLK_TCK)
+
+if ! command -v wrk >/dev/null; then
+  echo "wrk not found; installing it from the system's packages" >&2
+  apt-get install -y wrk >/dev/null
+fi
+cargo build --release --quiet --bin hookrelay --example bare
+HOOKRELAY=target/release/hookrelay
+BARE=target/release/examples/bare
+
+tmp=$(mktemp -d)
+declare -A pid url
+cleanup() {
+  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# start NAME CMD... : starts a server on 127.0.0.1:0 and waits for its first line.
+start() {
+  local name=$1; shift
+  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  pid[$name]=$!
+  local deadline=$((SECONDS + 10))
+  until grep -q '^listening on ' "$tmp/$name.out" 2>/dev/null; do
+    if ((SECONDS > deadline)); then echo "$name did not start" >&2; cat "$tmp/$name.err" >&2; exit 1; fi
+    sleep 0.05
+  done
+  url[$name]=$(head -1 "$tmp/$name.out" | sed 's/^listening on //')
+}
+
+stop_all() {
+  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  pid=()
+}
+
+pin=()
+if [[ -n $WRK_CPU ]] && command -v taskset >/dev/null; then pin=(taskset -c "$WRK_CPU"); fi
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# load NAME DURATION ID_BASE : prints "RPS P99_US CPU_US_PER_REQUEST NON2XX"
+load() {
+  local out t0 t1
+  t0=$(cpu_ticks "${pid[$1]}")
+  out=$(ID_BASE=$3 "${pin[@]}" wrk -t1 -c"$CONNECTIONS" -d"$2" --latency -s "$LUA" "${url[$1]}/webhook")
+  t1=$(cpu_ticks "${pid[$1]}")
+  awk -v cpu=$((t1 - t0)) -v tick="$TICK" '
+    /^Requests\/sec:/ {rps = $2}
+    / requests in / {n = $1}
+    $1 == "99%" {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+                 p99 = v * ((u == "us") ? 1 : (u == "ms") ? 1000 : 1000000)}
+    /Non-2xx/ {bad = $NF}
+    END {printf "%.0f %.0f %.2f %d\n", rps, p99, cpu * 1000000 / tick / n, bad}' <<<"$out"
+}
+
+median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+servers=(bare bare_read hookrelay)
+echo "# bench-ingest $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r)"
+echo "# wrk -t1 -c$CONNECTIONS -d$DURATION, pinned: ${pin[*]:-no} | rounds: $ROUNDS | hookrelay --max-events $MAX_EVENTS"
+echo "# per server: req/s, p99 latency (us), server CPU time per request (us)"
+status=0
+base=0
+for n in $WORKERS; do
+  stop_all
+  start bare "$BARE" --port 0 --workers "$n"
+  start bare_read "$BARE" --port 0 --workers "$n" --read-body
+  start hookrelay "$HOOKRELAY" serve --port 0 --workers "$n" --max-events "$MAX_EVENTS"
+  load bare "$WARMUP" 0 >/dev/null
+  load bare_read "$WARMUP" 0 >/dev/null
+  # hookrelay is warmed up until its store is full, so eviction is part of every run.
+  while :; do
+    base=$((base + 10 ** 10))
+    load hookrelay "$WARMUP" "$base" >/dev/null
+    stored=$(curl -s "${url[hookrelay]}/healthz" | sed -E 's/.*"events":([0-9]+).*/\1/')
+    ((stored >= MAX_EVENTS)) && break
+  done
+  echo
+  echo "## workers = $n"
+  printf '%-6s | %-22s | %-22s | %-22s | %-8s %-8s | %s\n' round "bare rps/p99/cpu" "bare_read rps/p99/cpu" "hookrelay rps/p99/cpu" "rps" "p99" "load"
+  : >"$tmp/rows"
+  for r in $(seq 1 "$ROUNDS"); do
+    row=()
+    for s in "${servers[@]}"; do
+      base=$((base + 10 ** 10))
+      read -r rps p99 cpu bad < <(load "$s" "$DURATION" "$base")
+      if ((bad > 0)); then echo "$s: $bad non-2xx answers" >&2; status=1; fi
+      row+=("$rps" "$p99" "$cpu")
+    done
+    echo "${row[*]}" >>"$tmp/rows"
+    printf '%-6s | %7s %6s %7s | %7s %6s %7s | %7s %6s %7s | %-8s %-8s | %s\n' "$r" "${row[@]}" \
+      "$(ratio "${row[6]}" "${row[0]}")" "$(ratio "${row[7]}" "${row[1]}")" "$(load_avg)"
+  done
+  med=()
+  for col in $(seq 1 9); do med+=("$(awk -v c="$col" '{print $c}' "$tmp/rows" | median)"); done
+  rps_ratio=$(ratio "${med[6]}" "${med[0]}"); p99_ratio=$(ratio "${med[7]}" "${med[1]}")
+  printf '%-6s | %7.0f %6.0f %7.2f | %7.0f %6.0f %7.2f | %7.0f %6.0f %7.2f | %-8s %-8s |\n' median "${med[@]}" "$rps_ratio" "$p99_ratio"
+  verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met"}'; }
+  echo "workers=$n: hookrelay/bare req/s $rps_ratio (target >= 0.9: $(verdict "$rps_ratio" 0.9 ">=")), p99 $p99_ratio (target <= 1.5: $(verdict "$p99_ratio" 1.5 "<="))"
+  echo "workers=$n: hookrelay/bare_read req/s $(ratio "${med[6]}" "${med[3]}"); CPU per request hookrelay/bare $(ratio "${med[8]}" "${med[2]}"), bare_read/bare $(ratio "${med[5]}" "${med[2]}")"
+  echo "hookrelay /healthz: $(curl -s "${url[hookrelay]}/healthz")"
+done
+exit "$status"

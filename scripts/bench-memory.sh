@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Memory per stored event: starts `hookrelay serve --max-events 1000000` on 127.0.0.1:0,
+# reads its idle resident memory (VmRSS in /proc/PID/status), posts 1,000,000 distinct
+# events of about 120 bytes with examples/post_events.rs (every answer must be a new 200),
+# checks GET /healthz reports 1,000,000 stored and none evicted, and reads VmRSS again.
+#
+# Target (issue 2): growth <= 300 MB, i.e. <= 300 bytes per event, body included.
+#
+# Env: COUNT (1000000), CONNECTIONS (32), WORKERS (unset = hookrelay's default, the CPUs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COUNT=${COUNT:-1000000}
+CONNECTIONS=${CONNECTIONS:-32}
+cargo build --release --quiet --bin hookrelay --example post_events
+HOOKRELAY=target/release/hookrelay
+
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+workers=()
+[[ -n ${WORKERS:-} ]] && workers=(--workers "$WORKERS")
+"$HOOKRELAY" serve --port 0 --max-events "$COUNT" "${workers[@]}" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+deadline=$((SECONDS + 10))
+until grep -q '^listening on ' "$tmp/out" 2>/dev/null; do
+  ((SECONDS < deadline)) || { echo "hookrelay did not start" >&2; cat "$tmp/err" >&2; exit 1; }
+  sleep 0.05
+done
+url=$(head -1 "$tmp/out" | sed 's/^listening on //')
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
+
+# One request first, so that the idle figure includes a warmed-up connection path.
+curl -sf "$url/healthz" >/dev/null
+idle=$(rss_kib)
+echo "# bench-memory $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r) | load: $(uptime | sed 's/.*load average: //')"
+echo "hookrelay serve --max-events $COUNT ${workers[*]}: idle VmRSS ${idle} KiB"
+
+target/release/examples/post_events --url "$url/webhook" --count "$COUNT" --connections "$CONNECTIONS"
+health=$(curl -sf "$url/healthz")
+echo "GET /healthz: $health"
+stored=$(sed -E 's/.*"events":([0-9]+).*/\1/' <<<"$health")
+evicted=$(sed -E 's/.*"evicted":([0-9]+).*/\1/' <<<"$health")
+if ((stored != COUNT || evicted != 0)); then
+  echo "expected $COUNT events stored and none evicted" >&2
+  exit 1
+fi
+full=$(rss_kib)
+growth=$(((full - idle) * 1024))
+per_event=$((growth / COUNT))
+echo "full VmRSS ${full} KiB; growth $((growth / 1000000)) MB ($((growth / 1048576)) MiB) = ${per_event} bytes/event"
+if ((per_event <= 300)); then
+  echo "target <= 300 bytes/event: met"
+else
+  echo "target <= 300 bytes/event: NOT met"
+  exit 1
+fi
