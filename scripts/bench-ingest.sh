@@ -5,20 +5,21 @@
 # hookrelay pays validation, a dedup lookup that misses, storage, and, once its store holds
 # --max-events events, eviction of the oldest. A third server, `bare --read-body`, reads the
 # body and does nothing else: it shows what reading a body through axum/hyper costs alone.
-# Rounds alternate the servers so they see the same machine load; verdicts use medians.
+# Rounds alternate the servers so they see the same machine load; each ratio is taken
+# within a round and the verdict uses its median over the rounds.
 # Besides wrk's req/s and p99, each run reports the server's CPU time per request (user +
 # system, from /proc/PID/stat), which shows efficiency even when wrk is the bottleneck.
 #
 # Targets (issue 2): hookrelay req/s >= 0.9 x bare, hookrelay p99 <= 1.5 x bare p99.
 #
-# Env: DURATION (10s), WARMUP (3s), ROUNDS (3), CONNECTIONS (32), MAX_EVENTS (100000),
+# Env: DURATION (10s), WARMUP (3s), ROUNDS (5), CONNECTIONS (32), MAX_EVENTS (100000),
 #      WORKERS ("1 $(nproc)"), WRK_CPU (0; empty = don't pin wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 MAX_EVENTS=${MAX_EVENTS:-100000}
 WORKERS=${WORKERS:-"1 $(nproc)"}
@@ -116,17 +117,19 @@ for n in $WORKERS; do
       if ((bad > 0)); then echo "$s: $bad non-2xx answers" >&2; status=1; fi
       row+=("$rps" "$p99" "$cpu")
     done
+    # Ratios are taken within a round (runs seconds apart), then the median over rounds.
+    row+=("$(ratio "${row[6]}" "${row[0]}")" "$(ratio "${row[7]}" "${row[1]}")"
+      "$(ratio "${row[6]}" "${row[3]}")" "$(ratio "${row[8]}" "${row[2]}")" "$(ratio "${row[5]}" "${row[2]}")")
     echo "${row[*]}" >>"$tmp/rows"
-    printf '%-6s | %7s %6s %7s | %7s %6s %7s | %7s %6s %7s | %-8s %-8s | %s\n' "$r" "${row[@]}" \
-      "$(ratio "${row[6]}" "${row[0]}")" "$(ratio "${row[7]}" "${row[1]}")" "$(load_avg)"
+    printf '%-6s | %7s %6s %7s | %7s %6s %7s | %7s %6s %7s | %-8s %-8s | %s\n' "$r" "${row[@]:0:11}" "$(load_avg)"
   done
   med=()
-  for col in $(seq 1 9); do med+=("$(awk -v c="$col" '{print $c}' "$tmp/rows" | median)"); done
-  rps_ratio=$(ratio "${med[6]}" "${med[0]}"); p99_ratio=$(ratio "${med[7]}" "${med[1]}")
-  printf '%-6s | %7.0f %6.0f %7.2f | %7.0f %6.0f %7.2f | %7.0f %6.0f %7.2f | %-8s %-8s |\n' median "${med[@]}" "$rps_ratio" "$p99_ratio"
+  for col in $(seq 1 14); do med+=("$(awk -v c="$col" '{print $c}' "$tmp/rows" | median)"); done
+  for i in 9 10 11 12 13; do med[i]=$(printf %.3f "${med[i]}"); done
+  printf '%-6s | %7.0f %6.0f %7.2f | %7.0f %6.0f %7.2f | %7.0f %6.0f %7.2f | %-8s %-8s |\n' median "${med[@]:0:11}"
   verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "NOT met"}'; }
-  echo "workers=$n: hookrelay/bare req/s $rps_ratio (target >= 0.9: $(verdict "$rps_ratio" 0.9 ">=")), p99 $p99_ratio (target <= 1.5: $(verdict "$p99_ratio" 1.5 "<="))"
-  echo "workers=$n: hookrelay/bare_read req/s $(ratio "${med[6]}" "${med[3]}"); CPU per request hookrelay/bare $(ratio "${med[8]}" "${med[2]}"), bare_read/bare $(ratio "${med[5]}" "${med[2]}")"
+  echo "workers=$n: hookrelay/bare req/s ${med[9]} (target >= 0.9: $(verdict "${med[9]}" 0.9 ">=")), p99 ${med[10]} (target <= 1.5: $(verdict "${med[10]}" 1.5 "<="))"
+  echo "workers=$n: hookrelay/bare_read req/s ${med[11]}; CPU per request hookrelay/bare ${med[12]}, bare_read/bare ${med[13]}"
   echo "hookrelay /healthz: $(curl -s "${url[hookrelay]}/healthz")"
 done
 exit "$status"
