@@ -6,10 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::error::ApiError;
 
@@ -63,15 +61,19 @@ impl Admission {
     }
 }
 
-/// Middleware: handles the request if a permit is free, else answers 503 at once.
-pub async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
-    let Ok(_permit) = admission.0.try_acquire() else {
-        metrics::counter!("hookrelay_requests_rejected_total", "reason" => "overload").increment(1);
-        return ApiError::Unavailable {
-            message: "the server is handling too many requests; retry later".into(),
-            retry_after_secs: RETRY_AFTER_SECS,
-        }
-        .into_response();
-    };
-    next.run(request).await
+impl Admission {
+    /// A permit while fewer than `--max-inflight` requests are in progress, else the 503
+    /// answer to give at once.
+    pub fn try_admit(&self) -> Result<SemaphorePermit<'_>, Box<Response>> {
+        self.0.try_acquire().map_err(|_| {
+            metrics::counter!("hookrelay_requests_rejected_total", "reason" => "overload")
+                .increment(1);
+            ApiError::Unavailable {
+                message: "the server is handling too many requests; retry later".into(),
+                retry_after_secs: RETRY_AFTER_SECS,
+            }
+            .into_response()
+            .into()
+        })
+    }
 }

@@ -97,8 +97,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
-        .layer(middleware::from_fn_with_state(admission, limits::admit))
-        .layer(middleware::from_fn(request_id::request_id))
+        .layer(middleware::from_fn_with_state(admission, request_id::front))
 }
 
 /// Serves until `shutdown` completes, then stops accepting and finishes in-flight requests.
