@@ -27,39 +27,11 @@ WRK_CPU=${WRK_CPU-0}
 LUA=scripts/unique-events.lua
 TICK=$(getconf CLK_TCK)
 
-if ! command -v wrk >/dev/null; then
-  echo "wrk not found; installing it from the system's packages" >&2
-  apt-get install -y wrk >/dev/null
-fi
+source scripts/lib.sh
+need_wrk
 cargo build --release --quiet --bin hookrelay --example bare
 HOOKRELAY=target/release/hookrelay
 BARE=target/release/examples/bare
-
-tmp=$(mktemp -d)
-declare -A pid url
-cleanup() {
-  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# start NAME CMD... : starts a server on 127.0.0.1:0 and waits for its first line.
-start() {
-  local name=$1; shift
-  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  pid[$name]=$!
-  local deadline=$((SECONDS + 10))
-  until grep -q '^listening on ' "$tmp/$name.out" 2>/dev/null; do
-    if ((SECONDS > deadline)); then echo "$name did not start" >&2; cat "$tmp/$name.err" >&2; exit 1; fi
-    sleep 0.05
-  done
-  url[$name]=$(head -1 "$tmp/$name.out" | sed 's/^listening on //')
-}
-
-stop_all() {
-  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  pid=()
-}
 
 pin=()
 if [[ -n $WRK_CPU ]] && command -v taskset >/dev/null; then pin=(taskset -c "$WRK_CPU"); fi
@@ -81,7 +53,6 @@ load() {
     END {printf "%.0f %.0f %.2f %d\n", rps, p99, cpu * 1000000 / tick / n, bad}' <<<"$out"
 }
 
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 

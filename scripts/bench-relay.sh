@@ -22,34 +22,11 @@ LUA=scripts/unique-events.lua
 workers=()
 [[ -n ${WORKERS:-} ]] && workers=(--workers "$WORKERS")
 
-if ! command -v wrk >/dev/null; then
-  echo "wrk not found; installing it from the system's packages" >&2
-  apt-get install -y wrk >/dev/null
-fi
+source scripts/lib.sh
+need_wrk
 cargo build --release --quiet --bin hookrelay --example bare
 HOOKRELAY=target/release/hookrelay
 BARE=target/release/examples/bare
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# start NAME CMD... : starts a server on 127.0.0.1:0, waits for its first line, sets $url.
-start() {
-  local name=$1; shift
-  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  pids+=($!)
-  local deadline=$((SECONDS + 10))
-  until grep -q '^listening on ' "$tmp/$name.out" 2>/dev/null; do
-    if ((SECONDS > deadline)); then echo "$name did not start" >&2; cat "$tmp/$name.err" >&2; exit 1; fi
-    sleep 0.05
-  done
-  url=$(head -1 "$tmp/$name.out" | sed 's/^listening on //')
-}
 
 pin=()
 if [[ -n $WRK_CPU ]] && command -v taskset >/dev/null; then pin=(taskset -c "$WRK_CPU"); fi
@@ -65,18 +42,13 @@ load() {
   echo "$requests $rps ${non2xx:-0}"
 }
 
-# metric URL SERIES : the value of one sample of /metrics (0 when absent)
-metric() {
-  curl -s "$1/metrics" | awk -v s="$2" 'index($0, s " ") == 1 {v = $2} END {print v + 0}'
-}
-
 now() { date +%s.%N; }
 
 echo "# bench-relay $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r) | load: $(uptime | sed 's/.*load average: //')"
 echo "# wrk -t1 -c$CONNECTIONS -d$DURATION, pinned: ${pin[*]:-no} | rounds: $ROUNDS | hookrelay ${workers[*]:-(default workers)} --max-pending $MAX_PENDING"
-start sink "$BARE" --port 0 "${workers[@]}"; sink_url=$url
+start sink "$BARE" --port 0 "${workers[@]}"; sink_url=${url[sink]}
 start relay "$HOOKRELAY" serve --port 0 "${workers[@]}" --forward-to "$sink_url/webhook" \
-  --max-pending "$MAX_PENDING"; relay_url=$url
+  --max-pending "$MAX_PENDING"; relay_url=${url[relay]}
 
 printf '%-6s %11s %11s %10s %10s %10s %9s %s\n' round bare_rps relay_eps ratio accepted delivered drain_s lost
 status=0
@@ -107,7 +79,7 @@ for r in $(seq 1 "$ROUNDS"); do
   printf '%-6s %11.0f %11.0f %10.3f %10d %10d %9.2f %s\n' "$r" "$bare_rps" "$eps" "$ratio" \
     "$accepted" "$delivered" "$(echo "$drained - $loaded" | bc -l)" "$lost"
 done
-median=$(sort -g "$tmp/ratios" | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+median=$(median <"$tmp/ratios")
 ok=$(echo "$median >= 0.4" | bc -l)
 echo "relay throughput ratio (median) $(printf %.3f "$median") (target >= 0.4: $( ((ok)) && echo met || echo NOT met)); lost deliveries: $( ((status == 0)) && echo 0 || echo 'SOME (see rows)')"
 echo "dead: $(metric "$relay_url" 'hookrelay_deliveries_total{outcome="dead"}'); accepted and delivered are the relay's own counters"
