@@ -15,35 +15,23 @@ CONNECTIONS=${CONNECTIONS:-32}
 cargo build --release --quiet --bin hookrelay --example post_events
 HOOKRELAY=target/release/hookrelay
 
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [[ -n $pid ]] && kill "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source scripts/lib.sh
 
 workers=()
 [[ -n ${WORKERS:-} ]] && workers=(--workers "$WORKERS")
-"$HOOKRELAY" serve --port 0 --max-events "$COUNT" "${workers[@]}" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-deadline=$((SECONDS + 10))
-until grep -q '^listening on ' "$tmp/out" 2>/dev/null; do
-  ((SECONDS < deadline)) || { echo "hookrelay did not start" >&2; cat "$tmp/err" >&2; exit 1; }
-  sleep 0.05
-done
-url=$(head -1 "$tmp/out" | sed 's/^listening on //')
+start hookrelay "$HOOKRELAY" serve --port 0 --max-events "$COUNT" "${workers[@]}"
+base=${url[hookrelay]}
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/${pid[hookrelay]}/status"; }
 
 # One request first, so that the idle figure includes a warmed-up connection path.
-curl -sf "$url/healthz" >/dev/null
+curl -sf "$base/healthz" >/dev/null
 idle=$(rss_kib)
 echo "# bench-memory $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r) | load: $(uptime | sed 's/.*load average: //')"
 echo "hookrelay serve --max-events $COUNT ${workers[*]}: idle VmRSS ${idle} KiB"
 
-target/release/examples/post_events --url "$url/webhook" --count "$COUNT" --connections "$CONNECTIONS"
-health=$(curl -sf "$url/healthz")
+target/release/examples/post_events --url "$base/webhook" --count "$COUNT" --connections "$CONNECTIONS"
+health=$(curl -sf "$base/healthz")
 echo "GET /healthz: $health"
 stored=$(sed -E 's/.*"events":([0-9]+).*/\1/' <<<"$health")
 evicted=$(sed -E 's/.*"evicted":([0-9]+).*/\1/' <<<"$health")

@@ -23,36 +23,24 @@ done
 cargo build --release --quiet --bin hookrelay --example bare
 HOOKRELAY=$PWD/target/release/hookrelay
 
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [[ -n $pid ]] && kill "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source scripts/lib.sh
 
 case $RECEIVER in
-  bare) target/release/examples/bare --port 0 --workers 1 >"$tmp/out" 2>"$tmp/err" & ;;
-  hookrelay) "$HOOKRELAY" serve --port 0 --workers 1 >"$tmp/out" 2>"$tmp/err" & ;;
+  bare) start receiver target/release/examples/bare --port 0 --workers 1 ;;
+  hookrelay) start receiver "$HOOKRELAY" serve --port 0 --workers 1 ;;
   *) echo "RECEIVER must be bare or hookrelay" >&2; exit 2 ;;
 esac
-pid=$!
-deadline=$((SECONDS + 10))
-until grep -q '^listening on ' "$tmp/out" 2>/dev/null; do
-  ((SECONDS < deadline)) || { echo "receiver did not start" >&2; cat "$tmp/err" >&2; exit 1; }
-  sleep 0.05
-done
-url="$(head -1 "$tmp/out" | sed 's/^listening on //')/webhook"
+target="${url[receiver]}/webhook"
 
 # The exact request hookrelay sends, taken from its own --dry-run. A fixed timestamp keeps
 # every body identical (so hookrelay serve as the receiver answers "duplicate", not 409).
 timestamp=2023-10-05T12:34:56Z
-"$HOOKRELAY" send --to "$url" --event-id 123 --timestamp "$timestamp" --dry-run >"$tmp/dry"
+"$HOOKRELAY" send --to "$target" --event-id 123 --timestamp "$timestamp" --dry-run >"$tmp/dry"
 tail -n 1 "$tmp/dry" | tr -d '\n' >"$tmp/body"
 agent=$(sed -n 's/^user-agent: //p' "$tmp/dry")
 
-send_cmd="$HOOKRELAY send --to $url --event-id 123 --timestamp $timestamp"
-curl_cmd="curl -sS --fail -X POST -H Content-Type:application/json -H User-Agent:$agent --data-binary @$tmp/body $url"
+send_cmd="$HOOKRELAY send --to $target --event-id 123 --timestamp $timestamp"
+curl_cmd="curl -sS --fail -X POST -H Content-Type:application/json -H User-Agent:$agent --data-binary @$tmp/body $target"
 # Both must succeed before they are timed.
 $send_cmd >/dev/null 2>"$tmp/send.err" || { cat "$tmp/send.err" >&2; exit 1; }
 $curl_cmd >/dev/null
@@ -73,6 +61,6 @@ print(r[0]["mean"] * 1000, r[1]["mean"] * 1000)' "$tmp/h.json")
   echo "$ratio" >>"$tmp/ratios"
   printf '%-6s %14.3f %14.3f %8.3f  %s\n' "$r" "$s" "$c" "$ratio" "$load"
 done
-median=$(sort -g "$tmp/ratios" | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+median=$(median <"$tmp/ratios")
 ok=$(echo "$median <= 1.5" | bc -l)
 echo "median ratio send/curl: $(printf %.3f "$median") (target <= 1.5: $( ((ok)) && echo met || echo NOT met))"
