@@ -191,6 +191,11 @@ pub const MAX_DEPTH: usize = 128;
 /// limit, so the syntax check above does not bound it. `text` is known to be valid JSON.
 fn check_depth(text: &str) -> Result<(), Invalid> {
     let bytes = text.as_bytes();
+    // Depth never exceeds the number of opening brackets: counting them (a vectorised
+    // pass) settles nearly every body without the byte-by-byte scan below.
+    if bytes.iter().filter(|&&b| b == b'[' || b == b'{').count() <= MAX_DEPTH {
+        return Ok(());
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for (i, &b) in bytes.iter().enumerate() {
         if in_string {

@@ -151,6 +151,35 @@ fn extra_fields_are_allowed_and_the_parsed_fields_decoded() {
 }
 
 #[test]
+fn nesting_is_limited_by_depth_not_by_the_number_of_brackets() {
+    let event = |extra: String| {
+        format!(
+            r#"{{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "n", "description": "d", "x": {extra}}}"#
+        )
+    };
+    // 500 shallow arrays: more brackets than the limit, depth 3.
+    let wide = event(format!("[{}[]]", "[], ".repeat(499)));
+    assert!(validate_event(wide.as_bytes()).is_ok());
+    // The top-level object plus 127 levels is exactly the limit; one more is refused.
+    let at_limit = event(format!("{}{}", "[".repeat(127), "]".repeat(127)));
+    assert!(validate_event(at_limit.as_bytes()).is_ok());
+    let beyond = event(format!("{}{}", "[".repeat(128), "]".repeat(128)));
+    assert!(
+        matches!(validate_event(beyond.as_bytes()), Err(Invalid::Malformed { ref message, .. }) if message.contains("nested deeper than 128")),
+        "{:?}",
+        validate_event(beyond.as_bytes())
+    );
+    // The same, wide enough to pass the bracket count, still refused.
+    let deep_and_wide = event(format!(
+        "[{}{}{}]",
+        "[], ".repeat(200),
+        "[".repeat(128),
+        "]".repeat(128)
+    ));
+    assert!(validate_event(deep_and_wide.as_bytes()).is_err());
+}
+
+#[test]
 fn a_duplicate_key_is_an_error_naming_the_field() {
     let payload = r#"{"event_id": 1, "event_id": 2, "timestamp": "2023-10-05T12:34:56", "event_type": "n", "description": ""}"#;
     assert_eq!(

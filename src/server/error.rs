@@ -137,7 +137,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
         if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "request failed");
+            super::request_id::in_span(|| tracing::error!(%detail, "request failed"));
         }
         let mut body = json!({"status": "error", "error": self.code(), "message": self.message()});
         match &self {

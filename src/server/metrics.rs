@@ -4,12 +4,14 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::Counter;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::alert::Verdict;
 
 use super::store::{DeliveryCounts, NextState, StoreStats};
 
+const EVENTS_RECEIVED: &str = "hookrelay_events_received_total";
 const ATTEMPT_DURATION: &str = "hookrelay_delivery_attempt_duration_seconds";
 
 /// How often histogram samples are folded into their buckets.
@@ -48,7 +50,20 @@ pub fn install() -> PrometheusHandle {
 
 /// One `POST /webhook` answered, by result: `accepted`, `duplicate`, `validation_failed`, …
 pub fn event_received(result: &'static str) {
-    metrics::counter!("hookrelay_events_received_total", "result" => result).increment(1);
+    // The two results of nearly every request keep their handles: looking a counter up
+    // by name and label costs more than the rest of the bookkeeping of a request.
+    static COMMON: OnceLock<[Counter; 2]> = OnceLock::new();
+    let [accepted, duplicate] = COMMON.get_or_init(|| {
+        [
+            metrics::counter!(EVENTS_RECEIVED, "result" => "accepted"),
+            metrics::counter!(EVENTS_RECEIVED, "result" => "duplicate"),
+        ]
+    });
+    match result {
+        "accepted" => accepted.increment(1),
+        "duplicate" => duplicate.increment(1),
+        other => metrics::counter!(EVENTS_RECEIVED, "result" => other).increment(1),
+    }
 }
 
 /// A request refused by `--verify`, by reason (`no_matching_signature`, …).

@@ -9,6 +9,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+use tracing::level_filters::LevelFilter;
 
 use super::limits::Admission;
 
@@ -17,9 +18,20 @@ pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest client-given id that is kept; a longer one is replaced.
 const MAX_LEN: usize = 128;
 
+tokio::task_local! {
+    /// The id of the request being handled when it runs without a span of its own.
+    static UNSPANNED: HeaderValue;
+}
+
 /// Middleware in front of every route: picks the request id, admits the request or
-/// answers 503 at once (`--max-inflight`), runs it inside its span, and echoes the id.
+/// answers 503 at once (`--max-inflight`), runs it, and echoes the id.
 /// One middleware rather than two, since each layer costs on every request.
+///
+/// When debug lines are logged, the request runs inside a `request` span whose `id` field
+/// every line of the request carries. Otherwise a request writes a line only when
+/// something goes wrong, so making and closing a span for each one (the largest cost of
+/// this middleware) would be wasted: the id is kept in a task-local instead, and
+/// [`in_span`] makes the same span around the rare line that is written.
 pub async fn front(State(admission): State<Admission>, request: Request, next: Next) -> Response {
     let id = request
         .headers()
@@ -27,30 +39,59 @@ pub async fn front(State(admission): State<Admission>, request: Request, next: N
         .filter(|v| acceptable(v))
         .cloned()
         .unwrap_or_else(generate);
-    let mut response = match admission.try_admit() {
-        Err(refused) => *refused,
+    let (mut response, id) = match admission.try_admit() {
+        Err(refused) => (*refused, id),
+        Ok(_permit) if LevelFilter::current() >= LevelFilter::DEBUG => {
+            let response = run_in_span(&id, request, next).await;
+            (response, id)
+        }
         Ok(_permit) => {
-            // Info level, so the span (and the id) is there whenever any line of the request
-            // is; only the id is a field, as formatting span fields costs on every request.
-            let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
-            let method = request.method().clone();
-            let path = request.uri().path().to_owned();
-            let started = Instant::now();
-            let response = next.run(request).instrument(span.clone()).await;
-            span.in_scope(|| {
-                tracing::debug!(
-                    %method,
-                    path,
-                    status = response.status().as_u16(),
-                    elapsed_us = started.elapsed().as_micros() as u64,
-                    "request finished"
-                );
-            });
-            response
+            let running = UNSPANNED.scope(id, next.run(request));
+            tokio::pin!(running);
+            let response = running.as_mut().await;
+            let id = running
+                .as_mut()
+                .take_value()
+                .expect("the id is given back once");
+            (response, id)
         }
     };
     response.headers_mut().insert(HEADER, id);
     response
+}
+
+async fn run_in_span(id: &HeaderValue, request: Request, next: Next) -> Response {
+    let span = span(id);
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            %method,
+            path,
+            status = response.status().as_u16(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "request finished"
+        );
+    });
+    response
+}
+
+/// The span of one request; only the id is a field, as formatting span fields costs on
+/// every request that has a span.
+fn span(id: &HeaderValue) -> tracing::Span {
+    tracing::info_span!("request", id = %id.to_str().unwrap_or_default())
+}
+
+/// Runs `log` (which writes a log line) so that the line names the request being handled:
+/// inside the request's span, made for this line when the request runs without one.
+/// Outside a request, or when the span is already entered, it just runs `log`.
+pub fn in_span<R>(log: impl FnOnce() -> R) -> R {
+    match UNSPANNED.try_with(span) {
+        Ok(span) => span.in_scope(log),
+        Err(_) => log(),
+    }
 }
 
 /// 1 to 128 visible ASCII characters: safe to echo and to log.
@@ -59,10 +100,17 @@ fn acceptable(value: &HeaderValue) -> bool {
     !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(|b| b.is_ascii_graphic())
 }
 
-/// 32 random hex digits.
+/// 32 random hex digits, written without the formatting machinery (it is on every
+/// request that brings no id of its own).
 fn generate() -> HeaderValue {
-    let id = format!("{:032x}", rand::random::<u128>());
-    HeaderValue::from_str(&id).expect("hex digits are a valid header value")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut n = rand::random::<u128>();
+    let mut id = [0u8; 32];
+    for digit in id.iter_mut().rev() {
+        *digit = HEX[(n & 0xf) as usize];
+        n >>= 4;
+    }
+    HeaderValue::from_bytes(&id).expect("hex digits are a valid header value")
 }
 
 #[cfg(test)]
@@ -79,7 +127,123 @@ mod tests {
         ));
         let made = generate();
         assert_eq!(made.len(), 32);
+        assert!(
+            made.as_bytes().iter().all(u8::is_ascii_hexdigit),
+            "{made:?}"
+        );
         assert!(acceptable(&made));
         assert_ne!(made, generate());
+    }
+
+    /// A shared buffer the test subscriber writes log lines into.
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Log lines written while one request (id `order-7`) is handled by a route that logs
+    /// a warning through [`in_span`], with the subscriber at `level`.
+    fn log_of_one_request(level: tracing::Level) -> String {
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let app = axum::Router::new()
+            .route(
+                "/",
+                get(|| async {
+                    tokio::task::yield_now().await;
+                    in_span(|| tracing::warn!("something went wrong"));
+                    "done"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Admission::new(4),
+                front,
+            ));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let response = tracing::subscriber::with_default(subscriber, || {
+            runtime.block_on(async {
+                let request = axum::http::Request::get("/")
+                    .header(&HEADER, "order-7")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                app.oneshot(request).await.unwrap()
+            })
+        });
+        assert_eq!(response.headers()[&HEADER], "order-7");
+        let log = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        log
+    }
+
+    #[test]
+    fn a_warning_names_its_request_at_the_default_level() {
+        let log = log_of_one_request(tracing::Level::INFO);
+        let line = log
+            .lines()
+            .find(|l| l.contains("something went wrong"))
+            .unwrap_or_else(|| panic!("{log}"));
+        assert!(line.contains("request{id=order-7}"), "{line}");
+        assert!(!log.contains("request finished"), "{log}");
+    }
+
+    #[test]
+    fn with_debug_lines_every_line_of_the_request_is_in_its_span() {
+        let log = log_of_one_request(tracing::Level::DEBUG);
+        let warning = log
+            .lines()
+            .find(|l| l.contains("something went wrong"))
+            .unwrap_or_else(|| panic!("{log}"));
+        assert!(warning.contains("request{id=order-7}"), "{warning}");
+        // Made once, not once more for the warning.
+        assert_eq!(warning.matches("request{").count(), 1, "{warning}");
+        let finished = log
+            .lines()
+            .find(|l| l.contains("request finished"))
+            .unwrap_or_else(|| panic!("{log}"));
+        assert!(finished.contains("request{id=order-7}"), "{finished}");
+    }
+
+    #[test]
+    fn in_span_makes_the_span_only_inside_a_request_without_one() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            in_span(|| tracing::warn!("not in a request"));
+            let id = HeaderValue::from_static("lazy-1");
+            runtime.block_on(UNSPANNED.scope(id, async {
+                in_span(|| tracing::warn!("in a request"));
+            }));
+        });
+        let log = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line = |text: &str| log.lines().find(|l| l.ends_with(text)).unwrap().to_owned();
+        assert!(!line(" not in a request").contains("request{"), "{log}");
+        assert!(
+            line(": in a request").contains("request{id=lazy-1}"),
+            "{log}"
+        );
     }
 }

@@ -190,7 +190,9 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError(format!("reading the store: {e}")))?;
         result.map_err(|e| {
-            tracing::warn!(error = %e, "cannot read the store");
+            crate::server::request_id::in_span(
+                || tracing::warn!(error = %e, "cannot read the store"),
+            );
             StoreError(format!("reading the store: {e}"))
         })
     }
