@@ -188,8 +188,7 @@ mod tests {
             })
         });
         assert_eq!(response.headers()[&HEADER], "order-7");
-        let log = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        log
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
     }
 
     #[test]
