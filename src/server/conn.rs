@@ -19,7 +19,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -131,6 +130,9 @@ async fn serve_connection(stream: TcpStream, app: Router, limits: Limits, stop: 
 }
 
 /// What the watchdog knows of one connection. Times are milliseconds since `start`.
+/// The request path only stores times; nothing wakes the watchdog, which looks again at
+/// least every `min(header, idle)` (see [`Watch::expired`]), so it never adds a wake-up or
+/// a timer reset to a request.
 struct Watch {
     start: Instant,
     /// Requests being handled (at most one on HTTP/1).
@@ -143,7 +145,6 @@ struct Watch {
     head_since: AtomicU64,
     /// When the response of the request being handled was ready to write, or `NONE`.
     writing_since: AtomicU64,
-    changed: Notify,
 }
 
 const NONE: u64 = u64::MAX;
@@ -157,7 +158,6 @@ impl Watch {
             free_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
             writing_since: AtomicU64::new(NONE),
-            changed: Notify::new(),
         }
     }
 
@@ -174,7 +174,6 @@ impl Watch {
         if self.busy.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Acquire) == NONE
         {
             self.head_since.store(self.now(), Ordering::Release);
-            self.changed.notify_one();
         }
     }
 
@@ -197,18 +196,20 @@ impl Watch {
     }
 
     /// Completes when the connection has made no progress for too long.
+    ///
+    /// Every deadline is the time of some change plus `header` or `idle`, so one set by a
+    /// change made while this sleeps is at least `min(header, idle)` after the sleep
+    /// began: sleeping never longer than that wakes it in time for any deadline.
     async fn expired(&self, header: Duration, idle: Duration) -> &'static str {
+        let look_again = header.min(idle);
         loop {
-            match self.deadline(header, idle) {
-                None => self.changed.notified().await,
-                Some((when, why)) if when <= Instant::now() => return why,
-                Some((when, _)) => {
-                    tokio::select! {
-                        () = self.changed.notified() => {}
-                        () = tokio::time::sleep_until(when) => {}
-                    }
-                }
-            }
+            let now = Instant::now();
+            let wake = match self.deadline(header, idle) {
+                Some((when, why)) if when <= now => return why,
+                Some((when, _)) => when.min(now + look_again),
+                None => now + look_again,
+            };
+            tokio::time::sleep_until(wake).await;
         }
     }
 }
@@ -220,14 +221,12 @@ impl Busy {
     fn start(watch: Arc<Watch>) -> Self {
         watch.busy.fetch_add(1, Ordering::AcqRel);
         watch.head_since.store(NONE, Ordering::Release);
-        watch.changed.notify_one();
         Self(watch)
     }
 
     /// The handler is done; what is left is writing the response.
     fn responding(&self) {
         self.0.writing_since.store(self.0.now(), Ordering::Release);
-        self.0.changed.notify_one();
     }
 }
 
@@ -238,7 +237,6 @@ impl Drop for Busy {
         watch.writing_since.store(NONE, Ordering::Release);
         watch.served.fetch_add(1, Ordering::AcqRel);
         watch.busy.fetch_sub(1, Ordering::AcqRel);
-        watch.changed.notify_one();
     }
 }
 
