@@ -22,15 +22,17 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
+use tower::Service;
 
-use super::limits::Limits;
+use super::limits::{Admission, Limits};
+use super::request_id;
 
 /// Accepts connections until `shutdown` completes, then stops accepting, lets every
 /// connection finish the request it is handling, and returns when all are closed.
 pub async fn accept_loop(
     listener: TcpListener,
     app: Router,
+    admission: Admission,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -48,6 +50,7 @@ pub async fn accept_loop(
                 connections.spawn(serve_connection(
                     stream,
                     app.clone(),
+                    admission.clone(),
                     limits.clone(),
                     stop.clone(),
                 ));
@@ -77,7 +80,13 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-async fn serve_connection(stream: TcpStream, app: Router, limits: Limits, stop: CancellationToken) {
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    admission: Admission,
+    limits: Limits,
+    stop: CancellationToken,
+) {
     let watch = Arc::new(Watch::new());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -86,9 +95,18 @@ async fn serve_connection(stream: TcpStream, app: Router, limits: Limits, stop: 
     let for_requests = Arc::clone(&watch);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let busy = Busy::start(Arc::clone(&for_requests));
-        let app = app.clone();
+        // A Router is always ready: it is called directly rather than through `oneshot`.
+        let mut app = app.clone();
+        let admission = admission.clone();
         async move {
-            let response = app.oneshot(request.map(Body::new)).await?;
+            let request = request.map(Body::new);
+            let response = request_id::front(&admission, request, move |request| async move {
+                match app.call(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            })
+            .await;
             busy.responding();
             // The connection counts as busy until hyper has written (and dropped) the body.
             Ok::<_, std::convert::Infallible>(response.map(|body| {

@@ -20,7 +20,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
@@ -77,9 +76,9 @@ impl AppState {
     }
 }
 
-/// Every route of the API.
+/// Every route of the API. [`serve`] puts [`request_id::front`] (request ids and
+/// admission control) in front of it.
 pub fn router(state: AppState) -> Router {
-    let admission = Admission::new(state.config.limits.max_inflight);
     Router::new()
         .route("/webhook", post(handlers::events_create))
         .route("/events", get(handlers::events_index))
@@ -97,7 +96,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
-        .layer(middleware::from_fn_with_state(admission, request_id::front))
 }
 
 /// Serves until `shutdown` completes, then stops accepting and finishes in-flight requests.
@@ -108,5 +106,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
-    conn::accept_loop(listener, router(state), limits, shutdown).await
+    let admission = Admission::new(limits.max_inflight);
+    conn::accept_loop(listener, router(state), admission, limits, shutdown).await
 }

@@ -4,9 +4,8 @@
 
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 use tracing::level_filters::LevelFilter;
@@ -23,16 +22,21 @@ tokio::task_local! {
     static UNSPANNED: HeaderValue;
 }
 
-/// Middleware in front of every route: picks the request id, admits the request or
-/// answers 503 at once (`--max-inflight`), runs it, and echoes the id.
-/// One middleware rather than two, since each layer costs on every request.
+/// In front of every route (called by the connection's service rather than as a router
+/// layer, whose boxing and cloning cost on every request): picks the request id, admits the
+/// request or answers 503 at once (`--max-inflight`), runs it through `route`, and echoes
+/// the id.
 ///
 /// When debug lines are logged, the request runs inside a `request` span whose `id` field
 /// every line of the request carries. Otherwise a request writes a line only when
 /// something goes wrong, so making and closing a span for each one (the largest cost of
 /// this middleware) would be wasted: the id is kept in a task-local instead, and
 /// [`in_span`] makes the same span around the rare line that is written.
-pub async fn front(State(admission): State<Admission>, request: Request, next: Next) -> Response {
+pub async fn front<F, R>(admission: &Admission, request: Request, route: F) -> Response
+where
+    F: FnOnce(Request) -> R,
+    R: Future<Output = Response>,
+{
     let id = request
         .headers()
         .get(&HEADER)
@@ -42,11 +46,11 @@ pub async fn front(State(admission): State<Admission>, request: Request, next: N
     let (mut response, id) = match admission.try_admit() {
         Err(refused) => (*refused, id),
         Ok(_permit) if LevelFilter::current() >= LevelFilter::DEBUG => {
-            let response = run_in_span(&id, request, next).await;
+            let response = run_in_span(&id, request, route).await;
             (response, id)
         }
         Ok(_permit) => {
-            let running = UNSPANNED.scope(id, next.run(request));
+            let running = UNSPANNED.scope(id, route(request));
             tokio::pin!(running);
             let response = running.as_mut().await;
             let id = running
@@ -60,12 +64,16 @@ pub async fn front(State(admission): State<Admission>, request: Request, next: N
     response
 }
 
-async fn run_in_span(id: &HeaderValue, request: Request, next: Next) -> Response {
+async fn run_in_span<F, R>(id: &HeaderValue, request: Request, route: F) -> Response
+where
+    F: FnOnce(Request) -> R,
+    R: Future<Output = Response>,
+{
     let span = span(id);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = route(request).instrument(span.clone()).await;
     span.in_scope(|| {
         tracing::debug!(
             %method,
@@ -162,19 +170,14 @@ mod tests {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        let app = axum::Router::new()
-            .route(
-                "/",
-                get(|| async {
-                    tokio::task::yield_now().await;
-                    in_span(|| tracing::warn!("something went wrong"));
-                    "done"
-                }),
-            )
-            .layer(axum::middleware::from_fn_with_state(
-                Admission::new(4),
-                front,
-            ));
+        let app = axum::Router::new().route(
+            "/",
+            get(|| async {
+                tokio::task::yield_now().await;
+                in_span(|| tracing::warn!("something went wrong"));
+                "done"
+            }),
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -184,7 +187,10 @@ mod tests {
                     .header(&HEADER, "order-7")
                     .body(axum::body::Body::empty())
                     .unwrap();
-                app.oneshot(request).await.unwrap()
+                front(&Admission::new(4), request, |r| async {
+                    app.oneshot(r).await.unwrap()
+                })
+                .await
             })
         });
         assert_eq!(response.headers()[&HEADER], "order-7");
