@@ -193,7 +193,7 @@ fn check_depth(text: &str) -> Result<(), Invalid> {
     let bytes = text.as_bytes();
     // Depth never exceeds the number of opening brackets: counting them (a vectorised
     // pass) settles nearly every body without the byte-by-byte scan below.
-    if bytes.iter().filter(|&&b| b == b'[' || b == b'{').count() <= MAX_DEPTH {
+    if opening_brackets(bytes) <= MAX_DEPTH {
         return Ok(());
     }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
@@ -227,6 +227,18 @@ fn check_depth(text: &str) -> Result<(), Invalid> {
         }
     }
     Ok(())
+}
+
+/// How many `[` and `{` bytes there are. `b | 0x20` maps both (0x5B, 0x7B), and only them,
+/// to `{`; byte-wide sums over chunks of 255 let the compiler use vector instructions.
+fn opening_brackets(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(255)
+        .map(|chunk| {
+            let n: u8 = chunk.iter().map(|&b| u8::from(b | 0x20 == b'{')).sum();
+            usize::from(n)
+        })
+        .sum()
 }
 
 /// Line and 1-based column of a byte offset.

@@ -151,6 +151,19 @@ fn extra_fields_are_allowed_and_the_parsed_fields_decoded() {
 }
 
 #[test]
+fn opening_brackets_are_counted_exactly() {
+    for len in [0, 1, 254, 255, 256, 1000] {
+        let text: Vec<u8> = (0..len)
+            .map(|i| [b'[', b'{', b'a', b'}', b'{', b'['][i % 6])
+            .collect();
+        let expected = text.iter().filter(|&&b| b == b'[' || b == b'{').count();
+        assert_eq!(opening_brackets(&text), expected, "{len}");
+    }
+    let all: Vec<u8> = (0..=255).collect();
+    assert_eq!(opening_brackets(&all), 2);
+}
+
+#[test]
 fn nesting_is_limited_by_depth_not_by_the_number_of_brackets() {
     let event = |extra: String| {
         format!(
