@@ -4,6 +4,7 @@
 
 mod timestamp;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -86,18 +87,49 @@ pub struct Event {
 
 /// Validates one event: the body must be a JSON object following the model.
 pub fn validate_event(body: &[u8]) -> Result<Event, Invalid> {
-    if let Some(event) = accept_in_one_pass(body) {
-        return Ok(event);
+    if let Some(plain) = accept_in_one_pass(body) {
+        return Ok(Event {
+            event_id: plain.event_id,
+            timestamp: plain.timestamp.to_owned(),
+            event_type: plain.event_type.to_owned(),
+            description: plain.description.to_owned(),
+        });
     }
     let text = top_level(body)?;
     check_object(text, "").map_err(Invalid::Fields)
+}
+
+/// What the receiver keeps of a valid event besides its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received<'a> {
+    pub event_id: i64,
+    /// Borrowed from the body unless it had to be unescaped.
+    pub event_type: Cow<'a, str>,
+}
+
+/// Judges one event exactly as [`validate_event`] does, returning only its id and type,
+/// borrowed from `body` in the common case: the receiver needs no more, and copying the
+/// three text fields cost a tenth of receiving an event.
+pub fn receive_event(body: &[u8]) -> Result<Received<'_>, Invalid> {
+    if let Some(plain) = accept_in_one_pass(body) {
+        return Ok(Received {
+            event_id: plain.event_id,
+            event_type: Cow::Borrowed(plain.event_type),
+        });
+    }
+    let text = top_level(body)?;
+    let event = check_object(text, "").map_err(Invalid::Fields)?;
+    Ok(Received {
+        event_id: event.event_id,
+        event_type: Cow::Owned(event.event_type),
+    })
 }
 
 /// The common case, a valid event, in one parse instead of two: a text that deserializes
 /// into [`Plain`] is well-formed JSON (the same parser, values and keys checked at least as
 /// strictly as by the syntax pass), so that pass can be skipped. Anything else returns
 /// `None` and takes the full path, which finds and reports every problem.
-fn accept_in_one_pass(body: &[u8]) -> Option<Event> {
+fn accept_in_one_pass(body: &[u8]) -> Option<Plain<'_>> {
     let text = std::str::from_utf8(body).ok()?;
     if !text.trim_start().starts_with('{') {
         return None;
@@ -107,12 +139,7 @@ fn accept_in_one_pass(body: &[u8]) -> Option<Event> {
     let plain: Plain = serde_json::from_str(text).ok()?;
     check_timestamp(plain.timestamp).ok()?;
     check_event_type(plain.event_type).ok()?;
-    Some(Event {
-        event_id: plain.event_id,
-        timestamp: plain.timestamp.to_owned(),
-        event_type: plain.event_type.to_owned(),
-        description: plain.description.to_owned(),
-    })
+    Some(plain)
 }
 
 /// The model's fields when each has the right JSON type: `i64` takes exactly the integer

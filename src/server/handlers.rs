@@ -55,7 +55,7 @@ async fn receive(
     if let Some(event_id) = webhook_id.as_deref().and_then(|id| state.seen_ids.get(id)) {
         return Ok((event_id, Inserted::Duplicate));
     }
-    let event = model::validate_event(&body)?;
+    let event = model::receive_event(&body)?;
     let targets = state
         .relay
         .as_ref()
