@@ -356,3 +356,35 @@ fn a_top_level_problem_is_shown_as_top_level() {
         "(top level): expected a JSON object, got array"
     );
 }
+
+#[test]
+fn receive_event_judges_exactly_as_validate_event() {
+    let payloads = [
+        with_id("42"),
+        body("7", r#""2023-10-05T12:34:56Z""#, r#""caf\u00e9""#, r#""d""#),
+        body(
+            "7",
+            r#""2023-10-05T12:34:56Z""#,
+            r#""order.created""#,
+            r#""line\nbreak""#,
+        ),
+        with_id("\"42\""),
+        with_timestamp(r#""yesterday""#),
+        body("1", r#""2023-10-05T12:34:56""#, r#""""#, r#""d""#),
+        "[1, 2]".to_owned(),
+        "{\"event_id\": 1,".to_owned(),
+        String::new(),
+    ];
+    for payload in payloads {
+        let received =
+            receive_event(payload.as_bytes()).map(|r| (r.event_id, r.event_type.into_owned()));
+        let validated = validate_event(payload.as_bytes()).map(|e| (e.event_id, e.event_type));
+        assert_eq!(received, validated, "{payload}");
+    }
+    // Borrowed from the body when there is nothing to unescape.
+    let plain = with_id("1");
+    assert!(matches!(
+        receive_event(plain.as_bytes()).unwrap().event_type,
+        Cow::Borrowed("n")
+    ));
+}
