@@ -47,9 +47,13 @@ impl Default for Config {
     }
 }
 
-/// Shared by every handler.
+/// Shared by every handler: one reference count per request, however many parts it has.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct Shared {
     pub store: Arc<dyn EventStore>,
     pub config: Arc<Config>,
     /// Present when `--forward-to` or `--route` gave targets.
@@ -59,20 +63,31 @@ pub struct AppState {
     pub seen_ids: Arc<verify::SeenIds>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(store: Arc<dyn EventStore>, config: Config) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             store,
             config: Arc::new(config),
             relay: None,
             metrics: metrics::install(),
             seen_ids: Arc::default(),
-        }
+        }))
     }
 
-    pub fn with_relay(mut self, relay: Arc<Relay>) -> Self {
-        self.relay = Some(relay);
-        self
+    pub fn with_relay(self, relay: Arc<Relay>) -> Self {
+        let shared = Arc::unwrap_or_clone(self.0);
+        Self(Arc::new(Shared {
+            relay: Some(relay),
+            ..shared
+        }))
     }
 }
 
