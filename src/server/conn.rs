@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -107,14 +106,9 @@ async fn serve_connection(
                 }
             })
             .await;
-            busy.responding();
-            // The connection counts as busy until hyper has written (and dropped) the body.
-            Ok::<_, std::convert::Infallible>(response.map(|body| {
-                Body::new(body.map_frame(move |frame| {
-                    let _ = &busy;
-                    frame
-                }))
-            }))
+            // Writing the answer is watched by `Watched` (a client that stops reading it).
+            drop(busy);
+            Ok::<_, std::convert::Infallible>(response)
         }
     });
     // hyper's own header timeout is off: its clock also runs while a kept-alive connection
@@ -154,16 +148,19 @@ async fn serve_connection(
 /// a timer reset to a request.
 struct Watch {
     start: Instant,
-    /// Requests being handled (at most one on HTTP/1).
+    /// Requests being handled (at most one on HTTP/1): from the head being read to the
+    /// handler's answer.
     busy: AtomicUsize,
     /// Requests answered so far.
     served: AtomicU64,
-    /// When the connection last became free: accepted, or a response finished.
+    /// When the connection last became free or made progress writing while free:
+    /// accepted, a handler answered, or bytes of an answer were written.
     free_since: AtomicU64,
     /// When the first byte of the next request arrived, or `NONE`.
     head_since: AtomicU64,
-    /// When the response of the request being handled was ready to write, or `NONE`.
-    writing_since: AtomicU64,
+    /// Since when writing an answer has been blocked on a client that does not read it,
+    /// or `NONE`.
+    blocked_since: AtomicU64,
 }
 
 const NONE: u64 = u64::MAX;
@@ -176,7 +173,7 @@ impl Watch {
             served: AtomicU64::new(0),
             free_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
-            writing_since: AtomicU64::new(NONE),
+            blocked_since: AtomicU64::new(NONE),
         }
     }
 
@@ -188,6 +185,14 @@ impl Watch {
         self.start + Duration::from_millis(ms)
     }
 
+    fn writing(&self, result: &Poll<io::Result<usize>>) {
+        match result {
+            Poll::Pending => self.write_blocked(),
+            Poll::Ready(Ok(n)) if *n > 0 => self.wrote(),
+            Poll::Ready(_) => {}
+        }
+    }
+
     /// Bytes arrived while no request is being handled: a request head has begun.
     fn bytes_read(&self) {
         if self.busy.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Acquire) == NONE
@@ -196,11 +201,30 @@ impl Watch {
         }
     }
 
+    /// A write of an answer could not proceed: the client is not reading.
+    fn write_blocked(&self) {
+        if self.blocked_since.load(Ordering::Acquire) == NONE {
+            self.blocked_since.store(self.now(), Ordering::Release);
+        }
+    }
+
+    /// Bytes of an answer were written. After a block, that is progress: the client reads,
+    /// however slowly, and the idle clock starts again.
+    fn wrote(&self) {
+        if self.blocked_since.load(Ordering::Acquire) != NONE {
+            self.blocked_since.store(NONE, Ordering::Release);
+            self.free_since.store(self.now(), Ordering::Release);
+        }
+    }
+
     /// When the connection is due to be closed, and why; `None` while a request is handled.
     fn deadline(&self, header: Duration, idle: Duration) -> Option<(Instant, &'static str)> {
         if self.busy.load(Ordering::Acquire) > 0 {
-            let writing = self.writing_since.load(Ordering::Acquire);
-            return (writing != NONE).then(|| (self.at(writing) + idle, "response not read"));
+            return None;
+        }
+        let blocked = self.blocked_since.load(Ordering::Acquire);
+        if blocked != NONE {
+            return Some((self.at(blocked) + idle, "response not read"));
         }
         let head = self.head_since.load(Ordering::Acquire);
         if head != NONE {
@@ -233,7 +257,7 @@ impl Watch {
     }
 }
 
-/// Marks its connection busy from the start of a request until the response is written.
+/// Marks its connection busy from the start of a request until its handler answers.
 struct Busy(Arc<Watch>);
 
 impl Busy {
@@ -242,18 +266,12 @@ impl Busy {
         watch.head_since.store(NONE, Ordering::Release);
         Self(watch)
     }
-
-    /// The handler is done; what is left is writing the response.
-    fn responding(&self) {
-        self.0.writing_since.store(self.0.now(), Ordering::Release);
-    }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
         let watch = &self.0;
         watch.free_since.store(watch.now(), Ordering::Release);
-        watch.writing_since.store(NONE, Ordering::Release);
         watch.served.fetch_add(1, Ordering::AcqRel);
         watch.busy.fetch_sub(1, Ordering::AcqRel);
     }
@@ -286,7 +304,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch.writing(&result);
+        result
     }
 
     fn poll_write_vectored(
@@ -294,7 +314,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch.writing(&result);
+        result
     }
 
     fn is_write_vectored(&self) -> bool {
