@@ -86,26 +86,33 @@ async fn serve_connection(
     limits: Limits,
     stop: CancellationToken,
 ) {
-    let watch = Arc::new(Watch::new());
+    let watch = Arc::new(Watch::new(admission));
     let io = TokioIo::new(Watched {
         inner: stream,
         watch: Arc::clone(&watch),
     });
     let for_requests = Arc::clone(&watch);
+    // The connection's own router: calling it needs `&mut`, and a clone per request would
+    // write to a reference count shared by every connection.
+    let app = std::cell::RefCell::new(app);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let busy = Busy::start(Arc::clone(&for_requests));
-        // A Router is always ready: it is called directly rather than through `oneshot`.
-        let mut app = app.clone();
-        let admission = admission.clone();
-        async move {
-            let request = request.map(Body::new);
-            let response = request_id::front(&admission, request, move |request| async move {
-                match app.call(request).await {
+        let request = request.map(Body::new);
+        let front = request_id::Front::of(&request);
+        let handling = if busy.admitted {
+            // A Router is always ready: it is called directly rather than through `oneshot`.
+            let routed = app.borrow_mut().call(request);
+            Ok(async move {
+                match routed.await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 }
             })
-            .await;
+        } else {
+            Err(Admission::refused())
+        };
+        async move {
+            let response = front.run(handling).await;
             // Writing the answer is watched by `Watched` (a client that stops reading it).
             drop(busy);
             Ok::<_, std::convert::Infallible>(response)
@@ -148,6 +155,8 @@ async fn serve_connection(
 /// a timer reset to a request.
 struct Watch {
     start: Instant,
+    /// The server's admission control, which every request of the connection passes.
+    admission: Admission,
     /// Requests being handled (at most one on HTTP/1): from the head being read to the
     /// handler's answer.
     busy: AtomicUsize,
@@ -166,9 +175,10 @@ struct Watch {
 const NONE: u64 = u64::MAX;
 
 impl Watch {
-    fn new() -> Self {
+    fn new(admission: Admission) -> Self {
         Self {
             start: Instant::now(),
+            admission,
             busy: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             free_since: AtomicU64::new(0),
@@ -257,20 +267,28 @@ impl Watch {
     }
 }
 
-/// Marks its connection busy from the start of a request until its handler answers.
-struct Busy(Arc<Watch>);
+/// Marks its connection busy from the start of a request until its handler answers, and
+/// holds the request's place in admission control when it got one.
+struct Busy {
+    watch: Arc<Watch>,
+    admitted: bool,
+}
 
 impl Busy {
     fn start(watch: Arc<Watch>) -> Self {
         watch.busy.fetch_add(1, Ordering::AcqRel);
         watch.head_since.store(NONE, Ordering::Release);
-        Self(watch)
+        let admitted = watch.admission.enter();
+        Self { watch, admitted }
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let watch = &self.0;
+        let watch = &self.watch;
+        if self.admitted {
+            watch.admission.leave();
+        }
         watch.free_since.store(watch.now(), Ordering::Release);
         watch.served.fetch_add(1, Ordering::AcqRel);
         watch.busy.fetch_sub(1, Ordering::AcqRel);

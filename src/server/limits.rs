@@ -4,10 +4,10 @@
 //! `Retry-After` at once instead of waiting in an unbounded queue.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::error::ApiError;
 
@@ -49,31 +49,63 @@ pub async fn within<T>(
 /// Seconds a client refused for overload is asked to wait.
 const RETRY_AFTER_SECS: u64 = 1;
 
-/// The permits of admission control; one per request being handled.
+/// Admission control: how many requests are being handled, against `--max-inflight`.
+/// A plain counter rather than a semaphore: nobody waits for a place, a request either
+/// gets one at once or is refused.
 #[derive(Clone)]
-pub struct Admission(Arc<Semaphore>);
+pub struct Admission(Arc<Gate>);
 
-impl Admission {
-    pub fn new(max_inflight: usize) -> Self {
-        Self(Arc::new(Semaphore::new(
-            max_inflight.clamp(1, Semaphore::MAX_PERMITS),
-        )))
-    }
+struct Gate {
+    inflight: AtomicUsize,
+    max: usize,
 }
 
 impl Admission {
-    /// A permit while fewer than `--max-inflight` requests are in progress, else the 503
-    /// answer to give at once.
-    pub fn try_admit(&self) -> Result<SemaphorePermit<'_>, Box<Response>> {
-        self.0.try_acquire().map_err(|_| {
-            metrics::counter!("hookrelay_requests_rejected_total", "reason" => "overload")
-                .increment(1);
-            ApiError::Unavailable {
-                message: "the server is handling too many requests; retry later".into(),
-                retry_after_secs: RETRY_AFTER_SECS,
-            }
-            .into_response()
-            .into()
-        })
+    pub fn new(max_inflight: usize) -> Self {
+        Self(Arc::new(Gate {
+            inflight: AtomicUsize::new(0),
+            max: max_inflight.max(1),
+        }))
+    }
+
+    /// Takes a place while fewer than `--max-inflight` requests are in progress; a place
+    /// taken is given back with [`Admission::leave`].
+    pub fn enter(&self) -> bool {
+        if self.0.inflight.fetch_add(1, Ordering::AcqRel) < self.0.max {
+            return true;
+        }
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+        metrics::counter!("hookrelay_requests_rejected_total", "reason" => "overload").increment(1);
+        false
+    }
+
+    pub fn leave(&self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The answer to a request refused for overload.
+    pub fn refused() -> Response {
+        ApiError::Unavailable {
+            message: "the server is handling too many requests; retry later".into(),
+            retry_after_secs: RETRY_AFTER_SECS,
+        }
+        .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_max_inflight_places_are_taken_at_once() {
+        let admission = Admission::new(2);
+        assert!(admission.enter());
+        assert!(admission.enter());
+        assert!(!admission.enter());
+        admission.leave();
+        assert!(admission.enter());
+        assert!(!admission.enter());
+        assert_eq!(Admission::refused().status(), 503);
     }
 }

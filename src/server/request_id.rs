@@ -5,12 +5,10 @@
 use std::time::Instant;
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::Response;
 use tracing::Instrument;
 use tracing::level_filters::LevelFilter;
-
-use super::limits::Admission;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -22,64 +20,78 @@ tokio::task_local! {
     static UNSPANNED: HeaderValue;
 }
 
-/// In front of every route (called by the connection's service rather than as a router
-/// layer, whose boxing and cloning cost on every request): picks the request id, admits the
-/// request or answers 503 at once (`--max-inflight`), runs it through `route`, and echoes
-/// the id.
+/// What is kept of a request while it is handled: its id, and, when debug lines are
+/// logged, what the line that closes the request shows.
 ///
 /// When debug lines are logged, the request runs inside a `request` span whose `id` field
 /// every line of the request carries. Otherwise a request writes a line only when
 /// something goes wrong, so making and closing a span for each one (the largest cost of
-/// this middleware) would be wasted: the id is kept in a task-local instead, and
-/// [`in_span`] makes the same span around the rare line that is written.
-pub async fn front<F, R>(admission: &Admission, request: Request, route: F) -> Response
-where
-    F: FnOnce(Request) -> R,
-    R: Future<Output = Response>,
-{
-    let id = request
-        .headers()
-        .get(&HEADER)
-        .filter(|v| acceptable(v))
-        .cloned()
-        .unwrap_or_else(generate);
-    let (mut response, id) = match admission.try_admit() {
-        Err(refused) => (*refused, id),
-        Ok(_permit) if LevelFilter::current() >= LevelFilter::DEBUG => {
-            let response = run_in_span(&id, request, route).await;
-            (response, id)
-        }
-        Ok(_permit) => {
-            let running = UNSPANNED.scope(id, route(request));
-            tokio::pin!(running);
-            let response = running.as_mut().await;
-            let id = running
-                .as_mut()
-                .take_value()
-                .expect("the id is given back once");
-            (response, id)
-        }
-    };
-    response.headers_mut().insert(HEADER, id);
-    response
+/// this part) would be wasted: the id is kept in a task-local instead, and [`in_span`]
+/// makes the same span around the rare line that is written.
+pub struct Front {
+    id: HeaderValue,
+    logged: Option<Logged>,
 }
 
-async fn run_in_span<F, R>(id: &HeaderValue, request: Request, route: F) -> Response
-where
-    F: FnOnce(Request) -> R,
-    R: Future<Output = Response>,
-{
+struct Logged {
+    method: Method,
+    path: String,
+    started: Instant,
+}
+
+impl Front {
+    /// The client's `X-Request-Id` when it is a sensible one, or a new id.
+    pub fn of(request: &Request) -> Self {
+        let id = request
+            .headers()
+            .get(&HEADER)
+            .filter(|v| acceptable(v))
+            .cloned()
+            .unwrap_or_else(generate);
+        let logged = (LevelFilter::current() >= LevelFilter::DEBUG).then(|| Logged {
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+            started: Instant::now(),
+        });
+        Self { id, logged }
+    }
+
+    /// Runs the handling of an admitted request (or gives the answer of a refused one)
+    /// under the request's id, and echoes the id in the answer.
+    pub async fn run(self, handling: Result<impl Future<Output = Response>, Response>) -> Response {
+        let Self { id, logged } = self;
+        let (mut response, id) = match (handling, logged) {
+            (Err(refused), _) => (refused, id),
+            (Ok(handling), Some(logged)) => (in_its_span(&id, logged, handling).await, id),
+            (Ok(handling), None) => {
+                let running = UNSPANNED.scope(id, handling);
+                tokio::pin!(running);
+                let response = running.as_mut().await;
+                let id = running
+                    .as_mut()
+                    .take_value()
+                    .expect("the id is given back once");
+                (response, id)
+            }
+        };
+        response.headers_mut().insert(HEADER, id);
+        response
+    }
+}
+
+async fn in_its_span(
+    id: &HeaderValue,
+    logged: Logged,
+    handling: impl Future<Output = Response>,
+) -> Response {
     let span = span(id);
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let started = Instant::now();
-    let response = route(request).instrument(span.clone()).await;
+    let response = handling.instrument(span.clone()).await;
     span.in_scope(|| {
         tracing::debug!(
-            %method,
-            path,
+            method = %logged.method,
+            path = logged.path,
             status = response.status().as_u16(),
-            elapsed_us = started.elapsed().as_micros() as u64,
+            elapsed_us = logged.started.elapsed().as_micros() as u64,
             "request finished"
         );
     });
@@ -187,10 +199,10 @@ mod tests {
                     .header(&HEADER, "order-7")
                     .body(axum::body::Body::empty())
                     .unwrap();
-                front(&Admission::new(4), request, |r| async {
-                    app.oneshot(r).await.unwrap()
-                })
-                .await
+                let front = Front::of(&request);
+                front
+                    .run(Ok(async { app.oneshot(request).await.unwrap() }))
+                    .await
             })
         });
         assert_eq!(response.headers()[&HEADER], "order-7");
