@@ -131,15 +131,117 @@ pub fn receive_event(body: &[u8]) -> Result<Received<'_>, Invalid> {
 /// `None` and takes the full path, which finds and reports every problem.
 fn accept_in_one_pass(body: &[u8]) -> Option<Plain<'_>> {
     let text = std::str::from_utf8(body).ok()?;
-    if !text.trim_start().starts_with('{') {
-        return None;
-    }
-    // serde_json skips extra members without its depth limit: the scan still applies.
-    check_depth(text).ok()?;
-    let plain: Plain = serde_json::from_str(text).ok()?;
+    let plain = match scan_plain(text) {
+        Some(plain) => plain,
+        None => {
+            if !text.trim_start().starts_with('{') {
+                return None;
+            }
+            // serde_json skips extra members without its depth limit: the scan still applies.
+            check_depth(text).ok()?;
+            serde_json::from_str(text).ok()?
+        }
+    };
     check_timestamp(plain.timestamp).ok()?;
     check_event_type(plain.event_type).ok()?;
     Some(plain)
+}
+
+/// The commonest body of all, read without serde: one object with exactly the four model
+/// members in any order, `event_id` a plain integer and the others strings without
+/// escapes or control characters, JSON whitespace anywhere between tokens. That is valid
+/// JSON whose fields the full path reads the same way. Anything else (extra members,
+/// escapes, `-0`, …) is `None` and left to the paths that follow.
+fn scan_plain(text: &str) -> Option<Plain<'_>> {
+    let bytes = text.as_bytes();
+    let mut at = skip_whitespace(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    let (mut event_id, mut timestamp, mut event_type, mut description) = (None, None, None, None);
+    loop {
+        let (key, next) = scan_string(text, skip_whitespace(bytes, at))?;
+        at = skip_whitespace(bytes, next);
+        if bytes.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_whitespace(bytes, at + 1);
+        at = match key {
+            "event_id" => {
+                let (value, next) = scan_integer(bytes, at)?;
+                event_id.replace(value).is_none().then_some(next)?
+            }
+            "timestamp" => text_member(text, at, &mut timestamp)?,
+            "event_type" => text_member(text, at, &mut event_type)?,
+            "description" => text_member(text, at, &mut description)?,
+            _ => return None,
+        };
+        at = skip_whitespace(bytes, at);
+        match bytes.get(at) {
+            Some(b',') => at += 1,
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    if skip_whitespace(bytes, at + 1) != bytes.len() {
+        return None;
+    }
+    Some(Plain {
+        event_id: event_id?,
+        timestamp: timestamp?,
+        event_type: event_type?,
+        description: description?,
+    })
+}
+
+/// The string value of a member into its slot; `None` when it is not a plain string or
+/// the member came before.
+fn text_member<'a>(text: &'a str, at: usize, slot: &mut Option<&'a str>) -> Option<usize> {
+    let (value, next) = scan_string(text, at)?;
+    slot.replace(value).is_none().then_some(next)
+}
+
+fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// A string at `at` without escapes or control characters: its text and where it ends.
+fn scan_string(text: &str, at: usize) -> Option<(&str, usize)> {
+    let bytes = text.as_bytes();
+    if bytes.get(at) != Some(&b'"') {
+        return None;
+    }
+    let start = at + 1;
+    let end = start
+        + bytes[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    // Both ends are ASCII quotes, so the slice falls on character boundaries.
+    (bytes[end] == b'"').then(|| (&text[start..end], end + 1))
+}
+
+/// An integer at `at` as JSON writes one (no leading zeros, no fraction or exponent) in
+/// the signed 64-bit range, but not `-0`: its value and where it ends.
+fn scan_integer(bytes: &[u8], at: usize) -> Option<(i64, usize)> {
+    let negative = bytes.get(at) == Some(&b'-');
+    let start = at + usize::from(negative);
+    let digits = bytes[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits == 0 || (bytes[start] == b'0' && (digits > 1 || negative)) {
+        return None;
+    }
+    let end = start + digits;
+    if matches!(bytes.get(end), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    let value = std::str::from_utf8(&bytes[at..end]).ok()?.parse().ok()?;
+    Some((value, end))
 }
 
 /// The model's fields when each has the right JSON type: `i64` takes exactly the integer
@@ -508,6 +610,51 @@ mod one_pass_tests {
             let body = case.as_bytes();
             assert_eq!(validate_event(body), full_path(body), "{case:?}");
         }
+        // The plain scan's own edge cases: what it takes must be judged as the full path
+        // judges it, and what it leaves must still be judged the same.
+        let plain = |event_id: &str, rest: &str| {
+            format!(
+                r#"{{"event_id": {event_id}, "timestamp": "2023-10-05T12:34:56", "event_type": "x", "description": "d"{rest}}}"#
+            )
+        };
+        let reordered = "\t\r\n{\"description\":\"\",\"event_type\":\"a b\",\"timestamp\":\"2023-10-05T12:34:56Z\",\"event_id\":7}\n";
+        let scan_cases = [
+            plain("0", ""),
+            plain("-1", ""),
+            plain("01", ""),
+            plain("-01", ""),
+            plain("-", ""),
+            plain("1x", ""),
+            plain("1.5", ""),
+            plain("1E3", ""),
+            plain("9223372036854775807", ""),
+            plain("-9223372036854775808", ""),
+            plain("99999999999999999999", ""),
+            plain("\"1\"", ""),
+            plain("1", r#", "event_id": 2"#),
+            plain("1", r#", "timestamp": "2023-10-05T12:34:56""#),
+            plain("1", r#", "extra": 1"#),
+            plain("1", ","),
+            reordered.into(),
+            "{\"event_id\":1,\"timestamp\":\"2023-10-05T12:34:56\",\"event_type\":\"x\",\"description\":\"caf\u{e9}\"}".into(),
+            "{\"event_id\":1,\"timestamp\":\"2023-10-05T12:34:56\",\"event_type\":\"x\",\"description\":\"a\u{1}b\"}".into(),
+            "{\"event_id\":1,\"timestamp\":\"2023-10-05T12:34:56\",\"event_type\":\"x\",\"description\":\"\u{7f}\u{e9}\"}".into(),
+            r#"{"event_id":1,"timestamp":"2023-10-05T12:34:56","event_type":"x","description":{}}"#.into(),
+            r#"{"event_id":1,"timestamp":"2023-10-05T12:34:56","event_type":"x","description":"d"} }"#.into(),
+            r#"{"event_id":1,"timestamp":"2023-10-05T12:34:56","event_type":"x","description":"d"#.into(),
+            r#"{"event_id":1 "timestamp":"2023-10-05T12:34:56","event_type":"x","description":"d"}"#.into(),
+            r#"{"event_id":1,"timestamp":"2023-10-05T12:34:56","event_type":"","description":"d"}"#.into(),
+            r#"{"event_id":1,"timestamp":"2023-13-05T12:34:56","event_type":"x","description":"d"}"#.into(),
+        ];
+        for case in &scan_cases {
+            let body = case.as_bytes();
+            assert_eq!(validate_event(body), full_path(body), "{case:?}");
+        }
+        // The common forms are taken by the scan, so the cases above exercise it.
+        assert!(scan_plain(&plain("42", "")).is_some());
+        assert!(scan_plain(reordered).is_some());
+        assert!(scan_plain(&plain("-0", "")).is_none());
+        assert!(scan_plain(&plain("1", r#", "extra": 1"#)).is_none());
         let escaped = br#"{"event_id": 1, "timestamp": "2023-10-05T12:34:56", "event_type": "\u0078\n", "description": "a\"b\\"}"#;
         let event = validate_event(escaped).expect("valid");
         assert_eq!(
