@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use reqwest::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderValue};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,7 +21,7 @@ use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
 /// A forward target: every event, or those whose `event_type` matches `route`.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub url: reqwest::Url,
+    pub url: url::Url,
     pub route: Option<glob::Pattern>,
 }
 
@@ -59,7 +59,7 @@ pub struct Relay {
     policy: RetryPolicy,
     concurrency: usize,
     signer: Option<Signer>,
-    client: reqwest::Client,
+    client: alert::Client,
     store: Arc<dyn EventStore>,
     stop: CancellationToken,
     tasks: TaskTracker,
