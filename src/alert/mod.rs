@@ -125,7 +125,9 @@ pub async fn attempt(
 }
 
 fn request(delivery: &Delivery, extra: HeaderMap) -> Result<Request<Full<Bytes>>, http::Error> {
-    let mut headers = delivery.headers.clone();
+    // Sized once for everything that goes in: growing a HeaderMap rehashes it.
+    let mut headers = HeaderMap::with_capacity(delivery.headers.len() + extra.len() + 3);
+    headers.extend(delivery.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     headers.extend(extra);
     headers
         .entry(CONTENT_TYPE)

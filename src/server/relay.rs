@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use http::header::{HeaderMap, HeaderValue};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -141,16 +141,23 @@ impl Relay {
 
     async fn work(self: Arc<Self>, lane: Arc<Lane>) {
         loop {
-            // Registered before looking for work, so a wake between the two is not lost.
-            let woken = lane.wake.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
             if self.stop.is_cancelled() {
                 return;
             }
-            let idle_for = match self.store.claim(&lane.key, Utc::now()).await {
+            let now = Utc::now();
+            if let Ok(Claim::Job(job)) = self.store.claim(&lane.key, now).await {
+                self.attempt(&lane, job, now).await;
+                continue;
+            }
+            // Nothing to do: register for a wake, then look once more, so a wake between
+            // the two is not lost. Busy workers never touch the `Notify`'s waiter list.
+            let woken = lane.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let now = Utc::now();
+            let idle_for = match self.store.claim(&lane.key, now).await {
                 Ok(Claim::Job(job)) => {
-                    self.attempt(&lane, job).await;
+                    self.attempt(&lane, job, now).await;
                     continue;
                 }
                 Ok(Claim::Idle { next_due }) => next_due
@@ -169,8 +176,8 @@ impl Relay {
         }
     }
 
-    async fn attempt(&self, lane: &Lane, job: DeliveryJob) {
-        let at = Utc::now();
+    /// One attempt of a delivery claimed `at`.
+    async fn attempt(&self, lane: &Lane, job: DeliveryJob, at: DateTime<Utc>) {
         let started = Instant::now();
         let number = job.attempts + 1;
         let delivery = alert::Delivery {
@@ -178,7 +185,7 @@ impl Relay {
             body: Bytes::from_owner(Arc::clone(&job.body)),
             headers: self.headers.clone(),
         };
-        let headers = self.attempt_headers(&job);
+        let headers = self.attempt_headers(&job, at);
         let attempt = alert::attempt(&self.client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
         let next = match verdict {
@@ -218,18 +225,15 @@ impl Relay {
 
     /// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with forward
     /// secrets a fresh `webhook-signature` over them.
-    fn attempt_headers(&self, job: &DeliveryJob) -> HeaderMap {
+    fn attempt_headers(&self, job: &DeliveryJob, at: DateTime<Utc>) -> HeaderMap {
         if let (Some(signer), Ok(id)) = (&self.signer, MessageId::new(job.webhook_id.as_str())) {
             return signer.headers(&id, &job.body);
         }
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(2);
         if let Ok(id) = HeaderValue::from_str(&job.webhook_id) {
             headers.insert("webhook-id", id);
         }
-        headers.insert(
-            "webhook-timestamp",
-            HeaderValue::from(Utc::now().timestamp()),
-        );
+        headers.insert("webhook-timestamp", HeaderValue::from(at.timestamp()));
         headers
     }
 }
