@@ -13,7 +13,9 @@ use http::header::{
 };
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
 
+use client::SendError;
 pub use client::{Client, ClientOptions, build_client};
 pub use retry::{Backoff, RetryPolicy};
 
@@ -147,17 +149,23 @@ fn request(delivery: &Delivery, extra: HeaderMap) -> Result<Request<Full<Bytes>>
 /// Sends `request` and reads the answer into `result`, which keeps what arrived if the
 /// caller's timeout ends this early.
 async fn exchange(client: &Client, request: Request<Full<Bytes>>, result: &mut Attempt) {
-    let response = match client.pool.request(request).await {
-        Ok(response) => response,
-        Err(e) => {
-            let kind = if timed_out(&e) {
+    let (response, conn) = match client.send(request).await {
+        Ok(sent) => sent,
+        Err(SendError::Invalid(why)) => {
+            result.error = Some(format!("request failed: {why}"));
+            return;
+        }
+        Err(SendError::Connect(e)) => {
+            let kind = if timed_out(&*e) {
                 "timed out"
-            } else if e.is_connect() {
-                "connection failed"
             } else {
-                "request failed"
+                "connection failed"
             };
-            result.error = Some(describe_error(kind, &e));
+            result.error = Some(describe_error(kind, &*e));
+            return;
+        }
+        Err(SendError::Request(e)) => {
+            result.error = Some(describe_error("request failed", &e));
             return;
         }
     };
@@ -191,6 +199,10 @@ async fn exchange(client: &Client, request: Request<Full<Bytes>>, result: &mut A
                 break;
             }
         }
+    }
+    // Only a connection whose response was read to its end can carry the next request.
+    if body.is_end_stream() && result.error.is_none() {
+        client.release(conn);
     }
     result.body = kept.into();
 }
