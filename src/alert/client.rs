@@ -156,7 +156,8 @@ impl Client {
 
     fn checkout(&self, origin: &(Scheme, Authority)) -> Option<SendRequest<Full<Bytes>>> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < IDLE_TIMEOUT);
+        let now = Instant::now();
+        idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT);
         let at = idle.iter().rposition(|c| c.origin == *origin)?;
         Some(idle.swap_remove(at).sender)
     }

@@ -8,15 +8,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::alert::signing::{MessageId, Signer};
+use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, RetryPolicy, Verdict};
 
 use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
+
+// Parsed once: inserting by `&str` checks and lowercases the name on every call.
+const WEBHOOK_ID: HeaderName = HeaderName::from_static(signing::HEADER_ID);
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static(signing::HEADER_TIMESTAMP);
 
 /// A forward target: every event, or those whose `event_type` matches `route`.
 #[derive(Debug, Clone)]
@@ -117,7 +121,14 @@ impl Relay {
 
     /// Tells a target's workers that a delivery is waiting.
     pub fn wake(&self, target: &str) {
-        if let Some(lane) = self.by_key.get(target) {
+        // `target` is usually one of the keys handed out by `targets_for`: compare the
+        // pointers before hashing the URL.
+        let lane = self
+            .lanes
+            .iter()
+            .find(|l| std::ptr::eq(l.key.as_ptr(), target.as_ptr()) && l.key.len() == target.len())
+            .or_else(|| self.by_key.get(target));
+        if let Some(lane) = lane {
             lane.wake.notify_one();
         }
     }
@@ -231,9 +242,9 @@ impl Relay {
         }
         let mut headers = HeaderMap::with_capacity(2);
         if let Ok(id) = HeaderValue::from_str(&job.webhook_id) {
-            headers.insert("webhook-id", id);
+            headers.insert(WEBHOOK_ID, id);
         }
-        headers.insert("webhook-timestamp", HeaderValue::from(at.timestamp()));
+        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(at.timestamp()));
         headers
     }
 }
