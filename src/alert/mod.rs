@@ -127,9 +127,9 @@ pub async fn attempt(
 }
 
 fn request(delivery: &Delivery, extra: HeaderMap) -> Result<Request<Full<Bytes>>, http::Error> {
-    // Sized once for everything that goes in (with Host, added by the client): growing a
-    // HeaderMap rehashes it.
-    let mut headers = HeaderMap::with_capacity(delivery.headers.len() + extra.len() + 4);
+    // Sized once for everything that goes in, with Host and Content-Length added by the
+    // client and hyper: growing a HeaderMap rehashes it.
+    let mut headers = HeaderMap::with_capacity(delivery.headers.len() + extra.len() + 5);
     headers.extend(delivery.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     headers.extend(extra);
     headers
