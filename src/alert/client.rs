@@ -1,9 +1,20 @@
-//! The one HTTP client of outbound delivery: no redirects followed, bounded timeouts, and
-//! `User-Agent: hookrelay/<version>`.
+//! The one HTTP client of outbound delivery: HTTP/1.1 connections (plain TCP or rustls)
+//! made with hyper and kept open between attempts, no redirects followed, a bound on the
+//! whole attempt, and `User-Agent: hookrelay/<version>`.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use reqwest::Client;
+use bytes::Bytes;
+use http::header::HOST;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tower::Service;
 
 /// Timeouts of the client.
 #[derive(Debug, Clone, Copy)]
@@ -25,13 +36,155 @@ impl Default for ClientOptions {
 /// The `User-Agent` every outbound request carries.
 pub const USER_AGENT: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
 
-pub fn build_client(options: ClientOptions) -> anyhow::Result<Client> {
-    let mut builder = Client::builder()
-        .user_agent(USER_AGENT)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(options.timeout);
-    if let Some(connect) = options.connect_timeout {
-        builder = builder.connect_timeout(connect);
+/// Idle connections older than this are closed instead of reused.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Keeps connections to each target open between attempts; cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    /// Whole attempt, from connecting to the last byte read.
+    pub(super) timeout: Duration,
+}
+
+struct Inner {
+    connector: HttpsConnector<HttpConnector>,
+    idle: Mutex<Vec<Idle>>,
+}
+
+struct Idle {
+    origin: (Scheme, Authority),
+    since: Instant,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
-    Ok(builder.build()?)
+}
+
+/// Why a request got no response.
+#[derive(Debug)]
+pub(super) enum SendError {
+    Connect(Box<dyn std::error::Error + Send + Sync>),
+    Request(hyper::Error),
+    Invalid(&'static str),
+}
+
+/// A connection holding a request in flight; goes back to the idle list with
+/// [`Conn::release`] once the response body has been read to its end.
+pub(super) struct Conn {
+    origin: (Scheme, Authority),
+    sender: SendRequest<Full<Bytes>>,
+}
+
+pub fn build_client(options: ClientOptions) -> anyhow::Result<Client> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(options.connect_timeout);
+    let connector = HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client {
+        inner: Arc::new(Inner {
+            connector,
+            idle: Mutex::new(Vec::new()),
+        }),
+        timeout: options.timeout,
+    })
+}
+
+impl Client {
+    /// Sends `request` (absolute URI) on an idle connection to its origin, or a new one.
+    pub(super) async fn send(
+        &self,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<(Response<Incoming>, Conn), SendError> {
+        let uri = request.uri().clone();
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err(SendError::Invalid("the URL has no scheme or host"));
+        };
+        let origin = (scheme.clone(), authority.clone());
+        if !request.headers().contains_key(HOST) {
+            let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+            let host = match authority.port_u16() {
+                Some(port) if port == default_port => HeaderValue::from_str(authority.host()),
+                _ if authority.as_str().contains('@') => match authority.port_u16() {
+                    Some(port) => HeaderValue::from_str(&format!("{}:{port}", authority.host())),
+                    None => HeaderValue::from_str(authority.host()),
+                },
+                _ => HeaderValue::from_str(authority.as_str()),
+            }
+            .map_err(|_| SendError::Invalid("the URL's host is not a valid header"))?;
+            request.headers_mut().insert(HOST, host);
+        }
+        // A connection carries requests in origin form: the path and query only.
+        let path = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *request.uri_mut() = Uri::from(path);
+
+        // Released right after its response ended, a connection may not have caught up yet.
+        while let Some(mut sender) = self.checkout(&origin) {
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, Conn { origin, sender })),
+                // The connection closed while idle before taking the request: it was
+                // never sent, so it goes out on a new connection.
+                Err(mut e) => match e.take_message() {
+                    Some(back) => request = back,
+                    None => return Err(SendError::Request(e.into_error())),
+                },
+            }
+        }
+        let mut sender = self.connect(uri).await?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(SendError::Request)?;
+        Ok((response, Conn { origin, sender }))
+    }
+
+    fn checkout(&self, origin: &(Scheme, Authority)) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT);
+        let at = idle.iter().rposition(|c| c.origin == *origin)?;
+        Some(idle.swap_remove(at).sender)
+    }
+
+    async fn connect(&self, uri: Uri) -> Result<SendRequest<Full<Bytes>>, SendError> {
+        let mut connector = self.inner.connector.clone();
+        let io = connector.call(uri).await.map_err(SendError::Connect)?;
+        let (sender, connection) = http1::handshake(io).await.map_err(SendError::Request)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "outbound connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Puts a connection whose response was read to the end back for the next request.
+    pub(super) fn release(&self, conn: Conn) {
+        let idle = Idle {
+            origin: conn.origin,
+            since: Instant::now(),
+            sender: conn.sender,
+        };
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(idle);
+    }
 }

@@ -8,10 +8,15 @@ pub mod signing;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
-use reqwest::{Client, StatusCode};
+use http::header::{
+    ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT,
+};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
 
-pub use client::{ClientOptions, build_client};
+use client::SendError;
+pub use client::{Client, ClientOptions, build_client};
 pub use retry::{Backoff, RetryPolicy};
 
 /// How much of a response body is read for the report; the rest is discarded.
@@ -20,7 +25,7 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// What to deliver, and where.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub url: reqwest::Url,
+    pub url: url::Url,
     /// Sent exactly as given.
     pub body: Bytes,
     /// Extra headers (Content-Type and User-Agent are always set).
@@ -96,17 +101,6 @@ pub async fn attempt(
     number: u32,
 ) -> Attempt {
     let started = Instant::now();
-    let mut headers = delivery.headers.clone();
-    headers.extend(extra);
-    headers
-        .entry(reqwest::header::CONTENT_TYPE)
-        .or_insert(HeaderValue::from_static("application/json"));
-    let sent = client
-        .post(delivery.url.clone())
-        .headers(headers)
-        .body(delivery.body.clone())
-        .send()
-        .await;
     let mut result = Attempt {
         number,
         status: None,
@@ -116,57 +110,124 @@ pub async fn attempt(
         error: None,
         elapsed: Duration::ZERO,
     };
-    match sent {
-        Ok(mut response) => {
-            result.status = Some(response.status());
-            result.retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(retry::parse_retry_after);
-            result.location = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            match read_limited(&mut response).await {
-                Ok(body) => result.body = body,
-                // The status already arrived; a body cut short does not change the verdict.
-                Err(e) => result.error = Some(describe_error(&e)),
+    match request(delivery, extra) {
+        Ok(request) => {
+            let exchange = exchange(client, request, &mut result);
+            if tokio::time::timeout(client.timeout, exchange)
+                .await
+                .is_err()
+            {
+                result.error = Some("timed out".to_string());
             }
         }
-        Err(e) => result.error = Some(describe_error(&e)),
+        Err(e) => result.error = Some(format!("request failed: {e}")),
     }
     result.elapsed = started.elapsed();
     result
 }
 
-async fn read_limited(response: &mut reqwest::Response) -> Result<Bytes, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_RESPONSE_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == MAX_RESPONSE_BYTES {
-            break;
-        }
-    }
-    Ok(body.into())
+fn request(delivery: &Delivery, extra: HeaderMap) -> Result<Request<Full<Bytes>>, http::Error> {
+    // Sized once for everything that goes in, with Host and Content-Length added by the
+    // client and hyper: growing a HeaderMap rehashes it.
+    let mut headers = HeaderMap::with_capacity(delivery.headers.len() + extra.len() + 5);
+    headers.extend(delivery.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    headers.extend(extra);
+    headers
+        .entry(CONTENT_TYPE)
+        .or_insert(HeaderValue::from_static("application/json"));
+    headers
+        .entry(USER_AGENT)
+        .or_insert(HeaderValue::from_static(client::USER_AGENT));
+    headers
+        .entry(ACCEPT)
+        .or_insert(HeaderValue::from_static("*/*"));
+    let mut request =
+        Request::post(delivery.url.as_str()).body(Full::new(delivery.body.clone()))?;
+    *request.headers_mut() = headers;
+    Ok(request)
 }
 
-/// A short cause for a failed request: `connection refused`, `timed out`, …
-fn describe_error(e: &reqwest::Error) -> String {
-    let mut root: &dyn std::error::Error = e;
+/// Sends `request` and reads the answer into `result`, which keeps what arrived if the
+/// caller's timeout ends this early.
+async fn exchange(client: &Client, request: Request<Full<Bytes>>, result: &mut Attempt) {
+    let (response, conn) = match client.send(request).await {
+        Ok(sent) => sent,
+        Err(SendError::Invalid(why)) => {
+            result.error = Some(format!("request failed: {why}"));
+            return;
+        }
+        Err(SendError::Connect(e)) => {
+            let kind = if timed_out(&*e) {
+                "timed out"
+            } else {
+                "connection failed"
+            };
+            result.error = Some(describe_error(kind, &*e));
+            return;
+        }
+        Err(SendError::Request(e)) => {
+            result.error = Some(describe_error("request failed", &e));
+            return;
+        }
+    };
+    result.status = Some(response.status());
+    result.retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(retry::parse_retry_after);
+    result.location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut body = response.into_body();
+    let mut kept = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
+                let room = MAX_RESPONSE_BYTES - kept.len();
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if kept.len() == MAX_RESPONSE_BYTES {
+                    break;
+                }
+            }
+            // The status already arrived; a body cut short does not change the verdict.
+            Err(e) => {
+                result.error = Some(describe_error("reading the response failed", &e));
+                break;
+            }
+        }
+    }
+    // Only a connection whose response was read to its end can carry the next request.
+    if body.is_end_stream() && result.error.is_none() {
+        client.release(conn);
+    }
+    result.body = kept.into();
+}
+
+/// Whether an I/O timeout (the connect timeout) caused `e`.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// A short cause for a failed request: `connection failed: Connection refused (os error 111)`, …
+fn describe_error(kind: &str, e: &(dyn std::error::Error + 'static)) -> String {
+    let mut root = e;
     while let Some(next) = root.source() {
         root = next;
     }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "reading the response failed"
-    } else {
-        "request failed"
-    };
     let detail = root.to_string();
     if detail.is_empty() || detail == kind {
         kind.to_string()

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::HeaderValue;
+use http::header::HeaderValue;
 
 /// How waits between attempts grow.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -121,7 +121,11 @@ impl MessageId {
 
     /// The id `hookrelay` gives an event by default: `evt_<event_id>`.
     pub fn for_event(event_id: i64) -> Self {
-        Self(format!("evt_{event_id}"))
+        // Built by hand: `format!` costs several times more, once per delivery attempt.
+        let mut id = String::with_capacity(24);
+        id.push_str("evt_");
+        id.push_str(itoa::Buffer::new().format(event_id));
+        Self(id)
     }
 
     pub fn as_str(&self) -> &str {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use crate::alert::signing::{MessageId, Signer};
@@ -37,7 +37,7 @@ Exit codes: 0 delivered, 1 not delivered after retries, 2 invalid payload or usa
 pub struct SendArgs {
     /// Where to POST the event
     #[arg(long, value_name = "URL")]
-    pub to: reqwest::Url,
+    pub to: url::Url,
 
     /// event_id of the event (required unless --file gives one)
     #[arg(long, value_name = "ID", allow_negative_numbers = true)]

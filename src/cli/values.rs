@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -101,7 +101,7 @@ pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
 }
 
 /// A relay route written `GLOB=URL`: events whose `event_type` matches go to URL.
-pub fn parse_route(text: &str) -> Result<(glob::Pattern, reqwest::Url), String> {
+pub fn parse_route(text: &str) -> Result<(glob::Pattern, url::Url), String> {
     let Some((pattern, url)) = text.split_once('=') else {
         return Err(format!(
             "expected a route like 'order.*=http://host/hook', got {text:?}"
@@ -113,8 +113,8 @@ pub fn parse_route(text: &str) -> Result<(glob::Pattern, reqwest::Url), String> 
 }
 
 /// An `http://` or `https://` URL.
-pub fn parse_http_url(text: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+pub fn parse_http_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("expected an http:// or https:// URL, got {text:?}"));
     }

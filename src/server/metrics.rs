@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::Counter;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::alert::Verdict;
@@ -32,6 +32,7 @@ pub fn install() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may exist when the library is embedded; ours then stays unused.
             let _ = metrics::set_global_recorder(recorder);
+            ATTEMPT_SERIES.get_or_init(AttemptSeries::register);
             // Histogram samples pile up until upkeep drains them; without it memory grows
             // with every delivery attempt between two scrapes (found by scripts/soak.sh).
             let upkeep = handle.clone();
@@ -71,22 +72,49 @@ pub fn signature_refused(reason: &'static str) {
     metrics::counter!("hookrelay_signature_failures_total", "reason" => reason).increment(1);
 }
 
+/// Handles of the per-attempt series, looked up once: a `counter!` with labels searches the
+/// registry on every call.
+struct AttemptSeries {
+    /// By verdict: success, retryable_failure, refused, gone.
+    attempts: [Counter; 4],
+    delivered: Counter,
+    dead: Counter,
+    duration: Histogram,
+}
+
+static ATTEMPT_SERIES: OnceLock<AttemptSeries> = OnceLock::new();
+
+impl AttemptSeries {
+    fn register() -> Self {
+        let attempts = ["success", "retryable_failure", "refused", "gone"].map(
+            |result| metrics::counter!("hookrelay_delivery_attempts_total", "result" => result),
+        );
+        Self {
+            attempts,
+            delivered: metrics::counter!("hookrelay_deliveries_total", "outcome" => "delivered"),
+            dead: metrics::counter!("hookrelay_deliveries_total", "outcome" => "dead"),
+            duration: metrics::histogram!(ATTEMPT_DURATION),
+        }
+    }
+}
+
 /// One delivery attempt finished.
 pub fn attempt_finished(verdict: Verdict, next: NextState, elapsed: Duration) {
+    // Registered by `install`, right after the recorder; here only if it never ran.
+    let series = ATTEMPT_SERIES.get_or_init(AttemptSeries::register);
     let result = match verdict {
-        Verdict::Delivered => "success",
-        Verdict::Retry => "retryable_failure",
-        Verdict::Fail => "refused",
-        Verdict::Gone => "gone",
+        Verdict::Delivered => 0,
+        Verdict::Retry => 1,
+        Verdict::Fail => 2,
+        Verdict::Gone => 3,
     };
-    metrics::counter!("hookrelay_delivery_attempts_total", "result" => result).increment(1);
-    metrics::histogram!(ATTEMPT_DURATION).record(elapsed.as_secs_f64());
-    let outcome = match next {
-        NextState::Delivered => "delivered",
-        NextState::Dead => "dead",
-        NextState::RetryAt(_) => return,
-    };
-    metrics::counter!("hookrelay_deliveries_total", "outcome" => outcome).increment(1);
+    series.attempts[result].increment(1);
+    series.duration.record(elapsed.as_secs_f64());
+    match next {
+        NextState::Delivered => series.delivered.increment(1),
+        NextState::Dead => series.dead.increment(1),
+        NextState::RetryAt(_) => {}
+    }
 }
 
 /// The text of `/metrics`, with store gauges read now.

@@ -7,21 +7,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::Utc;
-use reqwest::header::{HeaderMap, HeaderValue};
+use chrono::{DateTime, Utc};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::alert::signing::{MessageId, Signer};
+use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, RetryPolicy, Verdict};
 
 use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
 
+// Parsed once: inserting by `&str` checks and lowercases the name on every call.
+const WEBHOOK_ID: HeaderName = HeaderName::from_static(signing::HEADER_ID);
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static(signing::HEADER_TIMESTAMP);
+
 /// A forward target: every event, or those whose `event_type` matches `route`.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub url: reqwest::Url,
+    pub url: url::Url,
     pub route: Option<glob::Pattern>,
 }
 
@@ -59,7 +63,7 @@ pub struct Relay {
     policy: RetryPolicy,
     concurrency: usize,
     signer: Option<Signer>,
-    client: reqwest::Client,
+    client: alert::Client,
     store: Arc<dyn EventStore>,
     stop: CancellationToken,
     tasks: TaskTracker,
@@ -117,7 +121,14 @@ impl Relay {
 
     /// Tells a target's workers that a delivery is waiting.
     pub fn wake(&self, target: &str) {
-        if let Some(lane) = self.by_key.get(target) {
+        // `target` is usually one of the keys handed out by `targets_for`: compare the
+        // pointers before hashing the URL.
+        let lane = self
+            .lanes
+            .iter()
+            .find(|l| std::ptr::eq(l.key.as_ptr(), target.as_ptr()) && l.key.len() == target.len())
+            .or_else(|| self.by_key.get(target));
+        if let Some(lane) = lane {
             lane.wake.notify_one();
         }
     }
@@ -141,16 +152,23 @@ impl Relay {
 
     async fn work(self: Arc<Self>, lane: Arc<Lane>) {
         loop {
-            // Registered before looking for work, so a wake between the two is not lost.
-            let woken = lane.wake.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
             if self.stop.is_cancelled() {
                 return;
             }
-            let idle_for = match self.store.claim(&lane.key, Utc::now()).await {
+            let now = Utc::now();
+            if let Ok(Claim::Job(job)) = self.store.claim(&lane.key, now).await {
+                self.attempt(&lane, job, now).await;
+                continue;
+            }
+            // Nothing to do: register for a wake, then look once more, so a wake between
+            // the two is not lost. Busy workers never touch the `Notify`'s waiter list.
+            let woken = lane.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let now = Utc::now();
+            let idle_for = match self.store.claim(&lane.key, now).await {
                 Ok(Claim::Job(job)) => {
-                    self.attempt(&lane, job).await;
+                    self.attempt(&lane, job, now).await;
                     continue;
                 }
                 Ok(Claim::Idle { next_due }) => next_due
@@ -169,8 +187,8 @@ impl Relay {
         }
     }
 
-    async fn attempt(&self, lane: &Lane, job: DeliveryJob) {
-        let at = Utc::now();
+    /// One attempt of a delivery claimed `at`.
+    async fn attempt(&self, lane: &Lane, job: DeliveryJob, at: DateTime<Utc>) {
         let started = Instant::now();
         let number = job.attempts + 1;
         let delivery = alert::Delivery {
@@ -178,7 +196,7 @@ impl Relay {
             body: Bytes::from_owner(Arc::clone(&job.body)),
             headers: self.headers.clone(),
         };
-        let headers = self.attempt_headers(&job);
+        let headers = self.attempt_headers(&job, at);
         let attempt = alert::attempt(&self.client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
         let next = match verdict {
@@ -218,18 +236,15 @@ impl Relay {
 
     /// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with forward
     /// secrets a fresh `webhook-signature` over them.
-    fn attempt_headers(&self, job: &DeliveryJob) -> HeaderMap {
+    fn attempt_headers(&self, job: &DeliveryJob, at: DateTime<Utc>) -> HeaderMap {
         if let (Some(signer), Ok(id)) = (&self.signer, MessageId::new(job.webhook_id.as_str())) {
             return signer.headers(&id, &job.body);
         }
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(2);
         if let Ok(id) = HeaderValue::from_str(&job.webhook_id) {
-            headers.insert("webhook-id", id);
+            headers.insert(WEBHOOK_ID, id);
         }
-        headers.insert(
-            "webhook-timestamp",
-            HeaderValue::from(Utc::now().timestamp()),
-        );
+        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(at.timestamp()));
         headers
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use reqwest::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 
 use crate::alert::signing::Tolerance;
 use crate::server::verify::Scheme;
@@ -136,12 +136,12 @@ pub struct ServeArgs {
     /// Relay every accepted event to URL (repeatable; comma-separated in the env var)
     #[arg(long, env = "HOOKRELAY_FORWARD_TO", value_name = "URL", value_delimiter = ',',
           value_parser = parse_http_url, help_heading = "Relay")]
-    pub forward_to: Vec<reqwest::Url>,
+    pub forward_to: Vec<url::Url>,
 
     /// Relay events whose event_type matches GLOB to URL, e.g. 'order.*=http://host/hook'
     #[arg(long, env = "HOOKRELAY_ROUTE", value_name = "GLOB=URL", value_delimiter = ',',
           value_parser = parse_route, help_heading = "Relay")]
-    pub route: Vec<(glob::Pattern, reqwest::Url)>,
+    pub route: Vec<(glob::Pattern, url::Url)>,
 
     /// Extra header on every forwarded request, 'Name: value' (repeatable)
     #[arg(long, value_name = "'NAME: VALUE'", value_parser = parse_header, help_heading = "Relay")]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use reqwest::header::HeaderMap;
+use http::header::HeaderMap;
 
 use crate::alert::RetryPolicy;
 use crate::alert::signing::Signer;

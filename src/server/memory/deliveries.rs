@@ -36,8 +36,27 @@ pub(super) struct Deliveries {
     all: BTreeMap<u64, Delivery>,
     by_event: HashMap<u64, Vec<u64>>,
     queues: HashMap<Arc<str>, TargetQueue>,
-    counts: HashMap<DeliveryStatus, usize>,
+    counts: Counts,
     next_id: u64,
+}
+
+/// Deliveries in each state, indexed by `DeliveryStatus as usize`.
+#[derive(Default)]
+struct Counts([usize; DeliveryStatus::ALL.len()]);
+
+impl Counts {
+    fn get(&self, status: DeliveryStatus) -> usize {
+        self.0[status as usize]
+    }
+
+    fn add(&mut self, status: DeliveryStatus) {
+        self.0[status as usize] += 1;
+    }
+
+    fn remove(&mut self, status: DeliveryStatus) {
+        let n = &mut self.0[status as usize];
+        *n = n.saturating_sub(1);
+    }
 }
 
 /// The `webhook-id` of every delivery of an event: stable across attempts and replays.
@@ -56,18 +75,12 @@ impl Deliveries {
     }
 
     fn count(&self, status: DeliveryStatus) -> usize {
-        self.counts.get(&status).copied().unwrap_or(0)
+        self.counts.get(status)
     }
 
-    fn set_status(
-        counts: &mut HashMap<DeliveryStatus, usize>,
-        d: &mut Delivery,
-        to: DeliveryStatus,
-    ) {
-        if let Some(n) = counts.get_mut(&d.status) {
-            *n = n.saturating_sub(1);
-        }
-        *counts.entry(to).or_default() += 1;
+    fn set_status(counts: &mut Counts, d: &mut Delivery, to: DeliveryStatus) {
+        counts.remove(d.status);
+        counts.add(to);
         d.status = to;
     }
 
@@ -95,7 +108,7 @@ impl Deliveries {
                 attempts: Vec::new(),
             },
         );
-        *self.counts.entry(DeliveryStatus::Pending).or_default() += 1;
+        self.counts.add(DeliveryStatus::Pending);
         self.by_event.entry(event_seq).or_default().push(id);
         self.queues
             .entry(Arc::clone(target))
@@ -119,10 +132,8 @@ impl Deliveries {
     }
 
     fn drop_delivery(&mut self, id: u64) {
-        if let Some(d) = self.all.remove(&id)
-            && let Some(n) = self.counts.get_mut(&d.status)
-        {
-            *n = n.saturating_sub(1);
+        if let Some(d) = self.all.remove(&id) {
+            self.counts.remove(d.status);
         }
     }
 
