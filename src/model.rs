@@ -240,7 +240,15 @@ fn scan_integer(bytes: &[u8], at: usize) -> Option<(i64, usize)> {
     if matches!(bytes.get(end), Some(b'.' | b'e' | b'E')) {
         return None;
     }
-    let value = std::str::from_utf8(&bytes[at..end]).ok()?.parse().ok()?;
+    // Accumulated negatively, so that i64::MIN fits; any overflow leaves it to serde.
+    let magnitude = bytes[start..end].iter().try_fold(0i64, |n, &d| {
+        n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))
+    })?;
+    let value = if negative {
+        magnitude
+    } else {
+        magnitude.checked_neg()?
+    };
     Some((value, end))
 }
 

@@ -92,14 +92,19 @@ async fn receive(
 /// `"duplicate":true` for a repeat, written directly: it goes out for every event, and
 /// building it through `json!` or `Json` cost more than storing the event.
 fn accepted(event_id: i64, duplicate: bool) -> Response {
-    let mut body = Vec::with_capacity(64);
-    body.extend_from_slice(br#"{"status":"success","event_id":"#);
-    body.extend_from_slice(itoa::Buffer::new().format(event_id).as_bytes());
-    body.extend_from_slice(if duplicate {
+    const HEAD: &[u8] = br#"{"status":"success","event_id":"#;
+    let mut id = itoa::Buffer::new();
+    let id = id.format(event_id).as_bytes();
+    let tail: &[u8] = if duplicate {
         br#","duplicate":true}"#
     } else {
         b"}"
-    });
+    };
+    // Exactly sized: turning a Vec with spare capacity into a body reallocates it.
+    let mut body = Vec::with_capacity(HEAD.len() + id.len() + tail.len());
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(id);
+    body.extend_from_slice(tail);
     let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -40,6 +40,14 @@ struct Inner {
     deliveries: Deliveries,
 }
 
+/// Microseconds since the Unix epoch (negative before it, as a clock set wrong can be).
+fn unix_micros_now() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => since.as_micros() as i64,
+        Err(before) => -(before.duration().as_micros() as i64),
+    }
+}
+
 pub struct MemoryStore {
     capacity: usize,
     max_pending: usize,
@@ -134,16 +142,21 @@ impl EventStore for MemoryStore {
         let event_type = inner.intern(event.event_type);
         let seq = inner.first_seq + inner.slots.len() as u64;
         let body: Arc<[u8]> = event.body.into();
-        let now = Utc::now();
-        for target in event.targets {
-            inner
-                .deliveries
-                .create(event.event_id, seq, target, &body, now);
+        // The system clock read directly: `Utc::now()` costs several times more, and the
+        // date-time is only needed when the event has deliveries.
+        let received_micros = unix_micros_now();
+        if !event.targets.is_empty() {
+            let now = DateTime::from_timestamp_micros(received_micros).unwrap_or_else(Utc::now);
+            for target in event.targets {
+                inner
+                    .deliveries
+                    .create(event.event_id, seq, target, &body, now);
+            }
         }
         inner.slots.push_back(Slot {
             event_id: event.event_id,
             event_type,
-            received_micros: now.timestamp_micros(),
+            received_micros,
             body,
         });
         inner.index.insert(event.event_id, seq);
