@@ -162,8 +162,8 @@ struct Watch {
     busy: AtomicUsize,
     /// Requests answered so far.
     served: AtomicU64,
-    /// When the connection last became free or made progress writing while free:
-    /// accepted, a handler answered, or bytes of an answer were written.
+    /// When the connection last became free or made progress: accepted, a handler
+    /// answered, or an answer's write went through after being blocked.
     free_since: AtomicU64,
     /// When the first byte of the next request arrived, or `NONE`.
     head_since: AtomicU64,
