@@ -151,7 +151,7 @@ impl Relay {
     }
 
     async fn work(self: Arc<Self>, lane: Arc<Lane>) {
-        loop {
+        'work: loop {
             if self.stop.is_cancelled() {
                 return;
             }
@@ -162,28 +162,33 @@ impl Relay {
             }
             // Nothing to do: register for a wake, then look once more, so a wake between
             // the two is not lost. Busy workers never touch the `Notify`'s waiter list.
-            let woken = lane.wake.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
             let now = Utc::now();
-            let idle_for = match self.store.claim(&lane.key, now).await {
-                Ok(Claim::Job(job)) => {
-                    self.attempt(&lane, job, now).await;
-                    continue;
+            let job = 'registered: {
+                let woken = lane.wake.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                let idle_for = match self.store.claim(&lane.key, now).await {
+                    // The registration ends with this block, before the attempt: a wake
+                    // it took meanwhile goes on to an idle worker instead of waiting for
+                    // this attempt to end (a hanging target held it for the whole
+                    // timeout, and that delivery waited with it).
+                    Ok(Claim::Job(job)) => break 'registered job,
+                    Ok(Claim::Idle { next_due }) => next_due
+                        .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                        .unwrap_or(Duration::from_secs(3600)),
+                    Err(e) => {
+                        tracing::error!(error = %e, target = %lane.key, "cannot read deliveries");
+                        Duration::from_secs(1)
+                    }
+                };
+                tokio::select! {
+                    () = &mut woken => {}
+                    () = tokio::time::sleep(idle_for) => {}
+                    () = self.stop.cancelled() => return,
                 }
-                Ok(Claim::Idle { next_due }) => next_due
-                    .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-                    .unwrap_or(Duration::from_secs(3600)),
-                Err(e) => {
-                    tracing::error!(error = %e, target = %lane.key, "cannot read deliveries");
-                    Duration::from_secs(1)
-                }
+                continue 'work;
             };
-            tokio::select! {
-                () = &mut woken => {}
-                () = tokio::time::sleep(idle_for) => {}
-                () = self.stop.cancelled() => return,
-            }
+            self.attempt(&lane, job, now).await;
         }
     }
 
