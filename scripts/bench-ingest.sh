@@ -33,8 +33,7 @@ cargo build --release --quiet --bin hookrelay --example bare
 HOOKRELAY=target/release/hookrelay
 BARE=target/release/examples/bare
 
-pin=()
-if [[ -n $WRK_CPU ]] && command -v taskset >/dev/null; then pin=(taskset -c "$WRK_CPU"); fi
+pin_wrk
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 

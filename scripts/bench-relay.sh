@@ -28,8 +28,7 @@ cargo build --release --quiet --bin hookrelay --example bare
 HOOKRELAY=target/release/hookrelay
 BARE=target/release/examples/bare
 
-pin=()
-if [[ -n $WRK_CPU ]] && command -v taskset >/dev/null; then pin=(taskset -c "$WRK_CPU"); fi
+pin_wrk
 
 # load URL ID_BASE : prints "REQUESTS RPS NON2XX"
 load() {

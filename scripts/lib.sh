@@ -10,6 +10,13 @@ need_wrk() {
   fi
 }
 
+# pin_wrk: sets ${pin[@]}, the command prefix that pins wrk to CPU $WRK_CPU (nothing when
+# WRK_CPU is empty or taskset is missing).
+pin_wrk() {
+  pin=()
+  if [[ -n ${WRK_CPU:-} ]] && command -v taskset >/dev/null; then pin=(taskset -c "$WRK_CPU"); fi
+}
+
 tmp=$(mktemp -d)
 declare -A pid url
 cleanup() {
