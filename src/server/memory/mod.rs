@@ -88,17 +88,18 @@ impl Inner {
         self.slots.get(usize::try_from(pos).ok()?)
     }
 
-    fn evict_oldest(&mut self) {
-        if let Some(old) = self.slots.pop_front() {
-            self.index.remove(&old.event_id);
-            // The set holds one reference and `old` the other: nobody else uses this type.
-            if Arc::strong_count(&old.event_type) == 2 {
-                self.types.remove(&*old.event_type);
-            }
-            self.deliveries.forget_event(self.first_seq);
-            self.first_seq += 1;
-            self.evicted += 1;
+    /// Takes the oldest event out, for the caller to drop once the lock is released.
+    fn evict_oldest(&mut self) -> Option<Slot> {
+        let old = self.slots.pop_front()?;
+        self.index.remove(&old.event_id);
+        // The set holds one reference and `old` the other: nobody else uses this type.
+        if Arc::strong_count(&old.event_type) == 2 {
+            self.types.remove(&*old.event_type);
         }
+        self.deliveries.forget_event(self.first_seq);
+        self.first_seq += 1;
+        self.evicted += 1;
+        Some(old)
     }
 
     fn intern(&mut self, event_type: &str) -> Arc<str> {
@@ -124,42 +125,52 @@ impl Inner {
 #[async_trait]
 impl EventStore for MemoryStore {
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError> {
-        let mut inner = self.lock();
-        if let Some(&seq) = inner.index.get(&event.event_id) {
-            let same = inner.slot(seq).is_some_and(|s| *s.body == *event.body);
-            return Ok(if same {
-                Inserted::Duplicate
-            } else {
-                Inserted::Conflict
-            });
-        }
-        if inner.deliveries.open() + event.targets.len() > self.max_pending {
-            return Ok(Inserted::QueueFull);
-        }
-        if inner.slots.len() >= self.capacity {
-            inner.evict_oldest();
-        }
-        let event_type = inner.intern(event.event_type);
-        let seq = inner.first_seq + inner.slots.len() as u64;
+        // The copy of the body, the clock and the freeing of an evicted event happen
+        // outside the lock: with several workers, the less time it is held, the less often
+        // a worker waits for another one that the OS has paused while holding it.
         let body: Arc<[u8]> = event.body.into();
         // The system clock read directly: `Utc::now()` costs several times more, and the
         // date-time is only needed when the event has deliveries.
         let received_micros = unix_micros_now();
-        if !event.targets.is_empty() {
-            let now = DateTime::from_timestamp_micros(received_micros).unwrap_or_else(Utc::now);
-            for target in event.targets {
-                inner
-                    .deliveries
-                    .create(event.event_id, seq, target, &body, now);
+        let evicted;
+        let seq;
+        {
+            let mut inner = self.lock();
+            if let Some(&seq) = inner.index.get(&event.event_id) {
+                let same = inner.slot(seq).is_some_and(|s| *s.body == *event.body);
+                return Ok(if same {
+                    Inserted::Duplicate
+                } else {
+                    Inserted::Conflict
+                });
             }
+            if inner.deliveries.open() + event.targets.len() > self.max_pending {
+                return Ok(Inserted::QueueFull);
+            }
+            evicted = if inner.slots.len() >= self.capacity {
+                inner.evict_oldest()
+            } else {
+                None
+            };
+            let event_type = inner.intern(event.event_type);
+            seq = inner.first_seq + inner.slots.len() as u64;
+            if !event.targets.is_empty() {
+                let now = DateTime::from_timestamp_micros(received_micros).unwrap_or_else(Utc::now);
+                for target in event.targets {
+                    inner
+                        .deliveries
+                        .create(event.event_id, seq, target, &body, now);
+                }
+            }
+            inner.slots.push_back(Slot {
+                event_id: event.event_id,
+                event_type,
+                received_micros,
+                body,
+            });
+            inner.index.insert(event.event_id, seq);
         }
-        inner.slots.push_back(Slot {
-            event_id: event.event_id,
-            event_type,
-            received_micros,
-            body,
-        });
-        inner.index.insert(event.event_id, seq);
+        drop(evicted);
         Ok(Inserted::New { seq })
     }
 
