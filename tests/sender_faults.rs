@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hookrelay::alert::RetryPolicy;
+use bytes::Bytes;
+use hookrelay::alert::{self, ClientOptions, Delivery, RetryPolicy, build_client};
 use hookrelay::server::relay::{RelayConfig, Target};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -45,9 +46,10 @@ impl Endpoint {
 }
 
 /// Reads one request (head and Content-Length body) so that closing later is orderly.
-fn read_request(stream: &mut TcpStream) {
+/// Returns false when the connection ended first.
+fn read_request(stream: &mut TcpStream) -> bool {
     let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 1];
     loop {
         if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
@@ -56,13 +58,47 @@ fn read_request(stream: &mut TcpStream) {
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .map_or(0, |v| v.trim().parse().unwrap());
             if data.len() >= end + 4 + length {
-                return;
+                return true;
             }
         }
+        // A byte at a time: what follows this request on a kept-alive connection is the
+        // next one's, and stays in the socket for the next call.
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(n) => data.extend_from_slice(&buf[..n]),
         }
+    }
+}
+
+/// Answers every request on the connection, keeping it open between them.
+fn keeps_alive(mut stream: TcpStream) {
+    while read_request(&mut stream) {
+        if stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Answers one request as if keeping the connection, then closes it (an idle timeout
+/// shorter than the client's).
+fn closes_after_one(mut stream: TcpStream) {
+    if read_request(&mut stream) {
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+}
+
+/// Answers one request with `Connection: close`, then waits for the client to close.
+fn says_close(mut stream: TcpStream) {
+    if read_request(&mut stream) {
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
+        assert!(
+            !read_request(&mut stream),
+            "a request came after Connection: close"
+        );
     }
 }
 
@@ -356,4 +392,43 @@ fn a_200_whose_body_comes_a_byte_a_second_is_delivered_within_the_timeout() {
     assert!(sent.elapsed < Duration::from_secs(3), "{:?}", sent.elapsed);
     assert_eq!(delivery["status"], "delivered");
     assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+/// `count` attempts to `endpoint` in a row through one client, each a 200 without error;
+/// returns how many connections the endpoint accepted.
+async fn attempts_in_a_row(endpoint: &Endpoint, count: u32, pause: Duration) -> usize {
+    let client = build_client(ClientOptions::default()).unwrap();
+    let delivery = Delivery {
+        url: endpoint.url.parse().unwrap(),
+        body: Bytes::from_static(b"{}"),
+        headers: HeaderMap::new(),
+    };
+    for number in 1..=count {
+        let attempt = alert::attempt(&client, &delivery, HeaderMap::new(), number).await;
+        assert_eq!(attempt.status.map(|s| s.as_u16()), Some(200), "{attempt:?}");
+        assert_eq!(attempt.error, None, "attempt {number}");
+        assert_eq!(&attempt.body[..], b"ok");
+        tokio::time::sleep(pause).await;
+    }
+    endpoint.connections.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn attempts_to_one_endpoint_share_a_kept_alive_connection() {
+    let endpoint = Endpoint::start(keeps_alive);
+    assert_eq!(attempts_in_a_row(&endpoint, 5, Duration::ZERO).await, 1);
+}
+
+#[tokio::test]
+async fn a_connection_the_endpoint_closed_while_idle_is_not_used_again() {
+    let endpoint = Endpoint::start(closes_after_one);
+    // The pause lets the close arrive before the next attempt.
+    let pause = Duration::from_millis(100);
+    assert_eq!(attempts_in_a_row(&endpoint, 3, pause).await, 3);
+}
+
+#[tokio::test]
+async fn a_connection_answered_with_connection_close_is_not_used_again() {
+    let endpoint = Endpoint::start(says_close);
+    assert_eq!(attempts_in_a_row(&endpoint, 3, Duration::ZERO).await, 3);
 }

@@ -1,8 +1,15 @@
 //! The one HTTP client of outbound delivery: HTTP/1.1 connections (plain TCP or rustls)
 //! made with hyper and kept open between attempts, no redirects followed, a bound on the
 //! whole attempt, and `User-Agent: hookrelay/<version>`.
+//!
+//! A connection has no task of its own: whoever sends on it polls it while waiting for the
+//! answer ([`drive`]). A request then goes out and its answer comes back within the
+//! sender's task, instead of crossing to a connection task and back (two task wakes, often
+//! on the other worker thread, per request).
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,8 +19,10 @@ use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tower::Service;
 
 /// Timeouts of the client.
@@ -52,10 +61,17 @@ struct Inner {
     idle: Mutex<Vec<Idle>>,
 }
 
+/// hyper's side of one connection: reads and writes the socket when polled.
+type Connection = http1::Connection<MaybeHttpsStream<TokioIo<TcpStream>>, Full<Bytes>>;
+
+/// `None` once the connection has ended.
+type Link = Option<Pin<Box<Connection>>>;
+
 struct Idle {
     origin: (Scheme, Authority),
     since: Instant,
     sender: SendRequest<Full<Bytes>>,
+    connection: Link,
 }
 
 impl std::fmt::Debug for Client {
@@ -79,6 +95,33 @@ pub(super) enum SendError {
 pub(super) struct Conn {
     origin: (Scheme, Authority),
     sender: SendRequest<Full<Bytes>>,
+    connection: Link,
+}
+
+impl Conn {
+    /// Runs `future` (reading the response body) while the connection does its part.
+    pub(super) async fn drive<F: Future>(&mut self, future: F) -> F::Output {
+        drive(&mut self.connection, future).await
+    }
+}
+
+/// Polls `connection` along with `future` until `future` is done. The connection goes first,
+/// so what it reads is there when the future looks; once it has ended, the future sees the
+/// ending (a request or body cut short) through hyper's channels.
+async fn drive<F: Future>(connection: &mut Link, future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        if let Some(running) = connection.as_mut()
+            && let Poll::Ready(ended) = running.as_mut().poll(cx)
+        {
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "outbound connection ended");
+            }
+            *connection = None;
+        }
+        future.as_mut().poll(cx)
+    })
+    .await
 }
 
 pub fn build_client(options: ClientOptions) -> anyhow::Result<Client> {
@@ -132,12 +175,24 @@ impl Client {
         *request.uri_mut() = Uri::from(path);
 
         // Released right after its response ended, a connection may not have caught up yet.
-        while let Some(mut sender) = self.checkout(&origin) {
-            if sender.ready().await.is_err() {
+        while let Some(Idle {
+            mut sender,
+            mut connection,
+            ..
+        }) = self.checkout(&origin)
+        {
+            if drive(&mut connection, sender.ready()).await.is_err() {
                 continue;
             }
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, Conn { origin, sender })),
+            match drive(&mut connection, sender.try_send_request(request)).await {
+                Ok(response) => {
+                    let conn = Conn {
+                        origin,
+                        sender,
+                        connection,
+                    };
+                    return Ok((response, conn));
+                }
                 // The connection closed while idle before taking the request: it was
                 // never sent, so it goes out on a new connection.
                 Err(mut e) => match e.take_message() {
@@ -146,40 +201,43 @@ impl Client {
                 },
             }
         }
-        let mut sender = self.connect(uri).await?;
-        let response = sender
-            .send_request(request)
+        let (mut sender, mut connection) = self.connect(uri).await?;
+        let response = drive(&mut connection, sender.send_request(request))
             .await
             .map_err(SendError::Request)?;
-        Ok((response, Conn { origin, sender }))
+        let conn = Conn {
+            origin,
+            sender,
+            connection,
+        };
+        Ok((response, conn))
     }
 
-    fn checkout(&self, origin: &(Scheme, Authority)) -> Option<SendRequest<Full<Bytes>>> {
+    fn checkout(&self, origin: &(Scheme, Authority)) -> Option<Idle> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT);
+        idle.retain(|c| now.duration_since(c.since) < IDLE_TIMEOUT);
         let at = idle.iter().rposition(|c| c.origin == *origin)?;
-        Some(idle.swap_remove(at).sender)
+        Some(idle.swap_remove(at))
     }
 
-    async fn connect(&self, uri: Uri) -> Result<SendRequest<Full<Bytes>>, SendError> {
+    async fn connect(&self, uri: Uri) -> Result<(SendRequest<Full<Bytes>>, Link), SendError> {
         let mut connector = self.inner.connector.clone();
         let io = connector.call(uri).await.map_err(SendError::Connect)?;
         let (sender, connection) = http1::handshake(io).await.map_err(SendError::Request)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "outbound connection ended");
-            }
-        });
-        Ok(sender)
+        Ok((sender, Some(Box::pin(connection))))
     }
 
     /// Puts a connection whose response was read to the end back for the next request.
     pub(super) fn release(&self, conn: Conn) {
+        if conn.connection.is_none() {
+            return;
+        }
         let idle = Idle {
             origin: conn.origin,
             since: Instant::now(),
             sender: conn.sender,
+            connection: conn.connection,
         };
         self.inner
             .idle

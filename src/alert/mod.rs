@@ -150,7 +150,7 @@ fn request(delivery: &Delivery, extra: HeaderMap) -> Result<Request<Full<Bytes>>
 /// Sends `request` and reads the answer into `result`, which keeps what arrived if the
 /// caller's timeout ends this early.
 async fn exchange(client: &Client, request: Request<Full<Bytes>>, result: &mut Attempt) {
-    let (response, conn) = match client.send(request).await {
+    let (response, mut conn) = match client.send(request).await {
         Ok(sent) => sent,
         Err(SendError::Invalid(why)) => {
             result.error = Some(format!("request failed: {why}"));
@@ -182,7 +182,7 @@ async fn exchange(client: &Client, request: Request<Full<Bytes>>, result: &mut A
         .map(str::to_string);
     let mut body = response.into_body();
     let mut kept = Vec::new();
-    while let Some(frame) = body.frame().await {
+    while let Some(frame) = conn.drive(body.frame()).await {
         match frame {
             Ok(frame) => {
                 let Ok(chunk) = frame.into_data() else {

@@ -15,6 +15,7 @@ pub mod store;
 #[cfg(test)]
 mod store_tests;
 pub mod verify;
+mod wake;
 
 use std::future::Future;
 use std::sync::Arc;

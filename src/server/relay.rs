@@ -17,6 +17,7 @@ use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, RetryPolicy, Verdict};
 
 use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
+use super::wake::WakesInline;
 
 // Parsed once: inserting by `&str` checks and lowercases the name on every call.
 const WEBHOOK_ID: HeaderName = HeaderName::from_static(signing::HEADER_ID);
@@ -137,7 +138,10 @@ impl Relay {
     pub fn start(self: &Arc<Self>) {
         for lane in &self.lanes {
             for _ in 0..self.concurrency {
-                self.tasks.spawn(Arc::clone(self).work(Arc::clone(lane)));
+                // A worker's outbound connection is polled in the worker's own task
+                // (`alert::client`), and hyper's channels wake it during its polls.
+                let worker = Arc::clone(self).work(Arc::clone(lane));
+                self.tasks.spawn(WakesInline::new(worker));
             }
         }
         self.tasks.close();
