@@ -399,7 +399,7 @@ fn a_200_whose_body_comes_a_byte_a_second_is_delivered_within_the_timeout() {
 async fn attempts_in_a_row(endpoint: &Endpoint, count: u32, pause: Duration) -> usize {
     let client = build_client(ClientOptions::default()).unwrap();
     let delivery = Delivery {
-        url: endpoint.url.parse().unwrap(),
+        endpoint: url::Url::parse(&endpoint.url).unwrap().into(),
         body: Bytes::from_static(b"{}"),
         headers: HeaderMap::new(),
     };

@@ -67,6 +67,73 @@ type Connection = http1::Connection<MaybeHttpsStream<TokioIo<TcpStream>>, Full<B
 /// `None` once the connection has ended.
 type Link = Option<Pin<Box<Connection>>>;
 
+/// Where requests go, read once from its URL rather than on every request: the origin a
+/// connection is kept for, and the request target and `Host` header each request carries.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Endpoint(Arc<EndpointInner>);
+
+#[derive(Debug)]
+struct EndpointInner {
+    url: url::Url,
+    parsed: Result<Parsed, &'static str>,
+}
+
+#[derive(Debug, Clone)]
+struct Parsed {
+    /// Absolute, for the connector.
+    uri: Uri,
+    origin: (Scheme, Authority),
+    /// Origin form (path and query): what a connection carries.
+    target: Uri,
+    host: HeaderValue,
+}
+
+impl From<url::Url> for Endpoint {
+    fn from(url: url::Url) -> Self {
+        let parsed = Parsed::new(url.as_str());
+        Self(Arc::new(EndpointInner { url, parsed }))
+    }
+}
+
+impl Endpoint {
+    pub fn url(&self) -> &url::Url {
+        &self.0.url
+    }
+}
+
+impl Parsed {
+    fn new(url: &str) -> Result<Self, &'static str> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| "the URL is not a valid request target")?;
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err("the URL has no scheme or host");
+        };
+        let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+        let host = match authority.port_u16() {
+            Some(port) if port == default_port => HeaderValue::from_str(authority.host()),
+            _ if authority.as_str().contains('@') => match authority.port_u16() {
+                Some(port) => HeaderValue::from_str(&format!("{}:{port}", authority.host())),
+                None => HeaderValue::from_str(authority.host()),
+            },
+            _ => HeaderValue::from_str(authority.as_str()),
+        }
+        .map_err(|_| "the URL's host is not a valid header")?;
+        let target = Uri::from(
+            uri.path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
+        Ok(Self {
+            origin: (scheme.clone(), authority.clone()),
+            target,
+            host,
+            uri,
+        })
+    }
+}
+
 struct Idle {
     origin: (Scheme, Authority),
     since: Instant,
@@ -144,35 +211,24 @@ pub fn build_client(options: ClientOptions) -> anyhow::Result<Client> {
 }
 
 impl Client {
-    /// Sends `request` (absolute URI) on an idle connection to its origin, or a new one.
+    /// Sends `request` (its method, headers and body; the URI is ignored) to `endpoint`, on
+    /// an idle connection to its origin or a new one.
     pub(super) async fn send(
         &self,
+        endpoint: &Endpoint,
         mut request: Request<Full<Bytes>>,
     ) -> Result<(Response<Incoming>, Conn), SendError> {
-        let uri = request.uri().clone();
-        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-            return Err(SendError::Invalid("the URL has no scheme or host"));
-        };
-        let origin = (scheme.clone(), authority.clone());
+        let parsed = endpoint
+            .0
+            .parsed
+            .as_ref()
+            .map_err(|why| SendError::Invalid(why))?;
+        let origin = parsed.origin.clone();
         if !request.headers().contains_key(HOST) {
-            let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
-            let host = match authority.port_u16() {
-                Some(port) if port == default_port => HeaderValue::from_str(authority.host()),
-                _ if authority.as_str().contains('@') => match authority.port_u16() {
-                    Some(port) => HeaderValue::from_str(&format!("{}:{port}", authority.host())),
-                    None => HeaderValue::from_str(authority.host()),
-                },
-                _ => HeaderValue::from_str(authority.as_str()),
-            }
-            .map_err(|_| SendError::Invalid("the URL's host is not a valid header"))?;
-            request.headers_mut().insert(HOST, host);
+            request.headers_mut().insert(HOST, parsed.host.clone());
         }
         // A connection carries requests in origin form: the path and query only.
-        let path = uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        *request.uri_mut() = Uri::from(path);
+        *request.uri_mut() = parsed.target.clone();
 
         // Released right after its response ended, a connection may not have caught up yet.
         while let Some(Idle {
@@ -201,7 +257,7 @@ impl Client {
                 },
             }
         }
-        let (mut sender, mut connection) = self.connect(uri).await?;
+        let (mut sender, mut connection) = self.connect(parsed.uri.clone()).await?;
         let response = drive(&mut connection, sender.send_request(request))
             .await
             .map_err(SendError::Request)?;
@@ -213,12 +269,18 @@ impl Client {
         Ok((response, conn))
     }
 
+    /// The most recently released connection to `origin` that has not been idle too long.
     fn checkout(&self, origin: &(Scheme, Authority)) -> Option<Idle> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // The list is in the order of release: when its first has not been idle too long,
+        // none has.
         let now = Instant::now();
-        idle.retain(|c| now.duration_since(c.since) < IDLE_TIMEOUT);
+        let fresh = |c: &Idle| now.duration_since(c.since) < IDLE_TIMEOUT;
+        if idle.first().is_some_and(|c| !fresh(c)) {
+            idle.retain(fresh);
+        }
         let at = idle.iter().rposition(|c| c.origin == *origin)?;
-        Some(idle.swap_remove(at))
+        Some(idle.remove(at))
     }
 
     async fn connect(&self, uri: Uri) -> Result<(SendRequest<Full<Bytes>>, Link), SendError> {

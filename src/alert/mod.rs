@@ -11,12 +11,12 @@ use bytes::Bytes;
 use http::header::{
     ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT,
 };
-use http::{Request, StatusCode};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
 
 use client::SendError;
-pub use client::{Client, ClientOptions, build_client};
+pub use client::{Client, ClientOptions, Endpoint, build_client};
 pub use retry::{Backoff, RetryPolicy};
 
 /// How much of a response body is read for the report; the rest is discarded.
@@ -25,7 +25,7 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// What to deliver, and where.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub url: url::Url,
+    pub endpoint: Endpoint,
     /// Sent exactly as given.
     pub body: Bytes,
     /// Extra headers (Content-Type and User-Agent are always set).
@@ -110,28 +110,33 @@ pub async fn attempt(
         error: None,
         elapsed: Duration::ZERO,
     };
-    match request(delivery, extra) {
-        Ok(request) => {
-            let exchange = exchange(client, request, &mut result);
-            if tokio::time::timeout(client.timeout, exchange)
-                .await
-                .is_err()
-            {
-                result.error = Some("timed out".to_string());
-            }
-        }
-        Err(e) => result.error = Some(format!("request failed: {e}")),
+    let request = request(delivery, extra);
+    let exchange = exchange(client, &delivery.endpoint, request, &mut result);
+    if tokio::time::timeout(client.timeout, exchange)
+        .await
+        .is_err()
+    {
+        result.error = Some("timed out".to_string());
     }
     result.elapsed = started.elapsed();
     result
 }
 
-fn request(delivery: &Delivery, extra: HeaderMap) -> Result<Request<Full<Bytes>>, http::Error> {
+fn request(delivery: &Delivery, extra: HeaderMap) -> Request<Full<Bytes>> {
     // Sized once for everything that goes in, with Host and Content-Length added by the
-    // client and hyper: growing a HeaderMap rehashes it.
-    let mut headers = HeaderMap::with_capacity(delivery.headers.len() + extra.len() + 5);
-    headers.extend(delivery.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-    headers.extend(extra);
+    // client and hyper: growing a HeaderMap rehashes it. Without extra headers of the
+    // delivery's own, the attempt's map is used as it is.
+    const ADDED: usize = 5;
+    let mut headers = if delivery.headers.is_empty() {
+        let mut headers = extra;
+        headers.reserve(ADDED);
+        headers
+    } else {
+        let mut headers = HeaderMap::with_capacity(delivery.headers.len() + extra.len() + ADDED);
+        headers.extend(delivery.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        headers.extend(extra);
+        headers
+    };
     headers
         .entry(CONTENT_TYPE)
         .or_insert(HeaderValue::from_static("application/json"));
@@ -141,16 +146,22 @@ fn request(delivery: &Delivery, extra: HeaderMap) -> Result<Request<Full<Bytes>>
     headers
         .entry(ACCEPT)
         .or_insert(HeaderValue::from_static("*/*"));
-    let mut request =
-        Request::post(delivery.url.as_str()).body(Full::new(delivery.body.clone()))?;
+    // The URI is the endpoint's, set by the client.
+    let mut request = Request::new(Full::new(delivery.body.clone()));
+    *request.method_mut() = Method::POST;
     *request.headers_mut() = headers;
-    Ok(request)
+    request
 }
 
 /// Sends `request` and reads the answer into `result`, which keeps what arrived if the
 /// caller's timeout ends this early.
-async fn exchange(client: &Client, request: Request<Full<Bytes>>, result: &mut Attempt) {
-    let (response, mut conn) = match client.send(request).await {
+async fn exchange(
+    client: &Client,
+    endpoint: &Endpoint,
+    request: Request<Full<Bytes>>,
+    result: &mut Attempt,
+) {
+    let (response, mut conn) = match client.send(endpoint, request).await {
         Ok(sent) => sent,
         Err(SendError::Invalid(why)) => {
             result.error = Some(format!("request failed: {why}"));

@@ -125,7 +125,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     };
     let signing = AttemptHeaders::new(&args, event.event_id)?;
     let delivery = Delivery {
-        url: args.to.clone(),
+        endpoint: args.to.clone().into(),
         body: body.into(),
         headers,
     };
@@ -278,7 +278,7 @@ pub fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 }
 
 fn dry_run_text(delivery: &Delivery, extra: HeaderMap) -> String {
-    let mut text = format!("POST {}\n", delivery.url);
+    let mut text = format!("POST {}\n", delivery.endpoint.url());
     text.push_str("content-type: application/json\n");
     text.push_str(&format!("user-agent: {}\n", alert::client::USER_AGENT));
     let mut headers = delivery.headers.clone();

@@ -53,6 +53,7 @@ pub struct RelayConfig {
 
 struct Lane {
     target: Target,
+    endpoint: alert::Endpoint,
     key: Arc<str>,
     wake: Notify,
 }
@@ -82,6 +83,7 @@ impl Relay {
             .map(|target| {
                 Arc::new(Lane {
                     key: target.key(),
+                    endpoint: target.url.clone().into(),
                     target,
                     wake: Notify::new(),
                 })
@@ -201,7 +203,7 @@ impl Relay {
         let started = Instant::now();
         let number = job.attempts + 1;
         let delivery = alert::Delivery {
-            url: lane.target.url.clone(),
+            endpoint: lane.endpoint.clone(),
             body: Bytes::from_owner(Arc::clone(&job.body)),
             headers: self.headers.clone(),
         };
@@ -249,7 +251,8 @@ impl Relay {
         if let (Some(signer), Ok(id)) = (&self.signer, MessageId::new(job.webhook_id.as_str())) {
             return signer.headers(&id, &job.body);
         }
-        let mut headers = HeaderMap::with_capacity(2);
+        // Room for what `alert` adds (Content-Type, User-Agent, Accept, Host, Content-Length).
+        let mut headers = HeaderMap::with_capacity(8);
         if let Ok(id) = HeaderValue::from_str(&job.webhook_id) {
             headers.insert(WEBHOOK_ID, id);
         }
