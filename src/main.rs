@@ -5,11 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use hookrelay::cli::{self, Cli};
 
-/// mimalloc instead of the system allocator: per-thread free lists, so the two worker
-/// threads do not queue for glibc's arena locks, and a fraction of glibc's cost per
-/// allocation on the request and delivery paths (see benches/README.md).
+/// mimalloc instead of the system allocator (see `hookrelay::alloc`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: hookrelay::alloc::MiMalloc = hookrelay::alloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
