@@ -199,7 +199,7 @@ impl Relay {
     }
 
     /// One attempt of a delivery claimed `at`.
-    async fn attempt(&self, lane: &Lane, job: DeliveryJob, at: DateTime<Utc>) {
+    async fn attempt(&self, lane: &Lane, mut job: DeliveryJob, at: DateTime<Utc>) {
         let started = Instant::now();
         let number = job.attempts + 1;
         let delivery = alert::Delivery {
@@ -207,7 +207,7 @@ impl Relay {
             body: Bytes::from_owner(Arc::clone(&job.body)),
             headers: self.headers.clone(),
         };
-        let headers = self.attempt_headers(&job, at);
+        let headers = self.attempt_headers(&mut job, at);
         let attempt = alert::attempt(&self.client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
         let next = match verdict {
@@ -247,13 +247,15 @@ impl Relay {
 
     /// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with forward
     /// secrets a fresh `webhook-signature` over them.
-    fn attempt_headers(&self, job: &DeliveryJob, at: DateTime<Utc>) -> HeaderMap {
+    /// The job's `webhook_id` moves into the header.
+    fn attempt_headers(&self, job: &mut DeliveryJob, at: DateTime<Utc>) -> HeaderMap {
         if let (Some(signer), Ok(id)) = (&self.signer, MessageId::new(job.webhook_id.as_str())) {
             return signer.headers(&id, &job.body);
         }
         // Room for what `alert` adds (Content-Type, User-Agent, Accept, Host, Content-Length).
         let mut headers = HeaderMap::with_capacity(8);
-        if let Ok(id) = HeaderValue::from_str(&job.webhook_id) {
+        let id = Bytes::from(std::mem::take(&mut job.webhook_id));
+        if let Ok(id) = HeaderValue::from_maybe_shared(id) {
             headers.insert(WEBHOOK_ID, id);
         }
         headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(at.timestamp()));

@@ -64,7 +64,7 @@ impl Counts {
 
 /// The `webhook-id` of every delivery of an event: stable across attempts and replays.
 pub fn webhook_id(event_id: i64) -> String {
-    MessageId::for_event(event_id).to_string()
+    MessageId::for_event(event_id).into_string()
 }
 
 impl Deliveries {
