@@ -6,6 +6,7 @@
 mod deliveries;
 
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -143,17 +144,28 @@ impl EventStore for MemoryStore {
         let evicted;
         let seq;
         {
-            let mut inner = self.lock();
-            if let Some(&seq) = inner.index.get(&event.event_id) {
-                let same = inner.slot(seq).is_some_and(|s| *s.body == *event.body);
-                return Ok(if same {
-                    Inserted::Duplicate
-                } else {
-                    Inserted::Conflict
-                });
-            }
-            if inner.deliveries.open() + event.targets.len() > self.max_pending {
-                return Ok(Inserted::QueueFull);
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            // One probe of the index both finds a stored event and makes the new entry.
+            match inner.index.entry(event.event_id) {
+                Entry::Occupied(stored) => {
+                    let at = stored.get().checked_sub(inner.first_seq);
+                    let slot = at.and_then(|at| inner.slots.get(usize::try_from(at).ok()?));
+                    let same = slot.is_some_and(|s| *s.body == *event.body);
+                    return Ok(if same {
+                        Inserted::Duplicate
+                    } else {
+                        Inserted::Conflict
+                    });
+                }
+                Entry::Vacant(new) => {
+                    if inner.deliveries.open() + event.targets.len() > self.max_pending {
+                        return Ok(Inserted::QueueFull);
+                    }
+                    // The same before and after an eviction, which moves both terms by one.
+                    seq = inner.first_seq + inner.slots.len() as u64;
+                    new.insert(seq);
+                }
             }
             evicted = if inner.slots.len() >= self.capacity {
                 inner.evict_oldest()
@@ -161,7 +173,6 @@ impl EventStore for MemoryStore {
                 None
             };
             let event_type = inner.intern(event.event_type);
-            seq = inner.first_seq + inner.slots.len() as u64;
             if !event.targets.is_empty() {
                 let now = DateTime::from_timestamp_micros(received_micros).unwrap_or_else(Utc::now);
                 for target in event.targets {
@@ -176,7 +187,6 @@ impl EventStore for MemoryStore {
                 received_micros,
                 body,
             });
-            inner.index.insert(event.event_id, seq);
         }
         drop(evicted);
         Ok(Inserted::New { seq })
