@@ -79,7 +79,7 @@ struct EndpointInner {
     parsed: Result<Parsed, &'static str>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Parsed {
     /// Absolute, for the connector.
     uri: Uri,
