@@ -8,14 +8,14 @@
 # Target (issue 3): relay throughput >= 0.4 x the bare handler's requests/s, with zero lost
 # deliveries: delivered = accepted (2xx answers) once the queue is empty.
 #
-# Env: DURATION (10s), CONNECTIONS (32), ROUNDS (3), WORKERS (default runtime threads),
+# Env: DURATION (10s), CONNECTIONS (32), ROUNDS (7), WORKERS (default runtime threads),
 #      MAX_PENDING (1000000), WRK_CPU (0; empty = don't pin wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-7}
 MAX_PENDING=${MAX_PENDING:-1000000}
 WRK_CPU=${WRK_CPU-0}
 LUA=scripts/unique-events.lua
