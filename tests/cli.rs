@@ -1,4 +1,5 @@
-//! The command line as a whole: help, version, and usage errors with exit code 2.
+//! The command line as a whole: help, version, usage errors with exit code 2, and exit codes
+//! that still tell the outcome when stdout is closed.
 
 mod support;
 
@@ -61,4 +62,54 @@ fn an_unknown_subcommand_is_an_error_and_exits_2() {
         stderr(&refused)
     );
     assert_eq!(stdout(&refused), "");
+}
+
+/// `hookrelay ARGS…` (cleared environment) with stdout a pipe whose reader has already
+/// gone, as in `hookrelay … | head` once head has exited. Returns the exit code and stderr.
+fn with_stdout_closed(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(args)
+        .env_clear()
+        .stdout(writer)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+#[test]
+fn with_stdout_closed_validate_still_exits_1_for_an_invalid_file() {
+    let dir = "tests/fixtures";
+    let valid = format!("{dir}/valid.json");
+    let invalid = format!("{dir}/id_string.json");
+    let (code, stderr) = with_stdout_closed(&["validate", &valid, &invalid]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr, "", "a closed stdout is not an error to report");
+    let (code, stderr) = with_stdout_closed(&["validate", "--format", "json", &invalid]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let (code, stderr) = with_stdout_closed(&["validate", &valid, &valid]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn with_stdout_closed_send_still_exits_1_when_not_delivered() {
+    // A line of answer, which stdout writes out at once (and finds the pipe closed).
+    let refusing = support::Customer::always(support::Answer::status(400).body("no thanks\n"));
+    let url = refusing.url("/hook");
+    let (code, stderr) = with_stdout_closed(&["send", "--to", &url, "--event-id", "1"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not delivered"), "{stderr}");
+    let (code, stderr) = with_stdout_closed(&["send", "--to", &url, "--event-id", "1", "--json"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(refusing.count(), 2);
+
+    let accepting = support::Customer::start();
+    let url = accepting.url("/hook");
+    let (code, stderr) = with_stdout_closed(&["send", "--to", &url, "--event-id", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(accepting.count(), 1);
 }

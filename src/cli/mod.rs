@@ -63,11 +63,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Writes to stdout; a closed pipe surfaces as an error that [`is_broken_pipe`] recognises.
+/// Writes to stdout. Once its reader has gone (`hookrelay … | head`), output is dropped
+/// quietly and the command goes on, so that its exit code still tells the outcome (a
+/// `validate` of an invalid file still exits 1).
 pub fn print_out(text: &str) -> std::io::Result<()> {
+    print_bytes(text.as_bytes())
+}
+
+/// [`print_out`] for bytes that may not be text (a response body).
+pub fn print_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    static CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        written => written,
+    }
 }
 
 /// True when the error comes from writing to a closed stdout (`hookrelay … | head`).

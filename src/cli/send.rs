@@ -167,7 +167,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         });
         super::print_out(&format!("{result}\n"))?;
     } else {
-        std::io::Write::write_all(&mut std::io::stdout().lock(), &last.body)?;
+        super::print_bytes(&last.body)?;
     }
     if outcome.delivered {
         return Ok(super::exit(super::EXIT_OK));
