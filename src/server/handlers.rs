@@ -22,7 +22,12 @@ use super::verify;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-/// `POST /webhook`: validate, store, queue deliveries, answer.
+/// The path events are posted to.
+pub const WEBHOOK: &str = "/webhook";
+
+/// `POST /webhook`: validate, store, queue deliveries, answer. The connection calls it
+/// directly for that method and path (`conn.rs`); the router has it for the rest (405 for
+/// other methods).
 pub async fn events_create(
     State(state): State<AppState>,
     request: Request,

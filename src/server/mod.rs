@@ -96,7 +96,7 @@ impl AppState {
 /// admission control) in front of it.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/webhook", post(handlers::events_create))
+        .route(handlers::WEBHOOK, post(handlers::events_create))
         .route("/events", get(handlers::events_index))
         .route("/events/{event_id}", get(handlers::events_show))
         .route("/events/{event_id}/body", get(handlers::events_body))
@@ -123,5 +123,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
     let admission = Admission::new(limits.max_inflight);
-    conn::accept_loop(listener, router(state), admission, limits, shutdown).await
+    let app = router(state.clone());
+    conn::accept_loop(listener, app, state, admission, limits, shutdown).await
 }
