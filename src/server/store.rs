@@ -134,6 +134,12 @@ pub struct DeliveryRecord {
     pub attempts: Vec<AttemptRecord>,
 }
 
+/// The `webhook-id` of every delivery of an event: stable across attempts and replays,
+/// and the same in every store.
+pub fn webhook_id(event_id: i64) -> String {
+    crate::alert::signing::MessageId::for_event(event_id).into_string()
+}
+
 /// A delivery handed to a worker for one attempt; it is `in_flight` until recorded.
 #[derive(Debug, Clone)]
 pub struct DeliveryJob {

@@ -9,11 +9,9 @@ use chrono::{DateTime, Utc};
 // costs a fraction of SipHash on every create and claim (its seed is still random).
 use foldhash::HashMap;
 
-use crate::alert::signing::MessageId;
-
 use crate::server::store::{
     AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryJob, DeliveryRecord,
-    DeliveryStatus, NextState,
+    DeliveryStatus, NextState, webhook_id,
 };
 
 struct Delivery {
@@ -60,11 +58,6 @@ impl Counts {
         let n = &mut self.0[status as usize];
         *n = n.saturating_sub(1);
     }
-}
-
-/// The `webhook-id` of every delivery of an event: stable across attempts and replays.
-pub fn webhook_id(event_id: i64) -> String {
-    MessageId::for_event(event_id).into_string()
 }
 
 impl Deliveries {

@@ -126,11 +126,6 @@ fn status_from_sql(text: &str) -> rusqlite::Result<DeliveryStatus> {
         })
 }
 
-/// The `webhook-id` of every delivery of an event, as the in-memory store gives it.
-fn webhook_id(event_id: i64) -> String {
-    crate::alert::signing::MessageId::for_event(event_id).into_string()
-}
-
 /// Fields drop in order: the readers close before the writer, so that the writer's
 /// connection is the last and folds the WAL back into the file.
 pub struct SqliteStore {

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::server::store::{
     AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, Inserted, NextState,
+    webhook_id,
 };
 
 use super::trim::{evict_excess, expire, forget_delivery};
@@ -181,7 +182,7 @@ fn claim(
         id: id as u64,
         event_id,
         target: Arc::from(target),
-        webhook_id: super::webhook_id(event_id),
+        webhook_id: webhook_id(event_id),
         body: body.unwrap_or_default().into(),
         round,
         attempts,

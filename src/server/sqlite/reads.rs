@@ -9,10 +9,10 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use crate::server::store::{
-    AttemptRecord, DeliveryFilter, DeliveryRecord, EventQuery, StoredEvent,
+    AttemptRecord, DeliveryFilter, DeliveryRecord, EventQuery, StoredEvent, webhook_id,
 };
 
-use super::{ops, schema, status_from_sql, webhook_id};
+use super::{ops, schema, status_from_sql};
 
 /// Idle connections kept for reuse, at most.
 const KEEP: usize = 4;
