@@ -169,12 +169,17 @@ mod tests {
         }
     }
 
-    /// Log lines written while one request (id `order-7`) is handled by a route that logs
-    /// a warning through [`in_span`], with the subscriber at `level`.
-    fn log_of_one_request(level: tracing::Level) -> String {
-        use axum::routing::get;
-        use tower::ServiceExt;
+    impl Lines {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
 
+    /// A subscriber at `level` writing plain lines into the returned buffer, and a runtime
+    /// to run requests on.
+    fn capture(
+        level: tracing::Level,
+    ) -> (Lines, impl tracing::Subscriber, tokio::runtime::Runtime) {
         let lines = Lines::default();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -182,6 +187,19 @@ mod tests {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        (lines, subscriber, runtime)
+    }
+
+    /// Log lines written while one request (id `order-7`) is handled by a route that logs
+    /// a warning through [`in_span`], with the subscriber at `level`.
+    fn log_of_one_request(level: tracing::Level) -> String {
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let (lines, subscriber, runtime) = capture(level);
         let app = axum::Router::new().route(
             "/",
             get(|| async {
@@ -190,9 +208,6 @@ mod tests {
                 "done"
             }),
         );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
         let response = tracing::subscriber::with_default(subscriber, || {
             runtime.block_on(async {
                 let request = axum::http::Request::get("/")
@@ -206,7 +221,7 @@ mod tests {
             })
         });
         assert_eq!(response.headers()[&HEADER], "order-7");
-        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+        lines.text()
     }
 
     #[test]
@@ -239,15 +254,7 @@ mod tests {
 
     #[test]
     fn in_span_makes_the_span_only_inside_a_request_without_one() {
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let (lines, subscriber, runtime) = capture(tracing::Level::INFO);
         tracing::subscriber::with_default(subscriber, || {
             in_span(|| tracing::warn!("not in a request"));
             let id = HeaderValue::from_static("lazy-1");
@@ -255,7 +262,7 @@ mod tests {
                 in_span(|| tracing::warn!("in a request"));
             }));
         });
-        let log = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let log = lines.text();
         let line = |text: &str| log.lines().find(|l| l.ends_with(text)).unwrap().to_owned();
         assert!(!line(" not in a request").contains("request{"), "{log}");
         assert!(
