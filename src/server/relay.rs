@@ -252,8 +252,7 @@ impl Relay {
         if let (Some(signer), Ok(id)) = (&self.signer, MessageId::new(job.webhook_id.as_str())) {
             return signer.headers(&id, &job.body);
         }
-        // Room for what `alert` adds (Content-Type, User-Agent, Accept, Host, Content-Length).
-        let mut headers = HeaderMap::with_capacity(8);
+        let mut headers = HeaderMap::with_capacity(2 + alert::ADDED_HEADERS);
         let id = Bytes::from(std::mem::take(&mut job.webhook_id));
         if let Ok(id) = HeaderValue::from_maybe_shared(id) {
             headers.insert(WEBHOOK_ID, id);
