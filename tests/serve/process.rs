@@ -123,6 +123,70 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     );
 }
 
+/// SIGTERM by `kill(2)` itself: running the `kill` command takes milliseconds, long enough
+/// for the server to get past the moment a test wants to hit.
+#[cfg(unix)]
+fn sigterm(pid: u32) {
+    unsafe extern "C" {
+        fn kill(pid: i32, signal: i32) -> i32;
+    }
+    const SIGTERM: i32 = 15;
+    let pid = i32::try_from(pid).expect("a pid");
+    // SAFETY: kill(2) only takes two integers and touches no memory of this process.
+    let sent = unsafe { kill(pid, SIGTERM) };
+    assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
+}
+
+/// A script may send SIGTERM as soon as it has read the address line: the server must
+/// already handle it (a graceful exit 0), not die of it. The window is short, so the test
+/// tries a number of times.
+#[cfg(unix)]
+#[test]
+fn sigterm_right_after_the_address_line_exits_0() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    for round in 1..=30 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+            .args(["serve", "--port", "0"])
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting hookrelay serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout pipe"))
+            .read_line(&mut line)
+            .expect("reading the address line");
+        sigterm(child.id());
+
+        let deadline = std::time::Instant::now() + support::DEADLINE;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for serve") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("round {round}: still running after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut stderr = String::new();
+        let _ = child
+            .stderr
+            .take()
+            .expect("stderr pipe")
+            .read_to_string(&mut stderr);
+        assert!(line.starts_with("listening on http://"), "{line:?}");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "round {round}: {status}; stderr: {stderr}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn ctrl_c_stops_promptly_even_with_idle_connections_open() {
     let mut server = Served::start(&["--workers", "1"]);

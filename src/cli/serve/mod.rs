@@ -75,6 +75,9 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
+    // Whoever reads the address line may signal at once: the handlers must be in place
+    // by then, or the default action kills the process.
+    let shutdown = shutdown_signal();
     super::print_out(&format!("listening on http://{local}\n"))?;
     tracing::info!(%local, max_events = args.max_events, store = %args.store, "serving");
 
@@ -96,7 +99,7 @@ async fn serve(
         relay.start();
         state = state.with_relay(Arc::clone(relay));
     }
-    server::serve(listener, state, shutdown_signal())
+    server::serve(listener, state, shutdown)
         .await
         .context("serving")?;
     if let Some(relay) = relay {
@@ -173,27 +176,45 @@ fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
     }))
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Listens for Ctrl-C (SIGINT) and SIGTERM from the call on, not from the first poll;
+/// the future completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+
+    let listen = |kind: SignalKind, name: &str| match signal(kind) {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for {name}");
+            None
         }
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    let interrupt = listen(SignalKind::interrupt(), "Ctrl-C");
+    let terminate = listen(SignalKind::terminate(), "SIGTERM");
+    async fn received(listener: Option<Signal>) {
+        match listener {
+            Some(mut listener) => {
+                listener.recv().await;
+            }
+            None => std::future::pending().await,
+        }
     }
-    tracing::info!("shutting down: no new connections, finishing requests in flight");
+    async move {
+        tokio::select! {
+            () = received(interrupt) => {},
+            () = received(terminate) => {},
+        }
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+    }
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+    }
 }
 
 /// Logs go to stderr; `HOOKRELAY_LOG` (or `RUST_LOG`) sets the filter, `info` by default.
