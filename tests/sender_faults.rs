@@ -16,7 +16,7 @@ use hookrelay::alert::{self, ClientOptions, Delivery, RetryPolicy, build_client}
 use hookrelay::server::relay::{RelayConfig, Target};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use support::{App, hookrelay, unused_port};
+use support::{App, HeldPort, hookrelay};
 
 /// A misbehaving endpoint: `behave` runs for every connection, on its own thread.
 struct Endpoint {
@@ -39,9 +39,10 @@ impl Endpoint {
         Self { url, connections }
     }
 
-    /// A URL where nothing listens: connections are refused.
-    fn refused() -> String {
-        format!("http://127.0.0.1:{}/hook", unused_port())
+    /// A port where nothing listens, held for as long as the result lives so that no other
+    /// test can start listening on it: connections are refused.
+    fn refused() -> HeldPort {
+        HeldPort::bind()
     }
 }
 
@@ -265,7 +266,8 @@ fn sent_and_relayed_within(url: &str, timeout_secs: u64) -> (Sent, (Value, Durat
 
 #[test]
 fn a_refused_connection_is_retried_then_reported_not_delivered() {
-    let (sent, (delivery, _)) = sent_and_relayed(&Endpoint::refused());
+    let refused = Endpoint::refused();
+    let (sent, (delivery, _)) = sent_and_relayed(&refused.url("/hook"));
 
     assert_eq!(sent.code, 1, "{}", sent.stderr);
     assert_eq!(sent.result["attempts"], 2);

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 use support::durable::{Served, client, event, get_json, post};
-use support::{get_text, metric, unused_port};
+use support::{HeldPort, get_text, metric};
 
 /// Polls `check` until it is true, for up to `limit`.
 async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -104,9 +104,10 @@ const LONG_SCHEDULE: &str = "200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,
 async fn deliveries_owed_to_a_down_target_are_made_after_kill_9_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("events.db");
-    // Nothing listens on this port until the target starts, after the crash.
-    let port = unused_port();
-    let url = format!("http://127.0.0.1:{port}/hook");
+    // Nothing listens on this port until the target starts, after the crash; it stays
+    // bound meanwhile, so no other test can take it.
+    let port = HeldPort::bind();
+    let url = port.url("/hook");
     let args = ["--forward-to", &url, "--retry-schedule", LONG_SCHEDULE];
     let mut served = Served::start(&db, &args);
     let http = client();
@@ -121,10 +122,7 @@ async fn deliveries_owed_to_a_down_target_are_made_after_kill_9_and_restart() {
     served.kill9();
 
     let target = Target::default();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    target.serve(listener).await;
+    target.serve(port.listen()).await;
     let served = Served::start(&db, &args);
     eventually(
         Duration::from_secs(30),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Answer, Customer, unused_port};
+use crate::support::{Answer, Customer, HeldPort};
 use crate::{send, stderr, stdout};
 
 #[tokio::test]
@@ -145,8 +145,9 @@ fn a_429_retry_after_is_honoured() {
 
 #[test]
 fn an_unreachable_port_exits_1_after_the_retries() {
-    let port = unused_port();
-    let url = format!("http://127.0.0.1:{port}/webhook");
+    // Bound but not listening for the whole test: connections are refused.
+    let port = HeldPort::bind();
+    let url = port.url("/webhook");
 
     let failed = send(&url, &["--event-id", "5", "--retries", "2"])
         .assert()

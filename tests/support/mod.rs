@@ -37,10 +37,44 @@ pub fn event_of_type(id: i64, event_type: &str) -> String {
     )
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+/// A port on 127.0.0.1 that nothing listens on (bound, then released). Another test may
+/// take it afterwards: for a port that must stay refused, or that becomes a listener
+/// later, use [`HeldPort`].
 pub fn unused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
     listener.local_addr().expect("probe address").port()
+}
+
+/// A port on 127.0.0.1 held by a socket that is bound but does not listen: connections to
+/// it are refused, and no other socket can bind it while this lives (no `SO_REUSEADDR`).
+/// [`HeldPort::listen`] turns it into a listener on the same port.
+pub struct HeldPort {
+    socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+impl HeldPort {
+    /// Needs no runtime; only [`HeldPort::listen`] does.
+    pub fn bind() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().unwrap())
+            .expect("binding a held port");
+        let port = socket.local_addr().expect("held address").port();
+        Self { socket, port }
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Starts listening on the held port; from now on connections are accepted.
+    pub fn listen(self) -> tokio::net::TcpListener {
+        self.socket
+            .listen(1024)
+            .expect("listening on the held port")
+    }
 }
 
 /// An answer read off the wire by [`raw_http`].
