@@ -239,10 +239,12 @@ async fn a_full_queue_answers_503_with_retry_after_and_keeps_nothing() {
 
 #[tokio::test]
 async fn a_slow_target_does_not_delay_a_fast_one() {
-    let slow = Customer::always(Answer::ok().delay(Duration::from_secs(30)));
+    // The slow target's attempts hang for a minute, far past every deadline of this test:
+    // a fast delivery that waited on one of them could not arrive in time.
+    let slow = Customer::always(Answer::ok().delay(Duration::from_secs(120)));
     let fast = Customer::start();
     let config = RelayConfig {
-        timeout: Duration::from_millis(500),
+        timeout: Duration::from_secs(60),
         ..relay(vec![target(&slow), target(&fast)], &[60_000])
     };
     let hub = App::with_relay(config, 1000).await;
@@ -254,15 +256,45 @@ async fn a_slow_target_does_not_delay_a_fast_one() {
     let got = fast.wait_for_async(20).await;
     assert_eq!(got.len(), 20);
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(10),
         "fast target waited on the slow one"
     );
-    // The slow target timed out: its deliveries wait for a retry, none is lost.
-    let list = deliveries_until(&hub, 0, |l| statuses(l).contains(&"failed".to_string())).await;
-    assert!(statuses(&list).contains(&"failed".to_string()), "{list:?}");
-    let error =
-        list.iter().find(|d| d["status"] == "failed").unwrap()["attempts"][0]["error"].clone();
-    assert!(error.as_str().unwrap().contains("timed out"), "{error}");
+    // Meanwhile the slow target holds 4 attempts (its concurrency), none of them ended.
+    assert_eq!(slow.wait_for_async(4).await.len(), 4);
+    let (_, page) = hub
+        .get(&format!(
+            "/deliveries?limit=100&target={}",
+            slow.url("/hook")
+        ))
+        .await;
+    let list = page["deliveries"].as_array().unwrap();
+    assert_eq!(list.len(), 20);
+    assert!(
+        list.iter().all(|d| {
+            matches!(d["status"].as_str(), Some("pending" | "in_flight"))
+                && d["attempts"].as_array().unwrap().is_empty()
+        }),
+        "{list:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_target_that_times_out_keeps_its_delivery_for_a_retry() {
+    let slow = Customer::always(Answer::ok().delay(Duration::from_secs(30)));
+    let config = RelayConfig {
+        timeout: Duration::from_millis(500),
+        ..relay(vec![target(&slow)], &[60_000])
+    };
+    let hub = App::with_relay(config, 100).await;
+    hub.post(event(1, "x")).await;
+
+    let list = deliveries_until(&hub, 1, |l| statuses(l) == ["failed"]).await;
+    assert_eq!(statuses(&list), ["failed"], "{list:?}");
+    let attempts = list[0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    let error = attempts[0]["error"].as_str().unwrap();
+    assert!(error.contains("timed out"), "{error}");
+    assert!(attempts[0]["next_attempt_at"].is_string());
 }
 
 #[tokio::test]
@@ -284,10 +316,16 @@ async fn forward_secret_signs_every_attempt_with_a_fresh_timestamp_and_the_same_
     use hookrelay::alert::signing::{Secret, Signer, Tolerance, verify_standard};
     let flaky = Customer::failing_first(1, Answer::status(503));
     let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    // `webhook-timestamp` is in whole seconds: a retry more than 1 s later, without jitter
+    // that could bring it under 1 s, must carry another one.
     let config = RelayConfig {
         concurrency: 1,
         signer: Signer::new(vec![secret.clone()]),
-        ..relay(vec![target(&flaky)], &[1100])
+        policy: RetryPolicy {
+            jitter: 0.0,
+            ..RetryPolicy::schedule(vec![Duration::from_millis(1100)])
+        },
+        ..relay(vec![target(&flaky)], &[])
     };
     let hub = App::with_relay(config, 100).await;
     let body = event(21, "x");
