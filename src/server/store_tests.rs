@@ -173,6 +173,40 @@ async fn the_oldest_is_evicted(b: Backend) {
     );
 }
 
+/// Types come and go with the events that have them: a type whose last event was evicted
+/// lists nothing, and a type seen later lists only its own events.
+async fn event_types_follow_eviction(b: Backend) {
+    let s = &*b.store;
+    let of_type = |t: &str| EventQuery {
+        event_type: Some(t.into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let ids = async |t: &str| {
+        let found = s.list(&of_type(t)).await.unwrap();
+        found.iter().map(|e| e.event_id).collect::<Vec<_>>()
+    };
+    put(s, 1, "order.created", &body(1, ""), &[]).await;
+    put(s, 2, "order.paid", &body(2, ""), &[]).await;
+    put(s, 3, "order.created", &body(3, ""), &[]).await;
+    assert_eq!(ids("order.created").await, [1, 3]);
+    // Capacity 3: events 1 and 3 leave, the last two of type order.created.
+    put(s, 4, "invoice.sent", &body(4, ""), &[]).await;
+    put(s, 5, "order.paid", &body(5, ""), &[]).await;
+    assert_eq!(ids("order.created").await, [3]);
+    put(s, 6, "refund.issued", &body(6, ""), &[]).await;
+    assert!(ids("order.created").await.is_empty());
+    assert_eq!(ids("refund.issued").await, [6]);
+    assert_eq!(ids("order.paid").await, [5]);
+    assert_eq!(ids("invoice.sent").await, [4]);
+    assert_eq!(s.get(5).await.unwrap().unwrap().event_type, "order.paid");
+    assert_eq!(s.get(6).await.unwrap().unwrap().event_type, "refund.issued");
+    put(s, 7, "order.created", &body(7, ""), &[]).await;
+    assert_eq!(ids("order.created").await, [7]);
+    assert_eq!(s.get(7).await.unwrap().unwrap().event_type, "order.created");
+    assert!(ids("invoice.sent").await.is_empty(), "event 4 was evicted");
+}
+
 async fn a_full_queue_refuses_new_events(b: Backend) {
     let s = &*b.store;
     let t: [Arc<str>; 1] = [Arc::from("http://t/hook")];
@@ -350,6 +384,7 @@ contract! {
     dedup_and_conflict(100, 100),
     listing_filters_and_pages(100, 100),
     the_oldest_is_evicted(3, 100),
+    event_types_follow_eviction(3, 100),
     a_full_queue_refuses_new_events(100, 2),
     deliveries_retry_die_and_replay(100, 100),
     evicted_events_still_owe_their_deliveries(1, 100),
