@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
 use axum::response::IntoResponse;
 use http::Method;
 use hyper::body::Incoming;
@@ -105,6 +104,9 @@ async fn serve_connection(
     // The connection's own router: calling it needs `&mut`, and a clone per request would
     // write to a reference count shared by every connection.
     let app = std::cell::RefCell::new(app);
+    // Likewise the state: `AppState` is one `Arc` shared by every connection, and cloning it
+    // for each request wrote its count from every worker; this one is the connection's own.
+    let state = Arc::new(state);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let busy = Busy::start(Arc::clone(&for_requests));
         let request = request.map(Body::new);
@@ -117,9 +119,9 @@ async fn serve_connection(
             // handler and what it answers are the same either way.
             // Boxed, as the router boxes its handlers: hyper moves the future it is given,
             // and this one is large.
-            let receiving = handlers::events_create(State(state.clone()), request);
+            let state = Arc::clone(&state);
             Ok(Either::Left(Box::pin(async move {
-                receiving.await.into_response()
+                handlers::webhook(&state, request).await.into_response()
             })))
         } else {
             // A Router is always ready: it is called directly rather than through `oneshot`.

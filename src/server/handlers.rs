@@ -32,10 +32,17 @@ pub async fn events_create(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    webhook(&state, request).await
+}
+
+/// `POST /webhook` for a caller that holds the state itself: the connection, which keeps
+/// its own handle so that no reference count shared by every connection is written per
+/// request.
+pub async fn webhook(state: &AppState, request: Request) -> Result<Response, ApiError> {
     // The whole request rather than a `HeaderMap` extractor, which would clone every header
     // on this hottest path.
     let (parts, body) = request.into_parts();
-    let result = receive(&state, &parts.headers, body).await;
+    let result = receive(state, &parts.headers, body).await;
     super::metrics::event_received(match &result {
         Ok((_, Inserted::Duplicate)) => "duplicate",
         Ok(_) => "accepted",
