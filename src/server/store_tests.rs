@@ -190,7 +190,8 @@ async fn event_types_follow_eviction(b: Backend) {
     put(s, 2, "order.paid", &body(2, ""), &[]).await;
     put(s, 3, "order.created", &body(3, ""), &[]).await;
     assert_eq!(ids("order.created").await, [1, 3]);
-    // Capacity 3: events 1 and 3 leave, the last two of type order.created.
+    // Capacity 3: events 4 and 5 push out 1 and 2, then 6 pushes out 3, the last
+    // order.created.
     put(s, 4, "invoice.sent", &body(4, ""), &[]).await;
     put(s, 5, "order.paid", &body(5, ""), &[]).await;
     assert_eq!(ids("order.created").await, [3]);
