@@ -402,7 +402,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__serve)
-            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --store --sync --retention --header-timeout --body-timeout --idle-timeout --max-inflight --log-format --forward-to --route --forward-header --forward-secret --retry-schedule --forward-timeout --max-pending --forward-concurrency --shutdown-grace --help"
+            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --store --sync --retention --header-timeout --body-timeout --idle-timeout --max-inflight --log-format --forward-to --route --forward-header --forward-secret --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --shutdown-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -505,6 +505,10 @@ _hookrelay() {
                     return 0
                     ;;
                 --forward-concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

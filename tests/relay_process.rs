@@ -153,3 +153,68 @@ async fn refused_signatures_are_counted_by_reason() {
         );
     }
 }
+
+/// With `--forward-threads 3` the delivery workers of each target are spread over three
+/// threads, each with its own outbound connections: every event still reaches every
+/// target once, byte for byte, and SIGTERM still ends the process cleanly.
+#[tokio::test]
+async fn forward_threads_deliver_every_event_to_every_target_once() {
+    let first = Customer::start();
+    let second = Customer::start();
+    let mut served = Served::start_with_env(
+        &[
+            "--forward-to",
+            &first.url("/a"),
+            "--forward-to",
+            &second.url("/b"),
+        ],
+        &[("HOOKRELAY_FORWARD_THREADS", "3")],
+    );
+    let webhook = served.url("/webhook");
+    let posts: Vec<_> = (1..=60)
+        .map(|id| {
+            let webhook = webhook.clone();
+            tokio::spawn(async move { post_json(&webhook, event(id)).await.0 })
+        })
+        .collect();
+    for post in posts {
+        assert_eq!(post.await.unwrap(), 200);
+    }
+
+    let want: Vec<String> = (1..=60).map(event).collect();
+    for customer in [&first, &second] {
+        let mut got: Vec<String> = customer
+            .wait_for_async(60)
+            .await
+            .iter()
+            .map(|r| r.body_text().to_owned())
+            .collect();
+        got.sort_by_key(|body| want.iter().position(|w| w == body));
+        assert_eq!(got, want, "each event once, with its exact bytes");
+    }
+    let text = wait_for_metrics(
+        &served,
+        &[(r#"hookrelay_deliveries_total{outcome="delivered"}"#, 120.0)],
+    )
+    .await;
+    assert_eq!(
+        metric(&text, r#"hookrelay_deliveries_total{outcome="delivered"}"#),
+        Some(120.0)
+    );
+    assert_eq!(first.count() + second.count(), 120, "no delivery twice");
+    #[cfg(target_os = "linux")]
+    {
+        let mut threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", served.pid()))
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| name.starts_with("relay-"))
+            .collect();
+        threads.sort();
+        assert_eq!(threads, ["relay-1", "relay-2", "relay-3"]);
+    }
+
+    served.signal_term();
+    let status = served.wait();
+    assert!(status.success(), "{status:?}\n{}", served.stderr());
+}

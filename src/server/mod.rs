@@ -16,6 +16,7 @@ pub mod store;
 mod store_tests;
 pub mod verify;
 mod wake;
+pub mod workers;
 
 use std::future::Future;
 use std::sync::Arc;

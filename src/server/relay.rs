@@ -65,7 +65,9 @@ pub struct Relay {
     policy: RetryPolicy,
     concurrency: usize,
     signer: Option<Signer>,
+    /// The outbound connections of workers on the first (or only) runtime.
     client: alert::Client,
+    client_options: alert::ClientOptions,
     store: Arc<dyn EventStore>,
     stop: CancellationToken,
     tasks: TaskTracker,
@@ -73,10 +75,11 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(config: RelayConfig, store: Arc<dyn EventStore>) -> anyhow::Result<Arc<Self>> {
-        let client = alert::build_client(alert::ClientOptions {
+        let client_options = alert::ClientOptions {
             timeout: config.timeout,
             connect_timeout: None,
-        })?;
+        };
+        let client = alert::build_client(client_options)?;
         let lanes: Vec<Arc<Lane>> = config
             .targets
             .into_iter()
@@ -101,6 +104,7 @@ impl Relay {
             concurrency: config.concurrency.max(1),
             signer: config.signer,
             client,
+            client_options,
             store,
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -136,14 +140,38 @@ impl Relay {
         }
     }
 
-    /// Starts the workers: `concurrency` per target.
+    /// Starts the workers, `concurrency` per target, on the current runtime.
     pub fn start(self: &Arc<Self>) {
+        self.spawn_workers(&[(tokio::runtime::Handle::current(), self.client.clone())]);
+    }
+
+    /// Starts the workers spread in turn over `runtimes`, each runtime with its own
+    /// outbound connections (a connection's I/O is registered with the runtime that opened
+    /// it, and stays on that runtime's thread).
+    pub fn start_on(self: &Arc<Self>, runtimes: &[tokio::runtime::Handle]) -> anyhow::Result<()> {
+        let mut placed = Vec::with_capacity(runtimes.len());
+        for (i, runtime) in runtimes.iter().enumerate() {
+            let client = match i {
+                0 => self.client.clone(),
+                _ => alert::build_client(self.client_options)?,
+            };
+            placed.push((runtime.clone(), client));
+        }
+        self.spawn_workers(&placed);
+        Ok(())
+    }
+
+    fn spawn_workers(self: &Arc<Self>, runtimes: &[(tokio::runtime::Handle, alert::Client)]) {
+        let mut turn = runtimes.iter().cycle();
         for lane in &self.lanes {
             for _ in 0..self.concurrency {
+                let Some((runtime, client)) = turn.next() else {
+                    break;
+                };
                 // A worker's outbound connection is polled in the worker's own task
                 // (`alert::client`), and hyper's channels wake it during its polls.
-                let worker = Arc::clone(self).work(Arc::clone(lane));
-                self.tasks.spawn(WakesInline::new(worker));
+                let worker = Arc::clone(self).work(Arc::clone(lane), client.clone());
+                self.tasks.spawn_on(WakesInline::new(worker), runtime);
             }
         }
         self.tasks.close();
@@ -156,14 +184,14 @@ impl Relay {
         tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
     }
 
-    async fn work(self: Arc<Self>, lane: Arc<Lane>) {
+    async fn work(self: Arc<Self>, lane: Arc<Lane>, client: alert::Client) {
         'work: loop {
             if self.stop.is_cancelled() {
                 return;
             }
             let now = Utc::now();
             if let Ok(Claim::Job(job)) = self.store.claim(&lane.key, now).await {
-                self.attempt(&lane, job, now).await;
+                self.attempt(&client, &lane, job, now).await;
                 continue;
             }
             // Nothing to do: register for a wake, then look once more, so a wake between
@@ -194,12 +222,18 @@ impl Relay {
                 }
                 continue 'work;
             };
-            self.attempt(&lane, job, now).await;
+            self.attempt(&client, &lane, job, now).await;
         }
     }
 
     /// One attempt of a delivery claimed `at`.
-    async fn attempt(&self, lane: &Lane, mut job: DeliveryJob, at: DateTime<Utc>) {
+    async fn attempt(
+        &self,
+        client: &alert::Client,
+        lane: &Lane,
+        mut job: DeliveryJob,
+        at: DateTime<Utc>,
+    ) {
         let started = Instant::now();
         let number = job.attempts + 1;
         let delivery = alert::Delivery {
@@ -208,7 +242,7 @@ impl Relay {
             headers: self.headers.clone(),
         };
         let headers = self.attempt_headers(&mut job, at);
-        let attempt = alert::attempt(&self.client, &delivery, headers, number).await;
+        let attempt = alert::attempt(client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
         let next = match verdict {
             Verdict::Delivered => NextState::Delivered,

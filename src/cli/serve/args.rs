@@ -177,6 +177,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..), help_heading = "Relay")]
     pub forward_concurrency: u16,
 
+    /// Threads that deliver, apart from the --workers that serve requests
+    #[arg(long, env = "HOOKRELAY_FORWARD_THREADS", default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..), help_heading = "Relay")]
+    pub forward_threads: u16,
+
     /// On SIGTERM, time given to attempts in flight before exiting
     #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Relay")]

@@ -16,6 +16,7 @@ use crate::server::relay::{Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
 use crate::server::verify::{Scheme, Verification};
+use crate::server::workers::Threads;
 use crate::server::{self, AppState, Config};
 
 pub use args::{LogFormat, ServeArgs, SyncMode};
@@ -95,8 +96,13 @@ async fn serve(
     let relay = relay_config
         .map(|config| Relay::new(config, store.clone()))
         .transpose()?;
+    // The delivery workers run on threads of their own (`server::workers`).
+    let mut relay_threads = None;
     if let Some(relay) = &relay {
-        relay.start();
+        let threads = Threads::start("relay", usize::from(args.forward_threads))
+            .context("starting the relay's threads")?;
+        relay.start_on(threads.handles())?;
+        relay_threads = Some(threads);
         state = state.with_relay(Arc::clone(relay));
     }
     server::serve(listener, state, shutdown)
@@ -109,6 +115,11 @@ async fn serve(
                 ?grace,
                 "attempts still in flight after the grace period were cut off"
             );
+        }
+        if let Some(threads) = relay_threads {
+            // Blocking: the threads end at once, their workers having stopped or been
+            // given up on.
+            tokio::task::block_in_place(|| threads.stop());
         }
         let left = store.delivery_counts().await.map(|c| c.open).unwrap_or(0);
         if left > 0 && args.store.is_durable() {
