@@ -14,9 +14,9 @@ pub mod sqlite;
 pub mod store;
 #[cfg(test)]
 mod store_tests;
+pub mod threads;
 pub mod verify;
 mod wake;
-pub mod workers;
 
 use std::future::Future;
 use std::sync::Arc;

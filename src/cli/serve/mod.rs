@@ -15,8 +15,8 @@ use crate::server::memory::MemoryStore;
 use crate::server::relay::{Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
+use crate::server::threads::Threads;
 use crate::server::verify::{Scheme, Verification};
-use crate::server::workers::Threads;
 use crate::server::{self, AppState, Config};
 
 pub use args::{LogFormat, ServeArgs, SyncMode};
@@ -103,7 +103,7 @@ async fn serve(
     let relay = relay_config
         .map(|config| Relay::new(config, store.clone()))
         .transpose()?;
-    // The delivery workers run on threads of their own (`server::workers`).
+    // The delivery workers run on threads of their own (`server::threads`).
     let mut relay_threads = None;
     if let Some(relay) = &relay {
         let threads = Threads::start("relay", usize::from(args.forward_threads))

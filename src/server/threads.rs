@@ -4,7 +4,7 @@
 //! Tasks on one of these never migrate and never wake another thread to be stolen: a
 //! delivery worker's notify, its outbound connection's I/O and its timers all stay on
 //! one thread. Side by side with the delivery workers on the serving runtime, that made the
-//! relay deliver 20–30 % more events per second on 2 CPUs (`benches/README.md`).
+//! relay deliver 30–45 % more events per second on 2 CPUs (`benches/README.md`).
 
 use std::io;
 use std::thread::JoinHandle;
