@@ -25,6 +25,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     InvalidSignature(VerifyError),
     Conflict(i64),
+    /// A verified `webhook-id` already answered for another body.
+    MessageConflict(String),
     BadRequest(String),
     /// The request body did not arrive within this time.
     RequestTimeout(std::time::Duration),
@@ -45,7 +47,7 @@ impl ApiError {
             ApiError::MalformedJson { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::MessageConflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -61,7 +63,7 @@ impl ApiError {
             ApiError::MalformedJson { .. } => "malformed_json",
             ApiError::Validation(_) => "validation_failed",
             ApiError::InvalidSignature(_) => "invalid_signature",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict(_) | ApiError::MessageConflict(_) => "conflict",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::NotFound(_) => "not_found",
@@ -93,6 +95,9 @@ impl ApiError {
             ApiError::Conflict(id) => {
                 format!("event {id} already exists with a different body; the first one is kept")
             }
+            ApiError::MessageConflict(id) => format!(
+                "webhook-id {id} was already accepted with a different body; the first one is kept"
+            ),
             ApiError::BadRequest(m) | ApiError::NotFound(m) => m.clone(),
             ApiError::RequestTimeout(limit) => {
                 format!("the body did not arrive within {}s", limit.as_secs_f64())

@@ -60,12 +60,20 @@ async fn receive(
     check_json_content_type(headers)?;
     let reading = read_body(headers, body, state.config.max_body_bytes);
     let body = super::limits::within(state.config.limits.body_timeout, reading).await?;
+    // A `webhook-id` is an idempotency key only once a signature covers it.
+    let mut message = None;
     if let Some(verification) = &state.config.verify {
         verification.check(headers, &body)?;
-    }
-    let webhook_id = verify::webhook_id(headers);
-    if let Some(event_id) = webhook_id.as_deref().and_then(|id| state.seen_ids.get(id)) {
-        return Ok((event_id, Inserted::Duplicate));
+        if let Some(id) = verification.verified_id(headers) {
+            let digest = verify::body_digest(&body);
+            match state.seen_ids.get(&id) {
+                Some(seen) if seen.digest == digest => {
+                    return Ok((seen.event_id, Inserted::Duplicate));
+                }
+                Some(_) => return Err(ApiError::MessageConflict(id)),
+                None => message = Some((id, digest)),
+            }
+        }
     }
     let event = model::receive_event(&body)?;
     let targets = state
@@ -81,8 +89,12 @@ async fn receive(
     };
     let inserted = state.store.insert(new).await?;
     tracing::debug!(event_id = event.event_id, ?inserted, "webhook received");
-    if let (Some(id), Inserted::New { .. } | Inserted::Duplicate) = (webhook_id, inserted) {
-        state.seen_ids.insert(id, event.event_id);
+    if let (Some((id, digest)), Inserted::New { .. } | Inserted::Duplicate) = (message, inserted) {
+        let seen = verify::Seen {
+            event_id: event.event_id,
+            digest,
+        };
+        state.seen_ids.insert(id, seen);
     }
     match inserted {
         Inserted::New { .. } => {

@@ -1,11 +1,15 @@
-//! Signature verification of `POST /webhook` (Standard Webhooks or GitHub), and `webhook-id`
-//! as the idempotency key: a bounded memory of ids already answered, so that a retry of the
-//! same message gets the duplicate answer even when its body was rebuilt.
+//! Signature verification of `POST /webhook` (Standard Webhooks or GitHub), and a verified
+//! `webhook-id` as an idempotency key: a bounded memory of ids already answered with a
+//! digest of the body each one carried. A repeat of the same id and the same bytes is a
+//! duplicate; the same id with other bytes is a conflict. An id that no signature covers
+//! (no `--verify`, or GitHub's scheme, which does not sign it) is not a key at all: anyone
+//! could otherwise silence an event by reusing an id.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
 
 use crate::alert::signing::{self, HEADER_ID, Secret, Tolerance};
 
@@ -32,7 +36,24 @@ pub struct Verification {
     pub tolerance: Tolerance,
 }
 
+/// The digest kept per `webhook-id` to tell a repeat of the same message from another
+/// body under a reused id.
+pub type BodyDigest = [u8; 32];
+
+/// SHA-256 of a request body.
+pub fn body_digest(body: &[u8]) -> BodyDigest {
+    Sha256::digest(body).into()
+}
+
 impl Verification {
+    /// The `webhook-id` this verification vouches for: only Standard Webhooks signs it.
+    pub fn verified_id(&self, headers: &HeaderMap) -> Option<String> {
+        match self.scheme {
+            Scheme::Standard => webhook_id(headers),
+            Scheme::Github => None,
+        }
+    }
+
     /// `Err(ApiError::InvalidSignature)` (401) unless the request is signed as required.
     pub fn check(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
         let verified = match self.scheme {
@@ -57,12 +78,21 @@ pub fn webhook_id(headers: &HeaderMap) -> Option<String> {
     (!id.is_empty() && id.len() <= 256).then(|| id.to_string())
 }
 
-/// `webhook-id`s already answered, with the `event_id` each one carried; bounded, oldest
+/// What a `webhook-id` was answered with: the event's id and the digest of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub event_id: i64,
+    pub digest: BodyDigest,
+}
+
+type SeenMap = (HashMap<String, Seen>, VecDeque<String>);
+
+/// Verified `webhook-id`s already answered, with what each one carried; bounded, oldest
 /// forgotten first.
 #[derive(Debug)]
 pub struct SeenIds {
     capacity: usize,
-    inner: Mutex<(HashMap<String, i64>, VecDeque<String>)>,
+    inner: Mutex<SeenMap>,
 }
 
 impl SeenIds {
@@ -73,18 +103,19 @@ impl SeenIds {
         }
     }
 
-    /// The `event_id` answered for `id`, if it was seen.
-    pub fn get(&self, id: &str) -> Option<i64> {
+    /// What `id` was answered with, if it was seen.
+    pub fn get(&self, id: &str) -> Option<Seen> {
         self.lock().0.get(id).copied()
     }
 
-    /// Remembers that `id` was answered with `event_id`.
-    pub fn insert(&self, id: String, event_id: i64) {
+    /// Remembers that `id` was answered with `seen`. The first answer stays.
+    pub fn insert(&self, id: String, seen: Seen) {
         let mut guard = self.lock();
         let (map, order) = &mut *guard;
-        if map.insert(id.clone(), event_id).is_some() {
+        if map.contains_key(&id) {
             return;
         }
+        map.insert(id.clone(), seen);
         order.push_back(id);
         if order.len() > self.capacity
             && let Some(old) = order.pop_front()
@@ -93,7 +124,7 @@ impl SeenIds {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<String, i64>, VecDeque<String>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SeenMap> {
         // Each update leaves map and queue consistent, so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -111,13 +142,35 @@ mod tests {
 
     #[test]
     fn seen_ids_forget_the_oldest_beyond_capacity() {
+        let of = |event_id| Seen {
+            event_id,
+            digest: body_digest(&event_id.to_le_bytes()),
+        };
         let seen = SeenIds::new(2);
-        seen.insert("a".into(), 1);
-        seen.insert("b".into(), 2);
-        seen.insert("a".into(), 1);
-        seen.insert("c".into(), 3);
+        seen.insert("a".into(), of(1));
+        seen.insert("b".into(), of(2));
+        seen.insert("a".into(), of(1));
+        seen.insert("c".into(), of(3));
         assert_eq!(seen.get("a"), None);
-        assert_eq!(seen.get("b"), Some(2));
-        assert_eq!(seen.get("c"), Some(3));
+        assert_eq!(seen.get("b"), Some(of(2)));
+        assert_eq!(seen.get("c"), Some(of(3)));
+    }
+
+    #[test]
+    fn the_first_answer_for_an_id_stays() {
+        let seen = SeenIds::new(4);
+        let first = Seen {
+            event_id: 1,
+            digest: body_digest(b"one"),
+        };
+        seen.insert("a".into(), first);
+        seen.insert(
+            "a".into(),
+            Seen {
+                event_id: 2,
+                digest: body_digest(b"two"),
+            },
+        );
+        assert_eq!(seen.get("a"), Some(first));
     }
 }

@@ -277,3 +277,32 @@ async fn unknown_paths_and_methods_answer_in_the_same_error_shape() {
     assert_eq!(bad_id, 400);
     assert_eq!(body["error"], "bad_request");
 }
+
+/// Without `--verify` nothing vouches for a `webhook-id`: a reused one must neither turn
+/// another event into a "duplicate" that is never stored nor hide a changed body.
+#[tokio::test]
+async fn an_unverified_webhook_id_never_drops_an_event() {
+    let app = App::start().await;
+    let post = |body: String| {
+        app.client
+            .post(app.url("/webhook"))
+            .header("content-type", "application/json")
+            .header("webhook-id", "evt_900")
+            .body(body)
+            .send()
+    };
+    let first = post(event(900)).await.unwrap();
+    assert_eq!(first.status(), 200);
+
+    let other = post(event(902)).await.unwrap();
+    assert_eq!(other.status(), 200);
+    let answer: Value = other.json().await.unwrap();
+    assert_eq!(answer, json!({"status": "success", "event_id": 902}));
+    let (status, stored) = app.get("/events/902").await;
+    assert_eq!(status, 200, "{stored}");
+
+    let changed = post(event_of_type(900, "changed")).await.unwrap();
+    assert_eq!(changed.status(), 409);
+    let (_, list) = app.get("/events").await;
+    assert_eq!(ids(&list), [900, 902]);
+}

@@ -206,50 +206,53 @@ fn a_body_changed_by_one_byte_is_refused() {
 }
 
 #[test]
-fn webhook_id_is_the_idempotency_key() {
+fn a_verified_webhook_id_is_an_idempotency_key_for_the_same_bytes_only() {
     let serve = verifying();
     let url = serve.url("/webhook");
-    let first = [
-        "--event-id",
-        "9",
-        "--secret",
-        SECRET,
-        "--description",
-        "one",
-    ];
-    let (_, result) = send(&url, &first);
+    let fixed = ["--secret", SECRET, "--timestamp", "2023-10-05T12:34:56Z"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec!["--event-id", "9"];
+        args.extend_from_slice(&fixed);
+        args.extend_from_slice(extra);
+        args
+    };
+    let (_, result) = send(&url, &with(&["--description", "one"]));
     assert_eq!(
         response(&result),
         serde_json::json!({"status": "success", "event_id": 9})
     );
-    // Same webhook-id (evt_9), rebuilt body: the duplicate answer, not a conflict.
-    let again = [
-        "--event-id",
-        "9",
-        "--secret",
-        SECRET,
-        "--description",
-        "two",
-    ];
-    let (code, result) = send(&url, &again);
-    assert_eq!(code, 0);
+    // The same message again (same webhook-id evt_9, same bytes, a fresh signature): the
+    // duplicate answer.
+    let (code, result) = send(&url, &with(&["--description", "one"]));
+    assert_eq!(code, 0, "{result}");
     assert_eq!(response(&result)["duplicate"], true);
+    // The same webhook-id with another body is a conflict, never a silent duplicate.
+    let (code, result) = send(&url, &with(&["--description", "two"]));
+    assert_eq!(code, 1);
+    assert_eq!(result["status"], 409);
+    let answer = response(&result);
+    assert_eq!(answer["error"], "conflict");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhook-id evt_9"),
+        "{answer}"
+    );
+    // Another event under a reused webhook-id is refused too, and not reported as stored.
+    let mut other = vec!["--event-id", "10", "--id", "evt_9", "--description", "one"];
+    other.extend_from_slice(&fixed);
+    let (code, result) = send(&url, &other);
+    assert_eq!(code, 1);
+    assert_eq!(result["status"], 409);
     // Another webhook-id with the same event_id and a different body is still a conflict.
-    let other_id = [
-        "--event-id",
-        "9",
-        "--secret",
-        SECRET,
-        "--description",
-        "two",
-        "--id",
-        "x",
-    ];
-    let (code, result) = send(&url, &other_id);
+    let (code, result) = send(&url, &with(&["--description", "two", "--id", "x"]));
     assert_eq!(code, 1);
     assert_eq!(result["status"], 409);
     let (_, stored) = get(&serve.url("/events/9"));
     assert_eq!(stored["description"], "one");
+    let (status, _) = get(&serve.url("/events/10"));
+    assert_eq!(status, 404);
 }
 
 #[test]
@@ -265,6 +268,21 @@ fn github_signatures_are_verified() {
     let header = format!("X-Hub-Signature-256: {good}");
     let (code, result) = send(&serve.url("/webhook"), &["--file", &body, "-H", &header]);
     assert_eq!(code, 0, "{result}");
+
+    // GitHub's scheme does not sign webhook-id: reused on another event, it decides nothing.
+    let next = event_file(dir.path(), "h.json", 12, "also from github");
+    let next_signature = signing::github_signature(
+        &Secret::raw(secret).unwrap(),
+        &std::fs::read(&next).unwrap(),
+    );
+    for (file, signature) in [(&body, &good), (&next, &next_signature)] {
+        let header = format!("X-Hub-Signature-256: {signature}");
+        let args = ["--file", file, "-H", &header, "-H", "webhook-id: shared"];
+        let (code, result) = send(&serve.url("/webhook"), &args);
+        assert_eq!(code, 0, "{result}");
+    }
+    let (_, stored) = get(&serve.url("/events/12"));
+    assert_eq!(stored["description"], "also from github");
 
     let wrong = format!("X-Hub-Signature-256: {}0", &good[..good.len() - 1]);
     let (code, result) = send(&serve.url("/webhook"), &["--file", &body, "-H", &wrong]);
