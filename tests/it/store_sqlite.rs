@@ -2,7 +2,7 @@
 //! killed with SIGKILL under load and restarted on the same file, and start-up refusing
 //! files it cannot use. Relaying across crashes is in `store_sqlite_relay.rs`.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

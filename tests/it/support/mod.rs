@@ -3,7 +3,7 @@
 //! durable store), the router started in-process, raw sockets, and a few small HTTP
 //! utilities. Every wait has a deadline.
 
-// Each test file uses a different part of these helpers.
+// Each test module uses a different part of these helpers.
 #![allow(dead_code, unused_imports)]
 
 pub mod app;

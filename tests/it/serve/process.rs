@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::ids;
+use super::ids;
 use crate::support::{self, Served, event, get_json, hookrelay, post_json, unused_port};
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
+use super::{USER_AGENT, send, stderr, stdout};
 use crate::support::{Answer, Customer, Served, get_json};
-use crate::{USER_AGENT, send, stderr, stdout};
 
 #[tokio::test]
 async fn the_original_flow_send_to_a_real_serve_and_see_it_in_events() {

@@ -2,7 +2,7 @@
 //! codes, stdin, `--format json`, several files; and `send` and `serve` judging the same
 //! payloads with the same messages.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -4,8 +4,8 @@
 use hookrelay::server::Config;
 use serde_json::{Value, json};
 
+use super::{ids, query};
 use crate::support::{App, event, event_of_type};
-use crate::{ids, query};
 
 #[tokio::test]
 async fn events_are_listed_oldest_first_and_filtered_by_type() {

@@ -3,7 +3,7 @@
 //! is a raw `TcpListener` on 127.0.0.1 misbehaving on purpose; nothing may hang past the
 //! configured timeouts and no more than 64 KiB of an answer is read.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,7 +1,7 @@
 //! `hookrelay completions SHELL`: the committed scripts in `completions/` must match what
 //! the binary prints, so they never go stale.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 

@@ -2,7 +2,7 @@
 //! options and environment variables, --max-inflight validation, and request ids in every
 //! log line of a request in both log formats.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::time::Duration;

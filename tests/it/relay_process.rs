@@ -5,7 +5,7 @@
 //! need runs there, since the mock customers have their own threads and the server is a
 //! separate process.
 
-mod support;
+use crate::support;
 
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 use hookrelay::alert::signing::{self, Secret, Tolerance};
 use predicates::prelude::*;
 
-use crate::SECRET;
+use super::SECRET;
 use crate::support::{Answer, Customer, hookrelay};
 
 const VECTOR_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";

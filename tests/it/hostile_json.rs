@@ -1,7 +1,7 @@
 //! Hostile bodies on POST /webhook: each gets a 4xx with the one JSON error shape and a
 //! message that names the problem; none panics the server or is stored.
 
-mod support;
+use crate::support;
 
 use hookrelay::server::Config;
 use serde_json::Value;

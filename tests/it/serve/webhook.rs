@@ -4,7 +4,7 @@ use hookrelay::server::Config;
 use hookrelay::server::store::EventStore;
 use serde_json::{Value, json};
 
-use crate::ids;
+use super::ids;
 use crate::support::{self, App, event, event_of_type, raw_http};
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! down, attempts cut off in flight, and delivered/dead states, attempts and replays, all
 //! surviving SIGKILL and a restart of the real binary on the same file.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};

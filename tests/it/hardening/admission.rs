@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use hookrelay::server::limits::Limits;
 
+use super::{event, json, limits, post_head, read_response, start};
 use crate::support::{DEADLINE, connect};
-use crate::{event, json, limits, post_head, read_response, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunked_body_over_the_limit_gets_413_before_it_ends() {

@@ -1,7 +1,7 @@
 //! The command line as a whole: help, version, usage errors with exit code 2, and exit codes
 //! that still tell the outcome when stdout is closed.
 
-mod support;
+use crate::support;
 
 use assert_cmd::assert::Assert;
 use support::hookrelay;

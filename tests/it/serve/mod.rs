@@ -1,9 +1,6 @@
 //! `hookrelay serve`: every answer of `POST /webhook`, reading events back, the bounded
 //! store, concurrency, and the process itself (address line, env vars, port in use, signals).
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod events;
 mod process;
 mod webhook;

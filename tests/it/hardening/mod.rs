@@ -3,8 +3,7 @@
 //! Raw `TcpStream` clients make the misbehaviour exact; the server runs in-process with
 //! short limits (the command-line plumbing is checked in `hardening_cli.rs`).
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
 mod admission;
 mod timeouts;

@@ -7,8 +7,8 @@ use std::path::Path;
 use hookrelay::alert::signing::{self, Secret};
 use serde_json::Value;
 
+use super::{OTHER_SECRET, SECRET};
 use crate::support::{Served, get_json, hookrelay};
-use crate::{OTHER_SECRET, SECRET};
 
 /// `hookrelay serve --port 0 --host 127.0.0.1 --workers 1 ARGS…`.
 fn start(args: &[&str]) -> Served {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use super::{send, stderr, stdout};
 use crate::support::{Answer, Customer, HeldPort};
-use crate::{send, stderr, stdout};
 
 #[tokio::test]
 async fn two_503s_then_200_is_delivered_on_attempt_3() {

@@ -1,7 +1,7 @@
 //! The relay end to end: the hookrelay router in-process with a relay, forwarding to mock
 //! customers on 127.0.0.1, asserting what arrived and what the delivery log says.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -2,9 +2,6 @@
 //! `sign`/`verify`/`secret new`, retries signed afresh at a mock customer, GitHub's scheme,
 //! and secrets kept out of output.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod commands;
 mod inbound;
 

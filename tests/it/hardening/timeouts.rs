@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use super::{event, find, json, limits, post_head, read_response, start};
 use crate::support::{connect, read_to_close};
-use crate::{event, find, json, limits, post_head, read_response, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_sent_a_byte_at_a_time_are_cut_at_the_header_timeout() {

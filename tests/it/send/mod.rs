@@ -1,8 +1,7 @@
 //! `hookrelay send`: the original flow against a real `hookrelay serve`, and delivery to a
 //! mock customer that records exactly what arrived: body bytes, headers, retries, timeouts.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
 mod delivery;
 mod retries;

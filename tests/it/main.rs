@@ -1,0 +1,20 @@
+//! The integration tests, one binary for all of them: each module is one area, and
+//! `support` holds the helpers they share. Run one area with `cargo test --test it serve::`.
+
+mod support;
+
+mod cli;
+mod completions;
+mod hardening;
+mod hardening_cli;
+mod hostile_json;
+mod model_props;
+mod relay;
+mod relay_process;
+mod send;
+mod sender_faults;
+mod serve;
+mod signing;
+mod store_sqlite;
+mod store_sqlite_relay;
+mod validate;
