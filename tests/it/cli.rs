@@ -19,8 +19,23 @@ fn help_lists_the_subcommands_and_documents_the_exit_codes() {
     let help = hookrelay().arg("--help").assert().code(0);
 
     let text = stdout(&help);
-    for subcommand in ["serve", "send", "validate", "completions"] {
-        assert!(text.contains(&format!("\n  {subcommand} ")), "{text}");
+    let listed: Vec<&str> = subcommands(&text)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    for subcommand in [
+        "serve",
+        "send",
+        "validate",
+        "sign",
+        "verify",
+        "secret",
+        "completions",
+    ] {
+        assert!(
+            listed.contains(&subcommand),
+            "{subcommand} not in {listed:?}\n{text}"
+        );
     }
     assert!(text.contains("Exit codes:\n  0  success"), "{text}");
     assert!(text.contains("\n  1  a negative answer"), "{text}");
@@ -28,6 +43,69 @@ fn help_lists_the_subcommands_and_documents_the_exit_codes() {
         text.contains("\n  2  the job could not be done as asked"),
         "{text}"
     );
+}
+
+/// The `Commands:` section of a help text: each subcommand's name and one-line description,
+/// without clap's own `help`.
+fn subcommands(help: &str) -> Vec<(&str, &str)> {
+    let Some((_, section)) = help.split_once("\nCommands:\n") else {
+        return Vec::new();
+    };
+    section
+        .lines()
+        .take_while(|line| !line.is_empty())
+        // A description that wraps continues on a line indented further.
+        .filter_map(|line| line.strip_prefix("  ").filter(|l| !l.starts_with(' ')))
+        .map(|line| {
+            let (name, about) = line.split_once(' ').unwrap_or((line, ""));
+            (name, about.trim())
+        })
+        .filter(|(name, _)| *name != "help")
+        .collect()
+}
+
+/// Every subcommand the binary lists, and theirs in turn, answers `--help` with its own
+/// usage, starts with the description its parent lists, and shows an example of its use
+/// (its own, or its parent's for a subcommand of a subcommand). The list comes from the
+/// binary, so a new subcommand is checked without editing this test.
+#[test]
+fn every_subcommand_has_help_with_its_usage_and_an_example() {
+    let top = stdout(&hookrelay().arg("--help").assert().code(0));
+    let mut pending: Vec<(Vec<String>, String, String)> = subcommands(&top)
+        .into_iter()
+        .map(|(name, about)| (vec![name.to_string()], about.to_string(), top.clone()))
+        .collect();
+    let mut checked = Vec::new();
+    while let Some((path, about, parent_help)) = pending.pop() {
+        let command = path.join(" ");
+        let answer = hookrelay().args(&path).arg("--help").assert().code(0);
+        let help = stdout(&answer);
+        assert_eq!(stderr(&answer), "", "hookrelay {command} --help");
+        assert!(
+            help.starts_with(&format!("{about}\n")),
+            "hookrelay {command} --help does not start with {about:?}:\n{help}"
+        );
+        assert!(
+            help.contains(&format!("\nUsage: hookrelay {command}")),
+            "hookrelay {command} --help:\n{help}"
+        );
+        let example = format!("\n  hookrelay {command}");
+        let has_example = |text: &str| {
+            text.split_once("\nExample")
+                .is_some_and(|(_, examples)| examples.contains(&example))
+        };
+        assert!(
+            has_example(&help) || has_example(&parent_help),
+            "no example of hookrelay {command} in its help or its parent's:\n{help}"
+        );
+        for (name, about) in subcommands(&help) {
+            let mut sub = path.clone();
+            sub.push(name.to_string());
+            pending.push((sub, about.to_string(), help.clone()));
+        }
+        checked.push(command);
+    }
+    assert!(checked.contains(&"secret new".to_string()), "{checked:?}");
 }
 
 #[test]
