@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::{event, find, json, limits, post_head, read_response, start};
-use crate::support::{connect, read_to_close};
+use crate::support::{DEADLINE, connect, read_to_close};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_sent_a_byte_at_a_time_are_cut_at_the_header_timeout() {
@@ -103,24 +103,22 @@ async fn a_kept_alive_connection_waits_the_idle_timeout_not_the_header_timeout()
     let server = start(limits(300, 30_000, 1_500, 64), 1 << 20).await;
     let addr = server.addr;
 
-    let (second_status, closed_after) = tokio::task::spawn_blocking(move || {
+    let (status, closed_after) = tokio::task::spawn_blocking(move || {
         let mut stream = connect(addr);
-        let request = |id| format!("{}{}", post_head(Some(event(id).len())), event(id));
-        stream.write_all(request(1).as_bytes()).unwrap();
-        assert_eq!(read_response(&mut stream).0, 200);
-        // Idle for longer than the header timeout: the connection must still be usable.
-        std::thread::sleep(Duration::from_millis(800));
         // From before the request whose answer starts the server's idle clock.
         let started = Instant::now();
-        stream.write_all(request(2).as_bytes()).unwrap();
-        let second = read_response(&mut stream).0;
+        let request = format!("{}{}", post_head(Some(event(1).len())), event(1));
+        stream.write_all(request.as_bytes()).unwrap();
+        let status = read_response(&mut stream).0;
+        // Waiting for its next request, the connection stays open past the 300 ms header
+        // timeout until the 1.5 s idle timeout closes it.
         read_to_close(&mut stream);
-        (second, started.elapsed())
+        (status, started.elapsed())
     })
     .await
     .unwrap();
 
-    assert_eq!(second_status, 200);
+    assert_eq!(status, 200);
     assert!(
         closed_after >= Duration::from_millis(1_200),
         "{closed_after:?}"
@@ -173,14 +171,31 @@ async fn a_client_that_does_not_read_its_response_is_cut_at_the_idle_timeout() {
         .unwrap();
     stream.set_nonblocking(false).unwrap();
 
-    let (received, length) = tokio::task::spawn_blocking(move || {
+    // The request sent, and the answer begun: its first bytes have arrived.
+    let (stream, started) = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
+        // From before the request: the server's idle clock cannot start before the test's.
+        let started = Instant::now();
         stream
             .write_all(b"GET /events?limit=1000 HTTP/1.1\r\nHost: t\r\n\r\n")
             .unwrap();
-        // Read nothing for far longer than the server needs to build the answer, fill the
-        // socket buffers and give up after the 1 s idle timeout; then take what is left.
-        std::thread::sleep(Duration::from_secs(6));
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.peek(&mut [0u8; 1]).expect("the answer begins");
+        (stream, started)
+    })
+    .await
+    .unwrap();
+    // Reading nothing, wait for the server to let go of the connection: stopped, it closes
+    // idle connections and lets a response being written finish or be cut, and returns
+    // once all are closed. A server that waited for the slow reader would not return.
+    server.stop().await;
+    // Cut by the 1 s idle timeout (counted from the last bytes the reader took), not by
+    // the stop.
+    let cut_after = started.elapsed();
+    assert!(cut_after >= Duration::from_millis(900), "{cut_after:?}");
+
+    let (received, length) = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
         let mut data = Vec::new();
         let _ = stream.read_to_end(&mut data);
         let head_end = find(&data, b"\r\n\r\n").unwrap();

@@ -9,12 +9,15 @@ use hookrelay::server::relay::{Relay, RelayConfig};
 use hookrelay::server::{AppState, Config, serve};
 use tokio::sync::oneshot;
 
+use super::DEADLINE;
+
 /// A running in-process receiver; stops on drop.
 pub struct App {
     pub addr: SocketAddr,
     pub store: Arc<MemoryStore>,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -45,7 +48,7 @@ impl App {
             .expect("binding the app");
         let addr = listener.local_addr().expect("app address");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let served = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
@@ -56,7 +59,21 @@ impl App {
             store,
             client: reqwest::Client::new(),
             stop: Some(stop),
+            served: Some(served),
         }
+    }
+
+    /// Stops accepting and waits until the server has closed every connection, as `serve`
+    /// does before it returns; panics at the deadline.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = self.served.take().expect("served until now");
+        tokio::time::timeout(DEADLINE, served)
+            .await
+            .expect("connections still open at the deadline")
+            .expect("serving");
     }
 
     pub fn url(&self, path: &str) -> String {
