@@ -61,7 +61,7 @@ async fn beyond_max_inflight_requests_get_503_with_retry_after_at_once() {
     };
 
     // Until both holders are admitted a third may pass; then it must be refused at once.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + DEADLINE;
     let refused = loop {
         let started = Instant::now();
         let answer = post(7).await.unwrap();
@@ -77,7 +77,7 @@ async fn beyond_max_inflight_requests_get_503_with_retry_after_at_once() {
     };
     // Not queued until a holder leaves: they hold on up to the 20 s body timeout.
     let (answer, elapsed) = refused;
-    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     assert_eq!(answer.headers()["retry-after"], "1");
     assert!(answer.headers().contains_key("x-request-id"));
     let body: serde_json::Value = answer.json().await.unwrap();
@@ -85,7 +85,7 @@ async fn beyond_max_inflight_requests_get_503_with_retry_after_at_once() {
 
     // Once they go, requests are admitted again.
     drop(holders);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + DEADLINE;
     loop {
         let status = post(8).await.unwrap().status();
         if status == 200 {
@@ -137,7 +137,7 @@ async fn shutdown_finishes_the_request_in_flight_and_stops_accepting() {
         .write_all(post_head(Some(body.len())).as_bytes())
         .unwrap();
     stream.write_all(&body.as_bytes()[..10]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + DEADLINE;
     while reqwest::get(server.url("/healthz")).await.unwrap().status() != 503 {
         assert!(Instant::now() < deadline, "the request never started");
     }
