@@ -83,15 +83,8 @@ fn read_request(stream: &mut TcpStream) -> bool {
     let mut data = Vec::new();
     let mut buf = [0u8; 1];
     loop {
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse().unwrap());
-            if data.len() >= end + 4 + length {
-                return true;
-            }
+        if is_whole_request(&data) {
+            return true;
         }
         // A byte at a time: what follows this request on a kept-alive connection is the
         // next one's, and stays in the socket for the next call.
@@ -134,11 +127,33 @@ fn says_close(mut stream: TcpStream) {
     }
 }
 
-/// Waits until the request has arrived but leaves it unread, so that closing the socket
-/// makes the kernel send a reset.
+/// Whether `data` holds a whole request: its head and its Content-Length body.
+fn is_whole_request(data: &[u8]) -> bool {
+    let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    data.len() >= end + 4 + length
+}
+
+/// Waits until the whole request has arrived but leaves it unread, so that closing the
+/// socket makes the kernel send a reset (and the client is not still writing when it
+/// comes).
 fn wait_unread(stream: &mut TcpStream) {
-    let mut buf = [0u8; 1];
-    let _ = stream.peek(&mut buf);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.peek(&mut buf) {
+            Ok(n) if n > 0 && !is_whole_request(&buf[..n]) => {
+                // Part of it is there: peeking again at once would spin.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            _ => return,
+        }
+    }
 }
 
 fn never_answers(mut stream: TcpStream) {
@@ -146,18 +161,18 @@ fn never_answers(mut stream: TcpStream) {
     std::thread::sleep(Duration::from_secs(30));
 }
 
+// A reset does not take away what already reached the client: the bytes written before
+// it stay readable there, and the next read after them fails. So these endpoints need not
+// wait for the client to read anything before they reset.
+
 fn resets_before_the_status(mut stream: TcpStream) {
     wait_unread(&mut stream);
     let _ = stream.write_all(b"HTTP/1.1 2");
-    std::thread::sleep(Duration::from_millis(100));
 }
 
 fn resets_after_a_200(mut stream: TcpStream) {
     wait_unread(&mut stream);
     let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial");
-    // Long enough for the client to read the status even on a busy machine (its timeout is
-    // 10 s); then the unread request makes it a reset.
-    std::thread::sleep(Duration::from_secs(2));
 }
 
 fn endless_body(mut stream: TcpStream) {
