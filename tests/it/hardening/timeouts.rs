@@ -179,7 +179,8 @@ async fn a_client_that_does_not_read_its_response_is_cut_at_the_idle_timeout() {
         stream
             .write_all(b"GET /events?limit=1000 HTTP/1.1\r\nHost: t\r\n\r\n")
             .unwrap();
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        // Building a 20 MB answer takes a debug build seconds on a loaded machine.
+        stream.set_read_timeout(Some(DEADLINE * 4)).unwrap();
         stream.peek(&mut [0u8; 1]).expect("the answer begins");
         (stream, started)
     })
@@ -189,8 +190,7 @@ async fn a_client_that_does_not_read_its_response_is_cut_at_the_idle_timeout() {
     // idle connections and lets a response being written finish or be cut, and returns
     // once all are closed. A server that waited for the slow reader would not return.
     server.stop().await;
-    // Cut by the 1 s idle timeout (counted from the last bytes the reader took), not by
-    // the stop.
+    // Not before the 1 s idle timeout, counted from the last bytes the reader took.
     let cut_after = started.elapsed();
     assert!(cut_after >= Duration::from_millis(900), "{cut_after:?}");
 
