@@ -5,6 +5,7 @@
 mod support;
 
 mod events;
+mod metrics;
 mod process;
 mod webhook;
 
