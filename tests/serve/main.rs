@@ -6,6 +6,7 @@ mod support;
 
 mod events;
 mod metrics;
+mod openapi;
 mod process;
 mod webhook;
 
