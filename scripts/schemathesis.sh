@@ -4,7 +4,8 @@
 #     GET /openapi.json and checks every answer: no 5xx, status, Content-Type, headers and
 #     body as described. A bounded number of examples per operation and a fixed seed keep
 #     the run short and repeatable. scripts/schemathesis_hooks.py leaves out the few
-#     requests whose answer OpenAPI cannot state (it says which and why).
+#     requests whose answer OpenAPI cannot state (it says which and why). A second,
+#     shorter run sends POST /webhook to a server with --verify (401 for all).
 #  2. `promtool check metrics` on a live /metrics: no family without HELP, no lint warning.
 #     promtool comes from PATH, or from the Debian package `prometheus` unpacked under target/
 #     (nothing is installed system-wide); when neither works the reason is printed.
@@ -92,19 +93,29 @@ if need_promtool; then
   fi
 fi
 
-if need_schemathesis; then
-  started=$SECONDS
-  # Run from target/schemathesis, where it keeps what `st replay ID` needs.
+# schemathesis NAME ARGS…: runs Schemathesis against the server NAME; sets status=1 on a
+# finding. Runs from target/schemathesis, where it keeps what `st replay ID` needs.
+schemathesis() {
+  local name=$1; shift
+  local started=$SECONDS
   mkdir -p target/schemathesis
   if (cd target/schemathesis && PYTHONPATH=../../scripts PYTHONDONTWRITEBYTECODE=1 \
-    SCHEMATHESIS_HOOKS=schemathesis_hooks ../../"$st" run "$base/openapi.json" --checks all \
-    --max-examples "$MAX_EXAMPLES" --seed "$SEED" --generation-database none --workers 1 \
-    --no-color --request-timeout 10); then
-    echo "schemathesis: no findings in $((SECONDS - started))s"
+    SCHEMATHESIS_HOOKS=schemathesis_hooks ../../"$st" run "${url[$name]}/openapi.json" \
+    --checks all --max-examples "$MAX_EXAMPLES" --seed "$SEED" --generation-database none \
+    --workers 1 --no-color --request-timeout 10 "$@"); then
+    echo "schemathesis ($name): no findings in $((SECONDS - started))s"
   else
-    echo "schemathesis: findings above; the server's last log lines:" >&2
-    tail -20 "$tmp/hookrelay.err" >&2
+    echo "schemathesis ($name): findings above; the server's last log lines:" >&2
+    tail -20 "$tmp/$name.err" >&2
     status=1
   fi
+}
+
+if need_schemathesis; then
+  schemathesis hookrelay
+  # With --verify, POST /webhook answers 401 to every unsigned request: its error shape too.
+  start verifying target/debug/hookrelay serve --port 0 --verify standard \
+    --secret "$(target/debug/hookrelay secret new)"
+  schemathesis verifying --include-path /webhook
 fi
 exit $status
