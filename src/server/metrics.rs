@@ -12,7 +12,19 @@ use crate::alert::Verdict;
 use super::store::{DeliveryCounts, NextState, StoreStats};
 
 const EVENTS_RECEIVED: &str = "hookrelay_events_received_total";
+const SIGNATURE_FAILURES: &str = "hookrelay_signature_failures_total";
+const DELIVERY_ATTEMPTS: &str = "hookrelay_delivery_attempts_total";
+const DELIVERIES_FINISHED: &str = "hookrelay_deliveries_total";
 const ATTEMPT_DURATION: &str = "hookrelay_delivery_attempt_duration_seconds";
+const STORE_EVENTS: &str = "hookrelay_store_events";
+const STORE_CAPACITY: &str = "hookrelay_store_capacity";
+const STORE_EVICTIONS: &str = "hookrelay_store_evictions_total";
+const QUEUE_DEPTH: &str = "hookrelay_delivery_queue_depth";
+/// A gauge: named apart from the counter `hookrelay_deliveries_total`, which Prometheus
+/// client libraries would otherwise read as the same family.
+const DELIVERIES_IN_STATE: &str = "hookrelay_deliveries_in_state";
+/// Counted by `limits.rs`.
+const REQUESTS_REJECTED: &str = "hookrelay_requests_rejected_total";
 
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -32,6 +44,7 @@ pub fn install() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may exist when the library is embedded; ours then stays unused.
             let _ = metrics::set_global_recorder(recorder);
+            describe();
             ATTEMPT_SERIES.get_or_init(AttemptSeries::register);
             // Histogram samples pile up until upkeep drains them; without it memory grows
             // with every delivery attempt between two scrapes (found by scripts/soak.sh).
@@ -47,6 +60,41 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The HELP text of every family, so that `promtool check metrics` finds none without.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(EVENTS_RECEIVED, "POST /webhook answers, by result");
+    describe_counter!(
+        SIGNATURE_FAILURES,
+        "Requests refused by --verify, by reason"
+    );
+    describe_counter!(
+        REQUESTS_REJECTED,
+        "Requests refused at once, by reason (overload: over --max-inflight)"
+    );
+    describe_gauge!(STORE_EVENTS, "Events kept in the store");
+    describe_gauge!(
+        STORE_CAPACITY,
+        "Events the store keeps at most (--max-events)"
+    );
+    describe_counter!(STORE_EVICTIONS, "Events evicted by --max-events");
+    describe_counter!(DELIVERY_ATTEMPTS, "Delivery attempts finished, by result");
+    describe_counter!(
+        DELIVERIES_FINISHED,
+        "Deliveries finished for good, by outcome (delivered, dead)"
+    );
+    describe_histogram!(
+        ATTEMPT_DURATION,
+        Unit::Seconds,
+        "Duration of delivery attempts"
+    );
+    describe_gauge!(
+        QUEUE_DEPTH,
+        "Open deliveries: pending, in flight or awaiting a retry"
+    );
+    describe_gauge!(DELIVERIES_IN_STATE, "Deliveries in each state now");
 }
 
 /// One `POST /webhook` answered, by result: `accepted`, `duplicate`, `validation_failed`, …
@@ -69,7 +117,7 @@ pub fn event_received(result: &'static str) {
 
 /// A request refused by `--verify`, by reason (`no_matching_signature`, …).
 pub fn signature_refused(reason: &'static str) {
-    metrics::counter!("hookrelay_signature_failures_total", "reason" => reason).increment(1);
+    metrics::counter!(SIGNATURE_FAILURES, "reason" => reason).increment(1);
 }
 
 /// Handles of the per-attempt series, looked up once: a `counter!` with labels searches the
@@ -86,13 +134,12 @@ static ATTEMPT_SERIES: OnceLock<AttemptSeries> = OnceLock::new();
 
 impl AttemptSeries {
     fn register() -> Self {
-        let attempts = ["success", "retryable_failure", "refused", "gone"].map(
-            |result| metrics::counter!("hookrelay_delivery_attempts_total", "result" => result),
-        );
+        let attempts = ["success", "retryable_failure", "refused", "gone"]
+            .map(|result| metrics::counter!(DELIVERY_ATTEMPTS, "result" => result));
         Self {
             attempts,
-            delivered: metrics::counter!("hookrelay_deliveries_total", "outcome" => "delivered"),
-            dead: metrics::counter!("hookrelay_deliveries_total", "outcome" => "dead"),
+            delivered: metrics::counter!(DELIVERIES_FINISHED, "outcome" => "delivered"),
+            dead: metrics::counter!(DELIVERIES_FINISHED, "outcome" => "dead"),
             duration: metrics::histogram!(ATTEMPT_DURATION),
         }
     }
@@ -119,12 +166,12 @@ pub fn attempt_finished(verdict: Verdict, next: NextState, elapsed: Duration) {
 
 /// The text of `/metrics`, with store gauges read now.
 pub fn render(handle: &PrometheusHandle, stats: StoreStats, deliveries: &DeliveryCounts) -> String {
-    metrics::gauge!("hookrelay_store_events").set(stats.events as f64);
-    metrics::gauge!("hookrelay_store_capacity").set(stats.capacity as f64);
-    metrics::counter!("hookrelay_store_evictions_total").absolute(stats.evicted);
-    metrics::gauge!("hookrelay_delivery_queue_depth").set(deliveries.open as f64);
+    metrics::gauge!(STORE_EVENTS).set(stats.events as f64);
+    metrics::gauge!(STORE_CAPACITY).set(stats.capacity as f64);
+    metrics::counter!(STORE_EVICTIONS).absolute(stats.evicted);
+    metrics::gauge!(QUEUE_DEPTH).set(deliveries.open as f64);
     for (status, n) in &deliveries.by_status {
-        metrics::gauge!("hookrelay_deliveries", "status" => status.as_str()).set(*n as f64);
+        metrics::gauge!(DELIVERIES_IN_STATE, "status" => status.as_str()).set(*n as f64);
     }
     handle.render()
 }

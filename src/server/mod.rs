@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod limits;
 pub mod memory;
 pub mod metrics;
+pub mod openapi;
 pub mod relay;
 pub mod relay_api;
 pub mod request_id;
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/deliveries", get(relay_api::deliveries_index))
         .route("/deliveries/replay", post(relay_api::deliveries_replay))
         .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(openapi::document))
         .route("/healthz", get(handlers::health))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

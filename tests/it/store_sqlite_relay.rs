@@ -225,7 +225,7 @@ async fn delivered_and_dead_states_attempts_and_replays_survive_restarts() {
         Some(0.0)
     );
     assert_eq!(
-        metric(&metrics, r#"hookrelay_deliveries{status="dead"}"#),
+        metric(&metrics, r#"hookrelay_deliveries_in_state{status="dead"}"#),
         Some(1.0)
     );
 

@@ -2,6 +2,8 @@
 //! store, concurrency, and the process itself (address line, env vars, port in use, signals).
 
 mod events;
+mod metrics;
+mod openapi;
 mod process;
 mod webhook;
 

@@ -1,0 +1,114 @@
+//! The OpenAPI description against the server, both ways: every described operation is
+//! routed, and every route is described. Schemathesis (`scripts/schemathesis.sh`) checks
+//! the answers themselves.
+
+use hookrelay::server::openapi;
+use serde_json::Value;
+
+use crate::support::App;
+
+/// The routes of `hookrelay::server::router()`, as read from it: every (method, path)
+/// that does not end in the 404/405 fallback. Keep in step with `router()`.
+const ROUTER_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/webhook"),
+    ("GET", "/events"),
+    ("GET", "/events/{event_id}"),
+    ("GET", "/events/{event_id}/body"),
+    ("GET", "/events/{event_id}/deliveries"),
+    ("POST", "/events/{event_id}/replay"),
+    ("GET", "/deliveries"),
+    ("POST", "/deliveries/replay"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/healthz"),
+];
+
+/// A concrete path for a template: every `{parameter}` becomes `1`.
+fn concrete(template: &str) -> String {
+    template
+        .split('/')
+        .map(|part| if part.starts_with('{') { "1" } else { part })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The status and body of `method path` with no body and no query.
+async fn call(app: &App, method: &str, path: &str) -> (u16, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let response = app
+        .client
+        .request(method, app.url(path))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("reading the answer"))
+}
+
+/// Whether an answer is the router's fallback for an unknown path or method.
+fn is_fallback(status: u16, body: &str) -> bool {
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    (status == 404 && body["message"] == "no such endpoint")
+        || (status == 405 && body["error"] == "method_not_allowed")
+}
+
+#[tokio::test]
+async fn every_described_operation_is_routed() {
+    let app = App::start().await;
+    let operations = openapi::operations();
+    assert!(operations.len() >= ROUTER_ROUTES.len(), "{operations:?}");
+
+    for (method, template) in &operations {
+        let (status, body) = call(&app, method, &concrete(template)).await;
+
+        assert!(
+            !is_fallback(status, &body),
+            "{method} {template} is described but not routed: {status} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_route_is_described_and_the_fallback_is_told_apart() {
+    let app = App::start().await;
+    let described = openapi::operations();
+
+    for (method, path) in ROUTER_ROUTES {
+        assert!(
+            described
+                .iter()
+                .any(|(m, p)| m.as_str() == *method && p.as_str() == *path),
+            "{method} {path} is routed but missing from openapi.json"
+        );
+        let (status, body) = call(&app, method, &concrete(path)).await;
+        assert!(
+            !is_fallback(status, &body),
+            "ROUTER_ROUTES lists {method} {path}, which the server does not route: {status} {body}"
+        );
+    }
+    // The probe itself can tell: an unknown path and a wrong method are the fallback.
+    let (status, body) = call(&app, "GET", "/nowhere").await;
+    assert!(is_fallback(status, &body), "{status} {body}");
+    let (status, body) = call(&app, "DELETE", "/events").await;
+    assert!(is_fallback(status, &body), "{status} {body}");
+}
+
+#[tokio::test]
+async fn the_description_is_served_as_committed() {
+    let app = App::start().await;
+
+    let response = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("GET /openapi.json");
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let served: Value = response.json().await.expect("JSON");
+    let committed: Value = serde_json::from_str(openapi::DOCUMENT).expect("JSON");
+    assert_eq!(served, committed);
+    assert_eq!(served["openapi"], "3.1.0");
+    assert!(served["paths"]["/webhook"]["post"]["responses"]["422"].is_object());
+}
