@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alert::signing::{self, MessageId, Signer};
-use crate::alert::{self, RetryPolicy, Verdict};
+use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
 use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
 use super::wake::WakesInline;
@@ -244,13 +244,10 @@ impl Relay {
         let headers = self.attempt_headers(&mut job, at);
         let attempt = alert::attempt(client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
-        let next = match verdict {
-            Verdict::Delivered => NextState::Delivered,
-            Verdict::Gone | Verdict::Fail => NextState::Dead,
-            Verdict::Retry => match self.policy.delay(job.round, attempt.retry_after) {
-                Some(wait) => NextState::RetryAt(Utc::now() + wait),
-                None => NextState::Dead,
-            },
+        let next = match self.policy.decide(verdict, job.round, attempt.retry_after) {
+            Decision::Delivered => NextState::Delivered,
+            Decision::RetryIn(wait) => NextState::RetryAt(Utc::now() + wait),
+            Decision::GiveUp => NextState::Dead,
         };
         let elapsed = started.elapsed();
         super::metrics::attempt_finished(verdict, next, elapsed);

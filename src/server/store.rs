@@ -1,5 +1,6 @@
-//! The store interface the handlers talk to, and the types that cross it. The in-memory
-//! backend lives in `memory.rs`; a durable backend implements the same trait.
+//! The store interface the handlers and the relay talk to, and the types that cross it.
+//! Each backend implements [`EventStore`]: in memory (`memory/`), in one SQLite file
+//! (`sqlite/`); `store_tests.rs` is the contract every backend passes.
 
 use std::sync::Arc;
 

@@ -15,7 +15,7 @@ use crate::server::memory::MemoryStore;
 use crate::server::relay::{Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
-use crate::server::threads::Threads;
+use crate::server::threads::RuntimeThreads;
 use crate::server::verify::{Scheme, Verification};
 use crate::server::{self, AppState, Config};
 
@@ -106,7 +106,7 @@ async fn serve(
     // The delivery workers run on threads of their own (`server::threads`).
     let mut relay_threads = None;
     if let Some(relay) = &relay {
-        let threads = Threads::start("relay", usize::from(args.forward_threads))
+        let threads = RuntimeThreads::start("relay", usize::from(args.forward_threads))
             .context("starting the relay's threads")?;
         relay.start_on(threads.handles())?;
         relay_threads = Some(threads);
