@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod limits;
 pub mod memory;
 pub mod metrics;
+pub mod postgres;
 pub mod relay;
 pub mod relay_api;
 pub mod request_id;

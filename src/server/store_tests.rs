@@ -6,6 +6,8 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 
 use super::memory::MemoryStore;
+use super::postgres::testdb::TestDb;
+use super::postgres::{PostgresOptions, PostgresStore};
 use super::sqlite::{SqliteOptions, SqliteStore, Sync};
 use super::store::{
     AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, EventQuery, EventStore,
@@ -16,12 +18,14 @@ use super::store::{
 struct Backend {
     store: Box<dyn EventStore>,
     _dir: Option<tempfile::TempDir>,
+    _db: Option<TestDb>,
 }
 
 fn memory(capacity: usize, max_pending: usize) -> Backend {
     Backend {
         store: Box::new(MemoryStore::new(capacity, max_pending)),
         _dir: None,
+        _db: None,
     }
 }
 
@@ -38,7 +42,22 @@ fn sqlite(capacity: usize, max_pending: usize) -> Backend {
     Backend {
         store: Box::new(store),
         _dir: Some(dir),
+        _db: None,
     }
+}
+
+/// A store in a fresh database, or `None` when no PostgreSQL can be reached (see
+/// [`TestDb::create`]).
+async fn postgres(capacity: usize, max_pending: usize) -> Option<Backend> {
+    let db = TestDb::create().await?;
+    let store = PostgresStore::open(PostgresOptions::new(&db.url, capacity, max_pending))
+        .await
+        .unwrap();
+    Some(Backend {
+        store: Box::new(store),
+        _dir: None,
+        _db: Some(db),
+    })
 }
 
 fn body(id: i64, text: &str) -> Vec<u8> {
@@ -376,6 +395,16 @@ macro_rules! contract {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 super::$check(sqlite($capacity, $pending)).await;
+            })*
+        }
+        mod postgres_backend {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let Some(backend) = postgres($capacity, $pending).await else {
+                    return;
+                };
+                super::$check(backend).await;
             })*
         }
     };
