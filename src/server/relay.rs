@@ -209,7 +209,8 @@ impl Relay {
                     Ok(Claim::Job(job)) => break 'registered job,
                     Ok(Claim::Idle { next_due }) => next_due
                         .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-                        .unwrap_or(Duration::from_secs(3600)),
+                        .unwrap_or(Duration::from_secs(3600))
+                        .min(self.store.poll_every().unwrap_or(Duration::MAX)),
                     Err(e) => {
                         tracing::error!(error = %e, target = %lane.key, "cannot read deliveries");
                         Duration::from_secs(1)

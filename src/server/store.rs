@@ -218,4 +218,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// the targets that got work.
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError>;
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
+
+    /// How often an idle worker must look for work it was not woken for: deliveries that
+    /// other processes queued in a shared store. `None` when every delivery is queued
+    /// through this process, which wakes its workers itself.
+    fn poll_every(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

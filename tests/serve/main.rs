@@ -5,6 +5,7 @@
 mod support;
 
 mod events;
+mod postgres;
 mod process;
 mod webhook;
 

@@ -89,7 +89,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_VERIFY_TOLERANCE", default_value = "5m",
           value_name = "DURATION|off", value_parser = parse_tolerance)]
     pub verify_tolerance: Tolerance,
-    /// Where events and deliveries live: memory (lost on exit) or sqlite:PATH (durable)
+    /// Where events and deliveries live: memory (lost on exit), sqlite:PATH (durable) or
+    /// postgres://USER@HOST:PORT/DB (durable, shared by several instances)
     #[arg(long, env = "HOOKRELAY_STORE", default_value = "memory", value_name = "STORE",
           value_parser = parse_store, help_heading = "Store")]
     pub store: StoreSpec,

@@ -26,6 +26,9 @@ use super::store::{
 
 pub use schema::SCHEMA_VERSION;
 
+/// How often an idle worker looks for deliveries queued by other instances.
+const POLL: Duration = Duration::from_secs(1);
+
 /// How to reach the database and what to keep there.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
@@ -60,7 +63,7 @@ impl PostgresOptions {
     }
 }
 
-/// `url` without its password, for messages.
+/// `url` with its password hidden, for messages and logs.
 pub fn redacted(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
@@ -69,7 +72,9 @@ pub fn redacted(url: &str) -> String {
             }
             parsed.to_string()
         }
-        Err(_) => "(an unparsable postgres URL)".to_owned(),
+        // Without a user part there is no password to hide.
+        Err(_) if !url.contains('@') => url.to_owned(),
+        Err(_) => "(a URL that does not parse)".to_owned(),
     }
 }
 
@@ -281,6 +286,11 @@ impl EventStore for PostgresStore {
         queue::replay(&client, filter).await
     }
 
+    fn poll_every(&self) -> Option<Duration> {
+        // Other instances queue deliveries here without waking this one's workers.
+        Some(POLL)
+    }
+
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
         let client = self.client().await?;
         let rows = client
@@ -308,5 +318,6 @@ impl EventStore for PostgresStore {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod testdb;
+/// For tests of this crate and of its binary: a fresh database per test.
+#[doc(hidden)]
+pub mod testdb;
