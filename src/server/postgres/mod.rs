@@ -23,6 +23,7 @@ use super::store::{
     AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus,
     EventQuery, EventStore, Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
 };
+use super::verify::Seen;
 
 pub use schema::SCHEMA_VERSION;
 
@@ -284,6 +285,40 @@ impl EventStore for PostgresStore {
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError> {
         let client = self.client().await?;
         queue::replay(&client, filter).await
+    }
+
+    fn keeps_webhook_ids(&self) -> bool {
+        true
+    }
+
+    async fn seen_webhook_id(&self, id: &str) -> Result<Option<Seen>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT event_id, digest FROM webhook_ids WHERE webhook_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(failed("reading a webhook-id"))?;
+        Ok(row.and_then(|row| {
+            Some(Seen {
+                event_id: row.get(0),
+                digest: row.get::<_, &[u8]>(1).try_into().ok()?,
+            })
+        }))
+    }
+
+    async fn remember_webhook_id(&self, id: &str, seen: Seen) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO webhook_ids (webhook_id, event_id, digest, seen_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (webhook_id) DO NOTHING",
+                &[&id, &seen.event_id, &&seen.digest[..], &micros(Utc::now())],
+            )
+            .await
+            .map_err(failed("remembering a webhook-id"))?;
+        Ok(())
     }
 
     fn poll_every(&self) -> Option<Duration> {

@@ -135,6 +135,14 @@ async fn drop_through(tx: &Transaction<'_>, last: i64) -> Result<(), StoreError>
     if !finished.is_empty() {
         queue::forget(tx, &finished).await?;
     }
+    // A webhook-id is a key only as long as the event it answered is kept.
+    tx.execute(
+        "DELETE FROM webhook_ids
+         WHERE event_id IN (SELECT event_id FROM events WHERE seq <= $1)",
+        &[&last],
+    )
+    .await
+    .map_err(failed("dropping the webhook-ids of old events"))?;
     let dropped = tx
         .execute("DELETE FROM events WHERE seq <= $1", &[&last])
         .await
@@ -150,7 +158,7 @@ async fn drop_through(tx: &Transaction<'_>, last: i64) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Every so often, drops events (and verified webhook-ids) older than `keep`, in one
+/// Every so often, drops events (and their verified webhook-ids) older than `keep`, in one
 /// instance at a time, until `stop`.
 pub fn expire_every(pool: Pool, keep: Duration, stop: CancellationToken) {
     let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
@@ -202,8 +210,5 @@ async fn expire(pool: &Pool, keep: Duration) -> Result<(), StoreError> {
     if let Some(last) = last {
         drop_through(&tx, last).await?;
     }
-    tx.execute("DELETE FROM webhook_ids WHERE seen_at < $1", &[&cutoff])
-        .await
-        .map_err(failed("dropping expired webhook-ids"))?;
     tx.commit().await.map_err(failed("committing the expiry"))
 }
