@@ -74,7 +74,9 @@ fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
     Ok(match &args.store {
         StoreSpec::Memory => {
             if args.retention.is_some() {
-                anyhow::bail!("--retention needs a durable store: --store sqlite:PATH");
+                anyhow::bail!(
+                    "--retention needs a durable store: --store sqlite:PATH or postgres://…"
+                );
             }
             Arc::new(MemoryStore::new(max_events, args.max_pending))
         }

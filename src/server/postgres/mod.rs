@@ -27,6 +27,9 @@ use super::verify::Seen;
 
 pub use schema::SCHEMA_VERSION;
 
+/// The longest a caller waits for a connection from the pool, or for a new one.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
 /// How often an idle worker looks for deliveries queued by other instances.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -160,8 +163,14 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // Bounded waits: with the database gone, a request answers 503 in seconds instead
+        // of waiting out the connect timeout.
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .recycle_timeout(Some(POOL_WAIT))
             .build()
             .context("building the connection pool")?;
         let store = Self {
