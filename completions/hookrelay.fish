@@ -44,10 +44,10 @@ github\t'GitHub: X-Hub-Signature-256'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret-file -d 'Read secrets from a file, one per line' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l verify-tolerance -d 'How far webhook-timestamp may be from now, or \'off\'' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store -d 'Where events and deliveries live: memory (lost on exit) or sqlite:PATH (durable)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store -d 'Where events and deliveries live: memory (lost on exit), sqlite:PATH (durable) or postgres://USER@HOST:PORT/DB (durable, shared by several instances)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l sync -d 'With sqlite: full survives a power loss, normal survives a crash of the process' -r -f -a "full\t'fsync every commit: survives a power loss'
 normal\t'fsync at checkpoints: survives a crash of the process'"
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l retention -d 'With sqlite: drop events older than this, e.g. 7d' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l retention -d 'With sqlite or postgres: drop events older than this, e.g. 7d' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l header-timeout -d 'Time a client has to send a request\'s headers (from connecting, or its first byte)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l body-timeout -d 'Time a client has to send a request\'s whole body (408 beyond it)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l idle-timeout -d 'Time a kept-alive connection may wait for its next request before it is closed' -r

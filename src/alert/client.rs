@@ -7,6 +7,7 @@
 //! sender's task, instead of crossing to a connection task and back (two task wakes, often
 //! on the other worker thread, per request).
 
+use crate::sync::LockExt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -271,7 +272,7 @@ impl Client {
 
     /// The most recently released connection to `origin` that has not been idle too long.
     fn checkout(&self, origin: &(Scheme, Authority)) -> Option<Idle> {
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.inner.idle.locked();
         // The list is in the order of release: when its first has not been idle too long,
         // none has.
         let now = Instant::now();
@@ -301,10 +302,6 @@ impl Client {
             sender: conn.sender,
             connection: conn.connection,
         };
-        self.inner
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(idle);
+        self.inner.idle.locked().push(idle);
     }
 }

@@ -17,7 +17,7 @@ use hyper::body::Body as _;
 
 use client::SendError;
 pub use client::{Client, ClientOptions, Endpoint, build_client};
-pub use retry::{Backoff, RetryPolicy};
+pub use retry::{Backoff, Decision, RetryPolicy};
 
 /// How much of a response body is read for the report; the rest is discarded.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -283,17 +283,17 @@ pub async fn deliver(
     loop {
         number += 1;
         let this = attempt(client, delivery, headers_for(number), number).await;
-        let verdict = this.verdict();
-        let wait = match verdict {
-            Verdict::Retry => policy.delay(number - 1, this.retry_after),
-            _ => None,
+        let decision = policy.decide(this.verdict(), number - 1, this.retry_after);
+        let wait = match decision {
+            Decision::RetryIn(wait) => Some(wait),
+            Decision::Delivered | Decision::GiveUp => None,
         };
         report(&this, wait);
         attempts.push(this);
         match wait {
             Some(wait) => tokio::time::sleep(wait).await,
             None => {
-                let delivered = verdict == Verdict::Delivered;
+                let delivered = decision == Decision::Delivered;
                 return Outcome {
                     delivered,
                     attempts,

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use http::header::HeaderValue;
 
+use super::Verdict;
+
 /// How waits between attempts grow.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Backoff {
@@ -12,6 +14,16 @@ pub enum Backoff {
     Exponential { initial: Duration, max: Duration },
     /// One wait per retry; when they run out, so do the retries.
     Schedule(Vec<Duration>),
+}
+
+/// What a delivery does after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Delivered,
+    /// Try again after this wait.
+    RetryIn(Duration),
+    /// A final refusal, or retries used up.
+    GiveUp,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +58,20 @@ impl RetryPolicy {
             backoff: Backoff::Schedule(schedule),
             jitter: 0.2,
             max_retry_after: Duration::from_secs(3600),
+        }
+    }
+
+    /// What follows an attempt judged `verdict`, when `retry` retries (0-based) came
+    /// before it: the one place that turns a verdict into retry-or-give-up, for
+    /// `hookrelay send` and the relay alike.
+    pub fn decide(&self, verdict: Verdict, retry: u32, retry_after: Option<Duration>) -> Decision {
+        match verdict {
+            Verdict::Delivered => Decision::Delivered,
+            Verdict::Gone | Verdict::Fail => Decision::GiveUp,
+            Verdict::Retry => match self.delay(retry, retry_after) {
+                Some(wait) => Decision::RetryIn(wait),
+                None => Decision::GiveUp,
+            },
         }
     }
 
@@ -103,6 +129,22 @@ mod tests {
         let wait = policy.delay(0, Some(Duration::from_secs(30))).unwrap();
         assert_eq!(wait, Duration::from_secs(30));
         assert_eq!(policy.delay(1, None), None);
+    }
+
+    #[test]
+    fn only_a_retry_verdict_with_retries_left_waits() {
+        let policy = RetryPolicy::schedule(vec![Duration::from_secs(2)]);
+        assert_eq!(
+            policy.decide(Verdict::Delivered, 0, None),
+            Decision::Delivered
+        );
+        assert_eq!(policy.decide(Verdict::Fail, 0, None), Decision::GiveUp);
+        assert_eq!(policy.decide(Verdict::Gone, 0, None), Decision::GiveUp);
+        assert_eq!(
+            policy.decide(Verdict::Retry, 0, Some(Duration::from_secs(9))),
+            Decision::RetryIn(Duration::from_secs(9))
+        );
+        assert_eq!(policy.decide(Verdict::Retry, 1, None), Decision::GiveUp);
     }
 
     #[test]

@@ -58,12 +58,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 pub enum StoreSpec {
     Memory,
     Sqlite(std::path::PathBuf),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
 }
 
 impl StoreSpec {
     /// Whether what is stored outlives the process.
     pub fn is_durable(&self) -> bool {
-        matches!(self, StoreSpec::Sqlite(_))
+        matches!(self, StoreSpec::Sqlite(_) | StoreSpec::Postgres(_))
     }
 }
 
@@ -72,6 +74,8 @@ impl std::fmt::Display for StoreSpec {
         match self {
             StoreSpec::Memory => f.write_str("memory"),
             StoreSpec::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            // Never the password: this is logged.
+            StoreSpec::Postgres(url) => f.write_str(&crate::server::postgres::redacted(url)),
         }
     }
 }
@@ -80,8 +84,13 @@ pub fn parse_store(text: &str) -> Result<StoreSpec, String> {
     match text.split_once(':') {
         None if text == "memory" => Ok(StoreSpec::Memory),
         Some(("sqlite", path)) if !path.is_empty() => Ok(StoreSpec::Sqlite(path.into())),
+        Some(("postgres" | "postgresql", rest)) if rest.starts_with("//") => {
+            Ok(StoreSpec::Postgres(text.to_owned()))
+        }
         _ => Err(format!(
-            "expected memory or sqlite:PATH (e.g. sqlite:/var/lib/hookrelay/events.db), got {text:?}"
+            "expected memory, sqlite:PATH (e.g. sqlite:/var/lib/hookrelay/events.db) or \
+             postgres://USER@HOST:PORT/DB, got {:?}",
+            crate::server::postgres::redacted(text)
         )),
     }
 }
@@ -150,7 +159,13 @@ mod tests {
             Ok(StoreSpec::Sqlite("events.db".into()))
         );
         assert!(parse_store("sqlite:").unwrap_err().contains("sqlite:PATH"));
-        assert!(parse_store("postgres://x").is_err());
+        assert_eq!(
+            parse_store("postgresql://u@db:5432/hooks"),
+            Ok(StoreSpec::Postgres("postgresql://u@db:5432/hooks".into()))
+        );
+        let spec = parse_store("postgres://u:hunter2@db/hooks").unwrap();
+        assert!(!spec.to_string().contains("hunter2"), "{spec}");
+        assert!(parse_store("postgres:x").is_err());
         assert!(parse_store("memory:x").is_err());
     }
 

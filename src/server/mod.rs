@@ -8,6 +8,7 @@ pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod openapi;
+pub mod postgres;
 pub mod relay;
 pub mod relay_api;
 pub mod request_id;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alert::signing::{self, MessageId, Signer};
-use crate::alert::{self, RetryPolicy, Verdict};
+use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
 use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
 use super::wake::WakesInline;
@@ -209,7 +209,8 @@ impl Relay {
                     Ok(Claim::Job(job)) => break 'registered job,
                     Ok(Claim::Idle { next_due }) => next_due
                         .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-                        .unwrap_or(Duration::from_secs(3600)),
+                        .unwrap_or(Duration::from_secs(3600))
+                        .min(self.store.poll_every().unwrap_or(Duration::MAX)),
                     Err(e) => {
                         tracing::error!(error = %e, target = %lane.key, "cannot read deliveries");
                         Duration::from_secs(1)
@@ -244,13 +245,10 @@ impl Relay {
         let headers = self.attempt_headers(&mut job, at);
         let attempt = alert::attempt(client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
-        let next = match verdict {
-            Verdict::Delivered => NextState::Delivered,
-            Verdict::Gone | Verdict::Fail => NextState::Dead,
-            Verdict::Retry => match self.policy.delay(job.round, attempt.retry_after) {
-                Some(wait) => NextState::RetryAt(Utc::now() + wait),
-                None => NextState::Dead,
-            },
+        let next = match self.policy.decide(verdict, job.round, attempt.retry_after) {
+            Decision::Delivered => NextState::Delivered,
+            Decision::RetryIn(wait) => NextState::RetryAt(Utc::now() + wait),
+            Decision::GiveUp => NextState::Dead,
         };
         let elapsed = started.elapsed();
         super::metrics::attempt_finished(verdict, next, elapsed);

@@ -1,11 +1,14 @@
-//! The store interface the handlers talk to, and the types that cross it. The in-memory
-//! backend lives in `memory.rs`; a durable backend implements the same trait.
+//! The store interface the handlers and the relay talk to, and the types that cross it.
+//! Each backend implements [`EventStore`]: in memory (`memory/`), in one SQLite file
+//! (`sqlite/`); `store_tests.rs` is the contract every backend passes.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use super::verify::Seen;
 
 /// An event as the store keeps it: the original body byte for byte, plus what is needed to
 /// find and filter it without parsing the body again.
@@ -217,4 +220,30 @@ pub trait EventStore: Send + Sync + 'static {
     /// the targets that got work.
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError>;
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
+
+    /// Whether the store keeps verified `webhook-id`s itself ([`EventStore::seen_webhook_id`],
+    /// [`EventStore::remember_webhook_id`]), shared by every process on it and as long as
+    /// the events. When `false`, the caller keeps them (`verify::SeenIds`).
+    fn keeps_webhook_ids(&self) -> bool {
+        false
+    }
+
+    /// What a verified `webhook-id` was answered with: the event and the digest of the
+    /// body. Always `None` from a store that does not keep them.
+    async fn seen_webhook_id(&self, _id: &str) -> Result<Option<Seen>, StoreError> {
+        Ok(None)
+    }
+
+    /// Remembers what a verified `webhook-id` was answered with; the first answer stays,
+    /// whichever process gave it. Does nothing in a store that does not keep them.
+    async fn remember_webhook_id(&self, _id: &str, _seen: Seen) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// How often an idle worker must look for work it was not woken for: deliveries that
+    /// other processes queued in a shared store. `None` when every delivery is queued
+    /// through this process, which wakes its workers itself.
+    fn poll_every(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

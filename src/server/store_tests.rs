@@ -6,22 +6,27 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 
 use super::memory::MemoryStore;
+use super::postgres::testdb::TestDb;
+use super::postgres::{PostgresOptions, PostgresStore};
 use super::sqlite::{SqliteOptions, SqliteStore, Sync};
 use super::store::{
     AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, EventQuery, EventStore,
     Inserted, NewEvent, NextState,
 };
+use super::verify::Seen;
 
 /// A backend under test, and what must live as long as it.
 struct Backend {
     store: Box<dyn EventStore>,
     _dir: Option<tempfile::TempDir>,
+    _db: Option<TestDb>,
 }
 
 fn memory(capacity: usize, max_pending: usize) -> Backend {
     Backend {
         store: Box::new(MemoryStore::new(capacity, max_pending)),
         _dir: None,
+        _db: None,
     }
 }
 
@@ -38,7 +43,22 @@ fn sqlite(capacity: usize, max_pending: usize) -> Backend {
     Backend {
         store: Box::new(store),
         _dir: Some(dir),
+        _db: None,
     }
+}
+
+/// A store in a fresh database, or `None` when no PostgreSQL can be reached (see
+/// [`TestDb::create`]).
+async fn postgres(capacity: usize, max_pending: usize) -> Option<Backend> {
+    let db = TestDb::create().await?;
+    let store = PostgresStore::open(PostgresOptions::new(&db.url, capacity, max_pending))
+        .await
+        .unwrap();
+    Some(Backend {
+        store: Box::new(store),
+        _dir: None,
+        _db: Some(db),
+    })
 }
 
 fn body(id: i64, text: &str) -> Vec<u8> {
@@ -362,6 +382,32 @@ async fn evicting_an_event_takes_its_dead_deliveries(b: Backend) {
     assert!(s.deliveries(&all).await.unwrap().is_empty());
 }
 
+/// A store that keeps verified webhook-ids answers with the first one, and forgets it
+/// with its event.
+async fn webhook_ids_live_as_long_as_their_event(b: Backend) {
+    let s = &*b.store;
+    if !s.keeps_webhook_ids() {
+        assert_eq!(s.seen_webhook_id("msg_1").await.unwrap(), None);
+        return;
+    }
+    let first = Seen {
+        event_id: 1,
+        digest: [1; 32],
+    };
+    put(s, 1, "t", &body(1, "x"), &[]).await;
+    assert_eq!(s.seen_webhook_id("msg_1").await.unwrap(), None);
+    s.remember_webhook_id("msg_1", first).await.unwrap();
+    let other = Seen {
+        event_id: 1,
+        digest: [2; 32],
+    };
+    s.remember_webhook_id("msg_1", other).await.unwrap();
+    assert_eq!(s.seen_webhook_id("msg_1").await.unwrap(), Some(first));
+    // Capacity 1: the next event evicts the first, and its webhook-id goes with it.
+    put(s, 2, "t", &body(2, "x"), &[]).await;
+    assert_eq!(s.seen_webhook_id("msg_1").await.unwrap(), None);
+}
+
 macro_rules! contract {
     ($($check:ident($capacity:expr, $pending:expr)),* $(,)?) => {
         mod memory_backend {
@@ -378,6 +424,16 @@ macro_rules! contract {
                 super::$check(sqlite($capacity, $pending)).await;
             })*
         }
+        mod postgres_backend {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let Some(backend) = postgres($capacity, $pending).await else {
+                    return;
+                };
+                super::$check(backend).await;
+            })*
+        }
     };
 }
 
@@ -390,4 +446,5 @@ contract! {
     deliveries_retry_die_and_replay(100, 100),
     evicted_events_still_owe_their_deliveries(1, 100),
     evicting_an_event_takes_its_dead_deliveries(1, 100),
+    webhook_ids_live_as_long_as_their_event(1, 100),
 }

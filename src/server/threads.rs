@@ -3,8 +3,8 @@
 //!
 //! Tasks on one of these never migrate and never wake another thread to be stolen: a
 //! delivery worker's notify, its outbound connection's I/O and its timers all stay on
-//! one thread. Side by side with the delivery workers on the serving runtime, that made the
-//! relay deliver 30–45 % more events per second on 2 CPUs (`benches/README.md`).
+//! one thread (what that gained the relay is in `benches/README.md`). These threads are
+//! not the `--workers` that serve requests.
 
 use std::io;
 use std::thread::JoinHandle;
@@ -13,16 +13,18 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-/// Threads started by [`Threads::start`]; [`Threads::stop`] ends them.
-pub struct Threads {
+/// Threads, each with a runtime of its own, started by [`RuntimeThreads::start`];
+/// [`RuntimeThreads::stop`] ends them and waits. Dropped without `stop` (the server failed
+/// after starting them), they are told to end and their tasks are dropped, without waiting.
+pub struct RuntimeThreads {
     handles: Vec<Handle>,
     threads: Vec<JoinHandle<()>>,
     done: CancellationToken,
 }
 
-impl Threads {
+impl RuntimeThreads {
     /// Starts `count` threads named `NAME-1` … `NAME-count`, each running its own runtime
-    /// until [`Threads::stop`].
+    /// until [`RuntimeThreads::stop`].
     pub fn start(name: &str, count: usize) -> io::Result<Self> {
         let done = CancellationToken::new();
         let mut threads = Vec::with_capacity(count);
@@ -61,11 +63,17 @@ impl Threads {
     }
 
     /// Ends the threads and waits for them. Tasks still on their runtimes are dropped.
-    pub fn stop(self) {
+    pub fn stop(mut self) {
         self.done.cancel();
-        for thread in self.threads {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for RuntimeThreads {
+    fn drop(&mut self) {
+        self.done.cancel();
     }
 }
 
@@ -75,7 +83,7 @@ mod tests {
 
     #[test]
     fn tasks_run_on_the_named_threads_until_stopped() {
-        let threads = Threads::start("test-worker", 2).unwrap();
+        let threads = RuntimeThreads::start("test-worker", 2).unwrap();
         let names: Vec<String> = threads
             .handles()
             .iter()
@@ -97,6 +105,24 @@ mod tests {
             std::future::pending::<()>().await;
         });
         threads.stop();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        );
+    }
+
+    #[test]
+    fn dropped_without_stop_the_threads_end_and_drop_their_tasks() {
+        let threads = RuntimeThreads::start("test-dropped", 1).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        threads.handles()[0].spawn(async move {
+            let _tx = tx;
+            started_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+        });
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        drop(threads);
         assert_eq!(
             rx.recv_timeout(Duration::from_secs(10)),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected)

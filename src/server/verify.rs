@@ -5,6 +5,7 @@
 //! (no `--verify`, or GitHub's scheme, which does not sign it) is not a key at all: anyone
 //! could otherwise silence an event by reusing an id.
 
+use crate::sync::LockExt;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -126,7 +127,7 @@ impl SeenIds {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SeenMap> {
         // Each update leaves map and queue consistent, so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.locked()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Polling a task again at once when it wakes itself, instead of through the scheduler.
 //! Connections (`conn.rs`) and relay workers (`relay.rs`) run under it.
 
+use crate::sync::LockExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -50,7 +51,7 @@ impl std::task::Wake for InlineWake {
             // Being polled: the poller polls again.
             Ok(_) | Err(WOKEN) => {}
             Err(_) => {
-                let task = self.task.lock().unwrap_or_else(|p| p.into_inner());
+                let task = self.task.locked();
                 if let Some(waker) = task.as_ref() {
                     waker.wake_by_ref();
                 }
@@ -83,7 +84,7 @@ impl<F: Future> Future for WakesInline<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
         {
-            let mut task = this.wake.task.lock().unwrap_or_else(|p| p.into_inner());
+            let mut task = this.wake.task.locked();
             if !task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *task = Some(cx.waker().clone());
             }

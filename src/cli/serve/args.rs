@@ -23,6 +23,7 @@ Examples:
   hookrelay serve --verify standard --secret whsec_...   # 401 unless signed
   hookrelay serve --verify github --secret-file github-secret.txt
   hookrelay serve --store sqlite:/var/lib/hookrelay/events.db --retention 7d
+  hookrelay serve --store postgres://hookrelay@db.internal:5432/hookrelay   # several instances
 
 Endpoints:
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
@@ -89,7 +90,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_VERIFY_TOLERANCE", default_value = "5m",
           value_name = "DURATION|off", value_parser = parse_tolerance)]
     pub verify_tolerance: Tolerance,
-    /// Where events and deliveries live: memory (lost on exit) or sqlite:PATH (durable)
+    /// Where events and deliveries live: memory (lost on exit), sqlite:PATH (durable) or
+    /// postgres://USER@HOST:PORT/DB (durable, shared by several instances)
     #[arg(long, env = "HOOKRELAY_STORE", default_value = "memory", value_name = "STORE",
           value_parser = parse_store, help_heading = "Store")]
     pub store: StoreSpec,
@@ -99,7 +101,7 @@ pub struct ServeArgs {
           help_heading = "Store")]
     pub sync: SyncMode,
 
-    /// With sqlite: drop events older than this, e.g. 7d
+    /// With sqlite or postgres: drop events older than this, e.g. 7d
     #[arg(long, env = "HOOKRELAY_RETENTION", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Store")]
     pub retention: Option<Duration>,

@@ -12,10 +12,11 @@ use crate::alert::RetryPolicy;
 use crate::alert::signing::Signer;
 use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
+use crate::server::postgres::{PostgresOptions, PostgresStore};
 use crate::server::relay::{Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
-use crate::server::threads::Threads;
+use crate::server::threads::RuntimeThreads;
 use crate::server::verify::{Scheme, Verification};
 use crate::server::{self, AppState, Config};
 
@@ -28,8 +29,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
     let verify = verification(&args)?;
     let relay_config = relay_config(&args)?;
-    // Before the runtime: opening a durable store is blocking work.
-    let store = build_store(&args)?;
+    // Before the runtime: opening a SQLite store is blocking work. A PostgreSQL store is
+    // opened on the runtime, whose tasks drive its connections.
+    let store = match &args.store {
+        StoreSpec::Postgres(url) => Err(url.clone()),
+        _ => Ok(build_store(&args)?),
+    };
     let workers = match args.workers {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -45,8 +50,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         runtime.max_io_events_per_tick(1);
     }
     let runtime = runtime.build().context("starting the runtime")?;
-    runtime.block_on(serve(args, store, verify, relay_config))?;
+    runtime.block_on(async {
+        let store = match store {
+            Ok(store) => store,
+            Err(url) => open_postgres(&args, &url).await?,
+        };
+        serve(args, store, verify, relay_config).await
+    })?;
     Ok(super::exit(super::EXIT_OK))
+}
+
+/// The PostgreSQL store of `--store postgres://…`, connected and migrated.
+async fn open_postgres(args: &ServeArgs, url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    let max_events = usize::try_from(args.max_events).unwrap_or(usize::MAX);
+    let mut options = PostgresOptions::new(url, max_events, args.max_pending);
+    options.retention = args.retention;
+    Ok(Arc::new(PostgresStore::open(options).await?))
 }
 
 /// The store named by `--store`, opened (and for sqlite checked, migrated, recovered).
@@ -55,7 +74,9 @@ fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
     Ok(match &args.store {
         StoreSpec::Memory => {
             if args.retention.is_some() {
-                anyhow::bail!("--retention needs a durable store: --store sqlite:PATH");
+                anyhow::bail!(
+                    "--retention needs a durable store: --store sqlite:PATH or postgres://…"
+                );
             }
             Arc::new(MemoryStore::new(max_events, args.max_pending))
         }
@@ -69,6 +90,7 @@ fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
             max_pending: args.max_pending,
             retention: args.retention,
         })?),
+        StoreSpec::Postgres(_) => anyhow::bail!("a PostgreSQL store is opened on the runtime"),
     })
 }
 
@@ -106,7 +128,7 @@ async fn serve(
     // The delivery workers run on threads of their own (`server::threads`).
     let mut relay_threads = None;
     if let Some(relay) = &relay {
-        let threads = Threads::start("relay", usize::from(args.forward_threads))
+        let threads = RuntimeThreads::start("relay", usize::from(args.forward_threads))
             .context("starting the relay's threads")?;
         relay.start_on(threads.handles())?;
         relay_threads = Some(threads);

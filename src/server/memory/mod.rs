@@ -1,10 +1,12 @@
 //! The in-memory store: a bounded arrival-ordered queue of events with an id index for
 //! dedup, and the relay's deliveries (`deliveries.rs`), all under one lock so an event and
 //! its deliveries are stored together. When full, the oldest event is evicted (and
-//! counted). Everything is lost on exit.
+//! counted). Event types are interned (`types.rs`). Everything is lost on exit.
 
 mod deliveries;
+mod types;
 
+use crate::sync::LockExt;
 use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,8 +20,9 @@ use super::store::{
     Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
 };
 use deliveries::Deliveries;
+use types::{TypeId, TypeNames};
 
-/// One kept event, packed small: a million of them should cost well under 300 MB.
+/// One kept event, packed small: a store of a million events is sized by their bodies.
 struct Slot {
     event_id: i64,
     /// Interned in [`Inner::types`]: most events share a handful of types.
@@ -46,77 +49,6 @@ fn unix_micros_now() -> i64 {
     match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
         Ok(since) => since.as_micros() as i64,
         Err(before) => -(before.duration().as_micros() as i64),
-    }
-}
-
-/// An interned event type: an index into [`TypeNames`].
-type TypeId = u32;
-
-/// The event types of the kept events, each stored once and counted.
-///
-/// A slot holds an index rather than an `Arc<str>`: with several workers, the shared
-/// reference count of a common type was written by every insert and every eviction,
-/// and its cache line moved between CPUs on each request. The counts here are plain
-/// numbers, changed only under the store's lock.
-#[derive(Default)]
-struct TypeNames {
-    /// By index; `None` once no kept event has the type, until the index is reused.
-    names: Vec<Option<(Box<str>, u64)>>,
-    ids: HashMap<Box<str>, TypeId>,
-    free: Vec<TypeId>,
-}
-
-impl TypeNames {
-    /// The type's index, counting one more event of that type.
-    fn intern(&mut self, name: &str) -> TypeId {
-        if let Some(&id) = self.ids.get(name) {
-            if let Some((_, count)) = &mut self.names[id as usize] {
-                *count += 1;
-            }
-            return id;
-        }
-        let entry = Some((Box::from(name), 1));
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.names[id as usize] = entry;
-                id
-            }
-            None => {
-                // More than four billion types alive at once would need as many events,
-                // far beyond what a store can hold.
-                let id = TypeId::try_from(self.names.len()).expect("fewer than 2^32 types");
-                self.names.push(entry);
-                id
-            }
-        };
-        self.ids.insert(Box::from(name), id);
-        id
-    }
-
-    /// One event of type `id` is gone; the type is forgotten with its last event.
-    fn release(&mut self, id: TypeId) {
-        let Some(entry) = self.names.get_mut(id as usize) else {
-            return;
-        };
-        if let Some((name, count)) = entry {
-            *count -= 1;
-            if *count == 0 {
-                self.ids.remove(&**name);
-                *entry = None;
-                self.free.push(id);
-            }
-        }
-    }
-
-    fn name(&self, id: TypeId) -> &str {
-        match self.names.get(id as usize) {
-            Some(Some((name, _))) => name,
-            _ => "",
-        }
-    }
-
-    fn find(&self, name: &str) -> Option<TypeId> {
-        self.ids.get(name).copied()
     }
 }
 
@@ -149,7 +81,8 @@ impl MemoryStore {
         let capacity = capacity.max(1);
         // Room for the whole store up front, up to a million events: growing the queue and
         // the index one doubling at a time copies all of them at each step, with every
-        // request waiting on the lock meanwhile (a p99 of 24-167 ms while filling a store).
+        // request waiting on the lock meanwhile (the tail latency while filling a store is
+        // in `benches/README.md`).
         // Pages are resident only once used, so the idle server does not grow by this.
         let room = capacity.min(PREALLOCATED_EVENTS);
         Self {
@@ -169,9 +102,7 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the queue half-updated in a way that
         // loses acknowledged events, so a poisoned lock is still usable.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.locked()
     }
 }
 

@@ -184,10 +184,10 @@ impl SqliteStore {
         let result = tokio::task::spawn_blocking(move || readers.with(f))
             .await
             .map_err(|e| StoreError(format!("reading the store: {e}")))?;
+        // Logged here without the request's context (a store knows nothing of HTTP); the
+        // caller answers the request and says so in its own span.
         result.map_err(|e| {
-            crate::server::request_id::in_span(
-                || tracing::warn!(error = %e, "cannot read the store"),
-            );
+            tracing::warn!(error = %e, "cannot read the store");
             StoreError(format!("reading the store: {e}"))
         })
     }

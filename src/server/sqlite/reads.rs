@@ -1,6 +1,7 @@
 //! The reads: a few read-only connections, reused, each used by one blocking task at a
 //! time. In WAL mode they see the last commit and never wait for the writer.
 
+use crate::sync::LockExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -54,7 +55,7 @@ impl Readers {
     }
 
     fn idle_list(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+        self.idle.locked()
     }
 }
 

@@ -5,6 +5,7 @@
 //! so only those that really fail get an error; failed attempt records are kept and
 //! written again later, so a delivery is not left in flight by a passing failure.
 
+use crate::sync::LockExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -120,9 +121,7 @@ fn stopped() -> StoreError {
 }
 
 pub fn lock(counts: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
-    counts
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    counts.locked()
 }
 
 struct Thread {

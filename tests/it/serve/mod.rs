@@ -4,6 +4,7 @@
 mod events;
 mod metrics;
 mod openapi;
+mod postgres;
 mod process;
 mod webhook;
 

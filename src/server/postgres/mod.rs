@@ -1,0 +1,367 @@
+//! The shared store: events, deliveries and attempts in PostgreSQL, so that several
+//! `hookrelay serve` instances on one database behave as one. Inserts commit the event and
+//! its deliveries in one transaction before answering; dedup is the database's unique
+//! `event_id`, whichever instance saw it first. Workers of every instance take deliveries
+//! from one queue (`queue.rs`) with `FOR UPDATE SKIP LOCKED` and a lease. The schema is
+//! versioned and migrated at start (`schema.rs`); eviction and expiry are in `trim.rs`.
+
+mod queue;
+mod schema;
+mod trim;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::{NoTls, Row};
+
+use super::store::{
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus,
+    EventQuery, EventStore, Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
+};
+use super::verify::Seen;
+
+pub use schema::SCHEMA_VERSION;
+
+/// The longest a caller waits for a connection from the pool, or for a new one.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// How often an idle worker looks for deliveries queued by other instances.
+const POLL: Duration = Duration::from_secs(1);
+
+/// How to reach the database and what to keep there.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` (or `postgresql://…`).
+    pub url: String,
+    /// Events kept; the oldest are dropped beyond it.
+    pub max_events: usize,
+    /// Open deliveries allowed; beyond it inserts answer `QueueFull`.
+    pub max_pending: usize,
+    /// Events older than this are dropped.
+    pub retention: Option<Duration>,
+    /// Connections to the database, shared by requests and delivery workers.
+    pub pool_size: usize,
+    /// How long a claimed delivery stays another instance's before it may be taken over.
+    pub lease: Duration,
+    /// How long to wait for the database at start.
+    pub connect_timeout: Duration,
+}
+
+impl PostgresOptions {
+    /// Options with the defaults for everything but the URL and the limits.
+    pub fn new(url: &str, max_events: usize, max_pending: usize) -> Self {
+        Self {
+            url: url.to_owned(),
+            max_events,
+            max_pending,
+            retention: None,
+            pool_size: 16,
+            lease: Duration::from_secs(300),
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `url` with its password hidden, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        // Without a user part there is no password to hide.
+        Err(_) if !url.contains('@') => url.to_owned(),
+        Err(_) => "(a URL that does not parse)".to_owned(),
+    }
+}
+
+pub struct PostgresStore {
+    pool: Pool,
+    capacity: usize,
+    max_pending: usize,
+    lease_micros: i64,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A database error as the store reports it: what failed, and the server's reason.
+fn failed(what: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
+    move |e| {
+        let why = e
+            .as_db_error()
+            .map(|db| db.message().to_owned())
+            .unwrap_or_else(|| e.to_string());
+        StoreError(format!("{what}: {why}"))
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn id_sql(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+fn limit_sql(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn status_from_sql(text: &str) -> Result<DeliveryStatus, StoreError> {
+    DeliveryStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| StoreError(format!("unknown delivery status {text:?} in the database")))
+}
+
+fn event_row(row: &Row) -> StoredEvent {
+    StoredEvent {
+        seq: row.get::<_, i64>(0) as u64,
+        event_id: row.get(1),
+        event_type: row.get(2),
+        received_at: DateTime::from_timestamp_micros(row.get(3)).unwrap_or_default(),
+        body: row.get(4),
+    }
+}
+
+impl PostgresStore {
+    /// Connects, migrates the schema and starts the expiry of old events.
+    pub async fn open(options: PostgresOptions) -> anyhow::Result<Self> {
+        let shown = redacted(&options.url);
+        let mut config = tokio_postgres::Config::from_str(&options.url)
+            .with_context(|| format!("{shown} is not a usable PostgreSQL URL"))?;
+        config.connect_timeout(options.connect_timeout);
+        config.application_name("hookrelay");
+        let (mut client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", describe(&e)))
+            .with_context(|| format!("cannot connect to {shown}"))?;
+        let driver = tokio::spawn(connection);
+        schema::migrate(&mut client)
+            .await
+            .with_context(|| format!("cannot prepare the database {shown}"))?;
+        drop(client);
+        let _ = driver.await;
+
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        // Bounded waits: with the database gone, a request answers 503 in seconds instead
+        // of waiting out the connect timeout.
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .recycle_timeout(Some(POOL_WAIT))
+            .build()
+            .context("building the connection pool")?;
+        let store = Self {
+            pool,
+            capacity: options.max_events.max(1),
+            max_pending: options.max_pending,
+            lease_micros: i64::try_from(options.lease.as_micros()).unwrap_or(i64::MAX),
+            stop: tokio_util::sync::CancellationToken::new(),
+        };
+        if let Some(keep) = options.retention {
+            trim::expire_every(store.pool.clone(), keep, store.stop.clone());
+        }
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError(format!("connecting to the database: {e}")))
+    }
+}
+
+/// The server's own words when it sent an error, else the driver's with its cause.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_owned();
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(failed("starting a transaction"))?;
+        let inserted = trim::insert(&tx, &event, self.capacity, self.max_pending).await?;
+        tx.commit().await.map_err(failed("committing an event"))?;
+        Ok(inserted)
+    }
+
+    async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT seq, event_id, event_type, received_at, body FROM events
+                 WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await
+            .map_err(failed("reading an event"))?;
+        Ok(row.as_ref().map(event_row))
+    }
+
+    async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let client = self.client().await?;
+        let after = query.after.map(id_sql).unwrap_or(0);
+        let since = query.since.map(micros);
+        let rows = client
+            .query(
+                "SELECT seq, event_id, event_type, received_at, body FROM events
+                 WHERE seq > $1
+                   AND ($2::BIGINT IS NULL OR received_at >= $2)
+                   AND ($3::TEXT IS NULL OR event_type = $3)
+                 ORDER BY seq LIMIT $4",
+                &[&after, &since, &query.event_type, &limit_sql(query.limit)],
+            )
+            .await
+            .map_err(failed("listing events"))?;
+        Ok(rows.iter().map(event_row).collect())
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM events),
+                        (SELECT value FROM counters WHERE key = 'evicted')",
+                &[],
+            )
+            .await
+            .map_err(failed("counting events"))?;
+        Ok(StoreStats {
+            events: row.get::<_, i64>(0) as usize,
+            capacity: self.capacity,
+            evicted: row.get::<_, Option<i64>>(1).unwrap_or(0) as u64,
+        })
+    }
+
+    async fn claim(&self, target: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+        let client = self.client().await?;
+        queue::claim(&client, target, now, self.lease_micros).await
+    }
+
+    async fn record_attempt(
+        &self,
+        id: u64,
+        attempt: AttemptRecord,
+        next: NextState,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(failed("starting a transaction"))?;
+        queue::record(&tx, id_sql(id), &attempt, next).await?;
+        tx.commit().await.map_err(failed("recording an attempt"))
+    }
+
+    async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let client = self.client().await?;
+        queue::list(&client, filter).await
+    }
+
+    async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError> {
+        let client = self.client().await?;
+        queue::replay(&client, filter).await
+    }
+
+    fn keeps_webhook_ids(&self) -> bool {
+        true
+    }
+
+    async fn seen_webhook_id(&self, id: &str) -> Result<Option<Seen>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT event_id, digest FROM webhook_ids WHERE webhook_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(failed("reading a webhook-id"))?;
+        Ok(row.and_then(|row| {
+            Some(Seen {
+                event_id: row.get(0),
+                digest: row.get::<_, &[u8]>(1).try_into().ok()?,
+            })
+        }))
+    }
+
+    async fn remember_webhook_id(&self, id: &str, seen: Seen) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO webhook_ids (webhook_id, event_id, digest, seen_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (webhook_id) DO NOTHING",
+                &[&id, &seen.event_id, &&seen.digest[..], &micros(Utc::now())],
+            )
+            .await
+            .map_err(failed("remembering a webhook-id"))?;
+        Ok(())
+    }
+
+    fn poll_every(&self) -> Option<Duration> {
+        // Other instances queue deliveries here without waking this one's workers.
+        Some(POLL)
+    }
+
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT status, count(*) FROM deliveries GROUP BY status",
+                &[],
+            )
+            .await
+            .map_err(failed("counting deliveries"))?;
+        let mut counts = DeliveryCounts {
+            by_status: DeliveryStatus::ALL.iter().map(|s| (*s, 0)).collect(),
+            open: 0,
+        };
+        for row in rows {
+            let status = status_from_sql(row.get(0))?;
+            let n = row.get::<_, i64>(1) as usize;
+            if let Some(slot) = counts.by_status.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 = n;
+            }
+            if status.is_open() {
+                counts.open += n;
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// For tests of this crate and of its binary: a fresh database per test.
+#[doc(hidden)]
+pub mod testdb;

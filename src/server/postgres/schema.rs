@@ -1,0 +1,103 @@
+//! The database's tables, versioned in the database itself and migrated at start under an
+//! advisory lock, so that instances starting together migrate once. A database written by
+//! a newer hookrelay is refused.
+
+use anyhow::{Context, bail};
+use tokio_postgres::Client;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`. Times are microseconds
+/// since the Unix epoch, as in the SQLite store.
+const MIGRATIONS: &[&str] = &[
+    // 1: events, deliveries (with their lease), attempts, counters, verified webhook-ids.
+    "CREATE TABLE events (
+         seq         BIGSERIAL PRIMARY KEY,
+         event_id    BIGINT NOT NULL UNIQUE,
+         event_type  TEXT   NOT NULL,
+         received_at BIGINT NOT NULL,
+         body        BYTEA  NOT NULL
+     );
+     CREATE INDEX events_received ON events (received_at);
+     CREATE TABLE deliveries (
+         id            BIGSERIAL PRIMARY KEY,
+         event_seq     BIGINT  NOT NULL,
+         event_id      BIGINT  NOT NULL,
+         target        TEXT    NOT NULL,
+         status        TEXT    NOT NULL,
+         created_at    BIGINT  NOT NULL,
+         due           BIGINT,
+         claimed_until BIGINT,
+         round         INTEGER NOT NULL DEFAULT 0,
+         attempts      INTEGER NOT NULL DEFAULT 0,
+         body          BYTEA
+     );
+     CREATE INDEX deliveries_queue ON deliveries (target, due)
+         WHERE status IN ('pending', 'failed');
+     CREATE INDEX deliveries_leases ON deliveries (target, claimed_until)
+         WHERE status = 'in_flight';
+     CREATE INDEX deliveries_event ON deliveries (event_id);
+     CREATE TABLE attempts (
+         delivery_id     BIGINT  NOT NULL,
+         n               INTEGER NOT NULL,
+         at              BIGINT  NOT NULL,
+         status_code     INTEGER,
+         error           TEXT,
+         duration_ms     BIGINT  NOT NULL,
+         next_attempt_at BIGINT,
+         PRIMARY KEY (delivery_id, n)
+     );
+     CREATE TABLE counters (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+     INSERT INTO counters VALUES ('evicted', 0);
+     CREATE TABLE webhook_ids (
+         webhook_id TEXT   PRIMARY KEY,
+         event_id   BIGINT NOT NULL,
+         digest     BYTEA  NOT NULL,
+         seen_at    BIGINT NOT NULL
+     );
+     CREATE INDEX webhook_ids_seen ON webhook_ids (seen_at);",
+];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Key of the advisory lock held while migrating ("hkrl" and 1).
+const MIGRATION_LOCK: i64 = 0x686b_726c_0000_0001;
+
+/// Brings the database to [`SCHEMA_VERSION`], or refuses one that is newer.
+pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("waiting for the migration lock")?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS hookrelay_schema (version INTEGER NOT NULL)")
+        .await
+        .context("creating the schema version table")?;
+    let row = tx
+        .query_opt("SELECT version FROM hookrelay_schema", &[])
+        .await?;
+    let version = match row {
+        Some(row) => row.get::<_, i32>(0),
+        None => {
+            tx.execute("INSERT INTO hookrelay_schema VALUES (0)", &[])
+                .await?;
+            0
+        }
+    };
+    if version > SCHEMA_VERSION {
+        bail!(
+            "the database has schema version {version}, newer than this hookrelay's \
+             {SCHEMA_VERSION}; upgrade hookrelay"
+        );
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("migrating the schema from version {from}"))?;
+    }
+    tx.execute(
+        "UPDATE hookrelay_schema SET version = $1",
+        &[&SCHEMA_VERSION],
+    )
+    .await?;
+    tx.commit().await.context("committing the migration")?;
+    Ok(())
+}

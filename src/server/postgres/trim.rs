@@ -1,0 +1,214 @@
+//! Writing an event with its deliveries, and keeping the store within its bounds: the
+//! oldest events beyond `--max-events` go as new ones arrive, and with `--retention` one
+//! instance at a time (an advisory lock) drops the expired ones.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use deadpool_postgres::Pool;
+use tokio_postgres::Transaction;
+use tokio_util::sync::CancellationToken;
+
+use super::{failed, micros, queue};
+use crate::server::store::{Inserted, NewEvent, StoreError};
+
+/// Key of the advisory lock held by the instance that expires old events ("hkrl" and 2).
+const HOUSEKEEPING_LOCK: i64 = 0x686b_726c_0000_0002;
+
+/// Stores a new event and one pending delivery per target in `tx`, or says why not.
+pub async fn insert(
+    tx: &Transaction<'_>,
+    event: &NewEvent<'_>,
+    capacity: usize,
+    max_pending: usize,
+) -> Result<Inserted, StoreError> {
+    if !event.targets.is_empty() {
+        let open: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'failed')",
+                &[],
+            )
+            .await
+            .map_err(failed("counting open deliveries"))?
+            .get(0);
+        if open as usize + event.targets.len() > max_pending {
+            return Ok(existing(tx, event).await?.unwrap_or(Inserted::QueueFull));
+        }
+    }
+    let now = micros(Utc::now());
+    let added = tx
+        .query_opt(
+            "INSERT INTO events (event_id, event_type, received_at, body) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+            &[&event.event_id, &event.event_type, &now, &event.body],
+        )
+        .await
+        .map_err(failed("storing an event"))?;
+    let Some(added) = added else {
+        // Another transaction stored this id first; it has committed by now.
+        return Ok(existing(tx, event).await?.unwrap_or(Inserted::Conflict));
+    };
+    let seq: i64 = added.get(0);
+    if !event.targets.is_empty() {
+        let targets: Vec<&str> = event.targets.iter().map(|t| &**t).collect();
+        tx.execute(
+            "INSERT INTO deliveries (event_seq, event_id, target, status, created_at, due)
+             SELECT $1, $2, t, 'pending', $3, $3 FROM unnest($4::TEXT[]) AS t",
+            &[&seq, &event.event_id, &now, &targets],
+        )
+        .await
+        .map_err(failed("storing deliveries"))?;
+    }
+    evict_excess(tx, capacity).await?;
+    Ok(Inserted::New { seq: seq as u64 })
+}
+
+/// What an insert of an id already stored means: the same body or another one.
+async fn existing(
+    tx: &Transaction<'_>,
+    event: &NewEvent<'_>,
+) -> Result<Option<Inserted>, StoreError> {
+    let stored = tx
+        .query_opt(
+            "SELECT body FROM events WHERE event_id = $1",
+            &[&event.event_id],
+        )
+        .await
+        .map_err(failed("reading an event"))?;
+    Ok(stored.map(|row| {
+        if row.get::<_, &[u8]>(0) == event.body {
+            Inserted::Duplicate
+        } else {
+            Inserted::Conflict
+        }
+    }))
+}
+
+/// Drops the oldest events beyond `capacity`.
+async fn evict_excess(tx: &Transaction<'_>, capacity: usize) -> Result<(), StoreError> {
+    let capacity = i64::try_from(capacity).unwrap_or(i64::MAX);
+    // The span of sequence numbers bounds the count from above at the cost of two index
+    // probes; only a store that may be full is counted exactly.
+    let span: Option<i64> = tx
+        .query_one("SELECT max(seq) - min(seq) + 1 FROM events", &[])
+        .await
+        .map_err(failed("sizing the store"))?
+        .get(0);
+    if span.unwrap_or(0) <= capacity {
+        return Ok(());
+    }
+    let last = tx
+        .query_opt(
+            "SELECT seq FROM events ORDER BY seq DESC OFFSET $1 LIMIT 1",
+            &[&capacity],
+        )
+        .await
+        .map_err(failed("finding the oldest events"))?;
+    match last {
+        Some(row) => drop_through(tx, row.get(0)).await,
+        None => Ok(()),
+    }
+}
+
+/// Removes the events up to sequence number `last`: their open deliveries keep a copy of
+/// the body, their finished ones go with them. Counts them as evicted.
+async fn drop_through(tx: &Transaction<'_>, last: i64) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE deliveries d SET body = e.body FROM events e
+         WHERE e.seq = d.event_seq AND d.event_seq <= $1 AND d.body IS NULL
+           AND d.status IN ('pending', 'in_flight', 'failed')",
+        &[&last],
+    )
+    .await
+    .map_err(failed("keeping the bodies of open deliveries"))?;
+    let finished: Vec<i64> = tx
+        .query(
+            "SELECT id FROM deliveries
+             WHERE event_seq <= $1 AND status IN ('delivered', 'dead')",
+            &[&last],
+        )
+        .await
+        .map_err(failed("finding finished deliveries"))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if !finished.is_empty() {
+        queue::forget(tx, &finished).await?;
+    }
+    // A webhook-id is a key only as long as the event it answered is kept.
+    tx.execute(
+        "DELETE FROM webhook_ids
+         WHERE event_id IN (SELECT event_id FROM events WHERE seq <= $1)",
+        &[&last],
+    )
+    .await
+    .map_err(failed("dropping the webhook-ids of old events"))?;
+    let dropped = tx
+        .execute("DELETE FROM events WHERE seq <= $1", &[&last])
+        .await
+        .map_err(failed("dropping events"))?;
+    if dropped > 0 {
+        tx.execute(
+            "UPDATE counters SET value = value + $1 WHERE key = 'evicted'",
+            &[&(dropped as i64)],
+        )
+        .await
+        .map_err(failed("counting evicted events"))?;
+    }
+    Ok(())
+}
+
+/// Every so often, drops events (and their verified webhook-ids) older than `keep`, in one
+/// instance at a time, until `stop`.
+pub fn expire_every(pool: Pool, keep: Duration, stop: CancellationToken) {
+    let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = expire(&pool, keep).await {
+                tracing::warn!(error = %e, "cannot drop expired events");
+            }
+        }
+    });
+}
+
+async fn expire(pool: &Pool, keep: Duration) -> Result<(), StoreError> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError(format!("connecting to the database: {e}")))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(failed("starting a transaction"))?;
+    let mine: bool = tx
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock($1)",
+            &[&HOUSEKEEPING_LOCK],
+        )
+        .await
+        .map_err(failed("taking the housekeeping lock"))?
+        .get(0);
+    if !mine {
+        return Ok(());
+    }
+    let cutoff = chrono::Duration::from_std(keep)
+        .ok()
+        .and_then(|keep| Utc::now().checked_sub_signed(keep))
+        .map_or(i64::MIN, micros);
+    let last: Option<i64> = tx
+        .query_one(
+            "SELECT max(seq) FROM events WHERE received_at < $1",
+            &[&cutoff],
+        )
+        .await
+        .map_err(failed("finding expired events"))?
+        .get(0);
+    if let Some(last) = last {
+        drop_through(&tx, last).await?;
+    }
+    tx.commit().await.map_err(failed("committing the expiry"))
+}

@@ -1,0 +1,115 @@
+//! Several `hookrelay serve` processes on one PostgreSQL database behave as one: an event
+//! accepted by one is read, deduplicated and delivered by another. Each test works in a
+//! database of its own (see `hookrelay::server::postgres::testdb`), and skips with a
+//! printed reason where no PostgreSQL can be reached, unless `CI=true`.
+
+use std::time::{Duration, Instant};
+
+use hookrelay::server::postgres::testdb::TestDb;
+use serde_json::Value;
+
+use crate::support::durable::{client, event, get_json, post};
+use crate::support::{Answer, Customer, DEADLINE, Served, hookrelay};
+
+fn serve(db: &TestDb, args: &[&str]) -> Served {
+    let mut all = vec!["--store", db.url.as_str()];
+    all.extend_from_slice(args);
+    Served::start(&all)
+}
+
+/// Polls `path` on `base` until `done` holds for the JSON answer; panics at the deadline.
+async fn poll_until(base: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let answer = get_json(base, path).await;
+        if done(&answer) {
+            return answer;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{path} never got there: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_accepted_by_one_instance_is_read_and_deduplicated_by_another() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let a = serve(&db, &[]);
+    let b = serve(&db, &[]);
+    let (a, b) = (a.url(""), b.url(""));
+    let http = client();
+
+    assert_eq!(post(&http, &a, event(41)).await.unwrap(), 200);
+    let answer = http
+        .post(format!("{b}/webhook"))
+        .header("content-type", "application/json")
+        .body(event(41))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["duplicate"], true, "{answer}");
+    let changed = event(41).replace("event number", "another event number");
+    assert_eq!(post(&http, &b, changed).await.unwrap(), 409);
+
+    let shown = get_json(&b, "/events/41").await;
+    assert_eq!(shown["event_id"], 41, "{shown}");
+    let listed = get_json(&b, "/events").await;
+    assert_eq!(
+        listed["events"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_owed_by_an_instance_that_died_is_delivered_by_another() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    // The first attempt fails; the retry is due 3 s later, by when its instance is gone.
+    let sink = Customer::failing_first(1, Answer::status(503));
+    let hook = sink.url("/hook");
+    let relay = ["--forward-to", hook.as_str(), "--retry-schedule", "3s"];
+    let mut a = serve(&db, &relay);
+    let b = serve(&db, &relay);
+    let http = client();
+
+    assert_eq!(post(&http, &a.url(""), event(7)).await.unwrap(), 200);
+    let failed = |d: &Value| d["deliveries"][0]["status"] == "failed";
+    poll_until(&b.url(""), "/events/7/deliveries", failed).await;
+    a.kill9();
+
+    let requests = sink.wait_for_async(2).await;
+    let ids: Vec<_> = requests.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids, [Some("evt_7"), Some("evt_7")]);
+    let delivered = |d: &Value| d["deliveries"][0]["status"] == "delivered";
+    let shown = poll_until(&b.url(""), "/events/7/deliveries", delivered).await;
+    assert_eq!(
+        shown["deliveries"][0]["attempts"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_named_without_its_password() {
+    // Port 1 on the loopback: nothing listens there.
+    let url = "postgres://hookrelay:hunter2@127.0.0.1:1/hooks";
+    let output = hookrelay()
+        .args(["serve", "--port", "0", "--store", url])
+        .timeout(DEADLINE)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot connect to postgres://hookrelay:***@127.0.0.1:1/hooks"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
