@@ -35,7 +35,7 @@ regenerate:
 
 # Licenses, duplicate versions and sources of the dependencies (deny.toml), offline
 deny:
-    cargo deny --log-level warn check --disable-fetch licenses bans sources
+    cargo deny --offline --locked --log-level warn check licenses bans sources
 
 # Instructions per POST /webhook under callgrind (deterministic; slow release build)
 bench-instructions:
