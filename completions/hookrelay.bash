@@ -22,6 +22,12 @@ _hookrelay() {
             hookrelay,help)
                 cmd="hookrelay__subcmd__help"
                 ;;
+            hookrelay,man)
+                cmd="hookrelay__subcmd__man"
+                ;;
+            hookrelay,schema)
+                cmd="hookrelay__subcmd__schema"
+                ;;
             hookrelay,secret)
                 cmd="hookrelay__subcmd__secret"
                 ;;
@@ -45,6 +51,12 @@ _hookrelay() {
                 ;;
             hookrelay__subcmd__help,help)
                 cmd="hookrelay__subcmd__help__subcmd__help"
+                ;;
+            hookrelay__subcmd__help,man)
+                cmd="hookrelay__subcmd__help__subcmd__man"
+                ;;
+            hookrelay__subcmd__help,schema)
+                cmd="hookrelay__subcmd__help__subcmd__schema"
                 ;;
             hookrelay__subcmd__help,secret)
                 cmd="hookrelay__subcmd__help__subcmd__secret"
@@ -86,7 +98,7 @@ _hookrelay() {
 
     case "${cmd}" in
         hookrelay)
-            opts="-h -V --help --version serve send validate completions sign verify secret help"
+            opts="-h -V --help --version serve send validate completions sign verify secret schema man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -114,7 +126,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__help)
-            opts="serve send validate completions sign verify secret help"
+            opts="serve send validate completions sign verify secret schema man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +154,34 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -242,6 +282,34 @@ _hookrelay() {
         hookrelay__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__man)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__schema)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -2,6 +2,8 @@
 //! every subcommand shares.
 
 pub mod completions;
+pub mod man;
+pub mod schema;
 pub mod secret;
 pub mod secrets;
 pub mod send;
@@ -48,6 +50,9 @@ pub enum Command {
     Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
     Secret(secret::SecretArgs),
+    Schema(schema::SchemaArgs),
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 /// Runs a parsed command line. `Err` means exit code 2 with the error printed.
@@ -60,6 +65,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Secret(args) => secret::run(args),
+        Command::Schema(args) => schema::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 

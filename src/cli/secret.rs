@@ -19,6 +19,7 @@ pub struct SecretArgs {
 #[derive(Debug, Subcommand)]
 pub enum SecretAction {
     /// Print a new whsec_ secret of 32 random bytes from the operating system
+    #[command(after_help = "Example:\n  hookrelay secret new > secrets.txt")]
     New,
 }
 

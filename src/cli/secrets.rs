@@ -64,7 +64,7 @@ pub struct SecretSource {
     pub secrets: Vec<SecretText>,
 
     /// Read secrets from a file, one per line
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "HOOKRELAY_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
 }
 

@@ -9,6 +9,7 @@ mod hardening;
 mod hardening_cli;
 mod hostile_json;
 mod model_props;
+mod repo_checks;
 mod relay;
 mod relay_process;
 mod send;

@@ -145,8 +145,9 @@ pub struct ServeArgs {
           value_parser = parse_route, help_heading = "Relay")]
     pub route: Vec<(glob::Pattern, url::Url)>,
 
-    /// Extra header on every forwarded request, 'Name: value' (repeatable)
-    #[arg(long, value_name = "'NAME: VALUE'", value_parser = parse_header, help_heading = "Relay")]
+    /// Extra header on forwarded requests, 'Name: value' (repeatable; one a line in the env var)
+    #[arg(long, env = "HOOKRELAY_FORWARD_HEADER", value_name = "'NAME: VALUE'",
+          value_delimiter = '\n', value_parser = parse_header, help_heading = "Relay")]
     pub forward_header: Vec<(HeaderName, HeaderValue)>,
 
     /// Sign forwarded deliveries with this whsec_ secret (Standard Webhooks; repeatable)
