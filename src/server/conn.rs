@@ -3,8 +3,10 @@
 //! progress: request headers not complete within the header timeout, no next request
 //! within the idle timeout of a kept-alive connection, or a response the client does not
 //! read within the idle timeout (a slow reader). A request being handled is never cut by
-//! the watchdog; its body has its own timeout in the handler.
+//! the watchdog; its body has its own timeout in the handler. What a request is answered
+//! with is the [`App`]'s business (`routes.rs`); this file only adds `Keep-Alive`.
 
+use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,38 +14,40 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use axum::response::IntoResponse;
-use http::Method;
+use axum::extract::Request;
+use axum::response::Response;
+use http::Version;
+use http::header::{self, HeaderName, HeaderValue};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
-use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
-use super::AppState;
-use super::handlers::{self, WEBHOOK};
-use super::limits::{Admission, Limits};
-use super::request_id;
+use super::limits::Limits;
+use super::routes::App;
 use super::wake::WakesInline;
 
 /// Accepts connections until `shutdown` completes, then stops accepting, lets every
 /// connection finish the request it is handling, and returns when all are closed.
-pub async fn accept_loop(
+pub async fn accept_loop<S>(
     listener: TcpListener,
-    app: Router,
-    state: AppState,
-    admission: Admission,
-    limits: Limits,
+    app: App<S>,
+    limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    App<S>: Clone + Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
+    let told = Told::new(limits);
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -56,9 +60,8 @@ pub async fn accept_loop(
                 connections.spawn(serve_connection(
                     stream,
                     app.clone(),
-                    state.clone(),
-                    admission.clone(),
                     limits.clone(),
+                    told.clone(),
                     stop.clone(),
                 ));
             }
@@ -87,59 +90,24 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-async fn serve_connection(
+/// Serves one connection with hyper's HTTP/1 under the watchdog, until the client closes
+/// it, the watchdog does, or the server stops (after the request in progress).
+async fn serve_connection<S>(
     stream: TcpStream,
-    app: Router,
-    state: AppState,
-    admission: Admission,
+    app: App<S>,
     limits: Limits,
+    told: Told,
     stop: CancellationToken,
-) {
-    let watch = Arc::new(Watch::new(admission));
+) where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let watch = Arc::new(Watch::new());
     let io = TokioIo::new(Watched {
         inner: stream,
         watch: Arc::clone(&watch),
     });
-    let for_requests = Arc::clone(&watch);
-    // The connection's own router: calling it needs `&mut`, and a clone per request would
-    // write to a reference count shared by every connection.
-    let app = std::cell::RefCell::new(app);
-    // Likewise the state: `AppState` is one `Arc` shared by every connection, and cloning it
-    // for each request wrote its count from every worker; this one is the connection's own.
-    let state = Arc::new(state);
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let busy = Busy::start(Arc::clone(&for_requests));
-        let request = request.map(Body::new);
-        let front = request_id::Front::of(&request);
-        let handling = if !busy.admitted {
-            Err(Admission::refused())
-        } else if request.method() == Method::POST && request.uri().path() == WEBHOOK {
-            // The route nearly every request takes goes straight to its handler: matching
-            // it through the router costs more than a tenth of the whole request. The
-            // handler and what it answers are the same either way.
-            // Boxed, as the router boxes its handlers: hyper moves the future it is given,
-            // and this one is large.
-            let state = Arc::clone(&state);
-            Ok(Either::Left(Box::pin(async move {
-                handlers::webhook(&state, request).await.into_response()
-            })))
-        } else {
-            // A Router is always ready: it is called directly rather than through `oneshot`.
-            let routed = app.borrow_mut().call(request);
-            Ok(Either::Right(async move {
-                match routed.await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                }
-            }))
-        };
-        async move {
-            let response = front.run(handling).await;
-            // Writing the answer is watched by `Watched` (a client that stops reading it).
-            drop(busy);
-            Ok::<_, std::convert::Infallible>(response)
-        }
-    });
+    let service = requests(app, Arc::clone(&watch), told);
     // hyper's own header timeout is off: its clock also runs while a kept-alive connection
     // waits for its next request, which would make the idle timeout unreachable.
     let connection = hyper::server::conn::http1::Builder::new()
@@ -171,14 +139,89 @@ async fn serve_connection(
     }
 }
 
+/// The requests of one connection, each handled by `app` while the watchdog counts the
+/// connection busy, its answer telling the client how long the connection stays open.
+fn requests<S>(
+    app: App<S>,
+    watch: Arc<Watch>,
+    told: Told,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
+>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + 'static,
+    S::Future: Send + 'static,
+{
+    // The connection's own app: calling it needs `&mut`, and a clone per request would
+    // write to the reference counts of the copy every connection shares.
+    let app = std::cell::RefCell::new(app);
+    hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let busy = Busy::start(Arc::clone(&watch));
+        let kept_alive = wants_keep_alive(&request);
+        let handling = app.borrow_mut().call(request.map(Body::new));
+        let told = told.clone();
+        async move {
+            let mut response = handling.await;
+            // Writing the answer is watched by `Watched` (a client that stops reading it).
+            drop(busy);
+            if kept_alive && !response.headers().contains_key(header::CONNECTION) {
+                response.headers_mut().insert(KEEP_ALIVE, told.0);
+            }
+            Ok::<_, Infallible>(response)
+        }
+    })
+}
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+
+/// The `Keep-Alive: timeout=N` answers carry: N whole seconds, below the idle timeout,
+/// so that a client that honours it closes an unused connection before the server does.
+#[derive(Clone)]
+struct Told(HeaderValue);
+
+impl Told {
+    fn new(limits: &Limits) -> Self {
+        let idle = limits.idle_timeout;
+        let below = if idle.subsec_nanos() == 0 {
+            idle.as_secs().saturating_sub(1)
+        } else {
+            idle.as_secs()
+        };
+        // Made once per server and kept for its lifetime: a static value is copied into
+        // each answer without touching a reference count shared by every connection.
+        let text: &'static str = Box::leak(format!("timeout={below}").into_boxed_str());
+        Self(HeaderValue::from_static(text))
+    }
+}
+
+/// Whether the connection stays open after this request's answer, as far as the client
+/// asked: HTTP/1.1 unless it says `close`, HTTP/1.0 only when it says `keep-alive`.
+fn wants_keep_alive<B>(request: &hyper::Request<B>) -> bool {
+    let says = |token: &str| {
+        request
+            .headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    match request.version() {
+        Version::HTTP_11 => !says("close"),
+        Version::HTTP_10 => says("keep-alive"),
+        _ => false,
+    }
+}
+
 /// What the watchdog knows of one connection. Times are milliseconds since `start`.
 /// The request path only stores times; nothing wakes the watchdog, which looks again at
 /// least every `min(header, idle)` (see [`Watch::expired`]), so it never adds a wake-up or
 /// a timer reset to a request.
 struct Watch {
     start: Instant,
-    /// The server's admission control, which every request of the connection passes.
-    admission: Admission,
     /// Requests being handled (at most one on HTTP/1): from the head being read to the
     /// handler's answer.
     busy: AtomicUsize,
@@ -197,10 +240,9 @@ struct Watch {
 const NONE: u64 = u64::MAX;
 
 impl Watch {
-    fn new(admission: Admission) -> Self {
+    fn new() -> Self {
         Self {
             start: Instant::now(),
-            admission,
             busy: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             free_since: AtomicU64::new(0),
@@ -289,28 +331,20 @@ impl Watch {
     }
 }
 
-/// Marks its connection busy from the start of a request until its handler answers, and
-/// holds the request's place in admission control when it got one.
-struct Busy {
-    watch: Arc<Watch>,
-    admitted: bool,
-}
+/// Marks its connection busy from the start of a request until its handler answers.
+struct Busy(Arc<Watch>);
 
 impl Busy {
     fn start(watch: Arc<Watch>) -> Self {
         watch.busy.fetch_add(1, Ordering::AcqRel);
         watch.head_since.store(NONE, Ordering::Release);
-        let admitted = watch.admission.enter();
-        Self { watch, admitted }
+        Self(watch)
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let watch = &self.watch;
-        if self.admitted {
-            watch.admission.leave();
-        }
+        let watch = &self.0;
         watch.free_since.store(watch.now(), Ordering::Release);
         watch.served.fetch_add(1, Ordering::AcqRel);
         watch.busy.fetch_sub(1, Ordering::AcqRel);
