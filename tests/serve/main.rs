@@ -6,6 +6,7 @@ mod support;
 
 mod events;
 mod process;
+mod routing;
 mod webhook;
 
 use serde_json::Value;

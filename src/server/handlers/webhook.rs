@@ -221,3 +221,50 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
         Bytes::from(rest)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn the_debug_line_of_a_received_event_is_words_and_numbers() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&lines);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .json()
+            .with_writer(move || Lines(Arc::clone(&writer)))
+            .finish();
+
+        tracing::subscriber::with_default(subscriber, || {
+            log_received(7, Inserted::New { seq: 12 });
+            log_received(8, Inserted::Duplicate);
+        });
+
+        let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        let fields: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["fields"].clone())
+            .collect();
+        assert_eq!(fields[0]["outcome"], "new", "{text}");
+        assert_eq!(fields[0]["seq"], 12, "{text}");
+        assert_eq!(fields[0]["event_id"], 7, "{text}");
+        assert_eq!(fields[1]["outcome"], "duplicate", "{text}");
+        assert!(fields[1].get("seq").is_none(), "{text}");
+    }
+
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}
