@@ -16,7 +16,6 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use http::Method;
-use tokio_util::either::Either;
 use tower::Service;
 
 use super::AppState;
@@ -168,30 +167,31 @@ impl Routes {
     }
 }
 
-type Webhook = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+/// What [`Routes`] answers with. Boxed on every route: the future a connection keeps for
+/// each request is then a pointer, not the router's whole future, and moving it (which
+/// hyper does several times per request) copies a few bytes, not a kilobyte.
+pub type Routed = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 impl Service<Request> for Routes {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Webhook, axum::routing::future::RouteFuture<Infallible>>;
+    type Future = Routed;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: Request) -> Routed {
         if let Some(state) = &self.webhook
             && request.method() == Method::POST
             && request.uri().path() == WEBHOOK
         {
             let state = state.share();
-            // Boxed, as the router boxes its handlers: hyper moves the future it is
-            // given, and this one is large.
-            return Either::Left(Box::pin(async move {
-                Ok(webhook::webhook(&state, request).await.into_response())
-            }));
+            return Box::pin(
+                async move { Ok(webhook::webhook(&state, request).await.into_response()) },
+            );
         }
-        Either::Right(self.router.call(request))
+        Box::pin(self.router.call(request))
     }
 }
 
@@ -233,20 +233,22 @@ where
             .enter()
             .then(|| Place(self.admission.share()));
         let handling = match &place {
-            Some(_) => Ok(self.routes.call(request)),
+            Some(_) => Ok(answer(self.routes.call(request))),
             None => Err(Admission::refused()),
         };
         async move {
-            let handling = handling.map(|routed| async move {
-                match routed.await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                }
-            });
             let response = scope.run(handling).await;
             drop(place);
             response
         }
+    }
+}
+
+/// The response of a service that never fails.
+async fn answer(routed: impl Future<Output = Result<Response, Infallible>>) -> Response {
+    match routed.await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }
 
