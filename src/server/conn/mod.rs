@@ -199,9 +199,13 @@ impl Told {
 /// Whether the connection stays open after this request's answer, as far as the client
 /// asked: HTTP/1.1 unless it says `close`, HTTP/1.0 only when it says `keep-alive`.
 fn wants_keep_alive<B>(request: &hyper::Request<B>) -> bool {
+    let headers = request.headers();
+    // Nearly every request: HTTP/1.1 without a `Connection` header, told with one lookup.
+    if request.version() == Version::HTTP_11 && !headers.contains_key(header::CONNECTION) {
+        return true;
+    }
     let says = |token: &str| {
-        request
-            .headers()
+        headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
