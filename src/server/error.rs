@@ -2,6 +2,7 @@
 //! `{"status":"error","error":"<code>","message":"<text>"}`, plus `details` for validation.
 //! Details of server-side failures are logged, never sent.
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -135,6 +136,21 @@ impl From<StoreError> for ApiError {
             message: "the event store is unavailable; retry later".into(),
             retry_after_secs: 5,
         }
+    }
+}
+
+/// A query string that does not parse into the handler's parameters: 400 with axum's
+/// explanation, in the one error shape.
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+/// A path segment that does not parse: 400, like a bad query.
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
     }
 }
 

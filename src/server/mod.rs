@@ -1,5 +1,6 @@
-//! The receiver: the HTTP API over an event store. The caller binds the listener and hands
-//! it to [`serve`], so tests can use port 0.
+//! The receiver: the HTTP API over an event store. [`routes`] says where each request
+//! goes; `conn` accepts connections and keeps their timeouts. The caller binds the
+//! listener and hands it to [`serve`], so tests can use port 0.
 
 mod conn;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod postgres;
 pub mod relay;
 pub mod relay_api;
 pub mod request_id;
+pub mod routes;
 pub mod sqlite;
 pub mod store;
 #[cfg(test)]
@@ -20,16 +22,19 @@ pub mod threads;
 pub mod verify;
 mod wake;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::Request;
+use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tower::Service;
 
-use limits::{Admission, Limits};
+use limits::Limits;
 use relay::Relay;
+use routes::{App, Side};
 use store::EventStore;
 
 /// Settings of the receiver that handlers read.
@@ -51,20 +56,19 @@ impl Default for Config {
     }
 }
 
-/// Shared by every handler: one reference count per request, however many parts it has.
+/// What every handler reads: one `Arc`, cloned per connection, never wrapped again.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 /// What [`AppState`] holds.
-#[derive(Clone)]
 pub struct Shared {
     pub store: Arc<dyn EventStore>,
-    pub config: Arc<Config>,
+    pub config: Config,
     /// Present when `--forward-to` or `--route` gave targets.
     pub relay: Option<Arc<Relay>>,
     pub metrics: PrometheusHandle,
-    /// `webhook-id`s already answered: the idempotency key when present.
-    pub seen_ids: Arc<verify::SeenIds>,
+    /// Verified `webhook-id`s already answered: the idempotency key when present.
+    pub seen_ids: verify::SeenIds,
 }
 
 impl std::ops::Deref for AppState {
@@ -79,54 +83,48 @@ impl AppState {
     pub fn new(store: Arc<dyn EventStore>, config: Config) -> Self {
         Self(Arc::new(Shared {
             store,
-            config: Arc::new(config),
+            config,
             relay: None,
             metrics: metrics::install(),
-            seen_ids: Arc::default(),
+            seen_ids: verify::SeenIds::default(),
         }))
     }
 
-    pub fn with_relay(self, relay: Arc<Relay>) -> Self {
-        let shared = Arc::unwrap_or_clone(self.0);
-        Self(Arc::new(Shared {
-            relay: Some(relay),
-            ..shared
-        }))
+    /// Adds the relay that accepted events are queued for.
+    ///
+    /// # Panics
+    /// When the state was cloned before: the relay is part of building it.
+    pub fn with_relay(mut self, relay: Arc<Relay>) -> Self {
+        Arc::get_mut(&mut self.0)
+            .expect("with_relay is called before the state is shared")
+            .relay = Some(relay);
+        self
     }
 }
 
-/// Every route of the API. [`serve`] puts [`request_id::front`] (request ids and
-/// admission control) in front of it.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(handlers::WEBHOOK, post(handlers::events_create))
-        .route("/events", get(handlers::events_index))
-        .route("/events/{event_id}", get(handlers::events_show))
-        .route("/events/{event_id}/body", get(handlers::events_body))
-        .route(
-            "/events/{event_id}/deliveries",
-            get(relay_api::event_deliveries),
-        )
-        .route("/events/{event_id}/replay", post(relay_api::event_replay))
-        .route("/deliveries", get(relay_api::deliveries_index))
-        .route("/deliveries/replay", post(relay_api::deliveries_replay))
-        .route("/metrics", get(handlers::metrics))
-        .route("/openapi.json", get(openapi::document))
-        .route("/healthz", get(handlers::health))
-        .fallback(handlers::not_found)
-        .method_not_allowed_fallback(handlers::method_not_allowed)
-        .with_state(state)
-}
-
-/// Serves until `shutdown` completes, then stops accepting and finishes in-flight requests.
-/// Connections that stall are closed under the header and idle timeouts of `state`.
+/// Serves every endpoint until `shutdown` completes, then stops accepting and finishes
+/// in-flight requests. Connections that stall are closed under the limits of `state`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
-    let admission = Admission::new(limits.max_inflight);
-    let app = router(state.clone());
-    conn::accept_loop(listener, app, state, admission, limits, shutdown).await
+    serve_app(listener, routes::app(state, Side::Both), &limits, shutdown).await
+}
+
+/// Serves `app` (see [`routes`]) until `shutdown` completes, with the connection timeouts
+/// of `limits`.
+pub async fn serve_app<S>(
+    listener: TcpListener,
+    app: App<S>,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    App<S>: Clone + Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    conn::accept_loop(listener, app, limits, shutdown).await
 }

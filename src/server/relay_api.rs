@@ -11,11 +11,8 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::handlers::parse_id;
+use super::handlers::{DEFAULT_LIMIT, MAX_LIMIT, one_page, page_limit, parse_id};
 use super::store::{DeliveryFilter, DeliveryStatus};
-
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
 
 #[derive(Deserialize)]
 pub struct DeliveryParams {
@@ -26,13 +23,10 @@ pub struct DeliveryParams {
     cursor: Option<u64>,
 }
 
+/// The filter `params` ask for; `limit` defaults to `default_limit`, which may also be
+/// larger than [`MAX_LIMIT`] (a replay takes every match).
 fn filter(params: DeliveryParams, default_limit: usize) -> Result<DeliveryFilter, ApiError> {
-    let limit = params.limit.unwrap_or(default_limit);
-    if !(1..=MAX_LIMIT.max(default_limit)).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
-        )));
-    }
+    let limit = page_limit(params.limit, default_limit, MAX_LIMIT.max(default_limit))?;
     Ok(DeliveryFilter {
         status: params.status,
         target: params.target,
@@ -42,30 +36,17 @@ fn filter(params: DeliveryParams, default_limit: usize) -> Result<DeliveryFilter
     })
 }
 
-fn query(
-    params: Result<Query<DeliveryParams>, QueryRejection>,
-) -> Result<DeliveryParams, ApiError> {
-    params
-        .map(|Query(p)| p)
-        .map_err(|e| ApiError::BadRequest(e.body_text()))
-}
-
 /// `GET /deliveries`: deliveries with their attempts, filtered by `status`, `target`,
 /// `event_id`, paged by `cursor`.
 pub async fn deliveries_index(
     State(state): State<AppState>,
     params: Result<Query<DeliveryParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let mut filter = filter(query(params)?, DEFAULT_LIMIT)?;
+    let mut filter = filter(params?.0, DEFAULT_LIMIT)?;
     let limit = filter.limit;
     filter.limit += 1;
     let mut deliveries = state.store.deliveries(&filter).await?;
-    let next_cursor = if deliveries.len() > limit {
-        deliveries.truncate(limit);
-        deliveries.last().map(|d| d.id)
-    } else {
-        None
-    };
+    let next_cursor = one_page(&mut deliveries, limit, |d| d.id);
     Ok(Json(json!({"deliveries": deliveries, "next_cursor": next_cursor})).into_response())
 }
 
@@ -101,7 +82,7 @@ pub async fn event_replay(
     params: Result<Query<TargetParam>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let event_id = parse_id(id)?;
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(params) = params?;
     let filter = DeliveryFilter {
         event_id: Some(event_id),
         target: params.target,
@@ -121,7 +102,7 @@ pub async fn deliveries_replay(
     State(state): State<AppState>,
     params: Result<Query<DeliveryParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let mut filter = filter(query(params)?, usize::MAX)?;
+    let mut filter = filter(params?.0, usize::MAX)?;
     if filter.status.is_none() && filter.event_id.is_none() && filter.target.is_none() {
         return Err(ApiError::BadRequest(
             "say which deliveries to replay: ?status=dead (or failed, delivered), ?target=, ?event_id=".into(),

@@ -28,7 +28,7 @@ tokio::task_local! {
 /// something goes wrong, so making and closing a span for each one (the largest cost of
 /// this part) would be wasted: the id is kept in a task-local instead, and [`in_span`]
 /// makes the same span around the rare line that is written.
-pub struct Front {
+pub struct RequestScope {
     id: HeaderValue,
     logged: Option<Logged>,
 }
@@ -39,7 +39,7 @@ struct Logged {
     started: Instant,
 }
 
-impl Front {
+impl RequestScope {
     /// The client's `X-Request-Id` when it is a sensible one, or a new id.
     pub fn of(request: &Request) -> Self {
         let id = request
@@ -214,8 +214,8 @@ mod tests {
                     .header(&HEADER, "order-7")
                     .body(axum::body::Body::empty())
                     .unwrap();
-                let front = Front::of(&request);
-                front
+                let scope = RequestScope::of(&request);
+                scope
                     .run(Ok(async { app.oneshot(request).await.unwrap() }))
                     .await
             })

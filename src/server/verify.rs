@@ -20,7 +20,7 @@ use super::error::ApiError;
 pub const SEEN_IDS: usize = 100_000;
 
 /// Which signature scheme incoming webhooks must carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     /// Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature
     Standard,

@@ -1,5 +1,5 @@
 //! Polling a task again at once when it wakes itself, instead of through the scheduler.
-//! Connections (`conn.rs`) and relay workers (`relay.rs`) run under it.
+//! Connections (`conn`) and relay workers (`relay`) run under it.
 
 use crate::sync::LockExt;
 use std::pin::Pin;
@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 /// taking the body from its channel wakes the connection to read more, and the data sent
 /// wakes the handler, both inside the same poll. A task woken while it runs counts as a
 /// yield in tokio's multi-threaded runtime, which re-queues it and wakes an idle worker
-/// thread to steal it: a futex wake, a context switch and a migration per request (with
-/// two workers, reading a body costs 1.4 × answering without reading it; with one, 1.1 ×).
+/// thread to steal it: a futex wake, a context switch and a migration per request (what
+/// that cost is in `benches/README.md`).
 /// Wake-ups from elsewhere, and any after the poll, reach the task as usual.
 pub(super) struct WakesInline<F> {
     inner: Pin<Box<F>>,

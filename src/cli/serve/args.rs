@@ -6,7 +6,6 @@ use clap::Args;
 use http::header::{HeaderName, HeaderValue};
 
 use crate::alert::signing::Tolerance;
-use crate::server::verify::Scheme;
 
 use crate::cli::secrets::{SecretSource, SecretText, secret_text};
 use crate::cli::values::{
@@ -81,7 +80,7 @@ pub struct ServeArgs {
 
     /// Require signed webhooks (401 otherwise): standard or github
     #[arg(long, env = "HOOKRELAY_VERIFY", value_enum, value_name = "SCHEME")]
-    pub verify: Option<Scheme>,
+    pub verify: Option<VerifyScheme>,
 
     #[command(flatten)]
     pub secrets: SecretSource,
@@ -189,6 +188,15 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Relay")]
     pub shutdown_grace: Duration,
+}
+
+/// Which signature scheme `--verify` requires (mapped to the server's `verify::Scheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyScheme {
+    /// Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature
+    Standard,
+    /// GitHub: X-Hub-Signature-256
+    Github,
 }
 
 /// How hard the sqlite store pushes each commit to disk.

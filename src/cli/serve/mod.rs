@@ -18,9 +18,10 @@ use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
 use crate::server::threads::RuntimeThreads;
 use crate::server::verify::{Scheme, Verification};
+
 use crate::server::{self, AppState, Config};
 
-pub use args::{LogFormat, ServeArgs, SyncMode};
+pub use args::{LogFormat, ServeArgs, SyncMode, VerifyScheme};
 
 use super::secrets::{SecretKind, SecretText};
 use super::values::StoreSpec;
@@ -44,9 +45,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if workers > 1 {
         // A worker that polls the kernel takes one ready connection, not every one: the
         // rest stay for the next poll, by whichever worker is free. Taking them all queues
-        // them on that worker, and when the kernel switches it out for a turn of another
-        // thread on the same CPU, they wait out its turn (4 ms at 250 Hz): that was the
-        // 99th percentile at 2 workers. With one worker, nothing else could take them.
+        // them on that worker, where they wait out any turn the kernel gives another
+        // thread on its CPU (the tail latency at 2 workers; see benches/README.md). With
+        // one worker, nothing else could take them.
         runtime.max_io_events_per_tick(1);
     }
     let runtime = runtime.build().context("starting the runtime")?;
@@ -111,7 +112,27 @@ async fn serve(
     super::print_out(&format!("listening on http://{local}\n"))?;
     tracing::info!(%local, max_events = args.max_events, store = %args.store, "serving");
 
-    let config = Config {
+    let mut state = AppState::new(store.clone(), config(&args, verify));
+    let relay = match relay_config {
+        Some(config) => Some(start_relay(&args, config, store.clone())?),
+        None => None,
+    };
+    if let Some((relay, _)) = &relay {
+        state = state.with_relay(Arc::clone(relay));
+    }
+    server::serve(listener, state, shutdown)
+        .await
+        .context("serving")?;
+    if let Some((relay, threads)) = relay {
+        stop_relay(&args, relay, threads, &*store).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The receiver's settings from the command line.
+fn config(args: &ServeArgs, verify: Option<Verification>) -> Config {
+    Config {
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
         verify,
         limits: Limits {
@@ -120,51 +141,52 @@ async fn serve(
             idle_timeout: args.idle_timeout,
             max_inflight: args.max_inflight as usize,
         },
-    };
-    let mut state = AppState::new(store.clone(), config);
-    let relay = relay_config
-        .map(|config| Relay::new(config, store.clone()))
-        .transpose()?;
-    // The delivery workers run on threads of their own (`server::threads`).
-    let mut relay_threads = None;
-    if let Some(relay) = &relay {
-        let threads = RuntimeThreads::start("relay", usize::from(args.forward_threads))
-            .context("starting the relay's threads")?;
-        relay.start_on(threads.handles())?;
-        relay_threads = Some(threads);
-        state = state.with_relay(Arc::clone(relay));
     }
-    server::serve(listener, state, shutdown)
-        .await
-        .context("serving")?;
-    if let Some(relay) = relay {
-        let grace = args.shutdown_grace;
-        if !relay.drain(grace).await {
-            tracing::warn!(
-                ?grace,
-                "attempts still in flight after the grace period were cut off"
-            );
-        }
-        if let Some(threads) = relay_threads {
-            // Blocking: the threads end at once, their workers having stopped or been
-            // given up on.
-            tokio::task::block_in_place(|| threads.stop());
-        }
-        let left = store.delivery_counts().await.map(|c| c.open).unwrap_or(0);
-        if left > 0 && args.store.is_durable() {
-            tracing::info!(
-                left,
-                "deliveries left pending; they resume at the next start"
-            );
-        } else if left > 0 {
-            tracing::warn!(
-                left,
-                "deliveries left undelivered; the in-memory store loses them on exit"
-            );
-        }
+}
+
+/// The relay with its delivery workers running on threads of their own
+/// (`server::threads`), apart from the runtime that serves requests.
+fn start_relay(
+    args: &ServeArgs,
+    config: RelayConfig,
+    store: Arc<dyn EventStore>,
+) -> anyhow::Result<(Arc<Relay>, RuntimeThreads)> {
+    let relay = Relay::new(config, store)?;
+    let threads = RuntimeThreads::start("relay", usize::from(args.forward_threads))
+        .context("starting the relay's threads")?;
+    relay.start_on(threads.handles())?;
+    Ok((relay, threads))
+}
+
+/// After the last request: gives attempts in flight `--shutdown-grace`, stops the relay's
+/// threads, and says what is left undelivered.
+async fn stop_relay(
+    args: &ServeArgs,
+    relay: Arc<Relay>,
+    threads: RuntimeThreads,
+    store: &dyn EventStore,
+) {
+    let grace = args.shutdown_grace;
+    if !relay.drain(grace).await {
+        tracing::warn!(
+            grace_secs = grace.as_secs_f64(),
+            "attempts still in flight after the grace period were cut off"
+        );
     }
-    tracing::info!("stopped");
-    Ok(())
+    // Blocking: the threads end at once, their workers having stopped or been given up on.
+    tokio::task::block_in_place(|| threads.stop());
+    let left = store.delivery_counts().await.map(|c| c.open).unwrap_or(0);
+    if left > 0 && args.store.is_durable() {
+        tracing::info!(
+            left,
+            "deliveries left pending; they resume at the next start"
+        );
+    } else if left > 0 {
+        tracing::warn!(
+            left,
+            "deliveries left undelivered; the in-memory store loses them on exit"
+        );
+    }
 }
 
 /// The relay's settings, or `None` when no target is given.
@@ -205,9 +227,9 @@ fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
         }
         return Ok(None);
     };
-    let kind = match scheme {
-        Scheme::Standard => SecretKind::Whsec,
-        Scheme::Github => SecretKind::Raw,
+    let (scheme, kind) = match scheme {
+        VerifyScheme::Standard => (Scheme::Standard, SecretKind::Whsec),
+        VerifyScheme::Github => (Scheme::Github, SecretKind::Raw),
     };
     Ok(Some(Verification {
         scheme,

@@ -6,6 +6,7 @@ mod metrics;
 mod openapi;
 mod postgres;
 mod process;
+mod routing;
 mod webhook;
 
 use serde_json::Value;

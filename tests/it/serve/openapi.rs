@@ -7,21 +7,12 @@ use serde_json::Value;
 
 use crate::support::App;
 
-/// The routes of `hookrelay::server::router()`, as read from it: every (method, path)
-/// that does not end in the 404/405 fallback. Keep in step with `router()`.
-const ROUTER_ROUTES: &[(&str, &str)] = &[
-    ("POST", "/webhook"),
-    ("GET", "/events"),
-    ("GET", "/events/{event_id}"),
-    ("GET", "/events/{event_id}/body"),
-    ("GET", "/events/{event_id}/deliveries"),
-    ("POST", "/events/{event_id}/replay"),
-    ("GET", "/deliveries"),
-    ("POST", "/deliveries/replay"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-    ("GET", "/healthz"),
-];
+/// Every (method, path) of the routing table, the one place the server routes from.
+fn routed() -> Vec<(String, &'static str)> {
+    hookrelay::server::routes::endpoints()
+        .map(|(method, path, _)| (method.to_string(), path))
+        .collect()
+}
 
 /// A concrete path for a template: every `{parameter}` becomes `1`.
 fn concrete(template: &str) -> String {
@@ -56,7 +47,7 @@ fn is_fallback(status: u16, body: &str) -> bool {
 async fn every_described_operation_is_routed() {
     let app = App::start().await;
     let operations = openapi::operations();
-    assert!(operations.len() >= ROUTER_ROUTES.len(), "{operations:?}");
+    assert_eq!(operations.len(), routed().len(), "{operations:?}");
 
     for (method, template) in &operations {
         let (status, body) = call(&app, method, &concrete(template)).await;
@@ -73,17 +64,17 @@ async fn every_route_is_described_and_the_fallback_is_told_apart() {
     let app = App::start().await;
     let described = openapi::operations();
 
-    for (method, path) in ROUTER_ROUTES {
+    for (method, path) in routed() {
         assert!(
             described
                 .iter()
-                .any(|(m, p)| m.as_str() == *method && p.as_str() == *path),
+                .any(|(m, p)| m.as_str() == method && p.as_str() == path),
             "{method} {path} is routed but missing from openapi.json"
         );
-        let (status, body) = call(&app, method, &concrete(path)).await;
+        let (status, body) = call(&app, &method, &concrete(path)).await;
         assert!(
             !is_fallback(status, &body),
-            "ROUTER_ROUTES lists {method} {path}, which the server does not route: {status} {body}"
+            "the routing table lists {method} {path}, which the server does not route: {status} {body}"
         );
     }
     // The probe itself can tell: an unknown path and a wrong method are the fallback.

@@ -306,3 +306,88 @@ async fn an_unverified_webhook_id_never_drops_an_event() {
     let (_, list) = app.get("/events").await;
     assert_eq!(ids(&list), [900, 902]);
 }
+
+/// A receiver verifying Standard Webhooks signatures, and a signer with its secret.
+async fn verifying() -> (App, hookrelay::alert::signing::Signer) {
+    use hookrelay::alert::signing::{Secret, Signer};
+    use hookrelay::server::verify::{Scheme, Verification};
+
+    let secret = Secret::generate().expect("a secret");
+    let config = Config {
+        verify: Some(Verification {
+            scheme: Scheme::Standard,
+            secrets: vec![secret.clone()],
+            tolerance: Default::default(),
+        }),
+        ..Config::default()
+    };
+    let signer = Signer::new(vec![secret]).expect("a signer");
+    (App::with(config, 100).await, signer)
+}
+
+/// POSTs `body` to /webhook with `content_type` and `headers`; the status and the answer.
+async fn post_with(
+    app: &App,
+    content_type: &str,
+    headers: http::HeaderMap,
+    body: String,
+) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/webhook"))
+        .header("content-type", content_type)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    support::app::answer(response).await
+}
+
+#[tokio::test]
+async fn with_verify_a_badly_signed_request_is_401_whatever_its_content_type() {
+    let (app, signer) = verifying().await;
+    let id = hookrelay::alert::signing::MessageId::new("msg_1").unwrap();
+    let body = event(31);
+    let mut forged = signer.headers(&id, body.as_bytes());
+    let other = signer.headers(&id, b"another body");
+    forged.insert("webhook-signature", other["webhook-signature"].clone());
+
+    let (unsigned, unsigned_body) =
+        post_with(&app, "text/plain", Default::default(), "not json".into()).await;
+    let (bad, bad_body) = post_with(&app, "text/plain", forged, body.clone()).await;
+    let (good, good_body) = post_with(
+        &app,
+        "text/plain",
+        signer.headers(&id, body.as_bytes()),
+        body,
+    )
+    .await;
+
+    assert_eq!(unsigned, 401, "{unsigned_body}");
+    assert_eq!(bad, 401, "{bad_body}");
+    assert_eq!(bad_body["error"], "invalid_signature");
+    assert_eq!(good, 415, "{good_body}");
+    assert_eq!(good_body["error"], "unsupported_media_type");
+    assert_eq!(app.store.stats().await.unwrap().events, 0);
+}
+
+#[tokio::test]
+async fn with_verify_only_a_verified_request_learns_that_its_event_is_invalid() {
+    let (app, signer) = verifying().await;
+    let id = hookrelay::alert::signing::MessageId::new("msg_2").unwrap();
+    let invalid = r#"{"event_id": "x"}"#.to_string();
+
+    let (unsigned, _) = post_with(
+        &app,
+        "application/json",
+        Default::default(),
+        invalid.clone(),
+    )
+    .await;
+    let signed = signer.headers(&id, invalid.as_bytes());
+    let (verified, body) = post_with(&app, "application/json", signed, invalid).await;
+
+    assert_eq!(unsigned, 401);
+    assert_eq!(verified, 422, "{body}");
+}

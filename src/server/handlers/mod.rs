@@ -1,0 +1,54 @@
+//! HTTP handlers, one file per resource: [`webhook`] receives events, [`events`] reads
+//! them back, [`status`] answers health and metrics; the relay's deliveries are in
+//! `relay_api`. What they share is here: paging, path ids, the fallbacks.
+
+pub mod events;
+pub mod status;
+pub mod webhook;
+
+use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
+
+use super::error::ApiError;
+
+/// Default and maximum page sizes of the listings (`GET /events`, `GET /deliveries`).
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+/// The page size asked for with `?limit=`, or `default`; 400 outside 1 to `max`.
+pub fn page_limit(asked: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let limit = asked.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {max}, got {limit}"
+        )))
+    }
+}
+
+/// Cuts `items`, read with one more than `limit` asked of the store, to one page, and
+/// gives the cursor of the next page (`cursor` of the page's last item) when there is one.
+pub fn one_page<T, C>(items: &mut Vec<T>, limit: usize, cursor: impl Fn(&T) -> C) -> Option<C> {
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor)
+    } else {
+        None
+    }
+}
+
+/// The `{event_id}` of a path: 400 unless it is an integer.
+pub fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+    let Path(id) = id?;
+    id.parse::<i64>()
+        .map_err(|_| ApiError::BadRequest(format!("event_id must be an integer, got {id:?}")))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,270 @@
+//! `POST /webhook`: check the signature (with `--verify`), the media type and the event,
+//! store it, queue its deliveries, answer.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use http_body_util::BodyExt;
+
+use crate::model;
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::server::store::{Inserted, NewEvent};
+use crate::server::verify;
+
+/// `POST /webhook` through the router, which has it for the methods it does not allow
+/// (405); the request itself normally comes straight from [`Routes`](crate::server::routes::Routes) to [`webhook`].
+pub async fn events_create(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    webhook(&state, request).await
+}
+
+/// `POST /webhook` for a caller that holds the state itself: the routes of a connection,
+/// which keep their own handle so that no reference count shared by every connection is
+/// written per request.
+pub async fn webhook(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    // The whole request rather than a `HeaderMap` extractor, which would clone every header
+    // on this hottest path.
+    let (parts, body) = request.into_parts();
+    let result = receive(state, &parts.headers, body).await;
+    crate::server::metrics::event_received(match &result {
+        Ok((_, Inserted::Duplicate)) => "duplicate",
+        Ok(_) => "accepted",
+        Err(e) => e.code(),
+    });
+    let (event_id, inserted) = result?;
+    Ok(accepted(event_id, inserted == Inserted::Duplicate))
+}
+
+/// The body, read under the size limit and the body timeout (413, 408).
+async fn body_of(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let reading = read_body(headers, body, state.config.max_body_bytes);
+    crate::server::limits::within(state.config.limits.body_timeout, reading).await
+}
+
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(i64, Inserted), ApiError> {
+    // With `--verify`, who sent it is settled before anything about what was sent: an
+    // unsigned caller learns 401 (or 413 from the size limit) and nothing else.
+    let (body, message) = match &state.config.verify {
+        Some(verification) => {
+            let body = body_of(state, headers, body).await?;
+            verification.check(headers, &body)?;
+            check_json_content_type(headers)?;
+            // A `webhook-id` is an idempotency key only once a signature covers it.
+            let message = verification.verified_id(headers).map(|id| {
+                let digest = verify::body_digest(&body);
+                (id, digest)
+            });
+            (body, message)
+        }
+        None => {
+            check_json_content_type(headers)?;
+            (body_of(state, headers, body).await?, None)
+        }
+    };
+    if let Some((id, digest)) = &message {
+        match state.seen_ids.get(id) {
+            Some(seen) if seen.digest == *digest => {
+                return Ok((seen.event_id, Inserted::Duplicate));
+            }
+            Some(_) => return Err(ApiError::MessageConflict(id.clone())),
+            None => {}
+        }
+    }
+    let event = model::receive_event(&body)?;
+    let targets = state
+        .relay
+        .as_ref()
+        .map(|r| r.targets_for(&event.event_type))
+        .unwrap_or_default();
+    let new = NewEvent {
+        event_id: event.event_id,
+        event_type: &event.event_type,
+        body: &body,
+        targets: &targets,
+    };
+    let inserted = state.store.insert(new).await?;
+    log_received(event.event_id, inserted);
+    if let (Some((id, digest)), Inserted::New { .. } | Inserted::Duplicate) = (message, inserted) {
+        let seen = verify::Seen {
+            event_id: event.event_id,
+            digest,
+        };
+        state.seen_ids.insert(id, seen);
+    }
+    match inserted {
+        Inserted::New { .. } => {
+            if let Some(relay) = &state.relay {
+                targets.iter().for_each(|t| relay.wake(t));
+            }
+            Ok((event.event_id, inserted))
+        }
+        Inserted::Duplicate => Ok((event.event_id, inserted)),
+        Inserted::Conflict => Err(ApiError::Conflict(event.event_id)),
+        Inserted::QueueFull => Err(ApiError::Unavailable {
+            message: "the delivery queue is full; retry later".into(),
+            retry_after_secs: 5,
+        }),
+    }
+}
+
+/// The debug line of a received event, in words and numbers:
+/// `event_id=7 outcome="new" seq=12`.
+fn log_received(event_id: i64, inserted: Inserted) {
+    let (outcome, seq) = match inserted {
+        Inserted::New { seq } => ("new", Some(seq)),
+        Inserted::Duplicate => ("duplicate", None),
+        Inserted::Conflict => ("conflict", None),
+        Inserted::QueueFull => ("queue_full", None),
+    };
+    tracing::debug!(event_id, outcome, seq, "webhook received");
+}
+
+/// The answer to an accepted event, `{"status":"success","event_id":123}` plus
+/// `"duplicate":true` for a repeat, written directly: it goes out for every event, and
+/// building it through `json!` or `Json` cost more than storing the event.
+fn accepted(event_id: i64, duplicate: bool) -> Response {
+    const HEAD: &[u8] = br#"{"status":"success","event_id":"#;
+    let mut id = itoa::Buffer::new();
+    let id = id.format(event_id).as_bytes();
+    let tail: &[u8] = if duplicate {
+        br#","duplicate":true}"#
+    } else {
+        b"}"
+    };
+    // Exactly sized: turning a Vec with spare capacity into a body reallocates it.
+    let mut body = Vec::with_capacity(HEAD.len() + id.len() + tail.len());
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(id);
+    body.extend_from_slice(tail);
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType("no Content-Type".into()));
+    };
+    // The form nearly every sender uses, recognised without parsing.
+    if value.as_bytes() == b"application/json" {
+        return Ok(());
+    }
+    let text = value.to_str().unwrap_or("");
+    let essence = text.split(';').next().unwrap_or("").trim().as_bytes();
+    let ends_with = |suffix: &str| {
+        essence.len() >= suffix.len()
+            && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    let starts_with = |prefix: &str| {
+        essence.len() >= prefix.len()
+            && essence[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    if essence.eq_ignore_ascii_case(b"application/json")
+        || (starts_with("application/") && ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!("{text:?}")))
+    }
+}
+
+/// Reads the body, refusing it as soon as it is known to pass `limit`: from
+/// `Content-Length` before reading, or while streaming when there is none.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge {
+        limit: limit as u64,
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = body;
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        total += chunk.len();
+        if total > limit {
+            return Err(too_large());
+        }
+        match &first {
+            None => first = Some(chunk),
+            Some(head) => {
+                if rest.is_empty() {
+                    rest.extend_from_slice(head);
+                }
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(if rest.is_empty() {
+        first.unwrap_or_default()
+    } else {
+        Bytes::from(rest)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn the_debug_line_of_a_received_event_is_words_and_numbers() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&lines);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .json()
+            .with_writer(move || Lines(Arc::clone(&writer)))
+            .finish();
+
+        tracing::subscriber::with_default(subscriber, || {
+            log_received(7, Inserted::New { seq: 12 });
+            log_received(8, Inserted::Duplicate);
+        });
+
+        let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        let fields: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["fields"].clone())
+            .collect();
+        assert_eq!(fields[0]["outcome"], "new", "{text}");
+        assert_eq!(fields[0]["seq"], 12, "{text}");
+        assert_eq!(fields[0]["event_id"], 7, "{text}");
+        assert_eq!(fields[1]["outcome"], "duplicate", "{text}");
+        assert!(fields[1].get("seq").is_none(), "{text}");
+    }
+
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}

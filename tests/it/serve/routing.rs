@@ -1,0 +1,208 @@
+//! Where requests go: the one table of endpoints, its public and admin sides, a layer put
+//! around the routes reaching `POST /webhook`, and `Keep-Alive` on kept-alive answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookrelay::server::limits::{Admission, Limits};
+use hookrelay::server::memory::MemoryStore;
+use hookrelay::server::routes::{self, Access, App, Routes, Side};
+use hookrelay::server::{AppState, Config, serve_app};
+use http::HeaderValue;
+use tokio::sync::oneshot;
+
+use crate::support::event;
+
+/// Serves `app` on 127.0.0.1:0 until the returned sender is dropped; its base URL.
+async fn serving<S>(app: App<S>) -> (String, oneshot::Sender<()>)
+where
+    App<S>: Clone + Send + 'static,
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        serve_app(listener, app, &Limits::default(), shutdown)
+            .await
+            .unwrap();
+    });
+    (base, stop)
+}
+
+fn state() -> AppState {
+    AppState::new(Arc::new(MemoryStore::new(100, 100)), Config::default())
+}
+
+/// Whether `status` is a proper answer of `path` on a server holding event 1 and no
+/// relay: success, or for the replay of event 1, 404 (it has no deliveries).
+fn served(path: &str, status: reqwest::StatusCode) -> bool {
+    status.is_success() || path == "/events/{event_id}/replay" && status == 404
+}
+
+/// The request each endpoint of the table is tried with: its method, its path with an
+/// event id that exists.
+fn request(
+    client: &reqwest::Client,
+    base: &str,
+    method: &http::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    let mut url = format!("{base}{}", path.replace("{event_id}", "1"));
+    if path == "/deliveries/replay" {
+        url.push_str("?status=dead");
+    }
+    let builder = client.request(method.clone(), url);
+    if path == routes::WEBHOOK {
+        builder
+            .header("content-type", "application/json")
+            .body(event(2))
+    } else {
+        builder
+    }
+}
+
+#[tokio::test]
+async fn a_layer_around_the_routes_reaches_post_webhook_and_every_other_route() {
+    let layer = tower::util::MapResponseLayer::new(|mut response: axum::response::Response| {
+        let headers = response.headers_mut();
+        headers.insert("x-layered", HeaderValue::from_static("yes"));
+        response
+    });
+    let state = state();
+    let store = state.store.clone();
+    let routes = tower::Layer::layer(&layer, Routes::new(state, Side::Both));
+    let (base, _stop) = serving(App::new(routes, Admission::new(16))).await;
+    let client = reqwest::Client::new();
+
+    let webhook = request(&client, &base, &http::Method::POST, routes::WEBHOOK)
+        .send()
+        .await
+        .unwrap();
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+
+    assert_eq!(webhook.status(), 200);
+    assert_eq!(webhook.headers()["x-layered"], "yes");
+    assert!(webhook.headers().contains_key("x-request-id"));
+    assert_eq!(store.get(2).await.unwrap().map(|e| e.event_id), Some(2));
+    assert_eq!(health.headers()["x-layered"], "yes");
+}
+
+#[tokio::test]
+async fn every_endpoint_of_the_table_is_served_on_its_method() {
+    let state = state();
+    let (base, _stop) = serving(routes::app(state, Side::Both)).await;
+    let client = reqwest::Client::new();
+    request(&client, &base, &http::Method::POST, routes::WEBHOOK)
+        .body(event(1))
+        .send()
+        .await
+        .unwrap();
+
+    for (method, path, _) in routes::endpoints() {
+        let status = request(&client, &base, method, path)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(served(path, status), "{method} {path}: {status}");
+        let other = if method == http::Method::GET {
+            http::Method::DELETE
+        } else {
+            http::Method::GET
+        };
+        let status = request(&client, &base, &other, path)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 405, "{other} {path}");
+    }
+}
+
+#[tokio::test]
+async fn the_public_side_serves_only_public_endpoints_and_the_admin_side_the_rest() {
+    let state = state();
+    let (public, _stop_public) = serving(routes::app(state.clone(), Side::Public)).await;
+    let (admin, _stop_admin) = serving(routes::app(state, Side::Admin)).await;
+    let client = reqwest::Client::new();
+    let first = request(&client, &public, &http::Method::POST, routes::WEBHOOK)
+        .body(event(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+
+    let publics: Vec<_> = routes::endpoints()
+        .filter(|e| e.2 == Access::Public)
+        .collect();
+    let publics: Vec<_> = publics.iter().map(|(m, p, _)| (m.as_str(), *p)).collect();
+    assert_eq!(publics, [("POST", "/webhook"), ("GET", "/healthz")]);
+    for (method, path, access) in routes::endpoints() {
+        let on_public = request(&client, &public, method, path)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        let on_admin = request(&client, &admin, method, path)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        match access {
+            Access::Public => {
+                assert!(served(path, on_public), "{method} {path}: {on_public}");
+                assert_eq!(on_admin, 404, "{method} {path} on the admin side");
+            }
+            Access::Admin => {
+                assert_eq!(on_public, 404, "{method} {path} on the public side");
+                assert!(served(path, on_admin), "{method} {path}: {on_admin}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn kept_alive_answers_say_how_long_the_connection_stays_open() {
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let config = Config {
+        limits,
+        ..Config::default()
+    };
+    let app = crate::support::App::with(config, 100).await;
+    let client = reqwest::Client::new();
+
+    let kept = client
+        .post(app.url("/webhook"))
+        .header("content-type", "application/json")
+        .body(event(1))
+        .send()
+        .await
+        .unwrap();
+    let closing = client
+        .get(app.url("/healthz"))
+        .header("connection", "close")
+        .send()
+        .await
+        .unwrap();
+
+    // Below the 5 s idle timeout, in whole seconds.
+    assert_eq!(kept.headers()["keep-alive"], "timeout=4");
+    assert!(
+        !closing.headers().contains_key("keep-alive"),
+        "{:?}",
+        closing.headers()
+    );
+}
