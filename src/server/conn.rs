@@ -1,5 +1,6 @@
-//! The accept loop and per-connection timeouts. Each connection is served by hyper's
-//! HTTP/1 machinery under a watchdog that closes it when the client holds it without
+//! The accept loop and per-connection timeouts. Each connection (after its TLS handshake,
+//! see `tls.rs`) is served by hyper as HTTP/1.1 or, for a client that opens with the
+//! HTTP/2 preface (prior knowledge, or ALPN `h2` on TLS), as HTTP/2, under a watchdog that closes it when the client holds it without
 //! progress: request headers not complete within the header timeout, no next request
 //! within the idle timeout of a kept-alive connection, or a response the client does not
 //! read within the idle timeout (a slow reader). A request being handled is never cut by
@@ -17,9 +18,9 @@ use axum::body::Body;
 use axum::response::IntoResponse;
 use http::Method;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
@@ -30,12 +31,15 @@ use super::AppState;
 use super::handlers::{self, WEBHOOK};
 use super::limits::{Admission, Limits};
 use super::request_id;
+use super::tls::{self, Tls};
 use super::wake::WakesInline;
 
 /// Accepts connections until `shutdown` completes, then stops accepting, lets every
-/// connection finish the request it is handling, and returns when all are closed.
+/// connection finish the request it is handling, and returns when all are closed. With
+/// `tls`, each connection is a TLS one.
 pub async fn accept_loop(
     listener: TcpListener,
+    tls: Option<Tls>,
     app: Router,
     state: AppState,
     admission: Admission,
@@ -53,14 +57,26 @@ pub async fn accept_loop(
         match accepted {
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
-                connections.spawn(serve_connection(
-                    stream,
-                    app.clone(),
-                    state.clone(),
-                    admission.clone(),
-                    limits.clone(),
-                    stop.clone(),
-                ));
+                let (app, state, admission) = (app.clone(), state.clone(), admission.clone());
+                let (limits, stop) = (limits.clone(), stop.clone());
+                match &tls {
+                    None => {
+                        connections.spawn(serve_connection(
+                            stream, app, state, admission, limits, stop,
+                        ));
+                    }
+                    Some(tls) => {
+                        let acceptor = tls.acceptor();
+                        connections.spawn(async move {
+                            let timeout = limits.header_timeout;
+                            if let Some(stream) =
+                                tls::handshake(acceptor, stream, timeout, &stop).await
+                            {
+                                serve_connection(stream, app, state, admission, limits, stop).await;
+                            }
+                        });
+                    }
+                }
             }
             Err(e) if is_connection_error(&e) => {}
             Err(e) => {
@@ -87,14 +103,16 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     app: Router,
     state: AppState,
     admission: Admission,
     limits: Limits,
     stop: CancellationToken,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let watch = Arc::new(Watch::new(admission));
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -142,10 +160,9 @@ async fn serve_connection(
     });
     // hyper's own header timeout is off: its clock also runs while a kept-alive connection
     // waits for its next request, which would make the idle timeout unreachable.
-    let connection = hyper::server::conn::http1::Builder::new()
-        .header_read_timeout(None)
-        .keep_alive(true)
-        .serve_connection(io, service);
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().header_read_timeout(None).keep_alive(true);
+    let connection = builder.serve_connection(io, service);
     let connection = WakesInline::new(connection);
     tokio::pin!(connection);
     let expired = watch.expired(limits.header_timeout, limits.idle_timeout);
@@ -317,13 +334,13 @@ impl Drop for Busy {
     }
 }
 
-/// A TCP stream that tells its [`Watch`] when bytes arrive.
-struct Watched {
-    inner: TcpStream,
+/// A stream (TCP, or TLS over it) that tells its [`Watch`] when bytes arrive.
+struct Watched<S> {
+    inner: S,
     watch: Arc<Watch>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -338,7 +355,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -15,6 +15,7 @@ pub mod store;
 #[cfg(test)]
 mod store_tests;
 pub mod threads;
+pub mod tls;
 pub mod verify;
 mod wake;
 
@@ -117,13 +118,24 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves until `shutdown` completes, then stops accepting and finishes in-flight requests.
 /// Connections that stall are closed under the header and idle timeouts of `state`.
+/// Each connection speaks HTTP/1.1, or HTTP/2 when it opens with its preface.
 pub async fn serve(
     listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_tls(listener, None, state, shutdown).await
+}
+
+/// [`serve`], with every connection over TLS when `tls` is given (HTTP/2 through ALPN).
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Option<tls::Tls>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
     let admission = Admission::new(limits.max_inflight);
     let app = router(state.clone());
-    conn::accept_loop(listener, app, state, admission, limits, shutdown).await
+    conn::accept_loop(listener, tls, app, state, admission, limits, shutdown).await
 }

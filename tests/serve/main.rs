@@ -6,6 +6,7 @@ mod support;
 
 mod events;
 mod process;
+mod tls;
 mod webhook;
 
 use serde_json::Value;

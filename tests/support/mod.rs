@@ -11,6 +11,7 @@ pub mod customer;
 pub mod durable;
 pub mod process;
 pub mod tcp;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -7,15 +7,18 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use http::header::HeaderMap;
+use tokio_util::sync::CancellationToken;
 
-use crate::alert::RetryPolicy;
+use crate::alert::client::read_certificates;
 use crate::alert::signing::Signer;
+use crate::alert::{ClientOptions, RetryPolicy};
 use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
 use crate::server::relay::{Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
 use crate::server::threads::Threads;
+use crate::server::tls::Tls;
 use crate::server::verify::{Scheme, Verification};
 use crate::server::{self, AppState, Config};
 
@@ -28,6 +31,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
     let verify = verification(&args)?;
     let relay_config = relay_config(&args)?;
+    let outbound = outbound(&args)?;
+    // Read before binding: a bad file is an error at start, not at the first connection.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::load(cert, key).context("--tls-cert/--tls-key")?),
+        _ => None,
+    };
     // Before the runtime: opening a durable store is blocking work.
     let store = build_store(&args)?;
     let workers = match args.workers {
@@ -45,7 +54,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         runtime.max_io_events_per_tick(1);
     }
     let runtime = runtime.build().context("starting the runtime")?;
-    runtime.block_on(serve(args, store, verify, relay_config))?;
+    runtime.block_on(serve(args, store, verify, tls, relay_config, outbound))?;
     Ok(super::exit(super::EXIT_OK))
 }
 
@@ -76,7 +85,9 @@ async fn serve(
     args: ServeArgs,
     store: Arc<dyn EventStore>,
     verify: Option<Verification>,
+    tls: Option<Tls>,
     relay_config: Option<RelayConfig>,
+    outbound: ClientOptions,
 ) -> anyhow::Result<()> {
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address)
@@ -86,7 +97,12 @@ async fn serve(
     // Whoever reads the address line may signal at once: the handlers must be in place
     // by then, or the default action kills the process.
     let shutdown = shutdown_signal();
-    super::print_out(&format!("listening on http://{local}\n"))?;
+    let reloading = CancellationToken::new();
+    if let Some(tls) = &tls {
+        tls.reload_on_sighup(reloading.clone());
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    super::print_out(&format!("listening on {scheme}://{local}\n"))?;
     tracing::info!(%local, max_events = args.max_events, store = %args.store, "serving");
 
     let config = Config {
@@ -101,7 +117,7 @@ async fn serve(
     };
     let mut state = AppState::new(store.clone(), config);
     let relay = relay_config
-        .map(|config| Relay::new(config, store.clone()))
+        .map(|config| Relay::with_client_options(config, store.clone(), outbound))
         .transpose()?;
     // The delivery workers run on threads of their own (`server::threads`).
     let mut relay_threads = None;
@@ -112,9 +128,10 @@ async fn serve(
         relay_threads = Some(threads);
         state = state.with_relay(Arc::clone(relay));
     }
-    server::serve(listener, state, shutdown)
+    server::serve_tls(listener, tls, state, shutdown)
         .await
         .context("serving")?;
+    reloading.cancel();
     if let Some(relay) = relay {
         let grace = args.shutdown_grace;
         if !relay.drain(grace).await {
@@ -173,6 +190,18 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         concurrency: usize::from(args.forward_concurrency),
         signer: Signer::new(secrets),
     }))
+}
+
+/// The trust (`--forward-cacert`) and proxies of the relay's deliveries.
+fn outbound(args: &ServeArgs) -> anyhow::Result<ClientOptions> {
+    let extra_roots = match &args.forward_cacert {
+        Some(path) => read_certificates(path).context("--forward-cacert")?,
+        None => Vec::new(),
+    };
+    Ok(ClientOptions {
+        extra_roots,
+        ..ClientOptions::default()
+    })
 }
 
 /// The verification `--verify` asks for, with its secrets.
