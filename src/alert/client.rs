@@ -29,6 +29,9 @@ use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
+
+use super::outbound;
+pub use super::outbound::read_certificates;
 use tokio::net::TcpStream;
 use tower::Service;
 
@@ -63,25 +66,6 @@ pub enum Proxies {
     FromEnv,
     /// Always straight to the target.
     Off,
-}
-
-/// Every certificate of a PEM file, in order: CA certificates for
-/// [`ClientOptions::extra_roots`], or a server's chain. An error says which file and why,
-/// also when it holds none.
-pub fn read_certificates(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    use anyhow::Context;
-    use rustls::pki_types::pem::PemObject;
-    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let certificates = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("{}: not a valid PEM file", path.display()))?;
-    if certificates.is_empty() {
-        anyhow::bail!(
-            "{}: no certificate found (expected a PEM block BEGIN CERTIFICATE)",
-            path.display()
-        );
-    }
-    Ok(certificates)
 }
 
 /// The `User-Agent` every outbound request carries.
@@ -207,48 +191,6 @@ pub(super) enum SendError {
     Proxy(String),
 }
 
-/// The server's certificate did not verify: the root cause, made to say what to do.
-#[derive(Debug)]
-struct Untrusted(rustls::Error);
-
-impl std::fmt::Display for Untrusted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the server's certificate is not trusted ({}); a private CA can be trusted with \
-             --cacert (send) or --forward-cacert (serve)",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for Untrusted {}
-
-/// `e` as [`Untrusted`] when a certificate check caused it.
-fn explain_certificate_error(
-    e: Box<dyn std::error::Error + Send + Sync>,
-) -> Box<dyn std::error::Error + Send + Sync> {
-    match tls_error(&*e) {
-        Some(tls @ rustls::Error::InvalidCertificate(_)) => Box::new(Untrusted(tls.clone())),
-        _ => e,
-    }
-}
-
-/// The rustls error under `e`, also inside `io::Error`s (whose `source` skips what they
-/// wrap).
-fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-        return Some(tls);
-    }
-    let wrapped = e
-        .downcast_ref::<std::io::Error>()
-        .and_then(|io| io.get_ref());
-    if let Some(found) = wrapped.and_then(|inner| tls_error(inner)) {
-        return Some(found);
-    }
-    e.source().and_then(tls_error)
-}
-
 /// How a request reaches its origin.
 enum Route {
     Direct,
@@ -297,24 +239,10 @@ pub fn build_client(options: ClientOptions) -> anyhow::Result<Client> {
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(options.connect_timeout);
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for (i, certificate) in options.extra_roots.into_iter().enumerate() {
-        roots
-            .add(certificate)
-            .map_err(|e| anyhow::anyhow!("CA certificate {} is not usable: {e}", i + 1))?;
-    }
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tls = Arc::new(tls);
+    let tls = outbound::client_tls(options.extra_roots)?;
     let connector = HttpsConnector::from((http.clone(), Arc::clone(&tls)));
     let proxies = match options.proxies {
-        Proxies::FromEnv if proxy_configured() => Some(Matcher::from_env()),
+        Proxies::FromEnv if outbound::proxy_configured() => Some(Matcher::from_env()),
         _ => None,
     };
     Ok(Client {
@@ -327,21 +255,6 @@ pub fn build_client(options: ClientOptions) -> anyhow::Result<Client> {
         }),
         timeout: options.timeout,
     })
-}
-
-/// Whether any proxy variable is set: without one, no request pays for matching.
-fn proxy_configured() -> bool {
-    let names = [
-        "ALL_PROXY",
-        "all_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-    ];
-    names
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
 }
 
 impl Client {
@@ -450,28 +363,29 @@ impl Client {
         uri: Uri,
         route: Route,
     ) -> Result<(SendRequest<Full<Bytes>>, ConnectionIfOpen), SendError> {
-        let io = match route {
+        let (proxy, connecting) = match route {
             Route::Direct => {
                 let mut connector = self.inner.connector.clone();
-                connector.call(uri).await
+                (None, connector.call(uri).await)
             }
             Route::Tunnel(proxy) => {
-                let mut tunnel = Tunnel::new(usable_proxy(&proxy)?, self.inner.http.clone());
+                let address = outbound::usable_proxy(&proxy).map_err(SendError::Proxy)?;
+                let mut tunnel = Tunnel::new(address.clone(), self.inner.http.clone());
                 if let Some(auth) = proxy.basic_auth() {
                     tunnel = tunnel.with_auth(auth.clone());
                 }
                 let mut connector = HttpsConnector::from((tunnel, Arc::clone(&self.inner.tls)));
-                connector.call(uri).await
+                (Some(address), connector.call(uri).await)
             }
             Route::Forward(proxy) => {
+                let address = outbound::usable_proxy(&proxy).map_err(SendError::Proxy)?;
                 let mut connector = self.inner.http.clone();
-                match connector.call(usable_proxy(&proxy)?).await {
-                    Ok(tcp) => Ok(MaybeHttpsStream::Http(tcp)),
-                    Err(e) => Err(e.into()),
-                }
+                let connected = connector.call(address.clone()).await;
+                let stream = connected.map(MaybeHttpsStream::Http).map_err(Into::into);
+                (Some(address), stream)
             }
-        }
-        .map_err(|e| SendError::Connect(explain_certificate_error(e)))?;
+        };
+        let io = connecting.map_err(|e| SendError::Connect(outbound::explain(e, proxy)))?;
         let (sender, connection) = http1::handshake(io).await.map_err(SendError::Request)?;
         Ok((sender, Some(Box::pin(connection))))
     }
@@ -492,22 +406,5 @@ impl Client {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(idle);
-    }
-}
-
-/// The proxy's address, when it is one this client speaks to (http://).
-fn usable_proxy(proxy: &Intercept) -> Result<Uri, SendError> {
-    let uri = proxy.uri();
-    if uri.scheme() == Some(&Scheme::HTTP) {
-        Ok(uri.clone())
-    } else {
-        // Named without its credentials.
-        let host = uri.host().unwrap_or("");
-        let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
-        Err(SendError::Proxy(format!(
-            "the proxy {}://{host}{port} from the environment is not supported \
-             (only http:// proxies are)",
-            uri.scheme_str().unwrap_or("")
-        )))
     }
 }

@@ -2,6 +2,7 @@
 //! it. `hookrelay send` and the relay both deliver through this module.
 
 pub mod client;
+mod outbound;
 pub mod retry;
 pub mod signing;
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod delivery;
+mod proxy;
 mod retries;
 
 use assert_cmd::assert::Assert;

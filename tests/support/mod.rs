@@ -10,6 +10,7 @@ pub mod app;
 pub mod customer;
 pub mod durable;
 pub mod process;
+pub mod proxy;
 pub mod tcp;
 pub mod tls;
 
