@@ -57,6 +57,15 @@ struct Untrusted(rustls::Error);
 
 impl std::fmt::Display for Untrusted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // webpki's reason has no variant of its own in rustls: it is known by its name.
+        if self.0.to_string().contains("CaUsedAsEndEntity") {
+            return write!(
+                f,
+                "the server's certificate is a CA certificate (basicConstraints CA:TRUE), \
+                 which cannot be a server's own ({}); give the server one with CA:FALSE",
+                self.0
+            );
+        }
         write!(
             f,
             "the server's certificate is not trusted ({}); a private CA can be trusted with \
