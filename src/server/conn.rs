@@ -1,6 +1,5 @@
 //! The accept loop and per-connection timeouts. Each connection (after its TLS handshake,
-//! see `tls.rs`) is served by hyper as HTTP/1.1 or, for a client that opens with the
-//! HTTP/2 preface (prior knowledge, or ALPN `h2` on TLS), as HTTP/2, under a watchdog that closes it when the client holds it without
+//! see `tls.rs`) is served by hyper's HTTP/1 machinery under a watchdog that closes it when the client holds it without
 //! progress: request headers not complete within the header timeout, no next request
 //! within the idle timeout of a kept-alive connection, or a response the client does not
 //! read within the idle timeout (a slow reader). A request being handled is never cut by
@@ -18,7 +17,7 @@ use axum::body::Body;
 use axum::response::IntoResponse;
 use http::Method;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -160,9 +159,10 @@ async fn serve_connection<S>(
     });
     // hyper's own header timeout is off: its clock also runs while a kept-alive connection
     // waits for its next request, which would make the idle timeout unreachable.
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().header_read_timeout(None).keep_alive(true);
-    let connection = builder.serve_connection(io, service);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .header_read_timeout(None)
+        .keep_alive(true)
+        .serve_connection(io, service);
     let connection = WakesInline::new(connection);
     tokio::pin!(connection);
     let expired = watch.expired(limits.header_timeout, limits.idle_timeout);

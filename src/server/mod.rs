@@ -118,7 +118,6 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves until `shutdown` completes, then stops accepting and finishes in-flight requests.
 /// Connections that stall are closed under the header and idle timeouts of `state`.
-/// Each connection speaks HTTP/1.1, or HTTP/2 when it opens with its preface.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -127,7 +126,7 @@ pub async fn serve(
     serve_tls(listener, None, state, shutdown).await
 }
 
-/// [`serve`], with every connection over TLS when `tls` is given (HTTP/2 through ALPN).
+/// [`serve`], with every connection over TLS when `tls` is given.
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Option<tls::Tls>,

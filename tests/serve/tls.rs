@@ -1,5 +1,5 @@
 //! `serve --tls-cert/--tls-key`: https with a certificate from a private CA made in the test,
-//! HTTP/2 through ALPN and by prior knowledge on plain HTTP, reloading the pair on SIGHUP,
+//! the same limits as plain HTTP, reloading the pair on SIGHUP,
 //! a bad file at start, and the relay trusting a private CA with `--forward-cacert`.
 
 use std::time::Duration;
@@ -74,7 +74,7 @@ async fn send_with_cacert_delivers_over_https_and_without_it_names_the_certifica
 }
 
 #[tokio::test]
-async fn an_http2_client_posts_over_tls_through_alpn_under_the_same_limits() {
+async fn limits_and_request_ids_apply_over_tls() {
     let ca = Ca::new("test CA");
     let (server, _dir) = https_server(&ca, &["--max-body-bytes", "1KiB"]);
     let client = ca.reqwest();
@@ -94,36 +94,11 @@ async fn an_http2_client_posts_over_tls_through_alpn_under_the_same_limits() {
         .await
         .unwrap();
 
-    assert_eq!(accepted.version(), reqwest::Version::HTTP_2);
     assert_eq!(accepted.status(), 200);
     assert!(accepted.headers().contains_key("x-request-id"));
     let body: Value = accepted.json().await.unwrap();
     assert_eq!(body["event_id"], 7);
-    assert_eq!(too_big.version(), reqwest::Version::HTTP_2);
     assert_eq!(too_big.status(), 413);
-}
-
-#[tokio::test]
-async fn an_http2_client_with_prior_knowledge_posts_over_plain_http() {
-    let server = Served::start(&[]);
-    let client = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
-
-    let accepted = client
-        .post(server.url("/webhook"))
-        .header("content-type", "application/json")
-        .body(event(8))
-        .send()
-        .await
-        .unwrap();
-    let listed = client.get(server.url("/events/8")).send().await.unwrap();
-
-    assert_eq!(accepted.version(), reqwest::Version::HTTP_2);
-    assert_eq!(accepted.status(), 200);
-    assert_eq!(listed.version(), reqwest::Version::HTTP_2);
-    assert_eq!(listed.status(), 200);
 }
 
 /// An HTTP/1.1 connection over TLS that sends requests one after another.

@@ -56,7 +56,7 @@ impl Ca {
         }
     }
 
-    /// A reqwest client that trusts this CA (and speaks HTTP/2 when ALPN offers it).
+    /// A reqwest client that trusts this CA.
     pub fn reqwest(&self) -> reqwest::Client {
         let root = reqwest::Certificate::from_der(self.der().as_ref()).expect("CA for reqwest");
         reqwest::Client::builder()
