@@ -392,7 +392,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__send)
-            opts="-f -H -h --to --event-id --event-type --description --timestamp --file --header --timeout --connect-timeout --retries --retry-backoff --json --dry-run --secret --secret-file --id --help"
+            opts="-f -H -h --to --event-id --event-type --description --timestamp --file --header --timeout --connect-timeout --retries --retry-backoff --json --dry-run --secret --secret-file --id --cacert --no-proxy --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -462,6 +462,10 @@ _hookrelay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -470,7 +474,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__serve)
-            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --store --sync --retention --header-timeout --body-timeout --idle-timeout --max-inflight --log-format --forward-to --route --forward-header --forward-secret --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --shutdown-grace --help"
+            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --store --sync --retention --header-timeout --body-timeout --idle-timeout --max-inflight --tls-cert --tls-key --log-format --forward-to --route --forward-header --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --shutdown-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -540,6 +544,14 @@ _hookrelay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -557,6 +569,10 @@ _hookrelay() {
                     return 0
                     ;;
                 --forward-secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-cacert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

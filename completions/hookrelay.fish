@@ -54,12 +54,15 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l header-tim
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l body-timeout -d 'Time a client has to send a request\'s whole body (408 beyond it)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l idle-timeout -d 'Time a kept-alive connection may wait for its next request before it is closed' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-inflight -d 'Requests handled at once; beyond it the answer is 503 with Retry-After at once' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l tls-cert -d 'Serve https with this PEM certificate chain (with --tls-key); SIGHUP reloads it' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l log-format -d 'Log lines on stderr as text or as one JSON object per line' -r -f -a "text\t''
 json\t''"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-to -d 'Relay every accepted event to URL (repeatable; comma-separated in the env var)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l route -d 'Relay events whose event_type matches GLOB to URL, e.g. \'order.*=http://host/hook\'' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-header -d 'Extra header on forwarded requests, \'Name: value\' (repeatable; one a line in the env var)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-secret -d 'Sign forwarded deliveries with this whsec_ secret (Standard Webhooks; repeatable)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-cacert -d 'Also trust the CA certificates in this PEM file for https targets' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l retry-schedule -d 'Waits between attempts of a delivery; after the last, it is dead' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-timeout -d 'Time allowed for each forwarded attempt' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-pending -d 'Open deliveries allowed; beyond it POST /webhook answers 503 with Retry-After' -r
@@ -81,8 +84,10 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l retry-backo
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret-file -d 'Read secrets from a file, one per line' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l id -d 'webhook-id, the same on every attempt [default with a secret: evt_<event_id>]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l cacert -d 'Also trust the CA certificates in this PEM file for https (the public roots stay)' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l json -d 'Print one JSON result object on stdout instead of the response body'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l dry-run -d 'Print the request that would be sent, and send nothing'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l no-proxy -d 'Connect straight to --to, ignoring HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l format -d 'Output format' -r -f -a "text\t''
 json\t''"

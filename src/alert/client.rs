@@ -1,6 +1,10 @@
 //! The one HTTP client of outbound delivery: HTTP/1.1 connections (plain TCP or rustls)
 //! made with hyper and kept open between attempts, no redirects followed, a bound on the
-//! whole attempt, and `User-Agent: hookrelay/<version>`.
+//! whole attempt, and `User-Agent: hookrelay/<version>`. https trusts the public roots and
+//! any private CA it is given, never "any certificate". Outbound proxies come from
+//! `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (or their lower-case forms),
+//! read as curl reads them by hyper-util's matcher: https goes through a `CONNECT`
+//! tunnel, http is sent to the proxy in absolute form.
 //!
 //! A connection has no task of its own: whoever sends on it polls it while waiting for the
 //! answer ([`drive`]). A request then goes out and its answer comes back within the
@@ -14,24 +18,34 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::HOST;
+use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::CertificateDer;
+
+use super::outbound;
+pub use super::outbound::read_certificates;
 use tokio::net::TcpStream;
 use tower::Service;
 
-/// Timeouts of the client.
-#[derive(Debug, Clone, Copy)]
+/// Timeouts, trust and proxies of the client.
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Whole attempt, from connecting to the last byte read.
     pub timeout: Duration,
     pub connect_timeout: Option<Duration>,
+    /// Certificates of private CAs that https trusts besides the public roots (see
+    /// [`read_certificates`]).
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    pub proxies: Proxies,
 }
 
 impl Default for ClientOptions {
@@ -39,8 +53,20 @@ impl Default for ClientOptions {
         Self {
             timeout: Duration::from_secs(10),
             connect_timeout: None,
+            extra_roots: Vec::new(),
+            proxies: Proxies::FromEnv,
         }
     }
+}
+
+/// Whether requests may go through a proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proxies {
+    /// As `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` say, read when the client
+    /// is built.
+    FromEnv,
+    /// Always straight to the target.
+    Off,
 }
 
 /// The `User-Agent` every outbound request carries.
@@ -58,15 +84,21 @@ pub struct Client {
 }
 
 struct Inner {
+    /// Straight to the target, over TLS for https.
     connector: HttpsConnector<HttpConnector>,
+    /// TCP alone, to a proxy.
+    http: HttpConnector,
+    tls: Arc<rustls::ClientConfig>,
+    /// `None` when no proxy is configured (or proxies are off).
+    proxies: Option<Matcher>,
     idle: Mutex<Vec<Idle>>,
 }
 
 /// hyper's side of one connection: reads and writes the socket when polled.
 type Connection = http1::Connection<MaybeHttpsStream<TokioIo<TcpStream>>, Full<Bytes>>;
 
-/// `None` once the connection has ended.
-type Link = Option<Pin<Box<Connection>>>;
+/// hyper's side of a connection while it is open; `None` once it has ended.
+type ConnectionIfOpen = Option<Pin<Box<Connection>>>;
 
 /// Where requests go, read once from its URL rather than on every request: the origin a
 /// connection is kept for, and the request target and `Host` header each request carries.
@@ -139,7 +171,7 @@ struct Idle {
     origin: (Scheme, Authority),
     since: Instant,
     sender: SendRequest<Full<Bytes>>,
-    connection: Link,
+    connection: ConnectionIfOpen,
 }
 
 impl std::fmt::Debug for Client {
@@ -156,6 +188,17 @@ pub(super) enum SendError {
     Connect(Box<dyn std::error::Error + Send + Sync>),
     Request(hyper::Error),
     Invalid(&'static str),
+    /// A proxy from the environment that cannot be used.
+    Proxy(String),
+}
+
+/// How a request reaches its origin.
+enum Route {
+    Direct,
+    /// Through a `CONNECT` tunnel opened by the proxy (https).
+    Tunnel(Intercept),
+    /// To the proxy, which forwards it (http).
+    Forward(Intercept),
 }
 
 /// A connection holding a request in flight; goes back to the idle list with
@@ -163,7 +206,7 @@ pub(super) enum SendError {
 pub(super) struct Conn {
     origin: (Scheme, Authority),
     sender: SendRequest<Full<Bytes>>,
-    connection: Link,
+    connection: ConnectionIfOpen,
 }
 
 impl Conn {
@@ -176,7 +219,7 @@ impl Conn {
 /// Polls `connection` along with `future` until `future` is done. The connection goes first,
 /// so what it reads is there when the future looks; once it has ended, the future sees the
 /// ending (a request or body cut short) through hyper's channels.
-async fn drive<F: Future>(connection: &mut Link, future: F) -> F::Output {
+async fn drive<F: Future>(connection: &mut ConnectionIfOpen, future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     std::future::poll_fn(|cx| {
         if let Some(running) = connection.as_mut()
@@ -197,14 +240,18 @@ pub fn build_client(options: ClientOptions) -> anyhow::Result<Client> {
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(options.connect_timeout);
-    let connector = HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+    let tls = outbound::client_tls(options.extra_roots)?;
+    let connector = HttpsConnector::from((http.clone(), Arc::clone(&tls)));
+    let proxies = match options.proxies {
+        Proxies::FromEnv if outbound::proxy_configured() => Some(Matcher::from_env()),
+        _ => None,
+    };
     Ok(Client {
         inner: Arc::new(Inner {
             connector,
+            http,
+            tls,
+            proxies,
             idle: Mutex::new(Vec::new()),
         }),
         timeout: options.timeout,
@@ -228,8 +275,19 @@ impl Client {
         if !request.headers().contains_key(HOST) {
             request.headers_mut().insert(HOST, parsed.host.clone());
         }
-        // A connection carries requests in origin form: the path and query only.
-        *request.uri_mut() = parsed.target.clone();
+        let route = self.route(parsed);
+        if let Route::Forward(proxy) = &route {
+            // A forwarding proxy takes the whole URL, and its credentials.
+            *request.uri_mut() = parsed.uri.clone();
+            if let Some(auth) = proxy.basic_auth() {
+                request
+                    .headers_mut()
+                    .insert(PROXY_AUTHORIZATION, auth.clone());
+            }
+        } else {
+            // A connection carries requests in origin form: the path and query only.
+            *request.uri_mut() = parsed.target.clone();
+        }
 
         // Released right after its response ended, a connection may not have caught up yet.
         while let Some(Idle {
@@ -258,7 +316,7 @@ impl Client {
                 },
             }
         }
-        let (mut sender, mut connection) = self.connect(parsed.uri.clone()).await?;
+        let (mut sender, mut connection) = self.connect(parsed.uri.clone(), route).await?;
         let response = drive(&mut connection, sender.send_request(request))
             .await
             .map_err(SendError::Request)?;
@@ -284,9 +342,51 @@ impl Client {
         Some(idle.remove(at))
     }
 
-    async fn connect(&self, uri: Uri) -> Result<(SendRequest<Full<Bytes>>, Link), SendError> {
-        let mut connector = self.inner.connector.clone();
-        let io = connector.call(uri).await.map_err(SendError::Connect)?;
+    /// Whether a proxy takes requests to `parsed`, and how.
+    fn route(&self, parsed: &Parsed) -> Route {
+        let Some(proxy) = self
+            .inner
+            .proxies
+            .as_ref()
+            .and_then(|m| m.intercept(&parsed.uri))
+        else {
+            return Route::Direct;
+        };
+        if parsed.origin.0 == Scheme::HTTPS {
+            Route::Tunnel(proxy)
+        } else {
+            Route::Forward(proxy)
+        }
+    }
+
+    async fn connect(
+        &self,
+        uri: Uri,
+        route: Route,
+    ) -> Result<(SendRequest<Full<Bytes>>, ConnectionIfOpen), SendError> {
+        let (proxy, connecting) = match route {
+            Route::Direct => {
+                let mut connector = self.inner.connector.clone();
+                (None, connector.call(uri).await)
+            }
+            Route::Tunnel(proxy) => {
+                let address = outbound::usable_proxy(&proxy).map_err(SendError::Proxy)?;
+                let mut tunnel = Tunnel::new(address.clone(), self.inner.http.clone());
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                let mut connector = HttpsConnector::from((tunnel, Arc::clone(&self.inner.tls)));
+                (Some(address), connector.call(uri).await)
+            }
+            Route::Forward(proxy) => {
+                let address = outbound::usable_proxy(&proxy).map_err(SendError::Proxy)?;
+                let mut connector = self.inner.http.clone();
+                let connected = connector.call(address.clone()).await;
+                let stream = connected.map(MaybeHttpsStream::Http).map_err(Into::into);
+                (Some(address), stream)
+            }
+        };
+        let io = connecting.map_err(|e| SendError::Connect(outbound::explain(e, proxy)))?;
         let (sender, connection) = http1::handshake(io).await.map_err(SendError::Request)?;
         Ok((sender, Some(Box::pin(connection))))
     }

@@ -2,6 +2,7 @@
 //! it. `hookrelay send` and the relay both deliver through this module.
 
 pub mod client;
+mod outbound;
 pub mod retry;
 pub mod signing;
 
@@ -16,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
 
 use client::SendError;
-pub use client::{Client, ClientOptions, Endpoint, build_client};
+pub use client::{Client, ClientOptions, Endpoint, Proxies, build_client};
 pub use retry::{Backoff, Decision, RetryPolicy};
 
 /// How much of a response body is read for the report; the rest is discarded.
@@ -179,6 +180,10 @@ async fn exchange(
                 "connection failed"
             };
             result.error = Some(describe_error(kind, &*e));
+            return;
+        }
+        Err(SendError::Proxy(why)) => {
+            result.error = Some(format!("connection failed: {why}"));
             return;
         }
         Err(SendError::Request(e)) => {

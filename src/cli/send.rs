@@ -12,7 +12,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use crate::alert::signing::{MessageId, Signer};
-use crate::alert::{self, ClientOptions, Delivery, RetryPolicy};
+use crate::alert::{self, ClientOptions, Delivery, Proxies, RetryPolicy};
 use crate::model;
 
 use super::secrets::{SecretKind, SecretSource};
@@ -26,6 +26,10 @@ Examples:
   cat event.json | hookrelay send --to URL --file - --json
   hookrelay send --to URL --event-id 1 --dry-run
   hookrelay send --to URL --event-id 9 --secret whsec_... --id msg_9   # Standard Webhooks
+  hookrelay send --to https://127.0.0.1:5443/webhook --event-id 1 --cacert ca.pem
+
+Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or lower-case) are honoured as
+curl does (https through CONNECT, http forwarded); --no-proxy ignores them.
 
 Retries on connection errors, timeouts, 408, 429 and 5xx with exponential backoff and
 jitter, honouring Retry-After; never on other 4xx; redirects are not followed.
@@ -93,6 +97,14 @@ pub struct SendArgs {
     /// webhook-id, the same on every attempt [default with a secret: evt_<event_id>]
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
+
+    /// Also trust the CA certificates in this PEM file for https (the public roots stay)
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
+
+    /// Connect straight to --to, ignoring HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY
+    #[arg(long)]
+    pub no_proxy: bool,
 }
 
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
@@ -134,9 +146,19 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         super::print_out(&dry_run_text(&delivery, headers_for(1)))?;
         return Ok(super::exit(super::EXIT_OK));
     }
+    let extra_roots = match &args.cacert {
+        Some(path) => alert::client::read_certificates(path).context("--cacert")?,
+        None => Vec::new(),
+    };
     let options = ClientOptions {
         timeout: args.timeout,
         connect_timeout: args.connect_timeout,
+        extra_roots,
+        proxies: if args.no_proxy {
+            Proxies::Off
+        } else {
+            Proxies::FromEnv
+        },
     };
     let policy = RetryPolicy::exponential(args.retries, args.retry_backoff);
     let total = args.retries + 1;

@@ -19,6 +19,7 @@ pub mod store;
 #[cfg(test)]
 mod store_tests;
 pub mod threads;
+pub mod tls;
 pub mod verify;
 mod wake;
 
@@ -109,14 +110,32 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_tls(listener, None, state, shutdown).await
+}
+
+/// [`serve`], with every connection over TLS when `tls` is given.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Option<tls::Tls>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
-    serve_app(listener, routes::app(state, Side::Both), &limits, shutdown).await
+    serve_app(
+        listener,
+        tls,
+        routes::app(state, Side::Both),
+        &limits,
+        shutdown,
+    )
+    .await
 }
 
 /// Serves `app` (see [`routes`]) until `shutdown` completes, with the connection timeouts
-/// of `limits`.
+/// of `limits`, over TLS when `tls` is given.
 pub async fn serve_app<S>(
     listener: TcpListener,
+    tls: Option<tls::Tls>,
     app: App<S>,
     limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -126,5 +145,5 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
-    conn::accept_loop(listener, app, limits, shutdown).await
+    conn::accept_loop(listener, tls, app, limits, shutdown).await
 }

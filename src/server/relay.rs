@@ -75,11 +75,22 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(config: RelayConfig, store: Arc<dyn EventStore>) -> anyhow::Result<Arc<Self>> {
+        Self::with_client_options(config, store, alert::ClientOptions::default())
+    }
+
+    /// [`Relay::new`] with the trusted CAs and proxies of `outbound`; the timeout of each
+    /// attempt is still `config.timeout`.
+    pub fn with_client_options(
+        config: RelayConfig,
+        store: Arc<dyn EventStore>,
+        outbound: alert::ClientOptions,
+    ) -> anyhow::Result<Arc<Self>> {
         let client_options = alert::ClientOptions {
             timeout: config.timeout,
             connect_timeout: None,
+            ..outbound
         };
-        let client = alert::build_client(client_options)?;
+        let client = alert::build_client(client_options.clone())?;
         let lanes: Vec<Arc<Lane>> = config
             .targets
             .into_iter()
@@ -153,7 +164,7 @@ impl Relay {
         for (i, runtime) in runtimes.iter().enumerate() {
             let client = match i {
                 0 => self.client.clone(),
-                _ => alert::build_client(self.client_options)?,
+                _ => alert::build_client(self.client_options.clone())?,
             };
             placed.push((runtime.clone(), client));
         }

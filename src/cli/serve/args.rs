@@ -1,5 +1,6 @@
 //! The options of `hookrelay serve`: every one also settable by a `HOOKRELAY_*` variable.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -23,6 +24,7 @@ Examples:
   hookrelay serve --verify github --secret-file github-secret.txt
   hookrelay serve --store sqlite:/var/lib/hookrelay/events.db --retention 7d
   hookrelay serve --store postgres://hookrelay@db.internal:5432/hookrelay   # several instances
+  hookrelay serve --tls-cert cert.pem --tls-key key.pem   # https; SIGHUP re-reads both
 
 Endpoints:
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
@@ -39,7 +41,9 @@ Endpoints:
 
 Relay:
   hookrelay serve --forward-to http://127.0.0.1:9000/hook
-  hookrelay serve --route 'order.*=http://orders.internal/hook' --retry-schedule 1s,10s,1m";
+  hookrelay serve --route 'order.*=http://orders.internal/hook' --retry-schedule 1s,10s,1m
+  hookrelay serve --forward-to https://hooks.internal/in --forward-cacert internal-ca.pem
+  Deliveries honour HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY as curl does.";
 
 /// Receive webhooks on POST /webhook, validate and keep them
 #[derive(Debug, Args)]
@@ -125,6 +129,26 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
     pub max_inflight: u32,
 
+    /// Serve https with this PEM certificate chain (with --tls-key); SIGHUP reloads it
+    #[arg(
+        long,
+        env = "HOOKRELAY_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key",
+        help_heading = "TLS"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert
+    #[arg(
+        long,
+        env = "HOOKRELAY_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert",
+        help_heading = "TLS"
+    )]
+    pub tls_key: Option<PathBuf>,
+
     /// Log lines on stderr as text or as one JSON object per line
     #[arg(
         long,
@@ -153,6 +177,15 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_FORWARD_SECRET", value_name = "SECRET", hide_env_values = true,
           value_parser = secret_text, help_heading = "Relay")]
     pub forward_secret: Vec<SecretText>,
+
+    /// Also trust the CA certificates in this PEM file for https targets
+    #[arg(
+        long,
+        env = "HOOKRELAY_FORWARD_CACERT",
+        value_name = "PEM",
+        help_heading = "Relay"
+    )]
+    pub forward_cacert: Option<PathBuf>,
 
     /// Waits between attempts of a delivery; after the last, it is dead
     #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE", default_value = "1s,5s,30s,2m,10m,30m",

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use http::header::HeaderMap;
+use tokio_util::sync::CancellationToken;
 
-use crate::alert::RetryPolicy;
+use crate::alert::client::read_certificates;
 use crate::alert::signing::Signer;
+use crate::alert::{ClientOptions, RetryPolicy};
 use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
 use crate::server::postgres::{PostgresOptions, PostgresStore};
@@ -17,6 +19,7 @@ use crate::server::relay::{Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
 use crate::server::threads::RuntimeThreads;
+use crate::server::tls::Tls;
 use crate::server::verify::{Scheme, Verification};
 
 use crate::server::{self, AppState, Config};
@@ -30,6 +33,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
     let verify = verification(&args)?;
     let relay_config = relay_config(&args)?;
+    let outbound = outbound(&args)?;
+    // Read before binding: a bad file is an error at start, not at the first connection.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::load(cert, key).context("--tls-cert/--tls-key")?),
+        _ => None,
+    };
     // Before the runtime: opening a SQLite store is blocking work. A PostgreSQL store is
     // opened on the runtime, whose tasks drive its connections.
     let store = match &args.store {
@@ -56,7 +65,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Ok(store) => store,
             Err(url) => open_postgres(&args, &url).await?,
         };
-        serve(args, store, verify, relay_config).await
+        serve(args, store, verify, tls, relay_config, outbound).await
     })?;
     Ok(super::exit(super::EXIT_OK))
 }
@@ -99,7 +108,9 @@ async fn serve(
     args: ServeArgs,
     store: Arc<dyn EventStore>,
     verify: Option<Verification>,
+    tls: Option<Tls>,
     relay_config: Option<RelayConfig>,
+    outbound: ClientOptions,
 ) -> anyhow::Result<()> {
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address)
@@ -109,20 +120,26 @@ async fn serve(
     // Whoever reads the address line may signal at once: the handlers must be in place
     // by then, or the default action kills the process.
     let shutdown = shutdown_signal();
-    super::print_out(&format!("listening on http://{local}\n"))?;
+    let reloading = CancellationToken::new();
+    if let Some(tls) = &tls {
+        tls.reload_on_sighup(reloading.clone());
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    super::print_out(&format!("listening on {scheme}://{local}\n"))?;
     tracing::info!(%local, max_events = args.max_events, store = %args.store, "serving");
 
     let mut state = AppState::new(store.clone(), config(&args, verify));
     let relay = match relay_config {
-        Some(config) => Some(start_relay(&args, config, store.clone())?),
+        Some(config) => Some(start_relay(&args, config, store.clone(), outbound)?),
         None => None,
     };
     if let Some((relay, _)) = &relay {
         state = state.with_relay(Arc::clone(relay));
     }
-    server::serve(listener, state, shutdown)
+    server::serve_tls(listener, tls, state, shutdown)
         .await
         .context("serving")?;
+    reloading.cancel();
     if let Some((relay, threads)) = relay {
         stop_relay(&args, relay, threads, &*store).await;
     }
@@ -150,8 +167,9 @@ fn start_relay(
     args: &ServeArgs,
     config: RelayConfig,
     store: Arc<dyn EventStore>,
+    outbound: ClientOptions,
 ) -> anyhow::Result<(Arc<Relay>, RuntimeThreads)> {
-    let relay = Relay::new(config, store)?;
+    let relay = Relay::with_client_options(config, store, outbound)?;
     let threads = RuntimeThreads::start("relay", usize::from(args.forward_threads))
         .context("starting the relay's threads")?;
     relay.start_on(threads.handles())?;
@@ -217,6 +235,18 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         concurrency: usize::from(args.forward_concurrency),
         signer: Signer::new(secrets),
     }))
+}
+
+/// The trust (`--forward-cacert`) and proxies of the relay's deliveries.
+fn outbound(args: &ServeArgs) -> anyhow::Result<ClientOptions> {
+    let extra_roots = match &args.forward_cacert {
+        Some(path) => read_certificates(path).context("--forward-cacert")?,
+        None => Vec::new(),
+    };
+    Ok(ClientOptions {
+        extra_roots,
+        ..ClientOptions::default()
+    })
 }
 
 /// The verification `--verify` asks for, with its secrets.

@@ -1,5 +1,5 @@
-//! The accept loop and per-connection timeouts. Each connection is served by hyper's
-//! HTTP/1 machinery under a watchdog that closes it when the client holds it without
+//! The accept loop and per-connection timeouts. Each connection (after its TLS handshake,
+//! see `tls.rs`, when the server has a certificate) is served by hyper's HTTP/1 machinery under a watchdog that closes it when the client holds it without
 //! progress: request headers not complete within the header timeout, no next request
 //! within the idle timeout of a kept-alive connection, or a response the client does not
 //! read within the idle timeout (a slow reader). A request being handled is never cut by
@@ -18,13 +18,15 @@ use http::Version;
 use http::header::{self, HeaderName, HeaderValue};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
 use super::limits::Limits;
 use super::routes::App;
+use super::tls::{self, Tls};
 use super::wake::WakesInline;
 
 mod watch;
@@ -32,9 +34,11 @@ mod watch;
 use watch::{Busy, Watch, Watched};
 
 /// Accepts connections until `shutdown` completes, then stops accepting, lets every
-/// connection finish the request it is handling, and returns when all are closed.
+/// connection finish the request it is handling, and returns when all are closed. With
+/// `tls`, each connection is a TLS one.
 pub async fn accept_loop<S>(
     listener: TcpListener,
+    tls: Option<Tls>,
     app: App<S>,
     limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -56,13 +60,24 @@ where
         match accepted {
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
-                connections.spawn(serve_connection(
-                    stream,
-                    app.clone(),
-                    limits.clone(),
-                    told.clone(),
-                    stop.clone(),
-                ));
+                let (app, limits, told, stop) =
+                    (app.clone(), limits.clone(), told.clone(), stop.clone());
+                match &tls {
+                    None => {
+                        connections.spawn(serve_connection(stream, app, limits, told, stop));
+                    }
+                    Some(tls) => {
+                        let acceptor = tls.acceptor();
+                        connections.spawn(async move {
+                            let timeout = limits.header_timeout;
+                            if let Some(stream) =
+                                tls::handshake(acceptor, stream, timeout, &stop).await
+                            {
+                                serve_connection(stream, app, limits, told, stop).await;
+                            }
+                        });
+                    }
+                }
             }
             Err(e) if is_connection_error(&e) => {}
             Err(e) => {
@@ -91,13 +106,14 @@ fn is_connection_error(e: &io::Error) -> bool {
 
 /// Serves one connection with hyper's HTTP/1 under the watchdog, until the client closes
 /// it, the watchdog does, or the server stops (after the request in progress).
-async fn serve_connection<S>(
-    stream: TcpStream,
+async fn serve_connection<S, T>(
+    stream: T,
     app: App<S>,
     limits: Limits,
     told: Told,
     stop: CancellationToken,
 ) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {

@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// What the watchdog knows of one connection. Times are milliseconds since `start`.
@@ -147,13 +146,13 @@ impl Drop for Busy {
     }
 }
 
-/// A TCP stream that tells its [`Watch`] when bytes arrive.
-pub(super) struct Watched {
-    pub(super) inner: TcpStream,
+/// A stream (TCP, or TLS over it) that tells its [`Watch`] when bytes arrive.
+pub(super) struct Watched<S> {
+    pub(super) inner: S,
     pub(super) watch: Arc<Watch>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -168,7 +167,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -4,6 +4,7 @@
 use crate::support;
 
 mod delivery;
+mod proxy;
 mod retries;
 
 use assert_cmd::assert::Assert;

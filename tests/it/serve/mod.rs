@@ -7,6 +7,7 @@ mod openapi;
 mod postgres;
 mod process;
 mod routing;
+mod tls;
 mod webhook;
 
 use serde_json::Value;

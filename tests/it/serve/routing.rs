@@ -32,7 +32,7 @@ where
         let shutdown = async {
             let _ = stopped.await;
         };
-        serve_app(listener, app, &Limits::default(), shutdown)
+        serve_app(listener, None, app, &Limits::default(), shutdown)
             .await
             .unwrap();
     });

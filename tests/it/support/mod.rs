@@ -10,7 +10,9 @@ pub mod app;
 pub mod customer;
 pub mod durable;
 pub mod process;
+pub mod proxy;
 pub mod tcp;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;

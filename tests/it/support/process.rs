@@ -21,6 +21,8 @@ pub fn hookrelay() -> assert_cmd::Command {
 /// A running `hookrelay serve`; killed on drop.
 pub struct Served {
     pub addr: SocketAddr,
+    /// `http`, or `https` when serving with TLS.
+    pub scheme: &'static str,
     child: Child,
     stderr: Arc<Mutex<String>>,
     /// Ends at end of file on stderr, that is once the process exited.
@@ -41,7 +43,8 @@ impl Served {
     }
 
     /// `hookrelay serve ARGS…` with a cleared environment plus `env`. Waits for the first
-    /// stdout line, `listening on http://ADDR`, and panics with stderr if it does not come.
+    /// stdout line, `listening on http://ADDR` (or `https://`), and panics with stderr if it
+    /// does not come.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
             .arg("serve")
@@ -80,11 +83,12 @@ impl Served {
         });
 
         let first = line.recv_timeout(DEADLINE).unwrap_or_default();
-        let Some(addr) = first
-            .trim_end()
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok())
-        else {
+        let line = first.trim_end();
+        let (scheme, rest) = match line.strip_prefix("listening on https://") {
+            Some(rest) => ("https", Some(rest)),
+            None => ("http", line.strip_prefix("listening on http://")),
+        };
+        let Some(addr) = rest.and_then(|a| a.parse().ok()) else {
             let _ = child.kill();
             let _ = child.wait();
             let err = stderr.lock().unwrap().clone();
@@ -92,6 +96,7 @@ impl Served {
         };
         Self {
             addr,
+            scheme,
             child,
             stderr,
             stderr_reader: Some(stderr_reader),
@@ -99,7 +104,7 @@ impl Served {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     pub fn pid(&self) -> u32 {
