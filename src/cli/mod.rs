@@ -2,8 +2,9 @@
 //! every subcommand shares.
 
 pub mod completions;
+pub mod input;
 pub mod secret;
-pub mod secrets;
+pub mod secret_options;
 pub mod send;
 pub mod serve;
 pub mod sign;

@@ -1,21 +1,21 @@
 //! `hookrelay send`: build an event from flags or a file, validate it, deliver it with
 //! retries, and report each attempt.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use crate::alert::signing::{MessageId, Signer};
-use crate::alert::{self, ClientOptions, Delivery, RetryPolicy};
-use crate::model;
+use crate::alert::{self, ClientOptions, Delivery, Outcome, RetryPolicy};
+use crate::model::{self, Invalid};
 
-use super::secrets::{SecretKind, SecretSource};
+use super::input::{problem_lines, problem_values, read_input};
+use super::secret_options::{SecretKind, SecretSource};
 use super::values::{parse_duration, parse_header};
 
 const SEND_EXAMPLES: &str = "\
@@ -103,25 +103,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let body = payload(&args)?;
     let event = match model::validate_event(&body) {
         Ok(event) => event,
-        Err(invalid) => {
-            eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
-            for line in super::validate::problem_lines(&invalid) {
-                eprintln!("  {line}");
-            }
-            if args.json {
-                let problems = super::validate::problem_values(&invalid);
-                let result = json!({
-                    "delivered": false,
-                    "status": null,
-                    "attempts": 0,
-                    "elapsed_ms": 0,
-                    "error": "invalid payload, nothing was sent",
-                    "problems": problems,
-                });
-                super::print_out(&format!("{result}\n"))?;
-            }
-            return Ok(super::exit(super::EXIT_TROUBLE));
-        }
+        Err(invalid) => return refuse_invalid(&args, &invalid),
     };
     let signing = AttemptHeaders::new(&args, event.event_id)?;
     let delivery = Delivery {
@@ -142,19 +124,55 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let total = args.retries + 1;
     let outcome = super::current_thread_runtime()?.block_on(async {
         let client = alert::build_client(options)?;
-        let report = |a: &alert::Attempt, wait: Option<Duration>| {
-            let then = wait
-                .map(|w| format!(", retrying in {}ms", w.as_millis()))
-                .unwrap_or_default();
-            eprintln!(
-                "hookrelay: attempt {}/{total}: {}{then}",
-                a.number,
-                a.summary()
-            );
-        };
+        let report = |a: &alert::Attempt, wait: Option<Duration>| report_attempt(a, total, wait);
         anyhow::Ok(alert::deliver(&client, &delivery, &policy, headers_for, report).await)
     })?;
+    print_outcome(&args, &outcome)?;
+    if outcome.delivered {
+        return Ok(super::exit(super::EXIT_OK));
+    }
+    let n = outcome.attempts.len();
+    eprintln!(
+        "hookrelay: error: not delivered after {n} attempt(s): {}",
+        outcome.last().summary()
+    );
+    Ok(super::exit(super::EXIT_NEGATIVE))
+}
 
+/// An invalid payload: its problems on stderr (and as JSON with `--json`), nothing sent.
+fn refuse_invalid(args: &SendArgs, invalid: &Invalid) -> anyhow::Result<ExitCode> {
+    eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
+    for line in problem_lines(invalid) {
+        eprintln!("  {line}");
+    }
+    if args.json {
+        let result = json!({
+            "delivered": false,
+            "status": null,
+            "attempts": 0,
+            "elapsed_ms": 0,
+            "error": "invalid payload, nothing was sent",
+            "problems": problem_values(invalid),
+        });
+        super::print_out(&format!("{result}\n"))?;
+    }
+    Ok(super::exit(super::EXIT_TROUBLE))
+}
+
+/// `hookrelay: attempt 2/4: 503 Service Unavailable in 3ms, retrying in 1000ms` on stderr.
+fn report_attempt(attempt: &alert::Attempt, total: u32, wait: Option<Duration>) {
+    let then = wait
+        .map(|w| format!(", retrying in {}ms", w.as_millis()))
+        .unwrap_or_default();
+    eprintln!(
+        "hookrelay: attempt {}/{total}: {}{then}",
+        attempt.number,
+        attempt.summary()
+    );
+}
+
+/// The last response's body on stdout, or with `--json` one result object.
+fn print_outcome(args: &SendArgs, outcome: &Outcome) -> anyhow::Result<()> {
     let last = outcome.last();
     if args.json {
         let result = json!({
@@ -169,15 +187,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     } else {
         super::print_bytes(&last.body)?;
     }
-    if outcome.delivered {
-        return Ok(super::exit(super::EXIT_OK));
-    }
-    let n = outcome.attempts.len();
-    eprintln!(
-        "hookrelay: error: not delivered after {n} attempt(s): {}",
-        last.summary()
-    );
-    Ok(super::exit(super::EXIT_NEGATIVE))
+    Ok(())
 }
 
 /// The Standard Webhooks headers of each attempt.
@@ -263,18 +273,6 @@ fn set(object: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     if let Some(value) = value {
         object.insert(key.to_string(), value);
     }
-}
-
-/// Reads a file, or stdin for `-`.
-pub fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("reading stdin")?;
-        return Ok(bytes);
-    }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn dry_run_text(delivery: &Delivery, extra: HeaderMap) -> String {

@@ -8,7 +8,8 @@ use clap::Args;
 
 use crate::alert::signing::{self, MessageId, Signer};
 
-use super::secrets::{SecretKind, SecretSource};
+use super::input::read_input;
+use super::secret_options::{SecretKind, SecretSource};
 
 const SIGN_EXAMPLES: &str = "\
 Examples:
@@ -42,7 +43,7 @@ pub struct SignArgs {
 
 pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let secrets = args.secrets.load_required(SecretKind::Whsec)?;
-    let body = super::send::read_input(&args.file)?;
+    let body = read_input(&args.file)?;
     let id = match args.id {
         Some(id) => MessageId::new(id)?,
         None => default_id(&body)?,

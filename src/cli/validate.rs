@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::model::{self, Invalid};
+use crate::model;
+
+use super::input::{problem_lines, problem_values, read_input};
 
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
@@ -46,7 +48,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         } else {
             path.display().to_string()
         };
-        let result = match super::send::read_input(path) {
+        let result = match read_input(path) {
             Err(e) => {
                 unreadable = true;
                 if args.format == Format::Text {
@@ -94,23 +96,4 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         super::EXIT_OK
     };
     Ok(super::exit(code))
-}
-
-/// Problems as lines: `event_id: expected an integer, got string "12"`.
-pub fn problem_lines(invalid: &Invalid) -> Vec<String> {
-    match invalid {
-        Invalid::Malformed { .. } => vec![invalid.to_string()],
-        Invalid::Fields(errors) => errors.iter().map(ToString::to_string).collect(),
-    }
-}
-
-pub fn problem_values(invalid: &Invalid) -> Vec<Value> {
-    match invalid {
-        Invalid::Malformed { line, column, .. } => {
-            vec![
-                json!({"field": "", "message": invalid.to_string(), "line": line, "column": column}),
-            ]
-        }
-        Invalid::Fields(errors) => errors.iter().map(|e| json!(e)).collect(),
-    }
 }

@@ -8,7 +8,8 @@ use clap::Args;
 
 use crate::alert::signing::{self, Secret, Tolerance, VerifyError};
 
-use super::secrets::{SecretKind, SecretSource};
+use super::input::read_input;
+use super::secret_options::{SecretKind, SecretSource};
 use super::values::parse_duration;
 
 const VERIFY_EXAMPLES: &str = "\
@@ -66,7 +67,7 @@ pub fn parse_tolerance(text: &str) -> Result<Tolerance, String> {
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let secrets = args.secrets.load_required(SecretKind::Whsec)?;
-    let body = super::send::read_input(&args.file)?;
+    let body = read_input(&args.file)?;
     let now = signing::now_unix();
     let result = signing::verify_standard_parts(
         &secrets,
