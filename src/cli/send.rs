@@ -15,28 +15,38 @@ use crate::alert::{self, ClientOptions, Delivery, Outcome, RetryPolicy};
 use crate::model::{self, Invalid};
 
 use super::input::{problem_lines, problem_values, read_input};
-use super::secret_options::{SecretKind, SecretSource};
-use super::values::{parse_duration, parse_header};
+use super::secret_options::{SecretKind, SecretSource, WHSEC_HELP};
+use super::values::{parse_duration, parse_header, parse_http_url};
 
 const SEND_EXAMPLES: &str = "\
 Examples:
   hookrelay send --to http://127.0.0.1:5000/webhook --event-id 123
   hookrelay send --to URL --event-id 7 --event-type order.paid --description 'paid in full'
+  hookrelay send --to URL --event-id 500 --timestamp 2023-10-05T12:34:56Z   # repeatable
   hookrelay send --to URL --file event.json --event-id 8   # flags override the file's fields
   cat event.json | hookrelay send --to URL --file - --json
   hookrelay send --to URL --event-id 1 --dry-run
-  hookrelay send --to URL --event-id 9 --secret whsec_... --id msg_9   # Standard Webhooks
+  hookrelay send --to URL --event-id 9 --secret-file secrets.txt --id msg_9   # signed
 
+Without --timestamp the event is stamped with the current time, so sending the same
+--event-id twice sends two different bodies, and hookrelay serve answers the second with
+409 conflict; give --timestamp to send the same event again (answered as a duplicate).
 Retries on connection errors, timeouts, 408, 429 and 5xx with exponential backoff and
 jitter, honouring Retry-After; never on other 4xx; redirects are not followed.
 Exit codes: 0 delivered, 1 not delivered after retries, 2 invalid payload or usage.";
 
 /// Deliver one event to a URL, with retries
+// The field docs are clap's help text, written for a terminal, not for rustdoc.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Args)]
-#[command(after_help = SEND_EXAMPLES)]
+#[command(
+    after_help = SEND_EXAMPLES,
+    mut_arg("secrets", |a| a.help(WHSEC_HELP)),
+    override_usage = "hookrelay send [OPTIONS] --to <URL> (--event-id <ID> | --file <PATH>)"
+)]
 pub struct SendArgs {
-    /// Where to POST the event
-    #[arg(long, value_name = "URL")]
+    /// Where to POST the event: an http:// or https:// URL
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub to: url::Url,
 
     /// event_id of the event (required unless --file gives one)
@@ -51,7 +61,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
 
-    /// timestamp of the event, ISO 8601 [default: now, in UTC]
+    /// timestamp of the event, ISO 8601 [default: now, in UTC; give one to repeat a send]
     #[arg(long, value_name = "TIME")]
     pub timestamp: Option<String>,
 
@@ -96,9 +106,6 @@ pub struct SendArgs {
 }
 
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
-    if !matches!(args.to.scheme(), "http" | "https") {
-        bail!("--to must be an http:// or https:// URL, got {}", args.to);
-    }
     let headers: HeaderMap = args.headers.iter().cloned().collect();
     let body = payload(&args)?;
     let event = match model::validate_event(&body) {
@@ -186,6 +193,10 @@ fn print_outcome(args: &SendArgs, outcome: &Outcome) -> anyhow::Result<()> {
         super::print_out(&format!("{result}\n"))?;
     } else {
         super::print_bytes(&last.body)?;
+        // A body without a final newline would leave the shell's prompt on its last line.
+        if !last.body.is_empty() && !last.body.ends_with(b"\n") {
+            super::print_bytes(b"\n")?;
+        }
     }
     Ok(())
 }
