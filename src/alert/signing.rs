@@ -18,8 +18,8 @@ use http::header::{HeaderMap, HeaderValue};
 
 pub use secret::{GENERATED_SECRET_BYTES, SECRET_PREFIX, Secret, SecretError};
 pub use verify::{
-    Tolerance, VerifyError, check_timestamp, parse_timestamp, verify_github, verify_standard,
-    verify_standard_parts,
+    SVIX_HEADERS, Tolerance, VerifyError, check_timestamp, header_names, message_id,
+    parse_timestamp, verify_github, verify_standard, verify_standard_parts,
 };
 
 /// Header carrying the message id, the same on every attempt of one message.

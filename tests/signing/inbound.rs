@@ -289,3 +289,50 @@ fn github_signatures_are_verified() {
     assert_eq!(code, 1);
     assert_eq!(response(&result)["reason"], "no_matching_signature");
 }
+
+/// `hookrelay sign` output under Svix's header names (`svix-id`, …) as `-H` arguments.
+fn svix_headers(args: &[&str]) -> Vec<String> {
+    signed_headers(args)
+        .into_iter()
+        .map(|arg| arg.replacen("webhook-", "svix-", 1))
+        .collect()
+}
+
+#[test]
+fn svix_header_names_are_verified_and_a_verified_svix_id_is_an_idempotency_key() {
+    let serve = verifying();
+    let url = serve.url("/webhook");
+    let dir = tempfile::tempdir().unwrap();
+    let first = event_file(dir.path(), "first.json", 31, "one");
+    let other = event_file(dir.path(), "other.json", 32, "two");
+    let post = |file: &str, headers: &[String]| {
+        let mut args = vec!["--file", file];
+        args.extend(headers.iter().map(String::as_str));
+        send(&url, &args)
+    };
+
+    let signed = svix_headers(&["--secret", SECRET, "--id", "msg_svix_1", &first]);
+    assert!(
+        signed.iter().any(|h| h.starts_with("svix-signature: v1,")),
+        "{signed:?}"
+    );
+    let (code, result) = post(&first, &signed);
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(
+        response(&result),
+        serde_json::json!({"status": "success", "event_id": 31})
+    );
+
+    // Another event under the same verified svix-id is a conflict, as under webhook-id.
+    let reused = svix_headers(&["--secret", SECRET, "--id", "msg_svix_1", &other]);
+    let (code, result) = post(&other, &reused);
+    assert_eq!(code, 1);
+    assert_eq!(result["status"], 409, "{result}");
+
+    // Signed with another secret: refused like any bad signature.
+    let forged = svix_headers(&["--secret", OTHER_SECRET, "--id", "msg_svix_2", &other]);
+    let (code, result) = post(&other, &forged);
+    assert_eq!(code, 1);
+    assert_eq!(result["status"], 401, "{result}");
+    assert_eq!(response(&result)["reason"], "no_matching_signature");
+}

@@ -67,16 +67,40 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Ver
         .ok_or(VerifyError::MissingHeader(name))
 }
 
-/// Verifies a Standard Webhooks request against its headers, at the current time.
+/// Svix's names for the same three headers, which Svix-based senders send.
+pub const SVIX_HEADERS: [&str; 3] = ["svix-id", "svix-timestamp", "svix-signature"];
+
+/// The names a request's Standard Webhooks headers go by: `webhook-id`, `webhook-timestamp`,
+/// `webhook-signature`, or Svix's `svix-*` when the request has none of the former but one
+/// of the latter. One family is read as a whole, never a mix.
+pub fn header_names(headers: &HeaderMap) -> [&'static str; 3] {
+    let standard = [HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE];
+    let has_any = |names: &[&str; 3]| names.iter().any(|n| headers.contains_key(*n));
+    if !has_any(&standard) && has_any(&SVIX_HEADERS) {
+        SVIX_HEADERS
+    } else {
+        standard
+    }
+}
+
+/// The message id [`verify_standard`] reads: `webhook-id`, or `svix-id` (see
+/// [`header_names`]).
+pub fn message_id(headers: &HeaderMap) -> Option<&str> {
+    header(headers, header_names(headers)[0]).ok()
+}
+
+/// Verifies a Standard Webhooks request against its headers (either family of
+/// [`header_names`]), at the current time.
 pub fn verify_standard(
     secrets: &[Secret],
     headers: &HeaderMap,
     body: &[u8],
     tolerance: Tolerance,
 ) -> Result<(), VerifyError> {
-    let id = header(headers, HEADER_ID)?;
-    let timestamp = header(headers, HEADER_TIMESTAMP)?;
-    let signatures = header(headers, HEADER_SIGNATURE)?;
+    let [id, timestamp, signatures] = header_names(headers);
+    let id = header(headers, id)?;
+    let timestamp = header(headers, timestamp)?;
+    let signatures = header(headers, signatures)?;
     verify_standard_parts(
         secrets,
         id,
