@@ -336,3 +336,67 @@ fn svix_header_names_are_verified_and_a_verified_svix_id_is_an_idempotency_key()
     assert_eq!(result["status"], 401, "{result}");
     assert_eq!(response(&result)["reason"], "no_matching_signature");
 }
+
+/// The python of `target/svix-venv` (made by `scripts/svix-venv.sh`), or why there is none.
+fn svix_python() -> Result<String, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/svix-venv.sh");
+    let made = std::process::Command::new("bash")
+        .arg(script)
+        .output()
+        .map_err(|e| format!("running {script}: {e}"))?;
+    if !made.status.success() {
+        return Err(format!(
+            "{script} failed: {}",
+            String::from_utf8_lossy(&made.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&made.stdout).trim().to_string())
+}
+
+#[test]
+fn a_request_signed_by_the_svix_library_is_accepted() {
+    let python = match svix_python() {
+        Ok(python) => python,
+        Err(why) if std::env::var("CI").as_deref() != Ok("true") => {
+            println!("skipped: the svix Python library is not available: {why}");
+            return;
+        }
+        Err(why) => panic!("the svix Python library is needed under CI: {why}"),
+    };
+    let serve = verifying();
+    let dir = tempfile::tempdir().unwrap();
+    let file = event_file(dir.path(), "event.json", 41, "signed by svix");
+    let body = std::fs::read_to_string(&file).unwrap();
+    // Svix's own Webhook.sign, at the current time, over the exact body.
+    let sign = r#"
+import datetime, sys
+from svix.webhooks import Webhook
+now = datetime.datetime.now(tz=datetime.timezone.utc).replace(microsecond=0)
+signature = Webhook(sys.argv[1]).sign(sys.argv[2], now, sys.argv[3])
+print(int(now.timestamp()), signature)
+"#;
+    let signed = std::process::Command::new(&python)
+        .args(["-c", sign, SECRET, "msg_svix_lib", &body])
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{signed:?}");
+    let out = String::from_utf8(signed.stdout).unwrap();
+    let (timestamp, signature) = out.trim().split_once(' ').unwrap();
+
+    let headers = [
+        "svix-id: msg_svix_lib".to_string(),
+        format!("svix-timestamp: {timestamp}"),
+        format!("svix-signature: {signature}"),
+    ];
+    let mut args = vec!["--file", file.as_str()];
+    for header in &headers {
+        args.extend(["-H", header.as_str()]);
+    }
+    let (code, result) = send(&serve.url("/webhook"), &args);
+
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(
+        response(&result),
+        serde_json::json!({"status": "success", "event_id": 41})
+    );
+}
