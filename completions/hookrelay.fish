@@ -70,21 +70,21 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-co
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-threads -d 'Threads that deliver, apart from the --workers that serve requests' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l shutdown-grace -d 'On SIGTERM, time given to attempts in flight before exiting' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l to -d 'Where to POST the event' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l to -d 'Where to POST the event: an http:// or https:// URL' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event-id -d 'event_id of the event (required unless --file gives one)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event-type -d 'event_type of the event [default: alert]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l description -d 'description of the event [default: empty]' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timestamp -d 'timestamp of the event, ISO 8601 [default: now, in UTC]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timestamp -d 'timestamp of the event, ISO 8601 [default: now, in UTC; give one to repeat a send]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s f -l file -d 'Read the payload from a file (- for stdin); the flags above override its fields' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s H -l header -d 'Extra request header, repeatable' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timeout -d 'Time allowed for each attempt' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l connect-timeout -d 'Time allowed for connecting, within --timeout' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l retries -d 'Retries after the first attempt' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l retry-backoff -d 'Wait before the first retry; doubled for each next one' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret-file -d 'Read secrets from a file, one per line' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l id -d 'webhook-id, the same on every attempt [default with a secret: evt_<event_id>]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l cacert -d 'Also trust the CA certificates in this PEM file for https (the public roots stay)' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret -d 'Signing secret: whsec_ followed by base64 (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l json -d 'Print one JSON result object on stdout instead of the response body'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l dry-run -d 'Print the request that would be sent, and send nothing'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l no-proxy -d 'Connect straight to --to, ignoring HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY'
@@ -93,17 +93,17 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l format 
 json\t''"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l secret-file -d 'Read secrets from a file, one per line' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l id -d 'webhook-id [default: evt_<event_id> of the body]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l timestamp -d 'webhook-timestamp, unix seconds [default: now]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l secret -d 'Signing secret: whsec_ followed by base64 (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -s h -l help -d 'Print help'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l secret-file -d 'Read secrets from a file, one per line' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l id -d 'The webhook-id header' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l timestamp -d 'The webhook-timestamp header (unix seconds)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l signature -d 'The webhook-signature header (space-separated v1,<base64> entries)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l tolerance -d 'Largest distance of the timestamp from now, or \'off\'' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l secret -d 'Signing secret: whsec_ followed by base64 (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -l explain -d 'Show the signed content\'s length, the expected and received signatures, and the check'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and not __fish_seen_subcommand_from new help" -s h -l help -d 'Print help'

@@ -28,9 +28,8 @@ LUA=scripts/unique-events.lua
 TICK=$(getconf CLK_TCK)
 
 source scripts/lib.sh
-need_wrk
-cargo build --release --quiet --bin hookrelay --example bare
-HOOKRELAY=target/release/hookrelay
+need wrk
+build --bin hookrelay --example bare
 BARE=target/release/examples/bare
 
 pin_wrk

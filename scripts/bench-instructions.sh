@@ -12,39 +12,28 @@ cd "$(dirname "$0")/.."
 
 WARM=${WARM:-20000}
 COUNT=${COUNT:-50000}
-command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 2; }
-cargo build --release --quiet --bin hookrelay --example bare --example post_events
-POST=target/release/examples/post_events
 
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source scripts/lib.sh
+need valgrind
+build --bin hookrelay --example bare --example post_events
+POST=target/release/examples/post_events
+# Under callgrind a server takes far longer to print its address.
+START_TIMEOUT=60
 
 # measure NAME CMD... : prints "NAME: N instructions/request"
 measure() {
   local name=$1; shift
-  valgrind --tool=callgrind --callgrind-out-file="$tmp/$name.out" "$@" --port 0 --workers 1 \
-    >"$tmp/$name.stdout" 2>"$tmp/$name.err" &
-  pid=$!
-  local deadline=$((SECONDS + 60))
-  until grep -q '^listening on ' "$tmp/$name.stdout" 2>/dev/null; do
-    ((SECONDS < deadline)) || { echo "$name did not start" >&2; cat "$tmp/$name.err" >&2; exit 1; }
-    sleep 0.2
-  done
-  local url
-  url="$(head -1 "$tmp/$name.stdout" | sed 's/^listening on //')/webhook"
-  "$POST" --url "$url" --count "$WARM" --first-id 1 --connections 8 >/dev/null
-  callgrind_control -z "$pid" >/dev/null 2>&1
-  "$POST" --url "$url" --count "$COUNT" --first-id 100000000 --connections 8 >/dev/null
-  callgrind_control -d "$pid" >/dev/null 2>&1
-  kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-  pid=
+  start "$name" valgrind --tool=callgrind --callgrind-out-file="$tmp/$name.callgrind" "$@" \
+    --port 0 --workers 1
+  local target="${url[$name]}/webhook"
+  "$POST" --url "$target" --count "$WARM" --first-id 1 --connections 8 >/dev/null
+  callgrind_control -z "${pid[$name]}" >/dev/null 2>&1
+  "$POST" --url "$target" --count "$COUNT" --first-id 100000000 --connections 8 >/dev/null
+  callgrind_control -d "${pid[$name]}" >/dev/null 2>&1
+  # Killed, not stopped: a graceful exit would write a last, newer dump of nothing.
+  stop "$name" KILL
   local dump total
-  dump=$(ls -t "$tmp/$name.out".* | head -1)
+  dump=$(ls -t "$tmp/$name.callgrind".* | head -1)
   total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   echo "$name: $((total / COUNT)) instructions/request"
 }

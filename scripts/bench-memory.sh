@@ -12,21 +12,18 @@ cd "$(dirname "$0")/.."
 
 COUNT=${COUNT:-1000000}
 CONNECTIONS=${CONNECTIONS:-32}
-cargo build --release --quiet --bin hookrelay --example post_events
-HOOKRELAY=target/release/hookrelay
 
 source scripts/lib.sh
+build --bin hookrelay --example post_events
 
 workers=()
 [[ -n ${WORKERS:-} ]] && workers=(--workers "$WORKERS")
 start hookrelay "$HOOKRELAY" serve --port 0 --max-events "$COUNT" "${workers[@]}"
 base=${url[hookrelay]}
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/${pid[hookrelay]}/status"; }
-
 # One request first, so that the idle figure includes a warmed-up connection path.
 curl -sf "$base/healthz" >/dev/null
-idle=$(rss_kib)
+idle=$(rss_kib "${pid[hookrelay]}")
 echo "# bench-memory $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r) | load: $(uptime | sed 's/.*load average: //')"
 echo "hookrelay serve --max-events $COUNT ${workers[*]}: idle VmRSS ${idle} KiB"
 
@@ -39,7 +36,7 @@ if ((stored != COUNT || evicted != 0)); then
   echo "expected $COUNT events stored and none evicted" >&2
   exit 1
 fi
-full=$(rss_kib)
+full=$(rss_kib "${pid[hookrelay]}")
 growth=$(((full - idle) * 1024))
 per_event=$((growth / COUNT))
 echo "full VmRSS ${full} KiB; growth $((growth / 1000000)) MB ($((growth / 1048576)) MiB) = ${per_event} bytes/event"

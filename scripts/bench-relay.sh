@@ -23,9 +23,8 @@ workers=()
 [[ -n ${WORKERS:-} ]] && workers=(--workers "$WORKERS")
 
 source scripts/lib.sh
-need_wrk
-cargo build --release --quiet --bin hookrelay --example bare
-HOOKRELAY=target/release/hookrelay
+need wrk
+build --bin hookrelay --example bare
 BARE=target/release/examples/bare
 
 pin_wrk

@@ -14,16 +14,10 @@ RECEIVER=${RECEIVER:-bare}
 RUNS=${RUNS:-200}
 WARMUP=${WARMUP:-20}
 ROUNDS=${ROUNDS:-3}
-for tool in hyperfine curl; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "$tool not found; installing it from the system's packages" >&2
-    apt-get install -y "$tool" >/dev/null
-  fi
-done
-cargo build --release --quiet --bin hookrelay --example bare
-HOOKRELAY=$PWD/target/release/hookrelay
 
 source scripts/lib.sh
+need hyperfine curl
+build --bin hookrelay --example bare
 
 case $RECEIVER in
   bare) start receiver target/release/examples/bare --port 0 --workers 1 ;;

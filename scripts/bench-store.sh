@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Ingest throughput of `hookrelay serve` per store, in one run on this machine:
 # --store memory, --store sqlite:… --sync normal, --store sqlite:… --sync full.
-# wrk posts ~120-byte events, each with a unique event_id; the modes take turns for
-# ROUNDS rounds and the median requests/s of each is compared with memory's.
+# wrk posts ~120-byte events, each with a unique event_id (scripts/unique-events.lua);
+# the modes take turns for ROUNDS rounds and the median requests/s of each is compared
+# with memory's.
 # Targets (issue 6): normal >= 0.5 x memory, full >= 0.2 x memory.
 #
 # Usage: scripts/bench-store.sh
@@ -18,70 +19,22 @@ ROUNDS=${ROUNDS:-3}
 WORKERS=${WORKERS:-2}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}}
 
-if ! command -v wrk >/dev/null; then
-    echo "wrk not found; installing it with apt-get" >&2
-    apt-get install -y wrk >&2
-fi
-cargo build --release --quiet
-BIN=$PWD/target/release/hookrelay
-
-WORK=$(mktemp -d "$BENCH_DIR/hookrelay-bench.XXXXXX")
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# A unique event_id per request: thread number * 1e9 + a per-thread counter.
-cat >"$WORK/post.lua" <<'LUA'
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
-function init(args)
-  counter = 0
-  fmt = '{"event_id":%d,"timestamp":"2023-10-05T12:34:56Z","event_type":"bench.load","description":"ingest benchmark event"}'
-  headers = {["Content-Type"] = "application/json"}
-end
-function request()
-  counter = counter + 1
-  return wrk.format("POST", "/webhook", headers, string.format(fmt, tid * 1000000000 + counter))
-end
-LUA
-
-# Starts `hookrelay serve` with the given store arguments; sets SERVER_PID and ADDR.
-start_server() {
-    local out=$WORK/serve.out
-    : >"$out"
-    "$BIN" serve --port 0 --workers "$WORKERS" "$@" >"$out" 2>"$WORK/serve.err" &
-    SERVER_PID=$!
-    for _ in $(seq 1 200); do
-        if ADDR=$(sed -n 's/^listening on //p' "$out") && [[ -n $ADDR ]]; then return; fi
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$WORK/serve.err" >&2; exit 1; fi
-        sleep 0.05
-    done
-    echo "hookrelay did not start" >&2
-    exit 1
-}
-
-stop_server() {
-    kill "$SERVER_PID"
-    wait "$SERVER_PID" || true
-    SERVER_PID=
-}
+source scripts/lib.sh
+need wrk
+build --bin hookrelay
+LUA=scripts/unique-events.lua
 
 # Prints the requests/s of one wrk run against a fresh server with the given store.
 measure() {
     local name=$1
     shift
-    rm -f "$WORK"/*.db*
-    start_server "$@"
-    wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$ADDR" >/dev/null # warm-up
+    rm -f "$tmp"/*.db*
+    start serve "$HOOKRELAY" serve --port 0 --workers "$WORKERS" "$@"
+    wrk -t1 -c4 -d2s -s "$LUA" "${url[serve]}" >/dev/null # warm-up
     local report
-    report=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$WORK/post.lua" "$ADDR")
-    stop_server
+    # Ids from 1e15 on, clear of the warm-up's.
+    report=$(ID_BASE=1000000000000000 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$LUA" "${url[serve]}")
+    stop serve
     if grep -q "Non-2xx" <<<"$report"; then
         echo "$name: some requests were refused:" >&2
         echo "$report" >&2
@@ -90,7 +43,6 @@ measure() {
     awk '/^Requests\/sec:/ {printf "%d\n", $2}' <<<"$report"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A RESULTS
 MODES=(memory normal full)
@@ -98,7 +50,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for mode in "${MODES[@]}"; do
         case $mode in
         memory) rps=$(measure memory --store memory) ;;
-        *) rps=$(measure "$mode" --store "sqlite:$WORK/events.db" --sync "$mode") ;;
+        *) rps=$(measure "$mode" --store "sqlite:$tmp/events.db" --sync "$mode") ;;
         esac
         echo "round $round  $mode  $rps req/s" >&2
         RESULTS[$mode]+="$rps "

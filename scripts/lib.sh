@@ -1,13 +1,31 @@
 #!/usr/bin/env bash
-# Shared by the load scripts: wrk from the system's packages, a temporary folder cleaned up
-# on exit, and servers started on 127.0.0.1 port 0. Source it after `set -euo pipefail`.
+# The set-up every bench and soak script shares: tools from the system's packages, the
+# release build, a temporary folder cleaned up on exit (with every server started here),
+# servers started on 127.0.0.1 port 0, and small readers of their answers.
+# Source it after `set -euo pipefail` and `cd` to the repository.
+#
+# Env: BENCH_DIR (where the temporary folder goes; default $TMPDIR or /tmp).
 
-# need_wrk: installs wrk from the system's packages when it is missing.
-need_wrk() {
-  if ! command -v wrk >/dev/null; then
-    echo "wrk not found; installing it from the system's packages" >&2
-    apt-get install -y wrk >/dev/null
-  fi
+# need TOOL... : installs each missing TOOL from the system's packages (as root), or says
+# how and exits 2.
+need() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null && continue
+    if [[ $(id -u) != 0 ]]; then
+      echo "$tool not found: apt-get install $tool" >&2
+      exit 2
+    fi
+    echo "$tool not found; installing it from the system's packages" >&2
+    apt-get install -y "$tool" >/dev/null ||
+      { apt-get update >/dev/null && apt-get install -y "$tool" >/dev/null; }
+  done
+}
+
+# build ARGS... : `cargo build --release --quiet ARGS...`; sets HOOKRELAY to the binary.
+build() {
+  cargo build --release --quiet "$@"
+  HOOKRELAY=$PWD/target/release/hookrelay
 }
 
 # pin_wrk: sets ${pin[@]}, the command prefix that pins wrk to CPU $WRK_CPU (nothing when
@@ -17,7 +35,7 @@ pin_wrk() {
   if [[ -n ${WRK_CPU:-} ]] && command -v taskset >/dev/null; then pin=(taskset -c "$WRK_CPU"); fi
 }
 
-tmp=$(mktemp -d)
+tmp=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/hookrelay-bench.XXXXXX")
 declare -A pid url
 cleanup() {
   for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -26,29 +44,47 @@ cleanup() {
 trap cleanup EXIT
 
 # start NAME CMD... : starts a server that prints `listening on http://ADDR` first, waits
-# for that line, and sets ${pid[NAME]} and ${url[NAME]}.
+# for that line (at most START_TIMEOUT seconds, default 10), and sets ${pid[NAME]} and
+# ${url[NAME]}. A server that exits or does not start in time ends the script.
 start() {
   local name=$1; shift
   "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pid[$name]=$!
-  local deadline=$((SECONDS + 10))
+  local deadline=$((SECONDS + ${START_TIMEOUT:-10}))
   until grep -q '^listening on ' "$tmp/$name.out" 2>/dev/null; do
-    if ((SECONDS > deadline)); then echo "$name did not start" >&2; cat "$tmp/$name.err" >&2; exit 1; fi
+    if ((SECONDS > deadline)) || ! kill -0 "${pid[$name]}" 2>/dev/null; then
+      echo "$name did not start" >&2; cat "$tmp/$name.err" >&2; exit 1
+    fi
     sleep 0.05
   done
   url[$name]=$(head -1 "$tmp/$name.out" | sed 's/^listening on //')
 }
 
+# stop NAME [SIGNAL] : stops one server (SIGTERM unless told) and waits for it.
+stop() {
+  kill -"${2:-TERM}" "${pid[$1]}" 2>/dev/null || true
+  wait "${pid[$1]}" 2>/dev/null || true
+  unset "pid[$1]"
+}
+
 # stop_all: stops every started server.
 stop_all() {
-  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  pid=()
+  local name
+  for name in "${!pid[@]}"; do stop "$name"; done
 }
 
 # metric URL SERIES : the value of one sample of URL/metrics (0 when absent).
 metric() {
   curl -s "$1/metrics" | awk -v s="$2" 'index($0, s " ") == 1 {v = $2} END {print v + 0}'
 }
+
+# json_field URL FIELD : a top-level number from the JSON answer at URL.
+json_field() {
+  curl -fsS "$1" | sed -E "s/.*\"$2\":([0-9]+).*/\\1/"
+}
+
+# rss_kib PID : resident memory of a process, in KiB.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # median: the median of the numbers on stdin, one per line.
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }

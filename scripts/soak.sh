@@ -21,59 +21,23 @@ MAX_EVENTS=${SOAK_MAX_EVENTS:-20000}
 # the first 10 s, so that memory at 10 s and at the end compare like with like.
 MAX_PENDING=${SOAK_MAX_PENDING:-5000}
 
-if ! command -v wrk >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-    else
-        echo "soak: wrk is missing (apt-get install wrk)" >&2
-        exit 2
-    fi
-fi
-cargo build --release --quiet
-BIN=$PWD/target/release/hookrelay
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+source scripts/lib.sh
+need wrk
+build --bin hookrelay
 
-# Starts `hookrelay serve --port 0 ARGS…`; sets STARTED_PID and STARTED_URL.
-start() {
-    local name=$1
-    shift
-    mkfifo "$WORK/$name.out"
-    "$BIN" serve --port 0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-    exec {fd}<"$WORK/$name.out"
-    local line
-    read -r -t 10 line <&"$fd"
-    STARTED_URL=${line#listening on }
-}
-
-json_field() { # json_field URL FIELD: a top-level number from a JSON answer
-    curl -fsS "$1" | sed -E "s/.*\"$2\":([0-9]+).*/\\1/"
-}
-metric() { # metric URL NAME{LABELS}: a value from /metrics, 0 when absent
-    curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
-}
-rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
-
-start sink --max-events 10000000 --max-inflight 4096
-SINK_PID=$STARTED_PID
-SINK=$STARTED_URL
-start relay --max-events "$MAX_EVENTS" --max-pending "$MAX_PENDING" \
+start sink "$HOOKRELAY" serve --port 0 --max-events 10000000 --max-inflight 4096
+SINK_PID=${pid[sink]}
+SINK=${url[sink]}
+start relay "$HOOKRELAY" serve --port 0 --max-events "$MAX_EVENTS" --max-pending "$MAX_PENDING" \
     --forward-to "$SINK/webhook" --forward-concurrency 32 --retry-schedule 1s,2s,5s,10s
-RELAY_PID=$STARTED_PID
-RELAY=$STARTED_URL
+RELAY_PID=${pid[relay]}
+RELAY=${url[relay]}
 
 echo "soak: $(date -u +%FT%TZ), nproc $(nproc), load$(uptime | sed 's/.*load average//')"
 echo "soak: relay $RELAY -> sink $SINK; wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_TOTAL}s"
-export SOAK_COUNTS=$WORK/counts
+export SOAK_COUNTS=$tmp/counts
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_TOTAL}s" -s scripts/soak.lua "$RELAY" \
-    >"$WORK/wrk.txt" &
+    >"$tmp/wrk.txt" &
 WRK_PID=$!
 sleep 10
 RSS_10S=$(rss_kib "$RELAY_PID")
@@ -81,7 +45,7 @@ OPEN_10S=$(metric "$RELAY" hookrelay_delivery_queue_depth)
 wait "$WRK_PID"
 RSS_END=$(rss_kib "$RELAY_PID")
 OPEN_END=$(metric "$RELAY" hookrelay_delivery_queue_depth)
-cat "$WORK/wrk.txt"
+cat "$tmp/wrk.txt"
 COUNTS=$(cat "$SOAK_COUNTS")
 echo "soak: $COUNTS"
 count() { echo "$COUNTS" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }

@@ -1,5 +1,9 @@
-//! Outbound delivery: one POST attempt, how its result is judged, and the retry loop around
-//! it. `hookrelay send` and the relay both deliver through this module.
+//! Outbound delivery: one POST of a [`Delivery`] ([`attempt`]), the [`Verdict`] on its
+//! answer, and [`deliver`], the in-process retry loop of `hookrelay send`. The relay
+//! (`server::relay`) makes its attempts through [`attempt`] as well, but keeps each
+//! delivery's state and next attempt in its store, so they outlive a restart. Connections
+//! come from [`client`], the waits between attempts from [`retry`], signatures from
+//! [`signing`].
 
 pub mod client;
 mod outbound;

@@ -2,10 +2,11 @@
 //! every subcommand shares.
 
 pub mod completions;
+pub mod input;
 pub mod man;
 pub mod schema;
 pub mod secret;
-pub mod secrets;
+pub mod secret_options;
 pub mod send;
 pub mod serve;
 pub mod sign;

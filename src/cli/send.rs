@@ -1,7 +1,6 @@
 //! `hookrelay send`: build an event from flags or a file, validate it, deliver it with
 //! retries, and report each attempt.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,35 +11,46 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use crate::alert::signing::{MessageId, Signer};
-use crate::alert::{self, ClientOptions, Delivery, Proxies, RetryPolicy};
-use crate::model;
+use crate::alert::{self, ClientOptions, Delivery, Outcome, Proxies, RetryPolicy};
+use crate::model::{self, Invalid};
 
-use super::secrets::{SecretKind, SecretSource};
-use super::values::{parse_duration, parse_header};
+use super::input::{problem_lines, problem_values, read_input};
+use super::secret_options::{SecretKind, SecretSource, WHSEC_HELP};
+use super::values::{parse_duration, parse_header, parse_http_url};
 
 const SEND_EXAMPLES: &str = "\
 Examples:
   hookrelay send --to http://127.0.0.1:5000/webhook --event-id 123
   hookrelay send --to URL --event-id 7 --event-type order.paid --description 'paid in full'
+  hookrelay send --to URL --event-id 500 --timestamp 2023-10-05T12:34:56Z   # repeatable
   hookrelay send --to URL --file event.json --event-id 8   # flags override the file's fields
   cat event.json | hookrelay send --to URL --file - --json
   hookrelay send --to URL --event-id 1 --dry-run
-  hookrelay send --to URL --event-id 9 --secret whsec_... --id msg_9   # Standard Webhooks
+  hookrelay send --to URL --event-id 9 --secret-file secrets.txt --id msg_9   # signed
   hookrelay send --to https://127.0.0.1:5443/webhook --event-id 1 --cacert ca.pem
 
 Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or lower-case) are honoured as
 curl does (https through CONNECT, http forwarded); --no-proxy ignores them.
 
+Without --timestamp the event is stamped with the current time, so sending the same
+--event-id twice sends two different bodies, and hookrelay serve answers the second with
+409 conflict; give --timestamp to send the same event again (answered as a duplicate).
 Retries on connection errors, timeouts, 408, 429 and 5xx with exponential backoff and
 jitter, honouring Retry-After; never on other 4xx; redirects are not followed.
 Exit codes: 0 delivered, 1 not delivered after retries, 2 invalid payload or usage.";
 
 /// Deliver one event to a URL, with retries
+// The field docs are clap's help text, written for a terminal, not for rustdoc.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Args)]
-#[command(after_help = SEND_EXAMPLES)]
+#[command(
+    after_help = SEND_EXAMPLES,
+    mut_arg("secrets", |a| a.help(WHSEC_HELP)),
+    override_usage = "hookrelay send [OPTIONS] --to <URL> (--event-id <ID> | --file <PATH>)"
+)]
 pub struct SendArgs {
-    /// Where to POST the event
-    #[arg(long, value_name = "URL")]
+    /// Where to POST the event: an http:// or https:// URL
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub to: url::Url,
 
     /// event_id of the event (required unless --file gives one)
@@ -55,7 +65,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
 
-    /// timestamp of the event, ISO 8601 [default: now, in UTC]
+    /// timestamp of the event, ISO 8601 [default: now, in UTC; give one to repeat a send]
     #[arg(long, value_name = "TIME")]
     pub timestamp: Option<String>,
 
@@ -108,32 +118,11 @@ pub struct SendArgs {
 }
 
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
-    if !matches!(args.to.scheme(), "http" | "https") {
-        bail!("--to must be an http:// or https:// URL, got {}", args.to);
-    }
     let headers: HeaderMap = args.headers.iter().cloned().collect();
     let body = payload(&args)?;
     let event = match model::validate_event(&body) {
         Ok(event) => event,
-        Err(invalid) => {
-            eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
-            for line in super::validate::problem_lines(&invalid) {
-                eprintln!("  {line}");
-            }
-            if args.json {
-                let problems = super::validate::problem_values(&invalid);
-                let result = json!({
-                    "delivered": false,
-                    "status": null,
-                    "attempts": 0,
-                    "elapsed_ms": 0,
-                    "error": "invalid payload, nothing was sent",
-                    "problems": problems,
-                });
-                super::print_out(&format!("{result}\n"))?;
-            }
-            return Ok(super::exit(super::EXIT_TROUBLE));
-        }
+        Err(invalid) => return refuse_invalid(&args, &invalid),
     };
     let signing = AttemptHeaders::new(&args, event.event_id)?;
     let delivery = Delivery {
@@ -164,19 +153,55 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let total = args.retries + 1;
     let outcome = super::current_thread_runtime()?.block_on(async {
         let client = alert::build_client(options)?;
-        let report = |a: &alert::Attempt, wait: Option<Duration>| {
-            let then = wait
-                .map(|w| format!(", retrying in {}ms", w.as_millis()))
-                .unwrap_or_default();
-            eprintln!(
-                "hookrelay: attempt {}/{total}: {}{then}",
-                a.number,
-                a.summary()
-            );
-        };
+        let report = |a: &alert::Attempt, wait: Option<Duration>| report_attempt(a, total, wait);
         anyhow::Ok(alert::deliver(&client, &delivery, &policy, headers_for, report).await)
     })?;
+    print_outcome(&args, &outcome)?;
+    if outcome.delivered {
+        return Ok(super::exit(super::EXIT_OK));
+    }
+    let n = outcome.attempts.len();
+    eprintln!(
+        "hookrelay: error: not delivered after {n} attempt(s): {}",
+        outcome.last().summary()
+    );
+    Ok(super::exit(super::EXIT_NEGATIVE))
+}
 
+/// An invalid payload: its problems on stderr (and as JSON with `--json`), nothing sent.
+fn refuse_invalid(args: &SendArgs, invalid: &Invalid) -> anyhow::Result<ExitCode> {
+    eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
+    for line in problem_lines(invalid) {
+        eprintln!("  {line}");
+    }
+    if args.json {
+        let result = json!({
+            "delivered": false,
+            "status": null,
+            "attempts": 0,
+            "elapsed_ms": 0,
+            "error": "invalid payload, nothing was sent",
+            "problems": problem_values(invalid),
+        });
+        super::print_out(&format!("{result}\n"))?;
+    }
+    Ok(super::exit(super::EXIT_TROUBLE))
+}
+
+/// `hookrelay: attempt 2/4: 503 Service Unavailable in 3ms, retrying in 1000ms` on stderr.
+fn report_attempt(attempt: &alert::Attempt, total: u32, wait: Option<Duration>) {
+    let then = wait
+        .map(|w| format!(", retrying in {}ms", w.as_millis()))
+        .unwrap_or_default();
+    eprintln!(
+        "hookrelay: attempt {}/{total}: {}{then}",
+        attempt.number,
+        attempt.summary()
+    );
+}
+
+/// The last response's body on stdout, or with `--json` one result object.
+fn print_outcome(args: &SendArgs, outcome: &Outcome) -> anyhow::Result<()> {
     let last = outcome.last();
     if args.json {
         let result = json!({
@@ -190,16 +215,12 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         super::print_out(&format!("{result}\n"))?;
     } else {
         super::print_bytes(&last.body)?;
+        // A body without a final newline would leave the shell's prompt on its last line.
+        if !last.body.is_empty() && !last.body.ends_with(b"\n") {
+            super::print_bytes(b"\n")?;
+        }
     }
-    if outcome.delivered {
-        return Ok(super::exit(super::EXIT_OK));
-    }
-    let n = outcome.attempts.len();
-    eprintln!(
-        "hookrelay: error: not delivered after {n} attempt(s): {}",
-        last.summary()
-    );
-    Ok(super::exit(super::EXIT_NEGATIVE))
+    Ok(())
 }
 
 /// The Standard Webhooks headers of each attempt.
@@ -285,18 +306,6 @@ fn set(object: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     if let Some(value) = value {
         object.insert(key.to_string(), value);
     }
-}
-
-/// Reads a file, or stdin for `-`.
-pub fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("reading stdin")?;
-        return Ok(bytes);
-    }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn dry_run_text(delivery: &Delivery, extra: HeaderMap) -> String {

@@ -8,21 +8,24 @@ use clap::Args;
 
 use crate::alert::signing::{self, MessageId, Signer};
 
-use super::secrets::{SecretKind, SecretSource};
+use super::input::read_input;
+use super::secret_options::{SecretKind, SecretSource, WHSEC_HELP};
 
 const SIGN_EXAMPLES: &str = "\
 Examples:
-  hookrelay sign --secret whsec_... event.json
+  hookrelay sign --secret-file secrets.txt event.json
   hookrelay sign --secret-file secrets.txt --id msg_1 --timestamp 1614265330 - < body.json
-  hookrelay sign --secret-file secrets.txt body.json > headers.txt
-  curl -H @headers.txt -H 'content-type: application/json' --data-binary @body.json URL
+  hookrelay sign --secret-file secrets.txt event.json > headers.txt
+  curl --fail -H @headers.txt -H 'content-type: application/json' --data-binary @event.json URL
 
 Prints webhook-id, webhook-timestamp and webhook-signature, one 'name: value' per line.
 Exit codes: 0 printed, 2 usage error, unreadable file or bad secret.";
 
 /// Print Standard Webhooks signature headers for a body
+// The field docs are clap's help text, written for a terminal, not for rustdoc.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Args)]
-#[command(after_help = SIGN_EXAMPLES)]
+#[command(after_help = SIGN_EXAMPLES, mut_arg("secrets", |a| a.help(WHSEC_HELP)))]
 pub struct SignArgs {
     #[command(flatten)]
     pub secrets: SecretSource,
@@ -42,7 +45,7 @@ pub struct SignArgs {
 
 pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let secrets = args.secrets.load_required(SecretKind::Whsec)?;
-    let body = super::send::read_input(&args.file)?;
+    let body = read_input(&args.file)?;
     let id = match args.id {
         Some(id) => MessageId::new(id)?,
         None => default_id(&body)?,

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
-use crate::model::{self, Invalid};
+use crate::model;
+
+use super::input::{problem_lines, problem_values, read_input};
 
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
   hookrelay validate event.json
-  hookrelay validate fixtures/*.json --format json
-  curl -s https://example.test/sample | hookrelay validate -
+  hookrelay validate events/*.json --format json
+  cat event.json | hookrelay validate -
 
 A file may hold one event or a JSON array of events.
 Exit codes: 0 all valid, 1 some payload invalid, 2 a file could not be read.";
@@ -46,13 +48,14 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         } else {
             path.display().to_string()
         };
-        let result = match super::send::read_input(path) {
+        let result = match read_input(path) {
             Err(e) => {
                 unreadable = true;
                 if args.format == Format::Text {
                     eprintln!("hookrelay: error: {e:#}");
                 }
-                json!({"file": name, "valid": false, "error": format!("{e:#}")})
+                let problem = json!({"field": "", "message": format!("{e:#}")});
+                file_result(&name, 0, vec![problem])
             }
             Ok(bytes) => match model::validate_document(&bytes) {
                 Ok(events) => {
@@ -65,7 +68,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                         };
                         super::print_out(&format!("{name}: ok{count}\n"))?;
                     }
-                    json!({"file": name, "valid": true, "events": events.len(), "errors": []})
+                    file_result(&name, events.len(), Vec::new())
                 }
                 Err(problems) => {
                     invalid = true;
@@ -76,7 +79,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                             .collect();
                         super::print_out(&format!("{name}: invalid{lines}\n"))?;
                     }
-                    json!({"file": name, "valid": false, "errors": problem_values(&problems)})
+                    file_result(&name, 0, problem_values(&problems))
                 }
             },
         };
@@ -96,21 +99,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     Ok(super::exit(code))
 }
 
-/// Problems as lines: `event_id: expected an integer, got string "12"`.
-pub fn problem_lines(invalid: &Invalid) -> Vec<String> {
-    match invalid {
-        Invalid::Malformed { .. } => vec![invalid.to_string()],
-        Invalid::Fields(errors) => errors.iter().map(ToString::to_string).collect(),
-    }
-}
-
-pub fn problem_values(invalid: &Invalid) -> Vec<Value> {
-    match invalid {
-        Invalid::Malformed { line, column, .. } => {
-            vec![
-                json!({"field": "", "message": invalid.to_string(), "line": line, "column": column}),
-            ]
-        }
-        Invalid::Fields(errors) => errors.iter().map(|e| json!(e)).collect(),
-    }
+/// One file's entry of `--format json`, the same shape whether the file was valid, invalid
+/// or unreadable: `events` counts the events of a valid file (0 otherwise), `errors` lists
+/// the problems, a file that could not be read as one problem of the top level.
+fn file_result(name: &str, events: usize, errors: Vec<Value>) -> Value {
+    json!({"file": name, "valid": errors.is_empty(), "events": events, "errors": errors})
 }

@@ -121,13 +121,22 @@ pub fn parse_route(text: &str) -> Result<(glob::Pattern, url::Url), String> {
     Ok((pattern, parse_http_url(url.trim())?))
 }
 
-/// An `http://` or `https://` URL.
+/// An `http://` or `https://` URL. Without a scheme (`127.0.0.1:9000/hook`, which the URL
+/// parser reads as relative or as the scheme `localhost:`), the message says to add one.
 pub fn parse_http_url(text: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("expected an http:// or https:// URL, got {text:?}"));
+    let needs_scheme = || {
+        let hint = if text.contains("://") {
+            String::new()
+        } else {
+            format!(" (http://{text}?)")
+        };
+        format!("the URL needs http:// or https:// in front, got {text:?}{hint}")
+    };
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => Err(needs_scheme()),
+        Err(e) => Err(format!("invalid URL {text:?}: {e}")),
     }
-    Ok(url)
 }
 
 #[cfg(test)]
@@ -167,6 +176,27 @@ mod tests {
         assert!(!spec.to_string().contains("hunter2"), "{spec}");
         assert!(parse_store("postgres:x").is_err());
         assert!(parse_store("memory:x").is_err());
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_is_told_to_take_one() {
+        let told = parse_http_url("127.0.0.1:9000/hook").unwrap_err();
+        assert!(told.contains("needs http:// or https://"), "{told}");
+        assert!(told.contains("(http://127.0.0.1:9000/hook?)"), "{told}");
+        let told = parse_http_url("localhost:9000/hook").unwrap_err();
+        assert!(told.contains("needs http:// or https://"), "{told}");
+        let told = parse_http_url("ftp://example.test/x").unwrap_err();
+        assert!(told.contains("needs http:// or https://"), "{told}");
+        assert!(!told.contains("(http://"), "{told}");
+        assert!(
+            parse_http_url("http://[::1")
+                .unwrap_err()
+                .contains("invalid URL")
+        );
+        assert_eq!(
+            parse_http_url("https://example.test/hook").map(String::from),
+            Ok("https://example.test/hook".to_string())
+        );
     }
 
     #[test]

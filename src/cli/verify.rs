@@ -8,23 +8,29 @@ use clap::Args;
 
 use crate::alert::signing::{self, Secret, Tolerance, VerifyError};
 
-use super::secrets::{SecretKind, SecretSource};
+use super::input::read_input;
+use super::secret_options::{SecretKind, SecretSource, WHSEC_HELP};
 use super::values::parse_duration;
 
 const VERIFY_EXAMPLES: &str = "\
-Examples:
-  hookrelay verify --secret whsec_... --id msg_1 --timestamp 1614265330 \\
+Examples, with the specification's test vector (body.json holds {\"test\": 2432232314}
+without a final newline, secrets.txt the secret):
+  hookrelay verify --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw \\
+      --id msg_p5jXN8AQM9LWM0D4loKWxJek --timestamp 1614265330 --tolerance off \\
       --signature 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' body.json
-  hookrelay verify --secret-file secrets.txt --id ... --timestamp ... --signature ... \\
-      --tolerance off --explain - < body.json
+  hookrelay verify --secret-file secrets.txt \\
+      --id msg_p5jXN8AQM9LWM0D4loKWxJek --timestamp 1614265330 --tolerance off \\
+      --signature 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' --explain - < body.json
 
 Checks the timestamp against the tolerance, then whether any v1 signature matches any
 secret over '<id>.<timestamp>.<body>' (the exact body bytes).
 Exit codes: 0 valid, 1 invalid, 2 usage error, unreadable file or bad secret.";
 
 /// Verify a Standard Webhooks signature of a body
+// The field docs are clap's help text, written for a terminal, not for rustdoc.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Args)]
-#[command(after_help = VERIFY_EXAMPLES)]
+#[command(after_help = VERIFY_EXAMPLES, mut_arg("secrets", |a| a.help(WHSEC_HELP)))]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub secrets: SecretSource,
@@ -66,7 +72,7 @@ pub fn parse_tolerance(text: &str) -> Result<Tolerance, String> {
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let secrets = args.secrets.load_required(SecretKind::Whsec)?;
-    let body = super::send::read_input(&args.file)?;
+    let body = read_input(&args.file)?;
     let now = signing::now_unix();
     let result = signing::verify_standard_parts(
         &secrets,

@@ -1,6 +1,8 @@
 //! Unit tests of the event model: timestamp forms, field checks and their messages, paths
 //! inside arrays, malformed JSON.
 
+use super::fields::describe;
+use super::scan::opening_brackets;
 use super::*;
 
 const EXPECTED: &str = "expected an ISO 8601 date-time such as \"2023-10-05T12:34:56\" \
@@ -34,6 +36,7 @@ fn one_problem(payload: &str) -> (String, String) {
     all.remove(0)
 }
 
+mod one_pass;
 mod timestamps;
 
 // ---- event_id ----

@@ -50,7 +50,11 @@ impl Verification {
     /// The `webhook-id` this verification vouches for: only Standard Webhooks signs it.
     pub fn verified_id(&self, headers: &HeaderMap) -> Option<String> {
         match self.scheme {
-            Scheme::Standard => webhook_id(headers),
+            // `webhook-id`, or `svix-id` when the request came with Svix's header names.
+            Scheme::Standard => webhook_id(headers).or_else(|| {
+                let id = signing::message_id(headers)?;
+                (id.len() <= 256).then(|| id.to_string())
+            }),
             Scheme::Github => None,
         }
     }

@@ -191,3 +191,113 @@ fn with_stdout_closed_send_still_exits_1_when_not_delivered() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(accepting.count(), 1);
 }
+
+/// The lines under `Example:` or `Examples…:` in `hookrelay SUBCOMMAND --help`, with
+/// continuation lines (`\` at the end) joined.
+fn help_examples(subcommand: &str) -> Vec<String> {
+    let help = stdout(&hookrelay().args([subcommand, "--help"]).assert().code(0));
+    let mut examples = Vec::new();
+    // The heading starts with "Example" and may run over lines; its last one ends with ':'.
+    let mut lines = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Example"))
+        .skip_while(|l| !l.ends_with(':'));
+    lines.next();
+    let mut joined = String::new();
+    for line in lines.take_while(|l| !l.trim().is_empty()) {
+        let line = line.trim();
+        match line.strip_suffix('\\') {
+            Some(start) => joined.push_str(start),
+            None => {
+                joined.push_str(line);
+                examples.push(std::mem::take(&mut joined));
+            }
+        }
+    }
+    examples
+}
+
+/// Runs one example with `sh` in `dir`, `hookrelay` on the PATH and `URL` (or the default
+/// address) standing for a receiver of our own on 127.0.0.1.
+fn run_example(example: &str, dir: &std::path::Path, url: &str) -> std::process::Output {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookrelay"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let command = example
+        .replace("http://127.0.0.1:5000/webhook", url)
+        .replace(" URL", &format!(" {url}"));
+    std::process::Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", dir)
+        .output()
+        .expect("running sh")
+}
+
+#[test]
+fn every_example_in_the_client_subcommands_help_runs_as_written() {
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let has_curl = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !has_curl && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("curl is needed to run the sign example");
+    }
+    for subcommand in [
+        "send",
+        "sign",
+        "verify",
+        "validate",
+        "secret",
+        "completions",
+    ] {
+        let examples = help_examples(subcommand);
+        assert!(!examples.is_empty(), "{subcommand} --help shows no example");
+        // A receiver that checks signatures made with the same secret as secrets.txt.
+        let receiver = support::Served::start(&["--verify", "standard", "--secret", SECRET]);
+        let open = support::Served::start(&[]);
+        let url = match subcommand {
+            "sign" => format!("http://{}/webhook", receiver.addr),
+            _ => format!("http://{}/webhook", open.addr),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write("event.json", &support::event(42));
+        write("body.json", r#"{"test": 2432232314}"#);
+        write("secrets.txt", &format!("{SECRET}\n"));
+        std::fs::create_dir(dir.path().join("events")).unwrap();
+        write("events/a.json", &support::event(1));
+        write("events/b.json", &format!("[{}]", support::event(2)));
+        std::fs::create_dir_all(dir.path().join(".local/share/bash-completion/completions"))
+            .unwrap();
+        for example in examples {
+            if example.starts_with("curl ") && !has_curl {
+                println!("skipped, curl is not installed: {example}");
+                continue;
+            }
+            let ran = run_example(&example, dir.path(), &url);
+            assert!(
+                ran.status.success(),
+                "{subcommand}: {example}\n{}{}",
+                String::from_utf8_lossy(&ran.stdout),
+                String::from_utf8_lossy(&ran.stderr)
+            );
+            let out = String::from_utf8_lossy(&ran.stdout);
+            if subcommand == "verify" {
+                assert!(
+                    out.ends_with("valid\n") && !out.contains("invalid"),
+                    "{out}"
+                );
+            }
+            if example.starts_with("curl ") {
+                assert!(out.contains(r#""status":"success""#), "{out}");
+            }
+        }
+    }
+}

@@ -241,10 +241,10 @@ fn json_format_gives_one_machine_readable_object() {
             "valid": false,
             "files": [
                 {"file": fixture("valid_array.json"), "valid": true, "events": 3, "errors": []},
-                {"file": fixture("array_bad_element.json"), "valid": false, "errors": [
+                {"file": fixture("array_bad_element.json"), "valid": false, "events": 0, "errors": [
                     {"field": "[1].timestamp", "message": format!("{TS_FORM}, got \"2023-10-05\" (a date alone has no time)")},
                 ]},
-                {"file": fixture("malformed.json"), "valid": false, "errors": [
+                {"file": fixture("malformed.json"), "valid": false, "events": 0, "errors": [
                     {"field": "", "line": 5, "column": 3,
                      "message": "invalid JSON at line 5, column 3: expected `,` or `}`"},
                 ]},
@@ -269,12 +269,30 @@ fn json_format_reports_an_unreadable_file_in_the_object_and_exits_2() {
     assert_eq!(result["valid"], false);
     assert_eq!(result["files"][0]["valid"], true);
     assert_eq!(result["files"][1]["file"], fixture("missing.json"));
+    assert_eq!(result["files"][1]["valid"], false);
+    assert_eq!(result["files"][1]["events"], 0);
+    let errors = result["files"][1]["errors"]
+        .as_array()
+        .expect("an errors list");
+    assert_eq!(errors.len(), 1, "{result}");
+    assert_eq!(errors[0]["field"], "");
     assert!(
-        result["files"][1]["error"]
+        errors[0]["message"]
             .as_str()
             .unwrap()
             .starts_with("reading tests/fixtures/missing.json"),
         "{result}"
+    );
+    // One shape for every file: the same keys whether valid, invalid or unreadable.
+    let keys = |file: &Value| {
+        let mut keys: Vec<String> = file.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&result["files"][0]), keys(&result["files"][1]));
+    assert_eq!(
+        keys(&result["files"][1]),
+        ["errors", "events", "file", "valid"]
     );
 }
 

@@ -8,7 +8,7 @@ use http::header::{HeaderName, HeaderValue};
 
 use crate::alert::signing::Tolerance;
 
-use crate::cli::secrets::{SecretSource, SecretText, secret_text};
+use crate::cli::secret_options::{SecretSource, SecretText, secret_text};
 use crate::cli::values::{
     DurationList, StoreSpec, parse_duration, parse_durations, parse_header, parse_http_url,
     parse_route, parse_size, parse_store,

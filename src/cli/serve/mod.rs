@@ -26,7 +26,7 @@ use crate::server::{self, AppState, Config};
 
 pub use args::{LogFormat, ServeArgs, SyncMode, VerifyScheme};
 
-use super::secrets::{SecretKind, SecretText};
+use super::secret_options::{SecretKind, SecretText};
 use super::values::StoreSpec;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -14,7 +14,7 @@ async fn the_original_flow_send_to_a_real_serve_and_see_it_in_events() {
         .assert()
         .code(0);
 
-    assert_eq!(stdout(&done), r#"{"status":"success","event_id":123}"#);
+    assert_eq!(stdout(&done), "{\"status\":\"success\",\"event_id\":123}\n");
     let (status, list) = get_json(&server.url("/events")).await;
     assert_eq!(status, 200);
     let events = list["events"].as_array().unwrap();
@@ -61,7 +61,11 @@ fn the_customer_receives_exactly_the_event_and_headers() {
     assert_eq!(request.header("user-agent"), Some(USER_AGENT));
     assert_eq!(request.header("x-token"), Some("s3cret"));
     assert_eq!(request.header("x-trace"), Some("abc"));
-    assert_eq!(stdout(&done), "ok", "stdout is the response body");
+    assert_eq!(
+        stdout(&done),
+        "ok\n",
+        "stdout is the response body, and a newline"
+    );
     assert!(
         stderr(&done).contains("attempt 1/4: 200 OK"),
         "{}",
@@ -329,6 +333,57 @@ fn a_bad_header_or_url_is_a_usage_error() {
         .code(2);
 
     assert!(stderr(&bad_header).contains("expected a header like 'Name: value'"));
-    assert!(stderr(&bad_scheme).contains("--to must be an http:// or https:// URL"));
+    assert!(stderr(&bad_scheme).contains("the URL needs http:// or https:// in front"));
     assert_eq!(customer.count(), 0);
+}
+
+#[test]
+fn a_url_without_a_scheme_is_told_to_take_http_or_https() {
+    let refused = send("127.0.0.1:9000/hook", &["--event-id", "1"])
+        .assert()
+        .code(2);
+
+    let err = stderr(&refused);
+    assert!(!err.contains("relative URL without a base"), "{err}");
+    assert!(
+        err.contains("the URL needs http:// or https:// in front, got \"127.0.0.1:9000/hook\""),
+        "{err}"
+    );
+    assert!(err.contains("(http://127.0.0.1:9000/hook?)"), "{err}");
+}
+
+#[test]
+fn a_body_gets_a_final_newline_only_when_it_lacks_one() {
+    let with_newline = Customer::always(Answer::ok().body("fine\n"));
+    let empty = Customer::always(Answer::ok().body(""));
+
+    let as_is = send(&with_newline.url("/"), &["--event-id", "1"])
+        .assert()
+        .code(0);
+    let nothing = send(&empty.url("/"), &["--event-id", "1"]).assert().code(0);
+
+    assert_eq!(stdout(&as_is), "fine\n");
+    assert_eq!(stdout(&nothing), "");
+}
+
+#[test]
+fn the_usage_line_says_event_id_or_file() {
+    let help = hookrelay_help("send");
+
+    assert!(
+        help.contains(
+            "Usage: hookrelay send [OPTIONS] --to <URL> (--event-id <ID> | --file <PATH>)"
+        ),
+        "{help}"
+    );
+    assert!(help.contains("give one to repeat a send"), "{help}");
+    assert!(help.contains("409 conflict"), "{help}");
+}
+
+fn hookrelay_help(subcommand: &str) -> String {
+    let out = crate::support::hookrelay()
+        .args([subcommand, "--help"])
+        .assert()
+        .code(0);
+    stdout(&out)
 }

@@ -1,10 +1,10 @@
 //! Outbound proxies: `HTTP_PROXY` forwards http, `HTTPS_PROXY` tunnels https with CONNECT,
 //! `NO_PROXY` and `--no-proxy` go straight to the target, and the relay honours them too.
 
+use super::{send, stderr};
 use crate::support::proxy::Proxy;
 use crate::support::tls::{self, Ca};
 use crate::support::{Customer, Served, event, post_json};
-use super::{send, stderr};
 
 #[test]
 fn http_goes_through_the_proxy_of_http_proxy() {

@@ -32,7 +32,7 @@ async fn two_503s_then_200_is_delivered_on_attempt_3() {
     );
     assert!(err.contains("attempt 3/4: 200 OK"), "{err}");
     assert!(!err.contains("attempt 4/4"), "{err}");
-    assert_eq!(stdout(&done), "ok");
+    assert_eq!(stdout(&done), "ok\n");
 }
 
 #[test]
@@ -57,7 +57,11 @@ fn a_400_is_not_retried_and_exits_1() {
         .code(1);
 
     assert_eq!(customer.count(), 1);
-    assert_eq!(stdout(&failed), "bad event", "the refusal's body is shown");
+    assert_eq!(
+        stdout(&failed),
+        "bad event\n",
+        "the refusal's body is shown"
+    );
     assert!(
         stderr(&failed)
             .contains("hookrelay: error: not delivered after 1 attempt(s): 400 Bad Request"),

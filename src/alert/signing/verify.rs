@@ -1,0 +1,193 @@
+//! Verifying inbound signatures: Standard Webhooks (timestamp within a tolerance, then any
+//! `v1` signature against any secret, compared in constant time) and GitHub's
+//! `X-Hub-Signature-256`.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::header::HeaderMap;
+use subtle::ConstantTimeEq;
+
+use super::{
+    HEADER_GITHUB, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, github_signature,
+    now_unix, signed_content, standard_mac,
+};
+
+/// How far a `webhook-timestamp` may be from now, either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tolerance {
+    /// No check (for tests and replays of recorded deliveries).
+    Off,
+    Within(Duration),
+}
+
+impl Default for Tolerance {
+    /// Five minutes, as the specification recommends.
+    fn default() -> Self {
+        Tolerance::Within(Duration::from_secs(5 * 60))
+    }
+}
+
+/// Why a request failed verification. [`VerifyError::reason`] is the stable code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the {0} header is missing")]
+    MissingHeader(&'static str),
+    #[error("webhook-timestamp must be integer unix seconds, got {0:?}")]
+    BadTimestamp(String),
+    #[error("webhook-timestamp is {age}s in the past, beyond the tolerance of {tolerance}s")]
+    TimestampTooOld { age: u64, tolerance: u64 },
+    #[error("webhook-timestamp is {ahead}s in the future, beyond the tolerance of {tolerance}s")]
+    TimestampTooNew { ahead: u64, tolerance: u64 },
+    #[error("no signature matches the body and any of the secrets")]
+    NoMatchingSignature,
+}
+
+impl VerifyError {
+    /// One of `missing_header`, `bad_timestamp`, `timestamp_too_old`, `timestamp_too_new`,
+    /// `no_matching_signature`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            VerifyError::MissingHeader(_) => "missing_header",
+            VerifyError::BadTimestamp(_) => "bad_timestamp",
+            VerifyError::TimestampTooOld { .. } => "timestamp_too_old",
+            VerifyError::TimestampTooNew { .. } => "timestamp_too_new",
+            VerifyError::NoMatchingSignature => "no_matching_signature",
+        }
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, VerifyError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(VerifyError::MissingHeader(name))
+}
+
+/// Svix's names for the same three headers, which Svix-based senders send.
+pub const SVIX_HEADERS: [&str; 3] = ["svix-id", "svix-timestamp", "svix-signature"];
+
+/// The names a request's Standard Webhooks headers go by: `webhook-id`, `webhook-timestamp`,
+/// `webhook-signature`, or Svix's `svix-*` when the request has none of the former but one
+/// of the latter. One family is read as a whole, never a mix.
+pub fn header_names(headers: &HeaderMap) -> [&'static str; 3] {
+    let standard = [HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE];
+    let has_any = |names: &[&str; 3]| names.iter().any(|n| headers.contains_key(*n));
+    if !has_any(&standard) && has_any(&SVIX_HEADERS) {
+        SVIX_HEADERS
+    } else {
+        standard
+    }
+}
+
+/// The message id [`verify_standard`] reads: `webhook-id`, or `svix-id` (see
+/// [`header_names`]).
+pub fn message_id(headers: &HeaderMap) -> Option<&str> {
+    header(headers, header_names(headers)[0]).ok()
+}
+
+/// Verifies a Standard Webhooks request against its headers (either family of
+/// [`header_names`]), at the current time.
+pub fn verify_standard(
+    secrets: &[Secret],
+    headers: &HeaderMap,
+    body: &[u8],
+    tolerance: Tolerance,
+) -> Result<(), VerifyError> {
+    let [id, timestamp, signatures] = header_names(headers);
+    let id = header(headers, id)?;
+    let timestamp = header(headers, timestamp)?;
+    let signatures = header(headers, signatures)?;
+    verify_standard_parts(
+        secrets,
+        id,
+        timestamp,
+        signatures,
+        body,
+        tolerance,
+        now_unix(),
+    )
+}
+
+/// Parses a `webhook-timestamp`: ASCII digits, unix seconds.
+pub fn parse_timestamp(text: &str) -> Result<i64, VerifyError> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| text.parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| VerifyError::BadTimestamp(text.chars().take(40).collect()))
+}
+
+/// Checks `timestamp` against `now` within `tolerance`.
+pub fn check_timestamp(timestamp: i64, now: i64, tolerance: Tolerance) -> Result<(), VerifyError> {
+    let Tolerance::Within(limit) = tolerance else {
+        return Ok(());
+    };
+    let limit = limit.as_secs();
+    let diff = i128::from(now) - i128::from(timestamp);
+    let off = u64::try_from(diff.unsigned_abs()).unwrap_or(u64::MAX);
+    match (diff > 0, off > limit) {
+        (_, false) => Ok(()),
+        (true, true) => Err(VerifyError::TimestampTooOld {
+            age: off,
+            tolerance: limit,
+        }),
+        (false, true) => Err(VerifyError::TimestampTooNew {
+            ahead: off,
+            tolerance: limit,
+        }),
+    }
+}
+
+/// Verifies the three Standard Webhooks values as `now` sees them: the timestamp first, then
+/// the signatures. Accepts when any `v1` entry matches any secret; other versions are ignored.
+pub fn verify_standard_parts(
+    secrets: &[Secret],
+    msg_id: &str,
+    timestamp: &str,
+    signatures: &str,
+    body: &[u8],
+    tolerance: Tolerance,
+    now: i64,
+) -> Result<(), VerifyError> {
+    let timestamp = parse_timestamp(timestamp.trim())?;
+    check_timestamp(timestamp, now, tolerance)?;
+    let content = signed_content(msg_id, timestamp, body);
+    let expected: Vec<[u8; 32]> = secrets.iter().map(|s| standard_mac(s, &content)).collect();
+    let received = signatures
+        .split_whitespace()
+        .filter_map(|entry| entry.strip_prefix("v1,"))
+        .filter_map(|b64| BASE64.decode(b64).ok());
+    for given in received {
+        // Every expected value is compared, so timing does not tell which secret matched.
+        let matched = expected.iter().fold(subtle::Choice::from(0), |any, e| {
+            any | e.as_slice().ct_eq(&given)
+        });
+        if bool::from(matched) {
+            return Ok(());
+        }
+    }
+    Err(VerifyError::NoMatchingSignature)
+}
+
+/// Verifies GitHub's `X-Hub-Signature-256` header against any of `secrets` (used raw).
+pub fn verify_github(
+    secrets: &[Secret],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), VerifyError> {
+    let given = header(headers, HEADER_GITHUB)?.to_ascii_lowercase();
+    let matched = secrets.iter().fold(subtle::Choice::from(0), |any, secret| {
+        any | github_signature(secret, body)
+            .as_bytes()
+            .ct_eq(given.as_bytes())
+    });
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(VerifyError::NoMatchingSignature)
+    }
+}

@@ -1,0 +1,215 @@
+//! The fast path of validation and the byte-level scans around it: a valid event taken in
+//! one pass (a hand-written scanner for the commonest body, serde for the rest) instead of
+//! a syntax pass and a field pass, and the nesting-depth bound that serde does not apply.
+//! Whatever the one pass does not take goes on to the full path in `fields`, which judges
+//! it and reports every problem.
+
+use serde::Deserialize;
+
+use super::fields::{check_event_type, check_timestamp};
+use super::{Invalid, MAX_DEPTH};
+
+/// The common case, a valid event, in one parse instead of two: a text that deserializes
+/// into [`Plain`] is well-formed JSON (the same parser, values and keys checked at least as
+/// strictly as by the syntax pass), so that pass can be skipped. Anything else returns
+/// `None` and takes the full path, which finds and reports every problem.
+pub(super) fn accept_in_one_pass(body: &[u8]) -> Option<Plain<'_>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let plain = match scan_plain(text) {
+        Some(plain) => plain,
+        None => {
+            if !text.trim_start().starts_with('{') {
+                return None;
+            }
+            // serde_json skips extra members without its depth limit: the scan still applies.
+            check_depth(text).ok()?;
+            serde_json::from_str(text).ok()?
+        }
+    };
+    check_timestamp(plain.timestamp).ok()?;
+    check_event_type(plain.event_type).ok()?;
+    Some(plain)
+}
+
+/// The commonest body of all, read without serde: one object with exactly the four model
+/// members in any order, `event_id` a plain integer and the others strings without
+/// escapes or control characters, JSON whitespace anywhere between tokens. That is valid
+/// JSON whose fields the full path reads the same way. Anything else (extra members,
+/// escapes, `-0`, …) is `None` and left to the paths that follow.
+pub(super) fn scan_plain(text: &str) -> Option<Plain<'_>> {
+    let bytes = text.as_bytes();
+    let mut at = skip_whitespace(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    let (mut event_id, mut timestamp, mut event_type, mut description) = (None, None, None, None);
+    loop {
+        let (key, next) = scan_string(text, skip_whitespace(bytes, at))?;
+        at = skip_whitespace(bytes, next);
+        if bytes.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_whitespace(bytes, at + 1);
+        at = match key {
+            "event_id" => {
+                let (value, next) = scan_integer(bytes, at)?;
+                event_id.replace(value).is_none().then_some(next)?
+            }
+            "timestamp" => text_member(text, at, &mut timestamp)?,
+            "event_type" => text_member(text, at, &mut event_type)?,
+            "description" => text_member(text, at, &mut description)?,
+            _ => return None,
+        };
+        at = skip_whitespace(bytes, at);
+        match bytes.get(at) {
+            Some(b',') => at += 1,
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    if skip_whitespace(bytes, at + 1) != bytes.len() {
+        return None;
+    }
+    Some(Plain {
+        event_id: event_id?,
+        timestamp: timestamp?,
+        event_type: event_type?,
+        description: description?,
+    })
+}
+
+/// The string value of a member into its slot; `None` when it is not a plain string or
+/// the member came before.
+fn text_member<'a>(text: &'a str, at: usize, slot: &mut Option<&'a str>) -> Option<usize> {
+    let (value, next) = scan_string(text, at)?;
+    slot.replace(value).is_none().then_some(next)
+}
+
+fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// A string at `at` without escapes or control characters: its text and where it ends.
+fn scan_string(text: &str, at: usize) -> Option<(&str, usize)> {
+    let bytes = text.as_bytes();
+    if bytes.get(at) != Some(&b'"') {
+        return None;
+    }
+    let start = at + 1;
+    let end = start
+        + bytes[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    // Both ends are ASCII quotes, so the slice falls on character boundaries.
+    (bytes[end] == b'"').then(|| (&text[start..end], end + 1))
+}
+
+/// An integer at `at` as JSON writes one (no leading zeros, no fraction or exponent) in
+/// the signed 64-bit range, but not `-0`: its value and where it ends.
+fn scan_integer(bytes: &[u8], at: usize) -> Option<(i64, usize)> {
+    let negative = bytes.get(at) == Some(&b'-');
+    let start = at + usize::from(negative);
+    let digits = bytes[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits == 0 || (bytes[start] == b'0' && (digits > 1 || negative)) {
+        return None;
+    }
+    let end = start + digits;
+    if matches!(bytes.get(end), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    // Accumulated negatively, so that i64::MIN fits; any overflow leaves it to serde.
+    let magnitude = bytes[start..end].iter().try_fold(0i64, |n, &d| {
+        n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))
+    })?;
+    let value = if negative {
+        magnitude
+    } else {
+        magnitude.checked_neg()?
+    };
+    Some((value, end))
+}
+
+/// The model's fields when each has the right JSON type: `i64` takes exactly the integer
+/// tokens [`check_integer`](super::fields::check_integer) takes, and `&str` only strings without escapes, which the
+/// full path would copy as they are.
+#[derive(Deserialize)]
+pub(super) struct Plain<'a> {
+    pub event_id: i64,
+    pub timestamp: &'a str,
+    pub event_type: &'a str,
+    pub description: &'a str,
+}
+
+/// Refuses nesting deeper than [`MAX_DEPTH`]. serde_json skips values without a depth
+/// limit, so the syntax check above does not bound it. `text` is known to be valid JSON.
+pub(super) fn check_depth(text: &str) -> Result<(), Invalid> {
+    let bytes = text.as_bytes();
+    // Depth never exceeds the number of opening brackets: counting them (a vectorised
+    // pass) settles nearly every body without the byte-by-byte scan below.
+    if opening_brackets(bytes) <= MAX_DEPTH {
+        return Ok(());
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    let (line, column) = position(bytes, i);
+                    return Err(Invalid::Malformed {
+                        line,
+                        column,
+                        message: format!(
+                            "nested deeper than {MAX_DEPTH} levels (arrays and objects)"
+                        ),
+                    });
+                }
+            }
+            b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// How many `[` and `{` bytes there are. `b | 0x20` maps both (0x5B, 0x7B), and only them,
+/// to `{`; byte-wide sums over chunks of 255 let the compiler use vector instructions.
+pub(super) fn opening_brackets(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(255)
+        .map(|chunk| {
+            let n: u8 = chunk.iter().map(|&b| u8::from(b | 0x20 == b'{')).sum();
+            usize::from(n)
+        })
+        .sum()
+}
+
+/// Line and 1-based column of a byte offset.
+pub(super) fn position(body: &[u8], offset: usize) -> (usize, usize) {
+    let before = &body[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, column)
+}
