@@ -218,8 +218,14 @@ fn help_examples(subcommand: &str) -> Vec<String> {
 }
 
 /// Runs one example with `sh` in `dir`, `hookrelay` on the PATH and `URL` (or the default
-/// address) standing for a receiver of our own on 127.0.0.1.
-fn run_example(example: &str, dir: &std::path::Path, url: &str) -> std::process::Output {
+/// address) standing for a receiver of our own on 127.0.0.1, the https one of the examples
+/// for `https_url`, a receiver of ours whose certificate `ca.pem` in `dir` signed.
+fn run_example(
+    example: &str,
+    dir: &std::path::Path,
+    url: &str,
+    https_url: &str,
+) -> std::process::Output {
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookrelay"));
     let path = format!(
         "{}:{}",
@@ -227,6 +233,7 @@ fn run_example(example: &str, dir: &std::path::Path, url: &str) -> std::process:
         std::env::var("PATH").unwrap_or_default()
     );
     let command = example
+        .replace("https://127.0.0.1:5443/webhook", https_url)
         .replace("http://127.0.0.1:5000/webhook", url)
         .replace(" URL", &format!(" {url}"));
     std::process::Command::new("sh")
@@ -259,6 +266,19 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
     ] {
         let examples = help_examples(subcommand);
         assert!(!examples.is_empty(), "{subcommand} --help shows no example");
+        // An https receiver whose certificate a CA of the test's own signed (`ca.pem`).
+        let ca = support::tls::Ca::new("examples CA");
+        let leaf = ca.issue();
+        let tls_dir = tempfile::tempdir().unwrap();
+        let cert = support::tls::write(tls_dir.path(), "cert.pem", &leaf.cert_pem);
+        let key = support::tls::write(tls_dir.path(), "key.pem", &leaf.key_pem);
+        let https = support::Served::start(&[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]);
+        let https_url = https.url("/webhook");
         // A receiver that checks signatures made with the same secret as secrets.txt.
         let receiver = support::Served::start(&["--verify", "standard", "--secret", SECRET]);
         let open = support::Served::start(&[]);
@@ -271,6 +291,7 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
         write("event.json", &support::event(42));
         write("body.json", r#"{"test": 2432232314}"#);
         write("secrets.txt", &format!("{SECRET}\n"));
+        write("ca.pem", &ca.pem());
         std::fs::create_dir(dir.path().join("events")).unwrap();
         write("events/a.json", &support::event(1));
         write("events/b.json", &format!("[{}]", support::event(2)));
@@ -281,7 +302,7 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
                 println!("skipped, curl is not installed: {example}");
                 continue;
             }
-            let ran = run_example(&example, dir.path(), &url);
+            let ran = run_example(&example, dir.path(), &url, &https_url);
             assert!(
                 ran.status.success(),
                 "{subcommand}: {example}\n{}{}",

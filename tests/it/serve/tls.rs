@@ -54,7 +54,7 @@ async fn send_with_cacert_delivers_over_https_and_without_it_names_the_certifica
         "{said}"
     );
     let answer = String::from_utf8_lossy(&trusted.get_output().stdout).into_owned();
-    assert_eq!(answer, r#"{"status":"success","event_id":2}"#);
+    assert_eq!(answer, "{\"status\":\"success\",\"event_id\":2}\n");
     let events: Value = ca
         .reqwest()
         .get(server.url("/events"))
