@@ -1,6 +1,7 @@
 //! Signature verification of `POST /webhook` (Standard Webhooks or GitHub), and a verified
-//! `webhook-id` as an idempotency key: a bounded memory of ids already answered with a
-//! digest of the body each one carried. A repeat of the same id and the same bytes is a
+//! `webhook-id` as an idempotency key: ids already answered, each with a digest of the body
+//! it carried, kept by the store when it can (SQLite, PostgreSQL) and otherwise in a
+//! bounded memory of this process. A repeat of the same id and the same bytes is a
 //! duplicate; the same id with other bytes is a conflict. An id that no signature covers
 //! (no `--verify`, or GitHub's scheme, which does not sign it) is not a key at all: anyone
 //! could otherwise silence an event by reusing an id.
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::alert::signing::{self, HEADER_ID, Secret, Tolerance};
 
 use super::error::ApiError;
+use super::store::{EventStore, StoreError};
 
 /// How many `webhook-id`s are remembered; the oldest is forgotten beyond it.
 pub const SEEN_IDS: usize = 100_000;
@@ -81,6 +83,35 @@ pub fn webhook_id(headers: &HeaderMap) -> Option<String> {
     static NAME: axum::http::HeaderName = axum::http::HeaderName::from_static(HEADER_ID);
     let id = headers.get(&NAME)?.to_str().ok()?.trim();
     (!id.is_empty() && id.len() <= 256).then(|| id.to_string())
+}
+
+/// What `id` was answered with: from the store when it keeps webhook-ids (shared by every
+/// process on it, kept across restarts), otherwise from this process's `memory`.
+pub async fn seen(
+    store: &dyn EventStore,
+    memory: &SeenIds,
+    id: &str,
+) -> Result<Option<Seen>, StoreError> {
+    if store.keeps_webhook_ids() {
+        store.seen_webhook_id(id).await
+    } else {
+        Ok(memory.get(id))
+    }
+}
+
+/// Remembers what `id` was answered with, where [`seen`] looks for it.
+pub async fn remember(
+    store: &dyn EventStore,
+    memory: &SeenIds,
+    id: String,
+    answer: Seen,
+) -> Result<(), StoreError> {
+    if store.keeps_webhook_ids() {
+        store.remember_webhook_id(&id, answer).await
+    } else {
+        memory.insert(id, answer);
+        Ok(())
+    }
 }
 
 /// What a `webhook-id` was answered with: the event's id and the digest of its body.

@@ -207,3 +207,43 @@ fn start_up_refuses_unwritable_garbage_newer_and_busy_files_with_exit_2() {
     let stderr = refused(&sqlite_at(&busy), false);
     assert!(stderr.contains("in use by another hookrelay"), "{stderr}");
 }
+
+/// POSTs `body` signed by `secret` under the webhook-id `id`; the status and the answer.
+pub async fn post_signed(base: &str, secret: &str, id: &str, body: String) -> (u16, Value) {
+    use hookrelay::alert::signing::{MessageId, Secret, Signer};
+    let signer = Signer::new(vec![Secret::parse(secret).unwrap()]).unwrap();
+    let headers = signer.headers(&MessageId::new(id).unwrap(), body.as_bytes());
+    let response = client()
+        .post(format!("{base}/webhook"))
+        .header("content-type", "application/json")
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_webhook_id_stays_a_key_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let secret = hookrelay::alert::signing::Secret::generate()
+        .unwrap()
+        .to_whsec();
+    let args = ["--verify", "standard", "--secret", secret.as_str()];
+    let first = Served::start(&db, &args);
+    let (status, answer) = post_signed(&first.base, &secret, "msg_1", event(1)).await;
+    assert_eq!(status, 200, "{answer}");
+    drop(first);
+
+    let again = Served::start(&db, &args);
+    let (repeat, repeat_answer) = post_signed(&again.base, &secret, "msg_1", event(1)).await;
+    let (reused, reused_answer) = post_signed(&again.base, &secret, "msg_1", event(2)).await;
+
+    assert_eq!(repeat, 200, "{repeat_answer}");
+    assert_eq!(repeat_answer["duplicate"], true, "{repeat_answer}");
+    assert_eq!(reused, 409, "{reused_answer}");
+    assert_eq!(stored_ids(&again.base).await, [1]);
+}

@@ -70,7 +70,7 @@ async fn receive(
         }
     };
     if let Some((id, digest)) = &message {
-        match state.seen_ids.get(id) {
+        match verify::seen(&*state.store, &state.seen_ids, id).await? {
             Some(seen) if seen.digest == *digest => {
                 return Ok((seen.event_id, Inserted::Duplicate));
             }
@@ -97,7 +97,7 @@ async fn receive(
             event_id: event.event_id,
             digest,
         };
-        state.seen_ids.insert(id, seen);
+        verify::remember(&*state.store, &state.seen_ids, id, seen).await?;
     }
     match inserted {
         Inserted::New { .. } => {

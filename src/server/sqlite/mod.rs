@@ -1,4 +1,5 @@
-//! The durable store: events, deliveries and attempts in one SQLite file in WAL mode.
+//! The durable store: events, deliveries, attempts and verified webhook-ids in one SQLite
+//! file in WAL mode.
 //! Writes go to one writer thread that commits in groups (`writer.rs`, SQL in `ops.rs`)
 //! and answers each caller only after COMMIT, so an acknowledged event survives a crash
 //! (`--sync normal`) or a power loss (`--sync full`). Reads run on read-only connections in
@@ -25,6 +26,7 @@ use super::store::{
     AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus,
     EventQuery, EventStore, Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
 };
+use super::verify::Seen;
 use ops::{Op, Reply};
 use reads::Readers;
 use writer::Writer;
@@ -269,6 +271,24 @@ impl EventStore for SqliteStore {
             Reply::Targets(targets) => Ok(targets),
             other => Err(unexpected(other)),
         }
+    }
+
+    fn keeps_webhook_ids(&self) -> bool {
+        true
+    }
+
+    async fn seen_webhook_id(&self, id: &str) -> Result<Option<Seen>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| reads::webhook_id_seen(conn, &id))
+            .await
+    }
+
+    async fn remember_webhook_id(&self, id: &str, seen: Seen) -> Result<(), StoreError> {
+        let op = Op::RememberId {
+            id: id.to_string(),
+            seen,
+        };
+        self.writer.call(op).await.map(|_| ())
     }
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {

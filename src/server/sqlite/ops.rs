@@ -12,6 +12,7 @@ use crate::server::store::{
     AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, Inserted, NextState,
     webhook_id,
 };
+use crate::server::verify::Seen;
 
 use super::trim::{evict_excess, expire, forget_delivery};
 use super::{Counts, Limits, status_from_sql};
@@ -35,6 +36,11 @@ pub enum Op {
         next: NextState,
     },
     Replay(DeliveryFilter),
+    /// Keeps what a verified webhook-id was answered with; the first answer stays.
+    RememberId {
+        id: String,
+        seen: Seen,
+    },
     /// Drops events beyond the capacity (when it was lowered) or older than the retention.
     Trim,
     #[cfg(test)]
@@ -65,6 +71,19 @@ pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -
             Reply::Done
         }
         Op::Replay(filter) => Reply::Targets(replay(conn, counts, filter)?),
+        Op::RememberId { id, seen } => {
+            conn.prepare_cached(
+                "INSERT INTO webhook_ids (webhook_id, event_id, digest, seen_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (webhook_id) DO NOTHING",
+            )?
+            .execute(params![
+                id,
+                seen.event_id,
+                &seen.digest[..],
+                Utc::now().timestamp_micros()
+            ])?;
+            Reply::Done
+        }
         Op::Trim => {
             evict_excess(conn, counts, limits.capacity)?;
             if let Some(keep) = limits.retention {

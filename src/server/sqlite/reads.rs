@@ -14,6 +14,7 @@ use crate::server::store::{
 };
 
 use super::{ops, schema, status_from_sql};
+use crate::server::verify::Seen;
 
 /// Idle connections kept for reuse, at most.
 const KEEP: usize = 4;
@@ -157,4 +158,18 @@ pub fn deliveries(conn: &Connection, filter: &DeliveryFilter) -> Result<Vec<Deli
             .collect::<Result<_>>()?;
     }
     Ok(found)
+}
+
+/// What a verified webhook-id was answered with, if it is kept.
+pub fn webhook_id_seen(conn: &Connection, id: &str) -> Result<Option<Seen>> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT event_id, digest FROM webhook_ids WHERE webhook_id = ?1")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(event_id, digest)| {
+        Some(Seen {
+            event_id,
+            digest: digest.try_into().ok()?,
+        })
+    }))
 }

@@ -50,6 +50,14 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (delivery_id, n)
      ) WITHOUT ROWID;
      CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+    // 2: verified webhook-ids, each a key as long as the event it answered is kept.
+    "CREATE TABLE webhook_ids (
+         webhook_id TEXT    PRIMARY KEY,
+         event_id   INTEGER NOT NULL,
+         digest     BLOB    NOT NULL,
+         seen_at    INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX webhook_ids_event ON webhook_ids (event_id);",
 ];
 
 /// The schema version this binary writes.

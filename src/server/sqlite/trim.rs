@@ -1,5 +1,5 @@
 //! Making room: evicting the oldest events beyond `--max-events` and dropping those past
-//! `--retention`, each with its finished deliveries, as one range delete per group commit.
+//! `--retention`, each with its finished deliveries and its verified webhook-ids, as one range delete per group commit.
 //! Open deliveries outlive their event, holding a copy of the body, until they finish.
 
 use rusqlite::{Connection, OptionalExtension};
@@ -63,6 +63,12 @@ fn drop_through(conn: &Connection, counts: &mut Counts, last: i64) -> Result<()>
             counts.add(status_from_sql(&status)?, -1);
         }
     }
+    // A webhook-id is a key only as long as the event it answered is kept.
+    conn.prepare_cached(
+        "DELETE FROM webhook_ids
+         WHERE event_id IN (SELECT event_id FROM events WHERE seq <= ?1)",
+    )?
+    .execute([last])?;
     let dropped = conn
         .prepare_cached("DELETE FROM events WHERE seq <= ?1")?
         .execute([last])?;

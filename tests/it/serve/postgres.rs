@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hookrelay::server::postgres::testdb::TestDb;
 use serde_json::Value;
 
+use crate::store_sqlite::post_signed;
 use crate::support::durable::{client, event, get_json, post};
 use crate::support::{Answer, Customer, DEADLINE, Served, hookrelay};
 
@@ -93,6 +94,36 @@ async fn a_retry_owed_by_an_instance_that_died_is_delivered_by_another() {
     assert_eq!(
         shown["deliveries"][0]["attempts"].as_array().map(Vec::len),
         Some(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_webhook_id_accepted_by_one_instance_is_a_key_on_another() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let secret = hookrelay::alert::signing::Secret::generate()
+        .unwrap()
+        .to_whsec();
+    let args = ["--verify", "standard", "--secret", secret.as_str()];
+    let (a, b) = (serve(&db, &args), serve(&db, &args));
+    let (a, b) = (a.url(""), b.url(""));
+
+    let (first, _) = post_signed(&a, &secret, "msg_1", event(1)).await;
+    let (repeat, repeat_answer) = post_signed(&b, &secret, "msg_1", event(1)).await;
+    // Another event under the same id: only the stored key tells B that the id is taken.
+    let (reused, reused_answer) = post_signed(&b, &secret, "msg_1", event(2)).await;
+
+    assert_eq!(first, 200);
+    assert_eq!(repeat, 200, "{repeat_answer}");
+    assert_eq!(repeat_answer["duplicate"], true, "{repeat_answer}");
+    assert_eq!(reused, 409, "{reused_answer}");
+    assert_eq!(reused_answer["error"], "conflict", "{reused_answer}");
+    let listed = get_json(&a, "/events").await;
+    assert_eq!(
+        listed["events"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
     );
 }
 
