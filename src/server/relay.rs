@@ -173,6 +173,13 @@ impl Relay {
     }
 
     fn spawn_workers(self: &Arc<Self>, runtimes: &[(tokio::runtime::Handle, alert::Client)]) {
+        // Deliveries queued by other instances on a shared store wake a worker here too.
+        let relay = Arc::downgrade(self);
+        self.store.on_work_elsewhere(Arc::new(move |target: &str| {
+            if let Some(relay) = relay.upgrade() {
+                relay.wake(target);
+            }
+        }));
         let mut turn = runtimes.iter().cycle();
         for lane in &self.lanes {
             for _ in 0..self.concurrency {

@@ -194,6 +194,9 @@ pub struct DeliveryCounts {
     pub open: usize,
 }
 
+/// Called with a target's URL when a delivery to it was queued by another process.
+pub type WakeFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Where events and their deliveries live. Implementations must never lose an
 /// acknowledged write under concurrent callers.
 #[async_trait]
@@ -239,6 +242,11 @@ pub trait EventStore: Send + Sync + 'static {
     async fn remember_webhook_id(&self, _id: &str, _seen: Seen) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Has `wake` called with a target's URL whenever another process queues a delivery
+    /// to it in a shared store, so that idle workers here take it at once instead of at
+    /// their next poll. Does nothing in a store that only this process writes.
+    fn on_work_elsewhere(&self, _wake: WakeFn) {}
 
     /// How often an idle worker must look for work it was not woken for: deliveries that
     /// other processes queued in a shared store. `None` when every delivery is queued

@@ -109,6 +109,12 @@ pub struct ServeArgs {
           value_parser = parse_duration, help_heading = "Store")]
     pub retention: Option<Duration>,
 
+    /// With postgres: how often idle workers look for due deliveries that no notification
+    /// announced (retries come due, or work queued while the listening connection was down)
+    #[arg(long, env = "HOOKRELAY_STORE_POLL", default_value = "1s", value_name = "DURATION",
+          value_parser = parse_duration, help_heading = "Store")]
+    pub store_poll: Duration,
+
     /// Time a client has to send a request's headers (from connecting, or its first byte)
     #[arg(long, env = "HOOKRELAY_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Limits")]

@@ -75,6 +75,7 @@ async fn open_postgres(args: &ServeArgs, url: &str) -> anyhow::Result<Arc<dyn Ev
     let max_events = usize::try_from(args.max_events).unwrap_or(usize::MAX);
     let mut options = PostgresOptions::new(url, max_events, args.max_pending);
     options.retention = args.retention;
+    options.poll = args.store_poll;
     Ok(Arc::new(PostgresStore::open(options).await?))
 }
 

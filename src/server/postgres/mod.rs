@@ -5,6 +5,7 @@
 //! from one queue (`queue.rs`) with `FOR UPDATE SKIP LOCKED` and a lease. The schema is
 //! versioned and migrated at start (`schema.rs`); eviction and expiry are in `trim.rs`.
 
+mod notify;
 mod queue;
 mod schema;
 mod trim;
@@ -30,8 +31,8 @@ pub use schema::SCHEMA_VERSION;
 /// The longest a caller waits for a connection from the pool, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
-/// How often an idle worker looks for deliveries queued by other instances.
-const POLL: Duration = Duration::from_secs(1);
+/// How the connections to the database are secured.
+type Tls = NoTls;
 
 /// How to reach the database and what to keep there.
 #[derive(Debug, Clone)]
@@ -50,6 +51,9 @@ pub struct PostgresOptions {
     pub lease: Duration,
     /// How long to wait for the database at start.
     pub connect_timeout: Duration,
+    /// How often an idle worker looks for deliveries that no notification announced
+    /// (one lost while this instance's listening connection was down, a retry come due).
+    pub poll: Duration,
 }
 
 impl PostgresOptions {
@@ -63,6 +67,7 @@ impl PostgresOptions {
             pool_size: 16,
             lease: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
         }
     }
 }
@@ -87,6 +92,9 @@ pub struct PostgresStore {
     capacity: usize,
     max_pending: usize,
     lease_micros: i64,
+    poll: Duration,
+    /// For the connection that listens for work queued by other instances.
+    config: tokio_postgres::Config,
     stop: tokio_util::sync::CancellationToken,
 }
 
@@ -157,7 +165,7 @@ impl PostgresStore {
         let _ = driver.await;
 
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -178,6 +186,8 @@ impl PostgresStore {
             capacity: options.max_events.max(1),
             max_pending: options.max_pending,
             lease_micros: i64::try_from(options.lease.as_micros()).unwrap_or(i64::MAX),
+            poll: options.poll.max(Duration::from_millis(10)),
+            config,
             stop: tokio_util::sync::CancellationToken::new(),
         };
         if let Some(keep) = options.retention {
@@ -330,9 +340,13 @@ impl EventStore for PostgresStore {
         Ok(())
     }
 
+    fn on_work_elsewhere(&self, wake: super::store::WakeFn) {
+        notify::listen(self.config.clone(), NoTls, wake, self.stop.clone());
+    }
+
     fn poll_every(&self) -> Option<Duration> {
-        // Other instances queue deliveries here without waking this one's workers.
-        Some(POLL)
+        // Notifications can be lost while the listening connection is down.
+        Some(self.poll)
     }
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {

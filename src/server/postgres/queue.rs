@@ -255,8 +255,9 @@ pub async fn replay(client: &Client, filter: &DeliveryFilter) -> Result<Vec<Arc<
         .query(&sql, &params(&values))
         .await
         .map_err(failed("replaying deliveries"))?;
-    Ok(rows
-        .iter()
-        .map(|row| Arc::from(row.get::<_, &str>(0)))
-        .collect())
+    let targets: Vec<&str> = rows.iter().map(|row| row.get::<_, &str>(0)).collect();
+    if !targets.is_empty() {
+        super::notify::work_queued(client, &targets).await?;
+    }
+    Ok(targets.into_iter().map(Arc::from).collect())
 }

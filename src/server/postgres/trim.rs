@@ -58,6 +58,7 @@ pub async fn insert(
         )
         .await
         .map_err(failed("storing deliveries"))?;
+        super::notify::work_queued(tx, &targets).await?;
     }
     evict_excess(tx, capacity).await?;
     Ok(Inserted::New { seq: seq as u64 })

@@ -127,6 +127,39 @@ async fn a_verified_webhook_id_accepted_by_one_instance_is_a_key_on_another() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_instance_is_woken_by_a_delivery_queued_on_another() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    // The first delivery hangs, keeping A's only worker busy; after it, answers are quick.
+    let sink = Customer::failing_first(1, Answer::ok().delay(Duration::from_secs(30)));
+    let hook = sink.url("/hook");
+    let relay = [
+        "--forward-to",
+        hook.as_str(),
+        "--forward-concurrency",
+        "1",
+        "--forward-timeout",
+        "60s",
+        // Far beyond the test's deadline: only a notification can wake B in time.
+        "--store-poll",
+        "10m",
+    ];
+    let a = serve(&db, &relay);
+    let http = client();
+    assert_eq!(post(&http, &a.url(""), event(1)).await.unwrap(), 200);
+    sink.wait_for_async(1).await;
+    let b = serve(&db, &relay);
+
+    assert_eq!(post(&http, &a.url(""), event(2)).await.unwrap(), 200);
+
+    let requests = sink.wait_for_async(2).await;
+    assert_eq!(requests[1].header("webhook-id"), Some("evt_2"));
+    let delivered = |d: &Value| d["deliveries"][0]["status"] == "delivered";
+    poll_until(&b.url(""), "/events/2/deliveries", delivered).await;
+}
+
 #[test]
 fn a_database_that_cannot_be_reached_is_named_without_its_password() {
     // Port 1 on the loopback: nothing listens there.
