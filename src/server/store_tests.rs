@@ -448,3 +448,78 @@ contract! {
     evicting_an_event_takes_its_dead_deliveries(1, 100),
     webhook_ids_live_as_long_as_their_event(1, 100),
 }
+
+/// Inserts that arrive together are written in shared transactions (group commit), and
+/// each is still answered as if alone: new, duplicate or conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_inserts_that_arrive_together_share_transactions() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(PostgresOptions::new(&db.url, 1000, 1000))
+        .await
+        .unwrap();
+    let bodies: Vec<Vec<u8>> = (1..=60).map(|id| body(id, "x")).collect();
+    let targets: Vec<Arc<str>> = vec![Arc::from("http://127.0.0.1:9/hook")];
+    let other = body(1, "another");
+    let mut inserts: Vec<_> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| put(&store, i as i64 + 1, "t", b, &targets))
+        .collect();
+    // The same id once more with the same body, and once with another.
+    inserts.push(put(&store, 1, "t", &bodies[0], &targets));
+    inserts.push(put(&store, 1, "t", &other, &targets));
+
+    let answers = futures_join_all(inserts).await;
+
+    assert!(
+        answers[..60]
+            .iter()
+            .all(|a| matches!(a, Inserted::New { .. })),
+        "{answers:?}"
+    );
+    assert_eq!(answers[60], Inserted::Duplicate);
+    assert_eq!(answers[61], Inserted::Conflict);
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT xmin::TEXT) FROM events",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (events, transactions): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(events, 60);
+    assert!(
+        transactions < 30,
+        "60 events in {transactions} transactions"
+    );
+}
+
+/// Polls every future to completion at once, answers in order.
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut set: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, slot) in set.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    done.into_iter().map(|v| v.unwrap()).collect()
+}

@@ -5,6 +5,7 @@
 //! from one queue (`queue.rs`) with `FOR UPDATE SKIP LOCKED` and a lease. The schema is
 //! versioned and migrated at start (`schema.rs`); eviction and expiry are in `trim.rs`.
 
+mod batch;
 mod notify;
 mod queue;
 mod schema;
@@ -89,8 +90,9 @@ pub fn redacted(url: &str) -> String {
 
 pub struct PostgresStore {
     pool: Pool,
+    /// Inserts on their way to a committer (group commit).
+    inserts: tokio::sync::mpsc::UnboundedSender<batch::Pending>,
     capacity: usize,
-    max_pending: usize,
     lease_micros: i64,
     poll: Duration,
     /// For the connection that listens for work queued by other instances.
@@ -181,10 +183,16 @@ impl PostgresStore {
             .recycle_timeout(Some(POOL_WAIT))
             .build()
             .context("building the connection pool")?;
-        let store = Self {
-            pool,
+        let limits = batch::Limits {
             capacity: options.max_events.max(1),
             max_pending: options.max_pending,
+        };
+        // Half the pool commits inserts; the rest serves reads and the delivery workers.
+        let inserts = batch::start(pool.clone(), limits, options.pool_size / 2);
+        let store = Self {
+            inserts,
+            pool,
+            capacity: options.max_events.max(1),
             lease_micros: i64::try_from(options.lease.as_micros()).unwrap_or(i64::MAX),
             poll: options.poll.max(Duration::from_millis(10)),
             config,
@@ -218,14 +226,17 @@ fn describe(e: &tokio_postgres::Error) -> String {
 #[async_trait]
 impl EventStore for PostgresStore {
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(failed("starting a transaction"))?;
-        let inserted = trim::insert(&tx, &event, self.capacity, self.max_pending).await?;
-        tx.commit().await.map_err(failed("committing an event"))?;
-        Ok(inserted)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = batch::Pending {
+            event_id: event.event_id,
+            event_type: event.event_type.to_owned(),
+            body: event.body.to_vec(),
+            targets: event.targets.to_vec(),
+            reply,
+        };
+        let gone = || StoreError("the store's committers have stopped".into());
+        self.inserts.send(pending).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
