@@ -9,6 +9,7 @@ mod batch;
 mod notify;
 mod queue;
 mod schema;
+mod tls;
 mod trim;
 
 use std::str::FromStr;
@@ -19,7 +20,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use super::store::{
     AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus,
@@ -32,8 +33,8 @@ pub use schema::SCHEMA_VERSION;
 /// The longest a caller waits for a connection from the pool, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
-/// How the connections to the database are secured.
-type Tls = NoTls;
+/// How the connections to the database are secured (`sslmode` in the URL).
+type Tls = tls::Rustls;
 
 /// How to reach the database and what to keep there.
 #[derive(Debug, Clone)]
@@ -97,6 +98,7 @@ pub struct PostgresStore {
     poll: Duration,
     /// For the connection that listens for work queued by other instances.
     config: tokio_postgres::Config,
+    tls: Tls,
     stop: tokio_util::sync::CancellationToken,
 }
 
@@ -154,8 +156,9 @@ impl PostgresStore {
             .with_context(|| format!("{shown} is not a usable PostgreSQL URL"))?;
         config.connect_timeout(options.connect_timeout);
         config.application_name("hookrelay");
+        let tls = Tls::new().context("setting up TLS to the database")?;
         let (mut client, connection) = config
-            .connect(NoTls)
+            .connect(tls.clone())
             .await
             .map_err(|e| anyhow::anyhow!("{}", describe(&e)))
             .with_context(|| format!("cannot connect to {shown}"))?;
@@ -168,7 +171,7 @@ impl PostgresStore {
 
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -196,6 +199,7 @@ impl PostgresStore {
             lease_micros: i64::try_from(options.lease.as_micros()).unwrap_or(i64::MAX),
             poll: options.poll.max(Duration::from_millis(10)),
             config,
+            tls,
             stop: tokio_util::sync::CancellationToken::new(),
         };
         if let Some(keep) = options.retention {
@@ -352,7 +356,12 @@ impl EventStore for PostgresStore {
     }
 
     fn on_work_elsewhere(&self, wake: super::store::WakeFn) {
-        notify::listen(self.config.clone(), NoTls, wake, self.stop.clone());
+        notify::listen(
+            self.config.clone(),
+            self.tls.clone(),
+            wake,
+            self.stop.clone(),
+        );
     }
 
     fn poll_every(&self) -> Option<Duration> {

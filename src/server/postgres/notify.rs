@@ -37,7 +37,7 @@ pub fn listen(config: tokio_postgres::Config, tls: Tls, wake: WakeFn, stop: Canc
     };
     runtime.spawn(async move {
         loop {
-            let session = session(&config, tls, &wake, &stop);
+            let session = session(&config, tls.clone(), &wake, &stop);
             match tokio::select! {
                 result = session => result,
                 () = stop.cancelled() => return,

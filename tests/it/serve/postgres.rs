@@ -160,6 +160,59 @@ async fn an_idle_instance_is_woken_by_a_delivery_queued_on_another() {
     poll_until(&b.url(""), "/events/2/deliveries", delivered).await;
 }
 
+/// `sslmode=require` talks TLS to a server that offers it, and refuses, with exit 2 and a
+/// reason, one that does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_require_is_tls_or_a_clear_refusal() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let (admin, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let offers_tls = admin
+        .query_one("SHOW ssl", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+        == "on";
+    let url = format!("{}?sslmode=require", db.url);
+
+    if offers_tls {
+        let served = Served::start(&["--store", url.as_str()]);
+        assert_eq!(
+            post(&client(), &served.url(""), event(5)).await.unwrap(),
+            200
+        );
+        let row = admin
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE s.ssl)
+                 FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                 WHERE a.datname = current_database() AND a.application_name = 'hookrelay'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (connections, encrypted): (i64, i64) = (row.get(0), row.get(1));
+        assert!(connections > 0);
+        assert_eq!(
+            encrypted, connections,
+            "every connection of hookrelay is TLS"
+        );
+    } else {
+        let output = hookrelay()
+            .args(["serve", "--port", "0", "--store", url.as_str()])
+            .timeout(DEADLINE)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("cannot connect to"), "{stderr}");
+        assert!(stderr.contains("TLS"), "{stderr}");
+    }
+}
+
 #[test]
 fn a_database_that_cannot_be_reached_is_named_without_its_password() {
     // Port 1 on the loopback: nothing listens there.
