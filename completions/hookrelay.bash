@@ -474,7 +474,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__serve)
-            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --store --sync --retention --store-poll --header-timeout --body-timeout --idle-timeout --max-inflight --tls-cert --tls-key --log-format --forward-to --route --forward-header --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --shutdown-grace --help"
+            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --store --sync --retention --store-poll --store-lease --header-timeout --body-timeout --idle-timeout --max-inflight --tls-cert --tls-key --log-format --forward-to --route --forward-header --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --shutdown-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -529,6 +529,10 @@ _hookrelay() {
                     return 0
                     ;;
                 --store-poll)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-lease)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

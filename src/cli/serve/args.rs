@@ -115,6 +115,12 @@ pub struct ServeArgs {
           value_parser = parse_duration, help_heading = "Store")]
     pub store_poll: Duration,
 
+    /// With postgres: how long a claimed delivery is its instance's; past it (the instance
+    /// died mid-attempt) any instance makes the attempt again. Keep it above --forward-timeout
+    #[arg(long, env = "HOOKRELAY_STORE_LEASE", default_value = "5m", value_name = "DURATION",
+          value_parser = parse_duration, help_heading = "Store")]
+    pub store_lease: Duration,
+
     /// Time a client has to send a request's headers (from connecting, or its first byte)
     #[arg(long, env = "HOOKRELAY_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Limits")]

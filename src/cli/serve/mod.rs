@@ -76,6 +76,7 @@ async fn open_postgres(args: &ServeArgs, url: &str) -> anyhow::Result<Arc<dyn Ev
     let mut options = PostgresOptions::new(url, max_events, args.max_pending);
     options.retention = args.retention;
     options.poll = args.store_poll;
+    options.lease = args.store_lease;
     Ok(Arc::new(PostgresStore::open(options).await?))
 }
 

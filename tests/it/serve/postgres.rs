@@ -160,6 +160,107 @@ async fn an_idle_instance_is_woken_by_a_delivery_queued_on_another() {
     poll_until(&b.url(""), "/events/2/deliveries", delivered).await;
 }
 
+/// Three instances, posts spread over all of them, one SIGKILLed mid-stream and started
+/// again: every acknowledged event is stored once and delivered at least once, the dead
+/// one's deliveries taken over when their lease runs out, repeats with the same webhook-id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_of_three_instances_loses_no_acknowledged_event() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    // Slow enough answers that deliveries are in flight when the instance dies.
+    let sink = Customer::always(Answer::ok().delay(Duration::from_millis(100)));
+    let hook = sink.url("/hook");
+    let concurrency = 4;
+    let relay = [
+        "--forward-to",
+        hook.as_str(),
+        "--forward-concurrency",
+        "4",
+        "--forward-timeout",
+        "1s",
+        "--store-lease",
+        "2s",
+    ];
+    let mut instances: Vec<Served> = (0..3).map(|_| serve(&db, &relay)).collect();
+    let urls: Vec<String> = instances.iter().map(|i| i.url("")).collect();
+    let total: i64 = 150;
+
+    let posts: Vec<_> = (1..=total)
+        .map(|id| {
+            let base = urls[id as usize % 3].clone();
+            tokio::spawn(async move {
+                let http = client();
+                // Acknowledged or not; a refused connection (the dead instance) is not.
+                let ok = matches!(post(&http, &base, event(id)).await, Ok(200));
+                (id, ok)
+            })
+        })
+        .collect();
+    sink.wait_for_async(20).await;
+    instances[2].kill9();
+    instances[2] = serve(&db, &relay);
+    let mut acknowledged = Vec::new();
+    for post in posts {
+        if let (id, true) = post.await.unwrap() {
+            acknowledged.push(id);
+        }
+    }
+
+    let listed = get_json(&instances[0].url(""), "/events?limit=1000").await;
+    let mut stored: Vec<i64> = listed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_i64().unwrap())
+        .collect();
+    stored.sort_unstable();
+    let unique: std::collections::BTreeSet<i64> = stored.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        stored.len(),
+        "an event stored twice: {stored:?}"
+    );
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !unique.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    assert!(acknowledged.len() as i64 > total / 2, "{acknowledged:?}");
+
+    let started = Instant::now();
+    let (delivered, repeats) = loop {
+        let requests = sink.requests();
+        let mut seen = std::collections::BTreeMap::<String, usize>::new();
+        for r in &requests {
+            *seen
+                .entry(r.header("webhook-id").unwrap().to_owned())
+                .or_default() += 1;
+        }
+        let missing: Vec<_> = acknowledged
+            .iter()
+            .filter(|id| !seen.contains_key(&format!("evt_{id}")))
+            .collect();
+        if missing.is_empty() {
+            break (seen.len(), seen.values().filter(|n| **n > 1).count());
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "acknowledged but never delivered: {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!(
+        "{} acknowledged, {} stored, {delivered} delivered, {repeats} delivered more than once",
+        acknowledged.len(),
+        stored.len()
+    );
+    assert!(
+        repeats <= concurrency,
+        "{repeats} repeats, at most {concurrency} in flight"
+    );
+}
+
 /// `sslmode=require` talks TLS to a server that offers it, and refuses, with exit 2 and a
 /// reason, one that does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
