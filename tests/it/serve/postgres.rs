@@ -180,7 +180,7 @@ async fn killing_one_of_three_instances_loses_no_acknowledged_event() {
         "--forward-timeout",
         "1s",
         "--store-lease",
-        "2s",
+        "3s",
     ];
     let mut instances: Vec<Served> = (0..3).map(|_| serve(&db, &relay)).collect();
     let urls: Vec<String> = instances.iter().map(|i| i.url("")).collect();
