@@ -51,7 +51,7 @@ measure() {
 
 PG_ADMIN_URL=${PG_ADMIN_URL-postgres://postgres@127.0.0.1:5432/test}
 PG_DB=hookrelay_bench_$$
-pg() { psql -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" -c "$1" >/dev/null; }
+pg() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" -c "$1" >/dev/null; }
 # A fresh database for each postgres run: the URL of it.
 fresh_pg() {
     pg "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
