@@ -122,3 +122,60 @@ async fn a_client_that_offers_h2_over_tls_gets_http2() {
     let page: Value = events.json().await.unwrap();
     assert_eq!(super::ids(&page), [7]);
 }
+
+/// An HTTP/2 connection of hyper's client over plain TCP that pings the server every
+/// `ping` while idle.
+async fn h2_connection(
+    addr: std::net::SocketAddr,
+    ping: std::time::Duration,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(ping)
+            .keep_alive_while_idle(true)
+            .handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .expect("an HTTP/2 handshake");
+    tokio::spawn(connection);
+    sender
+}
+
+async fn post_on(
+    sender: &mut hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    addr: std::net::SocketAddr,
+    id: i64,
+) -> hyper::Result<u16> {
+    let request = http::Request::post(format!("http://{addr}/webhook"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(event(id))))
+        .unwrap();
+    Ok(sender.send_request(request).await?.status().as_u16())
+}
+
+#[tokio::test]
+async fn pings_on_an_idle_http2_connection_are_not_taken_for_a_slow_request_head() {
+    use std::time::Duration;
+    let limits = hookrelay::server::limits::Limits {
+        header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let app = App::with(
+        Config {
+            limits,
+            ..Config::default()
+        },
+        100,
+    )
+    .await;
+    let mut sender = h2_connection(app.addr, Duration::from_millis(50)).await;
+    assert_eq!(post_on(&mut sender, app.addr, 1).await.unwrap(), 200);
+
+    // Pings for several header timeouts, and no request.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+
+    let again = post_on(&mut sender, app.addr, 2).await;
+    assert_eq!(again.expect("the same connection still open"), 200);
+}
