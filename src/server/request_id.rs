@@ -30,7 +30,9 @@ tokio::task_local! {
 /// makes the same span around the rare line that is written.
 pub struct RequestScope {
     id: HeaderValue,
-    logged: Option<Logged>,
+    /// Boxed: the scope is held in every request's future, which hyper moves, and this is
+    /// only there when debug lines are logged.
+    logged: Option<Box<Logged>>,
 }
 
 struct Logged {
@@ -48,21 +50,28 @@ impl RequestScope {
             .filter(|v| acceptable(v))
             .cloned()
             .unwrap_or_else(generate);
-        let logged = (LevelFilter::current() >= LevelFilter::DEBUG).then(|| Logged {
-            method: request.method().clone(),
-            path: request.uri().path().to_owned(),
-            started: Instant::now(),
+        let logged = (LevelFilter::current() >= LevelFilter::DEBUG).then(|| {
+            Box::new(Logged {
+                method: request.method().clone(),
+                path: request.uri().path().to_owned(),
+                started: Instant::now(),
+            })
         });
         Self { id, logged }
     }
 
-    /// Runs the handling of an admitted request (or gives the answer of a refused one)
-    /// under the request's id, and echoes the id in the answer.
-    pub async fn run(self, handling: Result<impl Future<Output = Response>, Response>) -> Response {
+    /// Runs the handling of an admitted request (or makes the answer of a refused one)
+    /// under the request's id, and echoes the id in the answer. A refusal is a function
+    /// rather than the answer itself so that the future of every request does not carry
+    /// the space of a whole response.
+    pub async fn run(
+        self,
+        handling: Result<impl Future<Output = Response>, fn() -> Response>,
+    ) -> Response {
         let Self { id, logged } = self;
         let (mut response, id) = match (handling, logged) {
-            (Err(refused), _) => (refused, id),
-            (Ok(handling), Some(logged)) => (in_its_span(&id, logged, handling).await, id),
+            (Err(refused), _) => (refused(), id),
+            (Ok(handling), Some(logged)) => (in_its_span(&id, *logged, handling).await, id),
             (Ok(handling), None) => {
                 let running = UNSPANNED.scope(id, handling);
                 tokio::pin!(running);

@@ -237,7 +237,7 @@ where
             .then(|| Place(self.admission.share()));
         let handling = match &place {
             Some(_) => Ok(answer(self.routes.call(request))),
-            None => Err(Admission::refused()),
+            None => Err(Admission::refused as fn() -> Response),
         };
         async move {
             let response = scope.run(handling).await;

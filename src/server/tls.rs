@@ -1,5 +1,5 @@
 //! TLS on the main listener: a certificate chain and its private key read from PEM files,
-//! offered through ALPN as HTTP/1.1, and read again on demand (`SIGHUP`) without
+//! offered through ALPN as HTTP/2 and HTTP/1.1, and read again on demand (`SIGHUP`) without
 //! touching open connections: each connection keeps the pair it was accepted with, and new
 //! ones get the newest pair that loaded. A pair that fails to load never replaces a good one.
 
@@ -147,8 +147,9 @@ fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
                 cert.display()
             )
         })?;
-    // HTTP/1.1 only: connections are served by hyper's HTTP/1 machinery.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/2 for clients that offer it, HTTP/1.1 otherwise (rustls picks the first of
+    // these the client offers).
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

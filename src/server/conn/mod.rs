@@ -1,5 +1,7 @@
 //! The accept loop and per-connection timeouts. Each connection (after its TLS handshake,
-//! see `tls.rs`, when the server has a certificate) is served by hyper's HTTP/1 machinery under a watchdog that closes it when the client holds it without
+//! see `tls.rs`, when the server has a certificate) is served by hyper's HTTP/1 or, for a
+//! client that asks for it (ALPN `h2` on TLS, the HTTP/2 preface on plain TCP), HTTP/2
+//! machinery under a watchdog that closes it when the client holds it without
 //! progress: request headers not complete within the header timeout, no next request
 //! within the idle timeout of a kept-alive connection, or a response the client does not
 //! read within the idle timeout (a slow reader). A request being handled is never cut by
@@ -8,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +20,9 @@ use axum::response::Response;
 use http::Version;
 use http::header::{self, HeaderName, HeaderValue};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
@@ -60,11 +63,15 @@ where
         match accepted {
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
-                let (app, limits, told, stop) =
-                    (app.clone(), limits.clone(), told.clone(), stop.clone());
+                let (app, limits, told, stop) = (app.clone(), limits.clone(), told, stop.clone());
                 match &tls {
                     None => {
-                        connections.spawn(serve_connection(stream, app, limits, told, stop));
+                        connections.spawn(async move {
+                            let timeout = limits.header_timeout;
+                            if let Some(protocol) = sniff(&stream, timeout, &stop).await {
+                                serve_connection(stream, protocol, app, limits, told, stop).await;
+                            }
+                        });
                     }
                     Some(tls) => {
                         let acceptor = tls.acceptor();
@@ -73,7 +80,8 @@ where
                             if let Some(stream) =
                                 tls::handshake(acceptor, stream, timeout, &stop).await
                             {
-                                serve_connection(stream, app, limits, told, stop).await;
+                                let protocol = negotiated(&stream);
+                                serve_connection(stream, protocol, app, limits, told, stop).await;
                             }
                         });
                     }
@@ -104,10 +112,63 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// Serves one connection with hyper's HTTP/1 under the watchdog, until the client closes
-/// it, the watchdog does, or the server stops (after the request in progress).
+/// The protocol a connection speaks: told by ALPN on TLS, by the first bytes on plain TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113, section 3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Which protocol a plain TCP connection speaks, from its first bytes, looked at without
+/// taking them: HTTP/2's preface or anything else (HTTP/1). Bounded by `timeout` (the
+/// header timeout); `None` when the client sends nothing in time, closes, or the server
+/// stops.
+async fn sniff(
+    stream: &TcpStream,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Option<Protocol> {
+    let looking = async {
+        let mut first = [0u8; PREFACE.len()];
+        loop {
+            let n = stream.peek(&mut first).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if first[..n] != PREFACE[..n] {
+                return Some(Protocol::Http1);
+            }
+            if n == PREFACE.len() {
+                return Some(Protocol::Http2);
+            }
+            // The start of the preface and no more yet (every HTTP/1 method differs from
+            // it by its second byte): peeking again at once would see the same bytes.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::select! {
+        found = tokio::time::timeout(timeout, looking) => found.ok().flatten(),
+        () = stop.cancelled() => None,
+    }
+}
+
+/// The protocol a TLS connection agreed on through ALPN (HTTP/1.1 when none).
+fn negotiated<S>(stream: &tokio_rustls::server::TlsStream<S>) -> Protocol {
+    match stream.get_ref().1.alpn_protocol() {
+        Some(b"h2") => Protocol::Http2,
+        _ => Protocol::Http1,
+    }
+}
+
+/// Serves one connection with hyper's HTTP/1 or HTTP/2 under the watchdog, until the
+/// client closes it, the watchdog does, or the server stops (after the requests in
+/// progress).
 async fn serve_connection<S, T>(
     stream: T,
+    protocol: Protocol,
     app: App<S>,
     limits: Limits,
     told: Told,
@@ -118,19 +179,61 @@ async fn serve_connection<S, T>(
     S::Future: Send + 'static,
 {
     let watch = Arc::new(Watch::new());
-    let io = TokioIo::new(Watched {
-        inner: stream,
-        watch: Arc::clone(&watch),
-    });
     let service = requests(app, Arc::clone(&watch), told);
-    // hyper's own header timeout is off: its clock also runs while a kept-alive connection
-    // waits for its next request, which would make the idle timeout unreachable.
-    let connection = hyper::server::conn::http1::Builder::new()
-        .header_read_timeout(None)
-        .keep_alive(true)
-        .serve_connection(io, service);
-    let connection = WakesInline::new(connection);
-    tokio::pin!(connection);
+    match protocol {
+        Protocol::Http1 => {
+            let io = TokioIo::new(Watched::<T, true>::new(stream, Arc::clone(&watch)));
+            // hyper's own header timeout is off: its clock also runs while a kept-alive
+            // connection waits for its next request, which would make the idle timeout
+            // unreachable.
+            let connection = hyper::server::conn::http1::Builder::new()
+                .header_read_timeout(None)
+                .keep_alive(true)
+                .serve_connection(io, service);
+            let connection = WakesInline::new(connection);
+            tokio::pin!(connection);
+            watched(
+                connection,
+                |c| c.inner().graceful_shutdown(),
+                &watch,
+                &limits,
+                &stop,
+            )
+            .await;
+        }
+        Protocol::Http2 => {
+            // Bytes on a free HTTP/2 connection (pings, settings) do not start the header
+            // clock; a stream's headers arrive in whole frames, and a connection without
+            // requests is closed at the idle timeout like an HTTP/1 one.
+            let io = TokioIo::new(Watched::<T, false>::new(stream, Arc::clone(&watch)));
+            let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .serve_connection(io, service);
+            tokio::pin!(connection);
+            watched(
+                connection,
+                |c| c.graceful_shutdown(),
+                &watch,
+                &limits,
+                &stop,
+            )
+            .await;
+        }
+    }
+}
+
+/// Runs `connection` until it ends or the watchdog closes it; when the server stops,
+/// `shutdown` lets it finish the requests in progress and close.
+async fn watched<C, E>(
+    mut connection: Pin<&mut C>,
+    shutdown: impl Fn(Pin<&mut C>),
+    watch: &Watch,
+    limits: &Limits,
+    stop: &CancellationToken,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     let expired = watch.expired(limits.header_timeout, limits.idle_timeout);
     tokio::pin!(expired);
     let mut stopping = false;
@@ -148,7 +251,8 @@ async fn serve_connection<S, T>(
             }
             () = stop.cancelled(), if !stopping => {
                 stopping = true;
-                connection.as_mut().inner().graceful_shutdown();
+                watch.stopping();
+                shutdown(connection.as_mut());
             }
         }
     }
@@ -175,15 +279,16 @@ where
     let app = std::cell::RefCell::new(app);
     hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let busy = Busy::start(Arc::clone(&watch));
-        let kept_alive = wants_keep_alive(&request);
+        let told = wants_keep_alive(&request).then_some(told.0);
         let handling = app.borrow_mut().call(request.map(Body::new));
-        let told = told.clone();
         async move {
             let mut response = handling.await;
             // Writing the answer is watched by `Watched` (a client that stops reading it).
             drop(busy);
-            if kept_alive && !response.headers().contains_key(header::CONNECTION) {
-                response.headers_mut().insert(KEEP_ALIVE, told.0);
+            if let Some(told) = told
+                && !response.headers().contains_key(header::CONNECTION)
+            {
+                response.headers_mut().insert(KEEP_ALIVE, told.clone());
             }
             Ok::<_, Infallible>(response)
         }
@@ -194,8 +299,9 @@ const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
 /// The `Keep-Alive: timeout=N` answers carry: N whole seconds, below the idle timeout,
 /// so that a client that honours it closes an unused connection before the server does.
-#[derive(Clone)]
-struct Told(HeaderValue);
+/// A reference, so that every request's future holds a pointer rather than the value.
+#[derive(Clone, Copy)]
+struct Told(&'static HeaderValue);
 
 impl Told {
     fn new(limits: &Limits) -> Self {
@@ -208,7 +314,7 @@ impl Told {
         // Made once per server and kept for its lifetime: a static value is copied into
         // each answer without touching a reference count shared by every connection.
         let text: &'static str = Box::leak(format!("timeout={below}").into_boxed_str());
-        Self(HeaderValue::from_static(text))
+        Self(Box::leak(Box::new(HeaderValue::from_static(text))))
     }
 }
 

@@ -1,10 +1,11 @@
 //! The watchdog of one connection: what it knows of the connection's progress, the
-//! busy mark a request holds, and the stream that reports bytes read and writes blocked.
+//! busy mark a request holds, and the stream that reports bytes read and writes blocked
+//! and that lingers at the end of a connection (see [`Watched::poll_shutdown`]).
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,7 +31,16 @@ pub(super) struct Watch {
     /// Since when writing an answer has been blocked on a client that does not read it,
     /// or `NONE`.
     blocked_since: AtomicU64,
+    /// Since when the connection, its last answer written, reads what the client still
+    /// sends before closing, or `NONE`.
+    lingering_since: AtomicU64,
+    /// The server is stopping: a connection that ends does not linger.
+    stopping: AtomicBool,
 }
+
+/// At most this much of what a client still sends after the last answer is read (and
+/// thrown away) before the connection is closed; see [`Watched::poll_shutdown`].
+pub(super) const LINGER_BYTES: u64 = 4 << 20;
 
 const NONE: u64 = u64::MAX;
 
@@ -43,7 +53,14 @@ impl Watch {
             free_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
             blocked_since: AtomicU64::new(NONE),
+            lingering_since: AtomicU64::new(NONE),
+            stopping: AtomicBool::new(false),
         }
+    }
+
+    /// The server stops: the connection ends without lingering.
+    pub(super) fn stopping(&self) {
+        self.stopping.store(true, Ordering::Release);
     }
 
     fn now(&self) -> u64 {
@@ -90,6 +107,14 @@ impl Watch {
     fn deadline(&self, header: Duration, idle: Duration) -> Option<(Instant, &'static str)> {
         if self.busy.load(Ordering::Acquire) > 0 {
             return None;
+        }
+        let lingering = self.lingering_since.load(Ordering::Acquire);
+        if lingering != NONE {
+            // The shorter timeout: what [`Watch::expired`] wakes up in time for.
+            return Some((
+                self.at(lingering) + header.min(idle),
+                "lingered long enough",
+            ));
         }
         let blocked = self.blocked_since.load(Ordering::Acquire);
         if blocked != NONE {
@@ -146,13 +171,27 @@ impl Drop for Busy {
     }
 }
 
-/// A stream (TCP, or TLS over it) that tells its [`Watch`] when bytes arrive.
-pub(super) struct Watched<S> {
-    pub(super) inner: S,
-    pub(super) watch: Arc<Watch>,
+/// A stream (TCP, or TLS over it) that tells its [`Watch`] when bytes arrive and when
+/// writes block. `HEADS`: whether bytes arriving on a free connection begin a request
+/// head (HTTP/1); on HTTP/2 they may as well be a ping or a settings frame.
+pub(super) struct Watched<S, const HEADS: bool = true> {
+    inner: S,
+    watch: Arc<Watch>,
+    /// Bytes read and thrown away since the connection began to linger, or `None` before.
+    lingered: Option<u64>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+impl<S, const HEADS: bool> Watched<S, HEADS> {
+    pub(super) fn new(inner: S, watch: Arc<Watch>) -> Self {
+        Self {
+            inner,
+            watch,
+            lingered: None,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin, const HEADS: bool> AsyncRead for Watched<S, HEADS> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -160,14 +199,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if HEADS && matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.watch.bytes_read();
         }
         result
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin, const HEADS: bool> AsyncWrite for Watched<S, HEADS> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -196,7 +235,41 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
+    /// Ends the connection's writing, then lingers: reads and throws away what the client
+    /// still sends until it closes its side, up to [`LINGER_BYTES`] and for as long as the
+    /// watchdog allows (`min(header, idle)` timeout). A client that writes its whole
+    /// request before reading (Python's `http.client`) and is answered before its body is
+    /// read (413, 401, 415, 503) then reads the answer: closing with its bytes unread
+    /// would reset the connection under it, and the answer with it.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        let lingered = match this.lingered {
+            Some(n) => n,
+            None => {
+                std::task::ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+                if this.watch.stopping.load(Ordering::Acquire) {
+                    return Poll::Ready(Ok(()));
+                }
+                this.watch
+                    .lingering_since
+                    .store(this.watch.now(), Ordering::Release);
+                *this.lingered.insert(0)
+            }
+        };
+        let mut lingered = lingered;
+        let mut sink = [0u8; 8192];
+        while lingered < LINGER_BYTES {
+            let mut buf = ReadBuf::new(&mut sink);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    lingered += buf.filled().len() as u64;
+                    this.lingered = Some(lingered);
+                }
+                // The client closed its side (or broke the connection): done.
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }

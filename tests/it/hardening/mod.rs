@@ -6,6 +6,7 @@
 use crate::support;
 
 mod admission;
+mod early_answers;
 mod timeouts;
 
 use std::io::Read;

@@ -2,6 +2,7 @@
 //! store, concurrency, and the process itself (address line, env vars, port in use, signals).
 
 mod events;
+mod http2;
 mod metrics;
 mod openapi;
 mod postgres;
