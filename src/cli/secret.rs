@@ -25,8 +25,8 @@ pub enum SecretAction {
     #[command(after_help = "Examples:\n  hookrelay secret new > secrets.txt\n  \
 hookrelay secret new --admin >> admin-tokens.txt   # for serve --admin-token-file")]
     New {
-        /// Print an admin token for `serve --admin-token` instead: 32 random bytes as
-        /// URL-safe base64
+        /// Print an admin token for `serve --admin-token` instead: hra_ and 32 random
+        /// bytes as URL-safe base64
         #[arg(long)]
         admin: bool,
     },

@@ -55,14 +55,20 @@ impl AdminToken {
     }
 }
 
-/// A fresh token to hand to a person: 32 random bytes from the operating system, written
-/// as unpadded URL-safe base64 (43 characters, safe in a header, a URL or a shell).
+/// What every generated token starts with: it tells a reader (or a secret scanner) what
+/// the token is, and keeps it from starting with `-`, which a command line would take for
+/// an option.
+pub const TOKEN_PREFIX: &str = "hra_";
+
+/// A fresh token to hand to a person: `hra_` and 32 random bytes from the operating system
+/// as unpadded URL-safe base64 (47 characters, safe in a header, a URL or a shell).
 pub fn generate_token() -> Result<String, rand::rngs::SysError> {
     use base64::Engine as _;
     use rand::TryRng as _;
     let mut bytes = [0u8; 32];
     rand::rngs::SysRng.try_fill_bytes(&mut bytes)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    Ok(format!("{TOKEN_PREFIX}{random}"))
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -223,7 +229,8 @@ mod tests {
     #[test]
     fn generated_tokens_are_url_safe_distinct_and_accepted() {
         let (a, b) = (generate_token().unwrap(), generate_token().unwrap());
-        assert_eq!(a.len(), 43);
+        assert_eq!(a.len(), 47);
+        assert!(a.starts_with(TOKEN_PREFIX));
         assert!(
             a.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')

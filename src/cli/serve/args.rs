@@ -21,14 +21,13 @@ const SERVE_EXAMPLES: &str = "\
 Examples:
   hookrelay serve
   hookrelay serve --port 0 --max-events 1000000
-  HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0
+  HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0 --admin-token-file admin-tokens.txt
   hookrelay serve --verify standard --secret whsec_...   # 401 unless signed
   hookrelay serve --verify github --secret-file github-secret.txt
   hookrelay serve --store sqlite:/var/lib/hookrelay/events.db --retention 7d
   hookrelay serve --store postgres://hookrelay@db.internal:5432/hookrelay   # several instances
   hookrelay serve --tls-cert cert.pem --tls-key key.pem   # https; SIGHUP re-reads both
-  hookrelay serve --host 0.0.0.0 --admin-token-file admin-tokens.txt   # admin needs a token
-  hookrelay serve --host 0.0.0.0 --admin-listen 127.0.0.1:5001         # admin apart
+  hookrelay serve --host 0.0.0.0 --admin-listen 127.0.0.1:5001   # admin endpoints apart
 
 Endpoints (public: POST /webhook and GET /healthz; every other one is admin):
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)

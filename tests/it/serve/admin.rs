@@ -186,7 +186,9 @@ fn a_short_token_is_refused_at_start_without_being_repeated() {
 fn secret_new_admin_prints_a_fresh_url_safe_token() {
     let (a, b) = (new_token(), new_token());
 
-    assert_eq!(a.len(), 43, "{a}");
+    // Never starting with '-', which `--admin-token TOKEN` would take for an option.
+    assert!(a.starts_with("hra_"), "{a}");
+    assert_eq!(a.len(), 47, "{a}");
     assert!(
         a.bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
