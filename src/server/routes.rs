@@ -1,7 +1,7 @@
 //! Where every request goes: the one table of endpoints (method, path, public or admin),
 //! the axum router built from it, the direct way to `POST /webhook` declared beside it,
 //! and what stands in front of every route (request ids, admission control), and of every
-//! admin route (the token guard of `--admin-token`, see [`admin`](super::admin)).
+//! admin route (the token guard of `--admin-token`, see [`admin`]).
 //!
 //! A connection runs an [`App`]: `App::call` gives each request its id, takes its place in
 //! admission control, and hands it to [`Routes`], which sends `POST /webhook` straight to
