@@ -32,7 +32,7 @@ complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "validate" -d 'C
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
-complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "secret" -d 'Make signing secrets'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "secret" -d 'Make signing secrets and admin tokens'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -58,6 +58,9 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l idle-timeo
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-inflight -d 'Requests handled at once; beyond it the answer is 503 with Retry-After at once' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l tls-cert -d 'Serve https with this PEM certificate chain (with --tls-key); SIGHUP reloads it' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l admin-token -d 'Require Authorization: Bearer TOKEN on every admin endpoint (repeatable, for rotation; make one with `hookrelay secret new --admin`)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l admin-token-file -d 'Read admin tokens from a file, one a line' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l admin-listen -d 'Serve the admin endpoints on this address only; the main one keeps POST /webhook and GET /healthz' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l log-format -d 'Log lines on stderr as text or as one JSON object per line' -r -f -a "text\t''
 json\t''"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-to -d 'Relay every accepted event to URL (repeatable; comma-separated in the env var)' -r
@@ -71,6 +74,8 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-pendin
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-concurrency -d 'Attempts in flight per target' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-threads -d 'Threads that deliver, apart from the --workers that serve requests' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l shutdown-grace -d 'On SIGTERM, time given to attempts in flight before exiting' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l admin-open -d 'Serve the admin endpoints without a token on an address that is not loopback'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l metrics-public -d 'Leave GET /metrics open without the admin token, for scrapers'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l to -d 'Where to POST the event: an http:// or https:// URL' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event-id -d 'event_id of the event (required unless --file gives one)' -r
@@ -111,6 +116,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand verify" -s h -l help
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and not __fish_seen_subcommand_from new help" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and not __fish_seen_subcommand_from new help" -f -a "new" -d 'Print a new whsec_ secret of 32 random bytes from the operating system'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and not __fish_seen_subcommand_from new help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_seen_subcommand_from new" -l admin -d 'Print an admin token for `serve --admin-token` instead: hra_ and 32 random bytes as URL-safe base64'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "new" -d 'Print a new whsec_ secret of 32 random bytes from the operating system'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -122,7 +128,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "secret" -d 'Make signing secrets'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "secret" -d 'Make signing secrets and admin tokens'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -4,7 +4,9 @@
 # (it does not see kernel time, cache misses or scheduling; bench-ingest.sh does).
 # Each server runs with one worker under callgrind; WARM events are posted, the counters
 # are zeroed, COUNT more distinct events are posted, and the total is divided by COUNT.
-# hookrelay runs with --max-events 10000, so eviction is part of every measured insert.
+# hookrelay runs with --max-events 10000, so eviction is part of every measured insert;
+# hookrelay_admin_token runs the same with an --admin-token, which POST /webhook (a public
+# endpoint) must not pay for.
 #
 # Env: WARM (20000), COUNT (50000).
 set -euo pipefail
@@ -42,3 +44,5 @@ echo "# bench-instructions $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | 
 measure bare target/release/examples/bare
 measure bare_read target/release/examples/bare --read-body
 measure hookrelay target/release/hookrelay serve --max-events 10000
+measure hookrelay_admin_token target/release/hookrelay serve --max-events 10000 \
+  --admin-token "$(target/release/hookrelay secret new --admin)"

@@ -4,7 +4,9 @@
 #     GET /openapi.json and checks every answer: no 5xx, status, Content-Type, headers and
 #     body as described. A bounded number of examples per operation and a fixed seed keep
 #     the run short and repeatable. scripts/schemathesis_hooks.py leaves out the few
-#     requests whose answer OpenAPI cannot state (it says which and why). A second,
+#     requests whose answer OpenAPI cannot state (it says which and why). The server
+#     requires an --admin-token, sent with every request; Schemathesis also tries each
+#     admin operation without it (its ignored_auth check: 401 expected). A second,
 #     shorter run sends POST /webhook to a server with --verify (401 for all).
 #  2. `promtool check metrics` on a live /metrics: no family without HELP, no lint warning.
 #     promtool comes from PATH, or from the Debian package `prometheus` unpacked under target/
@@ -75,14 +77,16 @@ need_promtool() {
 }
 
 cargo build --quiet --bin hookrelay
+token=$(target/debug/hookrelay secret new --admin)
+auth="Authorization: Bearer $token"
 # A relay whose target refuses connections, so that deliveries exist to list and replay.
-start hookrelay target/debug/hookrelay serve --port 0 \
+start hookrelay target/debug/hookrelay serve --port 0 --admin-token "$token" \
   --forward-to http://127.0.0.1:1/hook --retry-schedule 1s,1s
 base=${url[hookrelay]}
 status=0
 
 if need_promtool; then
-  curl -sf "$base/metrics" >"$tmp/metrics.txt"
+  curl -sf -H "$auth" "$base/metrics" >"$tmp/metrics.txt"
   # promtool exits 0 on some lint findings it prints: any output is a finding.
   if "$promtool" check metrics <"$tmp/metrics.txt" >"$tmp/promtool.out" 2>&1 && [[ ! -s $tmp/promtool.out ]]; then
     echo "promtool: /metrics passes ($("$promtool" --version 2>&1 | head -1))"
@@ -93,14 +97,18 @@ if need_promtool; then
   fi
 fi
 
-# schemathesis NAME ARGS…: runs Schemathesis against the server NAME; sets status=1 on a
-# finding. Runs from target/schemathesis, where it keeps what `st replay ID` needs.
+# schemathesis NAME ARGS…: runs Schemathesis against the server NAME, from the description
+# it serves (read here with the admin token, which a server without one ignores); sets
+# status=1 on a finding. Runs from target/schemathesis, where it keeps what `st replay ID`
+# needs.
 schemathesis() {
   local name=$1; shift
   local started=$SECONDS
+  curl -sf -H "$auth" "${url[$name]}/openapi.json" >"$tmp/$name.openapi.json"
   mkdir -p target/schemathesis
   if (cd target/schemathesis && PYTHONPATH=../../scripts PYTHONDONTWRITEBYTECODE=1 \
-    SCHEMATHESIS_HOOKS=schemathesis_hooks ../../"$st" run "${url[$name]}/openapi.json" \
+    SCHEMATHESIS_HOOKS=schemathesis_hooks ../../"$st" run "$tmp/$name.openapi.json" \
+    --url "${url[$name]}" \
     --checks all --max-examples "$MAX_EXAMPLES" --seed "$SEED" --generation-database none \
     --workers 1 --no-color --request-timeout 10 "$@"); then
     echo "schemathesis ($name): no findings in $((SECONDS - started))s"
@@ -112,7 +120,7 @@ schemathesis() {
 }
 
 if need_schemathesis; then
-  schemathesis hookrelay
+  schemathesis hookrelay --header "$auth"
   # With --verify, POST /webhook answers 401 to every unsigned request: its error shape too.
   start verifying target/debug/hookrelay serve --port 0 --verify standard \
     --secret "$(target/debug/hookrelay secret new)"

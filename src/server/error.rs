@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::alert::signing::VerifyError;
 use crate::model::{FieldError, Invalid};
 
+use super::admin::Refusal;
 use super::store::StoreError;
 
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub enum ApiError {
     },
     Validation(Vec<FieldError>),
     InvalidSignature(VerifyError),
+    /// An admin endpoint called without a valid `--admin-token`.
+    Unauthorized(Refusal),
     Conflict(i64),
     /// A verified `webhook-id` already answered for another body.
     MessageConflict(String),
@@ -47,7 +50,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedJson { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) | ApiError::MessageConflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -64,6 +67,7 @@ impl ApiError {
             ApiError::MalformedJson { .. } => "malformed_json",
             ApiError::Validation(_) => "validation_failed",
             ApiError::InvalidSignature(_) => "invalid_signature",
+            ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Conflict(_) | ApiError::MessageConflict(_) => "conflict",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::RequestTimeout(_) => "request_timeout",
@@ -93,6 +97,7 @@ impl ApiError {
                 format!("the event is invalid ({} problem(s))", errors.len())
             }
             ApiError::InvalidSignature(e) => e.to_string(),
+            ApiError::Unauthorized(refusal) => refusal.message().into(),
             ApiError::Conflict(id) => {
                 format!("event {id} already exists with a different body; the first one is kept")
             }
@@ -168,6 +173,7 @@ impl IntoResponse for ApiError {
                 body["column"] = json!(column);
             }
             ApiError::InvalidSignature(e) => body["reason"] = json!(e.reason()),
+            ApiError::Unauthorized(refusal) => body["reason"] = json!(refusal.reason()),
             _ => {}
         }
         let mut response = (status, axum::Json(body)).into_response();
@@ -176,6 +182,17 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let ApiError::Unauthorized(refusal) = self {
+            // RFC 6750 §3: the scheme to use, and for a token that was sent, why it failed.
+            let challenge = match refusal {
+                Refusal::Wrong => r#"Bearer realm="hookrelay admin", error="invalid_token""#,
+                _ => r#"Bearer realm="hookrelay admin""#,
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         if let ApiError::Unavailable {
             retry_after_secs, ..

@@ -26,6 +26,9 @@ const DELIVERIES_IN_STATE: &str = "hookrelay_deliveries_in_state";
 /// Counted by `limits.rs`.
 const REQUESTS_REJECTED: &str = "hookrelay_requests_rejected_total";
 
+/// Counted by `admin.rs`.
+const ADMIN_REFUSED: &str = "hookrelay_admin_refused_total";
+
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -74,6 +77,10 @@ fn describe() {
         REQUESTS_REJECTED,
         "Requests refused at once, by reason (overload: over --max-inflight)"
     );
+    describe_counter!(
+        ADMIN_REFUSED,
+        "Admin requests refused for want of a valid --admin-token, by reason"
+    );
     describe_gauge!(STORE_EVENTS, "Events kept in the store");
     describe_gauge!(
         STORE_CAPACITY,
@@ -118,6 +125,11 @@ pub fn event_received(result: &'static str) {
 /// A request refused by `--verify`, by reason (`no_matching_signature`, …).
 pub fn signature_refused(reason: &'static str) {
     metrics::counter!(SIGNATURE_FAILURES, "reason" => reason).increment(1);
+}
+
+/// An admin request refused by the token guard, by reason (`missing_token`, …).
+pub fn admin_refused(reason: &'static str) {
+    metrics::counter!(ADMIN_REFUSED, "reason" => reason).increment(1);
 }
 
 /// Handles of the per-attempt series, looked up once: a `counter!` with labels searches the

@@ -2,6 +2,7 @@
 //! goes; `conn` accepts connections and keeps their timeouts. The caller binds the
 //! listener and hands it to [`serve`], so tests can use port 0.
 
+pub mod admin;
 mod conn;
 pub mod error;
 pub mod handlers;
@@ -45,6 +46,8 @@ pub struct Config {
     /// Signatures `POST /webhook` must carry; `None` accepts unsigned requests.
     pub verify: Option<verify::Verification>,
     pub limits: Limits,
+    /// The tokens the admin endpoints require (`--admin-token`); none by default.
+    pub admin: admin::AdminAuth,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             verify: None,
             limits: Limits::default(),
+            admin: admin::AdminAuth::default(),
         }
     }
 }

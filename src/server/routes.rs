@@ -1,6 +1,7 @@
 //! Where every request goes: the one table of endpoints (method, path, public or admin),
 //! the axum router built from it, the direct way to `POST /webhook` declared beside it,
-//! and what stands in front of every route (request ids, admission control).
+//! and what stands in front of every route (request ids, admission control), and of every
+//! admin route (the token guard of `--admin-token`, see [`admin`]).
 //!
 //! A connection runs an [`App`]: `App::call` gives each request its id, takes its place in
 //! admission control, and hands it to [`Routes`], which sends `POST /webhook` straight to
@@ -22,7 +23,7 @@ use super::AppState;
 use super::handlers::{self, events, status, webhook};
 use super::limits::Admission;
 use super::request_id::RequestScope;
-use super::{openapi, relay_api};
+use super::{admin, openapi, relay_api};
 
 /// Who may call an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,9 @@ pub struct Endpoint {
 /// The path events are posted to.
 pub const WEBHOOK: &str = "/webhook";
 
+/// Prometheus metrics: admin, but open without a token under `--metrics-public`.
+pub const METRICS: &str = "/metrics";
+
 /// Every endpoint, in the order the README lists them.
 pub static ENDPOINTS: &[Endpoint] = &[
     // Also taken directly, without the router: see `Routes`.
@@ -100,9 +104,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint(Method::POST, "/deliveries/replay", Access::Admin, || {
         post(relay_api::deliveries_replay)
     }),
-    endpoint(Method::GET, "/metrics", Access::Admin, || {
-        get(status::metrics)
-    }),
+    endpoint(Method::GET, METRICS, Access::Admin, || get(status::metrics)),
     endpoint(Method::GET, "/openapi.json", Access::Admin, || {
         get(openapi::document)
     }),
@@ -131,14 +133,26 @@ pub fn endpoints() -> impl Iterator<Item = (&'static Method, &'static str, Acces
 }
 
 /// The axum router of the endpoints served on `side`: 404 for any other path, 405 for
-/// another method on a known one. Layers meant for every request go around [`Routes`]
-/// (which holds this router), not on it: `POST /webhook` does not pass through it.
+/// another method on a known one (these tell nothing the endpoint table does not). Every
+/// admin route that `state.config.admin` guards has the token guard in front. Layers meant
+/// for every request go around [`Routes`] (which holds this router), not on it:
+/// `POST /webhook` does not pass through it.
 pub fn router(state: AppState, side: Side) -> Router {
+    let auth = Arc::new(state.config.admin.clone());
     ENDPOINTS
         .iter()
         .filter(|e| side.serves(e.access))
         .fold(Router::new(), |router, e| {
-            router.route(e.path, (e.handler)())
+            let handler = (e.handler)();
+            let handler = if e.access == Access::Admin && auth.guards(e.path) {
+                handler.layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&auth),
+                    admin::require_token,
+                ))
+            } else {
+                handler
+            };
+            router.route(e.path, handler)
         })
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

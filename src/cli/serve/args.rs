@@ -1,5 +1,7 @@
 //! The options of `hookrelay serve`: every one also settable by a `HOOKRELAY_*` variable.
 
+use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,14 +21,15 @@ const SERVE_EXAMPLES: &str = "\
 Examples:
   hookrelay serve
   hookrelay serve --port 0 --max-events 1000000
-  HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0
+  HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0 --admin-token-file admin-tokens.txt
   hookrelay serve --verify standard --secret whsec_...   # 401 unless signed
   hookrelay serve --verify github --secret-file github-secret.txt
   hookrelay serve --store sqlite:/var/lib/hookrelay/events.db --retention 7d
   hookrelay serve --store postgres://hookrelay@db.internal:5432/hookrelay   # several instances
   hookrelay serve --tls-cert cert.pem --tls-key key.pem   # https; SIGHUP re-reads both
+  hookrelay serve --host 0.0.0.0 --admin-listen 127.0.0.1:5001   # admin endpoints apart
 
-Endpoints:
+Endpoints (public: POST /webhook and GET /healthz; every other one is admin):
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
   GET  /events                        stored events, oldest first
                                       (?event_type= &since= &limit= &cursor=)
@@ -37,7 +40,10 @@ Endpoints:
   GET  /deliveries                    deliveries (?status= &target= &event_id= &limit= &cursor=)
   POST /deliveries/replay             deliver matching ones again (?status=dead &target=)
   GET  /metrics                       Prometheus metrics
+  GET  /openapi.json                  this API as an OpenAPI 3.1 description
   GET  /healthz                       200 while serving
+  On a host that is not loopback, serve refuses to start unless the admin endpoints are
+  protected: --admin-token, --admin-listen on a loopback address, or --admin-open.
 
 Relay:
   hookrelay serve --forward-to http://127.0.0.1:9000/hook
@@ -161,6 +167,42 @@ pub struct ServeArgs {
     )]
     pub tls_key: Option<PathBuf>,
 
+    /// Require Authorization: Bearer TOKEN on every admin endpoint (repeatable, for
+    /// rotation; make one with `hookrelay secret new --admin`)
+    #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true,
+          value_parser = token_text, help_heading = "Admin")]
+    pub admin_token: Vec<TokenText>,
+
+    /// Read admin tokens from a file, one a line
+    #[arg(
+        long,
+        env = "HOOKRELAY_ADMIN_TOKEN_FILE",
+        value_name = "PATH",
+        help_heading = "Admin"
+    )]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Serve the admin endpoints on this address only; the main one keeps POST /webhook
+    /// and GET /healthz
+    #[arg(
+        long,
+        env = "HOOKRELAY_ADMIN_LISTEN",
+        value_name = "ADDR",
+        help_heading = "Admin"
+    )]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// Serve the admin endpoints without a token on an address that is not loopback
+    #[arg(long, env = "HOOKRELAY_ADMIN_OPEN", help_heading = "Admin",
+          value_parser = clap::builder::BoolishValueParser::new(),
+          conflicts_with_all = ["admin_token", "admin_token_file"])]
+    pub admin_open: bool,
+
+    /// Leave GET /metrics open without the admin token, for scrapers
+    #[arg(long, env = "HOOKRELAY_METRICS_PUBLIC", help_heading = "Admin",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics_public: bool,
+
     /// Log lines on stderr as text or as one JSON object per line
     #[arg(
         long,
@@ -233,6 +275,21 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Relay")]
     pub shutdown_grace: Duration,
+}
+
+/// The text of an admin token as given; checked by `serve`, never by clap, so that a
+/// refused value is not echoed in clap's error message.
+#[derive(Clone)]
+pub struct TokenText(pub String);
+
+impl fmt::Debug for TokenText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+fn token_text(text: &str) -> Result<TokenText, std::convert::Infallible> {
+    Ok(TokenText(text.to_string()))
 }
 
 /// Which signature scheme `--verify` requires (mapped to the server's `verify::Scheme`).

@@ -1,5 +1,7 @@
-//! `hookrelay serve`: bind, print the address, serve until Ctrl-C or SIGTERM.
+//! `hookrelay serve`: bind, print the address (and the admin one), serve until Ctrl-C or
+//! SIGTERM.
 
+mod admin;
 mod args;
 
 use std::process::ExitCode;
@@ -12,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alert::client::read_certificates;
 use crate::alert::signing::Signer;
 use crate::alert::{ClientOptions, RetryPolicy};
+use crate::server::admin::AdminAuth;
 use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
 use crate::server::postgres::{PostgresOptions, PostgresStore};
@@ -22,7 +25,7 @@ use crate::server::threads::RuntimeThreads;
 use crate::server::tls::Tls;
 use crate::server::verify::{Scheme, Verification};
 
-use crate::server::{self, AppState, Config};
+use crate::server::{AppState, Config};
 
 pub use args::{LogFormat, ServeArgs, SyncMode, VerifyScheme};
 
@@ -32,6 +35,7 @@ use super::values::StoreSpec;
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
     let verify = verification(&args)?;
+    let admin_auth = admin::auth(&args)?;
     let relay_config = relay_config(&args)?;
     let outbound = outbound(&args)?;
     // Read before binding: a bad file is an error at start, not at the first connection.
@@ -65,7 +69,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Ok(store) => store,
             Err(url) => open_postgres(&args, &url).await?,
         };
-        serve(args, store, verify, tls, relay_config, outbound).await
+        let config = config(&args, verify, admin_auth);
+        serve(args, store, config, tls, relay_config, outbound).await
     })?;
     Ok(super::exit(super::EXIT_OK))
 }
@@ -109,16 +114,16 @@ fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
 async fn serve(
     args: ServeArgs,
     store: Arc<dyn EventStore>,
-    verify: Option<Verification>,
+    config: Config,
     tls: Option<Tls>,
     relay_config: Option<RelayConfig>,
     outbound: ClientOptions,
 ) -> anyhow::Result<()> {
     let address = format!("{}:{}", args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let local = listener.local_addr().context("reading the bound address")?;
+    let listeners = admin::Listeners::bind(&address, args.admin_listen).await?;
+    let (local, admin_local) = listeners.addrs()?;
+    // After binding, so that a host name is judged by the address it names.
+    admin::check_exposure(local, admin_local, &config.admin, args.admin_open)?;
     // Whoever reads the address line may signal at once: the handlers must be in place
     // by then, or the default action kills the process.
     let shutdown = shutdown_signal();
@@ -128,9 +133,13 @@ async fn serve(
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     super::print_out(&format!("listening on {scheme}://{local}\n"))?;
-    tracing::info!(%local, max_events = args.max_events, store = %args.store, "serving");
+    if let Some(admin_local) = admin_local {
+        super::print_out(&format!("listening on {scheme}://{admin_local} (admin)\n"))?;
+    }
+    tracing::info!(%local, admin = ?admin_local, max_events = args.max_events,
+        store = %args.store, "serving");
 
-    let mut state = AppState::new(store.clone(), config(&args, verify));
+    let mut state = AppState::new(store.clone(), config);
     let relay = match relay_config {
         Some(config) => Some(start_relay(&args, config, store.clone(), outbound)?),
         None => None,
@@ -138,9 +147,7 @@ async fn serve(
     if let Some((relay, _)) = &relay {
         state = state.with_relay(Arc::clone(relay));
     }
-    server::serve_tls(listener, tls, state, shutdown)
-        .await
-        .context("serving")?;
+    listeners.serve(tls, state, shutdown).await?;
     reloading.cancel();
     if let Some((relay, threads)) = relay {
         stop_relay(&args, relay, threads, &*store).await;
@@ -150,7 +157,7 @@ async fn serve(
 }
 
 /// The receiver's settings from the command line.
-fn config(args: &ServeArgs, verify: Option<Verification>) -> Config {
+fn config(args: &ServeArgs, verify: Option<Verification>, admin: AdminAuth) -> Config {
     Config {
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
         verify,
@@ -160,6 +167,7 @@ fn config(args: &ServeArgs, verify: Option<Verification>) -> Config {
             idle_timeout: args.idle_timeout,
             max_inflight: args.max_inflight as usize,
         },
+        admin,
     }
 }
 

@@ -1,6 +1,8 @@
 //! `hookrelay serve`: every answer of `POST /webhook`, reading events back, the bounded
-//! store, concurrency, and the process itself (address line, env vars, port in use, signals).
+//! store, concurrency, and the process itself (address line, env vars, port in use, signals),
+//! and the protection of the admin endpoints.
 
+mod admin;
 mod events;
 mod http2;
 mod metrics;
