@@ -136,8 +136,8 @@ async fn serve(
     if let Some(admin_local) = admin_local {
         super::print_out(&format!("listening on {scheme}://{admin_local} (admin)\n"))?;
     }
-    tracing::info!(%local, admin = ?admin_local, max_events = args.max_events,
-        store = %args.store, "serving");
+    let admin = admin_local.map(|a| a.to_string());
+    tracing::info!(%local, admin, max_events = args.max_events, store = %args.store, "serving");
 
     let mut state = AppState::new(store.clone(), config);
     let relay = match relay_config {

@@ -157,7 +157,12 @@ impl Thread {
             match self.commit(&[&op]) {
                 Ok(_) => {}
                 Err(e) if tries >= MAX_TRIES => {
-                    tracing::error!(error = %e, ?op, "giving up writing an attempt record")
+                    // The delivery's id, not the whole operation: its Debug form holds bodies.
+                    let delivery = match &op {
+                        Op::Record { id, .. } => Some(*id),
+                        _ => None,
+                    };
+                    tracing::error!(error = %e, delivery, "giving up writing an attempt record")
                 }
                 Err(_) => self.deferred.push((op, tries + 1)),
             }
