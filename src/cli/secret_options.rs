@@ -57,12 +57,13 @@ fn parse_texts(texts: &[String], kind: SecretKind) -> anyhow::Result<Vec<Secret>
 }
 
 // The field docs are clap's help text, written for a terminal, not for rustdoc.
-#[allow(rustdoc::invalid_html_tags)]
 /// `--secret`'s help for the commands that take Standard Webhooks secrets only (`sign`,
 /// `verify`, `send`): `serve --verify github` alone reads a secret as written.
 pub const WHSEC_HELP: &str =
     "Signing secret: whsec_ followed by base64 (repeatable, for key rotation)";
 
+// `<base64>` is help text for clap, not HTML for rustdoc.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Clone, Args)]
 pub struct SecretSource {
     /// Signing secret: whsec_<base64>, or GitHub's as written (repeatable, for key rotation)
