@@ -123,6 +123,14 @@ mod tests {
     #[derive(Default)]
     struct Task(AtomicUsize);
 
+    impl Task {
+        /// A task and the waker that counts its wakes.
+        fn new() -> (Arc<Self>, Waker) {
+            let task = Arc::new(Self::default());
+            (Arc::clone(&task), Waker::from(task))
+        }
+    }
+
     impl Wake for Task {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
@@ -150,8 +158,7 @@ mod tests {
 
     #[test]
     fn a_wake_during_the_poll_polls_again_without_the_scheduler() {
-        let task = Arc::new(Task::default());
-        let waker = Waker::from(Arc::clone(&task));
+        let (task, waker) = Task::new();
         let mut cx = Context::from_waker(&waker);
         let mut future = Box::pin(WakesInline::new(WakesItself { times: 2, polls: 0 }));
         assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(3));
@@ -160,8 +167,7 @@ mod tests {
 
     #[test]
     fn a_future_that_keeps_waking_itself_still_yields_to_the_scheduler() {
-        let task = Arc::new(Task::default());
-        let waker = Waker::from(Arc::clone(&task));
+        let (task, waker) = Task::new();
         let mut cx = Context::from_waker(&waker);
         let mut future = Box::pin(WakesInline::new(WakesItself {
             times: usize::MAX,
@@ -194,8 +200,7 @@ mod tests {
 
     #[test]
     fn a_wake_from_elsewhere_reaches_the_task() {
-        let task = Arc::new(Task::default());
-        let waker = Waker::from(Arc::clone(&task));
+        let (task, waker) = Task::new();
         let mut cx = Context::from_waker(&waker);
         let inner = WaitsForAWake::default();
         let stored = Arc::clone(&inner.waker);
