@@ -1,6 +1,7 @@
 //! Where signing secrets come from on the command line: `--secret` (repeatable),
-//! `--secret-file PATH` (one per line) or `HOOKRELAY_SECRET`. Secrets are kept in a wrapper
-//! whose `Debug` hides them, and no error message ever repeats one.
+//! `--secret-file PATH` (one per line), `HOOKRELAY_SECRET` or `HOOKRELAY_SECRET_FILE`.
+//! Secrets are kept in a wrapper whose `Debug` hides them, and no error message ever
+//! repeats one.
 
 use std::fmt;
 use std::path::PathBuf;
