@@ -14,15 +14,15 @@ check:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
-    cargo test --quiet --test completions --test repo_checks
+    cargo test --quiet --test it -- completions:: repo_checks::
 
 # Format the code
 fmt:
     cargo fmt
 
-# The whole test suite, or the tests of one binary and name: `just test serve webhook`
-test binary="" filter="":
-    cargo test {{ if binary == "" { "" } else { "--test " + binary } }} {{ filter }}
+# The whole test suite, or the integration tests of one area: `just test serve::webhook::`
+test filter="":
+    cargo test {{ if filter == "" { "" } else { "--test it " + filter } }}
 
 # Write completions/ and man/ again from the binary (after changing an option or its help)
 regenerate:

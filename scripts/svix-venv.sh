@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates target/svix-venv, a Python virtual environment with the svix library from PyPI,
-# for the test that signs requests with Svix's own code (tests/signing/inbound.rs).
+# for the test that signs requests with Svix's own code (tests/it/signing/inbound.rs).
 # Prints the environment's python on success. Needs python3 with venv and pip, and PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,7 +7,7 @@
 //! tunnel, http is sent to the proxy in absolute form.
 //!
 //! A connection has no task of its own: whoever sends on it polls it while waiting for the
-//! answer ([`drive`]). A request then goes out and its answer comes back within the
+//! answer (`drive`). A request then goes out and its answer comes back within the
 //! sender's task, instead of crossing to a connection task and back (two task wakes, often
 //! on the other worker thread, per request).
 

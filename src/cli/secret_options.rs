@@ -1,6 +1,7 @@
 //! Where signing secrets come from on the command line: `--secret` (repeatable),
-//! `--secret-file PATH` (one per line) or `HOOKRELAY_SECRET`. Secrets are kept in a wrapper
-//! whose `Debug` hides them, and no error message ever repeats one.
+//! `--secret-file PATH` (one per line), `HOOKRELAY_SECRET` or `HOOKRELAY_SECRET_FILE`.
+//! Secrets are kept in a wrapper whose `Debug` hides them, and no error message ever
+//! repeats one.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -57,12 +58,13 @@ fn parse_texts(texts: &[String], kind: SecretKind) -> anyhow::Result<Vec<Secret>
 }
 
 // The field docs are clap's help text, written for a terminal, not for rustdoc.
-#[allow(rustdoc::invalid_html_tags)]
 /// `--secret`'s help for the commands that take Standard Webhooks secrets only (`sign`,
 /// `verify`, `send`): `serve --verify github` alone reads a secret as written.
 pub const WHSEC_HELP: &str =
     "Signing secret: whsec_ followed by base64 (repeatable, for key rotation)";
 
+// `<base64>` is help text for clap, not HTML for rustdoc.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Clone, Args)]
 pub struct SecretSource {
     /// Signing secret: whsec_<base64>, or GitHub's as written (repeatable, for key rotation)

@@ -116,13 +116,20 @@ impl<F: Future> Future for WakesInline<F> {
 mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::task::{Wake, Waker};
-    use std::time::Duration;
 
     use super::*;
 
     /// Counts the wakes the task gets.
     #[derive(Default)]
     struct Task(AtomicUsize);
+
+    impl Task {
+        /// A task and the waker that counts its wakes.
+        fn new() -> (Arc<Self>, Waker) {
+            let task = Arc::new(Self::default());
+            (Arc::clone(&task), Waker::from(task))
+        }
+    }
 
     impl Wake for Task {
         fn wake(self: Arc<Self>) {
@@ -151,8 +158,7 @@ mod tests {
 
     #[test]
     fn a_wake_during_the_poll_polls_again_without_the_scheduler() {
-        let task = Arc::new(Task::default());
-        let waker = Waker::from(Arc::clone(&task));
+        let (task, waker) = Task::new();
         let mut cx = Context::from_waker(&waker);
         let mut future = Box::pin(WakesInline::new(WakesItself { times: 2, polls: 0 }));
         assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(3));
@@ -161,8 +167,7 @@ mod tests {
 
     #[test]
     fn a_future_that_keeps_waking_itself_still_yields_to_the_scheduler() {
-        let task = Arc::new(Task::default());
-        let waker = Waker::from(Arc::clone(&task));
+        let (task, waker) = Task::new();
         let mut cx = Context::from_waker(&waker);
         let mut future = Box::pin(WakesInline::new(WakesItself {
             times: usize::MAX,
@@ -173,20 +178,47 @@ mod tests {
         assert_eq!(future.inner.polls, MAX_INLINE_POLLS);
     }
 
-    #[tokio::test]
-    async fn a_wake_from_elsewhere_reaches_the_task() {
-        let notify = Arc::new(tokio::sync::Notify::new());
-        let waiting = Arc::clone(&notify);
-        let handle = tokio::spawn(WakesInline::new(async move {
-            waiting.notified().await;
-            "woken"
-        }));
-        // From another thread, well after the task has been polled and is waiting.
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            notify.notify_one();
-        });
-        let done = tokio::time::timeout(Duration::from_secs(5), handle).await;
-        assert_eq!(done.expect("woken in time").unwrap(), "woken");
+    /// Pending on its first poll, keeping the waker it was given; ready on the second.
+    #[derive(Default)]
+    struct WaitsForAWake {
+        waker: Arc<std::sync::Mutex<Option<Waker>>>,
+        polled: bool,
+    }
+
+    impl Future for WaitsForAWake {
+        type Output = &'static str;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<&'static str> {
+            if self.polled {
+                return Poll::Ready("woken");
+            }
+            self.polled = true;
+            *self.waker.locked() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_wake_from_elsewhere_reaches_the_task() {
+        let (task, waker) = Task::new();
+        let mut cx = Context::from_waker(&waker);
+        let inner = WaitsForAWake::default();
+        let stored = Arc::clone(&inner.waker);
+        let mut future = Box::pin(WakesInline::new(inner));
+
+        assert_eq!(future.as_mut().poll(&mut cx), Poll::Pending);
+        assert_eq!(task.0.load(Ordering::SeqCst), 0, "no wake yet");
+
+        // The poll is over: a wake from another thread must go to the task's own waker.
+        let from_elsewhere = stored
+            .locked()
+            .take()
+            .expect("the inner future kept a waker");
+        std::thread::spawn(move || from_elsewhere.wake())
+            .join()
+            .unwrap();
+        assert_eq!(task.0.load(Ordering::SeqCst), 1, "the task was woken");
+
+        assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready("woken"));
     }
 }
