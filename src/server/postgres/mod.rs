@@ -33,6 +33,10 @@ pub use schema::SCHEMA_VERSION;
 /// The longest a caller waits for a connection from the pool, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
+/// How long the counts of events and deliveries shown by `/metrics` and `/healthz` are
+/// reused: `count(*)` over shared tables is not for every scrape of every instance.
+pub const GAUGES_MAX_AGE: Duration = Duration::from_secs(2);
+
 /// How the connections to the database are secured (`sslmode` in the URL).
 type Tls = tls::Rustls;
 
@@ -430,6 +434,10 @@ impl EventStore for PostgresStore {
     fn poll_every(&self) -> Option<Duration> {
         // Notifications can be lost while the listening connection is down.
         Some(self.poll)
+    }
+
+    fn gauges_max_age(&self) -> Duration {
+        GAUGES_MAX_AGE
     }
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {

@@ -507,3 +507,42 @@ async fn connections_terminated_under_load_give_503s_not_500s_and_lose_nothing()
         refused.len()
     );
 }
+
+/// With a shared database, `/metrics` counts rows at most every `GAUGES_MAX_AGE`: a scrape
+/// right after another reuses its counts, one after that reads them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_gauges_of_the_shared_state_are_cached_for_a_moment() {
+    use hookrelay::server::postgres::GAUGES_MAX_AGE;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &[]);
+    let base = served.url("");
+    let http = client();
+    let events = |text: String| crate::support::metric(&text, "hookrelay_store_events");
+    let scrape = || async {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        events(text)
+    };
+    assert_eq!(post(&http, &base, event(1)).await.unwrap(), 200);
+    let first_at = Instant::now();
+    assert_eq!(scrape().await, Some(1.0));
+    assert_eq!(post(&http, &base, event(2)).await.unwrap(), 200);
+    let again = scrape().await;
+    if first_at.elapsed() < GAUGES_MAX_AGE {
+        assert_eq!(again, Some(1.0), "read again within {GAUGES_MAX_AGE:?}");
+    }
+    tokio::time::sleep(GAUGES_MAX_AGE).await;
+    assert_eq!(
+        scrape().await,
+        Some(2.0),
+        "read again after {GAUGES_MAX_AGE:?}"
+    );
+}
