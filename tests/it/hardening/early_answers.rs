@@ -16,8 +16,15 @@ const BIG: usize = (2 << 20) + 1024;
 /// by peeking, which takes nothing), as happens to a client whose body is larger than
 /// what the sockets' buffers hold.
 fn post_everything_then_read(addr: std::net::SocketAddr, content_type: &str) -> (u16, String) {
+    post_everything_to(addr, "/webhook", content_type)
+}
+
+/// [`post_everything_then_read`] to `path`.
+fn post_everything_to(addr: std::net::SocketAddr, path: &str, content_type: &str) -> (u16, String) {
     let mut stream = tcp::connect(addr);
-    let head = post_head(Some(BIG)).replace("application/json", content_type);
+    let head = post_head(Some(BIG))
+        .replace("application/json", content_type)
+        .replace("/webhook", path);
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(&[b' '; 1024]).unwrap();
     stream.peek(&mut [0u8; 1]).expect("an answer");
@@ -107,18 +114,7 @@ async fn a_client_without_the_admin_token_that_writes_its_body_first_reads_the_4
     let app = crate::support::App::with(config, 100).await;
     let addr = app.addr;
     let (status, body) = tokio::task::spawn_blocking(move || {
-        let mut stream = tcp::connect(addr);
-        let head = post_head(Some(BIG)).replace("/webhook", "/deliveries/replay");
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(&[b' '; 1024]).unwrap();
-        stream.peek(&mut [0u8; 1]).expect("an answer");
-        for _ in 0..(BIG - 1024) / 8192 {
-            stream
-                .write_all(&[b' '; 8192])
-                .expect("the whole body is taken, not refused with a reset");
-        }
-        let (status, _, body) = read_response(&mut stream);
-        (status, body)
+        post_everything_to(addr, "/deliveries/replay", "application/json")
     })
     .await
     .unwrap();
