@@ -60,7 +60,7 @@ echo "# bench-relay $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r) | load: $(u
 echo "# wrk -t1 -c$CONNECTIONS -d$DURATION, pinned: ${pin[*]:-no} | rounds: $ROUNDS | hookrelay ${workers[*]:-(default workers)} --max-pending $MAX_PENDING --store ${STORE%%://*}"
 start sink "$BARE" --port 0 "${workers[@]}"; sink_url=${url[sink]}
 start relay "$HOOKRELAY" serve --port 0 "${workers[@]}" --forward-to "$sink_url/webhook" \
-  --max-pending "$MAX_PENDING"; relay_url=${url[relay]}
+  --max-pending "$MAX_PENDING" --store "$STORE"; relay_url=${url[relay]}
 
 printf '%-6s %11s %11s %10s %10s %10s %9s %s\n' round bare_rps relay_eps ratio accepted delivered drain_s lost
 status=0
@@ -77,9 +77,10 @@ for r in $(seq 1 "$ROUNDS"); do
   # The relay's own counters (the queue-depth gauge may be a cached count of a shared
   # store): drained when every event accepted in this round is delivered or dead. wrk
   # leaves out requests still in flight when it stops, so the relay's count is the one.
-  accepted_total=$(metric "$relay_url" 'hookrelay_events_received_total{result="accepted"}')
-  accepted=$((accepted_total - accepted_before)); accepted_before=$accepted_total
   while :; do
+    # Read again each time: requests in flight when wrk stopped are still being accepted.
+    accepted_total=$(metric "$relay_url" 'hookrelay_events_received_total{result="accepted"}')
+    accepted=$((accepted_total - accepted_before))
     delivered_total=$(metric "$relay_url" 'hookrelay_deliveries_total{outcome="delivered"}')
     dead_total=$(metric "$relay_url" 'hookrelay_deliveries_total{outcome="dead"}')
     ((delivered_total + dead_total - delivered_before - dead_before >= accepted)) && break
@@ -87,6 +88,7 @@ for r in $(seq 1 "$ROUNDS"); do
     sleep 0.05
   done
   drained=$(now)
+  accepted_before=$accepted_total
   dead_before=$dead_total
   delivered=$((delivered_total - delivered_before)); delivered_before=$delivered_total
   lost=$((accepted - delivered))
