@@ -165,7 +165,7 @@ async fn an_absent_event_is_404_in_both_views() {
     assert_eq!(body_status, 404);
     assert_eq!(
         body,
-        json!({"status": "error", "error": "not_found", "message": "no event with event_id 2"})
+        json!({"status": "error", "error": "not_found", "message": "no event with id \"2\""})
     );
 }
 
