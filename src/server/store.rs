@@ -53,6 +53,31 @@ pub fn model_id(event_id: i64) -> String {
     crate::alert::signing::MessageId::for_event(event_id).into_string()
 }
 
+/// [`model_id`] written on the stack, for the ingest path: `evt_` and at most 20 characters.
+pub struct ModelId {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl ModelId {
+    pub fn new(event_id: i64) -> Self {
+        let mut buf = [0u8; 24];
+        buf[..4].copy_from_slice(b"evt_");
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(event_id).as_bytes();
+        buf[4..4 + digits.len()].copy_from_slice(digits);
+        Self {
+            buf,
+            len: 4 + digits.len(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // `evt_` and the digits of an integer: ASCII.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("evt_")
+    }
+}
+
 /// The `event_id` whose [`model_id`] is `id`, if `id` is one.
 pub fn model_event_id(id: &str) -> Option<i64> {
     let digits = id.strip_prefix("evt_")?;
@@ -346,5 +371,36 @@ pub trait EventStore: Send + Sync + 'static {
     /// through this process, which wakes its workers itself.
     fn poll_every(&self) -> Option<std::time::Duration> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_are_written_and_read_back_in_one_spelling() {
+        for n in [0, 7, -12, i64::MAX, i64::MIN] {
+            assert_eq!(ModelId::new(n).as_str(), model_id(n));
+            assert_eq!(model_event_id(&model_id(n)), Some(n));
+        }
+        for other in [
+            "evt_", "evt_007", "evt_+7", "evt_-0", "7", "evt_1x", "Evt_1",
+        ] {
+            assert_eq!(model_event_id(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_id_is_the_event_id_when_it_can_be_one() {
+        assert_eq!(webhook_id("evt_123"), "evt_123");
+        assert_eq!(webhook_id("72d3162e-cc78-11e3"), "72d3162e-cc78-11e3");
+        let derived = webhook_id("a.b c");
+        assert!(
+            derived.starts_with("msg_") && derived.len() == 36,
+            "{derived}"
+        );
+        assert_eq!(derived, webhook_id("a.b c"));
+        assert_ne!(derived, webhook_id("a.b d"));
     }
 }

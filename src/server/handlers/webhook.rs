@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use crate::model;
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::server::store::{Headers, Inserted, NewEvent, model_id};
+use crate::server::store::{Headers, Inserted, ModelId, NewEvent};
 use crate::server::verify;
 
 /// `POST /webhook` through the router, which has it for the methods it does not allow
@@ -84,9 +84,9 @@ async fn receive(
         .as_ref()
         .map(|r| r.targets_for(&event.event_type))
         .unwrap_or_default();
-    let id = model_id(event.event_id);
+    let id = ModelId::new(event.event_id);
     let new = NewEvent {
-        id: &id,
+        id: id.as_str(),
         event_id: Some(event.event_id),
         event_type: &event.event_type,
         body: &body,
