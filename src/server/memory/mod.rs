@@ -352,3 +352,14 @@ impl EventStore for MemoryStore {
         Ok(self.lock().deliveries.counts())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-event cost the memory target is measured against (`benches/README.md`).
+    #[test]
+    fn a_slot_stays_48_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 48);
+    }
+}
