@@ -99,6 +99,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_VERIFY_TOLERANCE", default_value = "5m",
           value_name = "DURATION|off", value_parser = parse_tolerance)]
     pub verify_tolerance: Tolerance,
+
+    /// Keep the values of Authorization, Cookie and Proxy-Authorization in the stored
+    /// headers (redacted by default)
+    #[arg(long, env = "HOOKRELAY_KEEP_SECRET_HEADERS",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub keep_secret_headers: bool,
     /// Where events and deliveries live: memory (lost on exit), sqlite:PATH (durable) or
     /// postgres://USER@HOST:PORT/DB (durable, shared by several instances)
     #[arg(long, env = "HOOKRELAY_STORE", default_value = "memory", value_name = "STORE",

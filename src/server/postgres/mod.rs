@@ -23,8 +23,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::Row;
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus,
-    EventQuery, EventStore, Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventKey,
+    EventQuery, EventStore, Headers, Inserted, NewEvent, NextState, StoreError, StoreStats,
+    StoredEvent,
 };
 use super::verify::Seen;
 
@@ -142,13 +143,21 @@ fn status_from_sql(text: &str) -> Result<DeliveryStatus, StoreError> {
         .ok_or_else(|| StoreError(format!("unknown delivery status {text:?} in the database")))
 }
 
+/// The columns [`event_row`] reads.
+const EVENT_COLUMNS: &str = "seq, id, event_id, event_type, received_at, body, headers, signature";
+
 fn event_row(row: &Row) -> StoredEvent {
     StoredEvent {
         seq: row.get::<_, i64>(0) as u64,
-        event_id: row.get(1),
-        event_type: row.get(2),
-        received_at: DateTime::from_timestamp_micros(row.get(3)).unwrap_or_default(),
-        body: row.get(4),
+        id: row.get(1),
+        event_id: row.get(2),
+        event_type: row.get(3),
+        received_at: DateTime::from_timestamp_micros(row.get(4)).unwrap_or_default(),
+        body: row.get(5),
+        headers: Headers::from_bytes(row.get::<_, Vec<u8>>(6)).unwrap_or_default(),
+        signature: row
+            .get::<_, Option<&str>>(7)
+            .and_then(|s| serde_json::from_str(s).ok()),
     }
 }
 
@@ -299,9 +308,12 @@ impl EventStore for PostgresStore {
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let pending = batch::Pending {
+            id: event.id.to_owned(),
             event_id: event.event_id,
             event_type: event.event_type.to_owned(),
             body: event.body.to_vec(),
+            headers: event.headers,
+            signature: event.signature,
             targets: event.targets.to_vec(),
             reply,
         };
@@ -310,16 +322,19 @@ impl EventStore for PostgresStore {
         answer.await.map_err(|_| gone())?
     }
 
-    async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
+    async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT seq, event_id, event_type, received_at, body FROM events
-                 WHERE event_id = $1",
-                &[&event_id],
-            )
-            .await
-            .map_err(failed("reading an event"))?;
+        let row = match key {
+            EventKey::Id(id) => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
+                client.query_opt(&sql, &[&id]).await
+            }
+            EventKey::EventId(n) => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1");
+                client.query_opt(&sql, &[&n]).await
+            }
+        }
+        .map_err(failed("reading an event"))?;
         Ok(row.as_ref().map(event_row))
     }
 
@@ -329,11 +344,13 @@ impl EventStore for PostgresStore {
         let since = query.since.map(micros);
         let rows = client
             .query(
-                "SELECT seq, event_id, event_type, received_at, body FROM events
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
                  WHERE seq > $1
                    AND ($2::BIGINT IS NULL OR received_at >= $2)
                    AND ($3::TEXT IS NULL OR event_type = $3)
-                 ORDER BY seq LIMIT $4",
+                 ORDER BY seq LIMIT $4"
+                ),
                 &[&after, &since, &query.event_type, &limit_sql(query.limit)],
             )
             .await
