@@ -1,20 +1,46 @@
-//! Group commit: inserts that arrive together share one transaction. A few committers
-//! take turns at one queue; each takes the first waiting insert and every other already
-//! queued (up to [`MAX_BATCH`]), writes them in one transaction, and answers each caller
-//! only after COMMIT. When the shared transaction fails (a deadlock with another instance
-//! inserting the same ids in another order, a bad row), each insert is tried again alone,
-//! so one caller's failure is never another's.
+//! Group commit: inserts that arrive together share one transaction and one multi-row
+//! statement. A few committers take turns at one queue; each takes the first waiting
+//! insert, opens a transaction, takes the insert lock, and only then gathers every other
+//! insert already queued (keeping the queue to itself until then, so batches keep the
+//! order of arrival) (up to [`MAX_BATCH`]), so that the inserts that arrived while the
+//! previous batch was committing all ride in this one. It writes them (events and their
+//! deliveries in one statement, one notification per target), commits, and answers each
+//! caller only after COMMIT. When the shared transaction fails (a bad row), each insert is
+//! tried again alone, so one caller's failure is never another's.
+//!
+//! Sequence numbers in commit order: every insert transaction of every instance takes
+//! the transaction-level advisory lock [`INSERT_LOCK`] before its events draw their `seq`,
+//! and holds it until its COMMIT is durable and visible. So a transaction with smaller
+//! sequence numbers is always visible before one with larger ones, and a client paging
+//! `GET /events?cursor=` (or resuming a stream from the last `seq` it saw) never steps
+//! over an event that commits later.
+//!
+//! `--max-pending` without counting the queue on every insert: the count of open
+//! deliveries is read (exactly, under the insert lock) at most every [`COUNT_MAX_AGE`],
+//! and in between this instance adds what it queued itself. Near the bound the count is
+//! read again before any refusal, so an event is refused only on an exact count; above
+//! it, other instances' inserts of the last [`COUNT_MAX_AGE`] may be missed.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use deadpool_postgres::Pool;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
 
-use super::{failed, trim};
-use crate::server::store::{Headers, Inserted, NewEvent, Signature, StoreError};
+use super::{failed, micros, trim};
+use crate::server::store::{Headers, Inserted, Signature, StoreError};
 
 /// Inserts written in one transaction, at most.
-const MAX_BATCH: usize = 64;
+const MAX_BATCH: usize = 512;
+
+/// Key of the advisory lock every insert transaction holds from before its events get
+/// their sequence numbers until it has committed ("hkrl" and 3).
+pub const INSERT_LOCK: i64 = 0x686b_726c_0000_0003;
+
+/// How long a count of open deliveries is trusted, plus what this instance queued since.
+pub const COUNT_MAX_AGE: Duration = Duration::from_millis(100);
 
 /// An insert waiting for its turn, owned so it can cross to a committer.
 pub struct Pending {
@@ -28,84 +54,107 @@ pub struct Pending {
     pub reply: oneshot::Sender<Result<Inserted, StoreError>>,
 }
 
-impl Pending {
-    fn event(&self) -> NewEvent<'_> {
-        NewEvent {
-            id: &self.id,
-            event_id: self.event_id,
-            event_type: &self.event_type,
-            body: &self.body,
-            // Cloned only when a batch is written again one by one.
-            headers: self.headers.clone(),
-            signature: self.signature,
-            targets: &self.targets,
-        }
-    }
-}
-
 #[derive(Clone, Copy)]
 pub struct Limits {
     pub capacity: usize,
     pub max_pending: usize,
 }
 
+/// What the committers of one instance share.
+struct Shared {
+    receiver: Mutex<mpsc::UnboundedReceiver<Pending>>,
+    /// Open deliveries when last counted, and since when, plus those queued here since.
+    open: std::sync::Mutex<Option<(Instant, i64)>>,
+}
+
 /// Starts `committers` tasks writing what is sent to the returned queue, until every
 /// sender is gone.
 pub fn start(pool: Pool, limits: Limits, committers: usize) -> mpsc::UnboundedSender<Pending> {
     let (sender, receiver) = mpsc::unbounded_channel();
-    let receiver = Arc::new(Mutex::new(receiver));
+    let shared = Arc::new(Shared {
+        receiver: Mutex::new(receiver),
+        open: std::sync::Mutex::new(None),
+    });
     for _ in 0..committers.max(1) {
-        let (pool, receiver) = (pool.clone(), Arc::clone(&receiver));
+        let (pool, shared) = (pool.clone(), Arc::clone(&shared));
         tokio::spawn(async move {
-            while let Some(batch) = next_batch(&receiver).await {
-                commit(&pool, limits, batch).await;
+            loop {
+                // The queue stays this committer's until it has gathered its batch under
+                // the insert lock: batches are formed, and committed, in arrival order.
+                let mut receiver = shared.receiver.lock().await;
+                let Some(first) = receiver.recv().await else {
+                    return;
+                };
+                commit(&pool, limits, &shared, first, receiver).await;
             }
         });
     }
     sender
 }
 
-/// The first waiting insert and whatever else is already queued; `None` once closed.
-async fn next_batch(receiver: &Mutex<mpsc::UnboundedReceiver<Pending>>) -> Option<Vec<Pending>> {
-    let mut receiver = receiver.lock().await;
-    let first = receiver.recv().await?;
+async fn commit(
+    pool: &Pool,
+    limits: Limits,
+    shared: &Shared,
+    first: Pending,
+    receiver: MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>,
+) {
     let mut batch = vec![first];
-    while batch.len() < MAX_BATCH {
-        match receiver.try_recv() {
-            Ok(next) => batch.push(next),
-            Err(_) => break,
+    match write(pool, limits, shared, &mut batch, Some(receiver)).await {
+        Ok(answers) => {
+            for (pending, answer) in batch.into_iter().zip(answers) {
+                let _ = pending.reply.send(Ok(answer));
+            }
+            return;
         }
-    }
-    Some(batch)
-}
-
-async fn commit(pool: &Pool, limits: Limits, batch: Vec<Pending>) {
-    if batch.len() > 1 {
-        match write(pool, limits, &batch).await {
-            Ok(answers) => {
-                for (pending, answer) in batch.into_iter().zip(answers) {
-                    let _ = pending.reply.send(Ok(answer));
-                }
-                return;
+        Err(e) if batch.len() > 1 => {
+            tracing::debug!(error = %e, size = batch.len(), "a shared insert failed; each alone");
+        }
+        Err(e) => {
+            if let Some(pending) = batch.pop() {
+                let _ = pending.reply.send(Err(e));
             }
-            Err(e) => {
-                tracing::debug!(error = %e, size = batch.len(), "a shared insert failed; each alone");
-            }
+            return;
         }
     }
     for pending in batch {
-        let answer = write(pool, limits, std::slice::from_ref(&pending))
+        let mut one = vec![pending];
+        let answer = write(pool, limits, shared, &mut one, None)
             .await
             .map(|mut answers| answers.remove(0));
-        let _ = pending.reply.send(answer);
+        if let Some(pending) = one.pop() {
+            let _ = pending.reply.send(answer);
+        }
     }
 }
 
-/// Writes `batch` in one transaction; one answer per insert, in order, once committed.
+const INSERT_SQL: &str = "WITH ins AS (
+         INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
+         SELECT u.id, u.event_id, u.event_type, $4, u.body, u.headers, u.signature
+         FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $5::BYTEA[], $6::BYTEA[], $7::TEXT[])
+              AS u(id, event_id, event_type, body, headers, signature)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING seq, id, event_id
+     ), queued AS (
+         INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
+         SELECT ins.seq, ins.id, ins.event_id, d.target, 'pending', $4, $4
+         FROM unnest($8::TEXT[], $9::TEXT[]) AS d(id, target) JOIN ins ON ins.id = d.id
+         RETURNING 1
+     )
+     SELECT seq, id, (SELECT count(*) FROM queued) FROM ins";
+
+const OPEN_SQL: &str =
+    "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'failed')";
+
+/// Writes `batch` (and, when `gather`, whatever else is queued by the time this
+/// transaction holds the insert lock) in one transaction; one answer per insert, in
+/// order, once committed.
 async fn write(
     pool: &Pool,
     limits: Limits,
-    batch: &[Pending],
+    shared: &Shared,
+    batch: &mut Vec<Pending>,
+    gather: Option<MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>>,
 ) -> Result<Vec<Inserted>, StoreError> {
     let mut client = pool
         .get()
@@ -115,11 +164,173 @@ async fn write(
         .transaction()
         .await
         .map_err(failed("starting a transaction"))?;
-    let mut answers = Vec::with_capacity(batch.len());
-    for pending in batch {
-        let event = pending.event();
-        answers.push(trim::insert(&tx, &event, limits.capacity, limits.max_pending).await?);
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await
+        .map_err(failed("preparing"))?;
+    tx.execute(&lock, &[&INSERT_LOCK])
+        .await
+        .map_err(failed("taking the insert lock"))?;
+    if let Some(mut receiver) = gather {
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+    }
+
+    // Room in the queue: a fresh enough estimate, or an exact count under the lock.
+    let need: usize = batch.iter().map(|p| p.targets.len()).sum();
+    let max_pending = i64::try_from(limits.max_pending).unwrap_or(i64::MAX);
+    let estimate = match *shared.open.lock().unwrap_or_else(|e| e.into_inner()) {
+        Some((at, n)) if at.elapsed() < COUNT_MAX_AGE => Some(n),
+        _ => None,
+    };
+    let mut open = match estimate {
+        Some(n) if n.saturating_add(need as i64) <= max_pending => n,
+        _ if need == 0 => estimate.unwrap_or(0),
+        _ => {
+            let counted = tx
+                .prepare_cached(OPEN_SQL)
+                .await
+                .map_err(failed("preparing"))?;
+            let n: i64 = tx
+                .query_one(&counted, &[])
+                .await
+                .map_err(failed("counting open deliveries"))?
+                .get(0);
+            *shared.open.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), n));
+            n
+        }
+    };
+
+    // Which inserts go in: the first of each id, while the queue has room.
+    let mut refused = vec![false; batch.len()];
+    let mut first_of: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+    let mut ids = Vec::with_capacity(batch.len());
+    let mut event_ids = Vec::with_capacity(batch.len());
+    let mut types = Vec::with_capacity(batch.len());
+    let mut bodies = Vec::with_capacity(batch.len());
+    let mut headers = Vec::with_capacity(batch.len());
+    let mut signatures = Vec::with_capacity(batch.len());
+    let (mut delivery_ids, mut delivery_targets) = (Vec::new(), Vec::new());
+    for (i, p) in batch.iter().enumerate() {
+        let n = p.targets.len() as i64;
+        if n > 0 && open.saturating_add(n) > max_pending {
+            refused[i] = true;
+            continue;
+        }
+        if first_of.contains_key(p.id.as_str()) {
+            continue;
+        }
+        first_of.insert(&p.id, i);
+        open += n;
+        ids.push(p.id.as_str());
+        event_ids.push(p.event_id);
+        types.push(p.event_type.as_str());
+        bodies.push(p.body.as_slice());
+        headers.push(p.headers.as_bytes());
+        signatures.push(p.signature.and_then(|s| serde_json::to_string(&s).ok()));
+        for t in &p.targets {
+            delivery_ids.push(p.id.as_str());
+            delivery_targets.push(&**t);
+        }
+    }
+
+    let now = micros(Utc::now());
+    let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
+    let mut queued = 0i64;
+    let mut announce: HashSet<&str> = HashSet::new();
+    if !ids.is_empty() {
+        let insert = tx
+            .prepare_cached(INSERT_SQL)
+            .await
+            .map_err(failed("preparing"))?;
+        let rows = tx
+            .query(
+                &insert,
+                &[
+                    &ids,
+                    &event_ids,
+                    &types,
+                    &now,
+                    &bodies,
+                    &headers,
+                    &signatures,
+                    &delivery_ids,
+                    &delivery_targets,
+                ],
+            )
+            .await
+            .map_err(failed("storing events"))?;
+        for row in &rows {
+            let id: &str = row.get(1);
+            queued = row.get(2);
+            if let Some(&i) = first_of.get(id) {
+                answers[i] = Some(Inserted::New {
+                    seq: row.get::<_, i64>(0) as u64,
+                });
+                announce.extend(batch[i].targets.iter().map(|t| &**t));
+            }
+        }
+    }
+
+    // The rest: ids stored before (the same body or not), or refused for want of room.
+    let unsettled: Vec<&str> = batch
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| a.is_none())
+        .map(|(p, _)| p.id.as_str())
+        .collect();
+    if !unsettled.is_empty() {
+        let read = tx
+            .prepare_cached("SELECT id, body FROM events WHERE id = ANY($1)")
+            .await
+            .map_err(failed("preparing"))?;
+        let stored = tx
+            .query(&read, &[&unsettled])
+            .await
+            .map_err(failed("reading events"))?;
+        let stored: HashMap<&str, &[u8]> = stored.iter().map(|r| (r.get(0), r.get(1))).collect();
+        for (i, p) in batch.iter().enumerate() {
+            if answers[i].is_some() {
+                continue;
+            }
+            answers[i] = Some(match stored.get(p.id.as_str()) {
+                Some(body) if *body == p.body.as_slice() => Inserted::Duplicate,
+                Some(_) => Inserted::Conflict,
+                None if refused[i] => Inserted::QueueFull,
+                None => Inserted::Conflict,
+            });
+        }
+    }
+
+    if !announce.is_empty() {
+        let targets: Vec<&str> = announce.into_iter().collect();
+        let notify = tx
+            .prepare_cached("SELECT pg_notify('hookrelay_work', t) FROM unnest($1::TEXT[]) AS t")
+            .await
+            .map_err(failed("preparing"))?;
+        tx.execute(&notify, &[&targets])
+            .await
+            .map_err(failed("announcing queued deliveries"))?;
+    }
+    if answers
+        .iter()
+        .any(|a| matches!(a, Some(Inserted::New { .. })))
+    {
+        trim::evict_excess(&tx, limits.capacity).await?;
     }
     tx.commit().await.map_err(failed("committing events"))?;
-    Ok(answers)
+    if queued > 0 {
+        let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, n)) = open.as_mut() {
+            *n += queued;
+        }
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Inserted::Conflict))
+        .collect())
 }

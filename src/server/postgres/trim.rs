@@ -1,4 +1,4 @@
-//! Writing an event with its deliveries, and keeping the store within its bounds: the
+//! Keeping the store within its bounds: the
 //! oldest events beyond `--max-events` go as new ones arrive, and with `--retention` one
 //! instance at a time (an advisory lock) drops the expired ones.
 
@@ -10,94 +10,25 @@ use tokio_postgres::Transaction;
 use tokio_util::sync::CancellationToken;
 
 use super::{failed, micros, queue};
-use crate::server::store::{Inserted, NewEvent, StoreError};
+use crate::server::store::StoreError;
 
 /// Key of the advisory lock held by the instance that expires old events ("hkrl" and 2).
 const HOUSEKEEPING_LOCK: i64 = 0x686b_726c_0000_0002;
 
-/// Stores a new event and one pending delivery per target in `tx`, or says why not.
-pub async fn insert(
-    tx: &Transaction<'_>,
-    event: &NewEvent<'_>,
-    capacity: usize,
-    max_pending: usize,
-) -> Result<Inserted, StoreError> {
-    if !event.targets.is_empty() {
-        let open: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'failed')",
-                &[],
-            )
-            .await
-            .map_err(failed("counting open deliveries"))?
-            .get(0);
-        if open as usize + event.targets.len() > max_pending {
-            return Ok(existing(tx, event).await?.unwrap_or(Inserted::QueueFull));
-        }
-    }
-    let now = micros(Utc::now());
-    let added = tx
-        .query_opt(
-            "INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (id) DO NOTHING RETURNING seq",
-            &[
-                &event.id,
-                &event.event_id,
-                &event.event_type,
-                &now,
-                &event.body,
-                &event.headers.as_bytes(),
-                &event.signature.and_then(|s| serde_json::to_string(&s).ok()),
-            ],
-        )
-        .await
-        .map_err(failed("storing an event"))?;
-    let Some(added) = added else {
-        // Another transaction stored this id first; it has committed by now.
-        return Ok(existing(tx, event).await?.unwrap_or(Inserted::Conflict));
-    };
-    let seq: i64 = added.get(0);
-    if !event.targets.is_empty() {
-        let targets: Vec<&str> = event.targets.iter().map(|t| &**t).collect();
-        tx.execute(
-            "INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
-             SELECT $1, $2, $3, t, 'pending', $4, $4 FROM unnest($5::TEXT[]) AS t",
-            &[&seq, &event.id, &event.event_id, &now, &targets],
-        )
-        .await
-        .map_err(failed("storing deliveries"))?;
-        super::notify::work_queued(tx, &targets).await?;
-    }
-    evict_excess(tx, capacity).await?;
-    Ok(Inserted::New { seq: seq as u64 })
-}
-
-/// What an insert of an id already stored means: the same body or another one.
-async fn existing(
-    tx: &Transaction<'_>,
-    event: &NewEvent<'_>,
-) -> Result<Option<Inserted>, StoreError> {
-    let stored = tx
-        .query_opt("SELECT body FROM events WHERE id = $1", &[&event.id])
-        .await
-        .map_err(failed("reading an event"))?;
-    Ok(stored.map(|row| {
-        if row.get::<_, &[u8]>(0) == event.body {
-            Inserted::Duplicate
-        } else {
-            Inserted::Conflict
-        }
-    }))
-}
-
 /// Drops the oldest events beyond `capacity`.
-async fn evict_excess(tx: &Transaction<'_>, capacity: usize) -> Result<(), StoreError> {
+pub async fn evict_excess(
+    tx: &deadpool_postgres::Transaction<'_>,
+    capacity: usize,
+) -> Result<(), StoreError> {
     let capacity = i64::try_from(capacity).unwrap_or(i64::MAX);
     // The span of sequence numbers bounds the count from above at the cost of two index
     // probes; only a store that may be full is counted exactly.
+    let sizing = tx
+        .prepare_cached("SELECT max(seq) - min(seq) + 1 FROM events")
+        .await
+        .map_err(failed("preparing"))?;
     let span: Option<i64> = tx
-        .query_one("SELECT max(seq) - min(seq) + 1 FROM events", &[])
+        .query_one(&sizing, &[])
         .await
         .map_err(failed("sizing the store"))?
         .get(0);
