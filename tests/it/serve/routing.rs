@@ -46,7 +46,7 @@ fn state() -> AppState {
 /// Whether `status` is a proper answer of `path` on a server holding event 1 and no
 /// relay: success, or for the replay of event 1, 404 (it has no deliveries).
 fn served(path: &str, status: reqwest::StatusCode) -> bool {
-    status.is_success() || path == "/events/{event_id}/replay" && status == 404
+    status.is_success() || path == "/events/{id}/replay" && status == 404
 }
 
 /// The request each endpoint of the table is tried with: its method, its path with an
@@ -57,7 +57,7 @@ fn request(
     method: &http::Method,
     path: &str,
 ) -> reqwest::RequestBuilder {
-    let mut url = format!("{base}{}", path.replace("{event_id}", "1"));
+    let mut url = format!("{base}{}", path.replace("{id}", "1"));
     if path == "/deliveries/replay" {
         url.push_str("?status=dead");
     }
