@@ -33,10 +33,11 @@ Endpoints (public: POST /webhook and GET /healthz; every other one is admin):
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
   GET  /events                        stored events, oldest first
                                       (?event_type= &since= &limit= &cursor=)
-  GET  /events/{event_id}             one event (404 when absent)
-  GET  /events/{event_id}/body        its original body, byte for byte
-  GET  /events/{event_id}/deliveries  its deliveries, every attempt
-  POST /events/{event_id}/replay      deliver it again (?target=URL)
+  GET  /events/{id}                   one event, by id (evt_123) or event_id (123),
+                                      with its headers (404 when absent)
+  GET  /events/{id}/body              its original body, byte for byte
+  GET  /events/{id}/deliveries        its deliveries, every attempt
+  POST /events/{id}/replay            deliver it again (?target=URL)
   GET  /deliveries                    deliveries (?status= &target= &event_id= &limit= &cursor=)
   POST /deliveries/replay             deliver matching ones again (?status=dead &target=)
   GET  /metrics                       Prometheus metrics

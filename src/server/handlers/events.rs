@@ -190,3 +190,43 @@ pub async fn events_body(
     let stored = find(&state, &path_id(id)?).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], stored.body).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::store::{SignatureHeaders, SignatureScheme};
+
+    /// The document a stream reuses for each event: the one `GET /events/{id}` answers.
+    #[test]
+    fn an_event_renders_with_its_ids_headers_and_signature() {
+        let stored = StoredEvent {
+            seq: 9,
+            id: "72d3162e-cc78".into(),
+            event_id: None,
+            event_type: "push".into(),
+            received_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_000_001).unwrap(),
+            body: br#"{"zen":"x"}"#.to_vec(),
+            headers: Headers::from_pairs([("X-GitHub-Event", &b"push"[..]), ("x-b", b"\xff")]),
+            signature: Some(Signature {
+                scheme: SignatureScheme::Github,
+                headers: SignatureHeaders::HubSignature256,
+                verified: true,
+            }),
+        };
+
+        let json: serde_json::Value = serde_json::from_slice(&event_json(&stored)).unwrap();
+
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "seq": 9, "id": "72d3162e-cc78", "event_id": null, "event_type": "push",
+                "timestamp": null, "description": null,
+                "received_at": "2023-11-14T22:13:20.000001Z",
+                "body": {"zen": "x"},
+                "headers": [["x-github-event", "push"], ["x-b", "\u{fffd}"]],
+                "headers_truncated": false,
+                "signature": {"scheme": "github", "headers": "x-hub-signature-256", "verified": true}
+            })
+        );
+    }
+}
