@@ -108,6 +108,7 @@ fn timestamps_outside_the_tolerance_are_refused_either_way() {
     assert_eq!(
         verify_at(SIGNATURE, BODY, &ts, TS + 301),
         Err(VerifyError::TimestampTooOld {
+            header: HEADER_TIMESTAMP,
             age: 301,
             tolerance: 300
         })

@@ -34,12 +34,20 @@ impl Default for Tolerance {
 pub enum VerifyError {
     #[error("the {0} header is missing")]
     MissingHeader(&'static str),
-    #[error("webhook-timestamp must be integer unix seconds, got {0:?}")]
-    BadTimestamp(String),
-    #[error("webhook-timestamp is {age}s in the past, beyond the tolerance of {tolerance}s")]
-    TimestampTooOld { age: u64, tolerance: u64 },
-    #[error("webhook-timestamp is {ahead}s in the future, beyond the tolerance of {tolerance}s")]
-    TimestampTooNew { ahead: u64, tolerance: u64 },
+    #[error("{header} must be integer unix seconds, got {got:?}")]
+    BadTimestamp { header: &'static str, got: String },
+    #[error("{header} is {age}s in the past, beyond the tolerance of {tolerance}s")]
+    TimestampTooOld {
+        header: &'static str,
+        age: u64,
+        tolerance: u64,
+    },
+    #[error("{header} is {ahead}s in the future, beyond the tolerance of {tolerance}s")]
+    TimestampTooNew {
+        header: &'static str,
+        ahead: u64,
+        tolerance: u64,
+    },
     #[error("no signature matches the body and any of the secrets")]
     NoMatchingSignature,
 }
@@ -50,15 +58,40 @@ impl VerifyError {
     pub fn reason(&self) -> &'static str {
         match self {
             VerifyError::MissingHeader(_) => "missing_header",
-            VerifyError::BadTimestamp(_) => "bad_timestamp",
+            VerifyError::BadTimestamp { .. } => "bad_timestamp",
             VerifyError::TimestampTooOld { .. } => "timestamp_too_old",
             VerifyError::TimestampTooNew { .. } => "timestamp_too_new",
             VerifyError::NoMatchingSignature => "no_matching_signature",
         }
     }
+
+    /// The same error naming `header` as where the timestamp came from.
+    pub fn in_header(self, name: &'static str) -> Self {
+        match self {
+            VerifyError::BadTimestamp { got, .. } => {
+                VerifyError::BadTimestamp { header: name, got }
+            }
+            VerifyError::TimestampTooOld { age, tolerance, .. } => VerifyError::TimestampTooOld {
+                header: name,
+                age,
+                tolerance,
+            },
+            VerifyError::TimestampTooNew {
+                ahead, tolerance, ..
+            } => VerifyError::TimestampTooNew {
+                header: name,
+                ahead,
+                tolerance,
+            },
+            other => other,
+        }
+    }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, VerifyError> {
+pub(super) fn header<'a>(
+    headers: &'a HeaderMap,
+    name: &'static str,
+) -> Result<&'a str, VerifyError> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -118,7 +151,10 @@ pub fn parse_timestamp(text: &str) -> Result<i64, VerifyError> {
     digits
         .then(|| text.parse::<i64>().ok())
         .flatten()
-        .ok_or_else(|| VerifyError::BadTimestamp(text.chars().take(40).collect()))
+        .ok_or_else(|| VerifyError::BadTimestamp {
+            header: HEADER_TIMESTAMP,
+            got: text.chars().take(40).collect(),
+        })
 }
 
 /// Checks `timestamp` against `now` within `tolerance`.
@@ -132,10 +168,12 @@ pub fn check_timestamp(timestamp: i64, now: i64, tolerance: Tolerance) -> Result
     match (diff > 0, off > limit) {
         (_, false) => Ok(()),
         (true, true) => Err(VerifyError::TimestampTooOld {
+            header: HEADER_TIMESTAMP,
             age: off,
             tolerance: limit,
         }),
         (false, true) => Err(VerifyError::TimestampTooNew {
+            header: HEADER_TIMESTAMP,
             ahead: off,
             tolerance: limit,
         }),
