@@ -9,6 +9,7 @@ pub mod handlers;
 pub mod limits;
 pub mod memory;
 pub mod metrics;
+pub mod mounts;
 pub mod openapi;
 pub mod postgres;
 pub mod relay;
@@ -48,6 +49,8 @@ pub struct Config {
     pub limits: Limits,
     /// The tokens the admin endpoints require (`--admin-token`); none by default.
     pub admin: admin::AdminAuth,
+    /// The sources of `POST /webhook` and `POST /webhook/{name}` (`--source`).
+    pub mounts: mounts::Mounts,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             verify: None,
             limits: Limits::default(),
             admin: admin::AdminAuth::default(),
+            mounts: mounts::Mounts::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::cli::values::{
     parse_route, parse_size, parse_store,
 };
 use crate::cli::verify::parse_tolerance;
+use crate::source::Locator;
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -29,8 +30,15 @@ Examples:
   hookrelay serve --tls-cert cert.pem --tls-key key.pem   # https; SIGHUP re-reads both
   hookrelay serve --host 0.0.0.0 --admin-listen 127.0.0.1:5001   # admin endpoints apart
 
+Sources (what POST /webhook takes; the event model by default):
+  hookrelay serve --source github --secret-file github-secret.txt   # GitHub's deliveries
+  hookrelay serve --source stripe=/webhook/stripe --source shopify=/webhook/shopify \
+    --source-secret stripe=whsec_... --source-secret shopify=...    # several, each on its path
+  hookrelay serve --source schema:order.schema.json --id-from /order/id --type-from header:X-Kind
+
 Endpoints (public: POST /webhook and GET /healthz; every other one is admin):
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
+  POST /webhook/{name}                the same, read by the source mounted there (404 if none)
   GET  /events                        stored events, oldest first
                                       (?event_type= &since= &limit= &cursor=)
   GET  /events/{event_id}             one event (404 when absent)
@@ -95,10 +103,36 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub secrets: SecretSource,
 
-    /// How far webhook-timestamp may be from now, or 'off'
+    /// How far a signed timestamp (webhook-timestamp, Stripe's t=, Slack's) may be from
+    /// now, or 'off'
     #[arg(long, env = "HOOKRELAY_VERIFY_TOLERANCE", default_value = "5m",
           value_name = "DURATION|off", value_parser = parse_tolerance)]
     pub verify_tolerance: Tolerance,
+
+    /// What POST /webhook takes: event, github, stripe, standard, shopify, slack, json or
+    /// schema:FILE; NAME=/webhook/PATH mounts one more on its own path (repeatable)
+    #[arg(long, env = "HOOKRELAY_SOURCE", value_name = "NAME[=PATH]", value_delimiter = ',',
+          value_parser = parse_source_arg, help_heading = "Sources")]
+    pub source: Vec<SourceArg>,
+
+    /// The secret of a mounted source, KEY=SECRET with KEY its path (/webhook/gh), the
+    /// path's last part (gh) or the source's name (github); repeatable, one a line in the
+    /// env var. POST /webhook's source takes --secret
+    #[arg(long, env = "HOOKRELAY_SOURCE_SECRET", value_name = "KEY=SECRET", hide_env_values = true,
+          value_delimiter = '\n', value_parser = secret_text, help_heading = "Sources")]
+    pub source_secret: Vec<SecretText>,
+
+    /// With json or schema:FILE: where each event's id is, header:NAME or a JSON Pointer
+    /// such as /data/id [default: a generated id]
+    #[arg(long, env = "HOOKRELAY_ID_FROM", value_name = "LOCATION",
+          value_parser = parse_locator, help_heading = "Sources")]
+    pub id_from: Option<Locator>,
+
+    /// With json or schema:FILE: where each event's type is, header:NAME or a JSON Pointer
+    /// [default: the type json]
+    #[arg(long, env = "HOOKRELAY_TYPE_FROM", value_name = "LOCATION",
+          value_parser = parse_locator, help_heading = "Sources")]
+    pub type_from: Option<Locator>,
     /// Where events and deliveries live: memory (lost on exit), sqlite:PATH (durable) or
     /// postgres://USER@HOST:PORT/DB (durable, shared by several instances)
     #[arg(long, env = "HOOKRELAY_STORE", default_value = "memory", value_name = "STORE",
@@ -315,4 +349,35 @@ pub enum SyncMode {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// One `--source`: a source's name (`github`, `schema:FILE`) and the path it is mounted on,
+/// or `None` for `POST /webhook`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceArg {
+    pub name: String,
+    pub path: Option<String>,
+}
+
+fn parse_source_arg(text: &str) -> Result<SourceArg, String> {
+    // The last '=' before a path: a schema file's name may hold one too.
+    match text.rfind("=/") {
+        Some(at) => {
+            let path = &text[at + 1..];
+            crate::server::mounts::check_path(path)?;
+            Ok(SourceArg {
+                name: text[..at].to_string(),
+                path: Some(path.to_string()),
+            })
+        }
+        None => Ok(SourceArg {
+            name: text.to_string(),
+            path: None,
+        }),
+    }
+}
+
+fn parse_locator(text: &str) -> Result<Locator, String> {
+    text.parse()
+        .map_err(|e: crate::source::LocatorError| e.to_string())
 }
