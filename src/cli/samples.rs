@@ -21,8 +21,11 @@ pub struct SamplesArgs {
 #[derive(Debug, Subcommand)]
 pub enum SamplesAction {
     /// One line per sample: its name, the source it is written for, what it is
+    #[command(after_help = "Example:\n  hookrelay samples list")]
     List,
     /// Print a sample's body exactly as `send --sample` sends it
+    #[command(after_help = "Examples:\n  hookrelay samples show github.push\n  \
+hookrelay samples show stripe.invoice.paid > invoice.json")]
     Show {
         /// The sample's name, as `samples list` prints it (github.push)
         #[arg(value_name = "NAME")]
