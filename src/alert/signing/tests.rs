@@ -251,7 +251,13 @@ fn stripe_signs_t_dot_body_and_checks_t_within_the_tolerance() {
     let header = stripe_signature(&secret, TS, BODY);
     assert!(header.starts_with(&format!("t={TS},v1=")), "{header}");
     let verify = |header: &str, now| {
-        verify_stripe_at(&[secret.clone()], header, BODY, Tolerance::default(), now)
+        verify_stripe_at(
+            std::slice::from_ref(&secret),
+            header,
+            BODY,
+            Tolerance::default(),
+            now,
+        )
     };
     assert_eq!(verify(&header, TS), Ok(()));
     // A second v1 (a rolled secret) and a v0 entry are allowed beside the matching one.
@@ -277,7 +283,14 @@ fn slack_signs_v0_timestamp_body() {
     );
     let ts = TS.to_string();
     let verify = |sig: &str, now| {
-        verify_slack_at(&[secret.clone()], &ts, sig, BODY, Tolerance::default(), now)
+        verify_slack_at(
+            std::slice::from_ref(&secret),
+            &ts,
+            sig,
+            BODY,
+            Tolerance::default(),
+            now,
+        )
     };
     assert_eq!(verify(&signature, TS), Ok(()));
     assert_eq!(
@@ -301,7 +314,10 @@ fn shopify_signs_the_body_in_base64() {
     let mut headers = HeaderMap::new();
     let signature = shopify_signature(&secret, BODY);
     headers.insert(HEADER_SHOPIFY, HeaderValue::from_str(&signature).unwrap());
-    assert_eq!(verify_shopify(&[secret.clone()], &headers, BODY), Ok(()));
+    assert_eq!(
+        verify_shopify(std::slice::from_ref(&secret), &headers, BODY),
+        Ok(())
+    );
     assert_eq!(
         verify_shopify(&[secret], &headers, b"{}"),
         Err(VerifyError::NoMatchingSignature)
