@@ -36,6 +36,18 @@ pub fn secret_text(text: &str) -> Result<SecretText, std::convert::Infallible> {
 }
 
 impl SecretText {
+    /// The secrets of a file, one a line (blank lines skipped).
+    pub fn read_file(path: &std::path::Path) -> anyhow::Result<Vec<SecretText>> {
+        let content =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(content
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| SecretText(l.to_string()))
+            .collect())
+    }
+
     /// Splits `KEY=SECRET` texts (`--source-secret`); an error names the text by position.
     pub fn split_keyed(texts: &[SecretText]) -> anyhow::Result<Vec<(String, SecretText)>> {
         texts

@@ -122,6 +122,17 @@ pub struct ServeArgs {
           value_delimiter = '\n', value_parser = secret_text, help_heading = "Sources")]
     pub source_secret: Vec<SecretText>,
 
+    /// Read a mounted source's secrets from a file, one a line: KEY=PATH, KEY as for
+    /// --source-secret (repeatable)
+    #[arg(
+        long,
+        env = "HOOKRELAY_SOURCE_SECRET_FILE",
+        value_name = "KEY=PATH",
+        value_delimiter = ',',
+        help_heading = "Sources"
+    )]
+    pub source_secret_file: Vec<String>,
+
     /// With json or schema:FILE: where each event's id is, header:NAME or a JSON Pointer
     /// such as /data/id [default: a generated id]
     #[arg(long, env = "HOOKRELAY_ID_FROM", value_name = "LOCATION",

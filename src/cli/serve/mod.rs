@@ -312,6 +312,14 @@ fn mounts(args: &ServeArgs) -> anyhow::Result<Mounts> {
         type_from: args.type_from.clone(),
     };
     let mut keyed = SecretText::split_keyed(&args.source_secret)?;
+    for text in &args.source_secret_file {
+        let Some((key, path)) = text.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            anyhow::bail!("--source-secret-file expects KEY=PATH, got {text:?}");
+        };
+        for secret in SecretText::read_file(std::path::Path::new(path))? {
+            keyed.push((key.to_string(), secret));
+        }
+    }
     let mut mounts = Mounts::default();
     let mut main_given = false;
     for arg in &args.source {
@@ -353,7 +361,9 @@ fn mounts(args: &ServeArgs) -> anyhow::Result<Mounts> {
         }
     }
     if let Some((key, _)) = keyed.first() {
-        anyhow::bail!("--source-secret {key}=…: no mounted source has that name or path");
+        anyhow::bail!(
+            "--source-secret(-file) {key}=…: no source is mounted with that name or path"
+        );
     }
     Ok(mounts)
 }

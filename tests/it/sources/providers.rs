@@ -239,6 +239,10 @@ fn slack_challenges_are_answered_and_callbacks_kept_by_event_id() {
 
 #[test]
 fn several_sources_are_mounted_on_their_own_paths_with_their_own_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop_secrets = dir.path().join("shop-secrets.txt");
+    std::fs::write(&shop_secrets, "old-shop-secret\n\nshop-secret\n").unwrap();
+    let shop_file = format!("shop={}", shop_secrets.display());
     let serve = serve(&[
         "--source",
         "github=/webhook/github",
@@ -246,8 +250,8 @@ fn several_sources_are_mounted_on_their_own_paths_with_their_own_secrets() {
         "shopify=/webhook/shop",
         "--source-secret",
         "github=gh-secret",
-        "--source-secret",
-        "shop=shop-secret",
+        "--source-secret-file",
+        &shop_file,
     ]);
     let body = br#"{"zen":"Design for failure."}"#;
     let gh = vec![
@@ -271,6 +275,17 @@ fn several_sources_are_mounted_on_their_own_paths_with_their_own_secrets() {
         (404, Some("not_found")),
         "{answer}"
     );
+    // Either secret of the file is accepted.
+    let shop = vec![
+        ("x-shopify-topic", "orders/paid".to_string()),
+        ("x-shopify-webhook-id", "w-1".to_string()),
+        (
+            "x-shopify-hmac-sha256",
+            b64(&hmac_sha256(b"shop-secret", &[body])),
+        ),
+    ];
+    let answer = post(&serve.url("/webhook/shop"), &shop, body);
+    assert_kept(&serve.url(""), &answer, "w-1", "orders/paid");
     // POST /webhook keeps the model.
     let (status, answer) = post(&serve.url("/webhook"), &[], body);
     assert_eq!(
