@@ -7,11 +7,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::Mac;
 use http::header::HeaderMap;
-use subtle::ConstantTimeEq;
 
-use super::verify::header;
+use super::verify::{any_equal, any_equal_hex, header, mac_of};
 use super::{Secret, Tolerance, VerifyError, check_timestamp, now_unix, parse_timestamp};
 
 /// Stripe's header: `t=<unix seconds>,v1=<hex>` (several `v1` while a secret is rolled).
@@ -23,15 +21,6 @@ pub const HEADER_SLACK: &str = "x-slack-signature";
 /// Slack's timestamp header, unix seconds.
 pub const HEADER_SLACK_TIMESTAMP: &str = "x-slack-request-timestamp";
 
-/// HMAC-SHA256 of the concatenated `parts` under `secret`.
-fn mac_of(secret: &Secret, parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac = secret.mac();
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
-
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -41,15 +30,6 @@ pub fn hex(bytes: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     out
-}
-
-/// Whether `given` equals any of `expected`; every one is compared, so timing does not
-/// tell which secret matched.
-fn any_equal(expected: &[[u8; 32]], given: &[u8]) -> bool {
-    let matched = expected.iter().fold(subtle::Choice::from(0), |any, e| {
-        any | e.as_slice().ct_eq(given)
-    });
-    bool::from(matched)
 }
 
 /// The `Stripe-Signature` value for `body` sent at `timestamp`.
@@ -104,26 +84,6 @@ pub fn verify_stripe_at(
     } else {
         Err(VerifyError::NoMatchingSignature)
     }
-}
-
-/// Whether the hex text `given` spells any of the `expected` MACs (case-insensitive).
-fn any_equal_hex(expected: &[[u8; 32]], given: &str) -> bool {
-    let Some(bytes) = unhex(given) else {
-        return false;
-    };
-    any_equal(expected, &bytes)
-}
-
-/// The bytes of a hex string, `None` when it is not one.
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    let text = text.as_bytes();
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
-    text.chunks(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect()
 }
 
 /// The `X-Shopify-Hmac-Sha256` value for `body`.

@@ -7,11 +7,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::header::HeaderMap;
+use hmac::Mac as _;
 use subtle::ConstantTimeEq;
 
 use super::{
-    HEADER_GITHUB, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, github_signature,
-    now_unix, signed_content, standard_mac,
+    HEADER_GITHUB, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, now_unix,
+    signed_content, standard_mac,
 };
 
 /// How far a `webhook-timestamp` may be from now, either way.
@@ -217,15 +218,50 @@ pub fn verify_github(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), VerifyError> {
-    let given = header(headers, HEADER_GITHUB)?.to_ascii_lowercase();
-    let matched = secrets.iter().fold(subtle::Choice::from(0), |any, secret| {
-        any | github_signature(secret, body)
-            .as_bytes()
-            .ct_eq(given.as_bytes())
-    });
-    if bool::from(matched) {
+    let given = header(headers, HEADER_GITHUB)?;
+    let given = given
+        .get(..7)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("sha256="))
+        .map(|_| &given[7..]);
+    let expected: Vec<[u8; 32]> = secrets.iter().map(|s| mac_of(s, &[body])).collect();
+    if given.is_some_and(|hex| any_equal_hex(&expected, hex)) {
         Ok(())
     } else {
         Err(VerifyError::NoMatchingSignature)
     }
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under `secret`.
+pub(super) fn mac_of(secret: &Secret, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = secret.mac();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `given` equals any of `expected`; every one is compared, so timing does not
+/// tell which secret matched.
+pub(super) fn any_equal(expected: &[[u8; 32]], given: &[u8]) -> bool {
+    let matched = expected
+        .iter()
+        .fold(subtle::Choice::from(0), |any, e| any | e.as_slice().ct_eq(given));
+    bool::from(matched)
+}
+
+/// Whether the hex text `given` spells any of the `expected` MACs (either case).
+pub(super) fn any_equal_hex(expected: &[[u8; 32]], given: &str) -> bool {
+    let mut bytes = [0u8; 32];
+    let text = given.as_bytes();
+    if text.len() != 64 {
+        return false;
+    }
+    let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
+    for (byte, pair) in bytes.iter_mut().zip(text.chunks(2)) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(high), Some(low)) => *byte = (high << 4) | low,
+            _ => return false,
+        }
+    }
+    any_equal(expected, &bytes)
 }
