@@ -30,8 +30,8 @@ Examples:
   hookrelay send --to URL --event-id 9 --secret-file secrets.txt --id msg_9   # signed
   hookrelay send --to https://127.0.0.1:5443/webhook --event-id 1 --cacert ca.pem
   hookrelay send --as github --sample github.push --to http://127.0.0.1:5000/webhook --secret s3cret
-  hookrelay send --as stripe --file event.json --to URL --secret whsec_...   # Stripe-Signature
-  hookrelay send --as shopify --event orders/paid --file order.json --to URL --secret s3cret
+  hookrelay send --as stripe --sample stripe.invoice.paid --to URL --secret whsec_...
+  hookrelay send --as shopify --sample shopify.orders.create --event orders/paid --to URL --secret s3cret
 
 --as PROVIDER sends the body (--file or --sample) as that provider does: its headers, a
 fresh delivery id per send (the same on every retry, or --id), and with --secret its

@@ -282,6 +282,8 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
         // A receiver that checks signatures made with the same secret as secrets.txt.
         let receiver = support::Served::start(&["--verify", "standard", "--secret", SECRET]);
         let open = support::Served::start(&[]);
+        // For `send --as PROVIDER`: a receiver that takes any JSON and checks no signature.
+        let any_json = support::Served::start(&["--source", "json"]);
         let url = match subcommand {
             "sign" => format!("http://{}/webhook", receiver.addr),
             _ => format!("http://{}/webhook", open.addr),
@@ -302,6 +304,11 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
                 println!("skipped, curl is not installed: {example}");
                 continue;
             }
+            let url = if example.contains(" --as ") {
+                format!("http://{}/webhook", any_json.addr)
+            } else {
+                url.clone()
+            };
             let ran = run_example(&example, dir.path(), &url, &https_url);
             assert!(
                 ran.status.success(),

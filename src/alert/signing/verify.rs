@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use http::header::HeaderMap;
 use hmac::Mac as _;
+use http::header::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::{
-    HEADER_GITHUB, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, now_unix,
-    signed_content, standard_mac,
+    HEADER_GITHUB, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, now_unix, signed_content,
+    standard_mac,
 };
 
 /// How far a `webhook-timestamp` may be from now, either way.
@@ -243,9 +243,9 @@ pub(super) fn mac_of(secret: &Secret, parts: &[&[u8]]) -> [u8; 32] {
 /// Whether `given` equals any of `expected`; every one is compared, so timing does not
 /// tell which secret matched.
 pub(super) fn any_equal(expected: &[[u8; 32]], given: &[u8]) -> bool {
-    let matched = expected
-        .iter()
-        .fold(subtle::Choice::from(0), |any, e| any | e.as_slice().ct_eq(given));
+    let matched = expected.iter().fold(subtle::Choice::from(0), |any, e| {
+        any | e.as_slice().ct_eq(given)
+    });
     bool::from(matched)
 }
 
