@@ -58,6 +58,8 @@ normal\t'fsync at checkpoints: survives a crash of the process'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l retention -d 'With sqlite or postgres: drop events older than this, e.g. 7d' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-poll -d 'With postgres: how often idle workers look for due deliveries that no notification announced (retries come due, or work queued while the listening connection was down)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-lease -d 'With postgres: how long a claimed delivery is its instance\'s; past it (the instance died mid-attempt) any instance makes the attempt again. Keep it above --forward-timeout' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-connect-timeout -d 'With postgres: how long to wait at start for a database that is not up yet (nothing listening, or still starting); a wrong password or a missing database exits at once' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-pool-size -d 'With postgres: connections to the database, shared by requests (half of them commit inserts) and delivery workers' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l header-timeout -d 'Time a client has to send a request\'s headers (from connecting, or its first byte)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l body-timeout -d 'Time a client has to send a request\'s whole body (408 beyond it)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l idle-timeout -d 'Time a kept-alive connection may wait for its next request before it is closed' -r
@@ -80,6 +82,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-pendin
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-concurrency -d 'Attempts in flight per target' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-threads -d 'Threads that deliver, apart from the --workers that serve requests' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l shutdown-grace -d 'On SIGTERM, time given to attempts in flight before exiting' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l keep-secret-headers -d 'Keep the values of Authorization, Cookie and Proxy-Authorization in the stored headers (redacted by default)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l admin-open -d 'Serve the admin endpoints without a token on an address that is not loopback'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l metrics-public -d 'Leave GET /metrics open without the admin token, for scrapers'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'

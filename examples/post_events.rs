@@ -39,6 +39,10 @@ struct Args {
     /// GitHub's secret, for --as github
     #[arg(long, default_value = "bench-secret")]
     secret: String,
+
+    /// An extra request header, 'Name: value', sent with every event (repeatable)
+    #[arg(long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,11 +95,18 @@ async fn main() -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let secret = hookrelay::alert::signing::Secret::raw(&args.secret)?;
     let kind = args.kind;
+    let extra: Arc<str> = args
+        .headers
+        .iter()
+        .map(|h| format!("{h}\r\n"))
+        .collect::<String>()
+        .into();
     let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
         let (host, path, next) = (host.clone(), path.clone(), Arc::clone(&next));
         let secret = secret.clone();
+        let extra = Arc::clone(&extra);
         let (count, first_id) = (args.count, args.first_id);
         tasks.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect((host.as_str(), port)).await?;
@@ -106,9 +117,9 @@ async fn main() -> anyhow::Result<()> {
                 if i >= count {
                     return anyhow::Ok(());
                 }
-                let (body, extra) = request_of(kind, first_id + i, &secret);
+                let (body, headers) = request_of(kind, first_id + i, &secret);
                 let request = format!(
-                    "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+                    "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n{extra}\r\n{body}",
                     body.len()
                 );
                 stream.write_all(request.as_bytes()).await?;

@@ -6,6 +6,7 @@ pub mod admin;
 mod conn;
 pub mod error;
 pub mod handlers;
+pub mod headers;
 pub mod limits;
 pub mod memory;
 pub mod metrics;
@@ -51,6 +52,9 @@ pub struct Config {
     pub admin: admin::AdminAuth,
     /// The sources of `POST /webhook` and `POST /webhook/{name}` (`--source`).
     pub mounts: mounts::Mounts,
+    /// Keep the values of `Authorization`, `Cookie` and `Proxy-Authorization` with the
+    /// event instead of redacting them (`--keep-secret-headers`).
+    pub keep_secret_headers: bool,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             limits: Limits::default(),
             admin: admin::AdminAuth::default(),
             mounts: mounts::Mounts::default(),
+            keep_secret_headers: false,
         }
     }
 }
@@ -78,6 +83,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Verified `webhook-id`s already answered: the idempotency key when present.
     pub seen_ids: verify::SeenIds,
+    /// The store's counts as `/metrics` and `/healthz` last read them.
+    pub gauges: handlers::status::Gauges,
 }
 
 impl std::ops::Deref for AppState {
@@ -96,6 +103,7 @@ impl AppState {
             relay: None,
             metrics: metrics::install(),
             seen_ids: verify::SeenIds::default(),
+            gauges: handlers::status::Gauges::default(),
         }))
     }
 

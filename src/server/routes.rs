@@ -56,7 +56,7 @@ impl Side {
 /// One endpoint of the HTTP API.
 pub struct Endpoint {
     pub method: Method,
-    /// In axum's syntax: `/events/{event_id}`.
+    /// In axum's syntax: `/events/{id}`.
     pub path: &'static str,
     pub access: Access,
     handler: fn() -> MethodRouter<AppState>,
@@ -81,27 +81,21 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint(Method::GET, "/events", Access::Admin, || {
         get(events::events_index)
     }),
-    endpoint(Method::GET, "/events/{event_id}", Access::Admin, || {
+    endpoint(Method::GET, "/events/{id}", Access::Admin, || {
         get(events::events_show)
+    }),
+    endpoint(Method::GET, "/events/{id}/body", Access::Admin, || {
+        get(events::events_body)
     }),
     endpoint(
         Method::GET,
-        "/events/{event_id}/body",
-        Access::Admin,
-        || get(events::events_body),
-    ),
-    endpoint(
-        Method::GET,
-        "/events/{event_id}/deliveries",
+        "/events/{id}/deliveries",
         Access::Admin,
         || get(relay_api::event_deliveries),
     ),
-    endpoint(
-        Method::POST,
-        "/events/{event_id}/replay",
-        Access::Admin,
-        || post(relay_api::event_replay),
-    ),
+    endpoint(Method::POST, "/events/{id}/replay", Access::Admin, || {
+        post(relay_api::event_replay)
+    }),
     endpoint(Method::GET, "/deliveries", Access::Admin, || {
         get(relay_api::deliveries_index)
     }),
@@ -138,7 +132,8 @@ pub fn endpoints() -> impl Iterator<Item = (&'static Method, &'static str, Acces
 
 /// The axum router of the endpoints served on `side`: 404 for any other path, 405 for
 /// another method on a known one (these tell nothing the endpoint table does not). Every
-/// admin route that `state.config.admin` guards has the token guard in front. Layers meant
+/// admin route that `state.config.admin` guards has the token guard in front, of its 405
+/// as well. Layers meant
 /// for every request go around [`Routes`] (which holds this router), not on it:
 /// `POST /webhook` does not pass through it.
 pub fn router(state: AppState, side: Side) -> Router {
@@ -149,10 +144,11 @@ pub fn router(state: AppState, side: Side) -> Router {
         .fold(Router::new(), |router, e| {
             let handler = (e.handler)();
             let handler = if e.access == Access::Admin && auth.guards(e.path) {
-                handler.layer(axum::middleware::from_fn_with_state(
-                    Arc::clone(&auth),
-                    admin::require_token,
-                ))
+                // The 405 for another method goes behind the guard too: a caller without
+                // the token learns nothing of the admin paths but 401.
+                handler.fallback(handlers::method_not_allowed).layer(
+                    axum::middleware::from_fn_with_state(Arc::clone(&auth), admin::require_token),
+                )
             } else {
                 handler
             };

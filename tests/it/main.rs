@@ -17,6 +17,7 @@ mod sender_faults;
 mod serve;
 mod signing;
 mod sources;
+mod store_migration;
 mod store_sqlite;
 mod store_sqlite_relay;
 mod validate;

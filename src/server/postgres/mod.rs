@@ -23,8 +23,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::Row;
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus,
-    EventQuery, EventStore, Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventKey,
+    EventQuery, EventStore, Headers, Inserted, NewEvent, NextState, StoreError, StoreStats,
+    StoredEvent,
 };
 use super::verify::Seen;
 
@@ -32,6 +33,10 @@ pub use schema::SCHEMA_VERSION;
 
 /// The longest a caller waits for a connection from the pool, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// How long the counts of events and deliveries shown by `/metrics` and `/healthz` are
+/// reused: `count(*)` over shared tables is not for every scrape of every instance.
+pub const GAUGES_MAX_AGE: Duration = Duration::from_secs(2);
 
 /// How the connections to the database are secured (`sslmode` in the URL).
 type Tls = tls::Rustls;
@@ -138,13 +143,21 @@ fn status_from_sql(text: &str) -> Result<DeliveryStatus, StoreError> {
         .ok_or_else(|| StoreError(format!("unknown delivery status {text:?} in the database")))
 }
 
+/// The columns [`event_row`] reads.
+const EVENT_COLUMNS: &str = "seq, id, event_id, event_type, received_at, body, headers, signature";
+
 fn event_row(row: &Row) -> StoredEvent {
     StoredEvent {
         seq: row.get::<_, i64>(0) as u64,
-        event_id: row.get(1),
-        event_type: row.get(2),
-        received_at: DateTime::from_timestamp_micros(row.get(3)).unwrap_or_default(),
-        body: row.get(4),
+        id: row.get(1),
+        event_id: row.get(2),
+        event_type: row.get(3),
+        received_at: DateTime::from_timestamp_micros(row.get(4)).unwrap_or_default(),
+        body: row.get(5),
+        headers: Headers::from_bytes(row.get::<_, Vec<u8>>(6)).unwrap_or_default(),
+        signature: row
+            .get::<_, Option<&str>>(7)
+            .and_then(|s| serde_json::from_str(s).ok()),
     }
 }
 
@@ -157,11 +170,8 @@ impl PostgresStore {
         config.connect_timeout(options.connect_timeout);
         config.application_name("hookrelay");
         let tls = Tls::new().context("setting up TLS to the database")?;
-        let (mut client, connection) = config
-            .connect(tls.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", describe(&e)))
-            .with_context(|| format!("cannot connect to {shown}"))?;
+        let (mut client, connection) =
+            connect_waiting(&config, &tls, options.connect_timeout, &shown).await?;
         let driver = tokio::spawn(connection);
         schema::migrate(&mut client)
             .await
@@ -217,6 +227,72 @@ impl PostgresStore {
 }
 
 /// The server's own words when it sent an error, else the driver's with its cause.
+/// The first connection, waiting up to `timeout` for a database that is not up yet (the
+/// connection refused, or the server still starting); any other failure (a wrong password,
+/// a missing database, an unknown host) ends the wait at once.
+async fn connect_waiting(
+    config: &tokio_postgres::Config,
+    tls: &Tls,
+    timeout: Duration,
+    shown: &str,
+) -> anyhow::Result<(
+    tokio_postgres::Client,
+    tokio_postgres::Connection<
+        tokio_postgres::Socket,
+        <Tls as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+    >,
+)> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(100);
+    let mut told = false;
+    loop {
+        let failure = match config.connect(tls.clone()).await {
+            Ok(connected) => return Ok(connected),
+            Err(e) => e,
+        };
+        let now = tokio::time::Instant::now();
+        if !not_up_yet(&failure) || now + pause >= deadline {
+            return Err(anyhow::anyhow!("{}", describe(&failure)))
+                .with_context(|| format!("cannot connect to {shown}"));
+        }
+        if !told {
+            told = true;
+            tracing::warn!(
+                database = %shown,
+                reason = %describe(&failure),
+                "waiting for the database (--store-connect-timeout {}s)",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Whether a failed connection is one to a database that is not up yet: nothing listens,
+/// or the server answers that it is starting.
+fn not_up_yet(e: &tokio_postgres::Error) -> bool {
+    use std::io::ErrorKind;
+    if let Some(db) = e.as_db_error() {
+        return *db.code() == tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW;
+    }
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::NotFound
+                    | ErrorKind::TimedOut
+            );
+        }
+        cause = c.source();
+    }
+    false
+}
+
 fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return db.message().to_owned();
@@ -232,9 +308,12 @@ impl EventStore for PostgresStore {
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let pending = batch::Pending {
+            id: event.id.to_owned(),
             event_id: event.event_id,
             event_type: event.event_type.to_owned(),
             body: event.body.to_vec(),
+            headers: event.headers,
+            signature: event.signature,
             targets: event.targets.to_vec(),
             reply,
         };
@@ -243,16 +322,19 @@ impl EventStore for PostgresStore {
         answer.await.map_err(|_| gone())?
     }
 
-    async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
+    async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT seq, event_id, event_type, received_at, body FROM events
-                 WHERE event_id = $1",
-                &[&event_id],
-            )
-            .await
-            .map_err(failed("reading an event"))?;
+        let row = match key {
+            EventKey::Id(id) => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
+                client.query_opt(&sql, &[&id]).await
+            }
+            EventKey::EventId(n) => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1");
+                client.query_opt(&sql, &[&n]).await
+            }
+        }
+        .map_err(failed("reading an event"))?;
         Ok(row.as_ref().map(event_row))
     }
 
@@ -262,11 +344,13 @@ impl EventStore for PostgresStore {
         let since = query.since.map(micros);
         let rows = client
             .query(
-                "SELECT seq, event_id, event_type, received_at, body FROM events
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
                  WHERE seq > $1
                    AND ($2::BIGINT IS NULL OR received_at >= $2)
                    AND ($3::TEXT IS NULL OR event_type = $3)
-                 ORDER BY seq LIMIT $4",
+                 ORDER BY seq LIMIT $4"
+                ),
                 &[&after, &since, &query.event_type, &limit_sql(query.limit)],
             )
             .await
@@ -367,6 +451,10 @@ impl EventStore for PostgresStore {
     fn poll_every(&self) -> Option<Duration> {
         // Notifications can be lost while the listening connection is down.
         Some(self.poll)
+    }
+
+    fn gauges_max_age(&self) -> Duration {
+        GAUGES_MAX_AGE
     }
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {

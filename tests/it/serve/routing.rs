@@ -97,7 +97,14 @@ async fn a_layer_around_the_routes_reaches_post_webhook_and_every_other_route() 
     assert_eq!(webhook.status(), 200);
     assert_eq!(webhook.headers()["x-layered"], "yes");
     assert!(webhook.headers().contains_key("x-request-id"));
-    assert_eq!(store.get(2).await.unwrap().map(|e| e.event_id), Some(2));
+    assert_eq!(
+        store
+            .get(hookrelay::server::store::EventKey::EventId(2))
+            .await
+            .unwrap()
+            .map(|e| e.event_id),
+        Some(Some(2))
+    );
     assert_eq!(health.headers()["x-layered"], "yes");
 }
 
