@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 
-use crate::alert::signing::{Secret, Tolerance};
-use crate::source::Source;
+use crate::alert::signing::{self, Secret, Tolerance};
+use crate::source::{Scheme, Source};
 
 use super::error::ApiError;
 use super::routes::WEBHOOK;
+use super::store::{Signature, SignatureHeaders, SignatureScheme};
 
 /// One source on one path.
 #[derive(Debug, Clone)]
@@ -47,9 +48,35 @@ impl Mount {
             })
     }
 
-    /// Whether a signature is checked.
-    pub fn verifies(&self) -> bool {
-        self.source.scheme().is_some() && !self.secrets.is_empty()
+    /// How a request that passed [`Mount::check`] was signed, as the event keeps it;
+    /// `None` when no signature is checked.
+    pub fn signature(&self, headers: &HeaderMap) -> Option<Signature> {
+        if self.secrets.is_empty() {
+            return None;
+        }
+        let (scheme, names) = match self.source.scheme()? {
+            Scheme::Standard => {
+                let svix = signing::header_names(headers)[0] == signing::SVIX_HEADERS[0];
+                let names = if svix {
+                    SignatureHeaders::Svix
+                } else {
+                    SignatureHeaders::Webhook
+                };
+                (SignatureScheme::Standard, names)
+            }
+            Scheme::Github => (SignatureScheme::Github, SignatureHeaders::HubSignature256),
+            Scheme::Stripe => (SignatureScheme::Stripe, SignatureHeaders::StripeSignature),
+            Scheme::Shopify => (
+                SignatureScheme::Shopify,
+                SignatureHeaders::ShopifyHmacSha256,
+            ),
+            Scheme::Slack => (SignatureScheme::Slack, SignatureHeaders::SlackSignature),
+        };
+        Some(Signature {
+            scheme,
+            headers: names,
+            verified: true,
+        })
     }
 }
 

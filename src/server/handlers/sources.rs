@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::mounts::Mount;
-use crate::server::store::Inserted;
+use crate::server::store::{Headers, Inserted, NewEvent};
 use crate::source::{Identified, Reading};
 
 use super::webhook::{body_of, check_json_content_type};
@@ -117,7 +117,7 @@ async fn receive(
             event,
             duplicate: true,
         }),
-        Inserted::Conflict => Err(ApiError::MessageConflict(event.id)),
+        Inserted::Conflict => Err(ApiError::IdConflict(event.id)),
         Inserted::QueueFull => Err(ApiError::Unavailable {
             message: "the delivery queue is full; retry later".into(),
             retry_after_secs: 5,
@@ -127,13 +127,29 @@ async fn receive(
 
 /// Stores the event under its id, with a delivery per relay target its type routes to.
 async fn keep(
-    _state: &AppState,
-    _mount: &Mount,
-    _headers: &HeaderMap,
-    _body: &[u8],
-    _event: &Identified,
+    state: &AppState,
+    mount: &Mount,
+    headers: &HeaderMap,
+    body: &[u8],
+    event: &Identified,
 ) -> Result<Inserted, ApiError> {
-    Err(ApiError::Internal(
-        "events with string ids need the store of issue 15".into(),
-    ))
+    let targets = state
+        .relay
+        .as_ref()
+        .map(|r| r.targets_for(&event.event_type))
+        .unwrap_or_default();
+    let new = NewEvent {
+        id: &event.id,
+        event_id: event.event_id,
+        event_type: &event.event_type,
+        body,
+        headers: Headers::capture(headers, state.config.keep_secret_headers),
+        signature: mount.signature(headers),
+        targets: &targets,
+    };
+    let inserted = state.store.insert(new).await?;
+    if let (Inserted::New { .. }, Some(relay)) = (inserted, &state.relay) {
+        targets.iter().for_each(|t| relay.wake(t));
+    }
+    Ok(inserted)
 }

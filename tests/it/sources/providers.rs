@@ -17,13 +17,29 @@ fn assert_refused(answer: &(u16, Value), reason: &str) {
     assert_eq!(answer.1["reason"], reason, "{answer:?}");
 }
 
-/// 200 naming the event's id and type, and the event kept under that id.
+/// 200 naming the event's id and type, and the event listed and kept under that id with
+/// its signature's scheme.
 fn assert_kept(base: &str, answer: &(u16, Value), id: &str, event_type: &str) {
     assert_eq!(answer.0, 200, "{answer:?}");
     assert_eq!(answer.1["status"], "success", "{answer:?}");
     assert_eq!(answer.1["id"], id, "{answer:?}");
     assert_eq!(answer.1["event_type"], event_type, "{answer:?}");
-    let _ = base;
+    let (status, kept) = get(&format!("{base}/events/{id}"));
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(
+        (kept["id"].as_str(), kept["event_type"].as_str()),
+        (Some(id), Some(event_type))
+    );
+    assert_eq!(kept["event_id"], Value::Null, "{kept}");
+    assert_eq!(kept["signature"]["verified"], true, "{kept}");
+    let (_, listed) = get(&format!("{base}/events?limit=1000"));
+    let listed = listed["events"].as_array().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|e| e["id"] == id && e["event_type"] == event_type),
+        "{listed:?}"
+    );
 }
 
 #[test]
