@@ -297,6 +297,18 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
         std::fs::create_dir(dir.path().join("events")).unwrap();
         write("events/a.json", &support::event(1));
         write("events/b.json", &format!("[{}]", support::event(2)));
+        // For `validate --schema` and `--source`: a schema, a payload it takes, a Stripe event.
+        write(
+            "order.schema.json",
+            r#"{"type":"object","required":["order"],"properties":{"order":{"type":"string"}}}"#,
+        );
+        std::fs::create_dir(dir.path().join("payloads")).unwrap();
+        write("payloads/o1.json", r#"{"order":"o-1"}"#);
+        std::fs::create_dir(dir.path().join("stripe-events")).unwrap();
+        write(
+            "stripe-events/paid.json",
+            r#"{"id":"evt_1","object":"event","type":"invoice.paid"}"#,
+        );
         std::fs::create_dir_all(dir.path().join(".local/share/bash-completion/completions"))
             .unwrap();
         for example in examples {

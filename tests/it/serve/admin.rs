@@ -37,7 +37,7 @@ fn request(
     path: &str,
     token: Option<&str>,
 ) -> reqwest::RequestBuilder {
-    let mut url = format!("{base}{}", path.replace("{event_id}", "1"));
+    let mut url = format!("{base}{}", path.replace("{id}", "1"));
     if path == "/deliveries/replay" {
         url.push_str("?status=dead");
     }
@@ -65,7 +65,7 @@ async fn status(base: &str, method: &Method, path: &str, token: Option<&str>) ->
 /// success, or for the replay of event 1, 404 (it has no deliveries).
 fn served(path: &str, status: reqwest::StatusCode) -> bool {
     status.is_success()
-        || path == "/events/{event_id}/replay" && status == 404
+        || path == "/events/{id}/replay" && status == 404
         // No source is mounted on /webhook/{source}: its own 404 (the fallback's is told
         // apart by tests/it/serve/openapi.rs).
         || path == "/webhook/{source}" && status == 404

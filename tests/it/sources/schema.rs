@@ -59,12 +59,7 @@ fn a_schema_source_keeps_valid_bodies_and_lists_every_violation() {
     assert_eq!(answer["error"], "validation_failed");
     assert_eq!(
         fields(&answer),
-        [
-            "/currency",
-            "/order/id",
-            "/total",
-            "header:x-kind"
-        ],
+        ["/currency", "/order/id", "/total", "header:x-kind"],
         "every violation, then the id and type that could not be read: {answer}"
     );
     let (status, answer) = post(&url, &[], b"{\"order\":");
