@@ -290,6 +290,13 @@ pub struct ServeArgs {
           value_delimiter = '\n', value_parser = parse_header, help_heading = "Relay")]
     pub forward_header: Vec<(HeaderName, HeaderValue)>,
 
+    /// Which headers of the received request go on with each delivery: none, or original
+    /// (the sender's, e.g. X-GitHub-Event and X-Hub-Signature-256, less Host, hop-by-hop
+    /// ones and webhook-*; --forward-header's are added over them)
+    #[arg(long, env = "HOOKRELAY_FORWARD_HEADERS", value_enum, default_value_t = ForwardHeaders::None,
+          value_name = "WHICH", help_heading = "Relay")]
+    pub forward_headers: ForwardHeaders,
+
     /// Sign forwarded deliveries with this whsec_ secret (Standard Webhooks; repeatable)
     #[arg(long, env = "HOOKRELAY_FORWARD_SECRET", value_name = "SECRET", hide_env_values = true,
           value_parser = secret_text, help_heading = "Relay")]
@@ -362,6 +369,15 @@ pub enum VerifyScheme {
     Standard,
     /// GitHub: X-Hub-Signature-256
     Github,
+}
+
+/// Which received headers a delivery carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardHeaders {
+    /// Only hookrelay's own and --forward-header's
+    None,
+    /// The sender's, as they arrived
+    Original,
 }
 
 /// How hard the sqlite store pushes each commit to disk.

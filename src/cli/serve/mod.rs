@@ -30,7 +30,7 @@ use crate::source::{Rules, Source};
 
 use crate::server::{AppState, Config};
 
-pub use args::{LogFormat, ServeArgs, SourceArg, SyncMode, VerifyScheme};
+pub use args::{ForwardHeaders, LogFormat, ServeArgs, SourceArg, SyncMode, VerifyScheme};
 
 use super::secret_options::{SecretKind, SecretText};
 use super::values::StoreSpec;
@@ -255,6 +255,7 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         timeout: args.forward_timeout,
         concurrency: usize::from(args.forward_concurrency),
         signer: Signer::new(secrets),
+        original_headers: args.forward_headers == ForwardHeaders::Original,
     }))
 }
 

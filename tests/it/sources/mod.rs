@@ -3,6 +3,7 @@
 //! algorithm with the `hmac` and `sha2` crates, never through hookrelay's own signing.
 
 mod providers;
+mod relay;
 mod round_trip;
 mod schema;
 
