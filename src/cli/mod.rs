@@ -4,7 +4,6 @@
 pub mod completions;
 pub mod input;
 pub mod man;
-pub mod provider_headers;
 pub mod samples;
 pub mod schema;
 pub mod secret;

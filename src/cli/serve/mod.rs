@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod sources;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,21 +13,19 @@ use http::header::HeaderMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::client::read_certificates;
-use crate::alert::signing::{Secret, Signer};
+use crate::alert::signing::Signer;
 use crate::alert::{ClientOptions, RetryPolicy};
 use crate::server::admin::AdminAuth;
 use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
-use crate::server::mounts::{Mount, Mounts};
+use crate::server::mounts::Mounts;
 use crate::server::postgres::{PostgresOptions, PostgresStore};
 use crate::server::relay::{Relay, RelayConfig, Target};
-use crate::server::routes::WEBHOOK;
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
 use crate::server::threads::RuntimeThreads;
 use crate::server::tls::Tls;
 use crate::server::verify::{Scheme, Verification};
-use crate::source::{Rules, Source};
 
 use crate::server::{AppState, Config};
 
@@ -38,7 +37,7 @@ use super::values::StoreSpec;
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
     let verify = verification(&args)?;
-    let mounts = mounts(&args).context("--source")?;
+    let mounts = sources::mounts(&args).context("--source")?;
     let admin_auth = admin::auth(&args)?;
     let relay_config = relay_config(&args)?;
     let outbound = outbound(&args)?;
@@ -273,7 +272,7 @@ fn outbound(args: &ServeArgs) -> anyhow::Result<ClientOptions> {
 
 /// The verification `--verify` asks for, with its secrets.
 fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
-    if let Some(main) = main_source(args) {
+    if let Some(main) = sources::main_source(args) {
         if let Some(scheme) = args.verify {
             let scheme = format!("{scheme:?}").to_lowercase();
             anyhow::bail!(
@@ -298,105 +297,6 @@ fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
         secrets: args.secrets.load_required(kind)?,
         tolerance: args.verify_tolerance,
     }))
-}
-
-/// The `--source` of `POST /webhook` when it is not the event model.
-fn main_source(args: &ServeArgs) -> Option<&SourceArg> {
-    args.source
-        .iter()
-        .find(|s| s.path.is_none())
-        .filter(|s| s.name != "event")
-}
-
-/// The source of `POST /webhook` and those mounted on their own paths, with their secrets:
-/// `--secret` for the first, `--source-secret KEY=SECRET` for the others.
-fn mounts(args: &ServeArgs) -> anyhow::Result<Mounts> {
-    let rules = Rules {
-        id_from: args.id_from.clone(),
-        type_from: args.type_from.clone(),
-    };
-    let mut keyed = SecretText::split_keyed(&args.source_secret)?;
-    for text in &args.source_secret_file {
-        let Some((key, path)) = text.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            anyhow::bail!("--source-secret-file expects KEY=PATH, got {text:?}");
-        };
-        for secret in SecretText::read_file(std::path::Path::new(path))? {
-            keyed.push((key.to_string(), secret));
-        }
-    }
-    let mut mounts = Mounts::default();
-    let mut main_given = false;
-    for arg in &args.source {
-        let source = Source::parse(&arg.name, &rules)?;
-        let mount = |path: &str, secrets| Mount {
-            path: path.to_string(),
-            source: source.clone(),
-            secrets,
-            tolerance: args.verify_tolerance,
-        };
-        match &arg.path {
-            None => {
-                if std::mem::replace(&mut main_given, true) {
-                    anyhow::bail!(
-                        "POST /webhook takes one source; mount the others with NAME=/webhook/PATH"
-                    );
-                }
-                if matches!(source, Source::Event) {
-                    continue;
-                }
-                let secrets = secrets_of(&source, &args.secrets.load(SecretKind::Raw)?, || {
-                    args.secrets.load(SecretKind::Whsec)
-                })?;
-                mounts.main = Some(Arc::new(mount(WEBHOOK, secrets)));
-            }
-            Some(path) => {
-                if mounts.others.iter().any(|m| &m.path == path) {
-                    anyhow::bail!("two sources are mounted on {path}");
-                }
-                let mount_name = path.rsplit('/').next().unwrap_or(path);
-                let texts = take_keyed(&mut keyed, &[path, mount_name, &arg.name]);
-                let secrets = SecretText::parse_all(&texts, SecretKind::Raw)?;
-                let secrets = secrets_of(&source, &secrets, || {
-                    SecretText::parse_all(&texts, SecretKind::Whsec)
-                })
-                .with_context(|| format!("--source-secret for {path}"))?;
-                mounts.others.push(Arc::new(mount(path, secrets)));
-            }
-        }
-    }
-    if let Some((key, _)) = keyed.first() {
-        anyhow::bail!(
-            "--source-secret(-file) {key}=…: no source is mounted with that name or path"
-        );
-    }
-    Ok(mounts)
-}
-
-/// The secrets of `source`: `raw` as given, or as `whsec_` secrets for Standard Webhooks;
-/// an error for a source without a signature scheme.
-fn secrets_of(
-    source: &Source,
-    raw: &[Secret],
-    whsec: impl FnOnce() -> anyhow::Result<Vec<Secret>>,
-) -> anyhow::Result<Vec<Secret>> {
-    match source.scheme() {
-        _ if raw.is_empty() => Ok(Vec::new()),
-        None => anyhow::bail!(
-            "the {} source has no signature scheme: a secret does not apply to it",
-            source.name()
-        ),
-        Some(scheme) if scheme.whsec() => whsec(),
-        Some(_) => Ok(raw.to_vec()),
-    }
-}
-
-/// Takes out of `keyed` the secrets whose key is any of `keys`.
-fn take_keyed(keyed: &mut Vec<(String, SecretText)>, keys: &[&str]) -> Vec<SecretText> {
-    let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(keyed)
-        .into_iter()
-        .partition(|(key, _)| keys.contains(&key.as_str()));
-    *keyed = kept;
-    taken.into_iter().map(|(_, text)| text).collect()
 }
 
 /// Listens for Ctrl-C (SIGINT) and SIGTERM from the call on, not from the first poll;

@@ -15,7 +15,10 @@ use crate::alert::{self, ClientOptions, Delivery, Outcome, Proxies, RetryPolicy}
 use crate::model::{self, Invalid};
 
 use super::input::{problem_lines, problem_values, read_input};
-use super::provider_headers::{ProviderHeaders, SendAs};
+mod provider;
+
+pub use provider::SendAs;
+
 use super::secret_options::{SecretKind, SecretSource};
 use super::values::{parse_duration, parse_header, parse_http_url};
 
@@ -146,7 +149,7 @@ event model and --as standard; as written for github, stripe, shopify and slack"
 
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     if args.provider != SendAs::Event {
-        return run_as(&args);
+        return provider::run_as(&args);
     }
     if args.event.is_some() {
         bail!(
@@ -169,72 +172,8 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     deliver(&args, &delivery, headers_for)
 }
 
-/// `send --as PROVIDER`: the body as it is, with the provider's headers, read first by the
-/// same source `serve --source PROVIDER` uses.
-fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
-    let name = args.provider.name();
-    if args.event_id.is_some()
-        || args.event_type.is_some()
-        || args.description.is_some()
-        || args.timestamp.is_some()
-    {
-        bail!(
-            "--event-id, --event-type, --description and --timestamp build the model's event; \
-             with --as {name} give --file or --sample"
-        );
-    }
-    let (body, sample_event) = match (&args.file, &args.sample) {
-        (Some(path), _) => (read_input(path)?, None),
-        (None, Some(name)) => {
-            let sample = super::samples::find(name)?;
-            if sample.source != args.provider.name() {
-                bail!(
-                    "sample {} is written for --as {}, not --as {}",
-                    sample.name,
-                    sample.source,
-                    args.provider.name()
-                );
-            }
-            (sample.body.as_bytes().to_vec(), sample.event)
-        }
-        (None, None) => bail!("give --file PATH or --sample NAME (hookrelay samples list)"),
-    };
-    let scheme = args.provider.scheme().expect("a provider");
-    let kind = if scheme.whsec() {
-        SecretKind::Whsec
-    } else {
-        SecretKind::Raw
-    };
-    let event = args.event.as_deref().or(sample_event);
-    let provider = ProviderHeaders::new(
-        args.provider,
-        args.secrets.load(kind)?,
-        event,
-        args.id.as_deref(),
-    )?;
-    let headers: HeaderMap = args.headers.iter().cloned().collect();
-    let first = provider.for_attempt(&body);
-    let source = crate::source::Source::parse(name, &Default::default())?;
-    let mut seen = headers.clone();
-    seen.extend(first);
-    if let Err(invalid) = source.read(&seen, &body) {
-        return refuse_invalid(args, &invalid);
-    }
-    if let Some(id) = provider.id() {
-        eprintln!("hookrelay: delivery id {id}");
-    }
-    let delivery = Delivery {
-        endpoint: args.to.clone().into(),
-        body: body.into(),
-        headers,
-    };
-    deliver(args, &delivery, |_attempt: u32| {
-        provider.for_attempt(&delivery.body)
-    })
-}
-
 /// Sends `delivery` (or prints it with `--dry-run`) and reports the outcome.
-fn deliver(
+pub(super) fn deliver(
     args: &SendArgs,
     delivery: &Delivery,
     headers_for: impl Fn(u32) -> HeaderMap,
@@ -277,7 +216,7 @@ fn deliver(
 }
 
 /// An invalid payload: its problems on stderr (and as JSON with `--json`), nothing sent.
-fn refuse_invalid(args: &SendArgs, invalid: &Invalid) -> anyhow::Result<ExitCode> {
+pub(super) fn refuse_invalid(args: &SendArgs, invalid: &Invalid) -> anyhow::Result<ExitCode> {
     eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
     for line in problem_lines(invalid) {
         eprintln!("  {line}");

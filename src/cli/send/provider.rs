@@ -1,12 +1,84 @@
-//! `send --as NAME`: the headers a provider's own sender puts on a delivery. The delivery
+//! `send --as NAME`: the body as it is, with the headers a provider's own sender puts on a
+//! delivery. The delivery
 //! id is fresh for each `send` and the same on every retry; timestamps and signatures are
 //! made again for each attempt (over the exact bytes sent), as providers do.
+
+use std::process::ExitCode;
 
 use anyhow::bail;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::alert::Delivery;
 use crate::alert::signing::{self, MessageId, Secret, Signer};
+use crate::cli::input::read_input;
+use crate::cli::secret_options::SecretKind;
 use crate::source::Scheme;
+
+use super::{SendArgs, deliver, refuse_invalid};
+
+/// `send --as PROVIDER`: the body as it is, with the provider's headers, read first by the
+/// same source `serve --source PROVIDER` uses.
+pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
+    let name = args.provider.name();
+    if args.event_id.is_some()
+        || args.event_type.is_some()
+        || args.description.is_some()
+        || args.timestamp.is_some()
+    {
+        bail!(
+            "--event-id, --event-type, --description and --timestamp build the model's event; \
+             with --as {name} give --file or --sample"
+        );
+    }
+    let (body, sample_event) = match (&args.file, &args.sample) {
+        (Some(path), _) => (read_input(path)?, None),
+        (None, Some(name)) => {
+            let sample = crate::cli::samples::find(name)?;
+            if sample.source != args.provider.name() {
+                bail!(
+                    "sample {} is written for --as {}, not --as {}",
+                    sample.name,
+                    sample.source,
+                    args.provider.name()
+                );
+            }
+            (sample.body.as_bytes().to_vec(), sample.event)
+        }
+        (None, None) => bail!("give --file PATH or --sample NAME (hookrelay samples list)"),
+    };
+    let scheme = args.provider.scheme().expect("a provider");
+    let kind = if scheme.whsec() {
+        SecretKind::Whsec
+    } else {
+        SecretKind::Raw
+    };
+    let event = args.event.as_deref().or(sample_event);
+    let provider = ProviderHeaders::new(
+        args.provider,
+        args.secrets.load(kind)?,
+        event,
+        args.id.as_deref(),
+    )?;
+    let headers: HeaderMap = args.headers.iter().cloned().collect();
+    let first = provider.for_attempt(&body);
+    let source = crate::source::Source::parse(name, &Default::default())?;
+    let mut seen = headers.clone();
+    seen.extend(first);
+    if let Err(invalid) = source.read(&seen, &body) {
+        return refuse_invalid(args, &invalid);
+    }
+    if let Some(id) = provider.id() {
+        eprintln!("hookrelay: delivery id {id}");
+    }
+    let delivery = Delivery {
+        endpoint: args.to.clone().into(),
+        body: body.into(),
+        headers,
+    };
+    deliver(args, &delivery, |_attempt: u32| {
+        provider.for_attempt(&delivery.body)
+    })
+}
 
 /// The provider `send --as` imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
