@@ -93,23 +93,35 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
 }
 
 /// The JSON body as an [`Envelope`]: malformed JSON with its line and column, anything
-/// but an object as a problem of the top level.
+/// but an object as a problem of the top level. Parsed once, straight from the bytes; the
+/// model's JSON checks run only to word a refusal.
 fn parse(body: &[u8]) -> Result<Envelope, Invalid> {
-    let text = model::json_text(body)?;
-    let first = text.trim_start().as_bytes().first().copied();
-    if first != Some(b'{') {
-        let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        let got = describe(&value);
-        return Err(Invalid::Fields(vec![problem(
-            "",
-            format!("expected a JSON object, got {got}"),
-        )]));
-    }
-    // Syntax was checked above: what can still fail is a member written twice.
-    serde_json::from_str(text).map_err(|e| {
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or_default();
-        Invalid::Fields(vec![problem("", message)])
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    // An object only: serde would also fill the struct from an array, by position.
+    let parsed = match first {
+        Some(b'{') => serde_json::from_slice(body).map_err(Some),
+        _ => Err(None),
+    };
+    parsed.map_err(|error| {
+        if let Err(malformed) = model::json_text(body) {
+            return malformed;
+        }
+        let problem_at_top = match error {
+            // JSON, and an object: what failed is a member written twice.
+            Some(e) => {
+                let message = e.to_string();
+                message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            }
+            None => {
+                let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                format!("expected a JSON object, got {}", describe(&value))
+            }
+        };
+        Invalid::Fields(vec![problem("", problem_at_top)])
     })
 }
 

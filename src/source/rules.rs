@@ -67,9 +67,11 @@ pub(super) fn read(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Identified, Invalid> {
-    let text = model::json_text(body)?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| Invalid::Fields(vec![problem("", e.to_string())]))?;
+    // Parsed once, straight from the bytes; the model's JSON checks word a refusal.
+    let value: Value = serde_json::from_slice(body).map_err(|e| match model::json_text(body) {
+        Err(malformed) => malformed,
+        Ok(_) => Invalid::Fields(vec![problem("", e.to_string())]),
+    })?;
     let mut problems = schema.map(|s| s.problems(&value)).unwrap_or_default();
     let id = match &rules.id_from {
         None => Ok(generated_id()),
