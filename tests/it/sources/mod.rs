@@ -73,7 +73,7 @@ pub fn get(url: &str) -> (u16, Value) {
     runtime().block_on(crate::support::get_json(url))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
