@@ -25,6 +25,9 @@ _hookrelay() {
             hookrelay,man)
                 cmd="hookrelay__subcmd__man"
                 ;;
+            hookrelay,samples)
+                cmd="hookrelay__subcmd__samples"
+                ;;
             hookrelay,schema)
                 cmd="hookrelay__subcmd__schema"
                 ;;
@@ -55,6 +58,9 @@ _hookrelay() {
             hookrelay__subcmd__help,man)
                 cmd="hookrelay__subcmd__help__subcmd__man"
                 ;;
+            hookrelay__subcmd__help,samples)
+                cmd="hookrelay__subcmd__help__subcmd__samples"
+                ;;
             hookrelay__subcmd__help,schema)
                 cmd="hookrelay__subcmd__help__subcmd__schema"
                 ;;
@@ -76,8 +82,32 @@ _hookrelay() {
             hookrelay__subcmd__help,verify)
                 cmd="hookrelay__subcmd__help__subcmd__verify"
                 ;;
+            hookrelay__subcmd__help__subcmd__samples,list)
+                cmd="hookrelay__subcmd__help__subcmd__samples__subcmd__list"
+                ;;
+            hookrelay__subcmd__help__subcmd__samples,show)
+                cmd="hookrelay__subcmd__help__subcmd__samples__subcmd__show"
+                ;;
             hookrelay__subcmd__help__subcmd__secret,new)
                 cmd="hookrelay__subcmd__help__subcmd__secret__subcmd__new"
+                ;;
+            hookrelay__subcmd__samples,help)
+                cmd="hookrelay__subcmd__samples__subcmd__help"
+                ;;
+            hookrelay__subcmd__samples,list)
+                cmd="hookrelay__subcmd__samples__subcmd__list"
+                ;;
+            hookrelay__subcmd__samples,show)
+                cmd="hookrelay__subcmd__samples__subcmd__show"
+                ;;
+            hookrelay__subcmd__samples__subcmd__help,help)
+                cmd="hookrelay__subcmd__samples__subcmd__help__subcmd__help"
+                ;;
+            hookrelay__subcmd__samples__subcmd__help,list)
+                cmd="hookrelay__subcmd__samples__subcmd__help__subcmd__list"
+                ;;
+            hookrelay__subcmd__samples__subcmd__help,show)
+                cmd="hookrelay__subcmd__samples__subcmd__help__subcmd__show"
                 ;;
             hookrelay__subcmd__secret,help)
                 cmd="hookrelay__subcmd__secret__subcmd__help"
@@ -98,7 +128,7 @@ _hookrelay() {
 
     case "${cmd}" in
         hookrelay)
-            opts="-h -V --help --version serve send validate completions sign verify secret schema man help"
+            opts="-h -V --help --version serve send validate completions sign verify secret schema samples man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -126,7 +156,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__help)
-            opts="serve send validate completions sign verify secret schema man help"
+            opts="serve send validate completions sign verify secret schema samples man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +200,48 @@ _hookrelay() {
         hookrelay__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__samples)
+            opts="list show"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__samples__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__samples__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -307,6 +379,104 @@ _hookrelay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hookrelay__subcmd__samples)
+            opts="-h --help list show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__samples__subcmd__help)
+            opts="list show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__samples__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__samples__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__samples__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__samples__subcmd__list)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__samples__subcmd__show)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hookrelay__subcmd__schema)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -392,7 +562,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__send)
-            opts="-f -H -h --to --event-id --event-type --description --timestamp --file --header --timeout --connect-timeout --retries --retry-backoff --json --dry-run --secret-file --id --cacert --no-proxy --secret --help"
+            opts="-f -H -h --to --event-id --event-type --description --timestamp --file --sample --as --event --header --timeout --connect-timeout --retries --retry-backoff --json --dry-run --secret-file --id --cacert --no-proxy --secret --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -423,6 +593,18 @@ _hookrelay() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as)
+                    COMPREPLY=($(compgen -W "event github stripe standard shopify slack" -- "${cur}"))
+                    return 0
+                    ;;
+                --event)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -474,7 +656,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__serve)
-            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --keep-secret-headers --store --sync --retention --store-poll --store-lease --store-connect-timeout --store-pool-size --header-timeout --body-timeout --idle-timeout --max-inflight --tls-cert --tls-key --admin-token --admin-token-file --admin-listen --admin-open --metrics-public --log-format --forward-to --route --forward-header --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --shutdown-grace --help"
+            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --source --source-secret --source-secret-file --id-from --type-from --keep-secret-headers --store --sync --retention --store-poll --store-lease --store-connect-timeout --store-pool-size --header-timeout --body-timeout --idle-timeout --max-inflight --tls-cert --tls-key --admin-token --admin-token-file --admin-listen --admin-open --metrics-public --log-format --forward-to --route --forward-header --forward-headers --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --shutdown-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -513,6 +695,26 @@ _hookrelay() {
                     return 0
                     ;;
                 --verify-tolerance)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-secret-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --id-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --type-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -596,6 +798,10 @@ _hookrelay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --forward-headers)
+                    COMPREPLY=($(compgen -W "none original" -- "${cur}"))
+                    return 0
+                    ;;
                 --forward-secret)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -666,7 +872,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__validate)
-            opts="-h --format --help"
+            opts="-h --format --schema --source --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -674,6 +880,14 @@ _hookrelay() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

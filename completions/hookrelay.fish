@@ -34,6 +34,7 @@ complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "sign" -d 'Print
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "secret" -d 'Make signing secrets and admin tokens'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "samples" -d 'List or print the sample payloads of each provider'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l host -d 'Address to listen on' -r
@@ -45,7 +46,12 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l verify -d 
 github\t'GitHub: X-Hub-Signature-256'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret -d 'Signing secret: whsec_<base64>, or GitHub\'s as written (repeatable, for key rotation)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret-file -d 'Read secrets from a file, one per line' -r -F
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l verify-tolerance -d 'How far webhook-timestamp may be from now, or \'off\'' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l verify-tolerance -d 'How far a signed timestamp (webhook-timestamp, Stripe\'s t=, Slack\'s) may be from now, or \'off\'' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l source -d 'What POST /webhook takes: event, github, stripe, standard, shopify, slack, json or schema:FILE; NAME=/webhook/PATH mounts one more on its own path (repeatable)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l source-secret -d 'The secret of a mounted source, KEY=SECRET with KEY its path (/webhook/gh), the path\'s last part (gh) or the source\'s name (github); repeatable, one a line in the env var. POST /webhook\'s source takes --secret' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l source-secret-file -d 'Read a mounted source\'s secrets from a file, one a line: KEY=PATH, KEY as for --source-secret (repeatable)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l id-from -d 'With json or schema:FILE: where each event\'s id is, header:NAME or a JSON Pointer such as /data/id [default: a generated id]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l type-from -d 'With json or schema:FILE: where each event\'s type is, header:NAME or a JSON Pointer [default: the type json]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store -d 'Where events and deliveries live: memory (lost on exit), sqlite:PATH (durable) or postgres://USER@HOST:PORT/DB (durable, shared by several instances)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l sync -d 'With sqlite: full survives a power loss, normal survives a crash of the process' -r -f -a "full\t'fsync every commit: survives a power loss'
 normal\t'fsync at checkpoints: survives a crash of the process'"
@@ -68,6 +74,8 @@ json\t''"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-to -d 'Relay every accepted event to URL (repeatable; comma-separated in the env var)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l route -d 'Relay events whose event_type matches GLOB to URL, e.g. \'order.*=http://host/hook\'' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-header -d 'Extra header on forwarded requests, \'Name: value\' (repeatable; one a line in the env var)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-headers -d 'Which headers of the received request go on with each delivery: none, or original (the sender\'s, e.g. X-GitHub-Event and X-Hub-Signature-256, less Host, hop-by-hop ones and webhook-*; --forward-header\'s are added over them)' -r -f -a "none\t'Only hookrelay\'s own and --forward-header\'s'
+original\t'The sender\'s, as they arrived'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-secret -d 'Sign forwarded deliveries with this whsec_ secret (Standard Webhooks; repeatable)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-cacert -d 'Also trust the CA certificates in this PEM file for https targets' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l retry-schedule -d 'Waits between attempts of a delivery; after the last, it is dead' -r
@@ -86,21 +94,31 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event-type 
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l description -d 'description of the event [default: empty]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timestamp -d 'timestamp of the event, ISO 8601 [default: now, in UTC; give one to repeat a send]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s f -l file -d 'Read the payload from a file (- for stdin); the flags above override its fields' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l sample -d 'Send a sample payload shipped with hookrelay (`hookrelay samples list`)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l as -d 'Send as this provider does: its headers, and its signature with --secret' -r -f -a "event\t'The model, with Standard Webhooks headers when a secret is given'
+github\t'X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature-256'
+stripe\t'Stripe-Signature (t=…,v1=…)'
+standard\t'webhook-id, webhook-timestamp, webhook-signature'
+shopify\t'X-Shopify-Topic, X-Shopify-Webhook-Id, X-Shopify-Hmac-Sha256'
+slack\t'X-Slack-Request-Timestamp, X-Slack-Signature (v0)'"
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event -d 'The type header of --as github (X-GitHub-Event) or shopify (X-Shopify-Topic) [default: the sample\'s]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s H -l header -d 'Extra request header, repeatable' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timeout -d 'Time allowed for each attempt' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l connect-timeout -d 'Time allowed for connecting, within --timeout' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l retries -d 'Retries after the first attempt' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l retry-backoff -d 'Wait before the first retry; doubled for each next one' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret-file -d 'Read secrets from a file, one per line' -r -F
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l id -d 'webhook-id, the same on every attempt [default with a secret: evt_<event_id>]' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l id -d 'Delivery id, the same on every attempt: webhook-id [default with a secret: evt_<event_id>], or with --as the provider\'s [default: a fresh one per send]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l cacert -d 'Also trust the CA certificates in this PEM file for https (the public roots stay)' -r -F
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret -d 'Signing secret: whsec_ followed by base64 (repeatable, for key rotation)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l secret -d 'Signing secret (repeatable): whsec_ followed by base64 for the event model and --as standard; as written for github, stripe, shopify and slack' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l json -d 'Print one JSON result object on stdout instead of the response body'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l dry-run -d 'Print the request that would be sent, and send nothing'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l no-proxy -d 'Connect straight to --to, ignoring HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l format -d 'Output format' -r -f -a "text\t''
 json\t''"
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l schema -d 'Check each file against this JSON Schema (draft 2020-12) instead of the event model' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l source -d 'Check each file as this source reads its body: event, github, stripe, standard, shopify, slack, json or schema:FILE' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l secret-file -d 'Read secrets from a file, one per line' -r -F
@@ -124,15 +142,27 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_s
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "new" -d 'Print a new whsec_ secret of 32 random bytes from the operating system'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand schema" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'One line per sample: its name, the source it is written for, what it is'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'Print a sample\'s body exactly as `send --sample` sends it'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and __fish_seen_subcommand_from help" -f -a "list" -d 'One line per sample: its name, the source it is written for, what it is'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print a sample\'s body exactly as `send --sample` sends it'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand man" -s h -l help -d 'Print help'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "send" -d 'Deliver one event to a URL, with retries'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "validate" -d 'Check payload files against the event model'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "secret" -d 'Make signing secrets and admin tokens'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "send" -d 'Deliver one event to a URL, with retries'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "validate" -d 'Check payload files against the event model'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "secret" -d 'Make signing secrets and admin tokens'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "samples" -d 'List or print the sample payloads of each provider'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "new" -d 'Print a new whsec_ secret of 32 random bytes from the operating system'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from samples" -f -a "list" -d 'One line per sample: its name, the source it is written for, what it is'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from samples" -f -a "show" -d 'Print a sample\'s body exactly as `send --sample` sends it'

@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod input;
 pub mod man;
+pub mod samples;
 pub mod schema;
 pub mod secret;
 pub mod secret_options;
@@ -52,6 +53,7 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     Secret(secret::SecretArgs),
     Schema(schema::SchemaArgs),
+    Samples(samples::SamplesArgs),
     #[command(hide = true)]
     Man(man::ManArgs),
 }
@@ -67,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Secret(args) => secret::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Samples(args) => samples::run(args),
         Command::Man(args) => man::run(args),
     }
 }

@@ -31,6 +31,8 @@ pub enum ApiError {
     Conflict(i64),
     /// A verified `webhook-id` already answered for another body.
     MessageConflict(String),
+    /// A source's event id already kept with another body.
+    IdConflict(String),
     BadRequest(String),
     /// The request body did not arrive within this time.
     RequestTimeout(std::time::Duration),
@@ -51,7 +53,9 @@ impl ApiError {
             ApiError::MalformedJson { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Conflict(_) | ApiError::MessageConflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::MessageConflict(_) | ApiError::IdConflict(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -68,7 +72,9 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Conflict(_) | ApiError::MessageConflict(_) => "conflict",
+            ApiError::Conflict(_) | ApiError::MessageConflict(_) | ApiError::IdConflict(_) => {
+                "conflict"
+            }
             ApiError::BadRequest(_) => "bad_request",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::NotFound(_) => "not_found",
@@ -99,6 +105,9 @@ impl ApiError {
             ApiError::InvalidSignature(e) => e.to_string(),
             ApiError::Unauthorized(refusal) => refusal.message().into(),
             ApiError::Conflict(id) => {
+                format!("event {id} already exists with a different body; the first one is kept")
+            }
+            ApiError::IdConflict(id) => {
                 format!("event {id} already exists with a different body; the first one is kept")
             }
             ApiError::MessageConflict(id) => format!(

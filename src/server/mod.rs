@@ -10,6 +10,7 @@ pub mod headers;
 pub mod limits;
 pub mod memory;
 pub mod metrics;
+pub mod mounts;
 pub mod openapi;
 pub mod postgres;
 pub mod relay;
@@ -49,6 +50,8 @@ pub struct Config {
     pub limits: Limits,
     /// The tokens the admin endpoints require (`--admin-token`); none by default.
     pub admin: admin::AdminAuth,
+    /// The sources of `POST /webhook` and `POST /webhook/{name}` (`--source`).
+    pub mounts: mounts::Mounts,
     /// Keep the values of `Authorization`, `Cookie` and `Proxy-Authorization` with the
     /// event instead of redacting them (`--keep-secret-headers`).
     pub keep_secret_headers: bool,
@@ -61,6 +64,7 @@ impl Default for Config {
             verify: None,
             limits: Limits::default(),
             admin: admin::AdminAuth::default(),
+            mounts: mounts::Mounts::default(),
             keep_secret_headers: false,
         }
     }

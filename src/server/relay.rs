@@ -16,7 +16,8 @@ use tokio_util::task::TaskTracker;
 use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
-use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
+use super::headers::REDACTED;
+use super::store::{AttemptRecord, Claim, DeliveryJob, EventKey, EventStore, NextState};
 use super::wake::WakesInline;
 
 // Parsed once: inserting by `&str` checks and lowercases the name on every call.
@@ -49,6 +50,9 @@ pub struct RelayConfig {
     pub concurrency: usize,
     /// Signs every attempt (Standard Webhooks) when forward secrets are given.
     pub signer: Option<Signer>,
+    /// Forward the headers the event arrived with (`--forward-headers original`), less the
+    /// connection's own and those the relay sets; `headers` are added over them.
+    pub original_headers: bool,
 }
 
 struct Lane {
@@ -65,6 +69,7 @@ pub struct Relay {
     policy: RetryPolicy,
     concurrency: usize,
     signer: Option<Signer>,
+    original_headers: bool,
     /// The outbound connections of workers on the first (or only) runtime.
     client: alert::Client,
     client_options: alert::ClientOptions,
@@ -114,6 +119,7 @@ impl Relay {
             policy: config.policy,
             concurrency: config.concurrency.max(1),
             signer: config.signer,
+            original_headers: config.original_headers,
             client,
             client_options,
             store,
@@ -258,7 +264,11 @@ impl Relay {
         let delivery = alert::Delivery {
             endpoint: lane.endpoint.clone(),
             body: Bytes::from_owner(Arc::clone(&job.body)),
-            headers: self.headers.clone(),
+            headers: if self.original_headers {
+                self.with_original_headers(&job).await
+            } else {
+                self.headers.clone()
+            },
         };
         let headers = self.attempt_headers(&mut job, at);
         let attempt = alert::attempt(client, &delivery, headers, number).await;
@@ -295,6 +305,38 @@ impl Relay {
         }
     }
 
+    /// The headers the job's event arrived with, less those [`forwardable`] refuses, with
+    /// `--forward-header`'s over them. An event no longer kept goes with the latter alone.
+    async fn with_original_headers(&self, job: &DeliveryJob) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        match self.store.get(EventKey::Id(&job.event)).await {
+            Ok(Some(event)) => {
+                for (name, value) in event.headers.iter() {
+                    let (Ok(name), Ok(value)) = (
+                        HeaderName::from_bytes(name.as_bytes()),
+                        HeaderValue::from_bytes(value),
+                    ) else {
+                        continue;
+                    };
+                    if forwardable(&name) && value.as_bytes() != REDACTED.as_bytes() {
+                        headers.append(name, value);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, delivery = job.id, "cannot read the event's headers")
+            }
+        }
+        for name in self.headers.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        headers
+    }
+
     /// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with forward
     /// secrets a fresh `webhook-signature` over them.
     /// The job's `webhook_id` moves into the header.
@@ -310,4 +352,27 @@ impl Relay {
         headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(at.timestamp()));
         headers
     }
+}
+
+/// Whether an arrived header goes on with `--forward-headers original`: not those of the
+/// connection (`Host`, `Content-Length`, hop-by-hop ones, `Expect`), nor the Standard
+/// Webhooks headers the relay sets itself for each attempt.
+fn forwardable(name: &HeaderName) -> bool {
+    const NOT: &[&str] = &[
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        signing::HEADER_ID,
+        signing::HEADER_TIMESTAMP,
+        signing::HEADER_SIGNATURE,
+    ];
+    !NOT.contains(&name.as_str())
 }

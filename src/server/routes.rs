@@ -20,7 +20,7 @@ use http::Method;
 use tower::Service;
 
 use super::AppState;
-use super::handlers::{self, events, status, webhook};
+use super::handlers::{self, events, sources, status, webhook};
 use super::limits::Admission;
 use super::request_id::RequestScope;
 use super::{admin, openapi, relay_api};
@@ -73,6 +73,10 @@ pub static ENDPOINTS: &[Endpoint] = &[
     // Also taken directly, without the router: see `Routes`.
     endpoint(Method::POST, WEBHOOK, Access::Public, || {
         post(webhook::events_create)
+    }),
+    // The sources of `serve --source NAME=/webhook/NAME`; 404 for a name none is on.
+    endpoint(Method::POST, "/webhook/{source}", Access::Public, || {
+        post(sources::sources_create)
     }),
     endpoint(Method::GET, "/events", Access::Admin, || {
         get(events::events_index)

@@ -123,6 +123,12 @@ pub enum SignatureScheme {
     Standard,
     /// GitHub's `X-Hub-Signature-256`.
     Github,
+    /// Stripe's `Stripe-Signature`.
+    Stripe,
+    /// Shopify's `X-Shopify-Hmac-Sha256`.
+    Shopify,
+    /// Slack's `X-Slack-Signature` (with `X-Slack-Request-Timestamp`).
+    Slack,
 }
 
 /// The headers that carried a verified signature.
@@ -137,6 +143,15 @@ pub enum SignatureHeaders {
     /// `x-hub-signature-256`.
     #[serde(rename = "x-hub-signature-256")]
     HubSignature256,
+    /// `stripe-signature`.
+    #[serde(rename = "stripe-signature")]
+    StripeSignature,
+    /// `x-shopify-hmac-sha256`.
+    #[serde(rename = "x-shopify-hmac-sha256")]
+    ShopifyHmacSha256,
+    /// `x-slack-signature`.
+    #[serde(rename = "x-slack-signature")]
+    SlackSignature,
 }
 
 /// The result of verifying an event's signature, kept with the event: shown as

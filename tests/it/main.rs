@@ -16,6 +16,7 @@ mod send;
 mod sender_faults;
 mod serve;
 mod signing;
+mod sources;
 mod store_migration;
 mod store_sqlite;
 mod store_sqlite_relay;

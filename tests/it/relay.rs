@@ -26,6 +26,7 @@ fn relay(targets: Vec<Target>, schedule_ms: &[u64]) -> RelayConfig {
         timeout: Duration::from_secs(5),
         concurrency: 4,
         signer: None,
+        original_headers: false,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod sources;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::alert::{ClientOptions, RetryPolicy};
 use crate::server::admin::AdminAuth;
 use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
+use crate::server::mounts::Mounts;
 use crate::server::postgres::{PostgresOptions, PostgresStore};
 use crate::server::relay::{Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
@@ -27,7 +29,7 @@ use crate::server::verify::{Scheme, Verification};
 
 use crate::server::{AppState, Config};
 
-pub use args::{LogFormat, ServeArgs, SyncMode, VerifyScheme};
+pub use args::{ForwardHeaders, LogFormat, ServeArgs, SourceArg, SyncMode, VerifyScheme};
 
 use super::secret_options::{SecretKind, SecretText};
 use super::values::StoreSpec;
@@ -35,6 +37,7 @@ use super::values::StoreSpec;
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
     let verify = verification(&args)?;
+    let mounts = sources::mounts(&args).context("--source")?;
     let admin_auth = admin::auth(&args)?;
     let relay_config = relay_config(&args)?;
     let outbound = outbound(&args)?;
@@ -69,7 +72,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Ok(store) => store,
             Err(url) => open_postgres(&args, &url).await?,
         };
-        let config = config(&args, verify, admin_auth);
+        let config = Config {
+            mounts,
+            ..config(&args, verify, admin_auth)
+        };
         serve(args, store, config, tls, relay_config, outbound).await
     })?;
     Ok(super::exit(super::EXIT_OK))
@@ -170,6 +176,7 @@ fn config(args: &ServeArgs, verify: Option<Verification>, admin: AdminAuth) -> C
             max_inflight: args.max_inflight as usize,
         },
         admin,
+        mounts: Mounts::default(),
         keep_secret_headers: args.keep_secret_headers,
     }
 }
@@ -247,6 +254,7 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         timeout: args.forward_timeout,
         concurrency: usize::from(args.forward_concurrency),
         signer: Signer::new(secrets),
+        original_headers: args.forward_headers == ForwardHeaders::Original,
     }))
 }
 
@@ -264,6 +272,16 @@ fn outbound(args: &ServeArgs) -> anyhow::Result<ClientOptions> {
 
 /// The verification `--verify` asks for, with its secrets.
 fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
+    if let Some(main) = sources::main_source(args) {
+        if let Some(scheme) = args.verify {
+            let scheme = format!("{scheme:?}").to_lowercase();
+            anyhow::bail!(
+                "--verify {scheme} is for the event model; --source {} checks its own signature whenever --secret is given",
+                main.name
+            );
+        }
+        return Ok(None);
+    }
     let Some(scheme) = args.verify else {
         if !args.secrets.load(SecretKind::Raw)?.is_empty() {
             anyhow::bail!("a secret was given without --verify standard|github");
