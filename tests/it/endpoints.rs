@@ -1,0 +1,278 @@
+//! Endpoints as data through the admin API: create, list, show (by id or name), change,
+//! delete, the secret and its rotation, stats, validation with every problem at once, and
+//! endpoints kept across a restart of a SQLite store.
+
+use serde_json::{Value, json};
+
+use crate::support::app::{App, answer};
+use crate::support::durable;
+
+async fn send(app: &App, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    answer(request.send().await.expect("request")).await
+}
+
+#[tokio::test]
+async fn an_endpoint_is_created_listed_changed_and_deleted() {
+    let app = App::start().await;
+    let (status, created) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({
+            "url": "http://127.0.0.1:9/hooks",
+            "name": "acme",
+            "filter_types": ["invoice.*", "user.created"],
+            "headers": {"X-Customer": "acme"},
+            "rate_limit": 20,
+            "description": "Acme's receiver"
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("ep_"), "{id}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(created["headers"], json!({"x-customer": "acme"}));
+    assert_eq!(created["disabled"], false);
+    assert_eq!(created["created_at"], created["updated_at"]);
+
+    let (status, list) = send(&app, "GET", "/endpoints", None).await;
+    assert_eq!(status, 200);
+    let listed = &list["endpoints"][0];
+    assert_eq!(listed["id"], id.as_str());
+    assert!(
+        listed.get("secret").is_none(),
+        "a list shows no secret: {listed}"
+    );
+
+    let (status, by_name) = send(&app, "GET", "/endpoints/acme", None).await;
+    assert_eq!((status, &by_name["id"]), (200, &json!(id)));
+    let (status, shown) = send(&app, "GET", &format!("/endpoints/{id}/secret"), None).await;
+    assert_eq!((status, &shown["secret"]), (200, &json!(secret)));
+    assert_eq!(shown["previous_secret"], Value::Null);
+
+    let (status, changed) = send(
+        &app,
+        "PATCH",
+        &format!("/endpoints/{id}"),
+        Some(json!({"disabled": true, "rate_limit": null, "description": null})),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["disabled"], true);
+    assert_eq!(changed["rate_limit"], Value::Null);
+    assert_eq!(
+        changed["filter_types"],
+        json!(["invoice.*", "user.created"]),
+        "kept"
+    );
+    let (_, again) = send(&app, "GET", &format!("/endpoints/{id}"), None).await;
+    assert_eq!(again, changed);
+
+    let (status, stats) = send(&app, "GET", "/endpoints/acme/stats", None).await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        (&stats["delivered"], &stats["dead"], &stats["last_error"]),
+        (&json!(0), &json!(0), &Value::Null)
+    );
+
+    let (status, deleted) = send(&app, "DELETE", &format!("/endpoints/{id}"), None).await;
+    assert_eq!((status, &deleted["id"]), (200, &json!(id)));
+    let (status, gone) = send(&app, "GET", &format!("/endpoints/{id}"), None).await;
+    assert_eq!((status, gone["error"].as_str()), (404, Some("not_found")));
+    let (status, _) = send(&app, "DELETE", &format!("/endpoints/{id}"), None).await;
+    assert_eq!(status, 404);
+    let (_, list) = send(&app, "GET", "/endpoints", None).await;
+    assert_eq!(list["endpoints"], json!([]));
+}
+
+#[tokio::test]
+async fn invalid_fields_are_refused_all_at_once() {
+    let app = App::start().await;
+    let (status, refused) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({
+            "url": "ftp://127.0.0.1/x",
+            "filter_types": ["ok.*", 7],
+            "rate_limit": -1,
+            "headers": {"webhook-signature": "forged"},
+            "secret": "not base64!",
+            "colour": "red"
+        })),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["status"], "error");
+    assert_eq!(refused["error"], "validation_failed");
+    let mut fields: Vec<&str> = refused["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "colour",
+            "filter_types[1]",
+            "headers.webhook-signature",
+            "rate_limit",
+            "secret",
+            "url"
+        ]
+    );
+    assert!(
+        !refused.to_string().contains("not base64!"),
+        "a secret is never repeated: {refused}"
+    );
+
+    let (status, missing) = send(&app, "POST", "/endpoints", Some(json!({}))).await;
+    assert_eq!(
+        (status, &missing["details"][0]["field"]),
+        (422, &json!("url"))
+    );
+
+    let response = app
+        .client
+        .post(app.url("/endpoints"))
+        .header("content-type", "application/json")
+        .body("{\"url\": ")
+        .send()
+        .await
+        .unwrap();
+    let (status, malformed) = answer(response).await;
+    assert_eq!(
+        (status, malformed["error"].as_str()),
+        (400, Some("malformed_json"))
+    );
+    let response = app
+        .client
+        .post(app.url("/endpoints"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer(response).await.0, 415);
+
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({"url": "http://127.0.0.1:9/", "name": "one"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, taken) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({"url": "http://127.0.0.1:9/", "name": "one"})),
+    )
+    .await;
+    assert_eq!((status, taken["error"].as_str()), (409, Some("conflict")));
+    let (status, read_only) = send(
+        &app,
+        "PATCH",
+        "/endpoints/one",
+        Some(json!({"secret": "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "created_at": "x", "url": null})),
+    )
+    .await;
+    assert_eq!(status, 422, "{read_only}");
+    assert_eq!(
+        read_only["details"].as_array().unwrap().len(),
+        3,
+        "{read_only}"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_keeps_the_old_secret_for_the_grace_period() {
+    let app = App::start().await;
+    let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (status, created) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({"url": "http://127.0.0.1:9/", "secret": given})),
+    )
+    .await;
+    assert_eq!((status, &created["secret"]), (201, &json!(given)));
+    let id = created["id"].as_str().unwrap();
+
+    let (status, rotated) = send(
+        &app,
+        "POST",
+        &format!("/endpoints/{id}/secret/rotate?grace_seconds=1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_ne!(rotated["secret"], json!(given));
+    assert_eq!(rotated["previous_secret"], json!(given));
+    let (_, shown) = send(&app, "GET", &format!("/endpoints/{id}/secret"), None).await;
+    assert_eq!(shown["previous_secret"], json!(given));
+    let (_, view) = send(&app, "GET", &format!("/endpoints/{id}"), None).await;
+    assert!(view["previous_secret_expires_at"].is_string(), "{view}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, shown) = send(&app, "GET", &format!("/endpoints/{id}/secret"), None).await;
+    assert_eq!(shown["secret"], rotated["secret"]);
+    assert_eq!(
+        shown["previous_secret"],
+        Value::Null,
+        "the grace period is over"
+    );
+
+    let (status, refused) = send(
+        &app,
+        "POST",
+        &format!("/endpoints/{id}/secret/rotate?grace_seconds=99999999"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("bad_request"))
+    );
+}
+
+#[tokio::test]
+async fn endpoints_survive_a_restart_of_a_sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let http = durable::client();
+    let mut first = durable::Served::start(&db, &[]);
+    let response = http
+        .post(format!("{}/endpoints", first.base))
+        .header("content-type", "application/json")
+        .body(
+            json!({"url": "http://127.0.0.1:9/x", "name": "kept", "filter_types": ["a"]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = answer(response).await;
+    assert_eq!(status, 201, "{created}");
+    first.kill9();
+
+    let second = durable::Served::start(&db, &[]);
+    let listed = durable::get_json(&second.base, "/endpoints").await;
+    let kept = &listed["endpoints"][0];
+    assert_eq!(kept["id"], created["id"]);
+    assert_eq!(kept["name"], "kept");
+    assert_eq!(kept["filter_types"], json!(["a"]));
+    let secret = durable::get_json(&second.base, "/endpoints/kept/secret").await;
+    assert_eq!(secret["secret"], created["secret"]);
+}
