@@ -18,7 +18,7 @@ pub fn request(
 ) -> reqwest::RequestBuilder {
     let mut url = format!(
         "{base}{}",
-        path.replace("{event_id}", "1").replace("{id}", "1")
+        path.replace("{id}", "1")
     );
     if path == "/deliveries/replay" {
         url.push_str("?status=dead");
