@@ -16,8 +16,11 @@ use tokio_util::task::TaskTracker;
 use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
+use super::endpoints::Endpoint;
 use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
 use super::wake::WakesInline;
+use crate::alert::signing::Secret;
+use crate::sync::LockExt;
 
 // Parsed once: inserting by `&str` checks and lowercases the name on every call.
 const WEBHOOK_ID: HeaderName = HeaderName::from_static(signing::HEADER_ID);
@@ -56,11 +59,109 @@ struct Lane {
     endpoint: alert::Endpoint,
     key: Arc<str>,
     wake: Notify,
+    /// For an endpoint kept in the store: its record as last read.
+    stored: Option<std::sync::RwLock<Stored>>,
+    /// Ends this lane's workers (its endpoint was deleted or moved to another URL).
+    stop: CancellationToken,
+}
+
+/// What a stored endpoint's lane needs of its record, read once per change.
+struct Stored {
+    endpoint: Endpoint,
+    /// `filter_types`, compiled; empty takes every type.
+    filters: Vec<glob::Pattern>,
+    headers: HeaderMap,
+}
+
+impl Stored {
+    fn new(endpoint: Endpoint) -> Self {
+        let filters = endpoint
+            .filter_types
+            .iter()
+            .filter_map(|f| glob::Pattern::new(f).ok())
+            .collect();
+        let headers = endpoint
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_bytes(name.as_bytes()).ok()?,
+                    HeaderValue::from_str(value).ok()?,
+                ))
+            })
+            .collect();
+        Self {
+            endpoint,
+            filters,
+            headers,
+        }
+    }
+}
+
+impl Lane {
+    fn new(target: Target, stored: Option<Stored>, stop: CancellationToken) -> Arc<Self> {
+        let key = match &stored {
+            Some(stored) => Arc::from(stored.endpoint.id.as_str()),
+            None => target.key(),
+        };
+        Arc::new(Lane {
+            key,
+            endpoint: target.url.clone().into(),
+            target,
+            wake: Notify::new(),
+            stored: stored.map(std::sync::RwLock::new),
+            stop,
+        })
+    }
+
+    fn takes(&self, event_type: &str) -> bool {
+        match &self.stored {
+            Some(stored) => {
+                let stored = stored.read().unwrap_or_else(|p| p.into_inner());
+                stored.filters.is_empty() || stored.filters.iter().any(|p| p.matches(event_type))
+            }
+            None => self
+                .target
+                .route
+                .as_ref()
+                .is_none_or(|p| p.matches(event_type)),
+        }
+    }
+
+    fn disabled(&self) -> bool {
+        self.stored.as_ref().is_some_and(|stored| {
+            stored
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .endpoint
+                .disabled
+        })
+    }
+}
+
+/// The lanes of the moment: those of the flags' targets, then one per stored endpoint.
+#[derive(Default, Clone)]
+struct Lanes {
+    list: Vec<Arc<Lane>>,
+    by_key: HashMap<Arc<str>, Arc<Lane>>,
+}
+
+impl Lanes {
+    fn new(list: Vec<Arc<Lane>>) -> Self {
+        let by_key = list
+            .iter()
+            .map(|l| (Arc::clone(&l.key), Arc::clone(l)))
+            .collect();
+        Self { list, by_key }
+    }
 }
 
 pub struct Relay {
-    lanes: Vec<Arc<Lane>>,
-    by_key: HashMap<Arc<str>, Arc<Lane>>,
+    lanes: std::sync::RwLock<Arc<Lanes>>,
+    /// Where new lanes' workers go: the runtimes the relay was started on.
+    runtimes: std::sync::Mutex<Vec<(tokio::runtime::Handle, alert::Client)>>,
+    /// One reload of the stored endpoints at a time.
+    reloading: tokio::sync::Mutex<()>,
     headers: HeaderMap,
     policy: RetryPolicy,
     concurrency: usize,
@@ -91,25 +192,16 @@ impl Relay {
             ..outbound
         };
         let client = alert::build_client(client_options.clone())?;
+        let stop = CancellationToken::new();
         let lanes: Vec<Arc<Lane>> = config
             .targets
             .into_iter()
-            .map(|target| {
-                Arc::new(Lane {
-                    key: target.key(),
-                    endpoint: target.url.clone().into(),
-                    target,
-                    wake: Notify::new(),
-                })
-            })
-            .collect();
-        let by_key = lanes
-            .iter()
-            .map(|l| (Arc::clone(&l.key), Arc::clone(l)))
+            .map(|target| Lane::new(target, None, stop.child_token()))
             .collect();
         Ok(Arc::new(Self {
-            lanes,
-            by_key,
+            lanes: std::sync::RwLock::new(Arc::new(Lanes::new(lanes))),
+            runtimes: std::sync::Mutex::new(Vec::new()),
+            reloading: tokio::sync::Mutex::new(()),
             headers: config.headers,
             policy: config.policy,
             concurrency: config.concurrency.max(1),
@@ -117,38 +209,97 @@ impl Relay {
             client,
             client_options,
             store,
-            stop: CancellationToken::new(),
+            stop,
             tasks: TaskTracker::new(),
         }))
     }
 
-    /// The targets (by URL) that take an event of this type.
+    fn lanes(&self) -> Arc<Lanes> {
+        Arc::clone(&self.lanes.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The targets that take an event of this type: the URLs of the flags' targets, the
+    /// ids of the stored endpoints (a disabled one too: its deliveries wait).
     pub fn targets_for(&self, event_type: &str) -> Vec<Arc<str>> {
-        let takes = |l: &&Arc<Lane>| {
-            l.target
-                .route
-                .as_ref()
-                .is_none_or(|p| p.matches(event_type))
-        };
-        self.lanes
+        self.lanes()
+            .list
             .iter()
-            .filter(takes)
+            .filter(|l| l.takes(event_type))
             .map(|l| Arc::clone(&l.key))
             .collect()
     }
 
     /// Tells a target's workers that a delivery is waiting.
     pub fn wake(&self, target: &str) {
+        let lanes = self.lanes();
         // `target` is usually one of the keys handed out by `targets_for`: compare the
         // pointers before hashing the URL.
-        let lane = self
-            .lanes
+        let lane = lanes
+            .list
             .iter()
             .find(|l| std::ptr::eq(l.key.as_ptr(), target.as_ptr()) && l.key.len() == target.len())
-            .or_else(|| self.by_key.get(target));
+            .or_else(|| lanes.by_key.get(target));
         if let Some(lane) = lane {
             lane.wake.notify_one();
         }
+    }
+
+    /// Reads the stored endpoints again and brings the lanes in line: a new endpoint gets
+    /// a lane and its workers, a changed one its new record (an enabled one's workers are
+    /// woken, a new URL makes a new lane), a deleted one's workers stop.
+    pub async fn reload_endpoints(self: &Arc<Self>) -> Result<(), super::store::StoreError> {
+        let _one = self.reloading.lock().await;
+        let endpoints = self.store.endpoints().await?;
+        let old = self.lanes();
+        let mut list: Vec<Arc<Lane>> = old
+            .list
+            .iter()
+            .filter(|l| l.stored.is_none())
+            .cloned()
+            .collect();
+        let mut started = Vec::new();
+        for endpoint in endpoints {
+            let existing = old
+                .by_key
+                .get(endpoint.id.as_str())
+                .filter(|l| l.stored.is_some() && l.target.url.as_str() == endpoint.url);
+            match existing {
+                Some(lane) => {
+                    if let Some(stored) = &lane.stored {
+                        *stored.write().unwrap_or_else(|p| p.into_inner()) = Stored::new(endpoint);
+                    }
+                    lane.wake.notify_waiters();
+                    list.push(Arc::clone(lane));
+                }
+                None => {
+                    let Ok(url) = url::Url::parse(&endpoint.url) else {
+                        tracing::error!(endpoint = %endpoint.id, "stored endpoint has no valid URL");
+                        continue;
+                    };
+                    let target = Target { url, route: None };
+                    let lane =
+                        Lane::new(target, Some(Stored::new(endpoint)), self.stop.child_token());
+                    started.push(Arc::clone(&lane));
+                    list.push(lane);
+                }
+            }
+        }
+        let new = Lanes::new(list);
+        for lane in old.list.iter().filter(|l| l.stored.is_some()) {
+            let kept = new
+                .by_key
+                .get(&lane.key)
+                .is_some_and(|l| Arc::ptr_eq(l, lane));
+            if !kept {
+                lane.stop.cancel();
+            }
+        }
+        *self.lanes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        let runtimes = self.runtimes.locked().clone();
+        if !runtimes.is_empty() {
+            self.spawn_lanes(&started, &runtimes);
+        }
+        Ok(())
     }
 
     /// Starts the workers, `concurrency` per target, on the current runtime.
@@ -180,8 +331,19 @@ impl Relay {
                 relay.wake(target);
             }
         }));
+        *self.runtimes.locked() = runtimes.to_vec();
+        let lanes = self.lanes();
+        self.spawn_lanes(&lanes.list, runtimes);
+        self.tasks.close();
+    }
+
+    fn spawn_lanes(
+        self: &Arc<Self>,
+        lanes: &[Arc<Lane>],
+        runtimes: &[(tokio::runtime::Handle, alert::Client)],
+    ) {
         let mut turn = runtimes.iter().cycle();
-        for lane in &self.lanes {
+        for lane in lanes {
             for _ in 0..self.concurrency {
                 let Some((runtime, client)) = turn.next() else {
                     break;
@@ -192,7 +354,6 @@ impl Relay {
                 self.tasks.spawn_on(WakesInline::new(worker), runtime);
             }
         }
-        self.tasks.close();
     }
 
     /// Stops taking new work and waits up to `grace` for attempts in flight. Returns
@@ -204,8 +365,17 @@ impl Relay {
 
     async fn work(self: Arc<Self>, lane: Arc<Lane>, client: alert::Client) {
         'work: loop {
-            if self.stop.is_cancelled() {
+            if lane.stop.is_cancelled() {
                 return;
+            }
+            if lane.disabled() {
+                // A disabled endpoint's deliveries wait; a change of it wakes every worker.
+                tokio::select! {
+                    () = lane.wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    () = lane.stop.cancelled() => return,
+                }
+                continue 'work;
             }
             let now = Utc::now();
             if let Ok(Claim::Job(job)) = self.store.claim(&lane.key, now).await {
@@ -237,7 +407,7 @@ impl Relay {
                 tokio::select! {
                     () = &mut woken => {}
                     () = tokio::time::sleep(idle_for) => {}
-                    () = self.stop.cancelled() => return,
+                    () = lane.stop.cancelled() => return,
                 }
                 continue 'work;
             };
@@ -255,12 +425,27 @@ impl Relay {
     ) {
         let started = Instant::now();
         let number = job.attempts + 1;
+        let (extra, signer) = match &lane.stored {
+            Some(stored) => {
+                let stored = stored.read().unwrap_or_else(|p| p.into_inner());
+                let mut headers = self.headers.clone();
+                headers.extend(stored.headers.clone());
+                let secrets = stored
+                    .endpoint
+                    .signing_secrets(at)
+                    .into_iter()
+                    .filter_map(|s| Secret::parse(s).ok())
+                    .collect();
+                (headers, Signer::new(secrets))
+            }
+            None => (self.headers.clone(), self.signer.clone()),
+        };
         let delivery = alert::Delivery {
             endpoint: lane.endpoint.clone(),
             body: Bytes::from_owner(Arc::clone(&job.body)),
-            headers: self.headers.clone(),
+            headers: extra,
         };
-        let headers = self.attempt_headers(&mut job, at);
+        let headers = attempt_headers(signer.as_ref(), &mut job, at);
         let attempt = alert::attempt(client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
         let next = match self.policy.decide(verdict, job.round, attempt.retry_after) {
@@ -294,20 +479,19 @@ impl Relay {
             tracing::error!(error = %e, delivery = job.id, "cannot record a delivery attempt");
         }
     }
+}
 
-    /// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with forward
-    /// secrets a fresh `webhook-signature` over them.
-    /// The job's `webhook_id` moves into the header.
-    fn attempt_headers(&self, job: &mut DeliveryJob, at: DateTime<Utc>) -> HeaderMap {
-        if let (Some(signer), Ok(id)) = (&self.signer, MessageId::new(job.webhook_id.as_str())) {
-            return signer.headers(&id, &job.body);
-        }
-        let mut headers = HeaderMap::with_capacity(2 + alert::ADDED_HEADERS);
-        let id = Bytes::from(std::mem::take(&mut job.webhook_id));
-        if let Ok(id) = HeaderValue::from_maybe_shared(id) {
-            headers.insert(WEBHOOK_ID, id);
-        }
-        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(at.timestamp()));
-        headers
+/// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with secrets a fresh
+/// `webhook-signature` over them. The job's `webhook_id` moves into the header.
+fn attempt_headers(signer: Option<&Signer>, job: &mut DeliveryJob, at: DateTime<Utc>) -> HeaderMap {
+    if let (Some(signer), Ok(id)) = (signer, MessageId::new(job.webhook_id.as_str())) {
+        return signer.headers(&id, &job.body);
     }
+    let mut headers = HeaderMap::with_capacity(2 + alert::ADDED_HEADERS);
+    let id = Bytes::from(std::mem::take(&mut job.webhook_id));
+    if let Ok(id) = HeaderValue::from_maybe_shared(id) {
+        headers.insert(WEBHOOK_ID, id);
+    }
+    headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(at.timestamp()));
+    headers
 }

@@ -276,3 +276,195 @@ async fn endpoints_survive_a_restart_of_a_sqlite_store() {
     let secret = durable::get_json(&second.base, "/endpoints/kept/secret").await;
     assert_eq!(secret["secret"], created["secret"]);
 }
+
+mod relayed {
+    //! The relay delivering to stored endpoints: each with its own filter, headers and
+    //! secret (two signatures during a rotation's grace period); a disabled one's
+    //! deliveries wait and flow when it is enabled; a deleted one gets nothing more.
+
+    use std::time::Duration;
+
+    use hookrelay::alert::RetryPolicy;
+    use hookrelay::alert::signing::{Secret, sign};
+    use hookrelay::server::relay::RelayConfig;
+    use http::HeaderMap;
+    use serde_json::{Value, json};
+
+    use super::send;
+    use crate::support::app::App;
+    use crate::support::customer::{Customer, Recorded};
+    use crate::support::event_of_type;
+
+    async fn relay_app() -> App {
+        let config = RelayConfig {
+            targets: Vec::new(),
+            headers: HeaderMap::new(),
+            policy: RetryPolicy::schedule(vec![Duration::from_millis(50)]),
+            timeout: Duration::from_secs(5),
+            concurrency: 2,
+            signer: None,
+        };
+        App::with_relay(config, 1000).await
+    }
+
+    async fn create(app: &App, document: Value) -> Value {
+        let (status, created) = send(app, "POST", "/endpoints", Some(document)).await;
+        assert_eq!(status, 201, "{created}");
+        created
+    }
+
+    /// The `v1,` signatures of a delivery that `secret` made.
+    fn signed_by(request: &Recorded, secret: &str) -> bool {
+        let secret = Secret::parse(secret).unwrap();
+        let id = request.header("webhook-id").unwrap();
+        let timestamp: i64 = request
+            .header("webhook-timestamp")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let expected = sign(&[secret], id, timestamp, &request.body);
+        request
+            .header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .any(|s| s == expected)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_endpoint_gets_its_types_signed_with_its_own_secret() {
+        let (orders, users) = (Customer::start(), Customer::start());
+        let app = relay_app().await;
+        let a = create(
+            &app,
+            json!({"url": orders.url("/in"), "filter_types": ["order.*"], "headers": {"x-tenant": "a"}}),
+        )
+        .await;
+        let b = create(
+            &app,
+            json!({"url": users.url("/in"), "filter_types": ["user.created", "order.paid"]}),
+        )
+        .await;
+
+        assert_eq!(app.post(event_of_type(1, "order.created")).await.0, 200);
+        assert_eq!(app.post(event_of_type(2, "user.created")).await.0, 200);
+        assert_eq!(app.post(event_of_type(3, "order.paid")).await.0, 200);
+        assert_eq!(app.post(event_of_type(4, "other")).await.0, 200);
+
+        let got_a = orders.wait_for_async(2).await;
+        let got_b = users.wait_for_async(2).await;
+        let ids = |got: &[Recorded]| {
+            let mut ids: Vec<String> = got
+                .iter()
+                .map(|r| r.header("webhook-id").unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&got_a), ["evt_1", "evt_3"]);
+        assert_eq!(ids(&got_b), ["evt_2", "evt_3"]);
+        let secret_a = a["secret"].as_str().unwrap();
+        let secret_b = b["secret"].as_str().unwrap();
+        assert!(
+            got_a
+                .iter()
+                .all(|r| signed_by(r, secret_a) && !signed_by(r, secret_b))
+        );
+        assert!(
+            got_b
+                .iter()
+                .all(|r| signed_by(r, secret_b) && !signed_by(r, secret_a))
+        );
+        assert!(got_a.iter().all(|r| r.header("x-tenant") == Some("a")));
+        assert!(got_b.iter().all(|r| r.header("x-tenant").is_none()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            (orders.count(), users.count()),
+            (2, 2),
+            "event 4 went nowhere"
+        );
+
+        let (_, stats) = send(
+            &app,
+            "GET",
+            &format!("/endpoints/{}/stats", a["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+        assert_eq!(stats["delivered"], 2, "{stats}");
+        assert!(stats["last_success_at"].is_string(), "{stats}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_rotation_both_secrets_sign_until_the_grace_period_ends() {
+        let customer = Customer::start();
+        let app = relay_app().await;
+        let created = create(&app, json!({"url": customer.url("/in")})).await;
+        let id = created["id"].as_str().unwrap();
+        let old = created["secret"].as_str().unwrap().to_owned();
+        let (status, rotated) = send(
+            &app,
+            "POST",
+            &format!("/endpoints/{id}/secret/rotate?grace_seconds=2"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let new = rotated["secret"].as_str().unwrap().to_owned();
+
+        app.post(event_of_type(1, "t")).await;
+        let during = customer.wait_for_async(1).await;
+        assert_eq!(
+            during[0]
+                .header("webhook-signature")
+                .unwrap()
+                .split(' ')
+                .count(),
+            2
+        );
+        assert!(signed_by(&during[0], &new) && signed_by(&during[0], &old));
+
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        app.post(event_of_type(2, "t")).await;
+        let after = customer.wait_for_async(2).await;
+        let last = after
+            .iter()
+            .find(|r| r.header("webhook-id") == Some("evt_2"))
+            .unwrap();
+        assert_eq!(
+            last.header("webhook-signature").unwrap().split(' ').count(),
+            1
+        );
+        assert!(signed_by(last, &new) && !signed_by(last, &old));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disabled_endpoints_deliveries_wait_and_flow_when_it_is_enabled() {
+        let customer = Customer::start();
+        let app = relay_app().await;
+        let created = create(&app, json!({"url": customer.url("/in"), "disabled": true})).await;
+        let id = created["id"].as_str().unwrap();
+        for n in 1..=3 {
+            assert_eq!(app.post(event_of_type(n, "t")).await.0, 200);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(customer.count(), 0, "a disabled endpoint gets nothing");
+        let (_, stats) = send(&app, "GET", &format!("/endpoints/{id}/stats"), None).await;
+        assert_eq!(stats["pending"], 3, "{stats}");
+
+        let (status, _) = send(
+            &app,
+            "PATCH",
+            &format!("/endpoints/{id}"),
+            Some(json!({"disabled": false})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(customer.wait_for_async(3).await.len(), 3);
+
+        let (status, _) = send(&app, "DELETE", &format!("/endpoints/{id}"), None).await;
+        assert_eq!(status, 200);
+        app.post(event_of_type(4, "t")).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(customer.count(), 3, "a deleted endpoint gets nothing more");
+    }
+}

@@ -143,7 +143,7 @@ async fn serve(
 
     let mut state = AppState::new(store.clone(), config);
     let relay = match relay_config {
-        Some(config) => Some(start_relay(&args, config, store.clone(), outbound)?),
+        Some(config) => Some(start_relay(&args, config, store.clone(), outbound).await?),
         None => None,
     };
     if let Some((relay, _)) = &relay {
@@ -176,7 +176,7 @@ fn config(args: &ServeArgs, verify: Option<Verification>, admin: AdminAuth) -> C
 
 /// The relay with its delivery workers running on threads of their own
 /// (`server::threads`), apart from the runtime that serves requests.
-fn start_relay(
+async fn start_relay(
     args: &ServeArgs,
     config: RelayConfig,
     store: Arc<dyn EventStore>,
@@ -186,6 +186,11 @@ fn start_relay(
     let threads = RuntimeThreads::start("relay", usize::from(args.forward_threads))
         .context("starting the relay's threads")?;
     relay.start_on(threads.handles())?;
+    // Stored endpoints (`POST /endpoints`) are delivered to as well.
+    relay
+        .reload_endpoints()
+        .await
+        .context("reading the stored endpoints")?;
     Ok((relay, threads))
 }
 
@@ -231,11 +236,8 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         route: Some(pattern.clone()),
     });
     let targets: Vec<Target> = all.chain(routed).collect();
-    if targets.is_empty() {
-        if !args.forward_secret.is_empty() {
-            anyhow::bail!("--forward-secret needs a target: --forward-to or --route");
-        }
-        return Ok(None);
+    if targets.is_empty() && !args.forward_secret.is_empty() {
+        anyhow::bail!("--forward-secret needs a target: --forward-to or --route");
     }
     let secrets = SecretText::parse_all(&args.forward_secret, SecretKind::Whsec)
         .context("--forward-secret")?;

@@ -62,6 +62,16 @@ fn unavailable_rng(e: rand::rngs::SysError) -> ApiError {
     ApiError::Internal(format!("the operating system's random source failed: {e}"))
 }
 
+/// Has the relay read the endpoints again, so that a change applies to the next delivery.
+async fn relay_again(state: &AppState) {
+    if let Some(relay) = &state.relay
+        && let Err(e) = relay.reload_endpoints().await
+    {
+        // The change is stored; the relay reads it at its next reload or start.
+        tracing::warn!(error = %e, "the relay could not read the endpoints again");
+    }
+}
+
 async fn find(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
     state
         .store
@@ -98,6 +108,7 @@ pub async fn endpoints_create(
         }
     }
     tracing::info!(endpoint = %endpoint.id, url = %endpoint.url, "endpoint created");
+    relay_again(&state).await;
     Ok((StatusCode::CREATED, Json(with_secret(&endpoint, now))).into_response())
 }
 
@@ -139,6 +150,7 @@ pub async fn endpoints_update(
         }
     }
     tracing::info!(endpoint = %endpoint.id, disabled = endpoint.disabled, "endpoint changed");
+    relay_again(&state).await;
     Ok(Json(endpoint.view(now)).into_response())
 }
 
@@ -155,6 +167,7 @@ pub async fn endpoints_delete(
         )));
     }
     tracing::info!(endpoint = %endpoint.id, "endpoint deleted");
+    relay_again(&state).await;
     Ok(Json(json!({"status": "success", "id": endpoint.id})).into_response())
 }
 
@@ -216,6 +229,7 @@ pub async fn endpoints_rotate(
         _ => return Err(ApiError::NotFound(format!("no endpoint with id {id:?}"))),
     }
     tracing::info!(endpoint = %endpoint.id, grace_seconds = grace, "endpoint secret rotated");
+    relay_again(&state).await;
     Ok(Json(secret_view(&endpoint, now)).into_response())
 }
 
@@ -227,7 +241,7 @@ pub async fn endpoints_stats(
 ) -> Result<Response, ApiError> {
     let endpoint = find(&state, &path_id(id)?).await?;
     let filter = DeliveryFilter {
-        target: Some(endpoint.url.clone()),
+        target: Some(endpoint.id.clone()),
         limit: usize::MAX,
         ..Default::default()
     };

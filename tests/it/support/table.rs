@@ -16,10 +16,7 @@ pub fn request(
     method: &Method,
     path: &str,
 ) -> reqwest::RequestBuilder {
-    let mut url = format!(
-        "{base}{}",
-        path.replace("{id}", "1")
-    );
+    let mut url = format!("{base}{}", path.replace("{id}", "1"));
     if path == "/deliveries/replay" {
         url.push_str("?status=dead");
     }
