@@ -393,8 +393,10 @@ pub trait EventStore: Send + Sync + 'static {
         endpoint: &Endpoint,
         put: Put,
     ) -> Result<EndpointWrite, StoreError>;
-    /// Removes the endpoint with this id; `false` when there was none.
-    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError>;
+    /// Removes the endpoint with this id and drops its undelivered deliveries (pending
+    /// or awaiting a retry: they become `dead`); how many were dropped, or `None` when
+    /// there was no such endpoint.
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError>;
 
     /// Whether the store keeps verified `webhook-id`s itself ([`EventStore::seen_webhook_id`],
     /// [`EventStore::remember_webhook_id`]), shared by every process on it and as long as

@@ -702,14 +702,73 @@ async fn endpoints_are_kept_by_id_and_unique_name(backend: Backend) {
         "only an existing endpoint is replaced"
     );
 
-    assert!(s.delete_endpoint(&first.id).await.unwrap());
-    assert!(!s.delete_endpoint(&first.id).await.unwrap());
+    assert_eq!(s.delete_endpoint(&first.id).await.unwrap(), Some(0));
+    assert_eq!(s.delete_endpoint(&first.id).await.unwrap(), None);
     assert_eq!(s.endpoints().await.unwrap(), [renamed]);
     let reused = new_endpoint("http://127.0.0.1:9/d", Some("alpha"), t0);
     assert_eq!(
         s.put_endpoint(&reused, Put::Create).await.unwrap(),
         EndpointWrite::Done,
         "a deleted endpoint's name is free again"
+    );
+}
+
+async fn deleting_an_endpoint_drops_its_waiting_deliveries(backend: Backend) {
+    let s = &*backend.store;
+    let endpoint = new_endpoint("http://127.0.0.1:9/a", None, Utc::now());
+    s.put_endpoint(&endpoint, Put::Create).await.unwrap();
+    let target: Arc<str> = Arc::from(endpoint.id.as_str());
+    let other: Arc<str> = Arc::from("http://127.0.0.1:9/other");
+    for id in 1..=3 {
+        let b = body(id, "x");
+        put(s, id, "t", &b, &[Arc::clone(&target), Arc::clone(&other)]).await;
+    }
+    // One delivered, one awaiting a retry, one pending.
+    let delivered = job(s, &target).await;
+    s.record_attempt(delivered.id, attempt(200), NextState::Delivered)
+        .await
+        .unwrap();
+    let retried = job(s, &target).await;
+    let later = Utc::now() + Duration::hours(1);
+    s.record_attempt(retried.id, attempt(500), NextState::RetryAt(later))
+        .await
+        .unwrap();
+
+    assert_eq!(s.delete_endpoint(&endpoint.id).await.unwrap(), Some(2));
+    let to = |t: &Arc<str>| DeliveryFilter {
+        target: Some(t.to_string()),
+        limit: 100,
+        ..Default::default()
+    };
+    let mut states: Vec<DeliveryStatus> = s
+        .deliveries(&to(&target))
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.status)
+        .collect();
+    states.sort_by_key(|s| s.as_str());
+    assert_eq!(
+        states,
+        [
+            DeliveryStatus::Dead,
+            DeliveryStatus::Dead,
+            DeliveryStatus::Delivered
+        ]
+    );
+    assert!(matches!(
+        s.claim(&target, later + Duration::hours(1)).await.unwrap(),
+        Claim::Idle { .. }
+    ));
+    let others = s.deliveries(&to(&other)).await.unwrap();
+    assert!(
+        others.iter().all(|d| d.status == DeliveryStatus::Pending),
+        "untouched"
+    );
+    assert_eq!(
+        s.delivery_counts().await.unwrap().open,
+        3,
+        "only the other target's"
     );
 }
 
@@ -756,6 +815,7 @@ contract! {
     string_ids_follow_eviction(2, 100),
     deliveries_know_their_events_string_id(100, 100),
     endpoints_are_kept_by_id_and_unique_name(100, 100),
+    deleting_an_endpoint_drops_its_waiting_deliveries(100, 100),
 }
 
 /// Inserts that arrive together are written in shared transactions (group commit), and

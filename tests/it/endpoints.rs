@@ -461,9 +461,47 @@ mod relayed {
         assert_eq!(status, 200);
         assert_eq!(customer.wait_for_async(3).await.len(), 3);
 
-        let (status, _) = send(&app, "DELETE", &format!("/endpoints/{id}"), None).await;
+        let (status, _) = send(
+            &app,
+            "PATCH",
+            &format!("/endpoints/{id}"),
+            Some(json!({"disabled": true})),
+        )
+        .await;
         assert_eq!(status, 200);
         app.post(event_of_type(4, "t")).await;
+        app.post(event_of_type(5, "t")).await;
+        let (status, deleted) = send(&app, "DELETE", &format!("/endpoints/{id}"), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            deleted["dropped"], 2,
+            "the two waiting deliveries: {deleted}"
+        );
+        let (_, dead) = send(
+            &app,
+            "GET",
+            &format!("/deliveries?target={id}&status=dead"),
+            None,
+        )
+        .await;
+        assert_eq!(dead["deliveries"].as_array().unwrap().len(), 2, "{dead}");
+        let (_, metrics) = (
+            0,
+            app.client
+                .get(app.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            crate::support::metric(&metrics, "hookrelay_deliveries_dropped_total"),
+            Some(2.0),
+            "{metrics}"
+        );
+        app.post(event_of_type(6, "t")).await;
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(customer.count(), 3, "a deleted endpoint gets nothing more");
     }

@@ -160,15 +160,16 @@ pub async fn endpoints_delete(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let endpoint = find(&state, &path_id(id)?).await?;
-    if !state.store.delete_endpoint(&endpoint.id).await? {
+    let Some(dropped) = state.store.delete_endpoint(&endpoint.id).await? else {
         return Err(ApiError::NotFound(format!(
             "no endpoint with id {:?}",
             endpoint.id
         )));
-    }
-    tracing::info!(endpoint = %endpoint.id, "endpoint deleted");
+    };
+    crate::server::metrics::deliveries_dropped(dropped);
+    tracing::info!(endpoint = %endpoint.id, dropped, "endpoint deleted; its undelivered deliveries dropped");
     relay_again(&state).await;
-    Ok(Json(json!({"status": "success", "id": endpoint.id})).into_response())
+    Ok(Json(json!({"status": "success", "id": endpoint.id, "dropped": dropped})).into_response())
 }
 
 /// `GET /endpoints/{id}/secret`: the signing secret, and the previous one while it still

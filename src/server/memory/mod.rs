@@ -401,11 +401,14 @@ impl EventStore for MemoryStore {
         Ok(EndpointWrite::Done)
     }
 
-    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError> {
         let mut endpoints = self.endpoints.locked();
         let before = endpoints.len();
         endpoints.retain(|e| e.id != id);
-        Ok(endpoints.len() != before)
+        if endpoints.len() == before {
+            return Ok(None);
+        }
+        Ok(Some(self.lock().deliveries.drop_target(id)))
     }
 }
 

@@ -557,13 +557,24 @@ impl EventStore for PostgresStore {
         }
     }
 
-    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError> {
         let client = self.client().await?;
-        let deleted = client
-            .execute("DELETE FROM endpoints WHERE id = $1", &[&id])
+        // One statement: the endpoint goes and its waiting deliveries with it, or neither.
+        let row = client
+            .query_one(
+                "WITH gone AS (DELETE FROM endpoints WHERE id = $1 RETURNING id),
+                      dropped AS (
+                          UPDATE deliveries SET status = 'dead', due = NULL
+                          WHERE target = $1 AND status IN ('pending', 'failed')
+                            AND EXISTS (SELECT 1 FROM gone)
+                          RETURNING 1)
+                 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM dropped)",
+                &[&id],
+            )
             .await
             .map_err(failed("deleting an endpoint"))?;
-        Ok(deleted > 0)
+        let (gone, dropped): (i64, i64) = (row.get(0), row.get(1));
+        Ok((gone > 0).then_some(dropped as usize))
     }
 }
 

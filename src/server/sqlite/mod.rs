@@ -362,7 +362,7 @@ impl EventStore for SqliteStore {
         }
     }
 
-    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError> {
         match self.writer.call(Op::DeleteEndpoint(id.to_owned())).await? {
             Reply::Deleted(deleted) => Ok(deleted),
             other => Err(unexpected(other)),

@@ -63,7 +63,8 @@ pub enum Reply {
     Claim(Claim),
     Targets(Vec<Arc<str>>),
     Endpoint(EndpointWrite),
-    Deleted(bool),
+    /// `None`: no such endpoint; else how many deliveries were dropped.
+    Deleted(Option<usize>),
     Done,
 }
 
@@ -117,11 +118,7 @@ pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -
             Reply::Done
         }
         Op::PutEndpoint { endpoint, put } => Reply::Endpoint(put_endpoint(conn, endpoint, *put)?),
-        Op::DeleteEndpoint(id) => Reply::Deleted(
-            conn.prepare_cached("DELETE FROM endpoints WHERE id = ?1")?
-                .execute([id])?
-                > 0,
-        ),
+        Op::DeleteEndpoint(id) => Reply::Deleted(delete_endpoint(conn, counts, id)?),
         #[cfg(test)]
         Op::Exec(sql) => {
             conn.execute_batch(sql)?;
@@ -131,6 +128,27 @@ pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -
 }
 
 pub type Result<T> = rusqlite::Result<T>;
+
+fn delete_endpoint(conn: &Connection, counts: &mut Counts, id: &str) -> Result<Option<usize>> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM endpoints WHERE id = ?1")?
+        .execute([id])?;
+    if deleted == 0 {
+        return Ok(None);
+    }
+    let mut dropped = 0;
+    for status in [DeliveryStatus::Pending, DeliveryStatus::Failed] {
+        let n = conn
+            .prepare_cached(
+                "UPDATE deliveries SET status = 'dead', due = NULL WHERE target = ?1 AND status = ?2",
+            )?
+            .execute(params![id, status.as_str()])?;
+        counts.add(status, -(n as isize));
+        counts.add(DeliveryStatus::Dead, n as isize);
+        dropped += n;
+    }
+    Ok(Some(dropped))
+}
 
 fn put_endpoint(conn: &Connection, endpoint: &Endpoint, put: Put) -> Result<EndpointWrite> {
     let exists = conn
