@@ -71,10 +71,17 @@ struct Stored {
     /// `filter_types`, compiled; empty takes every type.
     filters: Vec<glob::Pattern>,
     headers: HeaderMap,
+    /// `rate_limit`'s token bucket, one request at a time (no burst).
+    limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
 }
 
 impl Stored {
-    fn new(endpoint: Endpoint) -> Self {
+    /// The record `endpoint`, keeping the bucket of `previous` when the rate is the same.
+    fn new(endpoint: Endpoint, previous: Option<&Stored>) -> Self {
+        let limiter = match previous {
+            Some(p) if p.endpoint.rate_limit == endpoint.rate_limit => p.limiter.clone(),
+            _ => endpoint.rate_limit.and_then(limiter),
+        };
         let filters = endpoint
             .filter_types
             .iter()
@@ -94,8 +101,16 @@ impl Stored {
             endpoint,
             filters,
             headers,
+            limiter,
         }
     }
+}
+
+/// A bucket that lets `per_second` requests through each second, evenly spaced.
+fn limiter(per_second: u64) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
+    let rate = std::num::NonZeroU32::new(u32::try_from(per_second).unwrap_or(u32::MAX))?;
+    let quota = governor::Quota::per_second(rate).allow_burst(std::num::NonZeroU32::MIN);
+    Some(Arc::new(governor::RateLimiter::direct(quota)))
 }
 
 impl Lane {
@@ -126,6 +141,15 @@ impl Lane {
                 .as_ref()
                 .is_none_or(|p| p.matches(event_type)),
         }
+    }
+
+    fn limiter(&self) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
+        let stored = self.stored.as_ref()?;
+        stored
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .limiter
+            .clone()
     }
 
     fn disabled(&self) -> bool {
@@ -266,7 +290,8 @@ impl Relay {
             match existing {
                 Some(lane) => {
                     if let Some(stored) = &lane.stored {
-                        *stored.write().unwrap_or_else(|p| p.into_inner()) = Stored::new(endpoint);
+                        let mut stored = stored.write().unwrap_or_else(|p| p.into_inner());
+                        *stored = Stored::new(endpoint, Some(&stored));
                     }
                     lane.wake.notify_waiters();
                     list.push(Arc::clone(lane));
@@ -277,8 +302,11 @@ impl Relay {
                         continue;
                     };
                     let target = Target { url, route: None };
-                    let lane =
-                        Lane::new(target, Some(Stored::new(endpoint)), self.stop.child_token());
+                    let lane = Lane::new(
+                        target,
+                        Some(Stored::new(endpoint, None)),
+                        self.stop.child_token(),
+                    );
                     started.push(Arc::clone(&lane));
                     list.push(lane);
                 }
@@ -376,6 +404,14 @@ impl Relay {
                     () = lane.stop.cancelled() => return,
                 }
                 continue 'work;
+            }
+            if let Some(limiter) = lane.limiter() {
+                // Beyond its rate, an endpoint's deliveries wait here, before they are
+                // claimed; other endpoints' workers do not share the bucket.
+                tokio::select! {
+                    () = limiter.until_ready() => {}
+                    () = lane.stop.cancelled() => return,
+                }
             }
             let now = Utc::now();
             if let Ok(Claim::Job(job)) = self.store.claim(&lane.key, now).await {

@@ -505,4 +505,37 @@ mod relayed {
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(customer.count(), 3, "a deleted endpoint gets nothing more");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rate_limited_endpoint_is_paced_and_slows_no_other() {
+        let (limited, free) = (Customer::start(), Customer::start());
+        let app = relay_app().await;
+        create(&app, json!({"url": limited.url("/in"), "rate_limit": 20})).await;
+        create(&app, json!({"url": free.url("/in")})).await;
+
+        let started = std::time::Instant::now();
+        for n in 1..=100 {
+            assert_eq!(app.post(event_of_type(n, "t")).await.0, 200);
+        }
+        assert_eq!(free.wait_for_async(100).await.len(), 100);
+        let free_took = started.elapsed();
+        let got = limited.wait_for_async(100).await;
+        let limited_took = started.elapsed();
+        assert!(
+            free_took < Duration::from_secs(3),
+            "the unlimited endpoint took {free_took:?}"
+        );
+        // One at a time, 20 a second: 99 gaps of 50 ms after the first.
+        let first = got.iter().map(|r| r.at).min().unwrap();
+        let last = got.iter().map(|r| r.at).max().unwrap();
+        assert!(
+            last - first >= Duration::from_millis(4900),
+            "100 deliveries at 20/s spread over {:?}",
+            last - first
+        );
+        assert!(
+            limited_took >= Duration::from_millis(4900),
+            "{limited_took:?}"
+        );
+    }
 }
