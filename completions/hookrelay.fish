@@ -75,6 +75,8 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-ti
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-pending -d 'Open deliveries allowed; beyond it POST /webhook answers 503 with Retry-After' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-concurrency -d 'Attempts in flight per target' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-threads -d 'Threads that deliver, apart from the --workers that serve requests' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l circuit-failures -d 'Failed attempts in a row that open an endpoint\'s circuit (then one probe at a time)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l circuit-disable-after -d 'An endpoint failing this long, without a success, is disabled' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l shutdown-grace -d 'On SIGTERM, time given to attempts in flight before exiting' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l keep-secret-headers -d 'Keep the values of Authorization, Cookie and Proxy-Authorization in the stored headers (redacted by default)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l admin-open -d 'Serve the admin endpoints without a token on an address that is not loopback'

@@ -52,6 +52,54 @@ pub struct RelayConfig {
     pub concurrency: usize,
     /// Signs every attempt (Standard Webhooks) when forward secrets are given.
     pub signer: Option<Signer>,
+    /// When a stored endpoint's circuit opens, and when a failing one is disabled.
+    pub circuit: CircuitConfig,
+}
+
+/// The circuit breaker of stored endpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct CircuitConfig {
+    /// Consecutive failed attempts that open the circuit.
+    pub failures: u32,
+    /// The wait before the first probe; each failed probe doubles it, up to `max_probe`.
+    pub first_probe: Duration,
+    pub max_probe: Duration,
+    /// An endpoint failing this long (no success since its first failure) is disabled.
+    pub disable_after: Duration,
+}
+
+impl Default for CircuitConfig {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            first_probe: Duration::from_secs(5),
+            max_probe: Duration::from_secs(3600),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+        }
+    }
+}
+
+/// A stored endpoint's circuit: closed while attempts succeed; open after
+/// [`CircuitConfig::failures`] failures in a row, when only one probe is made at a time,
+/// at a growing interval, until one succeeds.
+#[derive(Debug, Default)]
+struct Circuit {
+    consecutive: u32,
+    failing_since: Option<Instant>,
+    /// While open: when the next probe may start.
+    probe_at: Option<Instant>,
+    probe_wait: Duration,
+    probing: bool,
+}
+
+/// What a worker may do now, by the circuit.
+enum Gate {
+    /// Closed: attempt.
+    Go,
+    /// Open, and this worker makes the probe.
+    Probe,
+    /// Open: wait this long before asking again.
+    Wait(Duration),
 }
 
 struct Lane {
@@ -63,6 +111,7 @@ struct Lane {
     stored: Option<std::sync::RwLock<Stored>>,
     /// Ends this lane's workers (its endpoint was deleted or moved to another URL).
     stop: CancellationToken,
+    circuit: std::sync::Mutex<Circuit>,
 }
 
 /// What a stored endpoint's lane needs of its record, read once per change.
@@ -126,6 +175,7 @@ impl Lane {
             wake: Notify::new(),
             stored: stored.map(std::sync::RwLock::new),
             stop,
+            circuit: std::sync::Mutex::new(Circuit::default()),
         })
     }
 
@@ -190,6 +240,7 @@ pub struct Relay {
     policy: RetryPolicy,
     concurrency: usize,
     signer: Option<Signer>,
+    circuit: CircuitConfig,
     /// The outbound connections of workers on the first (or only) runtime.
     client: alert::Client,
     client_options: alert::ClientOptions,
@@ -230,6 +281,7 @@ impl Relay {
             policy: config.policy,
             concurrency: config.concurrency.max(1),
             signer: config.signer,
+            circuit: config.circuit,
             client,
             client_options,
             store,
@@ -405,6 +457,37 @@ impl Relay {
                 }
                 continue 'work;
             }
+            let probe = match self.gate(&lane) {
+                Gate::Go => false,
+                Gate::Probe => true,
+                Gate::Wait(wait) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = lane.stop.cancelled() => return,
+                    }
+                    continue 'work;
+                }
+            };
+            if probe {
+                // The probe: one delivery, whatever its due time, as soon as there is one.
+                let now = Utc::now();
+                match self
+                    .store
+                    .claim(&lane.key, now + chrono::Duration::days(3650))
+                    .await
+                {
+                    Ok(Claim::Job(job)) => self.attempt(&client, &lane, job, now).await,
+                    _ => {
+                        lane.circuit.locked().probing = false;
+                        tokio::select! {
+                            () = lane.wake.notified() => {}
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            () = lane.stop.cancelled() => return,
+                        }
+                    }
+                }
+                continue 'work;
+            }
             if let Some(limiter) = lane.limiter() {
                 // Beyond its rate, an endpoint's deliveries wait here, before they are
                 // claimed; other endpoints' workers do not share the bucket.
@@ -451,6 +534,89 @@ impl Relay {
         }
     }
 
+    /// What the circuit of `lane` lets a worker do now.
+    fn gate(&self, lane: &Lane) -> Gate {
+        if lane.stored.is_none() {
+            return Gate::Go;
+        }
+        let mut circuit = lane.circuit.locked();
+        let Some(at) = circuit.probe_at else {
+            return Gate::Go;
+        };
+        let now = Instant::now();
+        if circuit.probing || now < at {
+            return Gate::Wait(
+                at.saturating_duration_since(now)
+                    .max(Duration::from_millis(50)),
+            );
+        }
+        circuit.probing = true;
+        Gate::Probe
+    }
+
+    /// Counts an attempt's outcome in the circuit of `lane`: opens it after
+    /// `failures` in a row (its next probe at a doubled interval), closes it on a
+    /// success, and disables the endpoint once it has failed for `disable_after`.
+    /// While open: when the next probe is due.
+    async fn after_attempt(&self, lane: &Lane, succeeded: bool) -> Option<Instant> {
+        let now = Instant::now();
+        let (open_until, disable) = {
+            let mut c = lane.circuit.locked();
+            c.probing = false;
+            if succeeded {
+                if c.probe_at.is_some() {
+                    tracing::info!(endpoint = %lane.key, "endpoint answered again; circuit closed");
+                }
+                *c = Circuit::default();
+                return None;
+            }
+            c.consecutive += 1;
+            let since = *c.failing_since.get_or_insert(now);
+            if c.consecutive >= self.circuit.failures {
+                c.probe_wait = match c.probe_at {
+                    None => self.circuit.first_probe,
+                    Some(_) => (c.probe_wait * 2).min(self.circuit.max_probe),
+                };
+                if c.probe_at.is_none() {
+                    tracing::warn!(endpoint = %lane.key, failures = c.consecutive, "circuit opened");
+                }
+                c.probe_at = Some(now + c.probe_wait);
+            }
+            (c.probe_at, now - since >= self.circuit.disable_after)
+        };
+        if disable && !lane.disabled() {
+            self.disable(lane).await;
+        }
+        open_until
+    }
+
+    /// Disables the endpoint of `lane`, failing for too long, in the store and here.
+    async fn disable(&self, lane: &Lane) {
+        let found = match self.store.endpoint(&lane.key).await {
+            Ok(Some(endpoint)) => endpoint,
+            _ => return,
+        };
+        let mut endpoint = found;
+        endpoint.disabled = true;
+        endpoint.updated_at = Utc::now();
+        let written = self
+            .store
+            .put_endpoint(&endpoint, super::store::Put::Replace)
+            .await;
+        tracing::warn!(
+            endpoint = %lane.key,
+            failing_for_secs = self.circuit.disable_after.as_secs(),
+            stored = written.is_ok(),
+            "endpoint disabled after failing for too long"
+        );
+        super::metrics::endpoint_disabled();
+        if let Some(stored) = &lane.stored {
+            let mut stored = stored.write().unwrap_or_else(|p| p.into_inner());
+            *stored = Stored::new(endpoint, Some(&stored));
+        }
+        *lane.circuit.locked() = Circuit::default();
+    }
+
     /// One attempt of a delivery claimed `at`.
     async fn attempt(
         &self,
@@ -484,11 +650,24 @@ impl Relay {
         let headers = attempt_headers(signer.as_ref(), &mut job, at);
         let attempt = alert::attempt(client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
-        let next = match self.policy.decide(verdict, job.round, attempt.retry_after) {
+        let mut next = match self.policy.decide(verdict, job.round, attempt.retry_after) {
             Decision::Delivered => NextState::Delivered,
             Decision::RetryIn(wait) => NextState::RetryAt(Utc::now() + wait),
             Decision::GiveUp => NextState::Dead,
         };
+        if lane.stored.is_some() {
+            let open_until = self
+                .after_attempt(lane, verdict == Verdict::Delivered)
+                .await;
+            // While the circuit is open, a delivery that was worth retrying waits for
+            // it to close instead of dying.
+            if let (Some(until), NextState::Dead, Verdict::Retry) = (open_until, next, verdict) {
+                let wait = until.saturating_duration_since(Instant::now());
+                next = NextState::RetryAt(
+                    Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+                );
+            }
+        }
         let elapsed = started.elapsed();
         super::metrics::attempt_finished(verdict, next, elapsed);
         match next {

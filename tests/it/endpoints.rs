@@ -286,16 +286,20 @@ mod relayed {
 
     use hookrelay::alert::RetryPolicy;
     use hookrelay::alert::signing::{Secret, sign};
-    use hookrelay::server::relay::RelayConfig;
+    use hookrelay::server::relay::{CircuitConfig, RelayConfig};
     use http::HeaderMap;
     use serde_json::{Value, json};
 
     use super::send;
     use crate::support::app::App;
-    use crate::support::customer::{Customer, Recorded};
+    use crate::support::customer::{Answer, Customer, Recorded};
     use crate::support::event_of_type;
 
     async fn relay_app() -> App {
+        relay_app_with(Default::default()).await
+    }
+
+    async fn relay_app_with(circuit: CircuitConfig) -> App {
         let config = RelayConfig {
             targets: Vec::new(),
             headers: HeaderMap::new(),
@@ -303,6 +307,7 @@ mod relayed {
             timeout: Duration::from_secs(5),
             concurrency: 2,
             signer: None,
+            circuit,
         };
         App::with_relay(config, 1000).await
     }
@@ -537,5 +542,99 @@ mod relayed {
             limited_took >= Duration::from_millis(4900),
             "{limited_took:?}"
         );
+    }
+
+    async fn stats(app: &App, id: &str) -> Value {
+        send(app, "GET", &format!("/endpoints/{id}/stats"), None)
+            .await
+            .1
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_endpoints_circuit_opens_probes_and_closes_when_it_recovers() {
+        let customer = Customer::always(Answer::status(500));
+        let app = relay_app_with(CircuitConfig {
+            failures: 3,
+            first_probe: Duration::from_millis(300),
+            max_probe: Duration::from_secs(1),
+            disable_after: Duration::from_secs(600),
+        })
+        .await;
+        let created = create(&app, json!({"url": customer.url("/in")})).await;
+        let id = created["id"].as_str().unwrap();
+        for n in 1..=10 {
+            app.post(event_of_type(n, "t")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let attempts = customer.count();
+        // Without the circuit: 20 attempts (each event tried twice) in the first 100 ms.
+        assert!(
+            (3..=8).contains(&attempts),
+            "3 failures (and those in flight beside them), then probes only: {attempts}"
+        );
+        assert_eq!(
+            stats(&app, id).await["dead"],
+            0,
+            "nothing dies while the circuit is open"
+        );
+
+        customer.program(0, Answer::ok());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = stats(&app, id).await;
+            if now["delivered"] == 10 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not healed: {now}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_endpoint_failing_for_too_long_is_disabled() {
+        let customer = Customer::always(Answer::status(503));
+        let app = relay_app_with(CircuitConfig {
+            failures: 1,
+            first_probe: Duration::from_millis(100),
+            max_probe: Duration::from_millis(200),
+            disable_after: Duration::from_millis(800),
+        })
+        .await;
+        let created = create(&app, json!({"url": customer.url("/in")})).await;
+        let id = created["id"].as_str().unwrap();
+        app.post(event_of_type(1, "t")).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, shown) = send(&app, "GET", &format!("/endpoints/{id}"), None).await;
+            if shown["disabled"] == true {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still enabled: {shown}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            crate::support::metric(&metrics, "hookrelay_endpoints_disabled_total") >= Some(1.0),
+            "{metrics}"
+        );
+        let tried = customer.count();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            customer.count(),
+            tried,
+            "a disabled endpoint gets no more attempts"
+        );
+        assert_eq!(stats(&app, id).await["dead"], 0, "its delivery waits");
     }
 }

@@ -267,6 +267,7 @@ async fn relay(url: &str, timeout: Duration) -> (Value, Duration) {
         timeout,
         concurrency: 1,
         signer: None,
+        circuit: Default::default(),
     };
     let app = App::with_relay(config, 100).await;
     let started = Instant::now();

@@ -18,7 +18,7 @@ use crate::server::admin::AdminAuth;
 use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
 use crate::server::postgres::{PostgresOptions, PostgresStore};
-use crate::server::relay::{Relay, RelayConfig, Target};
+use crate::server::relay::{CircuitConfig, Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
 use crate::server::threads::RuntimeThreads;
@@ -249,6 +249,11 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         timeout: args.forward_timeout,
         concurrency: usize::from(args.forward_concurrency),
         signer: Signer::new(secrets),
+        circuit: CircuitConfig {
+            failures: args.circuit_failures,
+            disable_after: args.circuit_disable_after,
+            ..CircuitConfig::default()
+        },
     }))
 }
 
