@@ -2,6 +2,7 @@
 //! every subcommand shares.
 
 pub mod completions;
+pub mod endpoints;
 pub mod input;
 pub mod man;
 pub mod schema;
@@ -52,6 +53,7 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     Secret(secret::SecretArgs),
     Schema(schema::SchemaArgs),
+    Endpoints(endpoints::EndpointsArgs),
     #[command(hide = true)]
     Man(man::ManArgs),
 }
@@ -67,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Secret(args) => secret::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Endpoints(args) => endpoints::run(args),
         Command::Man(args) => man::run(args),
     }
 }

@@ -638,3 +638,116 @@ mod relayed {
         assert_eq!(stats(&app, id).await["dead"], 0, "its delivery waits");
     }
 }
+
+mod cli {
+    //! `hookrelay endpoints …` against a real `hookrelay serve` with an admin token.
+
+    use crate::support::{DEADLINE, Served, hookrelay};
+
+    fn run(server: &Served, token: &str, args: &[&str]) -> std::process::Output {
+        hookrelay()
+            .arg("endpoints")
+            .args(args)
+            .args(["--server", &server.url(""), "--admin-token", token])
+            .timeout(DEADLINE)
+            .output()
+            .unwrap()
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    #[test]
+    fn scripts_manage_endpoints_without_curl() {
+        let token = "t0ken-for-the-endpoints-cli-test-1234567890";
+        let server = Served::start(&["--admin-token", token]);
+
+        let added = run(
+            &server,
+            token,
+            &[
+                "add",
+                "--url",
+                "http://127.0.0.1:9/in",
+                "--name",
+                "acme",
+                "--filter-type",
+                "invoice.*",
+                "--header",
+                "X-Tenant: acme",
+                "--rate-limit",
+                "5",
+                "--json",
+            ],
+        );
+        assert!(added.status.success(), "{added:?}");
+        let created: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+        assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+        assert_eq!(created["headers"]["x-tenant"], "acme");
+
+        let listed = run(&server, token, &["list"]);
+        assert!(listed.status.success(), "{listed:?}");
+        let out = text(&listed.stdout);
+        assert!(
+            out.contains("acme\thttp://127.0.0.1:9/in\tinvoice.*\tenabled"),
+            "{out}"
+        );
+
+        let updated = run(&server, token, &["update", "acme", "--disable"]);
+        assert!(text(&updated.stdout).ends_with("disabled\n"), "{updated:?}");
+        let enabled = run(&server, token, &["update", "acme", "--enable", "--json"]);
+        let shown: serde_json::Value = serde_json::from_slice(&enabled.stdout).unwrap();
+        assert_eq!(shown["disabled"], false);
+
+        let rotated = run(
+            &server,
+            token,
+            &["rotate-secret", "acme", "--grace", "1h", "--json"],
+        );
+        let secret: serde_json::Value = serde_json::from_slice(&rotated.stdout).unwrap();
+        assert_eq!(secret["previous_secret"], created["secret"]);
+
+        let invalid = run(
+            &server,
+            token,
+            &["add", "--url", "ftp://x", "--rate-limit", "0"],
+        );
+        assert_eq!(invalid.status.code(), Some(1), "{invalid:?}");
+        let err = text(&invalid.stderr);
+        assert!(
+            err.contains("422") && err.contains("url:") && err.contains("rate_limit:"),
+            "{err}"
+        );
+
+        let refused = run(&server, "wrong", &["list"]);
+        assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+        assert!(text(&refused.stderr).contains("401"), "{refused:?}");
+
+        let removed = run(&server, token, &["rm", "acme"]);
+        assert!(
+            text(&removed.stdout).starts_with("deleted ep_"),
+            "{removed:?}"
+        );
+        let listed = run(&server, token, &["list", "--json"]);
+        let all: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(all["endpoints"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn an_unreachable_server_exits_2() {
+        let port = crate::support::unused_port();
+        let out = hookrelay()
+            .args([
+                "endpoints",
+                "list",
+                "--server",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .timeout(DEADLINE)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(text(&out.stderr).contains("cannot reach"), "{out:?}");
+    }
+}
