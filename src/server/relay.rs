@@ -214,11 +214,23 @@ impl Lane {
 }
 
 /// The lanes of the moment: those of the flags' targets, then one per stored endpoint.
-#[derive(Default, Clone)]
+/// Replaced whole when the endpoints change.
+#[derive(Default)]
 struct Lanes {
     list: Vec<Arc<Lane>>,
     by_key: HashMap<Arc<str>, Arc<Lane>>,
+    /// The targets of each event type seen, worked out once per type: every filter (exact
+    /// or glob) is checked on a type's first event only, so that choosing an event's
+    /// endpoints costs one lookup however many endpoints do not want it.
+    by_type: std::sync::RwLock<TypeTargets>,
 }
+
+/// The targets of each event type, by type.
+type TypeTargets = HashMap<Box<str>, Arc<[Arc<str>]>>;
+
+/// Event types whose targets are remembered; senders choose types, so the memory is
+/// bounded: beyond this many, a new type's targets are worked out on each of its events.
+const TYPES_REMEMBERED: usize = 10_000;
 
 impl Lanes {
     fn new(list: Vec<Arc<Lane>>) -> Self {
@@ -226,7 +238,33 @@ impl Lanes {
             .iter()
             .map(|l| (Arc::clone(&l.key), Arc::clone(l)))
             .collect();
-        Self { list, by_key }
+        Self {
+            list,
+            by_key,
+            by_type: Default::default(),
+        }
+    }
+
+    fn targets_for(&self, event_type: &str) -> Vec<Arc<str>> {
+        if let Some(known) = self
+            .by_type
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(event_type)
+        {
+            return known.to_vec();
+        }
+        let targets: Vec<Arc<str>> = self
+            .list
+            .iter()
+            .filter(|l| l.takes(event_type))
+            .map(|l| Arc::clone(&l.key))
+            .collect();
+        let mut by_type = self.by_type.write().unwrap_or_else(|p| p.into_inner());
+        if by_type.len() < TYPES_REMEMBERED {
+            by_type.insert(event_type.into(), targets.as_slice().into());
+        }
+        targets
     }
 }
 
@@ -297,12 +335,7 @@ impl Relay {
     /// The targets that take an event of this type: the URLs of the flags' targets, the
     /// ids of the stored endpoints (a disabled one too: its deliveries wait).
     pub fn targets_for(&self, event_type: &str) -> Vec<Arc<str>> {
-        self.lanes()
-            .list
-            .iter()
-            .filter(|l| l.takes(event_type))
-            .map(|l| Arc::clone(&l.key))
-            .collect()
+        self.lanes().targets_for(event_type)
     }
 
     /// Tells a target's workers that a delivery is waiting.

@@ -397,6 +397,22 @@ mod relayed {
         .await;
         assert_eq!(stats["delivered"], 2, "{stats}");
         assert!(stats["last_success_at"].is_string(), "{stats}");
+
+        // A changed filter applies to types already seen.
+        let (status, _) = send(
+            &app,
+            "PATCH",
+            &format!("/endpoints/{}", a["id"].as_str().unwrap()),
+            Some(json!({"filter_types": ["other"]})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(app.post(event_of_type(5, "other")).await.0, 200);
+        assert_eq!(app.post(event_of_type(6, "order.created")).await.0, 200);
+        let got_a = orders.wait_for_async(3).await;
+        assert_eq!(got_a[2].header("webhook-id"), Some("evt_5"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(orders.count(), 3, "order.created no longer goes to a");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
