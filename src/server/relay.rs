@@ -447,6 +447,27 @@ impl Relay {
         *self.runtimes.locked() = runtimes.to_vec();
         let lanes = self.lanes();
         self.spawn_lanes(&lanes.list, runtimes);
+        // Endpoints changed by other instances on a shared store are read again at the
+        // store's poll interval.
+        if let (Some(every), Some((runtime, _))) = (self.store.poll_every(), runtimes.first()) {
+            let relay = Arc::downgrade(self);
+            let stop = self.stop.clone();
+            self.tasks.spawn_on(
+                async move {
+                    loop {
+                        tokio::select! {
+                            () = tokio::time::sleep(every) => {}
+                            () = stop.cancelled() => return,
+                        }
+                        let Some(relay) = relay.upgrade() else { return };
+                        if let Err(e) = relay.reload_endpoints().await {
+                            tracing::warn!(error = %e, "cannot read the endpoints again");
+                        }
+                    }
+                },
+                runtime,
+            );
+        }
         self.tasks.close();
     }
 
