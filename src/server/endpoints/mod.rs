@@ -374,7 +374,12 @@ fn read_fields(
             },
             "rate_limit" => match value {
                 Value::Null => changes.rate_limit = Some(None),
-                Value::Number(n) => match n.as_u64() {
+                // 18.0 is a whole number too, as JSON Schema counts.
+                Value::Number(n) => match n.as_u64().or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && (1.0..=MAX_RATE_LIMIT as f64).contains(f))
+                        .map(|f| f as u64)
+                }) {
                     Some(r) if (1..=MAX_RATE_LIMIT).contains(&r) => {
                         changes.rate_limit = Some(Some(r))
                     }
