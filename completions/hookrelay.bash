@@ -19,6 +19,9 @@ _hookrelay() {
             hookrelay,completions)
                 cmd="hookrelay__subcmd__completions"
                 ;;
+            hookrelay,endpoints)
+                cmd="hookrelay__subcmd__endpoints"
+                ;;
             hookrelay,help)
                 cmd="hookrelay__subcmd__help"
                 ;;
@@ -49,8 +52,47 @@ _hookrelay() {
             hookrelay,verify)
                 cmd="hookrelay__subcmd__verify"
                 ;;
+            hookrelay__subcmd__endpoints,add)
+                cmd="hookrelay__subcmd__endpoints__subcmd__add"
+                ;;
+            hookrelay__subcmd__endpoints,help)
+                cmd="hookrelay__subcmd__endpoints__subcmd__help"
+                ;;
+            hookrelay__subcmd__endpoints,list)
+                cmd="hookrelay__subcmd__endpoints__subcmd__list"
+                ;;
+            hookrelay__subcmd__endpoints,rm)
+                cmd="hookrelay__subcmd__endpoints__subcmd__rm"
+                ;;
+            hookrelay__subcmd__endpoints,rotate-secret)
+                cmd="hookrelay__subcmd__endpoints__subcmd__rotate__subcmd__secret"
+                ;;
+            hookrelay__subcmd__endpoints,update)
+                cmd="hookrelay__subcmd__endpoints__subcmd__update"
+                ;;
+            hookrelay__subcmd__endpoints__subcmd__help,add)
+                cmd="hookrelay__subcmd__endpoints__subcmd__help__subcmd__add"
+                ;;
+            hookrelay__subcmd__endpoints__subcmd__help,help)
+                cmd="hookrelay__subcmd__endpoints__subcmd__help__subcmd__help"
+                ;;
+            hookrelay__subcmd__endpoints__subcmd__help,list)
+                cmd="hookrelay__subcmd__endpoints__subcmd__help__subcmd__list"
+                ;;
+            hookrelay__subcmd__endpoints__subcmd__help,rm)
+                cmd="hookrelay__subcmd__endpoints__subcmd__help__subcmd__rm"
+                ;;
+            hookrelay__subcmd__endpoints__subcmd__help,rotate-secret)
+                cmd="hookrelay__subcmd__endpoints__subcmd__help__subcmd__rotate__subcmd__secret"
+                ;;
+            hookrelay__subcmd__endpoints__subcmd__help,update)
+                cmd="hookrelay__subcmd__endpoints__subcmd__help__subcmd__update"
+                ;;
             hookrelay__subcmd__help,completions)
                 cmd="hookrelay__subcmd__help__subcmd__completions"
+                ;;
+            hookrelay__subcmd__help,endpoints)
+                cmd="hookrelay__subcmd__help__subcmd__endpoints"
                 ;;
             hookrelay__subcmd__help,help)
                 cmd="hookrelay__subcmd__help__subcmd__help"
@@ -81,6 +123,21 @@ _hookrelay() {
                 ;;
             hookrelay__subcmd__help,verify)
                 cmd="hookrelay__subcmd__help__subcmd__verify"
+                ;;
+            hookrelay__subcmd__help__subcmd__endpoints,add)
+                cmd="hookrelay__subcmd__help__subcmd__endpoints__subcmd__add"
+                ;;
+            hookrelay__subcmd__help__subcmd__endpoints,list)
+                cmd="hookrelay__subcmd__help__subcmd__endpoints__subcmd__list"
+                ;;
+            hookrelay__subcmd__help__subcmd__endpoints,rm)
+                cmd="hookrelay__subcmd__help__subcmd__endpoints__subcmd__rm"
+                ;;
+            hookrelay__subcmd__help__subcmd__endpoints,rotate-secret)
+                cmd="hookrelay__subcmd__help__subcmd__endpoints__subcmd__rotate__subcmd__secret"
+                ;;
+            hookrelay__subcmd__help__subcmd__endpoints,update)
+                cmd="hookrelay__subcmd__help__subcmd__endpoints__subcmd__update"
                 ;;
             hookrelay__subcmd__help__subcmd__samples,list)
                 cmd="hookrelay__subcmd__help__subcmd__samples__subcmd__list"
@@ -128,7 +185,7 @@ _hookrelay() {
 
     case "${cmd}" in
         hookrelay)
-            opts="-h -V --help --version serve send validate completions sign verify secret schema samples man help"
+            opts="-h -V --help --version serve send validate completions sign verify secret schema samples endpoints man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -155,8 +212,290 @@ _hookrelay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hookrelay__subcmd__endpoints)
+            opts="-h --server --admin-token --json --help list add update rm rotate-secret help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__add)
+            opts="-h --url --name --filter-type --header --rate-limit --description --disable --server --admin-token --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --filter-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --description)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__help)
+            opts="list add update rm rotate-secret help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__help__subcmd__rotate__subcmd__secret)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__help__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__list)
+            opts="-h --server --admin-token --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__rm)
+            opts="-h --server --admin-token --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__rotate__subcmd__secret)
+            opts="-h --grace --server --admin-token --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__endpoints__subcmd__update)
+            opts="-h --url --name --filter-type --header --rate-limit --description --disable --enable --server --admin-token --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --filter-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --description)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hookrelay__subcmd__help)
-            opts="serve send validate completions sign verify secret schema samples man help"
+            opts="serve send validate completions sign verify secret schema samples endpoints man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,6 +511,90 @@ _hookrelay() {
         hookrelay__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__endpoints)
+            opts="list add update rm rotate-secret"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__endpoints__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__endpoints__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__endpoints__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__endpoints__subcmd__rotate__subcmd__secret)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__endpoints__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -656,7 +1079,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__serve)
-            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --source --source-secret --source-secret-file --id-from --type-from --keep-secret-headers --store --sync --retention --store-poll --store-lease --store-connect-timeout --store-pool-size --header-timeout --body-timeout --idle-timeout --max-inflight --tls-cert --tls-key --admin-token --admin-token-file --admin-listen --admin-open --metrics-public --log-format --forward-to --route --forward-header --forward-headers --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --shutdown-grace --help"
+            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --source --source-secret --source-secret-file --id-from --type-from --keep-secret-headers --store --sync --retention --store-poll --store-lease --store-connect-timeout --store-pool-size --header-timeout --body-timeout --idle-timeout --max-inflight --tls-cert --tls-key --admin-token --admin-token-file --admin-listen --admin-open --metrics-public --log-format --forward-to --route --forward-header --forward-headers --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --circuit-failures --circuit-disable-after --shutdown-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -827,6 +1250,14 @@ _hookrelay() {
                     return 0
                     ;;
                 --forward-threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --circuit-failures)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --circuit-disable-after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

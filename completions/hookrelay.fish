@@ -35,6 +35,7 @@ complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "verify" -d 'Ver
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "secret" -d 'Make signing secrets and admin tokens'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "samples" -d 'List or print the sample payloads of each provider'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "endpoints" -d 'Manage the endpoints of a running hookrelay (its admin API)'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l host -d 'Address to listen on' -r
@@ -83,6 +84,8 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-ti
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-pending -d 'Open deliveries allowed; beyond it POST /webhook answers 503 with Retry-After' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-concurrency -d 'Attempts in flight per target' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-threads -d 'Threads that deliver, apart from the --workers that serve requests' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l circuit-failures -d 'Failed attempts in a row that open an endpoint\'s circuit (then one probe at a time)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l circuit-disable-after -d 'An endpoint failing this long, without a success, is disabled' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l shutdown-grace -d 'On SIGTERM, time given to attempts in flight before exiting' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l keep-secret-headers -d 'Keep the values of Authorization, Cookie and Proxy-Authorization in the stored headers (redacted by default)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l admin-open -d 'Serve the admin endpoints without a token on an address that is not loopback'
@@ -151,18 +154,76 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and __fish_
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and __fish_seen_subcommand_from help" -f -a "list" -d 'One line per sample: its name, the source it is written for, what it is'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print a sample\'s body exactly as `send --sample` sends it'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand samples; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -l server -d 'The server\'s base URL (its admin listener)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -l admin-token -d 'The admin token (--admin-token of serve), sent as a Bearer token' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -l json -d 'Print the server\'s JSON answer instead of text'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -f -a "list" -d 'List the endpoints'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -f -a "add" -d 'Create an endpoint; prints its id and secret'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -f -a "update" -d 'Change an endpoint (by id or name): only the fields given'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -f -a "rm" -d 'Delete an endpoint; its waiting deliveries are dropped'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -f -a "rotate-secret" -d 'Make a new secret; the old one signs beside it for the grace period'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and not __fish_seen_subcommand_from list add update rm rotate-secret help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from list" -l server -d 'The server\'s base URL (its admin listener)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from list" -l admin-token -d 'The admin token (--admin-token of serve), sent as a Bearer token' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from list" -l json -d 'Print the server\'s JSON answer instead of text'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l url -d 'Where deliveries go' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l name -d 'A unique name' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l filter-type -d 'An event-type glob it takes (repeatable; none: every type)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l header -d 'An extra header \'Name: value\' (repeatable)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l rate-limit -d 'Deliveries per second, at most' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l description -d 'A description' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l server -d 'The server\'s base URL (its admin listener)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l admin-token -d 'The admin token (--admin-token of serve), sent as a Bearer token' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l disable -d 'Its deliveries wait'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -l json -d 'Print the server\'s JSON answer instead of text'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l url -d 'Where deliveries go' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l name -d 'A unique name' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l filter-type -d 'An event-type glob it takes (repeatable; none: every type)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l header -d 'An extra header \'Name: value\' (repeatable)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l rate-limit -d 'Deliveries per second, at most' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l description -d 'A description' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l server -d 'The server\'s base URL (its admin listener)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l admin-token -d 'The admin token (--admin-token of serve), sent as a Bearer token' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l disable -d 'Its deliveries wait'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l enable -d 'Let its deliveries flow again'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -l json -d 'Print the server\'s JSON answer instead of text'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from rm" -l server -d 'The server\'s base URL (its admin listener)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from rm" -l admin-token -d 'The admin token (--admin-token of serve), sent as a Bearer token' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from rm" -l json -d 'Print the server\'s JSON answer instead of text'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from rotate-secret" -l grace -d 'How long the old secret keeps signing' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from rotate-secret" -l server -d 'The server\'s base URL (its admin listener)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from rotate-secret" -l admin-token -d 'The admin token (--admin-token of serve), sent as a Bearer token' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from rotate-secret" -l json -d 'Print the server\'s JSON answer instead of text'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from rotate-secret" -s h -l help -d 'Print help'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the endpoints'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create an endpoint; prints its id and secret'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change an endpoint (by id or name): only the fields given'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Delete an endpoint; its waiting deliveries are dropped'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from help" -f -a "rotate-secret" -d 'Make a new secret; the old one signs beside it for the grace period'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand man" -s h -l help -d 'Print help'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "send" -d 'Deliver one event to a URL, with retries'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "validate" -d 'Check payload files against the event model'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "secret" -d 'Make signing secrets and admin tokens'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "samples" -d 'List or print the sample payloads of each provider'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "send" -d 'Deliver one event to a URL, with retries'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "validate" -d 'Check payload files against the event model'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "secret" -d 'Make signing secrets and admin tokens'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "samples" -d 'List or print the sample payloads of each provider'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "endpoints" -d 'Manage the endpoints of a running hookrelay (its admin API)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "new" -d 'Print a new whsec_ secret of 32 random bytes from the operating system'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from samples" -f -a "list" -d 'One line per sample: its name, the source it is written for, what it is'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from samples" -f -a "show" -d 'Print a sample\'s body exactly as `send --sample` sends it'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from endpoints" -f -a "list" -d 'List the endpoints'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from endpoints" -f -a "add" -d 'Create an endpoint; prints its id and secret'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from endpoints" -f -a "update" -d 'Change an endpoint (by id or name): only the fields given'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from endpoints" -f -a "rm" -d 'Delete an endpoint; its waiting deliveries are dropped'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from endpoints" -f -a "rotate-secret" -d 'Make a new secret; the old one signs beside it for the grace period'

@@ -2,6 +2,7 @@
 //! every subcommand shares.
 
 pub mod completions;
+pub mod endpoints;
 pub mod input;
 pub mod man;
 pub mod samples;
@@ -54,6 +55,7 @@ pub enum Command {
     Secret(secret::SecretArgs),
     Schema(schema::SchemaArgs),
     Samples(samples::SamplesArgs),
+    Endpoints(endpoints::EndpointsArgs),
     #[command(hide = true)]
     Man(man::ManArgs),
 }
@@ -70,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secret(args) => secret::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Samples(args) => samples::run(args),
+        Command::Endpoints(args) => endpoints::run(args),
         Command::Man(args) => man::run(args),
     }
 }

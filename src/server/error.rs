@@ -25,6 +25,10 @@ pub enum ApiError {
         message: String,
     },
     Validation(Vec<FieldError>),
+    /// An endpoint's fields (`POST`/`PATCH /endpoints`), every problem listed.
+    InvalidEndpoint(Vec<FieldError>),
+    /// A unique name is taken already.
+    Taken(String),
     InvalidSignature(VerifyError),
     /// An admin endpoint called without a valid `--admin-token`.
     Unauthorized(Refusal),
@@ -51,11 +55,14 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedJson { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Conflict(_) | ApiError::MessageConflict(_) | ApiError::IdConflict(_) => {
-                StatusCode::CONFLICT
+            ApiError::Validation(_) | ApiError::InvalidEndpoint(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
+            ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Conflict(_)
+            | ApiError::MessageConflict(_)
+            | ApiError::IdConflict(_)
+            | ApiError::Taken(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -69,12 +76,13 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::MalformedJson { .. } => "malformed_json",
-            ApiError::Validation(_) => "validation_failed",
+            ApiError::Validation(_) | ApiError::InvalidEndpoint(_) => "validation_failed",
             ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Conflict(_) | ApiError::MessageConflict(_) | ApiError::IdConflict(_) => {
-                "conflict"
-            }
+            ApiError::Conflict(_)
+            | ApiError::MessageConflict(_)
+            | ApiError::IdConflict(_)
+            | ApiError::Taken(_) => "conflict",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::NotFound(_) => "not_found",
@@ -102,6 +110,9 @@ impl ApiError {
             ApiError::Validation(errors) => {
                 format!("the event is invalid ({} problem(s))", errors.len())
             }
+            ApiError::InvalidEndpoint(errors) => {
+                format!("the endpoint is invalid ({} problem(s))", errors.len())
+            }
             ApiError::InvalidSignature(e) => e.to_string(),
             ApiError::Unauthorized(refusal) => refusal.message().into(),
             ApiError::Conflict(id) => {
@@ -113,7 +124,7 @@ impl ApiError {
             ApiError::MessageConflict(id) => format!(
                 "webhook-id {id} was already accepted with a different body; the first one is kept"
             ),
-            ApiError::BadRequest(m) | ApiError::NotFound(m) => m.clone(),
+            ApiError::BadRequest(m) | ApiError::NotFound(m) | ApiError::Taken(m) => m.clone(),
             ApiError::RequestTimeout(limit) => {
                 format!("the body did not arrive within {}s", limit.as_secs_f64())
             }
@@ -176,7 +187,9 @@ impl IntoResponse for ApiError {
         }
         let mut body = json!({"status": "error", "error": self.code(), "message": self.message()});
         match &self {
-            ApiError::Validation(details) => body["details"] = json!(details),
+            ApiError::Validation(details) | ApiError::InvalidEndpoint(details) => {
+                body["details"] = json!(details)
+            }
             ApiError::MalformedJson { line, column, .. } => {
                 body["line"] = json!(line);
                 body["column"] = json!(column);

@@ -28,6 +28,8 @@ const REQUESTS_REJECTED: &str = "hookrelay_requests_rejected_total";
 
 /// Counted by `admin.rs`.
 const ADMIN_REFUSED: &str = "hookrelay_admin_refused_total";
+const DELIVERIES_DROPPED: &str = "hookrelay_deliveries_dropped_total";
+const ENDPOINTS_DISABLED: &str = "hookrelay_endpoints_disabled_total";
 
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -69,6 +71,14 @@ pub fn install() -> PrometheusHandle {
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(EVENTS_RECEIVED, "POST /webhook answers, by result");
+    describe_counter!(
+        ENDPOINTS_DISABLED,
+        "Endpoints disabled by the relay after failing for --circuit-disable-after"
+    );
+    describe_counter!(
+        DELIVERIES_DROPPED,
+        "Undelivered deliveries given up on because their endpoint was deleted"
+    );
     describe_counter!(
         SIGNATURE_FAILURES,
         "Requests refused by --verify, by reason"
@@ -186,4 +196,14 @@ pub fn render(handle: &PrometheusHandle, stats: StoreStats, deliveries: &Deliver
         metrics::gauge!(DELIVERIES_IN_STATE, "status" => status.as_str()).set(*n as f64);
     }
     handle.render()
+}
+
+/// `n` undelivered deliveries were given up on with their deleted endpoint.
+pub fn deliveries_dropped(n: usize) {
+    metrics::counter!(DELIVERIES_DROPPED).increment(n as u64);
+}
+
+/// The relay disabled an endpoint that failed for too long.
+pub fn endpoint_disabled() {
+    metrics::counter!(ENDPOINTS_DISABLED).increment(1);
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 mod conn;
+pub mod endpoints;
 pub mod error;
 pub mod handlers;
 pub mod headers;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use super::endpoints::Endpoint;
 pub use super::headers::Headers;
 use super::verify::Seen;
 
@@ -346,6 +347,26 @@ pub struct DeliveryCounts {
     pub open: usize,
 }
 
+/// What writing an endpoint did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointWrite {
+    Done,
+    /// Another endpoint has this `name`; nothing changed.
+    NameTaken,
+    /// [`Put::Create`]: an endpoint has this id already; [`Put::Replace`]: none has it.
+    /// Nothing changed.
+    IdConflict,
+}
+
+/// How [`EventStore::put_endpoint`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// A new endpoint: its id must not be taken.
+    Create,
+    /// An existing endpoint, replaced whole.
+    Replace,
+}
+
 /// Called with a target's URL when a delivery to it was queued by another process.
 pub type WakeFn = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -376,6 +397,21 @@ pub trait EventStore: Send + Sync + 'static {
     /// the targets that got work.
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError>;
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
+
+    /// Every endpoint, oldest first (by `created_at`, then id).
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError>;
+    /// The endpoint with this id or, when none has it, this name.
+    async fn endpoint(&self, id_or_name: &str) -> Result<Option<Endpoint>, StoreError>;
+    /// Writes `endpoint` whole; names are unique among endpoints.
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        put: Put,
+    ) -> Result<EndpointWrite, StoreError>;
+    /// Removes the endpoint with this id and drops its undelivered deliveries (pending
+    /// or awaiting a retry: they become `dead`); how many were dropped, or `None` when
+    /// there was no such endpoint.
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError>;
 
     /// Whether the store keeps verified `webhook-id`s itself ([`EventStore::seen_webhook_id`],
     /// [`EventStore::remember_webhook_id`]), shared by every process on it and as long as

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod completions;
+mod endpoints;
 mod hardening;
 mod hardening_cli;
 mod hostile_json;

@@ -342,6 +342,16 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..), help_heading = "Relay")]
     pub forward_threads: u16,
 
+    /// Failed attempts in a row that open an endpoint's circuit (then one probe at a time)
+    #[arg(long, env = "HOOKRELAY_CIRCUIT_FAILURES", default_value_t = 5, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Relay")]
+    pub circuit_failures: u32,
+
+    /// An endpoint failing this long, without a success, is disabled
+    #[arg(long, env = "HOOKRELAY_CIRCUIT_DISABLE_AFTER", default_value = "5d", value_name = "DURATION",
+          value_parser = parse_duration, help_heading = "Relay")]
+    pub circuit_disable_after: Duration,
+
     /// On SIGTERM, time given to attempts in flight before exiting
     #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Relay")]

@@ -20,7 +20,7 @@ use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
 use crate::server::mounts::Mounts;
 use crate::server::postgres::{PostgresOptions, PostgresStore};
-use crate::server::relay::{Relay, RelayConfig, Target};
+use crate::server::relay::{CircuitConfig, Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
 use crate::server::threads::RuntimeThreads;
@@ -149,7 +149,7 @@ async fn serve(
 
     let mut state = AppState::new(store.clone(), config);
     let relay = match relay_config {
-        Some(config) => Some(start_relay(&args, config, store.clone(), outbound)?),
+        Some(config) => Some(start_relay(&args, config, store.clone(), outbound).await?),
         None => None,
     };
     if let Some((relay, _)) = &relay {
@@ -183,7 +183,7 @@ fn config(args: &ServeArgs, verify: Option<Verification>, admin: AdminAuth) -> C
 
 /// The relay with its delivery workers running on threads of their own
 /// (`server::threads`), apart from the runtime that serves requests.
-fn start_relay(
+async fn start_relay(
     args: &ServeArgs,
     config: RelayConfig,
     store: Arc<dyn EventStore>,
@@ -193,6 +193,11 @@ fn start_relay(
     let threads = RuntimeThreads::start("relay", usize::from(args.forward_threads))
         .context("starting the relay's threads")?;
     relay.start_on(threads.handles())?;
+    // Stored endpoints (`POST /endpoints`) are delivered to as well.
+    relay
+        .reload_endpoints()
+        .await
+        .context("reading the stored endpoints")?;
     Ok((relay, threads))
 }
 
@@ -238,11 +243,8 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         route: Some(pattern.clone()),
     });
     let targets: Vec<Target> = all.chain(routed).collect();
-    if targets.is_empty() {
-        if !args.forward_secret.is_empty() {
-            anyhow::bail!("--forward-secret needs a target: --forward-to or --route");
-        }
-        return Ok(None);
+    if targets.is_empty() && !args.forward_secret.is_empty() {
+        anyhow::bail!("--forward-secret needs a target: --forward-to or --route");
     }
     let secrets = SecretText::parse_all(&args.forward_secret, SecretKind::Whsec)
         .context("--forward-secret")?;
@@ -255,6 +257,11 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         concurrency: usize::from(args.forward_concurrency),
         signer: Signer::new(secrets),
         original_headers: args.forward_headers == ForwardHeaders::Original,
+        circuit: CircuitConfig {
+            failures: args.circuit_failures,
+            disable_after: args.circuit_disable_after,
+            ..CircuitConfig::default()
+        },
     }))
 }
 

@@ -164,7 +164,7 @@ fn accepted(event_id: i64, duplicate: bool) -> Response {
     response
 }
 
-pub(super) fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(ApiError::UnsupportedMediaType("no Content-Type".into()));
     };

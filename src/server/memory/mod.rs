@@ -19,9 +19,9 @@ use chrono::{DateTime, Utc};
 use foldhash::{HashMap, HashMapExt};
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, EventKey, EventQuery,
-    EventStore, Inserted, NewEvent, NextState, Signature, StoreError, StoreStats, StoredEvent,
-    model_event_id,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, Endpoint, EndpointWrite,
+    EventKey, EventQuery, EventStore, Inserted, NewEvent, NextState, Put, Signature, StoreError,
+    StoreStats, StoredEvent, model_event_id,
 };
 use deliveries::Deliveries;
 use extras::Extras;
@@ -93,6 +93,8 @@ pub struct MemoryStore {
     capacity: usize,
     max_pending: usize,
     inner: Mutex<Inner>,
+    /// Few and rarely written: apart from the events, under a lock of their own.
+    endpoints: Mutex<Vec<Endpoint>>,
 }
 
 impl MemoryStore {
@@ -119,6 +121,7 @@ impl MemoryStore {
                 evicted: 0,
                 deliveries: Deliveries::default(),
             }),
+            endpoints: Mutex::new(Vec::new()),
         }
     }
 
@@ -350,6 +353,62 @@ impl EventStore for MemoryStore {
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
         Ok(self.lock().deliveries.counts())
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        let mut endpoints = self.endpoints.locked().clone();
+        // As the databases order them: by the microsecond of creation, then id.
+        endpoints.sort_by(|a, b| {
+            (a.created_at.timestamp_micros(), &a.id).cmp(&(b.created_at.timestamp_micros(), &b.id))
+        });
+        Ok(endpoints)
+    }
+
+    async fn endpoint(&self, id_or_name: &str) -> Result<Option<Endpoint>, StoreError> {
+        let endpoints = self.endpoints.locked();
+        Ok(endpoints
+            .iter()
+            .find(|e| e.id == id_or_name)
+            .or_else(|| {
+                endpoints
+                    .iter()
+                    .find(|e| e.name.as_deref() == Some(id_or_name))
+            })
+            .cloned())
+    }
+
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        put: Put,
+    ) -> Result<EndpointWrite, StoreError> {
+        let mut endpoints = self.endpoints.locked();
+        let at = endpoints.iter().position(|e| e.id == endpoint.id);
+        if matches!((put, at), (Put::Create, Some(_)) | (Put::Replace, None)) {
+            return Ok(EndpointWrite::IdConflict);
+        }
+        if endpoint.name.is_some()
+            && endpoints
+                .iter()
+                .any(|e| e.id != endpoint.id && e.name == endpoint.name)
+        {
+            return Ok(EndpointWrite::NameTaken);
+        }
+        match at {
+            Some(at) => endpoints[at] = endpoint.clone(),
+            None => endpoints.push(endpoint.clone()),
+        }
+        Ok(EndpointWrite::Done)
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        let mut endpoints = self.endpoints.locked();
+        let before = endpoints.len();
+        endpoints.retain(|e| e.id != id);
+        if endpoints.len() == before {
+            return Ok(None);
+        }
+        Ok(Some(self.lock().deliveries.drop_target(id)))
     }
 }
 

@@ -23,9 +23,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::Row;
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventKey,
-    EventQuery, EventStore, Headers, Inserted, NewEvent, NextState, StoreError, StoreStats,
-    StoredEvent,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, Endpoint,
+    EndpointWrite, EventKey, EventQuery, EventStore, Headers, Inserted, NewEvent, NextState, Put,
+    StoreError, StoreStats, StoredEvent,
 };
 use super::verify::Seen;
 
@@ -114,6 +114,10 @@ impl Drop for PostgresStore {
 }
 
 /// A database error as the store reports it: what failed, and the server's reason.
+fn endpoint_from_doc(doc: &str) -> Result<Endpoint, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError(format!("reading an endpoint: {e}")))
+}
+
 fn failed(what: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
     move |e| {
         let why = e
@@ -481,6 +485,96 @@ impl EventStore for PostgresStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT doc FROM endpoints ORDER BY created_at, id", &[])
+            .await
+            .map_err(failed("reading endpoints"))?;
+        rows.iter()
+            .map(|row| endpoint_from_doc(row.get(0)))
+            .collect()
+    }
+
+    async fn endpoint(&self, id_or_name: &str) -> Result<Option<Endpoint>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT doc FROM endpoints WHERE id = $1 OR name = $1
+                 ORDER BY id = $1 DESC LIMIT 1",
+                &[&id_or_name],
+            )
+            .await
+            .map_err(failed("reading an endpoint"))?;
+        row.map(|row| endpoint_from_doc(row.get(0))).transpose()
+    }
+
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        put: Put,
+    ) -> Result<EndpointWrite, StoreError> {
+        let doc = serde_json::to_string(endpoint)
+            .map_err(|e| StoreError(format!("writing an endpoint: {e}")))?;
+        let client = self.client().await?;
+        let written =
+            match put {
+                Put::Create => client
+                    .execute(
+                        "INSERT INTO endpoints (id, name, created_at, doc) VALUES ($1, $2, $3, $4)",
+                        &[
+                            &endpoint.id,
+                            &endpoint.name,
+                            &endpoint.created_at.timestamp_micros(),
+                            &doc,
+                        ],
+                    )
+                    .await,
+                Put::Replace => {
+                    client
+                        .execute(
+                            "UPDATE endpoints SET name = $2, doc = $3 WHERE id = $1",
+                            &[&endpoint.id, &endpoint.name, &doc],
+                        )
+                        .await
+                }
+            };
+        match written {
+            Ok(0) => Ok(EndpointWrite::IdConflict),
+            Ok(_) => Ok(EndpointWrite::Done),
+            Err(e) => match e.as_db_error() {
+                Some(db) if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                    Ok(if db.constraint() == Some("endpoints_name_key") {
+                        EndpointWrite::NameTaken
+                    } else {
+                        EndpointWrite::IdConflict
+                    })
+                }
+                _ => Err(failed("writing an endpoint")(e)),
+            },
+        }
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        let client = self.client().await?;
+        // One statement: the endpoint goes and its waiting deliveries with it, or neither.
+        let row = client
+            .query_one(
+                "WITH gone AS (DELETE FROM endpoints WHERE id = $1 RETURNING id),
+                      dropped AS (
+                          UPDATE deliveries SET status = 'dead', due = NULL
+                          WHERE target = $1 AND status IN ('pending', 'failed')
+                            AND EXISTS (SELECT 1 FROM gone)
+                          RETURNING 1)
+                 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM dropped)",
+                &[&id],
+            )
+            .await
+            .map_err(failed("deleting an endpoint"))?;
+        let (gone, dropped): (i64, i64) = (row.get(0), row.get(1));
+        Ok((gone > 0).then_some(dropped as usize))
     }
 }
 

@@ -546,3 +546,43 @@ async fn metrics_gauges_of_the_shared_state_are_cached_for_a_moment() {
         "read again after {GAUGES_MAX_AGE:?}"
     );
 }
+
+/// An endpoint created through one instance is delivered to by another on the same
+/// database: endpoints are kept in it and each relay reads them again as it polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_made_on_one_instance_is_delivered_to_by_another() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let customer = Customer::start();
+    let first = serve(&db, &[]);
+    let second = serve(&db, &[]);
+    let created = client()
+        .post(first.url("/endpoints"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"url": "{}", "name": "shared"}}"#,
+            customer.url("/in")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    // The second instance reads it at its next poll (1 s).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let listed = get_json(&second.url(""), "/endpoints").await;
+    assert_eq!(listed["endpoints"][0]["id"], created["id"]);
+
+    assert_eq!(
+        post(&client(), &second.url(""), event(7)).await.unwrap(),
+        200
+    );
+    let got = customer.wait_for_async(1).await;
+    assert_eq!(got[0].header("webhook-id"), Some("evt_7"));
+    let secret =
+        hookrelay::alert::signing::Secret::parse(created["secret"].as_str().unwrap()).unwrap();
+    let timestamp: i64 = got[0].header("webhook-timestamp").unwrap().parse().unwrap();
+    let expected = hookrelay::alert::signing::sign(&[secret], "evt_7", timestamp, &got[0].body);
+    assert_eq!(got[0].header("webhook-signature"), Some(expected.as_str()));
+}
