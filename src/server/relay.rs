@@ -3,7 +3,7 @@
 //! target are bounded (`--forward-concurrency`), so a slow target cannot stall the others.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,7 +16,8 @@ use tokio_util::task::TaskTracker;
 use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
-use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
+use super::store::{AttemptRecord, Claim, DeliveryJob, DeliveryStatus, EventStore, NextState};
+use super::stream::{DeliveryUpdate, Hub};
 use super::wake::WakesInline;
 
 // Parsed once: inserting by `&str` checks and lowercases the name on every call.
@@ -71,6 +72,8 @@ pub struct Relay {
     store: Arc<dyn EventStore>,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// The event streams, told of every attempt recorded.
+    stream: OnceLock<Arc<Hub>>,
 }
 
 impl Relay {
@@ -119,7 +122,13 @@ impl Relay {
             store,
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            stream: OnceLock::new(),
         }))
+    }
+
+    /// Tells the event streams of `hub` of every attempt recorded from now on.
+    pub fn report_to(&self, hub: Arc<Hub>) {
+        let _ = self.stream.set(hub);
     }
 
     /// The targets (by URL) that take an event of this type.
@@ -290,8 +299,25 @@ impl Relay {
                 _ => None,
             },
         };
+        let hub = self.stream.get().filter(|hub| hub.watched());
+        let streamed = hub.map(|_| record.clone());
         if let Err(e) = self.store.record_attempt(job.id, record, next).await {
             tracing::error!(error = %e, delivery = job.id, "cannot record a delivery attempt");
+            return;
+        }
+        if let (Some(hub), Some(attempt)) = (hub, streamed) {
+            hub.delivery(DeliveryUpdate {
+                delivery_id: job.id,
+                event_id: job.event_id,
+                target: job.target.to_string(),
+                status: match next {
+                    NextState::Delivered => DeliveryStatus::Delivered,
+                    NextState::RetryAt(_) => DeliveryStatus::Failed,
+                    NextState::Dead => DeliveryStatus::Dead,
+                },
+                attempts: number,
+                attempt: Some(attempt),
+            });
         }
     }
 

@@ -16,8 +16,9 @@ use crate::server::store::{EventQuery, StoredEvent};
 use super::{DEFAULT_LIMIT, MAX_LIMIT, one_page, page_limit, parse_id};
 
 /// An event as the API shows it: parsed fields, arrival, and the original body verbatim.
+/// `GET /events/{event_id}` answers it, and each `event` frame of the stream carries it.
 #[derive(Serialize)]
-struct EventView<'a> {
+pub struct EventView<'a> {
     seq: u64,
     event_id: i64,
     event_type: &'a str,
@@ -27,7 +28,8 @@ struct EventView<'a> {
     body: Option<&'a RawValue>,
 }
 
-fn view(stored: &StoredEvent) -> EventView<'_> {
+/// The one rendering of a stored event for the API.
+pub fn view(stored: &StoredEvent) -> EventView<'_> {
     let parsed = model::validate_event(&stored.body).ok();
     let body = std::str::from_utf8(&stored.body)
         .ok()
