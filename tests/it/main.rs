@@ -8,6 +8,7 @@ mod completions;
 mod hardening;
 mod hardening_cli;
 mod hostile_json;
+mod listen;
 mod model_props;
 mod relay;
 mod relay_process;

@@ -24,6 +24,9 @@ const HOP_BY_HOP: [&str; 10] = [
     "expect",
 ];
 
+/// What the server shows for a secret header value it did not keep.
+const REDACTED: &str = "[redacted]";
+
 pub struct Forwarder {
     client: alert::Client,
     endpoint: alert::Endpoint,
@@ -92,8 +95,8 @@ impl Forwarder {
 }
 
 /// The headers an event arrived with, as the server shows them: a list of
-/// `{"name": …, "value": …}` objects or of `[name, value]` pairs, or an object of names;
-/// hop-by-hop headers left out.
+/// `[name, value]` pairs or of `{"name": …, "value": …}` objects, or an object of names;
+/// hop-by-hop headers and redacted values left out.
 pub fn original_headers(shown: Option<&serde_json::Value>) -> HeaderMap {
     use serde_json::Value;
     let mut pairs: Vec<(&str, &str)> = Vec::new();
@@ -134,7 +137,9 @@ pub fn original_headers(shown: Option<&serde_json::Value>) -> HeaderMap {
         ) else {
             continue;
         };
-        if !HOP_BY_HOP.contains(&name.as_str()) {
+        // A secret the server did not keep (see serve --keep-secret-headers) is left out
+        // rather than sent as its placeholder.
+        if !HOP_BY_HOP.contains(&name.as_str()) && value != REDACTED {
             headers.append(name, value);
         }
     }
@@ -154,6 +159,7 @@ mod tests {
             {"name": "X-Tag", "value": "a"},
             {"name": "x-tag", "value": "b"},
             {"name": "Connection", "value": "keep-alive"},
+            {"name": "Authorization", "value": "[redacted]"},
         ]);
         let headers = original_headers(Some(&shown));
         assert_eq!(headers.len(), 3);
