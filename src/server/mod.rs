@@ -77,6 +77,8 @@ pub struct Shared {
     pub seen_ids: verify::SeenIds,
     /// The live feed of `GET /events/stream`.
     pub stream: Arc<stream::Hub>,
+    /// The store's counts as `/metrics` and `/healthz` last read them.
+    pub gauges: handlers::status::Gauges,
 }
 
 impl std::ops::Deref for AppState {
@@ -97,6 +99,7 @@ impl AppState {
             metrics: metrics::install(),
             seen_ids: verify::SeenIds::default(),
             stream: hub,
+            gauges: handlers::status::Gauges::default(),
         }))
     }
 
