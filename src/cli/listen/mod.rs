@@ -203,7 +203,7 @@ impl Listener<'_> {
                 Ok(frames) => frames,
                 Err(Failure::Refused(e)) => return Err(e),
                 Err(Failure::Passing(e)) if !connected_once => return Err(e),
-                Err(Failure::Passing(e)) => {
+                Err(Failure::Passing(e) | Failure::Busy(e)) => {
                     let wait = RECONNECT[failures.min(RECONNECT.len() - 1)];
                     failures += 1;
                     eprintln!("hookrelay: {e:#}; reconnecting in {}ms", wait.as_millis());

@@ -31,8 +31,10 @@ pub struct StreamClient {
 pub enum Failure {
     /// Trying again cannot help: a wrong token, or not a hookrelay at that URL.
     Refused(anyhow::Error),
-    /// It may work later: the server is down, restarting, or has too many streams.
+    /// It may work later: the server is down or restarting.
     Passing(anyhow::Error),
+    /// The server is there but cannot take the stream now (503: too many streams).
+    Busy(anyhow::Error),
 }
 
 impl StreamClient {
@@ -123,7 +125,7 @@ impl StreamClient {
             )),
             StatusCode::SERVICE_UNAVAILABLE
             | StatusCode::BAD_GATEWAY
-            | StatusCode::GATEWAY_TIMEOUT => Failure::Passing(anyhow!(
+            | StatusCode::GATEWAY_TIMEOUT => Failure::Busy(anyhow!(
                 "{url} answered {status}{}",
                 said.map(|s| format!(": {s}")).unwrap_or_default()
             )),

@@ -66,7 +66,9 @@ pub async fn events_stream(
         .open()
         .map_err(|TooManyStreams(max)| ApiError::TooManyStreams(max))?;
     let (sender, receiver) = mpsc::channel(BUFFER);
-    let heartbeat = HEARTBEAT.min(state.config.limits.idle_timeout / 2);
+    let heartbeat = HEARTBEAT
+        .min(state.config.limits.idle_timeout / 2)
+        .max(Duration::from_millis(100));
     let feed = Feed {
         subscription,
         out: sender,
