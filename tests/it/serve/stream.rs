@@ -266,3 +266,25 @@ async fn stopping_the_server_ends_open_streams() {
 
     assert_eq!(stream.next().await, None, "the stream ended");
 }
+
+#[test]
+fn serve_stops_at_sigterm_with_a_stream_open() {
+    use std::io::Read;
+    let mut served = crate::support::Served::start(&[]);
+    let mut client = std::net::TcpStream::connect(served.addr).unwrap();
+    client
+        .write_all(b"GET /events/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    client.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains(": hookrelay event stream") {
+        let n = client.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended before it began");
+        seen.extend_from_slice(&buf[..n]);
+    }
+
+    served.signal_term();
+
+    assert!(served.wait().success(), "{}", served.stderr());
+}
