@@ -546,3 +546,24 @@ async fn metrics_gauges_of_the_shared_state_are_cached_for_a_moment() {
         "read again after {GAUGES_MAX_AGE:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_of_one_instance_carries_the_events_another_accepted() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let a = serve(&db, &[]);
+    let b = serve(&db, &[]);
+    let mut stream = crate::support::sse::Sse::open(&a.url("/events/stream"), &[]).await;
+
+    let http = client();
+    assert_eq!(post(&http, &b.url(""), event(1)).await.unwrap(), 200);
+    assert_eq!(post(&http, &a.url(""), event(2)).await.unwrap(), 200);
+    assert_eq!(post(&http, &b.url(""), event(3)).await.unwrap(), 200);
+
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(stream.next_of("event").await.json()["event_id"].as_i64().unwrap());
+    }
+    assert_eq!(got, [1, 2, 3]);
+}
