@@ -22,7 +22,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::store::{AttemptRecord, DeliveryStatus, EventQuery, EventStore};
+use super::store::{AttemptRecord, DeliveryStatus, EventQuery, EventStore, StoreError};
 
 /// Frames the broadcast keeps for streams that have not taken them yet; a stream further
 /// behind reads the events it missed from the store again.
@@ -78,12 +78,46 @@ pub struct Hub {
     updates: mpsc::Sender<DeliveryUpdate>,
     pending_updates: Mutex<Option<mpsc::Receiver<DeliveryUpdate>>>,
     started: AtomicBool,
+    /// `latest` has been raised to the newest event the store held when the first stream
+    /// opened: events stored before this process started (a durable store) are old news.
+    synced: AtomicBool,
     closing: CancellationToken,
 }
 
 /// Why a stream was not opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooManyStreams(pub usize);
+#[derive(Debug)]
+pub enum StreamRefused {
+    /// `--max-streams` are open already.
+    TooMany(usize),
+    Store(StoreError),
+}
+
+impl From<StoreError> for StreamRefused {
+    fn from(e: StoreError) -> Self {
+        StreamRefused::Store(e)
+    }
+}
+
+/// The sequence number of the newest event stored, reading forward from `from` (a number
+/// known to be stored, or 0). The store lists oldest first only: from a recent `from` this
+/// is one short read; from 0, on the first stream after a durable store was opened, it
+/// pages once through what is kept.
+pub async fn newest_seq(store: &dyn EventStore, mut from: u64) -> Result<u64, StoreError> {
+    loop {
+        let query = EventQuery {
+            after: Some(from),
+            limit: 1000,
+            ..Default::default()
+        };
+        let events = store.list(&query).await?;
+        if let Some(last) = events.last() {
+            from = last.seq;
+        }
+        if events.len() < 1000 {
+            return Ok(from);
+        }
+    }
+}
 
 impl Hub {
     pub fn new(store: Arc<dyn EventStore>, max_streams: usize) -> Arc<Self> {
@@ -103,6 +137,7 @@ impl Hub {
             updates,
             pending_updates: Mutex::new(Some(receiver)),
             started: AtomicBool::new(false),
+            synced: AtomicBool::new(false),
             closing: CancellationToken::new(),
         })
     }
@@ -138,10 +173,15 @@ impl Hub {
     /// Opens a stream: its receiver of live frames, subscribed before the caller reads
     /// anything from the store, and the sequence number live frames start after (older
     /// ones are in the store).
-    pub fn open(self: &Arc<Self>) -> Result<Subscription, TooManyStreams> {
+    pub async fn open(self: &Arc<Self>) -> Result<Subscription, StreamRefused> {
+        if !self.synced.load(Ordering::Acquire) {
+            let newest = newest_seq(&*self.store, self.latest.load(Ordering::SeqCst)).await?;
+            self.latest.fetch_max(newest, Ordering::SeqCst);
+            self.synced.store(true, Ordering::Release);
+        }
         let mut cursor = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
         if self.open.load(Ordering::SeqCst) >= self.max_streams {
-            return Err(TooManyStreams(self.max_streams));
+            return Err(StreamRefused::TooMany(self.max_streams));
         }
         let first = self.open.fetch_add(1, Ordering::SeqCst) == 0;
         let latest = self.latest.load(Ordering::SeqCst);

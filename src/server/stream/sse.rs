@@ -19,7 +19,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::{DeliveryUpdate, Item, PAGE, Subscription, TooManyStreams};
+use super::{DeliveryUpdate, Item, PAGE, StreamRefused, Subscription, newest_seq};
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::handlers::events;
@@ -61,10 +61,10 @@ pub async fn events_stream(
             ApiError::BadRequest(format!("event_type must be a glob pattern: {e}"))
         })?),
     };
-    let subscription = state
-        .stream
-        .open()
-        .map_err(|TooManyStreams(max)| ApiError::TooManyStreams(max))?;
+    let subscription = state.stream.open().await.map_err(|refused| match refused {
+        StreamRefused::TooMany(max) => ApiError::TooManyStreams(max),
+        StreamRefused::Store(e) => ApiError::from(e),
+    })?;
     let (sender, receiver) = mpsc::channel(BUFFER);
     let heartbeat = HEARTBEAT
         .min(state.config.limits.idle_timeout / 2)
@@ -144,6 +144,17 @@ impl Feed {
         }
         let mut last = match after {
             Some(after) => match self.backlog(after).await {
+                Some(last) if last == after && after > self.subscription.start => {
+                    // Nothing after it, and beyond what this process knows of: perhaps the
+                    // id of an earlier life of the store (an in-memory store restarted),
+                    // whose new events would all be taken for seen. Resume from the
+                    // newest stored instead.
+                    let store = self.subscription.store();
+                    match newest_seq(&**store, self.subscription.start).await {
+                        Ok(newest) => after.min(newest),
+                        Err(_) => return End::Closed,
+                    }
+                }
                 Some(last) => last,
                 None => return End::Closed,
             },

@@ -563,7 +563,11 @@ async fn a_stream_of_one_instance_carries_the_events_another_accepted() {
 
     let mut got = Vec::new();
     for _ in 0..3 {
-        got.push(stream.next_of("event").await.json()["event_id"].as_i64().unwrap());
+        got.push(
+            stream.next_of("event").await.json()["event_id"]
+                .as_i64()
+                .unwrap(),
+        );
     }
     assert_eq!(got, [1, 2, 3]);
 }

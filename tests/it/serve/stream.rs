@@ -288,3 +288,54 @@ fn serve_stops_at_sigterm_with_a_stream_open() {
 
     assert!(served.wait().success(), "{}", served.stderr());
 }
+
+#[tokio::test]
+async fn a_last_event_id_beyond_the_store_resumes_with_the_next_event() {
+    // As after a restart of a server whose in-memory store started again from 1.
+    let app = App::start().await;
+    post_ok(&app, event(1)).await;
+    let mut stream = Sse::open(&app.url("/events/stream"), &[("Last-Event-ID", "50")]).await;
+
+    post_ok(&app, event(2)).await;
+
+    let frame = stream.next_of("event").await;
+    assert_eq!(
+        (frame.id.as_deref(), frame.json()["event_id"].as_i64()),
+        (Some("2"), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn a_new_stream_on_a_reopened_durable_store_starts_with_the_next_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("events.db").display());
+    let post = |served: &crate::support::Served, id: i64| {
+        let url = served.url("/webhook");
+        async move {
+            let status = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(event(id))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200);
+        }
+    };
+    let mut first = crate::support::Served::start(&["--store", &store]);
+    for id in 1..=3 {
+        post(&first, id).await;
+    }
+    first.kill9();
+    let served = crate::support::Served::start(&["--store", &store]);
+    let mut stream = Sse::open(&served.url("/events/stream"), &[]).await;
+
+    post(&served, 4).await;
+
+    let frame = stream.next_of("event").await;
+    assert_eq!(
+        (frame.id.as_deref(), frame.json()["event_id"].as_i64()),
+        (Some("4"), Some(4))
+    );
+}
