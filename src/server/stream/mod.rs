@@ -31,6 +31,8 @@ const RING: usize = 4096;
 pub(crate) const PAGE: usize = 256;
 /// Delivery updates waiting for the hub's task; beyond, an update is not streamed.
 const UPDATES: usize = 4096;
+/// The shortest time between two reads of the store by the hub's task.
+const LINGER: Duration = Duration::from_millis(5);
 /// Event types remembered for filtering delivery updates without a store read.
 const TYPES_KEPT: usize = 16384;
 
@@ -219,6 +221,7 @@ impl Hub {
             .poll_every()
             .map(|p| p.min(Duration::from_secs(1)));
         let mut types = TypeCache::default();
+        let mut read_at = tokio::time::Instant::now();
         loop {
             let update = tokio::select! {
                 () = self.wake.notified() => None,
@@ -229,6 +232,10 @@ impl Hub {
             if self.open.load(Ordering::SeqCst) == 0 {
                 continue;
             }
+            // At most one read per `LINGER` under a stream of events: each read then takes
+            // many, instead of one store read per event.
+            tokio::time::sleep_until(read_at + LINGER).await;
+            read_at = tokio::time::Instant::now();
             // Events first: an event's frame goes out before the updates of its delivery.
             self.publish_events(&mut types).await;
             let Some(update) = update else { continue };

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
 
 use super::{DeliveryUpdate, Item, PAGE, StreamRefused, Subscription, newest_seq};
 use crate::server::AppState;
@@ -26,10 +27,12 @@ use crate::server::handlers::events;
 use crate::server::store::{EventQuery, EventStore, StoredEvent};
 
 /// Chunks a stream's buffer holds for a client that has not read them yet; when it is
-/// full, the stream is cut off.
-const BUFFER: usize = 64;
+/// full, the stream is cut off. With `CHUNK`, at most about 4 MiB per stream.
+const BUFFER: usize = 32;
 /// A chunk gathers the frames waiting at once, up to about this size.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 128 * 1024;
+/// The shortest time between two chunks of a busy stream.
+const LINGER: Duration = Duration::from_millis(10);
 /// The longest time between two writes of a stream.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -162,6 +165,7 @@ impl Feed {
         };
         let start = tokio::time::Instant::now() + heartbeat;
         let mut beat = tokio::time::interval_at(start, heartbeat);
+        let mut sent = Instant::now() - LINGER;
         loop {
             let first = tokio::select! {
                 item = self.subscription.receiver.recv() => item,
@@ -179,8 +183,25 @@ impl Feed {
                 Err(RecvError::Lagged(_)) => lagged = true,
                 Err(RecvError::Closed) => return End::Closed,
             }
+            // At most one write per `LINGER`: a busy stream sends what gathered meanwhile
+            // in one chunk (one wake-up and one write for many frames), a quiet one at once.
+            let until = sent + LINGER;
             while !lagged && chunk.len() < CHUNK {
-                match self.subscription.receiver.try_recv() {
+                let item = match self.subscription.receiver.try_recv() {
+                    Err(TryRecvError::Empty) if Instant::now() < until => {
+                        match tokio::time::timeout_at(until, self.subscription.receiver.recv())
+                            .await
+                        {
+                            Ok(item) => item.map_err(|e| match e {
+                                RecvError::Lagged(n) => TryRecvError::Lagged(n),
+                                RecvError::Closed => TryRecvError::Closed,
+                            }),
+                            Err(_) => break,
+                        }
+                    }
+                    other => other,
+                };
+                match item {
                     Ok(item) => self.add(&mut chunk, &item, &mut last),
                     Err(TryRecvError::Lagged(_)) => lagged = true,
                     Err(_) => break,
@@ -190,6 +211,7 @@ impl Feed {
                 if let Err(end) = self.offer(chunk.freeze()) {
                     return end;
                 }
+                sent = Instant::now();
                 beat.reset();
             }
             if lagged {
