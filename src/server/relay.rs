@@ -128,6 +128,7 @@ impl Relay {
 
     /// Tells the event streams of `hub` of every attempt recorded from now on.
     pub fn report_to(&self, hub: Arc<Hub>) {
+        hub.relayed();
         let _ = self.stream.set(hub);
     }
 

@@ -80,6 +80,8 @@ pub struct Hub {
     updates: mpsc::Sender<DeliveryUpdate>,
     pending_updates: Mutex<Option<mpsc::Receiver<DeliveryUpdate>>>,
     started: AtomicBool,
+    /// A relay reports delivery updates: remember each event's type to filter them by.
+    relayed: AtomicBool,
     /// `latest` has been raised to the newest event the store held when the first stream
     /// opened: events stored before this process started (a durable store) are old news.
     synced: AtomicBool,
@@ -139,6 +141,7 @@ impl Hub {
             updates,
             pending_updates: Mutex::new(Some(receiver)),
             started: AtomicBool::new(false),
+            relayed: AtomicBool::new(false),
             synced: AtomicBool::new(false),
             closing: CancellationToken::new(),
         })
@@ -160,6 +163,11 @@ impl Hub {
         if self.open.load(Ordering::Relaxed) > 0 && self.updates.try_send(update).is_err() {
             super::metrics::stream_update_dropped();
         }
+    }
+
+    /// A relay will report delivery updates from now on.
+    pub fn relayed(&self) {
+        self.relayed.store(true, Ordering::Relaxed);
     }
 
     /// Whether any stream is open (worth building a [`DeliveryUpdate`] for).
@@ -265,7 +273,10 @@ impl Hub {
                 }
             };
             for event in &events {
-                let event_type = types.remember(event.event_id, &event.event_type);
+                let event_type = match self.relayed.load(Ordering::Relaxed) {
+                    true => types.remember(event.event_id, &event.event_type),
+                    false => types.intern(&event.event_type),
+                };
                 let item = Item {
                     seq: Some(event.seq),
                     event_type: Some(event_type),
@@ -310,14 +321,30 @@ async fn sleep_or_never(every: Option<Duration>) {
 }
 
 /// The types of recently streamed events, so that a delivery update can be filtered by
-/// its event's type without reading the event again.
+/// its event's type without reading the event again; and each type's name shared by
+/// every item of that type rather than copied for each.
 #[derive(Default)]
 struct TypeCache {
     by_event: HashMap<i64, Arc<str>>,
     order: VecDeque<i64>,
+    names: HashMap<Box<str>, Arc<str>>,
 }
 
+/// Type names shared at most; beyond, each item gets a copy of its own.
+const NAMES_KEPT: usize = 1024;
+
 impl TypeCache {
+    fn intern(&mut self, event_type: &str) -> Arc<str> {
+        if let Some(name) = self.names.get(event_type) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = Arc::from(event_type);
+        if self.names.len() < NAMES_KEPT {
+            self.names.insert(event_type.into(), Arc::clone(&name));
+        }
+        name
+    }
+
     fn get(&self, event_id: i64) -> Option<Arc<str>> {
         self.by_event.get(&event_id).cloned()
     }
@@ -328,7 +355,7 @@ impl TypeCache {
         {
             return Arc::clone(known);
         }
-        let event_type: Arc<str> = Arc::from(event_type);
+        let event_type = self.intern(event_type);
         if self
             .by_event
             .insert(event_id, Arc::clone(&event_type))
