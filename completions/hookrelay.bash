@@ -25,6 +25,9 @@ _hookrelay() {
             hookrelay,help)
                 cmd="hookrelay__subcmd__help"
                 ;;
+            hookrelay,listen)
+                cmd="hookrelay__subcmd__listen"
+                ;;
             hookrelay,man)
                 cmd="hookrelay__subcmd__man"
                 ;;
@@ -96,6 +99,9 @@ _hookrelay() {
                 ;;
             hookrelay__subcmd__help,help)
                 cmd="hookrelay__subcmd__help__subcmd__help"
+                ;;
+            hookrelay__subcmd__help,listen)
+                cmd="hookrelay__subcmd__help__subcmd__listen"
                 ;;
             hookrelay__subcmd__help,man)
                 cmd="hookrelay__subcmd__help__subcmd__man"
@@ -185,7 +191,7 @@ _hookrelay() {
 
     case "${cmd}" in
         hookrelay)
-            opts="-h -V --help --version serve send validate completions sign verify secret schema samples endpoints man help"
+            opts="-h -V --help --version serve send listen validate completions sign verify secret schema samples endpoints man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -495,7 +501,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__help)
-            opts="serve send validate completions sign verify secret schema samples endpoints man help"
+            opts="serve send listen validate completions sign verify secret schema samples endpoints man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -607,6 +613,20 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__listen)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -781,6 +801,60 @@ _hookrelay() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__listen)
+            opts="-h --from --admin-token --admin-token-file --forward-to --event-type --state-file --json --timeout --retries --retry-backoff --cacert --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --event-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-backoff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1079,7 +1153,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__serve)
-            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --source --source-secret --source-secret-file --id-from --type-from --keep-secret-headers --store --sync --retention --store-poll --store-lease --store-connect-timeout --store-pool-size --header-timeout --body-timeout --idle-timeout --max-inflight --tls-cert --tls-key --admin-token --admin-token-file --admin-listen --admin-open --metrics-public --log-format --forward-to --route --forward-header --forward-headers --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --circuit-failures --circuit-disable-after --shutdown-grace --help"
+            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --source --source-secret --source-secret-file --id-from --type-from --keep-secret-headers --store --sync --retention --store-poll --store-lease --store-connect-timeout --store-pool-size --header-timeout --body-timeout --idle-timeout --max-inflight --max-streams --tls-cert --tls-key --admin-token --admin-token-file --admin-listen --admin-open --metrics-public --log-format --forward-to --route --forward-header --forward-headers --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --circuit-failures --circuit-disable-after --shutdown-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1182,6 +1256,10 @@ _hookrelay() {
                     return 0
                     ;;
                 --max-inflight)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-streams)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

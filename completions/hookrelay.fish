@@ -28,6 +28,7 @@ complete -c hookrelay -n "__fish_hookrelay_needs_command" -s h -l help -d 'Print
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -s V -l version -d 'Print version'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "send" -d 'Deliver one event to a URL, with retries'
+complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "listen" -d 'Follow a hookrelay\'s events live, and deliver them to a local service'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "validate" -d 'Check payload files against the event model'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
@@ -65,6 +66,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l header-tim
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l body-timeout -d 'Time a client has to send a request\'s whole body (408 beyond it)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l idle-timeout -d 'Time a kept-alive connection may wait for its next request before it is closed' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-inflight -d 'Requests handled at once; beyond it the answer is 503 with Retry-After at once' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-streams -d 'Event streams (GET /events/stream) open at once; beyond it the answer is 503' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l tls-cert -d 'Serve https with this PEM certificate chain (with --tls-key); SIGHUP reloads it' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l admin-token -d 'Require Authorization: Bearer TOKEN on every admin endpoint (repeatable, for rotation; make one with `hookrelay secret new --admin`)' -r
@@ -118,6 +120,18 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l json -d 'Pr
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l dry-run -d 'Print the request that would be sent, and send nothing'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l no-proxy -d 'Connect straight to --to, ignoring HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l from -d 'The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream URL' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l admin-token -d 'Its admin token (see serve --admin-token)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l admin-token-file -d 'Read the admin token from the first line of a file' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l forward-to -d 'Deliver each event to this URL: the original body and headers, with retries' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l event-type -d 'Only events whose event_type matches this glob (*, ?, […])' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l state-file -d 'Remember the last event handled in this file, and resume after it at the next start' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l timeout -d 'Time allowed for each attempt of a delivery to --forward-to' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l retries -d 'Retries of a delivery to --forward-to after the first attempt' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l retry-backoff -d 'Wait before the first retry; doubled for each next one' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l cacert -d 'Also trust the CA certificates in this PEM file for https (the public roots stay)' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l json -d 'Print each event as one JSON object per line (NDJSON)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l format -d 'Output format' -r -f -a "text\t''
 json\t''"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l schema -d 'Check each file against this JSON Schema (draft 2020-12) instead of the event model' -r -F
@@ -207,18 +221,19 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fis
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from help" -f -a "rotate-secret" -d 'Make a new secret; the old one signs beside it for the grace period'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand endpoints; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand man" -s h -l help -d 'Print help'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "send" -d 'Deliver one event to a URL, with retries'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "validate" -d 'Check payload files against the event model'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "secret" -d 'Make signing secrets and admin tokens'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "samples" -d 'List or print the sample payloads of each provider'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "endpoints" -d 'Manage the endpoints of a running hookrelay (its admin API)'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send validate completions sign verify secret schema samples endpoints man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "serve" -d 'Receive webhooks on POST /webhook, validate and keep them'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "send" -d 'Deliver one event to a URL, with retries'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "listen" -d 'Follow a hookrelay\'s events live, and deliver them to a local service'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "validate" -d 'Check payload files against the event model'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, powershell, elvish)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "sign" -d 'Print Standard Webhooks signature headers for a body'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "verify" -d 'Verify a Standard Webhooks signature of a body'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "secret" -d 'Make signing secrets and admin tokens'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "schema" -d 'Print the JSON Schema (2020-12) of an event'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "samples" -d 'List or print the sample payloads of each provider'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "endpoints" -d 'Manage the endpoints of a running hookrelay (its admin API)'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and not __fish_seen_subcommand_from serve send listen validate completions sign verify secret schema samples endpoints man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "new" -d 'Print a new whsec_ secret of 32 random bytes from the operating system'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from samples" -f -a "list" -d 'One line per sample: its name, the source it is written for, what it is'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand help; and __fish_seen_subcommand_from samples" -f -a "show" -d 'Print a sample\'s body exactly as `send --sample` sends it'

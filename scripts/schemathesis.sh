@@ -124,7 +124,9 @@ schemathesis() {
 }
 
 if need_schemathesis; then
-  schemathesis hookrelay --header "$auth"
+  # GET /events/stream answers an endless stream: every generated request would run into
+  # the request timeout. Its refusals (400, 401, 503) are covered by tests/it.
+  schemathesis hookrelay --header "$auth" --exclude-path /events/stream
   # With --verify, POST /webhook answers 401 to every unsigned request: its error shape too.
   start verifying target/debug/hookrelay serve --port 0 --verify standard \
     --secret "$(target/debug/hookrelay secret new)"

@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod endpoints;
 pub mod input;
+pub mod listen;
 pub mod man;
 pub mod samples;
 pub mod schema;
@@ -48,6 +49,7 @@ pub struct Cli {
 pub enum Command {
     Serve(Box<serve::ServeArgs>),
     Send(Box<send::SendArgs>),
+    Listen(Box<listen::ListenArgs>),
     Validate(validate::ValidateArgs),
     Completions(completions::CompletionsArgs),
     Sign(sign::SignArgs),
@@ -65,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Send(args) => send::run(*args),
+        Command::Listen(args) => listen::run(*args),
         Command::Validate(args) => validate::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Sign(args) => sign::run(args),

@@ -46,6 +46,8 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// `--max-streams` event streams are open already.
+    TooManyStreams(usize),
     Internal(String),
 }
 
@@ -66,7 +68,9 @@ impl ApiError {
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::TooManyStreams(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +92,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable { .. } => "unavailable",
+            ApiError::TooManyStreams(_) => "too_many_streams",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -129,6 +134,9 @@ impl ApiError {
                 format!("the body did not arrive within {}s", limit.as_secs_f64())
             }
             ApiError::Unavailable { message, .. } => message.clone(),
+            ApiError::TooManyStreams(max) => {
+                format!("{max} event streams are open already (--max-streams); retry later")
+            }
             ApiError::MethodNotAllowed => "this method is not allowed on this path".into(),
             ApiError::Internal(_) => "internal error; see the server log".into(),
         }
@@ -216,13 +224,17 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
-        if let ApiError::Unavailable {
-            retry_after_secs, ..
-        } = self
-        {
+        let retry_after = match self {
+            ApiError::Unavailable {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
+            ApiError::TooManyStreams(_) => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

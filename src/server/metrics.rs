@@ -30,6 +30,9 @@ const REQUESTS_REJECTED: &str = "hookrelay_requests_rejected_total";
 const ADMIN_REFUSED: &str = "hookrelay_admin_refused_total";
 const DELIVERIES_DROPPED: &str = "hookrelay_deliveries_dropped_total";
 const ENDPOINTS_DISABLED: &str = "hookrelay_endpoints_disabled_total";
+const STREAMS_OPEN: &str = "hookrelay_streams_open";
+const STREAMS_CUT: &str = "hookrelay_streams_cut_total";
+const STREAM_UPDATES_DROPPED: &str = "hookrelay_stream_updates_dropped_total";
 
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -112,6 +115,15 @@ fn describe() {
         "Open deliveries: pending, in flight or awaiting a retry"
     );
     describe_gauge!(DELIVERIES_IN_STATE, "Deliveries in each state now");
+    describe_gauge!(STREAMS_OPEN, "Event streams (GET /events/stream) open now");
+    describe_counter!(
+        STREAMS_CUT,
+        "Event streams cut off because the client did not keep up"
+    );
+    describe_counter!(
+        STREAM_UPDATES_DROPPED,
+        "Delivery updates not streamed because the streams' queue was full"
+    );
 }
 
 /// One `POST /webhook` answered, by result: `accepted`, `duplicate`, `validation_failed`, …
@@ -140,6 +152,21 @@ pub fn signature_refused(reason: &'static str) {
 /// An admin request refused by the token guard, by reason (`missing_token`, …).
 pub fn admin_refused(reason: &'static str) {
     metrics::counter!(ADMIN_REFUSED, "reason" => reason).increment(1);
+}
+
+/// The number of event streams open now.
+pub fn streams_open(open: usize) {
+    metrics::gauge!(STREAMS_OPEN).set(open as f64);
+}
+
+/// An event stream cut off: its client did not keep up.
+pub fn stream_cut() {
+    metrics::counter!(STREAMS_CUT).increment(1);
+}
+
+/// A delivery update not streamed: the hub's queue of updates was full.
+pub fn stream_update_dropped() {
+    metrics::counter!(STREAM_UPDATES_DROPPED).increment(1);
 }
 
 /// Handles of the per-attempt series, looked up once: a `counter!` with labels searches the

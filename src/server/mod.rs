@@ -22,6 +22,7 @@ pub mod sqlite;
 pub mod store;
 #[cfg(test)]
 mod store_tests;
+pub mod stream;
 pub mod threads;
 pub mod tls;
 pub mod verify;
@@ -84,6 +85,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Verified `webhook-id`s already answered: the idempotency key when present.
     pub seen_ids: verify::SeenIds,
+    /// The live feed of `GET /events/stream`.
+    pub stream: Arc<stream::Hub>,
     /// The store's counts as `/metrics` and `/healthz` last read them.
     pub gauges: handlers::status::Gauges,
 }
@@ -98,12 +101,14 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn EventStore>, config: Config) -> Self {
+        let hub = stream::Hub::new(Arc::clone(&store), config.limits.max_streams);
         Self(Arc::new(Shared {
             store,
             config,
             relay: None,
             metrics: metrics::install(),
             seen_ids: verify::SeenIds::default(),
+            stream: hub,
             gauges: handlers::status::Gauges::default(),
         }))
     }
@@ -113,6 +118,7 @@ impl AppState {
     /// # Panics
     /// When the state was cloned before: the relay is part of building it.
     pub fn with_relay(mut self, relay: Arc<Relay>) -> Self {
+        relay.report_to(Arc::clone(&self.stream));
         Arc::get_mut(&mut self.0)
             .expect("with_relay is called before the state is shared")
             .relay = Some(relay);
@@ -138,6 +144,11 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
+    let hub = Arc::clone(&state.stream);
+    let shutdown = async move {
+        shutdown.await;
+        hub.close();
+    };
     serve_app(
         listener,
         tls,

@@ -3,7 +3,7 @@
 //! target are bounded (`--forward-concurrency`), so a slow target cannot stall the others.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +18,10 @@ use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
 use super::endpoints::Endpoint;
 use super::headers::REDACTED;
-use super::store::{AttemptRecord, Claim, DeliveryJob, EventKey, EventStore, NextState};
+use super::store::{
+    AttemptRecord, Claim, DeliveryJob, DeliveryStatus, EventKey, EventStore, NextState,
+};
+use super::stream::{DeliveryUpdate, Hub};
 use super::wake::WakesInline;
 use crate::alert::signing::Secret;
 use crate::sync::LockExt;
@@ -294,6 +297,8 @@ pub struct Relay {
     store: Arc<dyn EventStore>,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// The event streams, told of every attempt recorded.
+    stream: OnceLock<Arc<Hub>>,
 }
 
 impl Relay {
@@ -335,11 +340,18 @@ impl Relay {
             store,
             stop,
             tasks: TaskTracker::new(),
+            stream: OnceLock::new(),
         }))
     }
 
     fn lanes(&self) -> Arc<Lanes> {
         Arc::clone(&self.lanes.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Tells the event streams of `hub` of every attempt recorded from now on.
+    pub fn report_to(&self, hub: Arc<Hub>) {
+        hub.relayed();
+        let _ = self.stream.set(hub);
     }
 
     /// The targets that take an event of this type: the URLs of the flags' targets, the
@@ -758,8 +770,26 @@ impl Relay {
                 _ => None,
             },
         };
+        let hub = self.stream.get().filter(|hub| hub.watched());
+        let streamed = hub.map(|_| record.clone());
         if let Err(e) = self.store.record_attempt(job.id, record, next).await {
             tracing::error!(error = %e, delivery = job.id, "cannot record a delivery attempt");
+            return;
+        }
+        if let (Some(hub), Some(attempt)) = (hub, streamed) {
+            hub.delivery(DeliveryUpdate {
+                delivery_id: job.id,
+                event: job.event.clone(),
+                event_id: job.event_id,
+                target: job.target.to_string(),
+                status: match next {
+                    NextState::Delivered => DeliveryStatus::Delivered,
+                    NextState::RetryAt(_) => DeliveryStatus::Failed,
+                    NextState::Dead => DeliveryStatus::Dead,
+                },
+                attempts: number,
+                attempt: Some(attempt),
+            });
         }
     }
 

@@ -24,7 +24,7 @@ use super::endpoints::api;
 use super::handlers::{self, events, sources, status, webhook};
 use super::limits::Admission;
 use super::request_id::RequestScope;
-use super::{admin, openapi, relay_api};
+use super::{admin, openapi, relay_api, stream};
 
 /// Who may call an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,9 @@ pub static ENDPOINTS: &[Endpoint] = &[
     }),
     endpoint(Method::GET, "/events", Access::Admin, || {
         get(events::events_index)
+    }),
+    endpoint(Method::GET, "/events/stream", Access::Admin, || {
+        get(stream::sse::events_stream)
     }),
     endpoint(Method::GET, "/events/{id}", Access::Admin, || {
         get(events::events_show)

@@ -9,6 +9,7 @@ mod endpoints;
 mod hardening;
 mod hardening_cli;
 mod hostile_json;
+mod listen;
 mod model_props;
 mod relay;
 mod relay_process;

@@ -211,6 +211,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
     pub max_inflight: u32,
 
+    /// Event streams (GET /events/stream) open at once; beyond it the answer is 503
+    #[arg(long, env = "HOOKRELAY_MAX_STREAMS", default_value_t = 16, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    pub max_streams: u32,
+
     /// Serve https with this PEM certificate chain (with --tls-key); SIGHUP reloads it
     #[arg(
         long,

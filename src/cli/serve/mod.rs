@@ -174,6 +174,7 @@ fn config(args: &ServeArgs, verify: Option<Verification>, admin: AdminAuth) -> C
             body_timeout: args.body_timeout,
             idle_timeout: args.idle_timeout,
             max_inflight: args.max_inflight as usize,
+            max_streams: args.max_streams as usize,
         },
         admin,
         mounts: Mounts::default(),

@@ -112,7 +112,8 @@ async fn receive(
         verify::remember(&*state.store, &state.seen_ids, id, seen).await?;
     }
     match inserted {
-        Inserted::New { .. } => {
+        Inserted::New { seq } => {
+            state.stream.stored(seq);
             if let Some(relay) = &state.relay {
                 targets.iter().for_each(|t| relay.wake(t));
             }

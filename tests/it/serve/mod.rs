@@ -10,6 +10,7 @@ mod openapi;
 mod postgres;
 mod process;
 mod routing;
+mod stream;
 mod tls;
 mod webhook;
 

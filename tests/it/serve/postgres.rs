@@ -586,3 +586,28 @@ async fn an_endpoint_made_on_one_instance_is_delivered_to_by_another() {
     let expected = hookrelay::alert::signing::sign(&[secret], "evt_7", timestamp, &got[0].body);
     assert_eq!(got[0].header("webhook-signature"), Some(expected.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_of_one_instance_carries_the_events_another_accepted() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let a = serve(&db, &[]);
+    let b = serve(&db, &[]);
+    let mut stream = crate::support::sse::Sse::open(&a.url("/events/stream"), &[]).await;
+
+    let http = client();
+    assert_eq!(post(&http, &b.url(""), event(1)).await.unwrap(), 200);
+    assert_eq!(post(&http, &a.url(""), event(2)).await.unwrap(), 200);
+    assert_eq!(post(&http, &b.url(""), event(3)).await.unwrap(), 200);
+
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(
+            stream.next_of("event").await.json()["event_id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    assert_eq!(got, [1, 2, 3]);
+}

@@ -11,6 +11,7 @@ pub mod customer;
 pub mod durable;
 pub mod process;
 pub mod proxy;
+pub mod sse;
 pub mod table;
 pub mod tcp;
 pub mod tls;
