@@ -21,6 +21,7 @@ pub mod store;
 mod store_tests;
 pub mod threads;
 pub mod tls;
+pub mod ui;
 pub mod verify;
 mod wake;
 

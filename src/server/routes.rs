@@ -23,7 +23,7 @@ use super::AppState;
 use super::handlers::{self, events, status, webhook};
 use super::limits::Admission;
 use super::request_id::RequestScope;
-use super::{admin, openapi, relay_api};
+use super::{admin, openapi, relay_api, ui};
 
 /// Who may call an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,9 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint(Method::POST, "/deliveries/replay", Access::Admin, || {
         post(relay_api::deliveries_replay)
     }),
+    // The inspector page: admin side, but without the token guard (`AdminAuth::guards`).
+    endpoint(Method::GET, ui::PAGE, Access::Admin, || get(ui::page)),
+    endpoint(Method::GET, ui::ASSETS, Access::Admin, || get(ui::asset)),
     endpoint(Method::GET, METRICS, Access::Admin, || get(status::metrics)),
     endpoint(Method::GET, "/openapi.json", Access::Admin, || {
         get(openapi::document)

@@ -24,6 +24,8 @@ struct EventView<'a> {
     timestamp: Option<String>,
     description: Option<String>,
     received_at: String,
+    /// Bytes of the body as received.
+    size: usize,
     body: Option<&'a RawValue>,
 }
 
@@ -41,6 +43,7 @@ fn view(stored: &StoredEvent) -> EventView<'_> {
         received_at: stored
             .received_at
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        size: stored.body.len(),
         body,
     }
 }
@@ -57,9 +60,20 @@ pub struct ListParams {
     since: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+    order: Option<Order>,
 }
 
-/// `GET /events`: stored events, oldest first, filtered and paged.
+/// The order of `GET /events`: by arrival, oldest (`asc`, the default) or newest first.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Order {
+    Asc,
+    Desc,
+}
+
+/// `GET /events`: stored events, oldest first (newest with `?order=desc`), filtered and
+/// paged: the cursor is the last event's `seq`, and the next page starts after it in the
+/// order asked for.
 pub async fn events_index(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -67,7 +81,7 @@ pub async fn events_index(
     let Query(params) = params?;
     let limit = page_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let since = params.since.as_deref().map(parse_since).transpose()?;
-    let after = match params.cursor.as_deref() {
+    let cursor = match params.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(c.parse::<u64>().map_err(|_| {
             ApiError::BadRequest(format!(
@@ -75,10 +89,13 @@ pub async fn events_index(
             ))
         })?),
     };
+    let newest_first = params.order == Some(Order::Desc);
     let query = EventQuery {
         event_type: params.event_type,
         since,
-        after,
+        after: cursor.filter(|_| !newest_first),
+        before: cursor.filter(|_| newest_first),
+        newest_first,
         limit: limit + 1,
     };
     let mut events = state.store.list(&query).await?;

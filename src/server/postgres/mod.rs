@@ -33,6 +33,21 @@ pub use schema::SCHEMA_VERSION;
 /// The longest a caller waits for a connection from the pool, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
+/// `GET /events`, oldest first: $1 after, $2 before, $3 since, $4 type, $5 limit.
+const LIST_EVENTS: &str = "SELECT seq, event_id, event_type, received_at, body FROM events
+     WHERE seq > $1 AND seq < $2
+       AND ($3::BIGINT IS NULL OR received_at >= $3)
+       AND ($4::TEXT IS NULL OR event_type = $4)
+     ORDER BY seq LIMIT $5";
+
+/// [`LIST_EVENTS`], newest first.
+const LIST_EVENTS_NEWEST_FIRST: &str =
+    "SELECT seq, event_id, event_type, received_at, body FROM events
+     WHERE seq > $1 AND seq < $2
+       AND ($3::BIGINT IS NULL OR received_at >= $3)
+       AND ($4::TEXT IS NULL OR event_type = $4)
+     ORDER BY seq DESC LIMIT $5";
+
 /// How the connections to the database are secured (`sslmode` in the URL).
 type Tls = tls::Rustls;
 
@@ -259,15 +274,24 @@ impl EventStore for PostgresStore {
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let client = self.client().await?;
         let after = query.after.map(id_sql).unwrap_or(0);
+        let before = query.before.map(id_sql).unwrap_or(i64::MAX);
         let since = query.since.map(micros);
+        // Two texts, not a bound parameter: the order is part of the plan.
+        let sql = if query.newest_first {
+            LIST_EVENTS_NEWEST_FIRST
+        } else {
+            LIST_EVENTS
+        };
         let rows = client
             .query(
-                "SELECT seq, event_id, event_type, received_at, body FROM events
-                 WHERE seq > $1
-                   AND ($2::BIGINT IS NULL OR received_at >= $2)
-                   AND ($3::TEXT IS NULL OR event_type = $3)
-                 ORDER BY seq LIMIT $4",
-                &[&after, &since, &query.event_type, &limit_sql(query.limit)],
+                sql,
+                &[
+                    &after,
+                    &before,
+                    &since,
+                    &query.event_type,
+                    &limit_sql(query.limit),
+                ],
             )
             .await
             .map_err(failed("listing events"))?;

@@ -57,7 +57,10 @@ fn request(
     method: &http::Method,
     path: &str,
 ) -> reqwest::RequestBuilder {
-    let mut url = format!("{base}{}", path.replace("{event_id}", "1"));
+    let mut url = format!(
+        "{base}{}",
+        path.replace("{event_id}", "1").replace("{file}", "app.js")
+    );
     if path == "/deliveries/replay" {
         url.push_str("?status=dead");
     }
