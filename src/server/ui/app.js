@@ -139,6 +139,7 @@ function shellQuote(s) {
 // ---- server state --------------------------------------------------------------------
 
 async function refreshState() {
+  const asked = (refreshState.asked = (refreshState.asked || 0) + 1);
   try {
     const health = await json("/healthz");
     const parts = [`${health.events} events kept`, `${health.evicted} evicted`];
@@ -151,6 +152,7 @@ async function refreshState() {
       if (n > 0) states.push(`${n} ${m[1].replace("_", " ")}`);
     }
     parts.push(states.length ? "deliveries: " + states.join(", ") : "no deliveries");
+    if (asked !== refreshState.asked) return; // a later answer is on its way
     $("state").textContent = parts.join(" · ");
     $("replay-dead").hidden = dead === 0;
   } catch (e) {
@@ -228,6 +230,8 @@ function arrived(events) {
   if (keep) viewport.scrollTop += events.length * ui.rowHeight;
   $("list-note").textContent = "";
   render();
+  clearTimeout(arrived.state);
+  arrived.state = setTimeout(refreshState, 300);
 }
 
 function render() {
