@@ -52,6 +52,8 @@ normal\t'fsync at checkpoints: survives a crash of the process'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l retention -d 'With sqlite or postgres: drop events older than this, e.g. 7d' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-poll -d 'With postgres: how often idle workers look for due deliveries that no notification announced (retries come due, or work queued while the listening connection was down)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-lease -d 'With postgres: how long a claimed delivery is its instance\'s; past it (the instance died mid-attempt) any instance makes the attempt again. Keep it above --forward-timeout' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-connect-timeout -d 'With postgres: how long to wait at start for a database that is not up yet (nothing listening, or still starting); a wrong password or a missing database exits at once' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-pool-size -d 'With postgres: connections to the database, shared by requests (half of them commit inserts) and delivery workers' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l header-timeout -d 'Time a client has to send a request\'s headers (from connecting, or its first byte)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l body-timeout -d 'Time a client has to send a request\'s whole body (408 beyond it)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l idle-timeout -d 'Time a kept-alive connection may wait for its next request before it is closed' -r

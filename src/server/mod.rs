@@ -75,6 +75,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Verified `webhook-id`s already answered: the idempotency key when present.
     pub seen_ids: verify::SeenIds,
+    /// The store's counts as `/metrics` and `/healthz` last read them.
+    pub gauges: handlers::status::Gauges,
 }
 
 impl std::ops::Deref for AppState {
@@ -93,6 +95,7 @@ impl AppState {
             relay: None,
             metrics: metrics::install(),
             seen_ids: verify::SeenIds::default(),
+            gauges: handlers::status::Gauges::default(),
         }))
     }
 

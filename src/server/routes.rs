@@ -137,7 +137,8 @@ pub fn endpoints() -> impl Iterator<Item = (&'static Method, &'static str, Acces
 
 /// The axum router of the endpoints served on `side`: 404 for any other path, 405 for
 /// another method on a known one (these tell nothing the endpoint table does not). Every
-/// admin route that `state.config.admin` guards has the token guard in front. Layers meant
+/// admin route that `state.config.admin` guards has the token guard in front, of its 405
+/// as well. Layers meant
 /// for every request go around [`Routes`] (which holds this router), not on it:
 /// `POST /webhook` does not pass through it.
 pub fn router(state: AppState, side: Side) -> Router {
@@ -148,10 +149,11 @@ pub fn router(state: AppState, side: Side) -> Router {
         .fold(Router::new(), |router, e| {
             let handler = (e.handler)();
             let handler = if e.access == Access::Admin && auth.guards(e.path) {
-                handler.layer(axum::middleware::from_fn_with_state(
-                    Arc::clone(&auth),
-                    admin::require_token,
-                ))
+                // The 405 for another method goes behind the guard too: a caller without
+                // the token learns nothing of the admin paths but 401.
+                handler.fallback(handlers::method_not_allowed).layer(
+                    axum::middleware::from_fn_with_state(Arc::clone(&auth), admin::require_token),
+                )
             } else {
                 handler
             };

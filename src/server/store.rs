@@ -254,6 +254,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// their next poll. Does nothing in a store that only this process writes.
     fn on_work_elsewhere(&self, _wake: WakeFn) {}
 
+    /// How long the counts read for `/metrics` and `/healthz` ([`EventStore::stats`],
+    /// [`EventStore::delivery_counts`]) may be reused: counting a shared database's rows on
+    /// every scrape and health check would load it. Zero (read every time) by default.
+    fn gauges_max_age(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// How often an idle worker must look for work it was not woken for: deliveries that
     /// other processes queued in a shared store. `None` when every delivery is queued
     /// through this process, which wakes its workers itself.

@@ -127,6 +127,19 @@ pub struct ServeArgs {
           value_parser = parse_duration, help_heading = "Store")]
     pub store_lease: Duration,
 
+    /// With postgres: how long to wait at start for a database that is not up yet (nothing
+    /// listening, or still starting); a wrong password or a missing database exits at once
+    #[arg(long, env = "HOOKRELAY_STORE_CONNECT_TIMEOUT", default_value = "30s",
+          value_name = "DURATION", value_parser = parse_duration, help_heading = "Store")]
+    pub store_connect_timeout: Duration,
+
+    /// With postgres: connections to the database, shared by requests (half of them commit
+    /// inserts) and delivery workers
+    #[arg(long, env = "HOOKRELAY_STORE_POOL_SIZE", default_value_t = 16,
+          value_name = "N", value_parser = clap::value_parser!(u16).range(2..=1000),
+          help_heading = "Store")]
+    pub store_pool_size: u16,
+
     /// Time a client has to send a request's headers (from connecting, or its first byte)
     #[arg(long, env = "HOOKRELAY_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Limits")]

@@ -82,6 +82,8 @@ async fn open_postgres(args: &ServeArgs, url: &str) -> anyhow::Result<Arc<dyn Ev
     options.retention = args.retention;
     options.poll = args.store_poll;
     options.lease = args.store_lease;
+    options.connect_timeout = args.store_connect_timeout;
+    options.pool_size = usize::from(args.store_pool_size);
     Ok(Arc::new(PostgresStore::open(options).await?))
 }
 

@@ -23,6 +23,9 @@ pub(super) struct Watch {
     busy: AtomicUsize,
     /// Requests answered so far.
     served: AtomicU64,
+    /// Requests handed to a handler so far: an answer head beyond this many is hyper's own
+    /// refusal of a request it could not parse (see [`Watched`]).
+    started: AtomicU64,
     /// When the connection last became free or made progress: accepted, a handler
     /// answered, or an answer's write went through after being blocked.
     free_since: AtomicU64,
@@ -50,6 +53,7 @@ impl Watch {
             start: Instant::now(),
             busy: AtomicUsize::new(0),
             served: AtomicU64::new(0),
+            started: AtomicU64::new(0),
             free_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
             blocked_since: AtomicU64::new(NONE),
@@ -157,6 +161,7 @@ pub(super) struct Busy(Arc<Watch>);
 impl Busy {
     pub(super) fn start(watch: Arc<Watch>) -> Self {
         watch.busy.fetch_add(1, Ordering::AcqRel);
+        watch.started.fetch_add(1, Ordering::AcqRel);
         watch.head_since.store(NONE, Ordering::Release);
         Self(watch)
     }
@@ -174,11 +179,29 @@ impl Drop for Busy {
 /// A stream (TCP, or TLS over it) that tells its [`Watch`] when bytes arrive and when
 /// writes block. `HEADS`: whether bytes arriving on a free connection begin a request
 /// head (HTTP/1); on HTTP/2 they may as well be a ping or a settings frame.
+///
+/// On HTTP/1 it also gives hyper's own refusals the API's one error shape: a request hyper
+/// cannot parse (`400`), whose target is too long (`414`) or whose head is too large
+/// (`431`) is answered by hyper before any handler runs, with an empty body. Such an answer
+/// is the only head written when no request is waiting for one; it is written with a JSON
+/// body instead (see [`own_refusal`]).
 pub(super) struct Watched<S, const HEADS: bool = true> {
     inner: S,
     watch: Arc<Watch>,
     /// Bytes read and thrown away since the connection began to linger, or `None` before.
     lingered: Option<u64>,
+    /// Final answer heads written so far (HTTP/1).
+    heads: u64,
+    /// hyper's own refusal being written in its JSON form.
+    rewrite: Option<Rewrite>,
+}
+
+/// The JSON form of one of hyper's refusals, written in place of hyper's bytes.
+struct Rewrite {
+    bytes: Vec<u8>,
+    written: usize,
+    /// What hyper is told was written once `bytes` are: all it asked to write.
+    claimed: usize,
 }
 
 impl<S, const HEADS: bool> Watched<S, HEADS> {
@@ -187,8 +210,106 @@ impl<S, const HEADS: bool> Watched<S, HEADS> {
             inner,
             watch,
             lingered: None,
+            heads: 0,
+            rewrite: None,
         }
     }
+
+    /// Looks at the start of a write: whether it begins a final answer head (to be counted
+    /// once written); one that answers no request handed to a handler is hyper's own
+    /// refusal, set to be rewritten.
+    fn look_at_write(&mut self, first: &[u8], claimed: usize) -> bool {
+        match answer_status(first) {
+            // `100 Continue` and the like are not the answer.
+            Some(status) if status >= 200 => {
+                if self.heads >= self.watch.started.load(Ordering::Acquire)
+                    && let Some(bytes) = own_refusal(status, first)
+                {
+                    self.rewrite = Some(Rewrite {
+                        bytes,
+                        written: 0,
+                        claimed,
+                    });
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Counts an answer head once its write went through.
+    fn count_head(&mut self, head: bool, result: &Poll<io::Result<usize>>) {
+        if head && matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
+            self.heads += 1;
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin, const HEADS: bool> Watched<S, HEADS> {
+    /// Writes the rewritten refusal; done, hyper is told that its own bytes were written.
+    fn poll_rewrite(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let Some(rewrite) = self.rewrite.as_mut() else {
+            return Poll::Ready(Ok(0));
+        };
+        while rewrite.written < rewrite.bytes.len() {
+            let result =
+                Pin::new(&mut self.inner).poll_write(cx, &rewrite.bytes[rewrite.written..]);
+            self.watch.writing(&result);
+            match std::task::ready!(result)? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => rewrite.written += n,
+            }
+        }
+        let claimed = rewrite.claimed;
+        self.rewrite = None;
+        Poll::Ready(Ok(claimed))
+    }
+}
+
+/// The status of an HTTP/1 answer head that `bytes` begin with.
+fn answer_status(bytes: &[u8]) -> Option<u16> {
+    let rest = bytes.strip_prefix(b"HTTP/1.")?;
+    let digits = rest.get(2..5)?;
+    if rest.get(1) != Some(&b' ') || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// hyper's refusal `head` (status `status`, no body) rewritten with the one error shape as
+/// its body, keeping hyper's other headers (`date`, `connection`); `None` for an answer
+/// hyper does not give on its own, or a head not whole in this write.
+fn own_refusal(status: u16, head: &[u8]) -> Option<Vec<u8>> {
+    let (code, message) = match status {
+        400 => ("bad_request", "the request is not valid HTTP/1.1"),
+        414 => (
+            "uri_too_long",
+            "the request target is longer than the server accepts",
+        ),
+        431 => (
+            "headers_too_large",
+            "the request's headers are larger than the server accepts (at most 100 headers, about 400 KiB)",
+        ),
+        _ => return None,
+    };
+    let end = head.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&head[..end]).ok()?;
+    let body =
+        serde_json::json!({"status": "error", "error": code, "message": message}).to_string();
+    let mut out = String::with_capacity(head.len() + body.len() + 96);
+    for (i, line) in head.split("\r\n").enumerate() {
+        let name = line.split(':').next().unwrap_or("").trim();
+        let replaced = ["content-length", "content-type", "connection"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n));
+        if i == 0 || !replaced {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("content-type: application/json\r\nconnection: close\r\n");
+    out.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+    Some(out.into_bytes())
 }
 
 impl<S: AsyncRead + Unpin, const HEADS: bool> AsyncRead for Watched<S, HEADS> {
@@ -212,8 +333,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin, const HEADS: bool> AsyncWrite for Watche
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let head = HEADS && self.rewrite.is_none() && self.look_at_write(buf, buf.len());
+        if HEADS && self.rewrite.is_some() {
+            return self.poll_rewrite(cx);
+        }
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.watch.writing(&result);
+        self.count_head(head, &result);
         result
     }
 
@@ -222,8 +348,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin, const HEADS: bool> AsyncWrite for Watche
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let mut head = false;
+        if HEADS
+            && self.rewrite.is_none()
+            && let Some(first) = bufs.iter().find(|b| !b.is_empty())
+        {
+            let claimed = bufs.iter().map(|b| b.len()).sum();
+            head = self.look_at_write(first, claimed);
+        }
+        if HEADS && self.rewrite.is_some() {
+            return self.poll_rewrite(cx);
+        }
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         self.watch.writing(&result);
+        self.count_head(head, &result);
         result
     }
 

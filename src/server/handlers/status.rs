@@ -6,22 +6,69 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use std::sync::Mutex;
+use std::time::Instant;
+
 use crate::server::AppState;
 use crate::server::error::ApiError;
+use crate::server::store::{DeliveryCounts, EventStore, StoreError, StoreStats};
+use crate::sync::LockExt;
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let stats = state.store.stats().await?;
-    let deliveries = state.store.delivery_counts().await?;
+    let (stats, deliveries) = state.gauges.read(&*state.store, true).await?;
+    let deliveries = deliveries.unwrap_or_default();
     let text = crate::server::metrics::render(&state.metrics, stats, &deliveries);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 /// `GET /healthz`.
 pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let stats = state.store.stats().await?;
+    let (stats, _) = state.gauges.read(&*state.store, false).await?;
     Ok(
         Json(json!({"status": "ok", "events": stats.events, "evicted": stats.evicted}))
             .into_response(),
     )
+}
+
+/// The store's counts as last read, reused for [`EventStore::gauges_max_age`].
+#[derive(Default)]
+pub struct Gauges(Mutex<Option<Read>>);
+
+struct Read {
+    at: Instant,
+    stats: StoreStats,
+    deliveries: Option<DeliveryCounts>,
+}
+
+impl Gauges {
+    /// The store's stats, and its delivery counts when `deliveries`: read now, or as read
+    /// less than the store's `gauges_max_age` ago.
+    pub async fn read(
+        &self,
+        store: &dyn EventStore,
+        deliveries: bool,
+    ) -> Result<(StoreStats, Option<DeliveryCounts>), StoreError> {
+        let max_age = store.gauges_max_age();
+        if !max_age.is_zero()
+            && let Some(last) = self.0.locked().as_ref()
+            && last.at.elapsed() < max_age
+            && (last.deliveries.is_some() || !deliveries)
+        {
+            return Ok((last.stats, last.deliveries.clone()));
+        }
+        let stats = store.stats().await?;
+        let counts = match deliveries {
+            true => Some(store.delivery_counts().await?),
+            false => None,
+        };
+        if !max_age.is_zero() {
+            *self.0.locked() = Some(Read {
+                at: Instant::now(),
+                stats,
+                deliveries: counts.clone(),
+            });
+        }
+        Ok((stats, counts))
+    }
 }

@@ -33,6 +33,10 @@ pub use schema::SCHEMA_VERSION;
 /// The longest a caller waits for a connection from the pool, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
+/// How long the counts of events and deliveries shown by `/metrics` and `/healthz` are
+/// reused: `count(*)` over shared tables is not for every scrape of every instance.
+pub const GAUGES_MAX_AGE: Duration = Duration::from_secs(2);
+
 /// `GET /events`, oldest first: $1 after, $2 before, $3 since, $4 type, $5 limit.
 const LIST_EVENTS: &str = "SELECT seq, event_id, event_type, received_at, body FROM events
      WHERE seq > $1 AND seq < $2
@@ -172,11 +176,8 @@ impl PostgresStore {
         config.connect_timeout(options.connect_timeout);
         config.application_name("hookrelay");
         let tls = Tls::new().context("setting up TLS to the database")?;
-        let (mut client, connection) = config
-            .connect(tls.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", describe(&e)))
-            .with_context(|| format!("cannot connect to {shown}"))?;
+        let (mut client, connection) =
+            connect_waiting(&config, &tls, options.connect_timeout, &shown).await?;
         let driver = tokio::spawn(connection);
         schema::migrate(&mut client)
             .await
@@ -232,6 +233,72 @@ impl PostgresStore {
 }
 
 /// The server's own words when it sent an error, else the driver's with its cause.
+/// The first connection, waiting up to `timeout` for a database that is not up yet (the
+/// connection refused, or the server still starting); any other failure (a wrong password,
+/// a missing database, an unknown host) ends the wait at once.
+async fn connect_waiting(
+    config: &tokio_postgres::Config,
+    tls: &Tls,
+    timeout: Duration,
+    shown: &str,
+) -> anyhow::Result<(
+    tokio_postgres::Client,
+    tokio_postgres::Connection<
+        tokio_postgres::Socket,
+        <Tls as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+    >,
+)> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(100);
+    let mut told = false;
+    loop {
+        let failure = match config.connect(tls.clone()).await {
+            Ok(connected) => return Ok(connected),
+            Err(e) => e,
+        };
+        let now = tokio::time::Instant::now();
+        if !not_up_yet(&failure) || now + pause >= deadline {
+            return Err(anyhow::anyhow!("{}", describe(&failure)))
+                .with_context(|| format!("cannot connect to {shown}"));
+        }
+        if !told {
+            told = true;
+            tracing::warn!(
+                database = %shown,
+                reason = %describe(&failure),
+                "waiting for the database (--store-connect-timeout {}s)",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Whether a failed connection is one to a database that is not up yet: nothing listens,
+/// or the server answers that it is starting.
+fn not_up_yet(e: &tokio_postgres::Error) -> bool {
+    use std::io::ErrorKind;
+    if let Some(db) = e.as_db_error() {
+        return *db.code() == tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW;
+    }
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::NotFound
+                    | ErrorKind::TimedOut
+            );
+        }
+        cause = c.source();
+    }
+    false
+}
+
 fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return db.message().to_owned();
@@ -391,6 +458,10 @@ impl EventStore for PostgresStore {
     fn poll_every(&self) -> Option<Duration> {
         // Notifications can be lost while the listening connection is down.
         Some(self.poll)
+    }
+
+    fn gauges_max_age(&self) -> Duration {
+        GAUGES_MAX_AGE
     }
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {

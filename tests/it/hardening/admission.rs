@@ -1,7 +1,7 @@
 //! What gets in and how it leaves: bodies and heads over the size limits, requests beyond
 //! --max-inflight, request ids, and a shutdown with a request in flight.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -161,21 +161,77 @@ async fn shutdown_finishes_the_request_in_flight_and_stops_accepting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oversized_request_head_gets_431_and_is_not_buffered() {
+async fn an_oversized_request_head_gets_431_in_the_error_shape_and_is_not_buffered() {
     let server = start(Limits::default(), 1 << 20).await;
     let addr = server.addr;
 
-    let answer = tokio::task::spawn_blocking(move || {
+    let (status, head, body) = tokio::task::spawn_blocking(move || {
         let mut stream = connect(addr);
         let mut head = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: ".to_vec();
         head.resize(head.len() + 600_000, b'a');
         let _ = stream.write_all(&head); // the server may stop reading part way
-        let mut answer = vec![0u8; 12];
-        stream.read_exact(&mut answer).unwrap();
-        String::from_utf8_lossy(&answer).to_string()
+        read_response(&mut stream)
     })
     .await
     .unwrap();
 
-    assert_eq!(answer, "HTTP/1.1 431");
+    assert_eq!(status, 431, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    let body = json(&body);
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["error"], "headers_too_large", "{body}");
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_http_gets_400_in_the_error_shape() {
+    let server = start(Limits::default(), 1 << 20).await;
+    let addr = server.addr;
+
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost t\r\n\r\n")
+            .unwrap();
+        read_response(&mut stream)
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(status, 400);
+    assert_eq!(json(&body)["error"], "bad_request", "{body}");
+}
+
+/// A refusal of the server's own on a kept-alive connection is told apart from hyper's:
+/// the `400` for a bad query after an answered request keeps its own message.
+#[tokio::test]
+async fn the_servers_own_400_after_another_answer_is_not_taken_for_hypers() {
+    let server = start(Limits::default(), 1 << 20).await;
+    let addr = server.addr;
+
+    let (first, second) = tokio::task::spawn_blocking(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let first = read_response(&mut stream);
+        stream
+            .write_all(b"GET /events?limit=5000 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        (first, read_response(&mut stream))
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(first.0, 200);
+    assert_eq!(second.0, 400);
+    let body = json(&second.2);
+    assert_eq!(body["error"], "bad_request");
+    assert!(
+        body["message"].as_str().unwrap().contains("limit"),
+        "{body}"
+    );
 }

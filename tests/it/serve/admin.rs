@@ -129,6 +129,30 @@ async fn every_admin_endpoint_needs_one_of_the_tokens_and_public_ones_never_do()
     assert_eq!(metric(&metrics, wrong), Some(f64::from(admin)), "{metrics}");
 }
 
+/// Another method on an admin path tells a caller without the token nothing but 401; with
+/// the token it is the 405 it always was.
+#[tokio::test]
+async fn another_method_on_an_admin_path_needs_the_token_before_its_405() {
+    let token = new_token();
+    let server = Served::start(&["--admin-token", &token]);
+    let base = server.url("");
+    for path in ["/events", "/deliveries", "/metrics"] {
+        let what = format!("DELETE {path}");
+        assert_refused(
+            status(&base, &Method::DELETE, path, None).await,
+            &what,
+            "missing_token",
+        )
+        .await;
+        let answer = status(&base, &Method::DELETE, path, Some(&token))
+            .await
+            .status();
+        assert_eq!(answer, 405, "{what} with the token");
+    }
+    let public = status(&base, &Method::PUT, "/webhook", None).await.status();
+    assert_eq!(public, 405, "PUT /webhook needs no token to be told 405");
+}
+
 #[tokio::test]
 async fn tokens_come_from_a_file_one_a_line_and_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();

@@ -320,6 +320,7 @@ fn a_database_that_cannot_be_reached_is_named_without_its_password() {
     let url = "postgres://hookrelay:hunter2@127.0.0.1:1/hooks";
     let output = hookrelay()
         .args(["serve", "--port", "0", "--store", url])
+        .args(["--store-connect-timeout", "1s"])
         .timeout(DEADLINE)
         .output()
         .unwrap();
@@ -330,4 +331,218 @@ fn a_database_that_cannot_be_reached_is_named_without_its_password() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+/// A TCP forwarder on `port` to `target`, started on its own thread: a database that comes
+/// up late.
+fn forward(port: u16, target: std::net::SocketAddr) {
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("the reserved port");
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(target) else {
+                return;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+/// `--store-connect-timeout`: serve started before its database waits for it, says so in
+/// the log, and serves once it is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_waits_for_a_database_that_comes_up_late() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let real = url::Url::parse(&db.url).unwrap();
+    let target = (
+        real.host_str().unwrap().to_owned(),
+        real.port().unwrap_or(5432),
+    );
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&target)
+        .unwrap()
+        .next()
+        .unwrap();
+    // A port nothing listens on yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut late = real.clone();
+    late.set_host(Some("127.0.0.1")).unwrap();
+    late.set_port(Some(port)).unwrap();
+    let late = late.to_string();
+
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        forward(port, target);
+    });
+    let started = Instant::now();
+    let served = Served::start(&["--store", &late, "--store-connect-timeout", "30s"]);
+    opener.join().unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "served before the database was up"
+    );
+    assert!(
+        served.stderr().contains("waiting for the database"),
+        "{}",
+        served.stderr()
+    );
+    let http = client();
+    assert_eq!(post(&http, &served.url(""), event(1)).await.unwrap(), 200);
+}
+
+/// A wrong database name is not a database still starting: exit 2 at once, however long
+/// `--store-connect-timeout` is.
+#[tokio::test]
+async fn a_missing_database_exits_at_once_despite_a_long_connect_timeout() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let mut missing = url::Url::parse(&db.url).unwrap();
+    missing.set_path("/hookrelay_no_such_database");
+    let started = Instant::now();
+    let output = hookrelay()
+        .args(["serve", "--port", "0", "--store", missing.as_str()])
+        .args(["--store-connect-timeout", "60s"])
+        .timeout(DEADLINE)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("hookrelay_no_such_database"), "{stderr}");
+}
+
+/// The database drops every connection of the instance while clients post: they see 200
+/// or 503, never a 500, every acknowledged event is kept, and the instance recovers by
+/// itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_terminated_under_load_give_503s_not_500s_and_lose_nothing() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &[]);
+    let base = served.url("");
+    let (admin, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+
+    let total: i64 = 400;
+    let posting = {
+        let base = base.clone();
+        tokio::spawn(async move {
+            let http = client();
+            let mut answers = Vec::new();
+            for id in 1..=total {
+                let status = post(&http, &base, event(id)).await.unwrap();
+                answers.push((id, status));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            answers
+        })
+    };
+    let mut terminated = 0;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let row = admin
+            .query_one(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'hookrelay'",
+                &[],
+            )
+            .await
+            .unwrap();
+        terminated += row.get::<_, i64>(0);
+    }
+    assert!(
+        terminated > 0,
+        "no connection of the instance was terminated"
+    );
+    let answers = posting.await.unwrap();
+    let refused: Vec<_> = answers.iter().filter(|(_, s)| *s != 200).collect();
+    assert!(
+        refused.iter().all(|(_, s)| *s == 503),
+        "only 503s besides 200s: {refused:?}"
+    );
+    let acknowledged: Vec<i64> = answers
+        .iter()
+        .filter(|(_, s)| *s == 200)
+        .map(|(id, _)| *id)
+        .collect();
+    // Recovered: a new event is taken after the last termination.
+    let http = client();
+    let mut recovered = false;
+    for _ in 0..100 {
+        if post(&http, &base, event(total + 1)).await.unwrap() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        recovered,
+        "the instance did not recover: {}",
+        served.stderr()
+    );
+    for id in acknowledged {
+        let answer = get_json(&base, &format!("/events/{id}")).await;
+        assert_eq!(answer["event_id"], id, "acknowledged event {id} lost");
+    }
+    println!(
+        "{} of {total} posts refused with 503 while {terminated} connections were terminated",
+        refused.len()
+    );
+}
+
+/// With a shared database, `/metrics` counts rows at most every `GAUGES_MAX_AGE`: a scrape
+/// right after another reuses its counts, one after that reads them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_gauges_of_the_shared_state_are_cached_for_a_moment() {
+    use hookrelay::server::postgres::GAUGES_MAX_AGE;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &[]);
+    let base = served.url("");
+    let http = client();
+    let events = |text: String| crate::support::metric(&text, "hookrelay_store_events");
+    let scrape = || async {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        events(text)
+    };
+    assert_eq!(post(&http, &base, event(1)).await.unwrap(), 200);
+    let first_at = Instant::now();
+    assert_eq!(scrape().await, Some(1.0));
+    assert_eq!(post(&http, &base, event(2)).await.unwrap(), 200);
+    let again = scrape().await;
+    if first_at.elapsed() < GAUGES_MAX_AGE {
+        assert_eq!(again, Some(1.0), "read again within {GAUGES_MAX_AGE:?}");
+    }
+    tokio::time::sleep(GAUGES_MAX_AGE).await;
+    assert_eq!(
+        scrape().await,
+        Some(2.0),
+        "read again after {GAUGES_MAX_AGE:?}"
+    );
 }
