@@ -31,7 +31,7 @@ fn send(served: &Served, id: i64, event_type: &str, description: &str) {
 
 /// The JS test of a row for `event_id` in the list.
 fn row(id: i64) -> String {
-    format!(r#"return document.querySelector('#rows .row[data-id="{id}"]') !== null"#)
+    format!(r#"return document.querySelector('#rows .row[data-event-id="{id}"]') !== null"#)
 }
 
 /// Attempts shown in the open event's deliveries.
@@ -59,7 +59,7 @@ async fn events_appear_live_open_with_body_and_headers_and_replay_shows_the_new_
     browser.client.goto(&served.url("/")).await.unwrap();
     browser.until("the events kept", DEADLINE, &row(1001)).await;
     let order = browser
-        .js("return [...document.querySelectorAll('#rows .row')].sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top).map(r => r.dataset.id)")
+        .js("return [...document.querySelectorAll('#rows .row')].sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top).map(r => r.dataset.eventId)")
         .await;
     assert_eq!(
         order,
@@ -90,7 +90,7 @@ async fn events_appear_live_open_with_body_and_headers_and_replay_shows_the_new_
 
     // Opened: its body pretty-printed, its headers (where the server keeps them), its
     // delivery with the first attempt.
-    browser.click(r#"#rows .row[data-id="1003"]"#).await;
+    browser.click(r#"#rows .row[data-event-id="1003"]"#).await;
     let pretty = browser
         .until(
             "the body",
@@ -136,7 +136,7 @@ async fn events_appear_live_open_with_body_and_headers_and_replay_shows_the_new_
         .until("the first attempt", DEADLINE, &format!("{ATTEMPTS} === 1"))
         .await;
     browser
-        .until("the row's delivery state", DEADLINE, r#"const r = document.querySelector('#rows .row[data-id="1003"] .badge'); return r && r.textContent === 'delivered'"#)
+        .until("the row's delivery state", DEADLINE, r#"const r = document.querySelector('#rows .row[data-event-id="1003"] .badge'); return r && r.textContent === 'delivered'"#)
         .await;
 
     // Replayed: a second attempt reaches the receiver and appears.
@@ -177,11 +177,11 @@ async fn events_appear_live_open_with_body_and_headers_and_replay_shows_the_new_
 
     // The keyboard: from the first row, ArrowDown then Enter opens the second.
     browser
-        .js(r#"document.querySelector('#rows .row[data-id="1003"]').focus(); return true"#)
+        .js(r#"document.querySelector('#rows .row[data-event-id="1003"]').focus(); return true"#)
         .await;
     let keys = format!("{}{}", char::from(Key::Down), char::from(Key::Enter));
     browser
-        .type_into(r#"#rows .row[data-id="1003"]"#, &keys)
+        .type_into(r#"#rows .row[data-event-id="1003"]"#, &keys)
         .await;
     browser
         .until(

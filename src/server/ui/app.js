@@ -22,10 +22,10 @@ const ui = {
   held: [],                 // events that came while paused, oldest first
   live: null,               // AbortController of the live feed
   mode: "",
-  deliveries: new Map(),    // event_id -> {state, title} | "loading"
+  deliveries: new Map(),    // key -> {state, title} | "loading"
   queue: [],
   fetching: 0,
-  open: null,               // event_id shown in the detail pane
+  open: null,               // key of the event shown in the detail pane
   rowHeight: 36,
   types: new Set(),
 };
@@ -71,6 +71,16 @@ function query(params) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== "" && v !== null && v !== undefined) q.set(k, v);
   return q.toString();
+}
+
+// What names an event in paths: its string id where the server has one, else event_id.
+function key(event) {
+  return event.id !== undefined && event.id !== null ? String(event.id) : String(event.event_id);
+}
+
+// What a person calls it: event_id where there is one, else the string id.
+function label(event) {
+  return event.event_id !== undefined && event.event_id !== null ? String(event.event_id) : String(event.id);
 }
 
 // ---- formatting ----------------------------------------------------------------------
@@ -253,16 +263,16 @@ function render() {
     row.style.transform = `translateY(${i * ui.rowHeight}px)`;
     row.setAttribute("aria-posinset", i + 1);
     row.setAttribute("aria-setsize", ui.older === null ? total : -1);
-    row.setAttribute("aria-current", String(event.event_id) === String(ui.open) ? "true" : "false");
-    paintDelivery(row, event.event_id);
+    row.setAttribute("aria-current", key(event) === ui.open ? "true" : "false");
+    paintDelivery(row, key(event));
   }
   if (last + 50 > total) loadOlder();
 }
 
 function makeRow(event) {
-  const row = el("a", { class: "row", role: "listitem", href: "#event/" + encodeURIComponent(event.event_id), "data-seq": event.seq, "data-id": event.event_id },
+  const row = el("a", { class: "row", role: "listitem", href: "#event/" + encodeURIComponent(key(event)), "data-seq": event.seq, "data-id": key(event), "data-event-id": event.event_id },
     el("span", { text: clock(event.received_at), title: event.received_at }),
-    el("span", { text: String(event.event_id) }),
+    el("span", { text: label(event), title: key(event) }),
     el("span", { text: event.event_type, title: event.event_type }),
     el("span", { text: size(event.size) }),
     el("span", { class: "delivery-cell" }));
@@ -342,10 +352,13 @@ function pump() {
   }
 }
 
-function deliveryChanged(eventId) {
-  ui.deliveries.delete(String(eventId));
+// A delivery update names its event by string id or event_id, as the server has them.
+function deliveryChanged(data) {
+  const names = [data.id, data.event_id].filter((n) => n !== undefined && n !== null).map(String);
+  const matches = (k, e) => names.includes(k) || (e && names.includes(String(e.event_id)));
+  for (const e of ui.events) if (matches(key(e), e)) ui.deliveries.delete(key(e));
   render();
-  if (String(ui.open) === String(eventId)) showDeliveries(ui.open, false);
+  if (ui.open !== null && (matches(ui.open) || ui.events.some((e) => key(e) === ui.open && matches(ui.open, e)))) showDeliveries(ui.open, false);
 }
 
 // ---- live: the stream, or polling where there is none ---------------------------------
@@ -414,7 +427,7 @@ function dispatch(message) {
   let data;
   try { data = parseJson(message.data.join("\n")); } catch { return; }
   if (message.event === "event") arrived([data]);
-  else if (message.event === "delivery") deliveryChanged(data.event_id !== undefined ? data.event_id : data.delivery && data.delivery.event_id);
+  else if (message.event === "delivery") deliveryChanged(data);
 }
 
 async function poll(signal) {
@@ -488,7 +501,7 @@ async function showEvent(id) {
     const response = await api("/events/" + encodeURIComponent(id));
     if (response.status === 404 || response.status === 400) {
       const body = await response.json().catch(() => ({}));
-      detail.replaceChildren(el("p", { class: "note", role: "alert", text: body.message || "no event with event_id " + id }));
+      detail.replaceChildren(el("p", { class: "note", role: "alert", text: body.message || "no event " + id }));
       return;
     }
     event = parseJson(await response.text());
@@ -502,6 +515,7 @@ async function showEvent(id) {
   const fact = (name, value) => { if (value !== undefined && value !== null && value !== "") meta.append(el("dt", { text: name }), el("dd", { text: String(value) })); };
   fact("event_type", event.event_type);
   fact("id", event.id);
+  fact("event_id", event.id !== undefined && event.event_id !== null ? event.event_id : undefined);
   fact("received", event.received_at);
   fact("timestamp", event.timestamp);
   fact("description", event.description);
@@ -525,7 +539,7 @@ async function showEvent(id) {
   const send = `printf '%s' ${shellQuote(raw)} | hookrelay send --to ${shellQuote(webhook)} -f -`;
 
   detail.replaceChildren(
-    el("h2", { id: "event-title", text: "event " + event.event_id }),
+    el("h2", { id: "event-title", text: "event " + label(event) }),
     meta,
     el("div", { class: "actions" },
       el("button", { type: "button", id: "replay", onclick: () => replay(id, null), text: "Replay to all targets" }),
@@ -536,6 +550,7 @@ async function showEvent(id) {
     pretty, exact,
     el("h3", { text: "Headers" }),
     headersTable(event.headers),
+    event.headers_truncated ? el("p", { class: "note", text: "Only the first headers were kept (16 KiB at most)." }) : null,
     el("h3", { text: "Deliveries" }),
     el("div", { id: "deliveries" }, el("p", { class: "note", text: "loading…" })));
   showDeliveries(id, false);
@@ -692,7 +707,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const id = $("search").value.trim();
-    if (!/^-?[0-9]+$/.test(id)) { $("list-note").textContent = "event_id is an integer"; return; }
+    if (!id) return;
     if (location.hash === "#event/" + id) route(); else location.hash = "#event/" + id;
   });
   $("viewport").addEventListener("scroll", () => requestAnimationFrame(render), { passive: true });
