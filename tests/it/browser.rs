@@ -268,3 +268,112 @@ async fn screenshot(browser: &Browser) {
         std::fs::write(root.join("docs/inspector.png"), &png).expect("writing docs/inspector.png");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_draws_only_what_is_on_screen_filters_pauses_and_finds() {
+    let served = Served::start(&[]);
+    let client = reqwest::Client::new();
+    for id in 1..=450 {
+        let event_type = if id % 3 == 0 {
+            "invoice.paid"
+        } else {
+            "order.created"
+        };
+        let answer = client
+            .post(served.url("/webhook"))
+            .header("content-type", "application/json")
+            .body(crate::support::event_of_type(id, event_type))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let Some(browser) = Browser::start(1024, 700).await else {
+        return;
+    };
+    browser.client.goto(&served.url("/")).await.unwrap();
+    browser.until("the newest event", DEADLINE, &row(450)).await;
+
+    // A screenful of rows is drawn, not 450; scrolling to the end reads older pages.
+    let drawn = browser
+        .js("return document.querySelectorAll('#rows .row').length")
+        .await;
+    assert!(drawn.as_u64().unwrap() < 80, "{drawn} rows drawn");
+    for _ in 0..10 {
+        browser
+            .js("const v = document.getElementById('viewport'); v.scrollTop = v.scrollHeight; return true")
+            .await;
+        let done = browser.js(&row(1)).await;
+        if done == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    browser
+        .until("the oldest event, scrolled to", DEADLINE, &row(1))
+        .await;
+    let drawn = browser
+        .js("return document.querySelectorAll('#rows .row').length")
+        .await;
+    assert!(
+        drawn.as_u64().unwrap() < 80,
+        "{drawn} rows drawn at the end"
+    );
+
+    // Paused: a new event is counted, not shown, until Resume.
+    browser.click("#pause").await;
+    let answer = client
+        .post(served.url("/webhook"))
+        .header("content-type", "application/json")
+        .body(crate::support::event_of_type(451, "invoice.paid"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    browser
+        .until(
+            "the paused count",
+            DEADLINE,
+            "return document.getElementById('live').textContent === 'paused · 1 new'",
+        )
+        .await;
+    assert_eq!(browser.js(&row(451)).await, false);
+    browser.click("#pause").await;
+    browser
+        .js("document.getElementById('viewport').scrollTop = 0; return true")
+        .await;
+    browser.until("the held event", DEADLINE, &row(451)).await;
+
+    // Filtered by type: only invoices, newest first.
+    browser.type_into("#type-filter", "invoice.paid").await;
+    browser
+        .until("only invoices", DEADLINE, "const rows = [...document.querySelectorAll('#rows .row')]; return rows.length > 0 && !document.querySelector('#rows .row[data-event-id=\"449\"]') && rows.every(r => r.textContent.includes('invoice.paid'))")
+        .await;
+    assert_eq!(browser.js(&row(451)).await, true);
+
+    // Found by id: the event opens.
+    browser.type_into("#search", "17\u{E007}").await;
+    browser
+        .until(
+            "the event found",
+            DEADLINE,
+            "return document.getElementById('event-title')?.textContent === 'event 17'",
+        )
+        .await;
+    browser
+        .type_into("#search", "\u{E009}a\u{E009}x-no-such-event\u{E007}")
+        .await;
+    let missing = browser
+        .until(
+            "the event not found",
+            DEADLINE,
+            "const p = document.querySelector('#detail [role=alert]'); return p && p.textContent",
+        )
+        .await;
+    assert!(
+        missing.as_str().unwrap().contains("x-no-such-event")
+            || missing.as_str().unwrap().contains("integer"),
+        "{missing}"
+    );
+    browser.close().await;
+}
