@@ -26,7 +26,10 @@ struct EventView<'a> {
     received_at: String,
     /// Bytes of the body as received.
     size: usize,
-    body: Option<&'a RawValue>,
+    /// `None` when left out (`GET /events?body=false`); `Some(None)`, shown as `null`, for
+    /// a body that is not JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<Option<&'a RawValue>>,
 }
 
 fn view(stored: &StoredEvent) -> EventView<'_> {
@@ -44,7 +47,7 @@ fn view(stored: &StoredEvent) -> EventView<'_> {
             .received_at
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         size: stored.body.len(),
-        body,
+        body: Some(body),
     }
 }
 
@@ -61,6 +64,9 @@ pub struct ListParams {
     limit: Option<usize>,
     cursor: Option<String>,
     order: Option<Order>,
+    /// `false` leaves the bodies out (a list of what arrived stays small however large
+    /// the bodies are).
+    body: Option<bool>,
 }
 
 /// The order of `GET /events`: by arrival, oldest (`asc`, the default) or newest first.
@@ -100,7 +106,17 @@ pub async fn events_index(
     };
     let mut events = state.store.list(&query).await?;
     let next_cursor = one_page(&mut events, limit, |e| e.seq.to_string());
-    let events: Vec<EventView> = events.iter().map(view).collect();
+    let with_body = params.body.unwrap_or(true);
+    let events: Vec<EventView> = events
+        .iter()
+        .map(|e| {
+            let mut shown = view(e);
+            if !with_body {
+                shown.body = None;
+            }
+            shown
+        })
+        .collect();
     // Serialized from the struct, not through `json!`, so bodies stay byte for byte.
     Ok(Json(Page {
         events,

@@ -87,7 +87,7 @@ async fn with_a_token_the_page_opens_without_it_and_the_events_need_it() {
 }
 
 #[tokio::test]
-async fn events_newest_first_page_back_to_the_oldest_with_their_sizes() {
+async fn events_newest_first_page_back_to_the_oldest_with_their_sizes_bodies_optional() {
     let app = App::start().await;
     for id in 1..=5 {
         let (status, _) = post_json(&app.url("/webhook"), event(id)).await;
@@ -113,6 +113,13 @@ async fn events_newest_first_page_back_to_the_oldest_with_their_sizes() {
         .await;
     let (_, oldest_first) = app.get(&query(&[("order", "asc"), ("limit", "2")])).await;
     let (refused, error) = app.get(&query(&[("order", "newest")])).await;
+    let (_, without_bodies) = app
+        .get(&query(&[
+            ("order", "desc"),
+            ("limit", "1"),
+            ("body", "false"),
+        ]))
+        .await;
 
     assert_eq!(ids(&first), [5, 4]);
     assert_eq!(ids(&second), [3, 2]);
@@ -120,6 +127,17 @@ async fn events_newest_first_page_back_to_the_oldest_with_their_sizes() {
     assert!(last["next_cursor"].is_null());
     assert_eq!(ids(&oldest_first), [1, 2]);
     assert_eq!(first["events"][0]["size"], event(5).len());
+    assert_eq!(first["events"][0]["body"]["event_id"], 5);
+    let listed = &without_bodies["events"][0];
+    assert_eq!(
+        (listed["event_id"].as_i64(), listed.get("body")),
+        (Some(5), None)
+    );
+    assert_eq!(
+        listed["size"],
+        event(5).len(),
+        "the size still says how large"
+    );
     assert_eq!(refused, 400);
     assert_eq!(error["error"], "bad_request");
 }
