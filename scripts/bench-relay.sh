@@ -9,7 +9,10 @@
 # deliveries: delivered = accepted (2xx answers) once the queue is empty.
 #
 # Env: DURATION (10s), CONNECTIONS (32), ROUNDS (7), WORKERS (default runtime threads),
-#      MAX_PENDING (1000000), WRK_CPU (0; empty = don't pin wrk).
+#      MAX_PENDING (1000000), WRK_CPU (0; empty = don't pin wrk),
+#      STORE (memory; `postgres` = a fresh database beside PG_ADMIN_URL, default
+#      postgres://postgres@127.0.0.1:5432/test, made for the run and dropped after it:
+#      the relay through the shared queue of issue 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +32,17 @@ BARE=target/release/examples/bare
 
 pin_wrk
 
+STORE=${STORE:-memory}
+if [[ $STORE == postgres ]]; then
+  PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}
+  PG_DB=hookrelay_bench_relay_$$
+  pg() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" -c "$1" >/dev/null; }
+  pg "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
+  pg "CREATE DATABASE $PG_DB"
+  trap 'stop_all; pg "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" || true; cleanup' EXIT
+  STORE=${PG_ADMIN_URL%/*}/$PG_DB
+fi
+
 # load URL ID_BASE : prints "REQUESTS RPS NON2XX"
 load() {
   local out
@@ -43,15 +57,16 @@ load() {
 now() { date +%s.%N; }
 
 echo "# bench-relay $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r) | load: $(uptime | sed 's/.*load average: //')"
-echo "# wrk -t1 -c$CONNECTIONS -d$DURATION, pinned: ${pin[*]:-no} | rounds: $ROUNDS | hookrelay ${workers[*]:-(default workers)} --max-pending $MAX_PENDING"
+echo "# wrk -t1 -c$CONNECTIONS -d$DURATION, pinned: ${pin[*]:-no} | rounds: $ROUNDS | hookrelay ${workers[*]:-(default workers)} --max-pending $MAX_PENDING --store ${STORE%%://*}"
 start sink "$BARE" --port 0 "${workers[@]}"; sink_url=${url[sink]}
 start relay "$HOOKRELAY" serve --port 0 "${workers[@]}" --forward-to "$sink_url/webhook" \
-  --max-pending "$MAX_PENDING"; relay_url=${url[relay]}
+  --max-pending "$MAX_PENDING" --store "$STORE"; relay_url=${url[relay]}
 
 printf '%-6s %11s %11s %10s %10s %10s %9s %s\n' round bare_rps relay_eps ratio accepted delivered drain_s lost
 status=0
 base=0
 delivered_before=0
+dead_before=0
 accepted_before=0
 for r in $(seq 1 "$ROUNDS"); do
   read -r _ bare_rps _ < <(load "$sink_url" "$base"); base=$((base + 10 ** 10))
@@ -59,16 +74,23 @@ for r in $(seq 1 "$ROUNDS"); do
   read -r _ _ _ < <(load "$relay_url" "$base"); base=$((base + 10 ** 10))
   loaded=$(now)
   deadline=$((SECONDS + 120))
-  until [[ $(metric "$relay_url" hookrelay_delivery_queue_depth) == 0 ]]; do
+  # The relay's own counters (the queue-depth gauge may be a cached count of a shared
+  # store): drained when every event accepted in this round is delivered or dead. wrk
+  # leaves out requests still in flight when it stops, so the relay's count is the one.
+  while :; do
+    # Read again each time: requests in flight when wrk stopped are still being accepted.
+    accepted_total=$(metric "$relay_url" 'hookrelay_events_received_total{result="accepted"}')
+    accepted=$((accepted_total - accepted_before))
+    delivered_total=$(metric "$relay_url" 'hookrelay_deliveries_total{outcome="delivered"}')
+    dead_total=$(metric "$relay_url" 'hookrelay_deliveries_total{outcome="dead"}')
+    ((delivered_total + dead_total - delivered_before - dead_before >= accepted)) && break
     if ((SECONDS > deadline)); then echo "the queue did not drain in 120 s" >&2; status=1; break; fi
     sleep 0.05
   done
   drained=$(now)
-  delivered_total=$(metric "$relay_url" 'hookrelay_deliveries_total{outcome="delivered"}')
+  accepted_before=$accepted_total
+  dead_before=$dead_total
   delivered=$((delivered_total - delivered_before)); delivered_before=$delivered_total
-  # The relay's own count: wrk leaves out requests still in flight when it stops.
-  accepted_total=$(metric "$relay_url" 'hookrelay_events_received_total{result="accepted"}')
-  accepted=$((accepted_total - accepted_before)); accepted_before=$accepted_total
   lost=$((accepted - delivered))
   ((lost == 0)) || status=1
   eps=$(echo "$delivered / ($drained - $started)" | bc -l)

@@ -8,7 +8,10 @@
 # the modes take turns for ROUNDS rounds and the median requests/s of each is compared
 # with memory's.
 # Targets (issue 6): normal >= 0.5 x memory, full >= 0.2 x memory; (issue 16) postgres
-# with synchronous_commit on >= 0.3 x memory.
+# with synchronous_commit on >= 0.3 x memory. Beside each row, the CPU the PostgreSQL
+# server used during the measured run, in cores (its processes' utime + stime).
+# PICK="memory pg1 pg2" picks rows (default: all, postgres when reachable; memory is the
+# reference of the ratios).
 #
 # Usage: scripts/bench-store.sh
 # Env:   DURATION=10s CONNECTIONS=32 THREADS=2 ROUNDS=3 WORKERS=2
@@ -39,7 +42,11 @@ measure() {
     wrk -t1 -c4 -d2s -s "$LUA" "${url[serve]}" >/dev/null # warm-up
     local report
     # Ids from 1e15 on, clear of the warm-up's.
+    local before after
+    before=$(pg_ticks)
     report=$(ID_BASE=1000000000000000 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$LUA" "${url[serve]}")
+    after=$(pg_ticks)
+    cpu_share "$before" "$after" >"$tmp/$name.cpu"
     stop serve
     if grep -q "Non-2xx" <<<"$report"; then
         echo "$name: some requests were refused:" >&2
@@ -47,6 +54,25 @@ measure() {
         exit 1
     fi
     awk '/^Requests\/sec:/ {printf "%d\n", $2}' <<<"$report"
+}
+
+# CPU time of every PostgreSQL server process so far, in clock ticks (utime + stime).
+pg_ticks() {
+    local p total=0 stat
+    for p in $(pgrep -x postgres 2>/dev/null); do
+        stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        # Fields after the command name, which ends with ')': utime is the 12th, stime the 13th.
+        read -r -a f <<<"${stat##*) }"
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+
+# cpu_share BEFORE AFTER: the PostgreSQL server's CPU over the measured run, as cores used
+# (1.00 = one core busy throughout).
+cpu_share() {
+    local seconds=${DURATION%s}
+    awk -v d="$(($2 - $1))" -v hz="$(getconf CLK_TCK)" -v s="$seconds" 'BEGIN {printf "%.2f", d / hz / s}'
 }
 
 PG_ADMIN_URL=${PG_ADMIN_URL-postgres://postgres@127.0.0.1:5432/test}
@@ -70,7 +96,10 @@ measure_two() {
     a=$!
     ID_BASE=2000000000000000 wrk -t1 -c"$half" -d"$DURATION" -s "$LUA" "${url[pgb]}" >"$tmp/pgb.wrk" &
     b=$!
+    local before
+    before=$(pg_ticks)
     wait "$a" "$b"
+    cpu_share "$before" "$(pg_ticks)" >"$tmp/pg2.cpu"
     stop pga
     stop pgb
     if grep -q "Non-2xx" "$tmp/pga.wrk" "$tmp/pgb.wrk"; then
@@ -81,7 +110,7 @@ measure_two() {
     awk '/^Requests\/sec:/ {sum += $2} END {printf "%d\n", sum}' "$tmp/pga.wrk" "$tmp/pgb.wrk"
 }
 
-declare -A RESULTS
+declare -A RESULTS CPU
 MODES=(memory normal full)
 if [[ -n $PG_ADMIN_URL ]] && command -v psql >/dev/null && pg "SELECT 1" 2>/dev/null; then
     MODES+=(pg1 pg2)
@@ -89,6 +118,7 @@ if [[ -n $PG_ADMIN_URL ]] && command -v psql >/dev/null && pg "SELECT 1" 2>/dev/
 else
     echo "no PostgreSQL at PG_ADMIN_URL: postgres rows left out" >&2
 fi
+if [[ -n ${PICK:-} ]]; then read -r -a MODES <<<"$PICK"; fi
 for round in $(seq 1 "$ROUNDS"); do
     for mode in "${MODES[@]}"; do
         case $mode in
@@ -97,8 +127,10 @@ for round in $(seq 1 "$ROUNDS"); do
         pg2) rps=$(measure_two "$(fresh_pg)") ;;
         *) rps=$(measure "$mode" --store "sqlite:$tmp/events.db" --sync "$mode") ;;
         esac
-        echo "round $round  $mode  $rps req/s" >&2
+        cpu=$(cat "$tmp/$mode.cpu" 2>/dev/null || echo 0)
+        echo "round $round  $mode  $rps req/s  (PostgreSQL's CPU: $cpu cores)" >&2
         RESULTS[$mode]+="$rps "
+        CPU[$mode]+="$cpu "
     done
 done
 
@@ -107,12 +139,15 @@ echo
 echo "date:   $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "uptime: $(uptime)"
 echo "cpus:   $(nproc); wrk -t$THREADS -c$CONNECTIONS -d$DURATION; serve --workers $WORKERS; $ROUNDS rounds, median"
+if [[ " ${MODES[*]} " == *" pg"* ]]; then
+    echo "postgres: $(psql -X -Atc 'SELECT version()' "$PG_ADMIN_URL" | cut -d, -f1); synchronous_commit $(psql -X -Atc 'SHOW synchronous_commit' "$PG_ADMIN_URL"), shared_buffers $(psql -X -Atc 'SHOW shared_buffers' "$PG_ADMIN_URL")"
+fi
 echo "disk of the database files ($BENCH_DIR):"
 df -h "$BENCH_DIR" | sed 's/^/    /'
 findmnt -T "$BENCH_DIR" -o TARGET,SOURCE,FSTYPE,OPTIONS | sed 's/^/    /'
 echo
-printf '| store | requests/s (median) | rounds | ratio to memory | target |\n'
-printf '|---|---|---|---|---|\n'
+printf '| store | requests/s (median) | rounds | ratio to memory | target | PostgreSQL CPU, cores (median) |\n'
+printf '|---|---|---|---|---|---|\n'
 for mode in "${MODES[@]}"; do
     med=$(tr ' ' '\n' <<<"${RESULTS[$mode]}" | grep . | median)
     ratio=$(awk -v a="$med" -v b="$mem" 'BEGIN {printf "%.2f", a / b}')
@@ -123,5 +158,6 @@ for mode in "${MODES[@]}"; do
     pg1) label="postgres, one instance"; target=">= 0.3" ;;
     pg2) label="postgres, two instances"; target="" ;;
     esac
-    printf '| %s | %s | %s | %s | %s |\n' "$label" "$med" "${RESULTS[$mode]% }" "$ratio" "$target"
+    cores=$(tr ' ' '\n' <<<"${CPU[$mode]}" | grep . | median)
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$med" "${RESULTS[$mode]% }" "$ratio" "$target" "$cores"
 done
