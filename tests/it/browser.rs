@@ -135,6 +135,16 @@ async fn events_appear_live_open_with_body_and_headers_and_replay_shows_the_new_
     browser
         .until("the first attempt", DEADLINE, &format!("{ATTEMPTS} === 1"))
         .await;
+    let shown = browser
+        .js("return document.getElementById('detail').innerText")
+        .await;
+    let shown = shown.as_str().unwrap();
+    assert!(
+        !shown
+            .lines()
+            .any(|l| l.trim() == "null" || l.contains("undefined")),
+        "nothing shown as null or undefined:\n{shown}"
+    );
     browser
         .until("the row's delivery state", DEADLINE, r#"const r = document.querySelector('#rows .row[data-event-id="1003"] .badge'); return r && r.textContent === 'delivered'"#)
         .await;

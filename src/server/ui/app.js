@@ -538,7 +538,7 @@ async function showEvent(id) {
   const curl = `curl -sS -X POST ${shellQuote(webhook)} -H 'Content-Type: application/json' --data-binary ${shellQuote(raw)}`;
   const send = `printf '%s' ${shellQuote(raw)} | hookrelay send --to ${shellQuote(webhook)} -f -`;
 
-  detail.replaceChildren(
+  detail.replaceChildren(...[
     el("h2", { id: "event-title", text: "event " + label(event) }),
     meta,
     el("div", { class: "actions" },
@@ -552,7 +552,8 @@ async function showEvent(id) {
     headersTable(event.headers),
     event.headers_truncated ? el("p", { class: "note", text: "Only the first headers were kept (16 KiB at most)." }) : null,
     el("h3", { text: "Deliveries" }),
-    el("div", { id: "deliveries" }, el("p", { class: "note", text: "loading…" })));
+    el("div", { id: "deliveries" }, el("p", { class: "note", text: "loading…" })),
+  ].filter((node) => node !== null));
   showDeliveries(id, false);
 }
 
