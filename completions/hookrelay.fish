@@ -76,6 +76,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l max-pendin
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-concurrency -d 'Attempts in flight per target' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-threads -d 'Threads that deliver, apart from the --workers that serve requests' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l shutdown-grace -d 'On SIGTERM, time given to attempts in flight before exiting' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l keep-secret-headers -d 'Keep the values of Authorization, Cookie and Proxy-Authorization in the stored headers (redacted by default)'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l admin-open -d 'Serve the admin endpoints without a token on an address that is not loopback'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l metrics-public -d 'Leave GET /metrics open without the admin token, for scrapers'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'

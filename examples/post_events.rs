@@ -28,6 +28,10 @@ struct Args {
     /// Keep-alive connections posting in parallel
     #[arg(long, default_value_t = 32, value_name = "N")]
     connections: u64,
+
+    /// An extra request header, 'Name: value', sent with every event (repeatable)
+    #[arg(long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -37,10 +41,17 @@ async fn main() -> anyhow::Result<()> {
     let port = args.url.port_or_known_default().unwrap_or(80);
     let path = args.url.path().to_string();
     let next = Arc::new(AtomicU64::new(0));
+    let extra: Arc<str> = args
+        .headers
+        .iter()
+        .map(|h| format!("{h}\r\n"))
+        .collect::<String>()
+        .into();
     let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
         let (host, path, next) = (host.clone(), path.clone(), Arc::clone(&next));
+        let extra = Arc::clone(&extra);
         let (count, first_id) = (args.count, args.first_id);
         tasks.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect((host.as_str(), port)).await?;
@@ -56,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
                     first_id + i
                 );
                 let request = format!(
-                    "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{body}",
                     body.len()
                 );
                 stream.write_all(request.as_bytes()).await?;

@@ -6,7 +6,13 @@
 #
 # Target (issue 2): growth <= 300 MB, i.e. <= 300 bytes per event, body included.
 #
-# Env: COUNT (1000000), CONNECTIONS (32), WORKERS (unset = hookrelay's default, the CPUs).
+# Every request carries Host, Content-Type and Content-Length, which the store keeps with
+# the event (issue 17: the target holds with them). With WEBHOOK_HEADERS=1 each also
+# carries what a Standard Webhooks sender adds (User-Agent, webhook-id, webhook-timestamp,
+# webhook-signature: 150 more bytes), to show what richer headers cost.
+#
+# Env: COUNT (1000000), CONNECTIONS (32), WORKERS (unset = hookrelay's default, the CPUs),
+# WEBHOOK_HEADERS (unset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +33,15 @@ idle=$(rss_kib "${pid[hookrelay]}")
 echo "# bench-memory $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r) | load: $(uptime | sed 's/.*load average: //')"
 echo "hookrelay serve --max-events $COUNT ${workers[*]}: idle VmRSS ${idle} KiB"
 
-target/release/examples/post_events --url "$base/webhook" --count "$COUNT" --connections "$CONNECTIONS"
+headers=()
+if [[ -n ${WEBHOOK_HEADERS:-} ]]; then
+  headers=(--header "User-Agent: hookrelay/0.1.0"
+    --header "webhook-id: msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    --header "webhook-timestamp: 1700000000"
+    --header "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=")
+  echo "with the headers of a Standard Webhooks sender"
+fi
+target/release/examples/post_events --url "$base/webhook" --count "$COUNT" --connections "$CONNECTIONS" "${headers[@]}"
 health=$(curl -sf "$base/healthz")
 echo "GET /healthz: $health"
 stored=$(sed -E 's/.*"events":([0-9]+).*/\1/' <<<"$health")

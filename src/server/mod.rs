@@ -6,6 +6,7 @@ pub mod admin;
 mod conn;
 pub mod error;
 pub mod handlers;
+pub mod headers;
 pub mod limits;
 pub mod memory;
 pub mod metrics;
@@ -49,6 +50,9 @@ pub struct Config {
     pub limits: Limits,
     /// The tokens the admin endpoints require (`--admin-token`); none by default.
     pub admin: admin::AdminAuth,
+    /// Keep the values of `Authorization`, `Cookie` and `Proxy-Authorization` with the
+    /// event instead of redacting them (`--keep-secret-headers`).
+    pub keep_secret_headers: bool,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             verify: None,
             limits: Limits::default(),
             admin: admin::AdminAuth::default(),
+            keep_secret_headers: false,
         }
     }
 }

@@ -272,11 +272,11 @@ impl Relay {
         super::metrics::attempt_finished(verdict, next, elapsed);
         match next {
             NextState::Dead => tracing::warn!(
-                target_url = %lane.key, event_id = job.event_id, attempt = number,
+                target_url = %lane.key, event = %job.event, event_id = job.event_id, attempt = number,
                 result = %attempt.summary(), "delivery dead"
             ),
             _ => tracing::debug!(
-                target_url = %lane.key, event_id = job.event_id, attempt = number,
+                target_url = %lane.key, event = %job.event, event_id = job.event_id, attempt = number,
                 result = %attempt.summary(), "delivery attempt"
             ),
         }

@@ -11,28 +11,51 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::handlers::{DEFAULT_LIMIT, MAX_LIMIT, one_page, page_limit, parse_id};
+use super::handlers::events::{find_event, integer};
+use super::handlers::{DEFAULT_LIMIT, MAX_LIMIT, one_page, page_limit, path_id};
 use super::store::{DeliveryFilter, DeliveryStatus};
 
 #[derive(Deserialize)]
 pub struct DeliveryParams {
     status: Option<DeliveryStatus>,
     target: Option<String>,
-    event_id: Option<i64>,
+    /// An event's string id or its `event_id`.
+    event_id: Option<String>,
     limit: Option<usize>,
     cursor: Option<u64>,
 }
 
 /// The filter `params` ask for; `limit` defaults to `default_limit`, which may also be
 /// larger than [`MAX_LIMIT`] (a replay takes every match).
-fn filter(params: DeliveryParams, default_limit: usize) -> Result<DeliveryFilter, ApiError> {
+async fn filter(
+    state: &AppState,
+    params: DeliveryParams,
+    default_limit: usize,
+) -> Result<DeliveryFilter, ApiError> {
     let limit = page_limit(params.limit, default_limit, MAX_LIMIT.max(default_limit))?;
-    Ok(DeliveryFilter {
+    let mut filter = DeliveryFilter {
         status: params.status,
         target: params.target,
-        event_id: params.event_id,
         after: params.cursor,
         limit,
+        ..Default::default()
+    };
+    if let Some(text) = params.event_id.as_deref() {
+        (filter.event, filter.event_id) = event_filter(state, text).await?;
+    }
+    Ok(filter)
+}
+
+/// Which deliveries belong to the event `text` names: those of the kept event it names
+/// (by string id first, by `event_id` next), or, when none is kept any more, those whose
+/// event had that string id or (an integer) that `event_id`.
+async fn event_filter(
+    state: &AppState,
+    text: &str,
+) -> Result<(Option<String>, Option<i64>), ApiError> {
+    Ok(match find_event(&*state.store, text).await? {
+        Some(event) => (Some(event.id), None),
+        None => (Some(text.to_owned()), integer(text)),
     })
 }
 
@@ -42,7 +65,7 @@ pub async fn deliveries_index(
     State(state): State<AppState>,
     params: Result<Query<DeliveryParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let mut filter = filter(params?.0, DEFAULT_LIMIT)?;
+    let mut filter = filter(&state, params?.0, DEFAULT_LIMIT).await?;
     let limit = filter.limit;
     filter.limit += 1;
     let mut deliveries = state.store.deliveries(&filter).await?;
@@ -50,24 +73,30 @@ pub async fn deliveries_index(
     Ok(Json(json!({"deliveries": deliveries, "next_cursor": next_cursor})).into_response())
 }
 
-/// `GET /events/{event_id}/deliveries`: every delivery of one event, every attempt.
+/// `GET /events/{id}/deliveries`: every delivery of one event, every attempt.
 pub async fn event_deliveries(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let event_id = parse_id(id)?;
+    let text = path_id(id)?;
+    let kept = find_event(&*state.store, &text).await?;
+    let (event, event_id) = match &kept {
+        Some(e) => (Some(e.id.clone()), None),
+        None => (Some(text.clone()), integer(&text)),
+    };
     let filter = DeliveryFilter {
-        event_id: Some(event_id),
+        event,
+        event_id,
         limit: usize::MAX,
         ..Default::default()
     };
     let deliveries = state.store.deliveries(&filter).await?;
-    if deliveries.is_empty() && state.store.get(event_id).await?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "no event with event_id {event_id}"
-        )));
-    }
-    Ok(Json(json!({"event_id": event_id, "deliveries": deliveries})).into_response())
+    let (id, event_id) = match (&kept, deliveries.first()) {
+        (Some(e), _) => (e.id.clone(), e.event_id),
+        (None, Some(d)) => (d.event.clone(), d.event_id),
+        (None, None) => return Err(ApiError::NotFound(format!("no event with id {text:?}"))),
+    };
+    Ok(Json(json!({"id": id, "event_id": event_id, "deliveries": deliveries})).into_response())
 }
 
 #[derive(Deserialize)]
@@ -75,23 +104,25 @@ pub struct TargetParam {
     target: Option<String>,
 }
 
-/// `POST /events/{event_id}/replay[?target=URL]`: a fresh round of attempts.
+/// `POST /events/{id}/replay[?target=URL]`: a fresh round of attempts.
 pub async fn event_replay(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<TargetParam>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let event_id = parse_id(id)?;
+    let text = path_id(id)?;
     let Query(params) = params?;
+    let (event, event_id) = event_filter(&state, &text).await?;
     let filter = DeliveryFilter {
-        event_id: Some(event_id),
+        event,
+        event_id,
         target: params.target,
         limit: usize::MAX,
         ..Default::default()
     };
     if state.store.deliveries(&filter).await?.is_empty() {
         return Err(ApiError::NotFound(format!(
-            "no deliveries of event {event_id} match"
+            "no deliveries of event {text:?} match"
         )));
     }
     replay(&state, &filter).await
@@ -102,8 +133,8 @@ pub async fn deliveries_replay(
     State(state): State<AppState>,
     params: Result<Query<DeliveryParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let mut filter = filter(params?.0, usize::MAX)?;
-    if filter.status.is_none() && filter.event_id.is_none() && filter.target.is_none() {
+    let mut filter = filter(&state, params?.0, usize::MAX).await?;
+    if filter.status.is_none() && filter.event.is_none() && filter.target.is_none() {
         return Err(ApiError::BadRequest(
             "say which deliveries to replay: ?status=dead (or failed, delivered), ?target=, ?event_id=".into(),
         ));

@@ -56,7 +56,7 @@ impl Side {
 /// One endpoint of the HTTP API.
 pub struct Endpoint {
     pub method: Method,
-    /// In axum's syntax: `/events/{event_id}`.
+    /// In axum's syntax: `/events/{id}`.
     pub path: &'static str,
     pub access: Access,
     handler: fn() -> MethodRouter<AppState>,
@@ -77,27 +77,21 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint(Method::GET, "/events", Access::Admin, || {
         get(events::events_index)
     }),
-    endpoint(Method::GET, "/events/{event_id}", Access::Admin, || {
+    endpoint(Method::GET, "/events/{id}", Access::Admin, || {
         get(events::events_show)
+    }),
+    endpoint(Method::GET, "/events/{id}/body", Access::Admin, || {
+        get(events::events_body)
     }),
     endpoint(
         Method::GET,
-        "/events/{event_id}/body",
-        Access::Admin,
-        || get(events::events_body),
-    ),
-    endpoint(
-        Method::GET,
-        "/events/{event_id}/deliveries",
+        "/events/{id}/deliveries",
         Access::Admin,
         || get(relay_api::event_deliveries),
     ),
-    endpoint(
-        Method::POST,
-        "/events/{event_id}/replay",
-        Access::Admin,
-        || post(relay_api::event_replay),
-    ),
+    endpoint(Method::POST, "/events/{id}/replay", Access::Admin, || {
+        post(relay_api::event_replay)
+    }),
     endpoint(Method::GET, "/deliveries", Access::Admin, || {
         get(relay_api::deliveries_index)
     }),

@@ -8,28 +8,144 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use super::headers::Headers;
 use super::verify::Seen;
 
-/// An event as the store keeps it: the original body byte for byte, plus what is needed to
-/// find and filter it without parsing the body again.
+/// An event as the store keeps it: the original body byte for byte, the request's
+/// headers, plus what is needed to find and filter it without parsing the body again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     /// Position in arrival order; the paging cursor.
     pub seq: u64,
-    pub event_id: i64,
+    /// The event's id: `evt_<event_id>` for the model's events, the provider's otherwise.
+    pub id: String,
+    /// The model's integer id; `None` for events that have none.
+    pub event_id: Option<i64>,
     pub event_type: String,
     pub received_at: DateTime<Utc>,
     pub body: Vec<u8>,
+    /// The request's headers as received (bounded, secrets redacted).
+    pub headers: Headers,
+    /// How the request's signature was verified, when `--verify` asked for one.
+    pub signature: Option<Signature>,
 }
 
 /// A validated event on its way in.
 #[derive(Debug, Clone)]
 pub struct NewEvent<'a> {
-    pub event_id: i64,
+    /// The event's id, the key of duplicates: `evt_<event_id>` for the model's events
+    /// ([`model_id`]), the provider's id otherwise.
+    pub id: &'a str,
+    /// The model's integer id. When given, `id` must be [`model_id`] of it.
+    pub event_id: Option<i64>,
     pub event_type: &'a str,
     pub body: &'a [u8],
+    /// The request's headers ([`Headers::capture`]).
+    pub headers: Headers,
+    /// How the request's signature was verified, if it was.
+    pub signature: Option<Signature>,
     /// Relay targets (URLs) that get a delivery of this event, if it is new.
     pub targets: &'a [Arc<str>],
+}
+
+/// The id of the model's event `event_id`: `evt_<event_id>`.
+pub fn model_id(event_id: i64) -> String {
+    crate::alert::signing::MessageId::for_event(event_id).into_string()
+}
+
+/// [`model_id`] written on the stack, for the ingest path: `evt_` and at most 20 characters.
+pub struct ModelId {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl ModelId {
+    pub fn new(event_id: i64) -> Self {
+        let mut buf = [0u8; 24];
+        buf[..4].copy_from_slice(b"evt_");
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(event_id).as_bytes();
+        buf[4..4 + digits.len()].copy_from_slice(digits);
+        Self {
+            buf,
+            len: 4 + digits.len(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Not checked again: the check cost 100 instructions per POST /webhook.
+        // SAFETY: `new` wrote `evt_` and the ASCII digits (and sign) of an integer.
+        unsafe { std::str::from_utf8_unchecked(&self.buf[..self.len]) }
+    }
+}
+
+/// The `event_id` whose [`model_id`] is `id`, if `id` is one.
+pub fn model_event_id(id: &str) -> Option<i64> {
+    let text = id.strip_prefix("evt_")?.as_bytes();
+    let (negative, digits) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, text),
+    };
+    // Only the one spelling `model_id` writes: `evt_007`, `evt_+7` or `evt_-0` are other
+    // ids. Read by hand: this runs on every insert.
+    match digits {
+        [] => return None,
+        [b'0'] if negative => return None,
+        [b'0', _, ..] => return None,
+        _ => {}
+    }
+    let mut n: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(b - b'0');
+        // Built negative, which reaches i64::MIN.
+        n = n.checked_mul(10)?.checked_sub(d)?;
+    }
+    if negative { Some(n) } else { n.checked_neg() }
+}
+
+/// How a request names one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKey<'a> {
+    /// By its string id.
+    Id(&'a str),
+    /// By the model's integer `event_id`.
+    EventId(i64),
+}
+
+/// The signature scheme a request was verified with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureScheme {
+    /// Standard Webhooks (and Svix, which uses the same scheme).
+    Standard,
+    /// GitHub's `X-Hub-Signature-256`.
+    Github,
+}
+
+/// The headers that carried a verified signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum SignatureHeaders {
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature`.
+    #[serde(rename = "webhook-*")]
+    Webhook,
+    /// Svix's names: `svix-id`, `svix-timestamp`, `svix-signature`.
+    #[serde(rename = "svix-*")]
+    Svix,
+    /// `x-hub-signature-256`.
+    #[serde(rename = "x-hub-signature-256")]
+    HubSignature256,
+}
+
+/// The result of verifying an event's signature, kept with the event: shown as
+/// `{"scheme":"standard","headers":"svix-*","verified":true}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Signature {
+    pub scheme: SignatureScheme,
+    pub headers: SignatureHeaders,
+    pub verified: bool,
 }
 
 /// What happened to an insert.
@@ -37,9 +153,9 @@ pub struct NewEvent<'a> {
 pub enum Inserted {
     /// Stored as a new event with this sequence number, and one delivery per target.
     New { seq: u64 },
-    /// The same `event_id` with the same body is already stored; nothing changed.
+    /// The same `id` with the same body is already stored; nothing changed.
     Duplicate,
-    /// The same `event_id` is stored with a different body; the first one stays.
+    /// The same `id` is stored with a different body; the first one stays.
     Conflict,
     /// Not stored: the delivery queue holds `--max-pending` deliveries already.
     QueueFull,
@@ -132,7 +248,10 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryRecord {
     pub id: u64,
-    pub event_id: i64,
+    /// The event's string id.
+    pub event: String,
+    /// The event's model `event_id`; `null` for events that have none.
+    pub event_id: Option<i64>,
     pub target: String,
     pub status: DeliveryStatus,
     /// The `webhook-id` header, the same on every attempt.
@@ -142,17 +261,32 @@ pub struct DeliveryRecord {
     pub attempts: Vec<AttemptRecord>,
 }
 
-/// The `webhook-id` of every delivery of an event: stable across attempts and replays,
-/// and the same in every store.
-pub fn webhook_id(event_id: i64) -> String {
-    crate::alert::signing::MessageId::for_event(event_id).into_string()
+/// The `webhook-id` of every delivery of the event `id`: stable across attempts and
+/// replays, and the same in every store. The id itself when it can be one (so `evt_123`
+/// for the model's event 123), else `msg_` and a digest of it.
+pub fn webhook_id(id: &str) -> String {
+    match crate::alert::signing::MessageId::new(id) {
+        Ok(id) => id.into_string(),
+        Err(_) => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(id.as_bytes());
+            let mut out = String::with_capacity(4 + 32);
+            out.push_str("msg_");
+            for b in &digest[..16] {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out
+        }
+    }
 }
 
 /// A delivery handed to a worker for one attempt; it is `in_flight` until recorded.
 #[derive(Debug, Clone)]
 pub struct DeliveryJob {
     pub id: u64,
-    pub event_id: i64,
+    /// The event's string id.
+    pub event: String,
+    pub event_id: Option<i64>,
     pub target: Arc<str>,
     pub webhook_id: String,
     pub body: Arc<[u8]>,
@@ -185,6 +319,9 @@ pub enum NextState {
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
     pub target: Option<String>,
+    /// Only deliveries of the event with this string id, or (also) of the model's event
+    /// with [`DeliveryFilter::event_id`] when both are given.
+    pub event: Option<String>,
     pub event_id: Option<i64>,
     /// Only deliveries with a larger id (the cursor of the previous page).
     pub after: Option<u64>,
@@ -208,7 +345,8 @@ pub type WakeFn = Arc<dyn Fn(&str) + Send + Sync>;
 pub trait EventStore: Send + Sync + 'static {
     /// Stores a new event with one pending delivery per target, atomically.
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError>;
-    async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError>;
+    /// The event `key` names, if it is kept.
+    async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError>;
     /// Up to `query.limit` events matching the query, oldest first (newest first with
     /// `query.newest_first`).
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
@@ -266,5 +404,36 @@ pub trait EventStore: Send + Sync + 'static {
     /// through this process, which wakes its workers itself.
     fn poll_every(&self) -> Option<std::time::Duration> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_are_written_and_read_back_in_one_spelling() {
+        for n in [0, 7, -12, i64::MAX, i64::MIN] {
+            assert_eq!(ModelId::new(n).as_str(), model_id(n));
+            assert_eq!(model_event_id(&model_id(n)), Some(n));
+        }
+        for other in [
+            "evt_", "evt_007", "evt_+7", "evt_-0", "7", "evt_1x", "Evt_1",
+        ] {
+            assert_eq!(model_event_id(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_id_is_the_event_id_when_it_can_be_one() {
+        assert_eq!(webhook_id("evt_123"), "evt_123");
+        assert_eq!(webhook_id("72d3162e-cc78-11e3"), "72d3162e-cc78-11e3");
+        let derived = webhook_id("a.b c");
+        assert!(
+            derived.starts_with("msg_") && derived.len() == 36,
+            "{derived}"
+        );
+        assert_eq!(derived, webhook_id("a.b c"));
+        assert_ne!(derived, webhook_id("a.b d"));
     }
 }

@@ -10,8 +10,9 @@ use super::postgres::testdb::TestDb;
 use super::postgres::{PostgresOptions, PostgresStore};
 use super::sqlite::{SqliteOptions, SqliteStore, Sync};
 use super::store::{
-    AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, EventQuery, EventStore,
-    Inserted, NewEvent, NextState,
+    AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, EventKey, EventQuery,
+    EventStore, Headers, Inserted, NewEvent, NextState, Signature, SignatureHeaders,
+    SignatureScheme, model_id,
 };
 use super::verify::Seen;
 
@@ -74,12 +75,50 @@ async fn put(
     targets: &[Arc<str>],
 ) -> Inserted {
     let event = NewEvent {
-        event_id: id,
+        id: &model_id(id),
+        event_id: Some(id),
         event_type: kind,
         body,
+        headers: Headers::default(),
+        signature: None,
         targets,
     };
     store.insert(event).await.unwrap()
+}
+
+/// Inserts an event with a string id and no `event_id`, as a provider's source does.
+async fn put_named(
+    store: &dyn EventStore,
+    id: &str,
+    body: &[u8],
+    headers: &Headers,
+    targets: &[Arc<str>],
+) -> Inserted {
+    let event = NewEvent {
+        id,
+        event_id: None,
+        event_type: "push",
+        body,
+        headers: headers.clone(),
+        signature: Some(SIGNED),
+        targets,
+    };
+    store.insert(event).await.unwrap()
+}
+
+const SIGNED: Signature = Signature {
+    scheme: SignatureScheme::Standard,
+    headers: SignatureHeaders::Svix,
+    verified: true,
+};
+
+fn headers_of(n: usize) -> Headers {
+    let value = format!("value-{n}");
+    Headers::from_pairs([
+        ("host", &b"127.0.0.1:5000"[..]),
+        ("x-github-delivery", value.as_bytes()),
+        ("x-custom", b"\xff raw"),
+    ])
 }
 
 async fn job(store: &dyn EventStore, target: &str) -> DeliveryJob {
@@ -118,14 +157,14 @@ async fn dedup_and_conflict(b: Backend) {
         Inserted::Duplicate
     );
     assert_eq!(put(s, 1, "t", &body(1, "b"), &[]).await, Inserted::Conflict);
-    let stored = s.get(1).await.unwrap().unwrap();
+    let stored = s.get(EventKey::EventId(1)).await.unwrap().unwrap();
     assert_eq!(
         stored.body,
         body(1, "a"),
         "the first body stays, byte for byte"
     );
     assert_eq!(stored.event_type, "t");
-    assert!(s.get(2).await.unwrap().is_none());
+    assert!(s.get(EventKey::EventId(2)).await.unwrap().is_none());
     assert_eq!(s.stats().await.unwrap().events, 1);
 }
 
@@ -141,10 +180,13 @@ async fn listing_filters_and_pages(b: Backend) {
         ..Default::default()
     };
     let page = s.list(&all(None, 2)).await.unwrap();
-    assert_eq!(page.iter().map(|e| e.event_id).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        page.iter().map(|e| e.event_id.unwrap()).collect::<Vec<_>>(),
+        [1, 2]
+    );
     let next = s.list(&all(Some(page[1].seq), 10)).await.unwrap();
     assert_eq!(
-        next.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        next.iter().map(|e| e.event_id.unwrap()).collect::<Vec<_>>(),
         [3, 4, 5]
     );
     let odd = EventQuery {
@@ -154,7 +196,7 @@ async fn listing_filters_and_pages(b: Backend) {
     };
     let odd = s.list(&odd).await.unwrap();
     assert_eq!(
-        odd.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        odd.iter().map(|e| e.event_id.unwrap()).collect::<Vec<_>>(),
         [1, 3, 5]
     );
     let future = EventQuery {
@@ -180,7 +222,7 @@ async fn listing_newest_first(b: Backend) {
         ..Default::default()
     };
     let ids = |events: &[super::store::StoredEvent]| {
-        events.iter().map(|e| e.event_id).collect::<Vec<_>>()
+        events.iter().filter_map(|e| e.event_id).collect::<Vec<_>>()
     };
     // Capacity 5: event 1 is gone.
     let page = s.list(&newest(None, None)).await.unwrap();
@@ -207,7 +249,7 @@ async fn the_oldest_is_evicted(b: Backend) {
     }
     let stats = s.stats().await.unwrap();
     assert_eq!((stats.events, stats.capacity, stats.evicted), (3, 3, 2));
-    assert!(s.get(1).await.unwrap().is_none());
+    assert!(s.get(EventKey::EventId(1)).await.unwrap().is_none());
     let kept = s
         .list(&EventQuery {
             limit: 10,
@@ -216,7 +258,7 @@ async fn the_oldest_is_evicted(b: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        kept.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        kept.iter().map(|e| e.event_id.unwrap()).collect::<Vec<_>>(),
         [3, 4, 5]
     );
     assert!(
@@ -239,7 +281,10 @@ async fn event_types_follow_eviction(b: Backend) {
     };
     let ids = async |t: &str| {
         let found = s.list(&of_type(t)).await.unwrap();
-        found.iter().map(|e| e.event_id).collect::<Vec<_>>()
+        found
+            .iter()
+            .map(|e| e.event_id.unwrap())
+            .collect::<Vec<_>>()
     };
     put(s, 1, "order.created", &body(1, ""), &[]).await;
     put(s, 2, "order.paid", &body(2, ""), &[]).await;
@@ -255,11 +300,32 @@ async fn event_types_follow_eviction(b: Backend) {
     assert_eq!(ids("refund.issued").await, [6]);
     assert_eq!(ids("order.paid").await, [5]);
     assert_eq!(ids("invoice.sent").await, [4]);
-    assert_eq!(s.get(5).await.unwrap().unwrap().event_type, "order.paid");
-    assert_eq!(s.get(6).await.unwrap().unwrap().event_type, "refund.issued");
+    assert_eq!(
+        s.get(EventKey::EventId(5))
+            .await
+            .unwrap()
+            .unwrap()
+            .event_type,
+        "order.paid"
+    );
+    assert_eq!(
+        s.get(EventKey::EventId(6))
+            .await
+            .unwrap()
+            .unwrap()
+            .event_type,
+        "refund.issued"
+    );
     put(s, 7, "order.created", &body(7, ""), &[]).await;
     assert_eq!(ids("order.created").await, [7]);
-    assert_eq!(s.get(7).await.unwrap().unwrap().event_type, "order.created");
+    assert_eq!(
+        s.get(EventKey::EventId(7))
+            .await
+            .unwrap()
+            .unwrap()
+            .event_type,
+        "order.created"
+    );
     assert!(ids("invoice.sent").await.is_empty(), "event 4 was evicted");
 }
 
@@ -276,7 +342,7 @@ async fn a_full_queue_refuses_new_events(b: Backend) {
     ));
     assert_eq!(put(s, 3, "t", &body(3, ""), &t).await, Inserted::QueueFull);
     assert_eq!(put(s, 1, "t", &body(1, ""), &t).await, Inserted::Duplicate);
-    assert!(s.get(3).await.unwrap().is_none());
+    assert!(s.get(EventKey::EventId(3)).await.unwrap().is_none());
     let j = job(s, "http://t/hook").await;
     s.record_attempt(j.id, attempt(200), NextState::Delivered)
         .await
@@ -292,7 +358,11 @@ async fn deliveries_retry_die_and_replay(b: Backend) {
     let targets: [Arc<str>; 2] = [Arc::from("http://a/hook"), Arc::from("http://b/hook")];
     put(s, 7, "t", &body(7, "x"), &targets).await;
     let first = job(s, "http://a/hook").await;
-    assert_eq!((first.event_id, first.round, first.attempts), (7, 0, 0));
+    assert_eq!(
+        (first.event_id, first.round, first.attempts),
+        (Some(7), 0, 0)
+    );
+    assert_eq!(first.event, "evt_7");
     assert_eq!(first.webhook_id, "evt_7");
     assert_eq!(&*first.body, &body(7, "x")[..]);
     let counts = s.delivery_counts().await.unwrap();
@@ -378,7 +448,10 @@ async fn evicted_events_still_owe_their_deliveries(b: Backend) {
     let t: [Arc<str>; 1] = [Arc::from("http://t/hook")];
     put(s, 1, "t", &body(1, "owed"), &t).await;
     put(s, 2, "t", &body(2, ""), &[]).await;
-    assert!(s.get(1).await.unwrap().is_none(), "evicted");
+    assert!(
+        s.get(EventKey::EventId(1)).await.unwrap().is_none(),
+        "evicted"
+    );
     let owed = job(s, "http://t/hook").await;
     assert_eq!(&*owed.body, &body(1, "owed")[..]);
     s.record_attempt(owed.id, attempt(200), NextState::Delivered)
@@ -403,7 +476,10 @@ async fn evicting_an_event_takes_its_dead_deliveries(b: Backend) {
     assert_eq!(count(&counts, DeliveryStatus::Dead), 1);
 
     put(s, 2, "t", &body(2, ""), &[]).await;
-    assert!(s.get(1).await.unwrap().is_none(), "evicted");
+    assert!(
+        s.get(EventKey::EventId(1)).await.unwrap().is_none(),
+        "evicted"
+    );
     let counts = s.delivery_counts().await.unwrap();
     assert_eq!(
         count(&counts, DeliveryStatus::Dead),
@@ -441,6 +517,151 @@ async fn webhook_ids_live_as_long_as_their_event(b: Backend) {
     // Capacity 1: the next event evicts the first, and its webhook-id goes with it.
     put(s, 2, "t", &body(2, "x"), &[]).await;
     assert_eq!(s.seen_webhook_id("msg_1").await.unwrap(), None);
+}
+
+/// Every event has a string id; the model's is `evt_<event_id>`, and either finds it.
+/// Other ids (a provider's) are keys of their own, with no `event_id`; headers and the
+/// signature's verification come back as stored.
+async fn string_ids_and_event_ids_find_the_same_event(b: Backend) {
+    let s = &*b.store;
+    put(s, 5, "t", &body(5, "a"), &[]).await;
+    let by_id = s.get(EventKey::Id("evt_5")).await.unwrap().unwrap();
+    assert_eq!(by_id.id, "evt_5");
+    assert_eq!(by_id.event_id, Some(5));
+    assert_eq!(Some(by_id), s.get(EventKey::EventId(5)).await.unwrap());
+    assert_eq!(s.get(EventKey::Id("5")).await.unwrap(), None);
+    assert_eq!(s.get(EventKey::Id("evt_05")).await.unwrap(), None);
+
+    let guid = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    let github = br#"{"zen":"Design for failure.","hook_id":1}"#;
+    let first = put_named(s, guid, github, &headers_of(1), &[]).await;
+    assert!(matches!(first, Inserted::New { .. }), "{first:?}");
+    assert_eq!(
+        put_named(s, guid, github, &headers_of(2), &[]).await,
+        Inserted::Duplicate
+    );
+    assert_eq!(
+        put_named(s, guid, b"{}", &headers_of(3), &[]).await,
+        Inserted::Conflict
+    );
+    let stored = s.get(EventKey::Id(guid)).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.id.as_str(), stored.event_id),
+        (guid, None),
+        "a provider's event has no event_id"
+    );
+    assert_eq!(stored.body, github);
+    assert_eq!(stored.event_type, "push");
+    assert_eq!(
+        stored.headers,
+        headers_of(1),
+        "the first request's headers stay"
+    );
+    assert_eq!(stored.signature, Some(SIGNED));
+
+    // An id that reads like the model's is the same key, but has no event_id.
+    assert!(matches!(
+        put_named(s, "evt_9", b"{}", &Headers::default(), &[]).await,
+        Inserted::New { .. }
+    ));
+    let nine = s.get(EventKey::Id("evt_9")).await.unwrap().unwrap();
+    assert_eq!((nine.event_id, nine.headers.is_empty()), (None, true));
+    assert_eq!(s.get(EventKey::EventId(9)).await.unwrap(), None);
+    assert_eq!(put(s, 9, "t", b"{}", &[]).await, Inserted::Duplicate);
+
+    let all = s
+        .list(&EventQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = all.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["evt_5", guid, "evt_9"]);
+    assert_eq!(all[1].headers, headers_of(1));
+    assert_eq!(all[0].signature, None);
+}
+
+/// Events with string ids leave in arrival order like the others, taking their ids and
+/// headers with them, and leaving the kept ones' intact.
+async fn string_ids_follow_eviction(b: Backend) {
+    let s = &*b.store;
+    put_named(s, "a-1", b"{}", &headers_of(1), &[]).await;
+    put(s, 2, "t", &body(2, ""), &[]).await;
+    put_named(s, "c-3", b"{}", &headers_of(3), &[]).await;
+    put_named(s, "d-4", b"{}", &headers_of(4), &[]).await;
+    assert_eq!(s.get(EventKey::Id("a-1")).await.unwrap(), None);
+    assert_eq!(s.get(EventKey::EventId(2)).await.unwrap(), None);
+    let c = s.get(EventKey::Id("c-3")).await.unwrap().unwrap();
+    assert_eq!(c.headers, headers_of(3));
+    let d = s.get(EventKey::Id("d-4")).await.unwrap().unwrap();
+    assert_eq!(d.headers, headers_of(4));
+    assert!(matches!(
+        put_named(s, "a-1", b"{}", &headers_of(5), &[]).await,
+        Inserted::New { .. }
+    ));
+    let again = s.get(EventKey::Id("a-1")).await.unwrap().unwrap();
+    assert_eq!(again.headers, headers_of(5));
+    assert!(again.seq > d.seq);
+    assert_eq!(s.get(EventKey::Id("c-3")).await.unwrap(), None);
+    let d = s.get(EventKey::Id("d-4")).await.unwrap().unwrap();
+    assert_eq!(d.headers, headers_of(4));
+}
+
+/// Deliveries of an event with a string id carry it, are found by it, and get a
+/// `webhook-id` from it.
+async fn deliveries_know_their_events_string_id(b: Backend) {
+    let s = &*b.store;
+    let t: [Arc<str>; 1] = [Arc::from("http://t/hook")];
+    put_named(s, "gh-1", b"{}", &Headers::default(), &t).await;
+    put_named(s, "id with spaces.and dots", b"{}", &Headers::default(), &t).await;
+    put(s, 3, "t", &body(3, ""), &t).await;
+    let first = job(s, "http://t/hook").await;
+    assert_eq!((first.event.as_str(), first.event_id), ("gh-1", None));
+    assert_eq!(first.webhook_id, "gh-1");
+    let second = job(s, "http://t/hook").await;
+    assert_eq!(second.event, "id with spaces.and dots");
+    assert!(
+        second.webhook_id.starts_with("msg_"),
+        "{}",
+        second.webhook_id
+    );
+    crate::alert::signing::MessageId::new(second.webhook_id.as_str()).unwrap();
+    let third = job(s, "http://t/hook").await;
+    assert_eq!((third.event.as_str(), third.event_id), ("evt_3", Some(3)));
+
+    let of = |event: Option<&str>, event_id: Option<i64>| DeliveryFilter {
+        event: event.map(str::to_owned),
+        event_id,
+        limit: 10,
+        ..Default::default()
+    };
+    let found = s.deliveries(&of(Some("gh-1"), None)).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].event.as_str(), found[0].event_id), ("gh-1", None));
+    assert_eq!(found[0].webhook_id, "gh-1");
+    let spaced = s
+        .deliveries(&of(Some("id with spaces.and dots"), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        spaced[0].webhook_id, second.webhook_id,
+        "the same on every read"
+    );
+    let model = s.deliveries(&of(None, Some(3))).await.unwrap();
+    assert_eq!(model.len(), 1);
+    assert_eq!(model[0].event, "evt_3");
+    let either = s.deliveries(&of(Some("gh-1"), Some(3))).await.unwrap();
+    assert_eq!(either.len(), 2);
+    assert!(s.deliveries(&of(Some("3"), None)).await.unwrap().is_empty());
+
+    s.record_attempt(first.id, attempt(500), NextState::Dead)
+        .await
+        .unwrap();
+    let replayed = s.replay(&of(Some("gh-1"), None)).await.unwrap();
+    assert_eq!(replayed.len(), 1);
+    let again = job(s, "http://t/hook").await;
+    assert_eq!((again.id, again.webhook_id.as_str()), (first.id, "gh-1"));
 }
 
 macro_rules! contract {
@@ -483,6 +704,9 @@ contract! {
     evicted_events_still_owe_their_deliveries(1, 100),
     evicting_an_event_takes_its_dead_deliveries(1, 100),
     webhook_ids_live_as_long_as_their_event(1, 100),
+    string_ids_and_event_ids_find_the_same_event(100, 100),
+    string_ids_follow_eviction(2, 100),
+    deliveries_know_their_events_string_id(100, 100),
 }
 
 /// Inserts that arrive together are written in shared transactions (group commit), and

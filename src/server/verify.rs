@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::alert::signing::{self, HEADER_ID, Secret, Tolerance};
 
 use super::error::ApiError;
-use super::store::{EventStore, StoreError};
+use super::store::{EventStore, Signature, SignatureHeaders, SignatureScheme, StoreError};
 
 /// How many `webhook-id`s are remembered; the oldest is forgotten beyond it.
 pub const SEEN_IDS: usize = 100_000;
@@ -58,6 +58,26 @@ impl Verification {
                 (id.len() <= 256).then(|| id.to_string())
             }),
             Scheme::Github => None,
+        }
+    }
+
+    /// How a request that passed [`Verification::check`] was signed, as the event keeps it.
+    pub fn signature(&self, headers: &HeaderMap) -> Signature {
+        let (scheme, names) = match self.scheme {
+            Scheme::Standard => {
+                let names = if signing::header_names(headers)[0] == signing::SVIX_HEADERS[0] {
+                    SignatureHeaders::Svix
+                } else {
+                    SignatureHeaders::Webhook
+                };
+                (SignatureScheme::Standard, names)
+            }
+            Scheme::Github => (SignatureScheme::Github, SignatureHeaders::HubSignature256),
+        };
+        Signature {
+            scheme,
+            headers: names,
+            verified: true,
         }
     }
 

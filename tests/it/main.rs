@@ -17,6 +17,7 @@ mod send;
 mod sender_faults;
 mod serve;
 mod signing;
+mod store_migration;
 mod store_sqlite;
 mod store_sqlite_relay;
 mod validate;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 use hookrelay::alert::RetryPolicy;
 use hookrelay::server::relay::{RelayConfig, Target};
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{Answer, App, Customer};
 
 /// Relays to `targets` with retries after `schedule_ms`, 5 s per attempt, 4 attempts in
@@ -196,6 +196,34 @@ async fn replay_of_one_event_to_one_target() {
     assert_eq!(b.count(), 1, "the other target is not replayed");
     let (status, _) = hub.post_empty("/events/999/replay").await;
     assert_eq!(status, 404);
+
+    // The event's string id names it as well as its event_id, everywhere.
+    let (status, answer) = hub
+        .post_empty(&format!("/events/evt_4/replay?target={}", b.url("/hook")))
+        .await;
+    assert_eq!((status, answer["replayed"].as_u64()), (200, Some(1)));
+    assert_eq!(b.wait_for_async(2).await.len(), 2);
+    let (_, by_id) = hub.get("/events/evt_4/deliveries").await;
+    let (_, by_number) = hub.get("/events/4/deliveries").await;
+    assert_eq!(
+        (&by_id["id"], &by_id["event_id"]),
+        (&json!("evt_4"), &json!(4))
+    );
+    assert_eq!(by_id["deliveries"].as_array().unwrap().len(), 2);
+    let (_, filtered) = hub.get("/deliveries?event_id=evt_4").await;
+    let (_, by_event_id) = hub.get("/deliveries?event_id=4").await;
+    assert_eq!(filtered["deliveries"].as_array().unwrap().len(), 2);
+    for list in [
+        &by_number["deliveries"],
+        &filtered["deliveries"],
+        &by_event_id["deliveries"],
+    ] {
+        for d in list.as_array().unwrap() {
+            assert_eq!((&d["event"], &d["event_id"]), (&json!("evt_4"), &json!(4)));
+        }
+    }
+    let (_, none) = hub.get("/deliveries?event_id=evt_5").await;
+    assert!(none["deliveries"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -32,13 +32,14 @@ Examples:
 Endpoints (public: POST /webhook and GET /healthz; every other one is admin):
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
   GET  /events                        stored events, oldest first
-                                      (?event_type= &since= &limit= &cursor=)
+                                      (?event_type= &since= &limit= &cursor= &order=desc &body=false)
   GET  /events/{event_id}             one event (404 when absent)
   GET  /events/{event_id}/body        its original body, byte for byte
   GET  /events/{event_id}/deliveries  its deliveries, every attempt
   POST /events/{event_id}/replay      deliver it again (?target=URL)
   GET  /deliveries                    deliveries (?status= &target= &event_id= &limit= &cursor=)
   POST /deliveries/replay             deliver matching ones again (?status=dead &target=)
+  GET  /                             the inspector page, in a browser (no token needed)
   GET  /metrics                       Prometheus metrics
   GET  /openapi.json                  this API as an OpenAPI 3.1 description
   GET  /healthz                       200 while serving
@@ -99,6 +100,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_VERIFY_TOLERANCE", default_value = "5m",
           value_name = "DURATION|off", value_parser = parse_tolerance)]
     pub verify_tolerance: Tolerance,
+
+    /// Keep the values of Authorization, Cookie and Proxy-Authorization in the stored
+    /// headers (redacted by default)
+    #[arg(long, env = "HOOKRELAY_KEEP_SECRET_HEADERS",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub keep_secret_headers: bool,
     /// Where events and deliveries live: memory (lost on exit), sqlite:PATH (durable) or
     /// postgres://USER@HOST:PORT/DB (durable, shared by several instances)
     #[arg(long, env = "HOOKRELAY_STORE", default_value = "memory", value_name = "STORE",

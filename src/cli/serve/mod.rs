@@ -170,6 +170,7 @@ fn config(args: &ServeArgs, verify: Option<Verification>, admin: AdminAuth) -> C
             max_inflight: args.max_inflight as usize,
         },
         admin,
+        keep_secret_headers: args.keep_secret_headers,
     }
 }
 

@@ -5,40 +5,61 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::model;
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::server::store::{EventQuery, StoredEvent};
+use crate::server::store::{
+    EventKey, EventQuery, EventStore, Headers, Signature, StoreError, StoredEvent,
+};
 
-use super::{DEFAULT_LIMIT, MAX_LIMIT, one_page, page_limit, parse_id};
+use super::{DEFAULT_LIMIT, MAX_LIMIT, one_page, page_limit, path_id};
 
-/// An event as the API shows it: parsed fields, arrival, and the original body verbatim.
+/// An event as the API shows it (`GET /events/{id}`, each item of `GET /events`): ids,
+/// parsed fields, arrival, the original body verbatim, the request's headers as
+/// `[name, value]` pairs and the signature's verification.
 #[derive(Serialize)]
-struct EventView<'a> {
-    seq: u64,
-    event_id: i64,
-    event_type: &'a str,
-    timestamp: Option<String>,
-    description: Option<String>,
-    received_at: String,
+pub struct EventView<'a> {
+    pub seq: u64,
+    pub id: &'a str,
+    pub event_id: Option<i64>,
+    pub event_type: &'a str,
+    pub timestamp: Option<String>,
+    pub description: Option<String>,
+    pub received_at: String,
     /// Bytes of the body as received.
-    size: usize,
-    /// `None` when left out (`GET /events?body=false`); `Some(None)`, shown as `null`, for
-    /// a body that is not JSON.
+    pub size: usize,
+    /// `None` when left out (`GET /events?body=false`); `Some(None)`, shown as `null`,
+    /// for a body that is not JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<Option<&'a RawValue>>,
+    pub body: Option<Option<&'a RawValue>>,
+    #[serde(serialize_with = "header_pairs")]
+    pub headers: &'a Headers,
+    pub headers_truncated: bool,
+    pub signature: Option<Signature>,
 }
 
-fn view(stored: &StoredEvent) -> EventView<'_> {
+/// `[["name","value"], …]`; a value that is not UTF-8 is shown with U+FFFD in its place.
+fn header_pairs<S: Serializer>(headers: &&Headers, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut seq = serializer.serialize_seq(None)?;
+    for (name, value) in headers.iter() {
+        seq.serialize_element(&(name, String::from_utf8_lossy(value)))?;
+    }
+    seq.end()
+}
+
+/// `stored` as the API shows it.
+pub fn event_view(stored: &StoredEvent) -> EventView<'_> {
     let parsed = model::validate_event(&stored.body).ok();
     let body = std::str::from_utf8(&stored.body)
         .ok()
         .and_then(|s| serde_json::from_str(s).ok());
     EventView {
         seq: stored.seq,
+        id: &stored.id,
         event_id: stored.event_id,
         event_type: &stored.event_type,
         timestamp: parsed.as_ref().map(|e| e.timestamp.clone()),
@@ -48,7 +69,40 @@ fn view(stored: &StoredEvent) -> EventView<'_> {
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         size: stored.body.len(),
         body: Some(body),
+        headers: &stored.headers,
+        headers_truncated: stored.headers.truncated(),
+        signature: stored.signature,
     }
+}
+
+/// `stored` as the JSON document `GET /events/{id}` answers with.
+pub fn event_json(stored: &StoredEvent) -> Vec<u8> {
+    // A view of strings, numbers and raw JSON cannot fail to serialize.
+    serde_json::to_vec(&event_view(stored)).unwrap_or_default()
+}
+
+/// The event a path or a query names with `text`: the one with that string id, else,
+/// when `text` is an integer, the model's event with that `event_id`.
+pub async fn find_event(
+    store: &dyn EventStore,
+    text: &str,
+) -> Result<Option<StoredEvent>, StoreError> {
+    if let Some(found) = store.get(EventKey::Id(text)).await? {
+        return Ok(Some(found));
+    }
+    match integer(text) {
+        Some(n) => store.get(EventKey::EventId(n)).await,
+        None => Ok(None),
+    }
+}
+
+/// `text` as an `event_id` when it is written as one: digits, perhaps after a `-`.
+pub fn integer(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 #[derive(Serialize)]
@@ -110,7 +164,7 @@ pub async fn events_index(
     let events: Vec<EventView> = events
         .iter()
         .map(|e| {
-            let mut shown = view(e);
+            let mut shown = event_view(e);
             if !with_body {
                 shown.body = None;
             }
@@ -146,28 +200,26 @@ fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     Ok(local.with_timezone(&chrono::Utc))
 }
 
-async fn find(state: &AppState, id: i64) -> Result<StoredEvent, ApiError> {
-    state
-        .store
-        .get(id)
+async fn find(state: &AppState, id: &str) -> Result<StoredEvent, ApiError> {
+    find_event(&*state.store, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no event with event_id {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))
 }
 
-/// `GET /events/{event_id}`: one event.
+/// `GET /events/{id}`: one event, by its id or its `event_id`.
 pub async fn events_show(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let stored = find(&state, parse_id(id)?).await?;
-    Ok(Json(view(&stored)).into_response())
+    let stored = find(&state, &path_id(id)?).await?;
+    Ok(Json(event_view(&stored)).into_response())
 }
 
-/// `GET /events/{event_id}/body`: the original body, byte for byte.
+/// `GET /events/{id}/body`: the original body, byte for byte.
 pub async fn events_body(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let stored = find(&state, parse_id(id)?).await?;
+    let stored = find(&state, &path_id(id)?).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], stored.body).into_response())
 }

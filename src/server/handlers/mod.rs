@@ -38,11 +38,10 @@ pub fn one_page<T, C>(items: &mut Vec<T>, limit: usize, cursor: impl Fn(&T) -> C
     }
 }
 
-/// The `{event_id}` of a path: 400 unless it is an integer.
-pub fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+/// The `{id}` of a path: an event's string id or its `event_id`.
+pub fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(id) = id?;
-    id.parse::<i64>()
-        .map_err(|_| ApiError::BadRequest(format!("event_id must be an integer, got {id:?}")))
+    Ok(id)
 }
 
 pub async fn not_found() -> ApiError {

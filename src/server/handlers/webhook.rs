@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use crate::model;
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::server::store::{Inserted, NewEvent};
+use crate::server::store::{Headers, Inserted, ModelId, NewEvent};
 use crate::server::verify;
 
 /// `POST /webhook` through the router, which has it for the methods it does not allow
@@ -52,7 +52,7 @@ async fn receive(
 ) -> Result<(i64, Inserted), ApiError> {
     // With `--verify`, who sent it is settled before anything about what was sent: an
     // unsigned caller learns 401 (or 413 from the size limit) and nothing else.
-    let (body, message) = match &state.config.verify {
+    let (body, message, signature) = match &state.config.verify {
         Some(verification) => {
             let body = body_of(state, headers, body).await?;
             verification.check(headers, &body)?;
@@ -62,11 +62,11 @@ async fn receive(
                 let digest = verify::body_digest(&body);
                 (id, digest)
             });
-            (body, message)
+            (body, message, Some(verification.signature(headers)))
         }
         None => {
             check_json_content_type(headers)?;
-            (body_of(state, headers, body).await?, None)
+            (body_of(state, headers, body).await?, None, None)
         }
     };
     if let Some((id, digest)) = &message {
@@ -84,10 +84,14 @@ async fn receive(
         .as_ref()
         .map(|r| r.targets_for(&event.event_type))
         .unwrap_or_default();
+    let id = ModelId::new(event.event_id);
     let new = NewEvent {
-        event_id: event.event_id,
+        id: id.as_str(),
+        event_id: Some(event.event_id),
         event_type: &event.event_type,
         body: &body,
+        headers: Headers::capture(headers, state.config.keep_secret_headers),
+        signature,
         targets: &targets,
     };
     let inserted = state.store.insert(new).await?;

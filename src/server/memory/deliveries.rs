@@ -15,7 +15,9 @@ use crate::server::store::{
 };
 
 struct Delivery {
-    event_id: i64,
+    /// The event's string id.
+    event: Box<str>,
+    event_id: Option<i64>,
     event_seq: u64,
     target: Arc<str>,
     status: DeliveryStatus,
@@ -82,7 +84,8 @@ impl Deliveries {
 
     pub fn create(
         &mut self,
-        event_id: i64,
+        event: &str,
+        event_id: Option<i64>,
         event_seq: u64,
         target: &Arc<str>,
         body: &Arc<[u8]>,
@@ -93,6 +96,7 @@ impl Deliveries {
         self.all.insert(
             id,
             Delivery {
+                event: Box::from(event),
                 event_id,
                 event_seq,
                 target: Arc::clone(target),
@@ -163,22 +167,23 @@ impl Deliveries {
         d.next_due = None;
         Claim::Job(DeliveryJob {
             id,
+            event: d.event.to_string(),
             event_id: d.event_id,
             target: Arc::clone(&d.target),
-            webhook_id: webhook_id(d.event_id),
+            webhook_id: webhook_id(&d.event),
             body: Arc::clone(&d.body),
             round: d.round,
             attempts: d.attempts.len() as u32,
         })
     }
 
-    /// `event_kept(event_id, seq)` tells whether the event is still stored.
+    /// `event_kept(seq)` tells whether the event is still stored.
     pub fn record(
         &mut self,
         id: u64,
         attempt: AttemptRecord,
         next: NextState,
-        event_kept: impl Fn(i64, u64) -> bool,
+        event_kept: impl Fn(u64) -> bool,
     ) {
         let Some(d) = self.all.get_mut(&id) else {
             return;
@@ -201,7 +206,7 @@ impl Deliveries {
             NextState::Dead => Self::set_status(&mut self.counts, d, DeliveryStatus::Dead),
         }
         // Finished after its event was evicted: nothing is left to show it with.
-        if !d.status.is_open() && !event_kept(d.event_id, d.event_seq) {
+        if !d.status.is_open() && !event_kept(d.event_seq) {
             self.drop_delivery(id);
         }
     }
@@ -209,7 +214,13 @@ impl Deliveries {
     fn matches(filter: &DeliveryFilter, d: &Delivery) -> bool {
         filter.status.is_none_or(|s| s == d.status)
             && filter.target.as_deref().is_none_or(|t| *d.target == *t)
-            && filter.event_id.is_none_or(|e| e == d.event_id)
+            && match (&filter.event, filter.event_id) {
+                (None, None) => true,
+                (event, event_id) => {
+                    event.as_deref().is_some_and(|e| *d.event == *e)
+                        || event_id.is_some_and(|n| d.event_id == Some(n))
+                }
+            }
     }
 
     pub fn list(&self, filter: &DeliveryFilter) -> Vec<DeliveryRecord> {
@@ -220,10 +231,11 @@ impl Deliveries {
             .take(filter.limit)
             .map(|(&id, d)| DeliveryRecord {
                 id,
+                event: d.event.to_string(),
                 event_id: d.event_id,
                 target: d.target.to_string(),
                 status: d.status,
-                webhook_id: webhook_id(d.event_id),
+                webhook_id: webhook_id(&d.event),
                 created_at: d.created_at,
                 next_attempt_at: d.next_due,
                 attempts: d.attempts.clone(),

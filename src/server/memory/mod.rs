@@ -1,9 +1,12 @@
 //! The in-memory store: a bounded arrival-ordered queue of events with an id index for
 //! dedup, and the relay's deliveries (`deliveries.rs`), all under one lock so an event and
 //! its deliveries are stored together. When full, the oldest event is evicted (and
-//! counted). Event types are interned (`types.rs`). Everything is lost on exit.
+//! counted). Event types are interned (`types.rs`); each event's headers (and a string id
+//! that is not the model's `evt_<event_id>`) are appended to one ring of bytes
+//! (`extras.rs`), freed in the same order as the events. Everything is lost on exit.
 
 mod deliveries;
+mod extras;
 mod types;
 
 use crate::sync::LockExt;
@@ -16,29 +19,47 @@ use chrono::{DateTime, Utc};
 use foldhash::{HashMap, HashMapExt};
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, EventQuery, EventStore,
-    Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, EventKey, EventQuery,
+    EventStore, Inserted, NewEvent, NextState, Signature, StoreError, StoreStats, StoredEvent,
+    model_event_id,
 };
 use deliveries::Deliveries;
+use extras::Extras;
 use types::{TypeId, TypeNames};
 
 /// One kept event, packed small: a store of a million events is sized by their bodies.
 struct Slot {
-    event_id: i64,
+    /// The `<n>` of an id `evt_<n>` (the model's `event_id` when [`HAS_EVENT_ID`]); unused
+    /// when the id is kept in [`Inner::extras`] ([`TEXT_ID`]).
+    number: i64,
     /// Interned in [`Inner::types`]: most events share a handful of types.
     event_type: TypeId,
+    flags: u8,
+    signature: Option<Signature>,
     received_micros: i64,
     /// Shared with the event's deliveries, which may outlive the event's eviction.
     body: Arc<[u8]>,
+    /// Where the event's bytes start in [`Inner::extras`]; they end where the next
+    /// event's start.
+    extras_at: u64,
 }
+
+/// [`Slot::flags`]: the event has the model's `event_id` ([`Slot::number`]).
+const HAS_EVENT_ID: u8 = 1;
+/// [`Slot::flags`]: the id is not `evt_<number>` and is kept in the extras.
+const TEXT_ID: u8 = 2;
 
 struct Inner {
     slots: VecDeque<Slot>,
     /// Sequence number of `slots[0]`; sequence numbers are contiguous.
     first_seq: u64,
-    /// Keyed by client-chosen ids, hashed with a per-process random seed (foldhash: a
-    /// fraction of SipHash's cost on every insert, eviction and lookup).
+    /// Ids `evt_<n>` by `n` (every model event's), hashed with a per-process random seed
+    /// (foldhash: a fraction of SipHash's cost on every insert, eviction and lookup).
     index: HashMap<i64, u64>,
+    /// Every other id.
+    names: HashMap<Box<str>, u64>,
+    /// Headers and text ids, in arrival order.
+    extras: Extras,
     types: TypeNames,
     evicted: u64,
     deliveries: Deliveries,
@@ -92,6 +113,8 @@ impl MemoryStore {
                 slots: VecDeque::with_capacity(room),
                 first_seq: 1,
                 index: HashMap::with_capacity(room),
+                names: HashMap::new(),
+                extras: Extras::with_capacity(room * extras::ROOM_PER_EVENT),
                 types: TypeNames::default(),
                 evicted: 0,
                 deliveries: Deliveries::default(),
@@ -123,7 +146,12 @@ impl Inner {
             // the hint would only fetch the wrong line.
             prefetch(Arc::as_ptr(&next.body).cast::<u8>().wrapping_sub(16));
         }
-        self.index.remove(&old.event_id);
+        let end = self.slots.front().map(|s| s.extras_at);
+        let text_id = self.extras.pop_front(end, old.flags & TEXT_ID != 0);
+        match text_id {
+            Some(id) => self.names.remove(&*id),
+            None => self.index.remove(&old.number),
+        };
         self.types.release(old.event_type);
         self.deliveries.forget_event(self.first_seq);
         self.first_seq += 1;
@@ -132,12 +160,33 @@ impl Inner {
     }
 
     fn export(&self, seq: u64, slot: &Slot) -> StoredEvent {
+        let end = self.slot(seq + 1).map(|s| s.extras_at);
+        let (text_id, headers) = self
+            .extras
+            .read(slot.extras_at, end, slot.flags & TEXT_ID != 0);
         StoredEvent {
             seq,
-            event_id: slot.event_id,
+            id: text_id.unwrap_or_else(|| super::store::model_id(slot.number)),
+            event_id: (slot.flags & HAS_EVENT_ID != 0).then_some(slot.number),
             event_type: self.types.name(slot.event_type).to_owned(),
             received_at: DateTime::from_timestamp_micros(slot.received_micros).unwrap_or_default(),
             body: slot.body.to_vec(),
+            headers,
+            signature: slot.signature,
+        }
+    }
+
+    /// The sequence number of the event `key` names.
+    fn find(&self, key: EventKey<'_>) -> Option<u64> {
+        match key {
+            EventKey::Id(id) => match model_event_id(id) {
+                Some(n) => self.index.get(&n).copied(),
+                None => self.names.get(id).copied(),
+            },
+            EventKey::EventId(n) => {
+                let seq = *self.index.get(&n)?;
+                (self.slot(seq)?.flags & HAS_EVENT_ID != 0).then_some(seq)
+            }
         }
     }
 }
@@ -152,32 +201,46 @@ impl EventStore for MemoryStore {
         // The system clock read directly: `Utc::now()` costs several times more, and the
         // date-time is only needed when the event has deliveries.
         let received_micros = unix_micros_now();
+        let number = model_event_id(event.id);
         let evicted;
         let seq;
         {
             let mut guard = self.lock();
             let inner = &mut *guard;
+            let full = inner.deliveries.open() + event.targets.len() > self.max_pending;
+            // The same before and after an eviction, which moves both terms by one.
+            let next = inner.first_seq + inner.slots.len() as u64;
             // One probe of the index both finds a stored event and makes the new entry.
-            match inner.index.entry(event.event_id) {
-                Entry::Occupied(stored) => {
-                    let at = stored.get().checked_sub(inner.first_seq);
-                    let slot = at.and_then(|at| inner.slots.get(usize::try_from(at).ok()?));
-                    let same = slot.is_some_and(|s| *s.body == *event.body);
-                    return Ok(if same {
-                        Inserted::Duplicate
-                    } else {
-                        Inserted::Conflict
-                    });
-                }
-                Entry::Vacant(new) => {
-                    if inner.deliveries.open() + event.targets.len() > self.max_pending {
-                        return Ok(Inserted::QueueFull);
+            let stored = match number {
+                Some(n) => match inner.index.entry(n) {
+                    Entry::Occupied(stored) => Some(*stored.get()),
+                    Entry::Vacant(_) if full => None,
+                    Entry::Vacant(new) => {
+                        new.insert(next);
+                        None
                     }
-                    // The same before and after an eviction, which moves both terms by one.
-                    seq = inner.first_seq + inner.slots.len() as u64;
-                    new.insert(seq);
-                }
+                },
+                None => match inner.names.get(event.id) {
+                    Some(&stored) => Some(stored),
+                    None if full => None,
+                    None => {
+                        inner.names.insert(Box::from(event.id), next);
+                        None
+                    }
+                },
+            };
+            if let Some(stored) = stored {
+                let same = inner.slot(stored).is_some_and(|s| *s.body == *event.body);
+                return Ok(if same {
+                    Inserted::Duplicate
+                } else {
+                    Inserted::Conflict
+                });
             }
+            if full {
+                return Ok(Inserted::QueueFull);
+            }
+            seq = next;
             evicted = if inner.slots.len() >= self.capacity {
                 inner.evict_oldest()
             } else {
@@ -189,26 +252,37 @@ impl EventStore for MemoryStore {
                 for target in event.targets {
                     inner
                         .deliveries
-                        .create(event.event_id, seq, target, &body, now);
+                        .create(event.id, event.event_id, seq, target, &body, now);
                 }
             }
+            let text_id = number.is_none().then_some(event.id);
+            let extras_at = inner.extras.push_back(text_id, event.headers.as_bytes());
+            let mut flags = 0;
+            if event.event_id.is_some() {
+                flags |= HAS_EVENT_ID;
+            }
+            if text_id.is_some() {
+                flags |= TEXT_ID;
+            }
             inner.slots.push_back(Slot {
-                event_id: event.event_id,
+                number: number.or(event.event_id).unwrap_or(0),
                 event_type,
+                flags,
+                signature: event.signature,
                 received_micros,
                 body,
+                extras_at,
             });
         }
         drop(evicted);
         Ok(Inserted::New { seq })
     }
 
-    async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
+    async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError> {
         let inner = self.lock();
         let found = inner
-            .index
-            .get(&event_id)
-            .and_then(|&seq| Some((seq, inner.slot(seq)?)));
+            .find(key)
+            .and_then(|seq| Some((seq, inner.slot(seq)?)));
         Ok(found.map(|(seq, slot)| inner.export(seq, slot)))
     }
 
@@ -280,8 +354,8 @@ impl EventStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let index = &inner.index;
-        let event_kept = |event_id, seq| index.get(&event_id) == Some(&seq);
+        let (first, kept) = (inner.first_seq, inner.slots.len() as u64);
+        let event_kept = |seq: u64| seq >= first && seq - first < kept;
         inner.deliveries.record(id, attempt, next, event_kept);
         Ok(())
     }
@@ -296,5 +370,16 @@ impl EventStore for MemoryStore {
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
         Ok(self.lock().deliveries.counts())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-event cost the memory target is measured against (`benches/README.md`).
+    #[test]
+    fn a_slot_stays_48_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 48);
     }
 }

@@ -11,16 +11,19 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{failed, trim};
-use crate::server::store::{Inserted, NewEvent, StoreError};
+use crate::server::store::{Headers, Inserted, NewEvent, Signature, StoreError};
 
 /// Inserts written in one transaction, at most.
 const MAX_BATCH: usize = 64;
 
 /// An insert waiting for its turn, owned so it can cross to a committer.
 pub struct Pending {
-    pub event_id: i64,
+    pub id: String,
+    pub event_id: Option<i64>,
     pub event_type: String,
     pub body: Vec<u8>,
+    pub headers: Headers,
+    pub signature: Option<Signature>,
     pub targets: Vec<Arc<str>>,
     pub reply: oneshot::Sender<Result<Inserted, StoreError>>,
 }
@@ -28,9 +31,13 @@ pub struct Pending {
 impl Pending {
     fn event(&self) -> NewEvent<'_> {
         NewEvent {
+            id: &self.id,
             event_id: self.event_id,
             event_type: &self.event_type,
             body: &self.body,
+            // Cloned only when a batch is written again one by one.
+            headers: self.headers.clone(),
+            signature: self.signature,
             targets: &self.targets,
         }
     }

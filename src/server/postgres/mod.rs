@@ -23,8 +23,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::Row;
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus,
-    EventQuery, EventStore, Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventKey,
+    EventQuery, EventStore, Headers, Inserted, NewEvent, NextState, StoreError, StoreStats,
+    StoredEvent,
 };
 use super::verify::Seen;
 
@@ -36,21 +37,6 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 /// How long the counts of events and deliveries shown by `/metrics` and `/healthz` are
 /// reused: `count(*)` over shared tables is not for every scrape of every instance.
 pub const GAUGES_MAX_AGE: Duration = Duration::from_secs(2);
-
-/// `GET /events`, oldest first: $1 after, $2 before, $3 since, $4 type, $5 limit.
-const LIST_EVENTS: &str = "SELECT seq, event_id, event_type, received_at, body FROM events
-     WHERE seq > $1 AND seq < $2
-       AND ($3::BIGINT IS NULL OR received_at >= $3)
-       AND ($4::TEXT IS NULL OR event_type = $4)
-     ORDER BY seq LIMIT $5";
-
-/// [`LIST_EVENTS`], newest first.
-const LIST_EVENTS_NEWEST_FIRST: &str =
-    "SELECT seq, event_id, event_type, received_at, body FROM events
-     WHERE seq > $1 AND seq < $2
-       AND ($3::BIGINT IS NULL OR received_at >= $3)
-       AND ($4::TEXT IS NULL OR event_type = $4)
-     ORDER BY seq DESC LIMIT $5";
 
 /// How the connections to the database are secured (`sslmode` in the URL).
 type Tls = tls::Rustls;
@@ -157,13 +143,21 @@ fn status_from_sql(text: &str) -> Result<DeliveryStatus, StoreError> {
         .ok_or_else(|| StoreError(format!("unknown delivery status {text:?} in the database")))
 }
 
+/// The columns [`event_row`] reads.
+const EVENT_COLUMNS: &str = "seq, id, event_id, event_type, received_at, body, headers, signature";
+
 fn event_row(row: &Row) -> StoredEvent {
     StoredEvent {
         seq: row.get::<_, i64>(0) as u64,
-        event_id: row.get(1),
-        event_type: row.get(2),
-        received_at: DateTime::from_timestamp_micros(row.get(3)).unwrap_or_default(),
-        body: row.get(4),
+        id: row.get(1),
+        event_id: row.get(2),
+        event_type: row.get(3),
+        received_at: DateTime::from_timestamp_micros(row.get(4)).unwrap_or_default(),
+        body: row.get(5),
+        headers: Headers::from_bytes(row.get::<_, Vec<u8>>(6)).unwrap_or_default(),
+        signature: row
+            .get::<_, Option<&str>>(7)
+            .and_then(|s| serde_json::from_str(s).ok()),
     }
 }
 
@@ -314,9 +308,12 @@ impl EventStore for PostgresStore {
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let pending = batch::Pending {
+            id: event.id.to_owned(),
             event_id: event.event_id,
             event_type: event.event_type.to_owned(),
             body: event.body.to_vec(),
+            headers: event.headers,
+            signature: event.signature,
             targets: event.targets.to_vec(),
             reply,
         };
@@ -325,16 +322,19 @@ impl EventStore for PostgresStore {
         answer.await.map_err(|_| gone())?
     }
 
-    async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
+    async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT seq, event_id, event_type, received_at, body FROM events
-                 WHERE event_id = $1",
-                &[&event_id],
-            )
-            .await
-            .map_err(failed("reading an event"))?;
+        let row = match key {
+            EventKey::Id(id) => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
+                client.query_opt(&sql, &[&id]).await
+            }
+            EventKey::EventId(n) => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1");
+                client.query_opt(&sql, &[&n]).await
+            }
+        }
+        .map_err(failed("reading an event"))?;
         Ok(row.as_ref().map(event_row))
     }
 
@@ -343,15 +343,17 @@ impl EventStore for PostgresStore {
         let after = query.after.map(id_sql).unwrap_or(0);
         let before = query.before.map(id_sql).unwrap_or(i64::MAX);
         let since = query.since.map(micros);
-        // Two texts, not a bound parameter: the order is part of the plan.
-        let sql = if query.newest_first {
-            LIST_EVENTS_NEWEST_FIRST
-        } else {
-            LIST_EVENTS
-        };
+        // In the text, not a bound parameter: the order is part of the plan.
+        let order = if query.newest_first { "DESC" } else { "ASC" };
         let rows = client
             .query(
-                sql,
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE seq > $1 AND seq < $2
+                       AND ($3::BIGINT IS NULL OR received_at >= $3)
+                       AND ($4::TEXT IS NULL OR event_type = $4)
+                     ORDER BY seq {order} LIMIT $5"
+                ),
                 &[
                     &after,
                     &before,

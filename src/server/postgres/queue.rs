@@ -38,18 +38,20 @@ pub async fn claim(
              UPDATE deliveries d SET status = 'in_flight', claimed_until = $3
              FROM next WHERE d.id = next.id
              RETURNING d.id, d.event_id, d.round, d.attempts,
-                       coalesce(d.body, (SELECT e.body FROM events e WHERE e.seq = d.event_seq))",
+                       coalesce(d.body, (SELECT e.body FROM events e WHERE e.seq = d.event_seq)),
+                       d.event",
             &[&target, &now, &until],
         )
         .await
         .map_err(failed("claiming a delivery"))?;
     if let Some(row) = row {
-        let event_id: i64 = row.get(1);
+        let event: String = row.get(5);
         return Ok(Claim::Job(DeliveryJob {
             id: row.get::<_, i64>(0) as u64,
-            event_id,
+            webhook_id: webhook_id(&event),
+            event,
+            event_id: row.get(1),
             target: Arc::from(target),
-            webhook_id: webhook_id(event_id),
             body: row.get::<_, Option<Vec<u8>>>(4).unwrap_or_default().into(),
             round: row.get::<_, i32>(2).max(0) as u32,
             attempts: row.get::<_, i32>(3).max(0) as u32,
@@ -158,9 +160,20 @@ fn filter_sql(filter: &DeliveryFilter) -> (String, Vec<Box<dyn ToSql + Sync + Se
         values.push(Box::new(target.clone()));
         conditions.push(format!("target = ${}", values.len()));
     }
-    if let Some(event_id) = filter.event_id {
-        values.push(Box::new(event_id));
-        conditions.push(format!("event_id = ${}", values.len()));
+    match (&filter.event, filter.event_id) {
+        (None, None) => {}
+        (event, event_id) => {
+            let mut either = Vec::new();
+            if let Some(event) = event {
+                values.push(Box::new(event.clone()));
+                either.push(format!("event = ${}", values.len()));
+            }
+            if let Some(event_id) = event_id {
+                values.push(Box::new(event_id));
+                either.push(format!("event_id = ${}", values.len()));
+            }
+            conditions.push(format!("({})", either.join(" OR ")));
+        }
     }
     if let Some(after) = filter.after {
         values.push(Box::new(id_sql(after)));
@@ -181,7 +194,7 @@ pub async fn list(
     let (conditions, mut values) = filter_sql(filter);
     values.push(Box::new(limit_sql(filter.limit)));
     let sql = format!(
-        "SELECT id, event_id, target, status, created_at, due FROM deliveries
+        "SELECT id, event_id, target, status, created_at, due, event FROM deliveries
          WHERE {conditions} ORDER BY id LIMIT ${}",
         values.len()
     );
@@ -192,13 +205,14 @@ pub async fn list(
     let mut found = Vec::with_capacity(rows.len());
     for row in &rows {
         let status = status_from_sql(row.get(3))?;
-        let event_id: i64 = row.get(1);
+        let event: String = row.get(6);
         found.push(DeliveryRecord {
             id: row.get::<_, i64>(0) as u64,
-            event_id,
+            webhook_id: webhook_id(&event),
+            event,
+            event_id: row.get(1),
             target: row.get(2),
             status,
-            webhook_id: webhook_id(event_id),
             created_at: DateTime::from_timestamp_micros(row.get(4)).unwrap_or_default(),
             next_attempt_at: match status {
                 DeliveryStatus::Failed => row

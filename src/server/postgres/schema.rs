@@ -54,6 +54,22 @@ const MIGRATIONS: &[&str] = &[
          seen_at    BIGINT NOT NULL
      );
      CREATE INDEX webhook_ids_seen ON webhook_ids (seen_at);",
+    // 2: string ids beside the model's event_id (now optional; the string id is the key),
+    // the request's headers and the signature's verification.
+    "ALTER TABLE events ADD COLUMN id TEXT;
+     UPDATE events SET id = 'evt_' || event_id;
+     ALTER TABLE events ALTER COLUMN id SET NOT NULL;
+     ALTER TABLE events ADD CONSTRAINT events_id_key UNIQUE (id);
+     ALTER TABLE events DROP CONSTRAINT events_event_id_key;
+     ALTER TABLE events ALTER COLUMN event_id DROP NOT NULL;
+     CREATE INDEX events_event_id ON events (event_id);
+     ALTER TABLE events ADD COLUMN headers BYTEA NOT NULL DEFAULT ''::BYTEA;
+     ALTER TABLE events ADD COLUMN signature TEXT;
+     ALTER TABLE deliveries ADD COLUMN event TEXT;
+     UPDATE deliveries SET event = 'evt_' || event_id;
+     ALTER TABLE deliveries ALTER COLUMN event SET NOT NULL;
+     ALTER TABLE deliveries ALTER COLUMN event_id DROP NOT NULL;
+     CREATE INDEX deliveries_event_text ON deliveries (event);",
 ];
 
 /// The schema version this binary writes.

@@ -38,9 +38,18 @@ pub async fn insert(
     let now = micros(Utc::now());
     let added = tx
         .query_opt(
-            "INSERT INTO events (event_id, event_type, received_at, body) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (event_id) DO NOTHING RETURNING seq",
-            &[&event.event_id, &event.event_type, &now, &event.body],
+            "INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO NOTHING RETURNING seq",
+            &[
+                &event.id,
+                &event.event_id,
+                &event.event_type,
+                &now,
+                &event.body,
+                &event.headers.as_bytes(),
+                &event.signature.and_then(|s| serde_json::to_string(&s).ok()),
+            ],
         )
         .await
         .map_err(failed("storing an event"))?;
@@ -52,9 +61,9 @@ pub async fn insert(
     if !event.targets.is_empty() {
         let targets: Vec<&str> = event.targets.iter().map(|t| &**t).collect();
         tx.execute(
-            "INSERT INTO deliveries (event_seq, event_id, target, status, created_at, due)
-             SELECT $1, $2, t, 'pending', $3, $3 FROM unnest($4::TEXT[]) AS t",
-            &[&seq, &event.event_id, &now, &targets],
+            "INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
+             SELECT $1, $2, $3, t, 'pending', $4, $4 FROM unnest($5::TEXT[]) AS t",
+            &[&seq, &event.id, &event.event_id, &now, &targets],
         )
         .await
         .map_err(failed("storing deliveries"))?;
@@ -70,10 +79,7 @@ async fn existing(
     event: &NewEvent<'_>,
 ) -> Result<Option<Inserted>, StoreError> {
     let stored = tx
-        .query_opt(
-            "SELECT body FROM events WHERE event_id = $1",
-            &[&event.event_id],
-        )
+        .query_opt("SELECT body FROM events WHERE id = $1", &[&event.id])
         .await
         .map_err(failed("reading an event"))?;
     Ok(stored.map(|row| {

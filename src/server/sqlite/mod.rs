@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventKey,
     EventQuery, EventStore, Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
 };
 use super::verify::Seen;
@@ -208,9 +208,12 @@ fn unexpected(reply: Reply) -> StoreError {
 impl EventStore for SqliteStore {
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError> {
         let op = Op::Insert {
+            id: event.id.to_string(),
             event_id: event.event_id,
             event_type: event.event_type.to_string(),
             body: event.body.to_vec(),
+            headers: event.headers,
+            signature: event.signature,
             targets: event.targets.to_vec(),
         };
         match self.writer.call(op).await? {
@@ -219,8 +222,18 @@ impl EventStore for SqliteStore {
         }
     }
 
-    async fn get(&self, event_id: i64) -> Result<Option<StoredEvent>, StoreError> {
-        self.read(move |conn| reads::get(conn, event_id)).await
+    async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError> {
+        match key {
+            EventKey::Id(id) => {
+                let id = id.to_string();
+                self.read(move |conn| reads::get(conn, EventKey::Id(&id)))
+                    .await
+            }
+            EventKey::EventId(n) => {
+                self.read(move |conn| reads::get(conn, EventKey::EventId(n)))
+                    .await
+            }
+        }
     }
 
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {

@@ -9,8 +9,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::server::store::{
-    AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, Inserted, NextState,
-    webhook_id,
+    AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, Headers, Inserted, NewEvent,
+    NextState, Signature, webhook_id,
 };
 use crate::server::verify::Seen;
 
@@ -21,9 +21,12 @@ use super::{Counts, Limits, status_from_sql};
 #[derive(Debug)]
 pub enum Op {
     Insert {
-        event_id: i64,
+        id: String,
+        event_id: Option<i64>,
         event_type: String,
         body: Vec<u8>,
+        headers: Headers,
+        signature: Option<Signature>,
         targets: Vec<Arc<str>>,
     },
     Claim {
@@ -58,13 +61,25 @@ pub enum Reply {
 pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -> Result<Reply> {
     Ok(match op {
         Op::Insert {
+            id,
             event_id,
             event_type,
             body,
+            headers,
+            signature,
             targets,
-        } => Reply::Inserted(insert(
-            conn, counts, limits, *event_id, event_type, body, targets,
-        )?),
+        } => {
+            let event = NewEvent {
+                id,
+                event_id: *event_id,
+                event_type,
+                body,
+                headers: Headers::default(),
+                signature: *signature,
+                targets,
+            };
+            Reply::Inserted(insert(conn, counts, limits, &event, headers)?)
+        }
         Op::Claim { target, now } => Reply::Claim(claim(conn, counts, target, *now)?),
         Op::Record { id, attempt, next } => {
             record(conn, counts, *id, attempt, *next)?;
@@ -110,19 +125,24 @@ fn id_sql(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
 }
 
+/// The signature as the `signature` column keeps it: its JSON.
+pub fn signature_sql(signature: Option<Signature>) -> Option<String> {
+    signature.and_then(|s| serde_json::to_string(&s).ok())
+}
+
+/// Stores `event` (whose headers are `headers`: moved out so that the op owns them once).
 fn insert(
     conn: &Connection,
     counts: &mut Counts,
     limits: &Limits,
-    event_id: i64,
-    event_type: &str,
-    body: &[u8],
-    targets: &[Arc<str>],
+    event: &NewEvent<'_>,
+    headers: &Headers,
 ) -> Result<Inserted> {
+    let (id, event_id, body, targets) = (event.id, event.event_id, event.body, event.targets);
     let existing = |conn: &Connection| -> Result<Option<Inserted>> {
         let stored: Option<Vec<u8>> = conn
-            .prepare_cached("SELECT body FROM events WHERE event_id = ?1")?
-            .query_row([event_id], |row| row.get(0))
+            .prepare_cached("SELECT body FROM events WHERE id = ?1")?
+            .query_row([id], |row| row.get(0))
             .optional()?;
         Ok(stored.map(|b| {
             if b == body {
@@ -138,21 +158,30 @@ fn insert(
     let now = micros(Utc::now());
     let added = conn
         .prepare_cached(
-            "INSERT INTO events (event_id, event_type, received_at, body) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO NOTHING",
         )?
-        .execute(params![event_id, event_type, now, body])?;
+        .execute(params![
+            id,
+            event_id,
+            event.event_type,
+            now,
+            body,
+            headers.as_bytes(),
+            signature_sql(event.signature)
+        ])?;
     if added == 0 {
         return Ok(existing(conn)?.unwrap_or(Inserted::Conflict));
     }
     let seq = conn.last_insert_rowid();
     counts.events += 1;
     let mut add = conn.prepare_cached(
-        "INSERT INTO deliveries (event_seq, event_id, target, status, created_at, due)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+        "INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
     )?;
     for target in targets {
-        add.execute(params![seq, event_id, &**target, now])?;
+        add.execute(params![seq, id, event_id, &**target, now])?;
         counts.add(DeliveryStatus::Pending, 1);
     }
     Ok(Inserted::New { seq: seq as u64 })
@@ -164,11 +193,21 @@ fn claim(
     target: &str,
     now: DateTime<Utc>,
 ) -> Result<Claim> {
-    type Row = (i64, i64, String, i64, u32, u32, Option<Vec<u8>>);
+    type Row = (
+        i64,
+        i64,
+        String,
+        Option<i64>,
+        u32,
+        u32,
+        Option<Vec<u8>>,
+        String,
+    );
     let next: Option<Row> = conn
         .prepare_cached(
             "SELECT d.id, d.due, d.status, d.event_id, d.round, d.attempts,
-                    coalesce(d.body, (SELECT e.body FROM events e WHERE e.seq = d.event_seq))
+                    coalesce(d.body, (SELECT e.body FROM events e WHERE e.seq = d.event_seq)),
+                    d.event
              FROM deliveries d
              WHERE d.target = ?1 AND d.status IN ('pending', 'failed')
              ORDER BY d.due, d.id LIMIT 1",
@@ -182,10 +221,11 @@ fn claim(
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })
         .optional()?;
-    let Some((id, due, status, event_id, round, attempts, body)) = next else {
+    let Some((id, due, status, event_id, round, attempts, body, event)) = next else {
         return Ok(Claim::Idle { next_due: None });
     };
     if due > micros(now) {
@@ -199,9 +239,10 @@ fn claim(
     counts.add(DeliveryStatus::InFlight, 1);
     Ok(Claim::Job(DeliveryJob {
         id: id as u64,
+        webhook_id: webhook_id(&event),
+        event,
         event_id,
         target: Arc::from(target),
-        webhook_id: webhook_id(event_id),
         body: body.unwrap_or_default().into(),
         round,
         attempts,
@@ -216,13 +257,11 @@ fn record(
     next: NextState,
 ) -> Result<()> {
     let id = id_sql(id);
-    let found: Option<(i64, i64, String, i64)> = conn
-        .prepare_cached(
-            "SELECT event_seq, event_id, status, attempts FROM deliveries WHERE id = ?1",
-        )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    let found: Option<(i64, String, i64)> = conn
+        .prepare_cached("SELECT event_seq, status, attempts FROM deliveries WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((event_seq, event_id, status, attempts)) = found else {
+    let Some((event_seq, status, attempts)) = found else {
         return Ok(());
     };
     conn.prepare_cached(
@@ -251,9 +290,10 @@ fn record(
     counts.add(status_from_sql(&status)?, -1);
     counts.add(to, 1);
     if !to.is_open() {
+        // Sequence numbers are never given twice.
         let event_kept = conn
-            .prepare_cached("SELECT 1 FROM events WHERE seq = ?1 AND event_id = ?2")?
-            .exists(params![event_seq, event_id])?;
+            .prepare_cached("SELECT 1 FROM events WHERE seq = ?1")?
+            .exists([event_seq])?;
         if !event_kept {
             forget_delivery(conn, id)?;
             counts.add(to, -1);
@@ -275,9 +315,20 @@ pub fn filter_sql(filter: &DeliveryFilter) -> (String, Vec<Value>) {
         values.push(Value::Text(target.clone()));
         conditions.push(format!("target = ?{}", values.len()));
     }
-    if let Some(event_id) = filter.event_id {
-        values.push(Value::Integer(event_id));
-        conditions.push(format!("event_id = ?{}", values.len()));
+    match (&filter.event, filter.event_id) {
+        (None, None) => {}
+        (event, event_id) => {
+            let mut either = Vec::new();
+            if let Some(event) = event {
+                values.push(Value::Text(event.clone()));
+                either.push(format!("event = ?{}", values.len()));
+            }
+            if let Some(event_id) = event_id {
+                values.push(Value::Integer(event_id));
+                either.push(format!("event_id = ?{}", values.len()));
+            }
+            conditions.push(format!("({})", either.join(" OR ")));
+        }
     }
     if let Some(after) = filter.after {
         values.push(Value::Integer(id_sql(after)));

@@ -10,7 +10,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use crate::server::store::{
-    AttemptRecord, DeliveryFilter, DeliveryRecord, EventQuery, StoredEvent, webhook_id,
+    AttemptRecord, DeliveryFilter, DeliveryRecord, EventKey, EventQuery, Headers, StoredEvent,
+    webhook_id,
 };
 
 use super::{ops, schema, status_from_sql};
@@ -64,21 +65,35 @@ fn limit_sql(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
+/// The columns [`event_row`] reads.
+const EVENT_COLUMNS: &str = "seq, id, event_id, event_type, received_at, body, headers, signature";
+
 fn event_row(row: &rusqlite::Row<'_>) -> Result<StoredEvent> {
     Ok(StoredEvent {
         seq: row.get::<_, i64>(0)? as u64,
-        event_id: row.get(1)?,
-        event_type: row.get(2)?,
-        received_at: DateTime::from_timestamp_micros(row.get(3)?).unwrap_or_default(),
-        body: row.get(4)?,
+        id: row.get(1)?,
+        event_id: row.get(2)?,
+        event_type: row.get(3)?,
+        received_at: DateTime::from_timestamp_micros(row.get(4)?).unwrap_or_default(),
+        body: row.get(5)?,
+        headers: Headers::from_bytes(row.get::<_, Vec<u8>>(6)?).unwrap_or_default(),
+        signature: row
+            .get::<_, Option<String>>(7)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
     })
 }
 
-pub fn get(conn: &Connection, event_id: i64) -> Result<Option<StoredEvent>> {
-    conn.prepare_cached(
-        "SELECT seq, event_id, event_type, received_at, body FROM events WHERE event_id = ?1",
-    )?
-    .query_row([event_id], event_row)
+pub fn get(conn: &Connection, key: EventKey<'_>) -> Result<Option<StoredEvent>> {
+    match key {
+        EventKey::Id(id) => conn
+            .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
+            .query_row([id], event_row),
+        EventKey::EventId(n) => conn
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"
+            ))?
+            .query_row([n], event_row),
+    }
     .optional()
 }
 
@@ -103,8 +118,7 @@ pub fn list(conn: &Connection, query: &EventQuery) -> Result<Vec<StoredEvent>> {
     values.push(Value::Integer(limit_sql(query.limit)));
     let order = if query.newest_first { "DESC" } else { "ASC" };
     let sql = format!(
-        "SELECT seq, event_id, event_type, received_at, body FROM events
-         WHERE {} ORDER BY seq {order} LIMIT ?{}",
+        "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY seq {order} LIMIT ?{}",
         conditions.join(" AND "),
         values.len()
     );
@@ -117,7 +131,7 @@ pub fn deliveries(conn: &Connection, filter: &DeliveryFilter) -> Result<Vec<Deli
     let (conditions, mut values) = ops::filter_sql(filter);
     values.push(Value::Integer(limit_sql(filter.limit)));
     let sql = format!(
-        "SELECT id, event_id, target, status, created_at, due FROM deliveries
+        "SELECT id, event_id, target, status, created_at, due, event FROM deliveries
          WHERE {conditions} ORDER BY id LIMIT ?{}",
         values.len()
     );
@@ -125,13 +139,14 @@ pub fn deliveries(conn: &Connection, filter: &DeliveryFilter) -> Result<Vec<Deli
         .prepare_cached(&sql)?
         .query_map(params_from_iter(values), |r| {
             let status = status_from_sql(&r.get::<_, String>(3)?)?;
-            let event_id: i64 = r.get(1)?;
+            let event: String = r.get(6)?;
             Ok(DeliveryRecord {
                 id: r.get::<_, i64>(0)? as u64,
-                event_id,
+                webhook_id: webhook_id(&event),
+                event,
+                event_id: r.get(1)?,
                 target: r.get(2)?,
                 status,
-                webhook_id: webhook_id(event_id),
                 created_at: DateTime::from_timestamp_micros(r.get(4)?).unwrap_or_default(),
                 next_attempt_at: match status {
                     crate::server::store::DeliveryStatus::Failed => r

@@ -58,6 +58,54 @@ const MIGRATIONS: &[&str] = &[
          seen_at    INTEGER NOT NULL
      ) WITHOUT ROWID;
      CREATE INDEX webhook_ids_event ON webhook_ids (event_id);",
+    // 3: string ids beside the model's event_id (which becomes optional), the request's
+    // headers and the signature's verification. SQLite cannot drop a NOT NULL, so both
+    // tables are rebuilt; their AUTOINCREMENT counters carry over, so that no sequence
+    // number or delivery id is ever given twice.
+    "CREATE TABLE events_v3 (
+         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+         id          TEXT    NOT NULL UNIQUE,
+         event_id    INTEGER,
+         event_type  TEXT    NOT NULL,
+         received_at INTEGER NOT NULL,
+         body        BLOB    NOT NULL,
+         headers     BLOB    NOT NULL DEFAULT x'',
+         signature   TEXT
+     );
+     INSERT INTO events_v3 (seq, id, event_id, event_type, received_at, body)
+         SELECT seq, 'evt_' || event_id, event_id, event_type, received_at, body FROM events;
+     DELETE FROM sqlite_sequence WHERE name = 'events_v3';
+     INSERT INTO sqlite_sequence (name, seq)
+         SELECT 'events_v3', seq FROM sqlite_sequence WHERE name = 'events';
+     DROP TABLE events;
+     ALTER TABLE events_v3 RENAME TO events;
+     CREATE INDEX events_event_id ON events (event_id);
+     CREATE TABLE deliveries_v3 (
+         id         INTEGER PRIMARY KEY AUTOINCREMENT,
+         event_seq  INTEGER NOT NULL,
+         event      TEXT    NOT NULL,
+         event_id   INTEGER,
+         target     TEXT    NOT NULL,
+         status     TEXT    NOT NULL,
+         created_at INTEGER NOT NULL,
+         due        INTEGER,
+         round      INTEGER NOT NULL DEFAULT 0,
+         attempts   INTEGER NOT NULL DEFAULT 0,
+         body       BLOB
+     );
+     INSERT INTO deliveries_v3 (id, event_seq, event, event_id, target, status, created_at,
+                                due, round, attempts, body)
+         SELECT id, event_seq, 'evt_' || event_id, event_id, target, status, created_at,
+                due, round, attempts, body FROM deliveries;
+     DELETE FROM sqlite_sequence WHERE name = 'deliveries_v3';
+     INSERT INTO sqlite_sequence (name, seq)
+         SELECT 'deliveries_v3', seq FROM sqlite_sequence WHERE name = 'deliveries';
+     DROP TABLE deliveries;
+     ALTER TABLE deliveries_v3 RENAME TO deliveries;
+     CREATE INDEX deliveries_queue ON deliveries (target, due)
+         WHERE status IN ('pending', 'failed');
+     CREATE INDEX deliveries_event ON deliveries (event);
+     CREATE INDEX deliveries_event_id ON deliveries (event_id);",
 ];
 
 /// The schema version this binary writes.

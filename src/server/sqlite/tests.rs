@@ -33,9 +33,12 @@ async fn put(
     let body = body(id, size);
     store
         .insert(NewEvent {
-            event_id: id,
+            id: &crate::server::store::model_id(id),
+            event_id: Some(id),
             event_type: "t",
             body: &body,
+            headers: Default::default(),
+            signature: None,
             targets,
         })
         .await
@@ -81,7 +84,15 @@ async fn reopening_keeps_events_deliveries_and_counts_and_retries_what_was_in_fl
     drop(store);
 
     let store = open(&path, 100, None).unwrap();
-    assert_eq!(store.get(2).await.unwrap().unwrap().body, body(2, 10));
+    assert_eq!(
+        store
+            .get(crate::server::store::EventKey::EventId(2))
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        body(2, 10)
+    );
     assert_eq!(
         put(&store, 1, 10, &target()).await.unwrap(),
         Inserted::Duplicate
@@ -153,7 +164,15 @@ async fn a_full_disk_refuses_writes_then_recovers_and_keeps_the_attempt_made_mea
         put(&store, 2, 200_000, &[]).await.unwrap(),
         Inserted::New { .. }
     ));
-    assert_eq!(store.get(1).await.unwrap().unwrap().body, body(1, 10));
+    assert_eq!(
+        store
+            .get(crate::server::store::EventKey::EventId(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        body(1, 10)
+    );
     let filter = DeliveryFilter {
         event_id: Some(1),
         limit: 10,
@@ -190,7 +209,7 @@ async fn retention_and_a_lowered_capacity_apply_at_start() {
         })
         .await
         .unwrap();
-    let ids: Vec<i64> = kept.iter().map(|e| e.event_id).collect();
+    let ids: Vec<i64> = kept.iter().filter_map(|e| e.event_id).collect();
     assert_eq!(ids, [3, 4]);
     assert_eq!(store.stats().await.unwrap().evicted, 2);
 }
@@ -306,13 +325,24 @@ async fn retention_also_applies_while_serving() {
         .await
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while store.get(1).await.unwrap().is_some() {
+    while store
+        .get(crate::server::store::EventKey::EventId(1))
+        .await
+        .unwrap()
+        .is_some()
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "event 1 outlived the retention"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(store.get(2).await.unwrap().is_some());
+    assert!(
+        store
+            .get(crate::server::store::EventKey::EventId(2))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(store.stats().await.unwrap().evicted, 1);
 }

@@ -45,7 +45,7 @@ fn drop_through(conn: &Connection, counts: &mut Counts, last: i64) -> Result<()>
         // `event_seq` tells the event apart from an earlier one with the same id.
         conn.prepare_cached(
             "UPDATE deliveries SET body = (SELECT e.body FROM events e WHERE e.seq = event_seq)
-             WHERE event_id IN (SELECT event_id FROM events WHERE seq <= ?1)
+             WHERE event IN (SELECT id FROM events WHERE seq <= ?1)
                AND event_seq <= ?1 AND body IS NULL
                AND status IN ('pending', 'in_flight', 'failed')",
         )?
@@ -53,7 +53,7 @@ fn drop_through(conn: &Connection, counts: &mut Counts, last: i64) -> Result<()>
         let finished: Vec<(i64, String)> = conn
             .prepare_cached(
                 "SELECT id, status FROM deliveries
-                 WHERE event_id IN (SELECT event_id FROM events WHERE seq <= ?1)
+                 WHERE event IN (SELECT id FROM events WHERE seq <= ?1)
                    AND event_seq <= ?1 AND status IN ('delivered', 'dead')",
             )?
             .query_map([last], |row| Ok((row.get(0)?, row.get(1)?)))?

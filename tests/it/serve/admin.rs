@@ -39,7 +39,7 @@ fn request(
 ) -> reqwest::RequestBuilder {
     let mut url = format!(
         "{base}{}",
-        path.replace("{event_id}", "1").replace("{file}", "app.js")
+        path.replace("{id}", "1").replace("{file}", "app.js")
     );
     if path == "/deliveries/replay" {
         url.push_str("?status=dead");
@@ -67,7 +67,7 @@ async fn status(base: &str, method: &Method, path: &str, token: Option<&str>) ->
 /// Whether `status` is a proper answer of `path` on a server holding event 1 and no relay:
 /// success, or for the replay of event 1, 404 (it has no deliveries).
 fn served(path: &str, status: reqwest::StatusCode) -> bool {
-    status.is_success() || path == "/events/{event_id}/replay" && status == 404
+    status.is_success() || path == "/events/{id}/replay" && status == 404
 }
 
 /// Asserts a 401 of the token guard: the challenge header and the one error shape.

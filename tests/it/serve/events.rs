@@ -165,7 +165,7 @@ async fn an_absent_event_is_404_in_both_views() {
     assert_eq!(body_status, 404);
     assert_eq!(
         body,
-        json!({"status": "error", "error": "not_found", "message": "no event with event_id 2"})
+        json!({"status": "error", "error": "not_found", "message": "no event with id \"2\""})
     );
 }
 
@@ -229,4 +229,138 @@ async fn concurrent_posts_are_all_stored_none_lost() {
     }
     stored.sort_unstable();
     assert_eq!(stored, (0..5000).collect::<Vec<_>>());
+}
+
+/// POSTs event `id` with extra headers, in order; the answer's status.
+async fn post_with(app: &crate::support::App, id: i64, headers: &[(&str, &str)]) -> u16 {
+    let mut request = app
+        .client
+        .post(app.url("/webhook"))
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .body(event(id))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn header_values<'a>(event: &'a Value, name: &str) -> Vec<&'a str> {
+    event["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|pair| pair[0] == name)
+        .map(|pair| pair[1].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_is_found_by_its_string_id_or_its_event_id_with_its_headers() {
+    let app = App::start().await;
+    let sent = [
+        ("x-first", "1"),
+        ("authorization", "Bearer s3cret"),
+        ("cookie", "session=abc"),
+        ("proxy-authorization", "Basic dTpw"),
+        ("x-second", "2"),
+    ];
+    assert_eq!(post_with(&app, 5, &sent).await, 200);
+
+    let (status, by_id) = app.get("/events/evt_5").await;
+    let (_, by_number) = app.get("/events/5").await;
+    let (_, listed) = app.get("/events").await;
+
+    assert_eq!(status, 200);
+    assert_eq!(by_id, by_number);
+    assert_eq!(listed["events"][0], by_id, "the listing shows the same");
+    assert_eq!(
+        (&by_id["id"], &by_id["event_id"]),
+        (&json!("evt_5"), &json!(5))
+    );
+    assert_eq!(header_values(&by_id, "content-type"), ["application/json"]);
+    assert_eq!(header_values(&by_id, "x-first"), ["1"]);
+    for secret in ["authorization", "cookie", "proxy-authorization"] {
+        assert_eq!(header_values(&by_id, secret), ["[redacted]"], "{secret}");
+    }
+    let names: Vec<&str> = by_id["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| pair[0].as_str().unwrap())
+        .collect();
+    let at = |name| names.iter().position(|n| *n == name).unwrap();
+    assert!(at("x-first") < at("authorization") && at("authorization") < at("x-second"));
+    assert_eq!(by_id["headers_truncated"], false);
+    assert_eq!(
+        by_id["signature"],
+        Value::Null,
+        "no --verify, nothing verified"
+    );
+    let body = app
+        .client
+        .get(app.url("/events/evt_5/body"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, event(5));
+    let (absent, _) = app.get("/events/evt_6").await;
+    assert_eq!(absent, 404);
+}
+
+#[tokio::test]
+async fn secret_header_values_are_kept_only_when_asked() {
+    let config = Config {
+        keep_secret_headers: true,
+        ..Config::default()
+    };
+    let app = App::with(config, 100).await;
+    post_with(
+        &app,
+        1,
+        &[("authorization", "Bearer s3cret"), ("cookie", "a=b")],
+    )
+    .await;
+
+    let (_, stored) = app.get("/events/1").await;
+
+    assert_eq!(header_values(&stored, "authorization"), ["Bearer s3cret"]);
+    assert_eq!(header_values(&stored, "cookie"), ["a=b"]);
+}
+
+#[tokio::test]
+async fn headers_beyond_16_kib_are_cut_and_the_event_says_so() {
+    let app = App::start().await;
+    let big = "v".repeat(1000);
+    let names: Vec<String> = (0..20).map(|i| format!("x-big-{i:02}")).collect();
+    let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), big.as_str())).collect();
+    assert_eq!(post_with(&app, 1, &headers).await, 200);
+
+    let (_, stored) = app.get("/events/1").await;
+
+    assert_eq!(stored["headers_truncated"], true);
+    let pairs = stored["headers"].as_array().unwrap();
+    let kept: usize = pairs
+        .iter()
+        .map(|p| p[0].as_str().unwrap().len() + p[1].as_str().unwrap().len())
+        .sum();
+    assert!(kept <= 16 * 1024, "{kept} bytes kept");
+    let bigs: Vec<&str> = pairs
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .filter(|n| n.starts_with("x-big-"))
+        .collect();
+    assert!((14..20).contains(&bigs.len()), "{bigs:?}");
+    assert_eq!(
+        bigs,
+        names[..bigs.len()],
+        "the first ones are kept, in order"
+    );
 }

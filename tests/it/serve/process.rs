@@ -259,3 +259,39 @@ fn bad_settings_exit_2_naming_the_option() {
         text(&bad_size)
     );
 }
+
+#[tokio::test]
+async fn keep_secret_headers_keeps_authorization_from_the_flag_or_the_environment() {
+    let redacting = Served::start(&[]);
+    let by_flag = Served::start(&["--keep-secret-headers"]);
+    let by_env = Served::start_with_env(&[], &[("HOOKRELAY_KEEP_SECRET_HEADERS", "true")]);
+    let mut seen = Vec::new();
+    for server in [&redacting, &by_flag, &by_env] {
+        let status = reqwest::Client::new()
+            .post(server.url("/webhook"))
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer s3cret")
+            .body(event(1))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        let (_, stored) = get_json(&server.url("/events/evt_1")).await;
+        let value = stored["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|pair| pair[0] == "authorization")
+            .map(|pair| pair[1].clone());
+        seen.push(value);
+    }
+    assert_eq!(
+        seen,
+        [
+            Some(json!("[redacted]")),
+            Some(json!("Bearer s3cret")),
+            Some(json!("Bearer s3cret"))
+        ]
+    );
+}

@@ -46,7 +46,7 @@ fn state() -> AppState {
 /// Whether `status` is a proper answer of `path` on a server holding event 1 and no
 /// relay: success, or for the replay of event 1, 404 (it has no deliveries).
 fn served(path: &str, status: reqwest::StatusCode) -> bool {
-    status.is_success() || path == "/events/{event_id}/replay" && status == 404
+    status.is_success() || path == "/events/{id}/replay" && status == 404
 }
 
 /// The request each endpoint of the table is tried with: its method, its path with an
@@ -59,7 +59,7 @@ fn request(
 ) -> reqwest::RequestBuilder {
     let mut url = format!(
         "{base}{}",
-        path.replace("{event_id}", "1").replace("{file}", "app.js")
+        path.replace("{id}", "1").replace("{file}", "app.js")
     );
     if path == "/deliveries/replay" {
         url.push_str("?status=dead");
@@ -96,7 +96,14 @@ async fn a_layer_around_the_routes_reaches_post_webhook_and_every_other_route() 
     assert_eq!(webhook.status(), 200);
     assert_eq!(webhook.headers()["x-layered"], "yes");
     assert!(webhook.headers().contains_key("x-request-id"));
-    assert_eq!(store.get(2).await.unwrap().map(|e| e.event_id), Some(2));
+    assert_eq!(
+        store
+            .get(hookrelay::server::store::EventKey::EventId(2))
+            .await
+            .unwrap()
+            .map(|e| e.event_id),
+        Some(Some(2))
+    );
     assert_eq!(health.headers()["x-layered"], "yes");
 }
 

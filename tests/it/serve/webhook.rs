@@ -273,9 +273,10 @@ async fn unknown_paths_and_methods_answer_in_the_same_error_shape() {
     assert_eq!(not_allowed, 405);
     assert_eq!(body["error"], "method_not_allowed");
 
-    let (bad_id, body) = app.get("/events/abc").await;
-    assert_eq!(bad_id, 400);
-    assert_eq!(body["error"], "bad_request");
+    // Any text names an event (a provider's id is not an integer): absent is 404.
+    let (absent, body) = app.get("/events/abc").await;
+    assert_eq!(absent, 404);
+    assert_eq!(body["error"], "not_found");
 }
 
 /// Without `--verify` nothing vouches for a `webhook-id`: a reused one must neither turn

@@ -85,6 +85,24 @@ fn a_signed_send_is_accepted_and_stored() {
     let (status, stored) = get(&serve.url("/events/7"));
     assert_eq!(status, 200);
     assert_eq!(stored["event_type"], "alert");
+    assert_eq!(
+        stored["signature"],
+        serde_json::json!({"scheme": "standard", "headers": "webhook-*", "verified": true})
+    );
+    let names: Vec<&str> = stored["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| pair[0].as_str().unwrap())
+        .collect();
+    for name in [
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "user-agent",
+    ] {
+        assert!(names.contains(&name), "{name} kept: {names:?}");
+    }
 }
 
 #[test]
@@ -283,6 +301,10 @@ fn github_signatures_are_verified() {
     }
     let (_, stored) = get(&serve.url("/events/12"));
     assert_eq!(stored["description"], "also from github");
+    assert_eq!(
+        stored["signature"],
+        serde_json::json!({"scheme": "github", "headers": "x-hub-signature-256", "verified": true})
+    );
 
     let wrong = format!("X-Hub-Signature-256: {}0", &good[..good.len() - 1]);
     let (code, result) = send(&serve.url("/webhook"), &["--file", &body, "-H", &wrong]);
@@ -322,6 +344,8 @@ fn svix_header_names_are_verified_and_a_verified_svix_id_is_an_idempotency_key()
         response(&result),
         serde_json::json!({"status": "success", "event_id": 31})
     );
+    let (_, stored) = get(&serve.url("/events/31"));
+    assert_eq!(stored["signature"]["headers"], "svix-*", "{stored}");
 
     // Another event under the same verified svix-id is a conflict, as under webhook-id.
     let reused = svix_headers(&["--secret", SECRET, "--id", "msg_svix_1", &other]);
@@ -398,5 +422,11 @@ print(int(now.timestamp()), signature)
     assert_eq!(
         response(&result),
         serde_json::json!({"status": "success", "event_id": 41})
+    );
+    // The event says which header names carried the signature.
+    let (_, stored) = get(&serve.url("/events/evt_41"));
+    assert_eq!(
+        stored["signature"],
+        serde_json::json!({"scheme": "standard", "headers": "svix-*", "verified": true})
     );
 }
