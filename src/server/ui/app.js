@@ -162,7 +162,8 @@ async function refreshState() {
       if (n > 0) states.push(`${n} ${m[1].replace("_", " ")}`);
     }
     parts.push(states.length ? "deliveries: " + states.join(", ") : "no deliveries");
-    if (asked !== refreshState.asked) return; // a later answer is on its way
+    if (asked < (refreshState.shown || 0)) return; // a later answer is already shown
+    refreshState.shown = asked;
     $("state").textContent = parts.join(" · ");
     $("replay-dead").hidden = dead === 0;
   } catch (e) {
