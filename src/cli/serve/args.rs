@@ -32,7 +32,7 @@ Examples:
 Endpoints (public: POST /webhook and GET /healthz; every other one is admin):
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
   GET  /events                        stored events, oldest first
-                                      (?event_type= &since= &limit= &cursor= &order=desc &body=false)
+                                      (?event_type= &since= &limit= &cursor= &order=desc &summary=true)
   GET  /events/{event_id}             one event (404 when absent)
   GET  /events/{event_id}/body        its original body, byte for byte
   GET  /events/{event_id}/deliveries  its deliveries, every attempt

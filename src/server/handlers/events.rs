@@ -32,20 +32,27 @@ pub struct EventView<'a> {
     pub received_at: String,
     /// Bytes of the body as received.
     pub size: usize,
-    /// `None` when left out (`GET /events?body=false`); `Some(None)`, shown as `null`,
+    /// `None` when left out (`GET /events?summary=true`); `Some(None)`, shown as `null`,
     /// for a body that is not JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Option<&'a RawValue>>,
-    #[serde(serialize_with = "header_pairs")]
-    pub headers: &'a Headers,
+    /// `None` when left out (`GET /events?summary=true`).
+    #[serde(
+        serialize_with = "header_pairs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub headers: Option<&'a Headers>,
     pub headers_truncated: bool,
     pub signature: Option<Signature>,
 }
 
 /// `[["name","value"], …]`; a value that is not UTF-8 is shown with U+FFFD in its place.
-fn header_pairs<S: Serializer>(headers: &&Headers, serializer: S) -> Result<S::Ok, S::Error> {
+fn header_pairs<S: Serializer>(
+    headers: &Option<&Headers>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let mut seq = serializer.serialize_seq(None)?;
-    for (name, value) in headers.iter() {
+    for (name, value) in headers.iter().flat_map(|h| h.iter()) {
         seq.serialize_element(&(name, String::from_utf8_lossy(value)))?;
     }
     seq.end()
@@ -69,7 +76,7 @@ pub fn event_view(stored: &StoredEvent) -> EventView<'_> {
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         size: stored.body.len(),
         body: Some(body),
-        headers: &stored.headers,
+        headers: Some(&stored.headers),
         headers_truncated: stored.headers.truncated(),
         signature: stored.signature,
     }
@@ -118,9 +125,9 @@ pub struct ListParams {
     limit: Option<usize>,
     cursor: Option<String>,
     order: Option<Order>,
-    /// `false` leaves the bodies out (a list of what arrived stays small however large
-    /// the bodies are).
-    body: Option<bool>,
+    /// `true` leaves each event's body and headers out: a list of what arrived stays small
+    /// however large the bodies are.
+    summary: Option<bool>,
 }
 
 /// The order of `GET /events`: by arrival, oldest (`asc`, the default) or newest first.
@@ -160,13 +167,14 @@ pub async fn events_index(
     };
     let mut events = state.store.list(&query).await?;
     let next_cursor = one_page(&mut events, limit, |e| e.seq.to_string());
-    let with_body = params.body.unwrap_or(true);
+    let summary = params.summary.unwrap_or(false);
     let events: Vec<EventView> = events
         .iter()
         .map(|e| {
             let mut shown = event_view(e);
-            if !with_body {
+            if summary {
                 shown.body = None;
+                shown.headers = None;
             }
             shown
         })

@@ -189,7 +189,7 @@ async function replayDead() {
 
 async function loadFirst() {
   ui.events = []; ui.bySeq.clear(); ui.older = null; ui.held = []; ui.newest = 0;
-  const page = await json("/events?" + query({ order: "desc", limit: 100, body: "false", event_type: ui.type }));
+  const page = await json("/events?" + query({ order: "desc", limit: 100, summary: "true", event_type: ui.type }));
   add(page.events, "end");
   ui.older = page.next_cursor;
   if (ui.events.length) ui.newest = ui.events[0].seq;
@@ -201,7 +201,7 @@ async function loadOlder() {
   if (ui.loadingOlder || ui.older === null) return;
   ui.loadingOlder = true;
   try {
-    const page = await json("/events?" + query({ order: "desc", limit: PAGE, cursor: ui.older, body: "false", event_type: ui.type }));
+    const page = await json("/events?" + query({ order: "desc", limit: PAGE, cursor: ui.older, summary: "true", event_type: ui.type }));
     add(page.events, "end");
     ui.older = page.next_cursor;
     render();
@@ -437,7 +437,7 @@ async function poll(signal) {
     try {
       let more = true;
       while (more && !signal.aborted) {
-        const page = await json("/events?" + query({ cursor: ui.newest, limit: 1000, body: "false", event_type: ui.type }), { signal });
+        const page = await json("/events?" + query({ cursor: ui.newest, limit: 1000, summary: "true", event_type: ui.type }), { signal });
         arrived(page.events);
         more = page.next_cursor !== null;
       }

@@ -87,7 +87,7 @@ async fn with_a_token_the_page_opens_without_it_and_the_events_need_it() {
 }
 
 #[tokio::test]
-async fn events_newest_first_page_back_to_the_oldest_with_their_sizes_bodies_optional() {
+async fn events_newest_first_page_back_to_the_oldest_with_their_sizes_or_as_summaries() {
     let app = App::start().await;
     for id in 1..=5 {
         let (status, _) = post_json(&app.url("/webhook"), event(id)).await;
@@ -113,11 +113,11 @@ async fn events_newest_first_page_back_to_the_oldest_with_their_sizes_bodies_opt
         .await;
     let (_, oldest_first) = app.get(&query(&[("order", "asc"), ("limit", "2")])).await;
     let (refused, error) = app.get(&query(&[("order", "newest")])).await;
-    let (_, without_bodies) = app
+    let (_, summaries) = app
         .get(&query(&[
             ("order", "desc"),
             ("limit", "1"),
-            ("body", "false"),
+            ("summary", "true"),
         ]))
         .await;
 
@@ -128,10 +128,15 @@ async fn events_newest_first_page_back_to_the_oldest_with_their_sizes_bodies_opt
     assert_eq!(ids(&oldest_first), [1, 2]);
     assert_eq!(first["events"][0]["size"], event(5).len());
     assert_eq!(first["events"][0]["body"]["event_id"], 5);
-    let listed = &without_bodies["events"][0];
+    let listed = &summaries["events"][0];
     assert_eq!(
         (listed["event_id"].as_i64(), listed.get("body")),
         (Some(5), None)
+    );
+    assert!(listed.get("headers").is_none(), "{listed}");
+    assert!(
+        first["events"][0]["headers"].is_array(),
+        "kept and listed by default"
     );
     assert_eq!(
         listed["size"],
