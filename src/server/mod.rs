@@ -25,6 +25,7 @@ mod store_tests;
 pub mod stream;
 pub mod threads;
 pub mod tls;
+pub mod ui;
 pub mod verify;
 mod wake;
 

@@ -24,7 +24,7 @@ use super::endpoints::api;
 use super::handlers::{self, events, sources, status, webhook};
 use super::limits::Admission;
 use super::request_id::RequestScope;
-use super::{admin, openapi, relay_api, stream};
+use super::{admin, openapi, relay_api, stream, ui};
 
 /// Who may call an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +133,9 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint(Method::DELETE, "/endpoints/{id}", Access::Admin, || {
         delete(api::endpoints_delete)
     }),
+    // The inspector page: admin side, but without the token guard (`AdminAuth::guards`).
+    endpoint(Method::GET, ui::PAGE, Access::Admin, || get(ui::page)),
+    endpoint(Method::GET, ui::ASSETS, Access::Admin, || get(ui::asset)),
     endpoint(Method::GET, METRICS, Access::Admin, || get(status::metrics)),
     endpoint(Method::GET, "/openapi.json", Access::Admin, || {
         get(openapi::document)

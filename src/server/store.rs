@@ -177,7 +177,7 @@ pub enum Inserted {
     QueueFull,
 }
 
-/// Filters and paging for listing events, oldest first.
+/// Filters and paging for listing events, oldest first (or newest first).
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub event_type: Option<String>,
@@ -185,6 +185,11 @@ pub struct EventQuery {
     pub since: Option<DateTime<Utc>>,
     /// Only events after this sequence number (the cursor of the previous page).
     pub after: Option<u64>,
+    /// Only events before this sequence number (the cursor of the previous page, newest
+    /// first).
+    pub before: Option<u64>,
+    /// Newest first: the last `limit` matches, in descending sequence order.
+    pub newest_first: bool,
     pub limit: usize,
 }
 
@@ -378,7 +383,8 @@ pub trait EventStore: Send + Sync + 'static {
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError>;
     /// The event `key` names, if it is kept.
     async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError>;
-    /// Up to `query.limit` events matching the query, oldest first.
+    /// Up to `query.limit` events matching the query, oldest first (newest first with
+    /// `query.newest_first`).
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 

@@ -209,6 +209,41 @@ async fn listing_filters_and_pages(b: Backend) {
     assert!(s.list(&future).await.unwrap().is_empty());
 }
 
+/// Newest first, paged by `before`, filtered by type; eviction moves the oldest end.
+async fn listing_newest_first(b: Backend) {
+    let s = &*b.store;
+    for id in 1..=6 {
+        let kind = if id % 2 == 0 { "even" } else { "odd" };
+        put(s, id, kind, &body(id, ""), &[]).await;
+    }
+    let newest = |before, event_type: Option<&str>| EventQuery {
+        before,
+        event_type: event_type.map(Into::into),
+        newest_first: true,
+        limit: 2,
+        ..Default::default()
+    };
+    let ids = |events: &[super::store::StoredEvent]| {
+        events.iter().filter_map(|e| e.event_id).collect::<Vec<_>>()
+    };
+    // Capacity 5: event 1 is gone.
+    let page = s.list(&newest(None, None)).await.unwrap();
+    assert_eq!(ids(&page), [6, 5]);
+    let page = s.list(&newest(Some(page[1].seq), None)).await.unwrap();
+    assert_eq!(ids(&page), [4, 3]);
+    let page = s.list(&newest(Some(page[1].seq), None)).await.unwrap();
+    assert_eq!(ids(&page), [2], "the last page stops at the oldest kept");
+    let odd = s.list(&newest(None, Some("odd"))).await.unwrap();
+    assert_eq!(ids(&odd), [5, 3]);
+    let odd = s
+        .list(&newest(Some(odd[1].seq), Some("odd")))
+        .await
+        .unwrap();
+    assert!(odd.is_empty(), "event 1 was evicted");
+    let none_before_first = s.list(&newest(Some(0), None)).await.unwrap();
+    assert!(none_before_first.is_empty());
+}
+
 async fn the_oldest_is_evicted(b: Backend) {
     let s = &*b.store;
     for id in 1..=5 {
@@ -804,6 +839,7 @@ macro_rules! contract {
 contract! {
     dedup_and_conflict(100, 100),
     listing_filters_and_pages(100, 100),
+    listing_newest_first(5, 100),
     the_oldest_is_evicted(3, 100),
     event_types_follow_eviction(3, 100),
     a_full_queue_refuses_new_events(100, 2),

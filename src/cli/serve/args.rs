@@ -40,7 +40,8 @@ Endpoints (public: POST /webhook and GET /healthz; every other one is admin):
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
   POST /webhook/{name}                the same, read by the source mounted there (404 if none)
   GET  /events                        stored events, oldest first
-                                      (?event_type= &since= &limit= &cursor=)
+                                      (?event_type= &since= &limit= &cursor=
+                                       &order=desc &summary=true)
   GET  /events/{id}                   one event, by id (evt_123) or event_id (123),
                                       with its headers (404 when absent)
   GET  /events/{id}/body              its original body, byte for byte
@@ -48,6 +49,7 @@ Endpoints (public: POST /webhook and GET /healthz; every other one is admin):
   POST /events/{id}/replay            deliver it again (?target=URL)
   GET  /deliveries                    deliveries (?status= &target= &event_id= &limit= &cursor=)
   POST /deliveries/replay             deliver matching ones again (?status=dead &target=)
+  GET  /                             the inspector page, in a browser (no token needed)
   GET  /metrics                       Prometheus metrics
   GET  /openapi.json                  this API as an OpenAPI 3.1 description
   GET  /healthz                       200 while serving

@@ -291,9 +291,16 @@ impl EventStore for MemoryStore {
 
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let inner = self.lock();
-        let start = query.after.map_or(0, |after| {
-            usize::try_from((after + 1).saturating_sub(inner.first_seq)).unwrap_or(usize::MAX)
-        });
+        // Positions in `slots` of the sequence numbers `after` and `before` bound.
+        let position =
+            |seq: u64| usize::try_from(seq.saturating_sub(inner.first_seq)).unwrap_or(usize::MAX);
+        let start = query
+            .after
+            .map_or(0, |after| position(after.saturating_add(1)));
+        let end = query
+            .before
+            .map_or(inner.slots.len(), position)
+            .min(inner.slots.len());
         let since = query.since.map(|t| t.timestamp_micros());
         // A type no kept event has matches nothing.
         let wanted = match query.event_type.as_deref() {
@@ -303,16 +310,29 @@ impl EventStore for MemoryStore {
             },
             None => None,
         };
-        let found = inner
-            .slots
-            .iter()
-            .enumerate()
-            .skip(start)
-            .filter(|(_, s)| since.is_none_or(|t| s.received_micros >= t))
-            .filter(|(_, s)| wanted.is_none_or(|t| s.event_type == t))
-            .take(query.limit)
-            .map(|(pos, s)| inner.export(inner.first_seq + pos as u64, s))
-            .collect();
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let range = inner.slots.range(start..end).enumerate();
+        let matches = |(_, s): &(usize, &Slot)| {
+            since.is_none_or(|t| s.received_micros >= t) && wanted.is_none_or(|t| s.event_type == t)
+        };
+        let export =
+            |(pos, s): (usize, &Slot)| inner.export(inner.first_seq + (start + pos) as u64, s);
+        let found = if query.newest_first {
+            range
+                .rev()
+                .filter(matches)
+                .take(query.limit)
+                .map(export)
+                .collect()
+        } else {
+            range
+                .filter(matches)
+                .take(query.limit)
+                .map(export)
+                .collect()
+        };
         Ok(found)
     }
 

@@ -345,17 +345,26 @@ impl EventStore for PostgresStore {
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let client = self.client().await?;
         let after = query.after.map(id_sql).unwrap_or(0);
+        let before = query.before.map(id_sql).unwrap_or(i64::MAX);
         let since = query.since.map(micros);
+        // In the text, not a bound parameter: the order is part of the plan.
+        let order = if query.newest_first { "DESC" } else { "ASC" };
         let rows = client
             .query(
                 &format!(
                     "SELECT {EVENT_COLUMNS} FROM events
-                 WHERE seq > $1
-                   AND ($2::BIGINT IS NULL OR received_at >= $2)
-                   AND ($3::TEXT IS NULL OR event_type = $3)
-                 ORDER BY seq LIMIT $4"
+                     WHERE seq > $1 AND seq < $2
+                       AND ($3::BIGINT IS NULL OR received_at >= $3)
+                       AND ($4::TEXT IS NULL OR event_type = $4)
+                     ORDER BY seq {order} LIMIT $5"
                 ),
-                &[&after, &since, &query.event_type, &limit_sql(query.limit)],
+                &[
+                    &after,
+                    &before,
+                    &since,
+                    &query.event_type,
+                    &limit_sql(query.limit),
+                ],
             )
             .await
             .map_err(failed("listing events"))?;

@@ -7,6 +7,7 @@ mod events;
 mod http2;
 mod metrics;
 mod openapi;
+mod page;
 mod postgres;
 mod process;
 mod routing;

@@ -7,6 +7,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
+pub mod browser;
 pub mod customer;
 pub mod durable;
 pub mod process;

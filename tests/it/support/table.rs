@@ -16,7 +16,10 @@ pub fn request(
     method: &Method,
     path: &str,
 ) -> reqwest::RequestBuilder {
-    let mut url = format!("{base}{}", path.replace("{id}", "1"));
+    let mut url = format!(
+        "{base}{}",
+        path.replace("{id}", "1").replace("{file}", "app.js")
+    );
     if path == "/deliveries/replay" {
         url.push_str("?status=dead");
     }
