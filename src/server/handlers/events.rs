@@ -262,7 +262,7 @@ mod tests {
             serde_json::json!({
                 "seq": 9, "id": "72d3162e-cc78", "event_id": null, "event_type": "push",
                 "timestamp": null, "description": null,
-                "received_at": "2023-11-14T22:13:20.000001Z",
+                "received_at": "2023-11-14T22:13:20.000001Z", "size": 11,
                 "body": {"zen": "x"},
                 "headers": [["x-github-event", "push"], ["x-b", "\u{fffd}"]],
                 "headers_truncated": false,
