@@ -13,6 +13,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use super::{failed, trim};
 use crate::server::store::{Headers, Inserted, NewEvent, Signature, StoreError};
 
+/// Key of the advisory lock that keeps inserting transactions one at a time ("hkrl" and 3).
+const INSERT_ORDER_LOCK: i64 = 0x686b_726c_0000_0003;
+
 /// Inserts written in one transaction, at most.
 const MAX_BATCH: usize = 64;
 
@@ -115,6 +118,14 @@ async fn write(
         .transaction()
         .await
         .map_err(failed("starting a transaction"))?;
+    // Sequence numbers in commit order: one inserting transaction at a time, from before
+    // its first number until its commit, in every instance. Otherwise a transaction
+    // holding smaller numbers could commit after one holding larger ones, and a reader
+    // paging by sequence number (`?cursor=`, the event stream) would pass its events for
+    // good.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_ORDER_LOCK])
+        .await
+        .map_err(failed("taking the insert lock"))?;
     let mut answers = Vec::with_capacity(batch.len());
     for pending in batch {
         let event = pending.event();

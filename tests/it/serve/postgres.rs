@@ -611,3 +611,101 @@ async fn a_stream_of_one_instance_carries_the_events_another_accepted() {
     }
     assert_eq!(got, [1, 2, 3]);
 }
+
+/// Two instances take posts at once while a reader follows `GET /events?cursor=` on one
+/// of them all along: in the end the reader has seen every acknowledged event exactly once.
+/// Sequence numbers handed out by transactions that commit out of order would let the
+/// cursor pass an event that was not yet visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_following_the_cursor_misses_no_event_of_concurrent_instances() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let a = serve(&db, &[]);
+    let b = serve(&db, &[]);
+    let bases = [a.url(""), b.url("")];
+    let total: i64 = 600;
+    let posting: Vec<_> = (0..8)
+        .map(|lane| {
+            let bases = bases.clone();
+            tokio::spawn(async move {
+                let http = client();
+                let mut acknowledged = Vec::new();
+                let mut id = lane + 1;
+                while id <= total {
+                    let base = &bases[id as usize % 2];
+                    if post(&http, base, event(id)).await.unwrap() == 200 {
+                        acknowledged.push(id);
+                    }
+                    id += 8;
+                }
+                acknowledged
+            })
+        })
+        .collect();
+
+    let http = client();
+    let reader = a.url("");
+    let mut seen: Vec<i64> = Vec::new();
+    let mut cursor = String::new();
+    let mut read_page = |cursor: String| {
+        let http = http.clone();
+        let reader = reader.clone();
+        async move {
+            let path = match cursor.as_str() {
+                "" => "/events?limit=50".to_owned(),
+                c => format!("/events?limit=50&cursor={c}"),
+            };
+            let page: Value = http
+                .get(format!("{reader}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page
+        }
+    };
+    let mut done = false;
+    let mut acknowledged: Vec<i64> = Vec::new();
+    let mut quiet_rounds = 0;
+    loop {
+        let page = read_page(cursor.clone()).await;
+        let events = page["events"].as_array().unwrap();
+        for e in events {
+            seen.push(e["event_id"].as_i64().unwrap());
+        }
+        if let Some(last) = events.last() {
+            cursor = last["seq"].to_string();
+        }
+        if !done && posting.iter().all(|p| p.is_finished()) {
+            done = true;
+        }
+        if done && events.is_empty() {
+            quiet_rounds += 1;
+            if quiet_rounds > 3 {
+                break;
+            }
+        }
+        if events.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    for p in posting {
+        acknowledged.extend(p.await.unwrap());
+    }
+    acknowledged.sort_unstable();
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    let before = sorted.len();
+    sorted.dedup();
+    assert_eq!(before, sorted.len(), "an event was read twice");
+    let missed: Vec<i64> = acknowledged
+        .iter()
+        .filter(|id| sorted.binary_search(id).is_err())
+        .copied()
+        .collect();
+    assert!(missed.is_empty(), "the cursor passed {missed:?} for good");
+    assert_eq!(sorted, acknowledged);
+}
