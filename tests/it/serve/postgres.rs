@@ -648,7 +648,7 @@ async fn a_reader_following_the_cursor_misses_no_event_of_concurrent_instances()
     let reader = a.url("");
     let mut seen: Vec<i64> = Vec::new();
     let mut cursor = String::new();
-    let mut read_page = |cursor: String| {
+    let read_page = |cursor: String| {
         let http = http.clone();
         let reader = reader.clone();
         async move {
