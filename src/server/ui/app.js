@@ -355,7 +355,7 @@ function pump() {
 
 // A delivery update names its event by string id or event_id, as the server has them.
 function deliveryChanged(data) {
-  const names = [data.id, data.event_id].filter((n) => n !== undefined && n !== null).map(String);
+  const names = [data.event, data.id, data.event_id].filter((n) => n !== undefined && n !== null).map(String);
   const matches = (k, e) => names.includes(k) || (e && names.includes(String(e.event_id)));
   for (const e of ui.events) if (matches(key(e), e)) ui.deliveries.delete(key(e));
   render();
