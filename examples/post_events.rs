@@ -1,7 +1,10 @@
-//! A fast load client for `scripts/bench-memory.sh`: posts exactly `--count` distinct events
-//! of about 120 bytes (ids `--first-id` upward) to `--url` over `--connections` keep-alive
-//! connections, and fails unless every answer is a 200 that is not a duplicate.
-//! Plain HTTP/1.1 on a TCP stream, so the client costs little next to the server.
+//! A fast load client for `scripts/bench-memory.sh`, `bench-instructions.sh` and
+//! `bench-sources.sh`: posts exactly `--count` distinct events of about 120 bytes (ids
+//! `--first-id` upward) to `--url` over `--connections` keep-alive connections, and fails
+//! unless every answer is a 200 that is not a duplicate. Plain HTTP/1.1 on a TCP stream, so
+//! the client costs little next to the server. `--as github` posts GitHub deliveries of
+//! the same size, signed with `--secret`; `--as record` a flat object of 20 members for a
+//! `schema:FILE` source (`--id-from /id`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,9 +32,58 @@ struct Args {
     #[arg(long, default_value_t = 32, value_name = "N")]
     connections: u64,
 
+    /// What to post: the event model, GitHub deliveries, or 20-member records
+    #[arg(long = "as", value_enum, default_value_t = Kind::Event)]
+    kind: Kind,
+
+    /// GitHub's secret, for --as github
+    #[arg(long, default_value = "bench-secret")]
+    secret: String,
+
     /// An extra request header, 'Name: value', sent with every event (repeatable)
     #[arg(long = "header", value_name = "HEADER")]
     headers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kind {
+    Event,
+    Github,
+    Record,
+}
+
+/// The body and the extra headers of event `id`.
+fn request_of(kind: Kind, id: u64, secret: &hookrelay::alert::signing::Secret) -> (String, String) {
+    match kind {
+        Kind::Event => (
+            format!(
+                r#"{{"event_id": {id}, "timestamp": "2023-10-05T12:34:56Z", "event_type": "notification", "description": "Event description"}}"#
+            ),
+            String::new(),
+        ),
+        Kind::Github => {
+            let body = format!(
+                r#"{{"action": "opened", "number": {id}, "sender": {{"login": "octocat"}}, "repository": {{"name": "hello"}}}}"#
+            );
+            let signature = hookrelay::alert::signing::github_signature(secret, body.as_bytes());
+            let headers = format!(
+                "X-GitHub-Event: issues\r\nX-GitHub-Delivery: 5f9a2c1e-{id:012}\r\nX-Hub-Signature-256: {signature}\r\n"
+            );
+            (body, headers)
+        }
+        Kind::Record => {
+            let mut body = format!(r#"{{"id": "r-{id}""#);
+            for i in 1..20 {
+                if i % 2 == 0 {
+                    body.push_str(&format!(r#", "f{i}": {i}"#));
+                } else {
+                    body.push_str(&format!(r#", "f{i}": "v{i}""#));
+                }
+            }
+            body.push('}');
+            (body, String::new())
+        }
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -41,6 +93,8 @@ async fn main() -> anyhow::Result<()> {
     let port = args.url.port_or_known_default().unwrap_or(80);
     let path = args.url.path().to_string();
     let next = Arc::new(AtomicU64::new(0));
+    let secret = hookrelay::alert::signing::Secret::raw(&args.secret)?;
+    let kind = args.kind;
     let extra: Arc<str> = args
         .headers
         .iter()
@@ -51,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
         let (host, path, next) = (host.clone(), path.clone(), Arc::clone(&next));
+        let secret = secret.clone();
         let extra = Arc::clone(&extra);
         let (count, first_id) = (args.count, args.first_id);
         tasks.push(tokio::spawn(async move {
@@ -62,12 +117,9 @@ async fn main() -> anyhow::Result<()> {
                 if i >= count {
                     return anyhow::Ok(());
                 }
-                let body = format!(
-                    r#"{{"event_id": {}, "timestamp": "2023-10-05T12:34:56Z", "event_type": "notification", "description": "Event description"}}"#,
-                    first_id + i
-                );
+                let (body, headers) = request_of(kind, first_id + i, &secret);
                 let request = format!(
-                    "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+                    "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n{extra}\r\n{body}",
                     body.len()
                 );
                 stream.write_all(request.as_bytes()).await?;

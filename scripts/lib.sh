@@ -4,7 +4,8 @@
 # servers started on 127.0.0.1 port 0, and small readers of their answers.
 # Source it after `set -euo pipefail` and `cd` to the repository.
 #
-# Env: BENCH_DIR (where the temporary folder goes; default $TMPDIR or /tmp).
+# Env: BENCH_DIR (where the temporary folder goes; default $TMPDIR or /tmp), BUILD (0: no
+# release build, the binaries in target/release are used as they are).
 
 # need TOOL... : installs each missing TOOL from the system's packages (as root), or says
 # how and exits 2.
@@ -23,8 +24,9 @@ need() {
 }
 
 # build ARGS... : `cargo build --release --quiet ARGS...`; sets HOOKRELAY to the binary.
+# BUILD=0 uses the binaries already in target/release as they are.
 build() {
-  cargo build --release --quiet "$@"
+  [[ ${BUILD:-1} == 0 ]] || cargo build --release --quiet "$@"
   HOOKRELAY=$PWD/target/release/hookrelay
 }
 

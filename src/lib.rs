@@ -5,4 +5,5 @@ pub mod alloc;
 pub mod cli;
 pub mod model;
 pub mod server;
+pub mod source;
 mod sync;

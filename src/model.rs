@@ -159,6 +159,13 @@ pub fn validate_document(body: &[u8]) -> Result<Vec<Event>, Invalid> {
     }
 }
 
+/// Checks that the bytes are JSON (UTF-8, no byte-order mark, nested at most
+/// [`MAX_DEPTH`] deep) and returns them as text; malformed JSON with its line and column.
+/// The sources other than the model start from it.
+pub fn json_text(body: &[u8]) -> Result<&str, Invalid> {
+    top_level(body)
+}
+
 /// Checks the bytes are UTF-8 JSON and returns them as text.
 fn top_level(body: &[u8]) -> Result<&str, Invalid> {
     let text = match std::str::from_utf8(body) {

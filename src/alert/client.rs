@@ -32,7 +32,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 
 use super::outbound;
-pub use super::outbound::read_certificates;
+pub use super::outbound::{client_tls, read_certificates};
 use tokio::net::TcpStream;
 use tower::Service;
 

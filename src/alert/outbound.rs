@@ -31,7 +31,7 @@ pub fn read_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'stat
 }
 
 /// The TLS settings of outbound https: the public roots and `extra_roots`, HTTP/1.1.
-pub(super) fn client_tls(
+pub fn client_tls(
     extra_roots: Vec<CertificateDer<'static>>,
 ) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();

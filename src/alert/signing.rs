@@ -1,10 +1,11 @@
-//! Webhook signatures: Standard Webhooks (spec 1.0.0) signing and verifying, and GitHub's
-//! `X-Hub-Signature-256` verifying. HMAC-SHA256 from `hmac`/`sha2`, base64 from `base64`,
-//! constant-time comparison from `subtle`. `send`, `serve`, the relay and the
-//! `sign`/`verify` subcommands all sign and verify through this module: the signing itself
-//! is here, the keys ([`Secret`]) in `signing/secret.rs`, the checks of inbound requests in
-//! `signing/verify.rs`.
+//! Webhook signatures: Standard Webhooks (spec 1.0.0) and GitHub's `X-Hub-Signature-256`
+//! here, Stripe's, Shopify's and Slack's in `signing/providers.rs`, each for signing and
+//! verifying. HMAC-SHA256 from `hmac`/`sha2`, base64 from `base64`, constant-time
+//! comparison from `subtle`. `send`, `serve`, the relay and the `sign`/`verify` subcommands
+//! all sign and verify through this module: the keys ([`Secret`]) are in
+//! `signing/secret.rs`, the checks of inbound requests in `signing/verify.rs`.
 
+mod providers;
 mod secret;
 mod verify;
 
@@ -16,6 +17,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::Mac;
 use http::header::{HeaderMap, HeaderValue};
 
+pub use providers::{
+    HEADER_SHOPIFY, HEADER_SLACK, HEADER_SLACK_TIMESTAMP, HEADER_STRIPE, hex, shopify_signature,
+    slack_signature, stripe_signature, verify_shopify, verify_slack, verify_slack_at,
+    verify_stripe, verify_stripe_at,
+};
 pub use secret::{GENERATED_SECRET_BYTES, SECRET_PREFIX, Secret, SecretError};
 pub use verify::{
     SVIX_HEADERS, Tolerance, VerifyError, check_timestamp, header_names, message_id,
@@ -102,13 +108,7 @@ pub fn sign(secrets: &[Secret], msg_id: &str, timestamp: i64, body: &[u8]) -> St
 pub fn github_signature(secret: &Secret, body: &[u8]) -> String {
     let mut mac = secret.mac();
     mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
+    format!("sha256={}", hex(&mac.finalize().into_bytes()))
 }
 
 /// Unix seconds now.

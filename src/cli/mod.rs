@@ -2,8 +2,11 @@
 //! every subcommand shares.
 
 pub mod completions;
+pub mod endpoints;
 pub mod input;
+pub mod listen;
 pub mod man;
+pub mod samples;
 pub mod schema;
 pub mod secret;
 pub mod secret_options;
@@ -46,12 +49,15 @@ pub struct Cli {
 pub enum Command {
     Serve(Box<serve::ServeArgs>),
     Send(Box<send::SendArgs>),
+    Listen(Box<listen::ListenArgs>),
     Validate(validate::ValidateArgs),
     Completions(completions::CompletionsArgs),
     Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
     Secret(secret::SecretArgs),
     Schema(schema::SchemaArgs),
+    Samples(samples::SamplesArgs),
+    Endpoints(endpoints::EndpointsArgs),
     #[command(hide = true)]
     Man(man::ManArgs),
 }
@@ -61,12 +67,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Send(args) => send::run(*args),
+        Command::Listen(args) => listen::run(*args),
         Command::Validate(args) => validate::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Secret(args) => secret::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Samples(args) => samples::run(args),
+        Command::Endpoints(args) => endpoints::run(args),
         Command::Man(args) => man::run(args),
     }
 }

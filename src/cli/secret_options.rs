@@ -36,6 +36,36 @@ pub fn secret_text(text: &str) -> Result<SecretText, std::convert::Infallible> {
 }
 
 impl SecretText {
+    /// The secrets of a file, one a line (blank lines skipped).
+    pub fn read_file(path: &std::path::Path) -> anyhow::Result<Vec<SecretText>> {
+        let content =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(content
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| SecretText(l.to_string()))
+            .collect())
+    }
+
+    /// Splits `KEY=SECRET` texts (`--source-secret`); an error names the text by position.
+    pub fn split_keyed(texts: &[SecretText]) -> anyhow::Result<Vec<(String, SecretText)>> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| match text.0.split_once('=') {
+                Some((key, secret)) if !key.is_empty() => {
+                    Ok((key.to_string(), SecretText(secret.to_string())))
+                }
+                _ => Err(anyhow::anyhow!(
+                    "secret {} of {}: expected KEY=SECRET, with KEY a source's name or path",
+                    i + 1,
+                    texts.len()
+                )),
+            })
+            .collect()
+    }
+
     /// Parses every secret; an error names the secret by position, never by value.
     pub fn parse_all(texts: &[SecretText], kind: SecretKind) -> anyhow::Result<Vec<Secret>> {
         let texts: Vec<String> = texts.iter().map(|s| s.0.clone()).collect();

@@ -85,10 +85,12 @@ pub struct AdminAuth {
 }
 
 impl AdminAuth {
-    /// Whether a token is required on the admin route at `path`.
+    /// Whether a token is required on the admin route at `path`. The inspector page and
+    /// its assets never need one: they hold no data, and the page asks for the token.
     pub fn guards(&self, path: &str) -> bool {
         let open_metrics = self.metrics_public && path == super::routes::METRICS;
-        !self.tokens.is_empty() && !open_metrics
+        let page = path == super::ui::PAGE || path == super::ui::ASSETS;
+        !self.tokens.is_empty() && !open_metrics && !page
     }
 
     /// Whether `presented` is one of the tokens. Every token is compared, in constant time.
@@ -246,5 +248,9 @@ mod tests {
         auth.metrics_public = true;
         assert!(!auth.guards("/metrics") && auth.guards("/events"));
         assert!(!AdminAuth::default().guards("/events"));
+        assert!(
+            !auth.guards("/") && !auth.guards("/ui/{file}"),
+            "the page asks for it"
+        );
     }
 }

@@ -25,12 +25,18 @@ pub enum ApiError {
         message: String,
     },
     Validation(Vec<FieldError>),
+    /// An endpoint's fields (`POST`/`PATCH /endpoints`), every problem listed.
+    InvalidEndpoint(Vec<FieldError>),
+    /// A unique name is taken already.
+    Taken(String),
     InvalidSignature(VerifyError),
     /// An admin endpoint called without a valid `--admin-token`.
     Unauthorized(Refusal),
     Conflict(i64),
     /// A verified `webhook-id` already answered for another body.
     MessageConflict(String),
+    /// A source's event id already kept with another body.
+    IdConflict(String),
     BadRequest(String),
     /// The request body did not arrive within this time.
     RequestTimeout(std::time::Duration),
@@ -40,6 +46,8 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// `--max-streams` event streams are open already.
+    TooManyStreams(usize),
     Internal(String),
 }
 
@@ -49,13 +57,20 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedJson { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::InvalidEndpoint(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Conflict(_) | ApiError::MessageConflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_)
+            | ApiError::MessageConflict(_)
+            | ApiError::IdConflict(_)
+            | ApiError::Taken(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::TooManyStreams(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,15 +80,19 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::MalformedJson { .. } => "malformed_json",
-            ApiError::Validation(_) => "validation_failed",
+            ApiError::Validation(_) | ApiError::InvalidEndpoint(_) => "validation_failed",
             ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Conflict(_) | ApiError::MessageConflict(_) => "conflict",
+            ApiError::Conflict(_)
+            | ApiError::MessageConflict(_)
+            | ApiError::IdConflict(_)
+            | ApiError::Taken(_) => "conflict",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable { .. } => "unavailable",
+            ApiError::TooManyStreams(_) => "too_many_streams",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -96,19 +115,28 @@ impl ApiError {
             ApiError::Validation(errors) => {
                 format!("the event is invalid ({} problem(s))", errors.len())
             }
+            ApiError::InvalidEndpoint(errors) => {
+                format!("the endpoint is invalid ({} problem(s))", errors.len())
+            }
             ApiError::InvalidSignature(e) => e.to_string(),
             ApiError::Unauthorized(refusal) => refusal.message().into(),
             ApiError::Conflict(id) => {
                 format!("event {id} already exists with a different body; the first one is kept")
             }
+            ApiError::IdConflict(id) => {
+                format!("event {id} already exists with a different body; the first one is kept")
+            }
             ApiError::MessageConflict(id) => format!(
                 "webhook-id {id} was already accepted with a different body; the first one is kept"
             ),
-            ApiError::BadRequest(m) | ApiError::NotFound(m) => m.clone(),
+            ApiError::BadRequest(m) | ApiError::NotFound(m) | ApiError::Taken(m) => m.clone(),
             ApiError::RequestTimeout(limit) => {
                 format!("the body did not arrive within {}s", limit.as_secs_f64())
             }
             ApiError::Unavailable { message, .. } => message.clone(),
+            ApiError::TooManyStreams(max) => {
+                format!("{max} event streams are open already (--max-streams); retry later")
+            }
             ApiError::MethodNotAllowed => "this method is not allowed on this path".into(),
             ApiError::Internal(_) => "internal error; see the server log".into(),
         }
@@ -167,7 +195,9 @@ impl IntoResponse for ApiError {
         }
         let mut body = json!({"status": "error", "error": self.code(), "message": self.message()});
         match &self {
-            ApiError::Validation(details) => body["details"] = json!(details),
+            ApiError::Validation(details) | ApiError::InvalidEndpoint(details) => {
+                body["details"] = json!(details)
+            }
             ApiError::MalformedJson { line, column, .. } => {
                 body["line"] = json!(line);
                 body["column"] = json!(column);
@@ -194,13 +224,17 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
-        if let ApiError::Unavailable {
-            retry_after_secs, ..
-        } = self
-        {
+        let retry_after = match self {
+            ApiError::Unavailable {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
+            ApiError::TooManyStreams(_) => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

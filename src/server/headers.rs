@@ -3,7 +3,7 @@
 //!
 //! Encoding (stored as is by SQLite and PostgreSQL, so it only ever grows): one flags byte
 //! (bit 0: truncated), then per header a name tag, a value length and the value. A name tag
-//! is a LEB128 number: odd is a well-known name (`(tag - 1) / 2` indexes [`KNOWN`]), even is
+//! is a LEB128 number: odd is a well-known name (`(tag - 1) / 2` indexes `KNOWN`), even is
 //! a literal name of `tag / 2` bytes that follows. Lengths are LEB128 too.
 
 use std::fmt;

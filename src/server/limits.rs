@@ -23,6 +23,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Requests handled at once; more are refused with 503.
     pub max_inflight: usize,
+    /// Event streams (`GET /events/stream`) open at once; more are refused with 503.
+    pub max_streams: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +34,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_inflight: 1024,
+            max_streams: 16,
         }
     }
 }

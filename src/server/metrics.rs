@@ -28,6 +28,11 @@ const REQUESTS_REJECTED: &str = "hookrelay_requests_rejected_total";
 
 /// Counted by `admin.rs`.
 const ADMIN_REFUSED: &str = "hookrelay_admin_refused_total";
+const DELIVERIES_DROPPED: &str = "hookrelay_deliveries_dropped_total";
+const ENDPOINTS_DISABLED: &str = "hookrelay_endpoints_disabled_total";
+const STREAMS_OPEN: &str = "hookrelay_streams_open";
+const STREAMS_CUT: &str = "hookrelay_streams_cut_total";
+const STREAM_UPDATES_DROPPED: &str = "hookrelay_stream_updates_dropped_total";
 
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -70,6 +75,14 @@ fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(EVENTS_RECEIVED, "POST /webhook answers, by result");
     describe_counter!(
+        ENDPOINTS_DISABLED,
+        "Endpoints disabled by the relay after failing for --circuit-disable-after"
+    );
+    describe_counter!(
+        DELIVERIES_DROPPED,
+        "Undelivered deliveries given up on because their endpoint was deleted"
+    );
+    describe_counter!(
         SIGNATURE_FAILURES,
         "Requests refused by --verify, by reason"
     );
@@ -102,6 +115,15 @@ fn describe() {
         "Open deliveries: pending, in flight or awaiting a retry"
     );
     describe_gauge!(DELIVERIES_IN_STATE, "Deliveries in each state now");
+    describe_gauge!(STREAMS_OPEN, "Event streams (GET /events/stream) open now");
+    describe_counter!(
+        STREAMS_CUT,
+        "Event streams cut off because the client did not keep up"
+    );
+    describe_counter!(
+        STREAM_UPDATES_DROPPED,
+        "Delivery updates not streamed because the streams' queue was full"
+    );
 }
 
 /// One `POST /webhook` answered, by result: `accepted`, `duplicate`, `validation_failed`, …
@@ -130,6 +152,21 @@ pub fn signature_refused(reason: &'static str) {
 /// An admin request refused by the token guard, by reason (`missing_token`, …).
 pub fn admin_refused(reason: &'static str) {
     metrics::counter!(ADMIN_REFUSED, "reason" => reason).increment(1);
+}
+
+/// The number of event streams open now.
+pub fn streams_open(open: usize) {
+    metrics::gauge!(STREAMS_OPEN).set(open as f64);
+}
+
+/// An event stream cut off: its client did not keep up.
+pub fn stream_cut() {
+    metrics::counter!(STREAMS_CUT).increment(1);
+}
+
+/// A delivery update not streamed: the hub's queue of updates was full.
+pub fn stream_update_dropped() {
+    metrics::counter!(STREAM_UPDATES_DROPPED).increment(1);
 }
 
 /// Handles of the per-attempt series, looked up once: a `counter!` with labels searches the
@@ -186,4 +223,14 @@ pub fn render(handle: &PrometheusHandle, stats: StoreStats, deliveries: &Deliver
         metrics::gauge!(DELIVERIES_IN_STATE, "status" => status.as_str()).set(*n as f64);
     }
     handle.render()
+}
+
+/// `n` undelivered deliveries were given up on with their deleted endpoint.
+pub fn deliveries_dropped(n: usize) {
+    metrics::counter!(DELIVERIES_DROPPED).increment(n as u64);
+}
+
+/// The relay disabled an endpoint that failed for too long.
+pub fn endpoint_disabled() {
+    metrics::counter!(ENDPOINTS_DISABLED).increment(1);
 }

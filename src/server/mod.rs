@@ -4,12 +4,14 @@
 
 pub mod admin;
 mod conn;
+pub mod endpoints;
 pub mod error;
 pub mod handlers;
 pub mod headers;
 pub mod limits;
 pub mod memory;
 pub mod metrics;
+pub mod mounts;
 pub mod openapi;
 pub mod postgres;
 pub mod relay;
@@ -20,8 +22,10 @@ pub mod sqlite;
 pub mod store;
 #[cfg(test)]
 mod store_tests;
+pub mod stream;
 pub mod threads;
 pub mod tls;
+pub mod ui;
 pub mod verify;
 mod wake;
 
@@ -49,6 +53,8 @@ pub struct Config {
     pub limits: Limits,
     /// The tokens the admin endpoints require (`--admin-token`); none by default.
     pub admin: admin::AdminAuth,
+    /// The sources of `POST /webhook` and `POST /webhook/{name}` (`--source`).
+    pub mounts: mounts::Mounts,
     /// Keep the values of `Authorization`, `Cookie` and `Proxy-Authorization` with the
     /// event instead of redacting them (`--keep-secret-headers`).
     pub keep_secret_headers: bool,
@@ -61,6 +67,7 @@ impl Default for Config {
             verify: None,
             limits: Limits::default(),
             admin: admin::AdminAuth::default(),
+            mounts: mounts::Mounts::default(),
             keep_secret_headers: false,
         }
     }
@@ -79,6 +86,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Verified `webhook-id`s already answered: the idempotency key when present.
     pub seen_ids: verify::SeenIds,
+    /// The live feed of `GET /events/stream`.
+    pub stream: Arc<stream::Hub>,
     /// The store's counts as `/metrics` and `/healthz` last read them.
     pub gauges: handlers::status::Gauges,
 }
@@ -93,12 +102,14 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn EventStore>, config: Config) -> Self {
+        let hub = stream::Hub::new(Arc::clone(&store), config.limits.max_streams);
         Self(Arc::new(Shared {
             store,
             config,
             relay: None,
             metrics: metrics::install(),
             seen_ids: verify::SeenIds::default(),
+            stream: hub,
             gauges: handlers::status::Gauges::default(),
         }))
     }
@@ -108,6 +119,7 @@ impl AppState {
     /// # Panics
     /// When the state was cloned before: the relay is part of building it.
     pub fn with_relay(mut self, relay: Arc<Relay>) -> Self {
+        relay.report_to(Arc::clone(&self.stream));
         Arc::get_mut(&mut self.0)
             .expect("with_relay is called before the state is shared")
             .relay = Some(relay);
@@ -133,6 +145,11 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
+    let hub = Arc::clone(&state.stream);
+    let shutdown = async move {
+        shutdown.await;
+        hub.close();
+    };
     serve_app(
         listener,
         tls,

@@ -3,7 +3,7 @@
 //! target are bounded (`--forward-concurrency`), so a slow target cannot stall the others.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,8 +16,15 @@ use tokio_util::task::TaskTracker;
 use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
-use super::store::{AttemptRecord, Claim, DeliveryJob, EventStore, NextState};
+use super::endpoints::Endpoint;
+use super::headers::REDACTED;
+use super::store::{
+    AttemptRecord, Claim, DeliveryJob, DeliveryStatus, EventKey, EventStore, NextState,
+};
+use super::stream::{DeliveryUpdate, Hub};
 use super::wake::WakesInline;
+use crate::alert::signing::Secret;
+use crate::sync::LockExt;
 
 // Parsed once: inserting by `&str` checks and lowercases the name on every call.
 const WEBHOOK_ID: HeaderName = HeaderName::from_static(signing::HEADER_ID);
@@ -49,6 +56,57 @@ pub struct RelayConfig {
     pub concurrency: usize,
     /// Signs every attempt (Standard Webhooks) when forward secrets are given.
     pub signer: Option<Signer>,
+    /// Forward the headers the event arrived with (`--forward-headers original`), less the
+    /// connection's own and those the relay sets; `headers` are added over them.
+    pub original_headers: bool,
+    /// When a stored endpoint's circuit opens, and when a failing one is disabled.
+    pub circuit: CircuitConfig,
+}
+
+/// The circuit breaker of stored endpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct CircuitConfig {
+    /// Consecutive failed attempts that open the circuit.
+    pub failures: u32,
+    /// The wait before the first probe; each failed probe doubles it, up to `max_probe`.
+    pub first_probe: Duration,
+    pub max_probe: Duration,
+    /// An endpoint failing this long (no success since its first failure) is disabled.
+    pub disable_after: Duration,
+}
+
+impl Default for CircuitConfig {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            first_probe: Duration::from_secs(5),
+            max_probe: Duration::from_secs(3600),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+        }
+    }
+}
+
+/// A stored endpoint's circuit: closed while attempts succeed; open after
+/// [`CircuitConfig::failures`] failures in a row, when only one probe is made at a time,
+/// at a growing interval, until one succeeds.
+#[derive(Debug, Default)]
+struct Circuit {
+    consecutive: u32,
+    failing_since: Option<Instant>,
+    /// While open: when the next probe may start.
+    probe_at: Option<Instant>,
+    probe_wait: Duration,
+    probing: bool,
+}
+
+/// What a worker may do now, by the circuit.
+enum Gate {
+    /// Closed: attempt.
+    Go,
+    /// Open, and this worker makes the probe.
+    Probe,
+    /// Open: wait this long before asking again.
+    Wait(Duration),
 }
 
 struct Lane {
@@ -56,21 +114,191 @@ struct Lane {
     endpoint: alert::Endpoint,
     key: Arc<str>,
     wake: Notify,
+    /// For an endpoint kept in the store: its record as last read.
+    stored: Option<std::sync::RwLock<Stored>>,
+    /// Ends this lane's workers (its endpoint was deleted or moved to another URL).
+    stop: CancellationToken,
+    circuit: std::sync::Mutex<Circuit>,
+}
+
+/// What a stored endpoint's lane needs of its record, read once per change.
+struct Stored {
+    endpoint: Endpoint,
+    /// `filter_types`, compiled; empty takes every type.
+    filters: Vec<glob::Pattern>,
+    headers: HeaderMap,
+    /// `rate_limit`'s token bucket, one request at a time (no burst).
+    limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
+}
+
+impl Stored {
+    /// The record `endpoint`, keeping the bucket of `previous` when the rate is the same.
+    fn new(endpoint: Endpoint, previous: Option<&Stored>) -> Self {
+        let limiter = match previous {
+            Some(p) if p.endpoint.rate_limit == endpoint.rate_limit => p.limiter.clone(),
+            _ => endpoint.rate_limit.and_then(limiter),
+        };
+        let filters = endpoint
+            .filter_types
+            .iter()
+            .filter_map(|f| glob::Pattern::new(f).ok())
+            .collect();
+        let headers = endpoint
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_bytes(name.as_bytes()).ok()?,
+                    HeaderValue::from_str(value).ok()?,
+                ))
+            })
+            .collect();
+        Self {
+            endpoint,
+            filters,
+            headers,
+            limiter,
+        }
+    }
+}
+
+/// A bucket that lets `per_second` requests through each second, evenly spaced.
+fn limiter(per_second: u64) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
+    let rate = std::num::NonZeroU32::new(u32::try_from(per_second).unwrap_or(u32::MAX))?;
+    let quota = governor::Quota::per_second(rate).allow_burst(std::num::NonZeroU32::MIN);
+    Some(Arc::new(governor::RateLimiter::direct(quota)))
+}
+
+impl Lane {
+    fn new(target: Target, stored: Option<Stored>, stop: CancellationToken) -> Arc<Self> {
+        let key = match &stored {
+            Some(stored) => Arc::from(stored.endpoint.id.as_str()),
+            None => target.key(),
+        };
+        Arc::new(Lane {
+            key,
+            endpoint: target.url.clone().into(),
+            target,
+            wake: Notify::new(),
+            stored: stored.map(std::sync::RwLock::new),
+            stop,
+            circuit: std::sync::Mutex::new(Circuit::default()),
+        })
+    }
+
+    fn takes(&self, event_type: &str) -> bool {
+        match &self.stored {
+            Some(stored) => {
+                let stored = stored.read().unwrap_or_else(|p| p.into_inner());
+                stored.filters.is_empty() || stored.filters.iter().any(|p| p.matches(event_type))
+            }
+            None => self
+                .target
+                .route
+                .as_ref()
+                .is_none_or(|p| p.matches(event_type)),
+        }
+    }
+
+    fn limiter(&self) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
+        let stored = self.stored.as_ref()?;
+        stored
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .limiter
+            .clone()
+    }
+
+    fn disabled(&self) -> bool {
+        self.stored.as_ref().is_some_and(|stored| {
+            stored
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .endpoint
+                .disabled
+        })
+    }
+}
+
+/// The lanes of the moment: those of the flags' targets, then one per stored endpoint.
+/// Replaced whole when the endpoints change.
+#[derive(Default)]
+struct Lanes {
+    list: Vec<Arc<Lane>>,
+    by_key: HashMap<Arc<str>, Arc<Lane>>,
+    /// The targets of each event type seen, worked out once per type: every filter (exact
+    /// or glob) is checked on a type's first event only, so that choosing an event's
+    /// endpoints costs one lookup however many endpoints do not want it.
+    by_type: std::sync::RwLock<TypeTargets>,
+}
+
+/// The targets of each event type, by type.
+type TypeTargets = HashMap<Box<str>, Arc<[Arc<str>]>>;
+
+/// Event types whose targets are remembered; senders choose types, so the memory is
+/// bounded: beyond this many, a new type's targets are worked out on each of its events.
+const TYPES_REMEMBERED: usize = 10_000;
+
+impl Lanes {
+    fn new(list: Vec<Arc<Lane>>) -> Self {
+        let by_key = list
+            .iter()
+            .map(|l| (Arc::clone(&l.key), Arc::clone(l)))
+            .collect();
+        Self {
+            list,
+            by_key,
+            by_type: Default::default(),
+        }
+    }
+
+    fn targets_for(&self, event_type: &str) -> Vec<Arc<str>> {
+        if self.list.is_empty() {
+            // No target and no endpoint: what every serve without them pays per event.
+            return Vec::new();
+        }
+        if let Some(known) = self
+            .by_type
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(event_type)
+        {
+            return known.to_vec();
+        }
+        let targets: Vec<Arc<str>> = self
+            .list
+            .iter()
+            .filter(|l| l.takes(event_type))
+            .map(|l| Arc::clone(&l.key))
+            .collect();
+        let mut by_type = self.by_type.write().unwrap_or_else(|p| p.into_inner());
+        if by_type.len() < TYPES_REMEMBERED {
+            by_type.insert(event_type.into(), targets.as_slice().into());
+        }
+        targets
+    }
 }
 
 pub struct Relay {
-    lanes: Vec<Arc<Lane>>,
-    by_key: HashMap<Arc<str>, Arc<Lane>>,
+    lanes: std::sync::RwLock<Arc<Lanes>>,
+    /// Where new lanes' workers go: the runtimes the relay was started on.
+    runtimes: std::sync::Mutex<Vec<(tokio::runtime::Handle, alert::Client)>>,
+    /// One reload of the stored endpoints at a time.
+    reloading: tokio::sync::Mutex<()>,
     headers: HeaderMap,
     policy: RetryPolicy,
     concurrency: usize,
     signer: Option<Signer>,
+    original_headers: bool,
+    circuit: CircuitConfig,
     /// The outbound connections of workers on the first (or only) runtime.
     client: alert::Client,
     client_options: alert::ClientOptions,
     store: Arc<dyn EventStore>,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// The event streams, told of every attempt recorded.
+    stream: OnceLock<Arc<Hub>>,
 }
 
 impl Relay {
@@ -91,64 +319,122 @@ impl Relay {
             ..outbound
         };
         let client = alert::build_client(client_options.clone())?;
+        let stop = CancellationToken::new();
         let lanes: Vec<Arc<Lane>> = config
             .targets
             .into_iter()
-            .map(|target| {
-                Arc::new(Lane {
-                    key: target.key(),
-                    endpoint: target.url.clone().into(),
-                    target,
-                    wake: Notify::new(),
-                })
-            })
-            .collect();
-        let by_key = lanes
-            .iter()
-            .map(|l| (Arc::clone(&l.key), Arc::clone(l)))
+            .map(|target| Lane::new(target, None, stop.child_token()))
             .collect();
         Ok(Arc::new(Self {
-            lanes,
-            by_key,
+            lanes: std::sync::RwLock::new(Arc::new(Lanes::new(lanes))),
+            runtimes: std::sync::Mutex::new(Vec::new()),
+            reloading: tokio::sync::Mutex::new(()),
             headers: config.headers,
             policy: config.policy,
             concurrency: config.concurrency.max(1),
             signer: config.signer,
+            original_headers: config.original_headers,
+            circuit: config.circuit,
             client,
             client_options,
             store,
-            stop: CancellationToken::new(),
+            stop,
             tasks: TaskTracker::new(),
+            stream: OnceLock::new(),
         }))
     }
 
-    /// The targets (by URL) that take an event of this type.
+    fn lanes(&self) -> Arc<Lanes> {
+        Arc::clone(&self.lanes.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Tells the event streams of `hub` of every attempt recorded from now on.
+    pub fn report_to(&self, hub: Arc<Hub>) {
+        hub.relayed();
+        let _ = self.stream.set(hub);
+    }
+
+    /// The targets that take an event of this type: the URLs of the flags' targets, the
+    /// ids of the stored endpoints (a disabled one too: its deliveries wait).
     pub fn targets_for(&self, event_type: &str) -> Vec<Arc<str>> {
-        let takes = |l: &&Arc<Lane>| {
-            l.target
-                .route
-                .as_ref()
-                .is_none_or(|p| p.matches(event_type))
-        };
-        self.lanes
-            .iter()
-            .filter(takes)
-            .map(|l| Arc::clone(&l.key))
-            .collect()
+        self.lanes().targets_for(event_type)
     }
 
     /// Tells a target's workers that a delivery is waiting.
     pub fn wake(&self, target: &str) {
+        let lanes = self.lanes();
         // `target` is usually one of the keys handed out by `targets_for`: compare the
         // pointers before hashing the URL.
-        let lane = self
-            .lanes
+        let lane = lanes
+            .list
             .iter()
             .find(|l| std::ptr::eq(l.key.as_ptr(), target.as_ptr()) && l.key.len() == target.len())
-            .or_else(|| self.by_key.get(target));
+            .or_else(|| lanes.by_key.get(target));
         if let Some(lane) = lane {
             lane.wake.notify_one();
         }
+    }
+
+    /// Reads the stored endpoints again and brings the lanes in line: a new endpoint gets
+    /// a lane and its workers, a changed one its new record (an enabled one's workers are
+    /// woken, a new URL makes a new lane), a deleted one's workers stop.
+    pub async fn reload_endpoints(self: &Arc<Self>) -> Result<(), super::store::StoreError> {
+        let _one = self.reloading.lock().await;
+        let endpoints = self.store.endpoints().await?;
+        let old = self.lanes();
+        let mut list: Vec<Arc<Lane>> = old
+            .list
+            .iter()
+            .filter(|l| l.stored.is_none())
+            .cloned()
+            .collect();
+        let mut started = Vec::new();
+        for endpoint in endpoints {
+            let existing = old
+                .by_key
+                .get(endpoint.id.as_str())
+                .filter(|l| l.stored.is_some() && l.target.url.as_str() == endpoint.url);
+            match existing {
+                Some(lane) => {
+                    if let Some(stored) = &lane.stored {
+                        let mut stored = stored.write().unwrap_or_else(|p| p.into_inner());
+                        *stored = Stored::new(endpoint, Some(&stored));
+                    }
+                    lane.wake.notify_waiters();
+                    list.push(Arc::clone(lane));
+                }
+                None => {
+                    let Ok(url) = url::Url::parse(&endpoint.url) else {
+                        tracing::error!(endpoint = %endpoint.id, "stored endpoint has no valid URL");
+                        continue;
+                    };
+                    let target = Target { url, route: None };
+                    let lane = Lane::new(
+                        target,
+                        Some(Stored::new(endpoint, None)),
+                        self.stop.child_token(),
+                    );
+                    started.push(Arc::clone(&lane));
+                    list.push(lane);
+                }
+            }
+        }
+        let new = Lanes::new(list);
+        for lane in old.list.iter().filter(|l| l.stored.is_some()) {
+            let kept = new
+                .by_key
+                .get(&lane.key)
+                .is_some_and(|l| Arc::ptr_eq(l, lane));
+            if !kept {
+                lane.stop.cancel();
+            }
+        }
+        *self.lanes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        let runtimes = self.runtimes.locked().clone();
+        if !runtimes.is_empty() {
+            self.spawn_lanes(&started, &runtimes);
+        }
+        Ok(())
     }
 
     /// Starts the workers, `concurrency` per target, on the current runtime.
@@ -180,8 +466,40 @@ impl Relay {
                 relay.wake(target);
             }
         }));
+        *self.runtimes.locked() = runtimes.to_vec();
+        let lanes = self.lanes();
+        self.spawn_lanes(&lanes.list, runtimes);
+        // Endpoints changed by other instances on a shared store are read again at the
+        // store's poll interval.
+        if let (Some(every), Some((runtime, _))) = (self.store.poll_every(), runtimes.first()) {
+            let relay = Arc::downgrade(self);
+            let stop = self.stop.clone();
+            self.tasks.spawn_on(
+                async move {
+                    loop {
+                        tokio::select! {
+                            () = tokio::time::sleep(every) => {}
+                            () = stop.cancelled() => return,
+                        }
+                        let Some(relay) = relay.upgrade() else { return };
+                        if let Err(e) = relay.reload_endpoints().await {
+                            tracing::warn!(error = %e, "cannot read the endpoints again");
+                        }
+                    }
+                },
+                runtime,
+            );
+        }
+        self.tasks.close();
+    }
+
+    fn spawn_lanes(
+        self: &Arc<Self>,
+        lanes: &[Arc<Lane>],
+        runtimes: &[(tokio::runtime::Handle, alert::Client)],
+    ) {
         let mut turn = runtimes.iter().cycle();
-        for lane in &self.lanes {
+        for lane in lanes {
             for _ in 0..self.concurrency {
                 let Some((runtime, client)) = turn.next() else {
                     break;
@@ -192,7 +510,6 @@ impl Relay {
                 self.tasks.spawn_on(WakesInline::new(worker), runtime);
             }
         }
-        self.tasks.close();
     }
 
     /// Stops taking new work and waits up to `grace` for attempts in flight. Returns
@@ -204,8 +521,56 @@ impl Relay {
 
     async fn work(self: Arc<Self>, lane: Arc<Lane>, client: alert::Client) {
         'work: loop {
-            if self.stop.is_cancelled() {
+            if lane.stop.is_cancelled() {
                 return;
+            }
+            if lane.disabled() {
+                // A disabled endpoint's deliveries wait; a change of it wakes every worker.
+                tokio::select! {
+                    () = lane.wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    () = lane.stop.cancelled() => return,
+                }
+                continue 'work;
+            }
+            let probe = match self.gate(&lane) {
+                Gate::Go => false,
+                Gate::Probe => true,
+                Gate::Wait(wait) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = lane.stop.cancelled() => return,
+                    }
+                    continue 'work;
+                }
+            };
+            if probe {
+                // The probe: one delivery, whatever its due time, as soon as there is one.
+                let now = Utc::now();
+                match self
+                    .store
+                    .claim(&lane.key, now + chrono::Duration::days(3650))
+                    .await
+                {
+                    Ok(Claim::Job(job)) => self.attempt(&client, &lane, job, now).await,
+                    _ => {
+                        lane.circuit.locked().probing = false;
+                        tokio::select! {
+                            () = lane.wake.notified() => {}
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            () = lane.stop.cancelled() => return,
+                        }
+                    }
+                }
+                continue 'work;
+            }
+            if let Some(limiter) = lane.limiter() {
+                // Beyond its rate, an endpoint's deliveries wait here, before they are
+                // claimed; other endpoints' workers do not share the bucket.
+                tokio::select! {
+                    () = limiter.until_ready() => {}
+                    () = lane.stop.cancelled() => return,
+                }
             }
             let now = Utc::now();
             if let Ok(Claim::Job(job)) = self.store.claim(&lane.key, now).await {
@@ -237,12 +602,95 @@ impl Relay {
                 tokio::select! {
                     () = &mut woken => {}
                     () = tokio::time::sleep(idle_for) => {}
-                    () = self.stop.cancelled() => return,
+                    () = lane.stop.cancelled() => return,
                 }
                 continue 'work;
             };
             self.attempt(&client, &lane, job, now).await;
         }
+    }
+
+    /// What the circuit of `lane` lets a worker do now.
+    fn gate(&self, lane: &Lane) -> Gate {
+        if lane.stored.is_none() {
+            return Gate::Go;
+        }
+        let mut circuit = lane.circuit.locked();
+        let Some(at) = circuit.probe_at else {
+            return Gate::Go;
+        };
+        let now = Instant::now();
+        if circuit.probing || now < at {
+            return Gate::Wait(
+                at.saturating_duration_since(now)
+                    .max(Duration::from_millis(50)),
+            );
+        }
+        circuit.probing = true;
+        Gate::Probe
+    }
+
+    /// Counts an attempt's outcome in the circuit of `lane`: opens it after
+    /// `failures` in a row (its next probe at a doubled interval), closes it on a
+    /// success, and disables the endpoint once it has failed for `disable_after`.
+    /// While open: when the next probe is due.
+    async fn after_attempt(&self, lane: &Lane, succeeded: bool) -> Option<Instant> {
+        let now = Instant::now();
+        let (open_until, disable) = {
+            let mut c = lane.circuit.locked();
+            c.probing = false;
+            if succeeded {
+                if c.probe_at.is_some() {
+                    tracing::info!(endpoint = %lane.key, "endpoint answered again; circuit closed");
+                }
+                *c = Circuit::default();
+                return None;
+            }
+            c.consecutive += 1;
+            let since = *c.failing_since.get_or_insert(now);
+            if c.consecutive >= self.circuit.failures {
+                c.probe_wait = match c.probe_at {
+                    None => self.circuit.first_probe,
+                    Some(_) => (c.probe_wait * 2).min(self.circuit.max_probe),
+                };
+                if c.probe_at.is_none() {
+                    tracing::warn!(endpoint = %lane.key, failures = c.consecutive, "circuit opened");
+                }
+                c.probe_at = Some(now + c.probe_wait);
+            }
+            (c.probe_at, now - since >= self.circuit.disable_after)
+        };
+        if disable && !lane.disabled() {
+            self.disable(lane).await;
+        }
+        open_until
+    }
+
+    /// Disables the endpoint of `lane`, failing for too long, in the store and here.
+    async fn disable(&self, lane: &Lane) {
+        let found = match self.store.endpoint(&lane.key).await {
+            Ok(Some(endpoint)) => endpoint,
+            _ => return,
+        };
+        let mut endpoint = found;
+        endpoint.disabled = true;
+        endpoint.updated_at = Utc::now();
+        let written = self
+            .store
+            .put_endpoint(&endpoint, super::store::Put::Replace)
+            .await;
+        tracing::warn!(
+            endpoint = %lane.key,
+            failing_for_secs = self.circuit.disable_after.as_secs(),
+            stored = written.is_ok(),
+            "endpoint disabled after failing for too long"
+        );
+        super::metrics::endpoint_disabled();
+        if let Some(stored) = &lane.stored {
+            let mut stored = stored.write().unwrap_or_else(|p| p.into_inner());
+            *stored = Stored::new(endpoint, Some(&stored));
+        }
+        *lane.circuit.locked() = Circuit::default();
     }
 
     /// One attempt of a delivery claimed `at`.
@@ -255,19 +703,51 @@ impl Relay {
     ) {
         let started = Instant::now();
         let number = job.attempts + 1;
+        let (extra, signer) = match &lane.stored {
+            Some(stored) => {
+                let stored = stored.read().unwrap_or_else(|p| p.into_inner());
+                let mut headers = self.headers.clone();
+                headers.extend(stored.headers.clone());
+                let secrets = stored
+                    .endpoint
+                    .signing_secrets(at)
+                    .into_iter()
+                    .filter_map(|s| Secret::parse(s).ok())
+                    .collect();
+                (headers, Signer::new(secrets))
+            }
+            None => (self.headers.clone(), self.signer.clone()),
+        };
         let delivery = alert::Delivery {
             endpoint: lane.endpoint.clone(),
             body: Bytes::from_owner(Arc::clone(&job.body)),
-            headers: self.headers.clone(),
+            headers: if self.original_headers {
+                self.with_original_headers(&job, extra).await
+            } else {
+                extra
+            },
         };
-        let headers = self.attempt_headers(&mut job, at);
+        let headers = attempt_headers(signer.as_ref(), &mut job, at);
         let attempt = alert::attempt(client, &delivery, headers, number).await;
         let verdict = attempt.verdict();
-        let next = match self.policy.decide(verdict, job.round, attempt.retry_after) {
+        let mut next = match self.policy.decide(verdict, job.round, attempt.retry_after) {
             Decision::Delivered => NextState::Delivered,
             Decision::RetryIn(wait) => NextState::RetryAt(Utc::now() + wait),
             Decision::GiveUp => NextState::Dead,
         };
+        if lane.stored.is_some() {
+            let open_until = self
+                .after_attempt(lane, verdict == Verdict::Delivered)
+                .await;
+            // While the circuit is open, a delivery that was worth retrying waits for
+            // it to close instead of dying.
+            if let (Some(until), NextState::Dead, Verdict::Retry) = (open_until, next, verdict) {
+                let wait = until.saturating_duration_since(Instant::now());
+                next = NextState::RetryAt(
+                    Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+                );
+            }
+        }
         let elapsed = started.elapsed();
         super::metrics::attempt_finished(verdict, next, elapsed);
         match next {
@@ -290,24 +770,97 @@ impl Relay {
                 _ => None,
             },
         };
+        let hub = self.stream.get().filter(|hub| hub.watched());
+        let streamed = hub.map(|_| record.clone());
         if let Err(e) = self.store.record_attempt(job.id, record, next).await {
             tracing::error!(error = %e, delivery = job.id, "cannot record a delivery attempt");
+            return;
+        }
+        if let (Some(hub), Some(attempt)) = (hub, streamed) {
+            hub.delivery(DeliveryUpdate {
+                delivery_id: job.id,
+                event: job.event.clone(),
+                event_id: job.event_id,
+                target: job.target.to_string(),
+                status: match next {
+                    NextState::Delivered => DeliveryStatus::Delivered,
+                    NextState::RetryAt(_) => DeliveryStatus::Failed,
+                    NextState::Dead => DeliveryStatus::Dead,
+                },
+                attempts: number,
+                attempt: Some(attempt),
+            });
         }
     }
 
-    /// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with forward
-    /// secrets a fresh `webhook-signature` over them.
-    /// The job's `webhook_id` moves into the header.
-    fn attempt_headers(&self, job: &mut DeliveryJob, at: DateTime<Utc>) -> HeaderMap {
-        if let (Some(signer), Ok(id)) = (&self.signer, MessageId::new(job.webhook_id.as_str())) {
-            return signer.headers(&id, &job.body);
+    /// The headers the job's event arrived with, less those [`forwardable`] refuses, with
+    /// `extra` (`--forward-header`'s and the endpoint's) over them. An event no longer kept
+    /// goes with `extra` alone.
+    async fn with_original_headers(&self, job: &DeliveryJob, extra: HeaderMap) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        match self.store.get(EventKey::Id(&job.event)).await {
+            Ok(Some(event)) => {
+                for (name, value) in event.headers.iter() {
+                    let (Ok(name), Ok(value)) = (
+                        HeaderName::from_bytes(name.as_bytes()),
+                        HeaderValue::from_bytes(value),
+                    ) else {
+                        continue;
+                    };
+                    if forwardable(&name) && value.as_bytes() != REDACTED.as_bytes() {
+                        headers.append(name, value);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, delivery = job.id, "cannot read the event's headers")
+            }
         }
-        let mut headers = HeaderMap::with_capacity(2 + alert::ADDED_HEADERS);
-        let id = Bytes::from(std::mem::take(&mut job.webhook_id));
-        if let Ok(id) = HeaderValue::from_maybe_shared(id) {
-            headers.insert(WEBHOOK_ID, id);
+        for name in extra.keys() {
+            headers.remove(name);
         }
-        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(at.timestamp()));
+        for (name, value) in &extra {
+            headers.append(name.clone(), value.clone());
+        }
         headers
     }
+}
+
+/// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with secrets a fresh
+/// `webhook-signature` over them. The job's `webhook_id` moves into the header.
+fn attempt_headers(signer: Option<&Signer>, job: &mut DeliveryJob, at: DateTime<Utc>) -> HeaderMap {
+    if let (Some(signer), Ok(id)) = (signer, MessageId::new(job.webhook_id.as_str())) {
+        return signer.headers(&id, &job.body);
+    }
+    let mut headers = HeaderMap::with_capacity(2 + alert::ADDED_HEADERS);
+    let id = Bytes::from(std::mem::take(&mut job.webhook_id));
+    if let Ok(id) = HeaderValue::from_maybe_shared(id) {
+        headers.insert(WEBHOOK_ID, id);
+    }
+    headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(at.timestamp()));
+    headers
+}
+
+/// Whether an arrived header goes on with `--forward-headers original`: not those of the
+/// connection (`Host`, `Content-Length`, hop-by-hop ones, `Expect`), nor the Standard
+/// Webhooks headers the relay sets itself for each attempt.
+fn forwardable(name: &HeaderName) -> bool {
+    const NOT: &[&str] = &[
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        signing::HEADER_ID,
+        signing::HEADER_TIMESTAMP,
+        signing::HEADER_SIGNATURE,
+    ];
+    !NOT.contains(&name.as_str())
 }

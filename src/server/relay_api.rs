@@ -14,6 +14,7 @@ use super::error::ApiError;
 use super::handlers::events::{find_event, integer};
 use super::handlers::{DEFAULT_LIMIT, MAX_LIMIT, one_page, page_limit, path_id};
 use super::store::{DeliveryFilter, DeliveryStatus};
+use super::stream::DeliveryUpdate;
 
 #[derive(Deserialize)]
 pub struct DeliveryParams {
@@ -144,7 +145,27 @@ pub async fn deliveries_replay(
 }
 
 async fn replay(state: &AppState, filter: &DeliveryFilter) -> Result<Response, ApiError> {
+    // What the replay moves back to pending, for the event streams: read before, as the
+    // filter may name the state they leave.
+    let moved = match state.stream.watched() {
+        true => state.store.deliveries(filter).await?,
+        false => Vec::new(),
+    };
     let targets: Vec<Arc<str>> = state.store.replay(filter).await?;
+    let moved = moved
+        .into_iter()
+        .filter(|d| d.status != DeliveryStatus::InFlight);
+    for delivery in moved {
+        state.stream.delivery(DeliveryUpdate {
+            delivery_id: delivery.id,
+            event: delivery.event,
+            event_id: delivery.event_id,
+            target: delivery.target,
+            status: DeliveryStatus::Pending,
+            attempts: delivery.attempts.len() as u32,
+            attempt: None,
+        });
+    }
     if let Some(relay) = &state.relay {
         targets.iter().for_each(|t| relay.wake(t));
     }

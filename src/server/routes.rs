@@ -15,15 +15,16 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 use http::Method;
 use tower::Service;
 
 use super::AppState;
-use super::handlers::{self, events, status, webhook};
+use super::endpoints::api;
+use super::handlers::{self, events, sources, status, webhook};
 use super::limits::Admission;
 use super::request_id::RequestScope;
-use super::{admin, openapi, relay_api};
+use super::{admin, openapi, relay_api, stream, ui};
 
 /// Who may call an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +75,15 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint(Method::POST, WEBHOOK, Access::Public, || {
         post(webhook::events_create)
     }),
+    // The sources of `serve --source NAME=/webhook/NAME`; 404 for a name none is on.
+    endpoint(Method::POST, "/webhook/{source}", Access::Public, || {
+        post(sources::sources_create)
+    }),
     endpoint(Method::GET, "/events", Access::Admin, || {
         get(events::events_index)
+    }),
+    endpoint(Method::GET, "/events/stream", Access::Admin, || {
+        get(stream::sse::events_stream)
     }),
     endpoint(Method::GET, "/events/{id}", Access::Admin, || {
         get(events::events_show)
@@ -98,6 +106,36 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint(Method::POST, "/deliveries/replay", Access::Admin, || {
         post(relay_api::deliveries_replay)
     }),
+    endpoint(Method::POST, "/endpoints", Access::Admin, || {
+        post(api::endpoints_create)
+    }),
+    endpoint(Method::GET, "/endpoints", Access::Admin, || {
+        get(api::endpoints_index)
+    }),
+    endpoint(Method::GET, "/endpoints/{id}", Access::Admin, || {
+        get(api::endpoints_show)
+    }),
+    endpoint(Method::PATCH, "/endpoints/{id}", Access::Admin, || {
+        patch(api::endpoints_update)
+    }),
+    endpoint(Method::GET, "/endpoints/{id}/secret", Access::Admin, || {
+        get(api::endpoints_secret)
+    }),
+    endpoint(
+        Method::POST,
+        "/endpoints/{id}/secret/rotate",
+        Access::Admin,
+        || post(api::endpoints_rotate),
+    ),
+    endpoint(Method::GET, "/endpoints/{id}/stats", Access::Admin, || {
+        get(api::endpoints_stats)
+    }),
+    endpoint(Method::DELETE, "/endpoints/{id}", Access::Admin, || {
+        delete(api::endpoints_delete)
+    }),
+    // The inspector page: admin side, but without the token guard (`AdminAuth::guards`).
+    endpoint(Method::GET, ui::PAGE, Access::Admin, || get(ui::page)),
+    endpoint(Method::GET, ui::ASSETS, Access::Admin, || get(ui::asset)),
     endpoint(Method::GET, METRICS, Access::Admin, || get(status::metrics)),
     endpoint(Method::GET, "/openapi.json", Access::Admin, || {
         get(openapi::document)
@@ -134,12 +172,18 @@ pub fn endpoints() -> impl Iterator<Item = (&'static Method, &'static str, Acces
 /// `POST /webhook` does not pass through it.
 pub fn router(state: AppState, side: Side) -> Router {
     let auth = Arc::new(state.config.admin.clone());
-    ENDPOINTS
-        .iter()
-        .filter(|e| side.serves(e.access))
-        .fold(Router::new(), |router, e| {
-            let handler = (e.handler)();
-            let handler = if e.access == Access::Admin && auth.guards(e.path) {
+    // One method router per path, of every method the table lists for it.
+    let mut paths: Vec<(&'static str, Access, MethodRouter<AppState>)> = Vec::new();
+    for e in ENDPOINTS.iter().filter(|e| side.serves(e.access)) {
+        match paths.iter_mut().find(|(path, _, _)| *path == e.path) {
+            Some((_, _, methods)) => *methods = std::mem::take(methods).merge((e.handler)()),
+            None => paths.push((e.path, e.access, (e.handler)())),
+        }
+    }
+    paths
+        .into_iter()
+        .fold(Router::new(), |router, (path, access, handler)| {
+            let handler = if access == Access::Admin && auth.guards(path) {
                 // The 405 for another method goes behind the guard too: a caller without
                 // the token learns nothing of the admin paths but 401.
                 handler.fallback(handlers::method_not_allowed).layer(
@@ -148,7 +192,7 @@ pub fn router(state: AppState, side: Side) -> Router {
             } else {
                 handler
             };
-            router.route(e.path, handler)
+            router.route(path, handler)
         })
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

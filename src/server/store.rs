@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use super::endpoints::Endpoint;
 pub use super::headers::Headers;
 use super::verify::Seen;
 
@@ -123,6 +124,12 @@ pub enum SignatureScheme {
     Standard,
     /// GitHub's `X-Hub-Signature-256`.
     Github,
+    /// Stripe's `Stripe-Signature`.
+    Stripe,
+    /// Shopify's `X-Shopify-Hmac-Sha256`.
+    Shopify,
+    /// Slack's `X-Slack-Signature` (with `X-Slack-Request-Timestamp`).
+    Slack,
 }
 
 /// The headers that carried a verified signature.
@@ -137,6 +144,15 @@ pub enum SignatureHeaders {
     /// `x-hub-signature-256`.
     #[serde(rename = "x-hub-signature-256")]
     HubSignature256,
+    /// `stripe-signature`.
+    #[serde(rename = "stripe-signature")]
+    StripeSignature,
+    /// `x-shopify-hmac-sha256`.
+    #[serde(rename = "x-shopify-hmac-sha256")]
+    ShopifyHmacSha256,
+    /// `x-slack-signature`.
+    #[serde(rename = "x-slack-signature")]
+    SlackSignature,
 }
 
 /// The result of verifying an event's signature, kept with the event: shown as
@@ -161,7 +177,7 @@ pub enum Inserted {
     QueueFull,
 }
 
-/// Filters and paging for listing events, oldest first.
+/// Filters and paging for listing events, oldest first (or newest first).
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub event_type: Option<String>,
@@ -169,6 +185,11 @@ pub struct EventQuery {
     pub since: Option<DateTime<Utc>>,
     /// Only events after this sequence number (the cursor of the previous page).
     pub after: Option<u64>,
+    /// Only events before this sequence number (the cursor of the previous page, newest
+    /// first).
+    pub before: Option<u64>,
+    /// Newest first: the last `limit` matches, in descending sequence order.
+    pub newest_first: bool,
     pub limit: usize,
 }
 
@@ -331,6 +352,26 @@ pub struct DeliveryCounts {
     pub open: usize,
 }
 
+/// What writing an endpoint did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointWrite {
+    Done,
+    /// Another endpoint has this `name`; nothing changed.
+    NameTaken,
+    /// [`Put::Create`]: an endpoint has this id already; [`Put::Replace`]: none has it.
+    /// Nothing changed.
+    IdConflict,
+}
+
+/// How [`EventStore::put_endpoint`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// A new endpoint: its id must not be taken.
+    Create,
+    /// An existing endpoint, replaced whole.
+    Replace,
+}
+
 /// Called with a target's URL when a delivery to it was queued by another process.
 pub type WakeFn = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -342,7 +383,8 @@ pub trait EventStore: Send + Sync + 'static {
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError>;
     /// The event `key` names, if it is kept.
     async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError>;
-    /// Up to `query.limit` events matching the query, oldest first.
+    /// Up to `query.limit` events matching the query, oldest first (newest first with
+    /// `query.newest_first`).
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 
@@ -361,6 +403,21 @@ pub trait EventStore: Send + Sync + 'static {
     /// the targets that got work.
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError>;
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
+
+    /// Every endpoint, oldest first (by `created_at`, then id).
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError>;
+    /// The endpoint with this id or, when none has it, this name.
+    async fn endpoint(&self, id_or_name: &str) -> Result<Option<Endpoint>, StoreError>;
+    /// Writes `endpoint` whole; names are unique among endpoints.
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        put: Put,
+    ) -> Result<EndpointWrite, StoreError>;
+    /// Removes the endpoint with this id and drops its undelivered deliveries (pending
+    /// or awaiting a retry: they become `dead`); how many were dropped, or `None` when
+    /// there was no such endpoint.
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError>;
 
     /// Whether the store keeps verified `webhook-id`s itself ([`EventStore::seen_webhook_id`],
     /// [`EventStore::remember_webhook_id`]), shared by every process on it and as long as

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 
+use super::endpoints::{self, Endpoint};
 use super::memory::MemoryStore;
 use super::postgres::testdb::TestDb;
 use super::postgres::{PostgresOptions, PostgresStore};
@@ -14,6 +15,7 @@ use super::store::{
     EventStore, Headers, Inserted, NewEvent, NextState, Signature, SignatureHeaders,
     SignatureScheme, model_id,
 };
+use super::store::{EndpointWrite, Put};
 use super::verify::Seen;
 
 /// A backend under test, and what must live as long as it.
@@ -205,6 +207,41 @@ async fn listing_filters_and_pages(b: Backend) {
         ..Default::default()
     };
     assert!(s.list(&future).await.unwrap().is_empty());
+}
+
+/// Newest first, paged by `before`, filtered by type; eviction moves the oldest end.
+async fn listing_newest_first(b: Backend) {
+    let s = &*b.store;
+    for id in 1..=6 {
+        let kind = if id % 2 == 0 { "even" } else { "odd" };
+        put(s, id, kind, &body(id, ""), &[]).await;
+    }
+    let newest = |before, event_type: Option<&str>| EventQuery {
+        before,
+        event_type: event_type.map(Into::into),
+        newest_first: true,
+        limit: 2,
+        ..Default::default()
+    };
+    let ids = |events: &[super::store::StoredEvent]| {
+        events.iter().filter_map(|e| e.event_id).collect::<Vec<_>>()
+    };
+    // Capacity 5: event 1 is gone.
+    let page = s.list(&newest(None, None)).await.unwrap();
+    assert_eq!(ids(&page), [6, 5]);
+    let page = s.list(&newest(Some(page[1].seq), None)).await.unwrap();
+    assert_eq!(ids(&page), [4, 3]);
+    let page = s.list(&newest(Some(page[1].seq), None)).await.unwrap();
+    assert_eq!(ids(&page), [2], "the last page stops at the oldest kept");
+    let odd = s.list(&newest(None, Some("odd"))).await.unwrap();
+    assert_eq!(ids(&odd), [5, 3]);
+    let odd = s
+        .list(&newest(Some(odd[1].seq), Some("odd")))
+        .await
+        .unwrap();
+    assert!(odd.is_empty(), "event 1 was evicted");
+    let none_before_first = s.list(&newest(Some(0), None)).await.unwrap();
+    assert!(none_before_first.is_empty());
 }
 
 async fn the_oldest_is_evicted(b: Backend) {
@@ -629,6 +666,147 @@ async fn deliveries_know_their_events_string_id(b: Backend) {
     assert_eq!((again.id, again.webhook_id.as_str()), (first.id, "gh-1"));
 }
 
+fn new_endpoint(url: &str, name: Option<&str>, at: chrono::DateTime<Utc>) -> Endpoint {
+    let mut document = serde_json::json!({"url": url, "filter_types": ["a.*"]});
+    if let Some(name) = name {
+        document["name"] = name.into();
+    }
+    endpoints::read(&document, endpoints::Purpose::Create, "")
+        .unwrap()
+        .create(at)
+        .unwrap()
+}
+
+async fn endpoints_are_kept_by_id_and_unique_name(backend: Backend) {
+    let s = &*backend.store;
+    let t0 = Utc::now();
+    let first = new_endpoint("http://127.0.0.1:9/a", Some("alpha"), t0);
+    let second = new_endpoint("http://127.0.0.1:9/b", None, t0 + Duration::seconds(1));
+    assert_eq!(
+        s.put_endpoint(&second, Put::Create).await.unwrap(),
+        EndpointWrite::Done
+    );
+    assert_eq!(
+        s.put_endpoint(&first, Put::Create).await.unwrap(),
+        EndpointWrite::Done
+    );
+    assert_eq!(
+        s.put_endpoint(&first, Put::Create).await.unwrap(),
+        EndpointWrite::IdConflict,
+        "an id is created once"
+    );
+    let listed = s.endpoints().await.unwrap();
+    assert_eq!(
+        listed,
+        [first.clone(), second.clone()],
+        "oldest first, whole"
+    );
+    assert_eq!(s.endpoint(&first.id).await.unwrap().as_ref(), Some(&first));
+    assert_eq!(s.endpoint("alpha").await.unwrap().as_ref(), Some(&first));
+    assert_eq!(s.endpoint("nobody").await.unwrap(), None);
+
+    let mut clash = new_endpoint("http://127.0.0.1:9/c", Some("alpha"), t0);
+    assert_eq!(
+        s.put_endpoint(&clash, Put::Create).await.unwrap(),
+        EndpointWrite::NameTaken
+    );
+    let mut renamed = second.clone();
+    renamed.name = Some("alpha".into());
+    assert_eq!(
+        s.put_endpoint(&renamed, Put::Replace).await.unwrap(),
+        EndpointWrite::NameTaken
+    );
+    renamed.name = Some("beta".into());
+    renamed.disabled = true;
+    endpoints::rotate(
+        &mut renamed,
+        "whsec_x".into(),
+        chrono::Duration::hours(1),
+        t0,
+    );
+    assert_eq!(
+        s.put_endpoint(&renamed, Put::Replace).await.unwrap(),
+        EndpointWrite::Done
+    );
+    assert_eq!(s.endpoint("beta").await.unwrap().as_ref(), Some(&renamed));
+    clash.id = "ep_nonesuch".into();
+    clash.name = None;
+    assert_eq!(
+        s.put_endpoint(&clash, Put::Replace).await.unwrap(),
+        EndpointWrite::IdConflict,
+        "only an existing endpoint is replaced"
+    );
+
+    assert_eq!(s.delete_endpoint(&first.id).await.unwrap(), Some(0));
+    assert_eq!(s.delete_endpoint(&first.id).await.unwrap(), None);
+    assert_eq!(s.endpoints().await.unwrap(), [renamed]);
+    let reused = new_endpoint("http://127.0.0.1:9/d", Some("alpha"), t0);
+    assert_eq!(
+        s.put_endpoint(&reused, Put::Create).await.unwrap(),
+        EndpointWrite::Done,
+        "a deleted endpoint's name is free again"
+    );
+}
+
+async fn deleting_an_endpoint_drops_its_waiting_deliveries(backend: Backend) {
+    let s = &*backend.store;
+    let endpoint = new_endpoint("http://127.0.0.1:9/a", None, Utc::now());
+    s.put_endpoint(&endpoint, Put::Create).await.unwrap();
+    let target: Arc<str> = Arc::from(endpoint.id.as_str());
+    let other: Arc<str> = Arc::from("http://127.0.0.1:9/other");
+    for id in 1..=3 {
+        let b = body(id, "x");
+        put(s, id, "t", &b, &[Arc::clone(&target), Arc::clone(&other)]).await;
+    }
+    // One delivered, one awaiting a retry, one pending.
+    let delivered = job(s, &target).await;
+    s.record_attempt(delivered.id, attempt(200), NextState::Delivered)
+        .await
+        .unwrap();
+    let retried = job(s, &target).await;
+    let later = Utc::now() + Duration::hours(1);
+    s.record_attempt(retried.id, attempt(500), NextState::RetryAt(later))
+        .await
+        .unwrap();
+
+    assert_eq!(s.delete_endpoint(&endpoint.id).await.unwrap(), Some(2));
+    let to = |t: &Arc<str>| DeliveryFilter {
+        target: Some(t.to_string()),
+        limit: 100,
+        ..Default::default()
+    };
+    let mut states: Vec<DeliveryStatus> = s
+        .deliveries(&to(&target))
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.status)
+        .collect();
+    states.sort_by_key(|s| s.as_str());
+    assert_eq!(
+        states,
+        [
+            DeliveryStatus::Dead,
+            DeliveryStatus::Dead,
+            DeliveryStatus::Delivered
+        ]
+    );
+    assert!(matches!(
+        s.claim(&target, later + Duration::hours(1)).await.unwrap(),
+        Claim::Idle { .. }
+    ));
+    let others = s.deliveries(&to(&other)).await.unwrap();
+    assert!(
+        others.iter().all(|d| d.status == DeliveryStatus::Pending),
+        "untouched"
+    );
+    assert_eq!(
+        s.delivery_counts().await.unwrap().open,
+        3,
+        "only the other target's"
+    );
+}
+
 macro_rules! contract {
     ($($check:ident($capacity:expr, $pending:expr)),* $(,)?) => {
         mod memory_backend {
@@ -661,6 +839,7 @@ macro_rules! contract {
 contract! {
     dedup_and_conflict(100, 100),
     listing_filters_and_pages(100, 100),
+    listing_newest_first(5, 100),
     the_oldest_is_evicted(3, 100),
     event_types_follow_eviction(3, 100),
     a_full_queue_refuses_new_events(100, 2),
@@ -671,6 +850,8 @@ contract! {
     string_ids_and_event_ids_find_the_same_event(100, 100),
     string_ids_follow_eviction(2, 100),
     deliveries_know_their_events_string_id(100, 100),
+    endpoints_are_kept_by_id_and_unique_name(100, 100),
+    deleting_an_endpoint_drops_its_waiting_deliveries(100, 100),
 }
 
 /// Inserts that arrive together are written in shared transactions (group commit), and

@@ -282,6 +282,8 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
         // A receiver that checks signatures made with the same secret as secrets.txt.
         let receiver = support::Served::start(&["--verify", "standard", "--secret", SECRET]);
         let open = support::Served::start(&[]);
+        // For `send --as PROVIDER`: a receiver that takes any JSON and checks no signature.
+        let any_json = support::Served::start(&["--source", "json"]);
         let url = match subcommand {
             "sign" => format!("http://{}/webhook", receiver.addr),
             _ => format!("http://{}/webhook", open.addr),
@@ -295,6 +297,18 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
         std::fs::create_dir(dir.path().join("events")).unwrap();
         write("events/a.json", &support::event(1));
         write("events/b.json", &format!("[{}]", support::event(2)));
+        // For `validate --schema` and `--source`: a schema, a payload it takes, a Stripe event.
+        write(
+            "order.schema.json",
+            r#"{"type":"object","required":["order"],"properties":{"order":{"type":"string"}}}"#,
+        );
+        std::fs::create_dir(dir.path().join("payloads")).unwrap();
+        write("payloads/o1.json", r#"{"order":"o-1"}"#);
+        std::fs::create_dir(dir.path().join("stripe-events")).unwrap();
+        write(
+            "stripe-events/paid.json",
+            r#"{"id":"evt_1","object":"event","type":"invoice.paid"}"#,
+        );
         std::fs::create_dir_all(dir.path().join(".local/share/bash-completion/completions"))
             .unwrap();
         for example in examples {
@@ -302,6 +316,11 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
                 println!("skipped, curl is not installed: {example}");
                 continue;
             }
+            let url = if example.contains(" --as ") {
+                format!("http://{}/webhook", any_json.addr)
+            } else {
+                url.clone()
+            };
             let ran = run_example(&example, dir.path(), &url, &https_url);
             assert!(
                 ran.status.success(),

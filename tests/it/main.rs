@@ -3,11 +3,14 @@
 
 mod support;
 
+mod browser;
 mod cli;
 mod completions;
+mod endpoints;
 mod hardening;
 mod hardening_cli;
 mod hostile_json;
+mod listen;
 mod model_props;
 mod relay;
 mod relay_process;
@@ -16,6 +19,7 @@ mod send;
 mod sender_faults;
 mod serve;
 mod signing;
+mod sources;
 mod store_migration;
 mod store_sqlite;
 mod store_sqlite_relay;

@@ -26,6 +26,8 @@ fn relay(targets: Vec<Target>, schedule_ms: &[u64]) -> RelayConfig {
         timeout: Duration::from_secs(5),
         concurrency: 4,
         signer: None,
+        original_headers: false,
+        circuit: Default::default(),
     }
 }
 
@@ -349,6 +351,7 @@ async fn forward_secret_signs_every_attempt_with_a_fresh_timestamp_and_the_same_
     let config = RelayConfig {
         concurrency: 1,
         signer: Signer::new(vec![secret.clone()]),
+        circuit: Default::default(),
         policy: RetryPolicy {
             jitter: 0.0,
             ..RetryPolicy::schedule(vec![Duration::from_millis(1100)])

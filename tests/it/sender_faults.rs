@@ -267,6 +267,8 @@ async fn relay(url: &str, timeout: Duration) -> (Value, Duration) {
         timeout,
         concurrency: 1,
         signer: None,
+        original_headers: false,
+        circuit: Default::default(),
     };
     let app = App::with_relay(config, 100).await;
     let started = Instant::now();

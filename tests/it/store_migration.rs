@@ -198,7 +198,11 @@ async fn a_version_2_sqlite_store_migrates_without_loss_and_across_a_restart() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, hookrelay::server::sqlite::SCHEMA_VERSION);
+    let endpoints: i64 = conn
+        .query_row("SELECT count(*) FROM endpoints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(endpoints, 0, "the endpoints table is made, empty");
     let next_delivery: i64 = conn
         .query_row(
             "SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'",
@@ -262,7 +266,13 @@ async fn a_version_1_postgres_database_migrates_without_loss() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, hookrelay::server::postgres::SCHEMA_VERSION);
+    let endpoints: i64 = pg
+        .query_one("SELECT count(*) FROM endpoints", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(endpoints, 0, "the endpoints table is made, empty");
 }
 
 /// The PostgreSQL schema of version 1 as released, verbatim, with its version recorded.

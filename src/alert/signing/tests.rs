@@ -108,6 +108,7 @@ fn timestamps_outside_the_tolerance_are_refused_either_way() {
     assert_eq!(
         verify_at(SIGNATURE, BODY, &ts, TS + 301),
         Err(VerifyError::TimestampTooOld {
+            header: HEADER_TIMESTAMP,
             age: 301,
             tolerance: 300
         })
@@ -242,4 +243,83 @@ fn message_ids_refuse_dots_and_blanks() {
     for bad in ["", "a.b", "has space", "é"] {
         assert!(MessageId::new(bad).is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn stripe_signs_t_dot_body_and_checks_t_within_the_tolerance() {
+    let secret = Secret::raw("whsec_test_secret").unwrap();
+    let header = stripe_signature(&secret, TS, BODY);
+    assert!(header.starts_with(&format!("t={TS},v1=")), "{header}");
+    let verify = |header: &str, now| {
+        verify_stripe_at(
+            std::slice::from_ref(&secret),
+            header,
+            BODY,
+            Tolerance::default(),
+            now,
+        )
+    };
+    assert_eq!(verify(&header, TS), Ok(()));
+    // A second v1 (a rolled secret) and a v0 entry are allowed beside the matching one.
+    assert_eq!(verify(&format!("{header},v1=00,v0=ab"), TS), Ok(()));
+    assert_eq!(
+        verify(&header, TS + 301).unwrap_err().reason(),
+        "timestamp_too_old"
+    );
+    assert_eq!(
+        verify(&one_off(&header, header.len() - 1), TS),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    assert_eq!(verify("v1=abc", TS).unwrap_err().reason(), "missing_header");
+}
+
+#[test]
+fn slack_signs_v0_timestamp_body() {
+    let secret = Secret::raw("8f742231b10e8888abcd99yyyzzz85a5").unwrap();
+    let signature = slack_signature(&secret, TS, BODY);
+    assert!(
+        signature.starts_with("v0=") && signature.len() == 67,
+        "{signature}"
+    );
+    let ts = TS.to_string();
+    let verify = |sig: &str, now| {
+        verify_slack_at(
+            std::slice::from_ref(&secret),
+            &ts,
+            sig,
+            BODY,
+            Tolerance::default(),
+            now,
+        )
+    };
+    assert_eq!(verify(&signature, TS), Ok(()));
+    assert_eq!(
+        verify(&signature.to_uppercase().replace("V0=", "v0="), TS),
+        Ok(())
+    );
+    assert_eq!(
+        verify(&signature, TS - 301).unwrap_err().reason(),
+        "timestamp_too_new"
+    );
+    let message = verify(&signature, TS + 301).unwrap_err().to_string();
+    assert!(
+        message.starts_with("x-slack-request-timestamp is 301s"),
+        "{message}"
+    );
+}
+
+#[test]
+fn shopify_signs_the_body_in_base64() {
+    let secret = Secret::raw("hush").unwrap();
+    let mut headers = HeaderMap::new();
+    let signature = shopify_signature(&secret, BODY);
+    headers.insert(HEADER_SHOPIFY, HeaderValue::from_str(&signature).unwrap());
+    assert_eq!(
+        verify_shopify(std::slice::from_ref(&secret), &headers, BODY),
+        Ok(())
+    );
+    assert_eq!(
+        verify_shopify(&[secret], &headers, b"{}"),
+        Err(VerifyError::NoMatchingSignature)
+    );
 }

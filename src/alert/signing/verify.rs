@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::Mac as _;
 use http::header::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::{
-    HEADER_GITHUB, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, github_signature,
-    now_unix, signed_content, standard_mac,
+    HEADER_GITHUB, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret, now_unix, signed_content,
+    standard_mac,
 };
 
 /// How far a `webhook-timestamp` may be from now, either way.
@@ -34,12 +35,20 @@ impl Default for Tolerance {
 pub enum VerifyError {
     #[error("the {0} header is missing")]
     MissingHeader(&'static str),
-    #[error("webhook-timestamp must be integer unix seconds, got {0:?}")]
-    BadTimestamp(String),
-    #[error("webhook-timestamp is {age}s in the past, beyond the tolerance of {tolerance}s")]
-    TimestampTooOld { age: u64, tolerance: u64 },
-    #[error("webhook-timestamp is {ahead}s in the future, beyond the tolerance of {tolerance}s")]
-    TimestampTooNew { ahead: u64, tolerance: u64 },
+    #[error("{header} must be integer unix seconds, got {got:?}")]
+    BadTimestamp { header: &'static str, got: String },
+    #[error("{header} is {age}s in the past, beyond the tolerance of {tolerance}s")]
+    TimestampTooOld {
+        header: &'static str,
+        age: u64,
+        tolerance: u64,
+    },
+    #[error("{header} is {ahead}s in the future, beyond the tolerance of {tolerance}s")]
+    TimestampTooNew {
+        header: &'static str,
+        ahead: u64,
+        tolerance: u64,
+    },
     #[error("no signature matches the body and any of the secrets")]
     NoMatchingSignature,
 }
@@ -50,15 +59,40 @@ impl VerifyError {
     pub fn reason(&self) -> &'static str {
         match self {
             VerifyError::MissingHeader(_) => "missing_header",
-            VerifyError::BadTimestamp(_) => "bad_timestamp",
+            VerifyError::BadTimestamp { .. } => "bad_timestamp",
             VerifyError::TimestampTooOld { .. } => "timestamp_too_old",
             VerifyError::TimestampTooNew { .. } => "timestamp_too_new",
             VerifyError::NoMatchingSignature => "no_matching_signature",
         }
     }
+
+    /// The same error naming `header` as where the timestamp came from.
+    pub fn in_header(self, name: &'static str) -> Self {
+        match self {
+            VerifyError::BadTimestamp { got, .. } => {
+                VerifyError::BadTimestamp { header: name, got }
+            }
+            VerifyError::TimestampTooOld { age, tolerance, .. } => VerifyError::TimestampTooOld {
+                header: name,
+                age,
+                tolerance,
+            },
+            VerifyError::TimestampTooNew {
+                ahead, tolerance, ..
+            } => VerifyError::TimestampTooNew {
+                header: name,
+                ahead,
+                tolerance,
+            },
+            other => other,
+        }
+    }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, VerifyError> {
+pub(super) fn header<'a>(
+    headers: &'a HeaderMap,
+    name: &'static str,
+) -> Result<&'a str, VerifyError> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -118,7 +152,10 @@ pub fn parse_timestamp(text: &str) -> Result<i64, VerifyError> {
     digits
         .then(|| text.parse::<i64>().ok())
         .flatten()
-        .ok_or_else(|| VerifyError::BadTimestamp(text.chars().take(40).collect()))
+        .ok_or_else(|| VerifyError::BadTimestamp {
+            header: HEADER_TIMESTAMP,
+            got: text.chars().take(40).collect(),
+        })
 }
 
 /// Checks `timestamp` against `now` within `tolerance`.
@@ -132,10 +169,12 @@ pub fn check_timestamp(timestamp: i64, now: i64, tolerance: Tolerance) -> Result
     match (diff > 0, off > limit) {
         (_, false) => Ok(()),
         (true, true) => Err(VerifyError::TimestampTooOld {
+            header: HEADER_TIMESTAMP,
             age: off,
             tolerance: limit,
         }),
         (false, true) => Err(VerifyError::TimestampTooNew {
+            header: HEADER_TIMESTAMP,
             ahead: off,
             tolerance: limit,
         }),
@@ -179,15 +218,50 @@ pub fn verify_github(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), VerifyError> {
-    let given = header(headers, HEADER_GITHUB)?.to_ascii_lowercase();
-    let matched = secrets.iter().fold(subtle::Choice::from(0), |any, secret| {
-        any | github_signature(secret, body)
-            .as_bytes()
-            .ct_eq(given.as_bytes())
-    });
-    if bool::from(matched) {
+    let given = header(headers, HEADER_GITHUB)?;
+    let given = given
+        .get(..7)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("sha256="))
+        .map(|_| &given[7..]);
+    let expected: Vec<[u8; 32]> = secrets.iter().map(|s| mac_of(s, &[body])).collect();
+    if given.is_some_and(|hex| any_equal_hex(&expected, hex)) {
         Ok(())
     } else {
         Err(VerifyError::NoMatchingSignature)
     }
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under `secret`.
+pub(super) fn mac_of(secret: &Secret, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = secret.mac();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `given` equals any of `expected`; every one is compared, so timing does not
+/// tell which secret matched.
+pub(super) fn any_equal(expected: &[[u8; 32]], given: &[u8]) -> bool {
+    let matched = expected.iter().fold(subtle::Choice::from(0), |any, e| {
+        any | e.as_slice().ct_eq(given)
+    });
+    bool::from(matched)
+}
+
+/// Whether the hex text `given` spells any of the `expected` MACs (either case).
+pub(super) fn any_equal_hex(expected: &[[u8; 32]], given: &str) -> bool {
+    let mut bytes = [0u8; 32];
+    let text = given.as_bytes();
+    if text.len() != 64 {
+        return false;
+    }
+    let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
+    for (byte, pair) in bytes.iter_mut().zip(text.chunks(2)) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(high), Some(low)) => *byte = (high << 4) | low,
+            _ => return false,
+        }
+    }
+    any_equal(expected, &bytes)
 }

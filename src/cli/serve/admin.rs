@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
@@ -146,11 +147,15 @@ impl Listeners {
         let limits = state.config.limits.clone();
         let stop = CancellationToken::new();
         let signalled = stop.clone();
+        let hub = Arc::clone(&state.stream);
         let signal = tokio::spawn(async move {
             tokio::select! {
                 () = shutdown => signalled.cancel(),
                 () = signalled.cancelled() => {},
             }
+            // Streams go on as long as their clients listen: end them, or the graceful
+            // shutdown would wait for them.
+            hub.close();
         });
         let side = if self.admin.is_some() {
             Side::Public

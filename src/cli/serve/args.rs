@@ -16,6 +16,7 @@ use crate::cli::values::{
     parse_route, parse_size, parse_store,
 };
 use crate::cli::verify::parse_tolerance;
+use crate::source::Locator;
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -29,16 +30,26 @@ Examples:
   hookrelay serve --tls-cert cert.pem --tls-key key.pem   # https; SIGHUP re-reads both
   hookrelay serve --host 0.0.0.0 --admin-listen 127.0.0.1:5001   # admin endpoints apart
 
+Sources (what POST /webhook takes; the event model by default):
+  hookrelay serve --source github --secret-file github-secret.txt   # GitHub's deliveries
+  hookrelay serve --source stripe=/webhook/stripe --source shopify=/webhook/shopify \
+    --source-secret stripe=whsec_... --source-secret shopify=...    # several, each on its path
+  hookrelay serve --source schema:order.schema.json --id-from /order/id --type-from header:X-Kind
+
 Endpoints (public: POST /webhook and GET /healthz; every other one is admin):
   POST /webhook                       receive an event (200, 400, 401, 408, 409, 413, 415, 422, 503)
+  POST /webhook/{name}                the same, read by the source mounted there (404 if none)
   GET  /events                        stored events, oldest first
-                                      (?event_type= &since= &limit= &cursor=)
-  GET  /events/{event_id}             one event (404 when absent)
-  GET  /events/{event_id}/body        its original body, byte for byte
-  GET  /events/{event_id}/deliveries  its deliveries, every attempt
-  POST /events/{event_id}/replay      deliver it again (?target=URL)
+                                      (?event_type= &since= &limit= &cursor=
+                                       &order=desc &summary=true)
+  GET  /events/{id}                   one event, by id (evt_123) or event_id (123),
+                                      with its headers (404 when absent)
+  GET  /events/{id}/body              its original body, byte for byte
+  GET  /events/{id}/deliveries        its deliveries, every attempt
+  POST /events/{id}/replay            deliver it again (?target=URL)
   GET  /deliveries                    deliveries (?status= &target= &event_id= &limit= &cursor=)
   POST /deliveries/replay             deliver matching ones again (?status=dead &target=)
+  GET  /                             the inspector page, in a browser (no token needed)
   GET  /metrics                       Prometheus metrics
   GET  /openapi.json                  this API as an OpenAPI 3.1 description
   GET  /healthz                       200 while serving
@@ -95,11 +106,47 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub secrets: SecretSource,
 
-    /// How far webhook-timestamp may be from now, or 'off'
+    /// How far a signed timestamp (webhook-timestamp, Stripe's t=, Slack's) may be from
+    /// now, or 'off'
     #[arg(long, env = "HOOKRELAY_VERIFY_TOLERANCE", default_value = "5m",
           value_name = "DURATION|off", value_parser = parse_tolerance)]
     pub verify_tolerance: Tolerance,
 
+    /// What POST /webhook takes: event, github, stripe, standard, shopify, slack, json or
+    /// schema:FILE; NAME=/webhook/PATH mounts one more on its own path (repeatable)
+    #[arg(long, env = "HOOKRELAY_SOURCE", value_name = "NAME[=PATH]", value_delimiter = ',',
+          value_parser = parse_source_arg, help_heading = "Sources")]
+    pub source: Vec<SourceArg>,
+
+    /// The secret of a mounted source, KEY=SECRET with KEY its path (/webhook/gh), the
+    /// path's last part (gh) or the source's name (github); repeatable, one a line in the
+    /// env var. POST /webhook's source takes --secret
+    #[arg(long, env = "HOOKRELAY_SOURCE_SECRET", value_name = "KEY=SECRET", hide_env_values = true,
+          value_delimiter = '\n', value_parser = secret_text, help_heading = "Sources")]
+    pub source_secret: Vec<SecretText>,
+
+    /// Read a mounted source's secrets from a file, one a line: KEY=PATH, KEY as for
+    /// --source-secret (repeatable)
+    #[arg(
+        long,
+        env = "HOOKRELAY_SOURCE_SECRET_FILE",
+        value_name = "KEY=PATH",
+        value_delimiter = ',',
+        help_heading = "Sources"
+    )]
+    pub source_secret_file: Vec<String>,
+
+    /// With json or schema:FILE: where each event's id is, header:NAME or a JSON Pointer
+    /// such as /data/id [default: a generated id]
+    #[arg(long, env = "HOOKRELAY_ID_FROM", value_name = "LOCATION",
+          value_parser = parse_locator, help_heading = "Sources")]
+    pub id_from: Option<Locator>,
+
+    /// With json or schema:FILE: where each event's type is, header:NAME or a JSON Pointer
+    /// [default: the type json]
+    #[arg(long, env = "HOOKRELAY_TYPE_FROM", value_name = "LOCATION",
+          value_parser = parse_locator, help_heading = "Sources")]
+    pub type_from: Option<Locator>,
     /// Keep the values of Authorization, Cookie and Proxy-Authorization in the stored
     /// headers (redacted by default)
     #[arg(long, env = "HOOKRELAY_KEEP_SECRET_HEADERS",
@@ -165,6 +212,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_MAX_INFLIGHT", default_value_t = 1024, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
     pub max_inflight: u32,
+
+    /// Event streams (GET /events/stream) open at once; beyond it the answer is 503
+    #[arg(long, env = "HOOKRELAY_MAX_STREAMS", default_value_t = 16, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    pub max_streams: u32,
 
     /// Serve https with this PEM certificate chain (with --tls-key); SIGHUP reloads it
     #[arg(
@@ -246,6 +298,13 @@ pub struct ServeArgs {
           value_delimiter = '\n', value_parser = parse_header, help_heading = "Relay")]
     pub forward_header: Vec<(HeaderName, HeaderValue)>,
 
+    /// Which headers of the received request go on with each delivery: none, or original
+    /// (the sender's, e.g. X-GitHub-Event and X-Hub-Signature-256, less Host, hop-by-hop
+    /// ones and webhook-*; --forward-header's are added over them)
+    #[arg(long, env = "HOOKRELAY_FORWARD_HEADERS", value_enum, default_value_t = ForwardHeaders::None,
+          value_name = "WHICH", help_heading = "Relay")]
+    pub forward_headers: ForwardHeaders,
+
     /// Sign forwarded deliveries with this whsec_ secret (Standard Webhooks; repeatable)
     #[arg(long, env = "HOOKRELAY_FORWARD_SECRET", value_name = "SECRET", hide_env_values = true,
           value_parser = secret_text, help_heading = "Relay")]
@@ -290,6 +349,16 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..), help_heading = "Relay")]
     pub forward_threads: u16,
 
+    /// Failed attempts in a row that open an endpoint's circuit (then one probe at a time)
+    #[arg(long, env = "HOOKRELAY_CIRCUIT_FAILURES", default_value_t = 5, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "Relay")]
+    pub circuit_failures: u32,
+
+    /// An endpoint failing this long, without a success, is disabled
+    #[arg(long, env = "HOOKRELAY_CIRCUIT_DISABLE_AFTER", default_value = "5d", value_name = "DURATION",
+          value_parser = parse_duration, help_heading = "Relay")]
+    pub circuit_disable_after: Duration,
+
     /// On SIGTERM, time given to attempts in flight before exiting
     #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Relay")]
@@ -320,6 +389,15 @@ pub enum VerifyScheme {
     Github,
 }
 
+/// Which received headers a delivery carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardHeaders {
+    /// Only hookrelay's own and --forward-header's
+    None,
+    /// The sender's, as they arrived
+    Original,
+}
+
 /// How hard the sqlite store pushes each commit to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SyncMode {
@@ -334,4 +412,35 @@ pub enum SyncMode {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// One `--source`: a source's name (`github`, `schema:FILE`) and the path it is mounted on,
+/// or `None` for `POST /webhook`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceArg {
+    pub name: String,
+    pub path: Option<String>,
+}
+
+fn parse_source_arg(text: &str) -> Result<SourceArg, String> {
+    // The last '=' before a path: a schema file's name may hold one too.
+    match text.rfind("=/") {
+        Some(at) => {
+            let path = &text[at + 1..];
+            crate::server::mounts::check_path(path)?;
+            Ok(SourceArg {
+                name: text[..at].to_string(),
+                path: Some(path.to_string()),
+            })
+        }
+        None => Ok(SourceArg {
+            name: text.to_string(),
+            path: None,
+        }),
+    }
+}
+
+fn parse_locator(text: &str) -> Result<Locator, String> {
+    text.parse()
+        .map_err(|e: crate::source::LocatorError| e.to_string())
 }

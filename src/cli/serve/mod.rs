@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod sources;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use crate::alert::{ClientOptions, RetryPolicy};
 use crate::server::admin::AdminAuth;
 use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
+use crate::server::mounts::Mounts;
 use crate::server::postgres::{PostgresOptions, PostgresStore};
-use crate::server::relay::{Relay, RelayConfig, Target};
+use crate::server::relay::{CircuitConfig, Relay, RelayConfig, Target};
 use crate::server::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::server::store::EventStore;
 use crate::server::threads::RuntimeThreads;
@@ -27,7 +29,7 @@ use crate::server::verify::{Scheme, Verification};
 
 use crate::server::{AppState, Config};
 
-pub use args::{LogFormat, ServeArgs, SyncMode, VerifyScheme};
+pub use args::{ForwardHeaders, LogFormat, ServeArgs, SourceArg, SyncMode, VerifyScheme};
 
 use super::secret_options::{SecretKind, SecretText};
 use super::values::StoreSpec;
@@ -35,6 +37,7 @@ use super::values::StoreSpec;
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
     let verify = verification(&args)?;
+    let mounts = sources::mounts(&args).context("--source")?;
     let admin_auth = admin::auth(&args)?;
     let relay_config = relay_config(&args)?;
     let outbound = outbound(&args)?;
@@ -69,7 +72,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Ok(store) => store,
             Err(url) => open_postgres(&args, &url).await?,
         };
-        let config = config(&args, verify, admin_auth);
+        let config = Config {
+            mounts,
+            ..config(&args, verify, admin_auth)
+        };
         serve(args, store, config, tls, relay_config, outbound).await
     })?;
     Ok(super::exit(super::EXIT_OK))
@@ -143,7 +149,7 @@ async fn serve(
 
     let mut state = AppState::new(store.clone(), config);
     let relay = match relay_config {
-        Some(config) => Some(start_relay(&args, config, store.clone(), outbound)?),
+        Some(config) => Some(start_relay(&args, config, store.clone(), outbound).await?),
         None => None,
     };
     if let Some((relay, _)) = &relay {
@@ -168,15 +174,17 @@ fn config(args: &ServeArgs, verify: Option<Verification>, admin: AdminAuth) -> C
             body_timeout: args.body_timeout,
             idle_timeout: args.idle_timeout,
             max_inflight: args.max_inflight as usize,
+            max_streams: args.max_streams as usize,
         },
         admin,
+        mounts: Mounts::default(),
         keep_secret_headers: args.keep_secret_headers,
     }
 }
 
 /// The relay with its delivery workers running on threads of their own
 /// (`server::threads`), apart from the runtime that serves requests.
-fn start_relay(
+async fn start_relay(
     args: &ServeArgs,
     config: RelayConfig,
     store: Arc<dyn EventStore>,
@@ -186,6 +194,11 @@ fn start_relay(
     let threads = RuntimeThreads::start("relay", usize::from(args.forward_threads))
         .context("starting the relay's threads")?;
     relay.start_on(threads.handles())?;
+    // Stored endpoints (`POST /endpoints`) are delivered to as well.
+    relay
+        .reload_endpoints()
+        .await
+        .context("reading the stored endpoints")?;
     Ok((relay, threads))
 }
 
@@ -231,11 +244,8 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         route: Some(pattern.clone()),
     });
     let targets: Vec<Target> = all.chain(routed).collect();
-    if targets.is_empty() {
-        if !args.forward_secret.is_empty() {
-            anyhow::bail!("--forward-secret needs a target: --forward-to or --route");
-        }
-        return Ok(None);
+    if targets.is_empty() && !args.forward_secret.is_empty() {
+        anyhow::bail!("--forward-secret needs a target: --forward-to or --route");
     }
     let secrets = SecretText::parse_all(&args.forward_secret, SecretKind::Whsec)
         .context("--forward-secret")?;
@@ -247,6 +257,12 @@ fn relay_config(args: &ServeArgs) -> anyhow::Result<Option<RelayConfig>> {
         timeout: args.forward_timeout,
         concurrency: usize::from(args.forward_concurrency),
         signer: Signer::new(secrets),
+        original_headers: args.forward_headers == ForwardHeaders::Original,
+        circuit: CircuitConfig {
+            failures: args.circuit_failures,
+            disable_after: args.circuit_disable_after,
+            ..CircuitConfig::default()
+        },
     }))
 }
 
@@ -264,6 +280,16 @@ fn outbound(args: &ServeArgs) -> anyhow::Result<ClientOptions> {
 
 /// The verification `--verify` asks for, with its secrets.
 fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
+    if let Some(main) = sources::main_source(args) {
+        if let Some(scheme) = args.verify {
+            let scheme = format!("{scheme:?}").to_lowercase();
+            anyhow::bail!(
+                "--verify {scheme} is for the event model; --source {} checks its own signature whenever --secret is given",
+                main.name
+            );
+        }
+        return Ok(None);
+    }
     let Some(scheme) = args.verify else {
         if !args.secrets.load(SecretKind::Raw)?.is_empty() {
             anyhow::bail!("a secret was given without --verify standard|github");

@@ -284,7 +284,22 @@ where
         async move {
             let mut response = handling.await;
             // Writing the answer is watched by `Watched` (a client that stops reading it).
-            drop(busy);
+            // A stream's answer keeps the connection from being idle while it is written.
+            if response
+                .extensions()
+                .get::<crate::server::stream::sse::Streaming>()
+                .is_some()
+            {
+                let streaming = busy.into_streaming();
+                response = response.map(|body| {
+                    Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                        let _ = &streaming;
+                        frame
+                    }))
+                });
+            } else {
+                drop(busy);
+            }
             if let Some(told) = told
                 && !response.headers().contains_key(header::CONNECTION)
             {

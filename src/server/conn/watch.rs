@@ -39,6 +39,9 @@ pub(super) struct Watch {
     lingering_since: AtomicU64,
     /// The server is stopping: a connection that ends does not linger.
     stopping: AtomicBool,
+    /// Answers being written that go on for as long as the client listens (event
+    /// streams): the connection is not idle while one is.
+    streaming: AtomicUsize,
 }
 
 /// At most this much of what a client still sends after the last answer is read (and
@@ -59,6 +62,7 @@ impl Watch {
             blocked_since: AtomicU64::new(NONE),
             lingering_since: AtomicU64::new(NONE),
             stopping: AtomicBool::new(false),
+            streaming: AtomicUsize::new(0),
         }
     }
 
@@ -124,6 +128,9 @@ impl Watch {
         if blocked != NONE {
             return Some((self.at(blocked) + idle, "response not read"));
         }
+        if self.streaming.load(Ordering::Acquire) > 0 {
+            return None;
+        }
         let head = self.head_since.load(Ordering::Acquire);
         if head != NONE {
             return Some((self.at(head) + header, "request headers too slow"));
@@ -152,6 +159,27 @@ impl Watch {
             };
             tokio::time::sleep_until(wake).await;
         }
+    }
+}
+
+/// Marks its connection as writing a stream until dropped with the stream's body.
+pub(super) struct Streaming(Arc<Watch>);
+
+impl Busy {
+    /// The handler answered with a stream: the connection stays marked until it ends.
+    pub(super) fn into_streaming(self) -> Streaming {
+        let watch = Arc::clone(&self.0);
+        watch.streaming.fetch_add(1, Ordering::AcqRel);
+        drop(self);
+        Streaming(watch)
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let watch = &self.0;
+        watch.free_since.store(watch.now(), Ordering::Release);
+        watch.streaming.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -30,17 +30,29 @@ pub struct EventView<'a> {
     pub timestamp: Option<String>,
     pub description: Option<String>,
     pub received_at: String,
-    pub body: Option<&'a RawValue>,
-    #[serde(serialize_with = "header_pairs")]
-    pub headers: &'a Headers,
+    /// Bytes of the body as received.
+    pub size: usize,
+    /// `None` when left out (`GET /events?summary=true`); `Some(None)`, shown as `null`,
+    /// for a body that is not JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Option<&'a RawValue>>,
+    /// `None` when left out (`GET /events?summary=true`).
+    #[serde(
+        serialize_with = "header_pairs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub headers: Option<&'a Headers>,
     pub headers_truncated: bool,
     pub signature: Option<Signature>,
 }
 
 /// `[["name","value"], …]`; a value that is not UTF-8 is shown with U+FFFD in its place.
-fn header_pairs<S: Serializer>(headers: &&Headers, serializer: S) -> Result<S::Ok, S::Error> {
+fn header_pairs<S: Serializer>(
+    headers: &Option<&Headers>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let mut seq = serializer.serialize_seq(None)?;
-    for (name, value) in headers.iter() {
+    for (name, value) in headers.iter().flat_map(|h| h.iter()) {
         seq.serialize_element(&(name, String::from_utf8_lossy(value)))?;
     }
     seq.end()
@@ -62,8 +74,9 @@ pub fn event_view(stored: &StoredEvent) -> EventView<'_> {
         received_at: stored
             .received_at
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        body,
-        headers: &stored.headers,
+        size: stored.body.len(),
+        body: Some(body),
+        headers: Some(&stored.headers),
         headers_truncated: stored.headers.truncated(),
         signature: stored.signature,
     }
@@ -111,9 +124,23 @@ pub struct ListParams {
     since: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+    order: Option<Order>,
+    /// `true` leaves each event's body and headers out: a list of what arrived stays small
+    /// however large the bodies are.
+    summary: Option<bool>,
 }
 
-/// `GET /events`: stored events, oldest first, filtered and paged.
+/// The order of `GET /events`: by arrival, oldest (`asc`, the default) or newest first.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Order {
+    Asc,
+    Desc,
+}
+
+/// `GET /events`: stored events, oldest first (newest with `?order=desc`), filtered and
+/// paged: the cursor is the last event's `seq`, and the next page starts after it in the
+/// order asked for.
 pub async fn events_index(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -121,7 +148,7 @@ pub async fn events_index(
     let Query(params) = params?;
     let limit = page_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let since = params.since.as_deref().map(parse_since).transpose()?;
-    let after = match params.cursor.as_deref() {
+    let cursor = match params.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(c.parse::<u64>().map_err(|_| {
             ApiError::BadRequest(format!(
@@ -129,15 +156,29 @@ pub async fn events_index(
             ))
         })?),
     };
+    let newest_first = params.order == Some(Order::Desc);
     let query = EventQuery {
         event_type: params.event_type,
         since,
-        after,
+        after: cursor.filter(|_| !newest_first),
+        before: cursor.filter(|_| newest_first),
+        newest_first,
         limit: limit + 1,
     };
     let mut events = state.store.list(&query).await?;
     let next_cursor = one_page(&mut events, limit, |e| e.seq.to_string());
-    let events: Vec<EventView> = events.iter().map(event_view).collect();
+    let summary = params.summary.unwrap_or(false);
+    let events: Vec<EventView> = events
+        .iter()
+        .map(|e| {
+            let mut shown = event_view(e);
+            if summary {
+                shown.body = None;
+                shown.headers = None;
+            }
+            shown
+        })
+        .collect();
     // Serialized from the struct, not through `json!`, so bodies stay byte for byte.
     Ok(Json(Page {
         events,
@@ -189,4 +230,44 @@ pub async fn events_body(
 ) -> Result<Response, ApiError> {
     let stored = find(&state, &path_id(id)?).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], stored.body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::store::{SignatureHeaders, SignatureScheme};
+
+    /// The document a stream reuses for each event: the one `GET /events/{id}` answers.
+    #[test]
+    fn an_event_renders_with_its_ids_headers_and_signature() {
+        let stored = StoredEvent {
+            seq: 9,
+            id: "72d3162e-cc78".into(),
+            event_id: None,
+            event_type: "push".into(),
+            received_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_000_001).unwrap(),
+            body: br#"{"zen":"x"}"#.to_vec(),
+            headers: Headers::from_pairs([("X-GitHub-Event", &b"push"[..]), ("x-b", b"\xff")]),
+            signature: Some(Signature {
+                scheme: SignatureScheme::Github,
+                headers: SignatureHeaders::HubSignature256,
+                verified: true,
+            }),
+        };
+
+        let json: serde_json::Value = serde_json::from_slice(&event_json(&stored)).unwrap();
+
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "seq": 9, "id": "72d3162e-cc78", "event_id": null, "event_type": "push",
+                "timestamp": null, "description": null,
+                "received_at": "2023-11-14T22:13:20.000001Z", "size": 11,
+                "body": {"zen": "x"},
+                "headers": [["x-github-event", "push"], ["x-b", "\u{fffd}"]],
+                "headers_truncated": false,
+                "signature": {"scheme": "github", "headers": "x-hub-signature-256", "verified": true}
+            })
+        );
+    }
 }

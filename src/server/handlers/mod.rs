@@ -1,8 +1,10 @@
-//! HTTP handlers, one file per resource: [`webhook`] receives events, [`events`] reads
+//! HTTP handlers, one file per resource: [`webhook`] receives events ([`sources`] those of
+//! `serve --source`), [`events`] reads
 //! them back, [`status`] answers health and metrics; the relay's deliveries are in
 //! `relay_api`. What they share is here: paging, path ids, the fallbacks.
 
 pub mod events;
+pub mod sources;
 pub mod status;
 pub mod webhook;
 

@@ -1,5 +1,6 @@
 //! `POST /webhook`: check the signature (with `--verify`), the media type and the event,
-//! store it, queue its deliveries, answer.
+//! store it, queue its deliveries, answer. Under `serve --source NAME` the request goes to
+//! that source instead (`sources.rs`).
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -29,6 +30,9 @@ pub async fn webhook(state: &AppState, request: Request) -> Result<Response, Api
     // The whole request rather than a `HeaderMap` extractor, which would clone every header
     // on this hottest path.
     let (parts, body) = request.into_parts();
+    if let Some(mount) = &state.config.mounts.main {
+        return super::sources::from_source(state, mount, &parts.headers, body).await;
+    }
     let result = receive(state, &parts.headers, body).await;
     crate::server::metrics::event_received(match &result {
         Ok((_, Inserted::Duplicate)) => "duplicate",
@@ -40,7 +44,11 @@ pub async fn webhook(state: &AppState, request: Request) -> Result<Response, Api
 }
 
 /// The body, read under the size limit and the body timeout (413, 408).
-async fn body_of(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+pub(super) async fn body_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
     let reading = read_body(headers, body, state.config.max_body_bytes);
     crate::server::limits::within(state.config.limits.body_timeout, reading).await
 }
@@ -104,7 +112,8 @@ async fn receive(
         verify::remember(&*state.store, &state.seen_ids, id, seen).await?;
     }
     match inserted {
-        Inserted::New { .. } => {
+        Inserted::New { seq } => {
+            state.stream.stored(seq);
             if let Some(relay) = &state.relay {
                 targets.iter().for_each(|t| relay.wake(t));
             }
@@ -156,7 +165,7 @@ fn accepted(event_id: i64, duplicate: bool) -> Response {
     response
 }
 
-fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(ApiError::UnsupportedMediaType("no Content-Type".into()));
     };

@@ -265,6 +265,29 @@ impl Deliveries {
         targets
     }
 
+    /// Gives up on every delivery to `target` that waits (pending or awaiting a retry):
+    /// they become dead. How many.
+    pub fn drop_target(&mut self, target: &str) -> usize {
+        let Some(queue) = self.queues.remove(target) else {
+            return 0;
+        };
+        let waiting = queue
+            .ready
+            .into_iter()
+            .chain(queue.retries.into_iter().map(|(_, id)| id));
+        let mut dropped = 0;
+        for id in waiting {
+            if let Some(d) = self.all.get_mut(&id)
+                && matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::Failed)
+            {
+                d.next_due = None;
+                Self::set_status(&mut self.counts, d, DeliveryStatus::Dead);
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
     pub fn counts(&self) -> DeliveryCounts {
         DeliveryCounts {
             by_status: DeliveryStatus::ALL

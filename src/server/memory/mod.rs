@@ -19,9 +19,9 @@ use chrono::{DateTime, Utc};
 use foldhash::{HashMap, HashMapExt};
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, EventKey, EventQuery,
-    EventStore, Inserted, NewEvent, NextState, Signature, StoreError, StoreStats, StoredEvent,
-    model_event_id,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, Endpoint, EndpointWrite,
+    EventKey, EventQuery, EventStore, Inserted, NewEvent, NextState, Put, Signature, StoreError,
+    StoreStats, StoredEvent, model_event_id,
 };
 use deliveries::Deliveries;
 use extras::Extras;
@@ -93,6 +93,8 @@ pub struct MemoryStore {
     capacity: usize,
     max_pending: usize,
     inner: Mutex<Inner>,
+    /// Few and rarely written: apart from the events, under a lock of their own.
+    endpoints: Mutex<Vec<Endpoint>>,
 }
 
 impl MemoryStore {
@@ -119,6 +121,7 @@ impl MemoryStore {
                 evicted: 0,
                 deliveries: Deliveries::default(),
             }),
+            endpoints: Mutex::new(Vec::new()),
         }
     }
 
@@ -288,9 +291,16 @@ impl EventStore for MemoryStore {
 
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let inner = self.lock();
-        let start = query.after.map_or(0, |after| {
-            usize::try_from((after + 1).saturating_sub(inner.first_seq)).unwrap_or(usize::MAX)
-        });
+        // Positions in `slots` of the sequence numbers `after` and `before` bound.
+        let position =
+            |seq: u64| usize::try_from(seq.saturating_sub(inner.first_seq)).unwrap_or(usize::MAX);
+        let start = query
+            .after
+            .map_or(0, |after| position(after.saturating_add(1)));
+        let end = query
+            .before
+            .map_or(inner.slots.len(), position)
+            .min(inner.slots.len());
         let since = query.since.map(|t| t.timestamp_micros());
         // A type no kept event has matches nothing.
         let wanted = match query.event_type.as_deref() {
@@ -300,16 +310,29 @@ impl EventStore for MemoryStore {
             },
             None => None,
         };
-        let found = inner
-            .slots
-            .iter()
-            .enumerate()
-            .skip(start)
-            .filter(|(_, s)| since.is_none_or(|t| s.received_micros >= t))
-            .filter(|(_, s)| wanted.is_none_or(|t| s.event_type == t))
-            .take(query.limit)
-            .map(|(pos, s)| inner.export(inner.first_seq + pos as u64, s))
-            .collect();
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let range = inner.slots.range(start..end).enumerate();
+        let matches = |(_, s): &(usize, &Slot)| {
+            since.is_none_or(|t| s.received_micros >= t) && wanted.is_none_or(|t| s.event_type == t)
+        };
+        let export =
+            |(pos, s): (usize, &Slot)| inner.export(inner.first_seq + (start + pos) as u64, s);
+        let found = if query.newest_first {
+            range
+                .rev()
+                .filter(matches)
+                .take(query.limit)
+                .map(export)
+                .collect()
+        } else {
+            range
+                .filter(matches)
+                .take(query.limit)
+                .map(export)
+                .collect()
+        };
         Ok(found)
     }
 
@@ -350,6 +373,62 @@ impl EventStore for MemoryStore {
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
         Ok(self.lock().deliveries.counts())
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        let mut endpoints = self.endpoints.locked().clone();
+        // As the databases order them: by the microsecond of creation, then id.
+        endpoints.sort_by(|a, b| {
+            (a.created_at.timestamp_micros(), &a.id).cmp(&(b.created_at.timestamp_micros(), &b.id))
+        });
+        Ok(endpoints)
+    }
+
+    async fn endpoint(&self, id_or_name: &str) -> Result<Option<Endpoint>, StoreError> {
+        let endpoints = self.endpoints.locked();
+        Ok(endpoints
+            .iter()
+            .find(|e| e.id == id_or_name)
+            .or_else(|| {
+                endpoints
+                    .iter()
+                    .find(|e| e.name.as_deref() == Some(id_or_name))
+            })
+            .cloned())
+    }
+
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        put: Put,
+    ) -> Result<EndpointWrite, StoreError> {
+        let mut endpoints = self.endpoints.locked();
+        let at = endpoints.iter().position(|e| e.id == endpoint.id);
+        if matches!((put, at), (Put::Create, Some(_)) | (Put::Replace, None)) {
+            return Ok(EndpointWrite::IdConflict);
+        }
+        if endpoint.name.is_some()
+            && endpoints
+                .iter()
+                .any(|e| e.id != endpoint.id && e.name == endpoint.name)
+        {
+            return Ok(EndpointWrite::NameTaken);
+        }
+        match at {
+            Some(at) => endpoints[at] = endpoint.clone(),
+            None => endpoints.push(endpoint.clone()),
+        }
+        Ok(EndpointWrite::Done)
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        let mut endpoints = self.endpoints.locked();
+        let before = endpoints.len();
+        endpoints.retain(|e| e.id != id);
+        if endpoints.len() == before {
+            return Ok(None);
+        }
+        Ok(Some(self.lock().deliveries.drop_target(id)))
     }
 }
 

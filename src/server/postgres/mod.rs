@@ -23,9 +23,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::Row;
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventKey,
-    EventQuery, EventStore, Headers, Inserted, NewEvent, NextState, StoreError, StoreStats,
-    StoredEvent,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, Endpoint,
+    EndpointWrite, EventKey, EventQuery, EventStore, Headers, Inserted, NewEvent, NextState, Put,
+    StoreError, StoreStats, StoredEvent,
 };
 use super::verify::Seen;
 
@@ -114,6 +114,10 @@ impl Drop for PostgresStore {
 }
 
 /// A database error as the store reports it: what failed, and the server's reason.
+fn endpoint_from_doc(doc: &str) -> Result<Endpoint, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError(format!("reading an endpoint: {e}")))
+}
+
 fn failed(what: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
     move |e| {
         let why = e
@@ -341,17 +345,26 @@ impl EventStore for PostgresStore {
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let client = self.client().await?;
         let after = query.after.map(id_sql).unwrap_or(0);
+        let before = query.before.map(id_sql).unwrap_or(i64::MAX);
         let since = query.since.map(micros);
+        // In the text, not a bound parameter: the order is part of the plan.
+        let order = if query.newest_first { "DESC" } else { "ASC" };
         let rows = client
             .query(
                 &format!(
                     "SELECT {EVENT_COLUMNS} FROM events
-                 WHERE seq > $1
-                   AND ($2::BIGINT IS NULL OR received_at >= $2)
-                   AND ($3::TEXT IS NULL OR event_type = $3)
-                 ORDER BY seq LIMIT $4"
+                     WHERE seq > $1 AND seq < $2
+                       AND ($3::BIGINT IS NULL OR received_at >= $3)
+                       AND ($4::TEXT IS NULL OR event_type = $4)
+                     ORDER BY seq {order} LIMIT $5"
                 ),
-                &[&after, &since, &query.event_type, &limit_sql(query.limit)],
+                &[
+                    &after,
+                    &before,
+                    &since,
+                    &query.event_type,
+                    &limit_sql(query.limit),
+                ],
             )
             .await
             .map_err(failed("listing events"))?;
@@ -481,6 +494,96 @@ impl EventStore for PostgresStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT doc FROM endpoints ORDER BY created_at, id", &[])
+            .await
+            .map_err(failed("reading endpoints"))?;
+        rows.iter()
+            .map(|row| endpoint_from_doc(row.get(0)))
+            .collect()
+    }
+
+    async fn endpoint(&self, id_or_name: &str) -> Result<Option<Endpoint>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT doc FROM endpoints WHERE id = $1 OR name = $1
+                 ORDER BY id = $1 DESC LIMIT 1",
+                &[&id_or_name],
+            )
+            .await
+            .map_err(failed("reading an endpoint"))?;
+        row.map(|row| endpoint_from_doc(row.get(0))).transpose()
+    }
+
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        put: Put,
+    ) -> Result<EndpointWrite, StoreError> {
+        let doc = serde_json::to_string(endpoint)
+            .map_err(|e| StoreError(format!("writing an endpoint: {e}")))?;
+        let client = self.client().await?;
+        let written =
+            match put {
+                Put::Create => client
+                    .execute(
+                        "INSERT INTO endpoints (id, name, created_at, doc) VALUES ($1, $2, $3, $4)",
+                        &[
+                            &endpoint.id,
+                            &endpoint.name,
+                            &endpoint.created_at.timestamp_micros(),
+                            &doc,
+                        ],
+                    )
+                    .await,
+                Put::Replace => {
+                    client
+                        .execute(
+                            "UPDATE endpoints SET name = $2, doc = $3 WHERE id = $1",
+                            &[&endpoint.id, &endpoint.name, &doc],
+                        )
+                        .await
+                }
+            };
+        match written {
+            Ok(0) => Ok(EndpointWrite::IdConflict),
+            Ok(_) => Ok(EndpointWrite::Done),
+            Err(e) => match e.as_db_error() {
+                Some(db) if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                    Ok(if db.constraint() == Some("endpoints_name_key") {
+                        EndpointWrite::NameTaken
+                    } else {
+                        EndpointWrite::IdConflict
+                    })
+                }
+                _ => Err(failed("writing an endpoint")(e)),
+            },
+        }
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        let client = self.client().await?;
+        // One statement: the endpoint goes and its waiting deliveries with it, or neither.
+        let row = client
+            .query_one(
+                "WITH gone AS (DELETE FROM endpoints WHERE id = $1 RETURNING id),
+                      dropped AS (
+                          UPDATE deliveries SET status = 'dead', due = NULL
+                          WHERE target = $1 AND status IN ('pending', 'failed')
+                            AND EXISTS (SELECT 1 FROM gone)
+                          RETURNING 1)
+                 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM dropped)",
+                &[&id],
+            )
+            .await
+            .map_err(failed("deleting an endpoint"))?;
+        let (gone, dropped): (i64, i64) = (row.get(0), row.get(1));
+        Ok((gone > 0).then_some(dropped as usize))
     }
 }
 

@@ -70,6 +70,14 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE deliveries ALTER COLUMN event SET NOT NULL;
      ALTER TABLE deliveries ALTER COLUMN event_id DROP NOT NULL;
      CREATE INDEX deliveries_event_text ON deliveries (event);",
+    // 3: endpoints, each a JSON document (`server::endpoints::Endpoint`) under its id and
+    // its unique name.
+    "CREATE TABLE endpoints (
+         id         TEXT   PRIMARY KEY,
+         name       TEXT   CONSTRAINT endpoints_name_key UNIQUE,
+         created_at BIGINT NOT NULL,
+         doc        TEXT   NOT NULL
+     );",
 ];
 
 /// The schema version this binary writes.

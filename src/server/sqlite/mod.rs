@@ -23,8 +23,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::store::{
-    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventKey,
-    EventQuery, EventStore, Inserted, NewEvent, NextState, StoreError, StoreStats, StoredEvent,
+    AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, Endpoint,
+    EndpointWrite, EventKey, EventQuery, EventStore, Inserted, NewEvent, NextState, Put,
+    StoreError, StoreStats, StoredEvent,
 };
 use super::verify::Seen;
 use ops::{Op, Reply};
@@ -200,6 +201,12 @@ impl SqliteStore {
     }
 }
 
+fn endpoint_from_doc(doc: &str) -> rusqlite::Result<Endpoint> {
+    serde_json::from_str(doc).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 fn unexpected(reply: Reply) -> StoreError {
     StoreError(format!("the store's writer answered {reply:?}"))
 }
@@ -313,6 +320,53 @@ impl EventStore for SqliteStore {
                 .collect(),
             open: counts.open(),
         })
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        self.read(|conn| {
+            let mut rows =
+                conn.prepare_cached("SELECT doc FROM endpoints ORDER BY created_at, id")?;
+            let docs = rows.query_map([], |r| r.get::<_, String>(0))?;
+            docs.map(|doc| endpoint_from_doc(&doc?)).collect()
+        })
+        .await
+    }
+
+    async fn endpoint(&self, id_or_name: &str) -> Result<Option<Endpoint>, StoreError> {
+        let key = id_or_name.to_owned();
+        self.read(move |conn| {
+            let doc: Option<String> = rusqlite::OptionalExtension::optional(
+                conn.prepare_cached(
+                    "SELECT doc FROM endpoints WHERE id = ?1 OR name = ?1
+                     ORDER BY id = ?1 DESC LIMIT 1",
+                )?
+                .query_row([&key], |r| r.get(0)),
+            )?;
+            doc.map(|doc| endpoint_from_doc(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        put: Put,
+    ) -> Result<EndpointWrite, StoreError> {
+        let op = Op::PutEndpoint {
+            endpoint: Box::new(endpoint.clone()),
+            put,
+        };
+        match self.writer.call(op).await? {
+            Reply::Endpoint(written) => Ok(written),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        match self.writer.call(Op::DeleteEndpoint(id.to_owned())).await? {
+            Reply::Deleted(deleted) => Ok(deleted),
+            other => Err(unexpected(other)),
+        }
     }
 }
 

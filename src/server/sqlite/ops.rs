@@ -9,8 +9,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::server::store::{
-    AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, Headers, Inserted, NewEvent,
-    NextState, Signature, webhook_id,
+    AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, Endpoint, EndpointWrite,
+    Headers, Inserted, NewEvent, NextState, Put, Signature, webhook_id,
 };
 use crate::server::verify::Seen;
 
@@ -44,6 +44,13 @@ pub enum Op {
         id: String,
         seen: Seen,
     },
+    /// Writes an endpoint whole.
+    PutEndpoint {
+        endpoint: Box<Endpoint>,
+        put: Put,
+    },
+    /// Removes an endpoint by id.
+    DeleteEndpoint(String),
     /// Drops events beyond the capacity (when it was lowered) or older than the retention.
     Trim,
     #[cfg(test)]
@@ -55,6 +62,9 @@ pub enum Reply {
     Inserted(Inserted),
     Claim(Claim),
     Targets(Vec<Arc<str>>),
+    Endpoint(EndpointWrite),
+    /// `None`: no such endpoint; else how many deliveries were dropped.
+    Deleted(Option<usize>),
     Done,
 }
 
@@ -107,6 +117,8 @@ pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -
             }
             Reply::Done
         }
+        Op::PutEndpoint { endpoint, put } => Reply::Endpoint(put_endpoint(conn, endpoint, *put)?),
+        Op::DeleteEndpoint(id) => Reply::Deleted(delete_endpoint(conn, counts, id)?),
         #[cfg(test)]
         Op::Exec(sql) => {
             conn.execute_batch(sql)?;
@@ -116,6 +128,61 @@ pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -
 }
 
 pub type Result<T> = rusqlite::Result<T>;
+
+fn delete_endpoint(conn: &Connection, counts: &mut Counts, id: &str) -> Result<Option<usize>> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM endpoints WHERE id = ?1")?
+        .execute([id])?;
+    if deleted == 0 {
+        return Ok(None);
+    }
+    let mut dropped = 0;
+    for status in [DeliveryStatus::Pending, DeliveryStatus::Failed] {
+        let n = conn
+            .prepare_cached(
+                "UPDATE deliveries SET status = 'dead', due = NULL WHERE target = ?1 AND status = ?2",
+            )?
+            .execute(params![id, status.as_str()])?;
+        counts.add(status, -(n as isize));
+        counts.add(DeliveryStatus::Dead, n as isize);
+        dropped += n;
+    }
+    Ok(Some(dropped))
+}
+
+fn put_endpoint(conn: &Connection, endpoint: &Endpoint, put: Put) -> Result<EndpointWrite> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
+        .query_row([&endpoint.id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if exists != (put == Put::Replace) {
+        return Ok(EndpointWrite::IdConflict);
+    }
+    if let Some(name) = &endpoint.name {
+        let taken = conn
+            .prepare_cached("SELECT 1 FROM endpoints WHERE name = ?1 AND id <> ?2")?
+            .query_row(params![name, endpoint.id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if taken {
+            return Ok(EndpointWrite::NameTaken);
+        }
+    }
+    let doc = serde_json::to_string(endpoint)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    conn.prepare_cached(
+        "INSERT INTO endpoints (id, name, created_at, doc) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc",
+    )?
+    .execute(params![
+        endpoint.id,
+        endpoint.name,
+        micros(endpoint.created_at),
+        doc
+    ])?;
+    Ok(EndpointWrite::Done)
+}
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()

@@ -111,9 +111,14 @@ pub fn list(conn: &Connection, query: &EventQuery) -> Result<Vec<StoredEvent>> {
         values.push(Value::Integer(since.timestamp_micros()));
         conditions.push(format!("received_at >= ?{}", values.len()));
     }
+    if let Some(before) = query.before {
+        values.push(Value::Integer(i64::try_from(before).unwrap_or(i64::MAX)));
+        conditions.push(format!("seq < ?{}", values.len()));
+    }
     values.push(Value::Integer(limit_sql(query.limit)));
+    let order = if query.newest_first { "DESC" } else { "ASC" };
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY seq LIMIT ?{}",
+        "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY seq {order} LIMIT ?{}",
         conditions.join(" AND "),
         values.len()
     );

@@ -106,6 +106,14 @@ const MIGRATIONS: &[&str] = &[
          WHERE status IN ('pending', 'failed');
      CREATE INDEX deliveries_event ON deliveries (event);
      CREATE INDEX deliveries_event_id ON deliveries (event_id);",
+    // 4: endpoints, each a JSON document (`server::endpoints::Endpoint`) under its id and
+    // its unique name.
+    "CREATE TABLE endpoints (
+         id         TEXT    PRIMARY KEY,
+         name       TEXT    UNIQUE,
+         created_at INTEGER NOT NULL,
+         doc        TEXT    NOT NULL
+     );",
 ];
 
 /// The schema version this binary writes.

@@ -33,6 +33,7 @@ pub fn limits(header_ms: u64, body_ms: u64, idle_ms: u64, max_inflight: usize) -
         body_timeout: Duration::from_millis(body_ms),
         idle_timeout: Duration::from_millis(idle_ms),
         max_inflight,
+        ..Limits::default()
     }
 }
 

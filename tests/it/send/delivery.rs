@@ -372,7 +372,7 @@ fn the_usage_line_says_event_id_or_file() {
 
     assert!(
         help.contains(
-            "Usage: hookrelay send [OPTIONS] --to <URL> (--event-id <ID> | --file <PATH>)"
+            "Usage: hookrelay send [OPTIONS] --to <URL> (--event-id <ID> | --file <PATH> | --sample <NAME>)"
         ),
         "{help}"
     );

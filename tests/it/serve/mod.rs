@@ -7,9 +7,11 @@ mod events;
 mod http2;
 mod metrics;
 mod openapi;
+mod page;
 mod postgres;
 mod process;
 mod routing;
+mod stream;
 mod tls;
 mod webhook;
 

@@ -11,7 +11,7 @@ use hookrelay::server::{AppState, Config, serve_app};
 use http::HeaderValue;
 use tokio::sync::oneshot;
 
-use crate::support::event;
+use crate::support::{event, table};
 
 /// Serves `app` on 127.0.0.1:0 until the returned sender is dropped; its base URL.
 async fn serving<S>(app: App<S>) -> (String, oneshot::Sender<()>)
@@ -43,32 +43,31 @@ fn state() -> AppState {
     AppState::new(Arc::new(MemoryStore::new(100, 100)), Config::default())
 }
 
-/// Whether `status` is a proper answer of `path` on a server holding event 1 and no
-/// relay: success, or for the replay of event 1, 404 (it has no deliveries).
-fn served(path: &str, status: reqwest::StatusCode) -> bool {
-    status.is_success() || path == "/events/{event_id}/replay" && status == 404
-}
-
-/// The request each endpoint of the table is tried with: its method, its path with an
-/// event id that exists.
 fn request(
     client: &reqwest::Client,
     base: &str,
     method: &http::Method,
     path: &str,
 ) -> reqwest::RequestBuilder {
-    let mut url = format!("{base}{}", path.replace("{event_id}", "1"));
-    if path == "/deliveries/replay" {
-        url.push_str("?status=dead");
-    }
-    let builder = client.request(method.clone(), url);
-    if path == routes::WEBHOOK {
-        builder
-            .header("content-type", "application/json")
-            .body(event(2))
-    } else {
-        builder
-    }
+    table::request(client, base, method, path)
+}
+
+/// Event 1 and endpoint `1`, which every route is tried with.
+async fn hold_event_and_endpoint(client: &reqwest::Client, base: &str) {
+    let posted = request(client, base, &http::Method::POST, routes::WEBHOOK)
+        .body(event(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let created = client
+        .post(format!("{base}/endpoints"))
+        .header("content-type", "application/json")
+        .body(table::ENDPOINT_ONE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
 }
 
 #[tokio::test]
@@ -109,11 +108,7 @@ async fn every_endpoint_of_the_table_is_served_on_its_method() {
     let state = state();
     let (base, _stop) = serving(routes::app(state, Side::Both)).await;
     let client = reqwest::Client::new();
-    request(&client, &base, &http::Method::POST, routes::WEBHOOK)
-        .body(event(1))
-        .send()
-        .await
-        .unwrap();
+    hold_event_and_endpoint(&client, &base).await;
 
     for (method, path, _) in routes::endpoints() {
         let status = request(&client, &base, method, path)
@@ -121,12 +116,11 @@ async fn every_endpoint_of_the_table_is_served_on_its_method() {
             .await
             .unwrap()
             .status();
-        assert!(served(path, status), "{method} {path}: {status}");
-        let other = if method == http::Method::GET {
-            http::Method::DELETE
-        } else {
-            http::Method::GET
-        };
+        assert!(
+            table::served(method, path, status),
+            "{method} {path}: {status}"
+        );
+        let other = table::other_method(path);
         let status = request(&client, &base, &other, path)
             .send()
             .await
@@ -148,12 +142,27 @@ async fn the_public_side_serves_only_public_endpoints_and_the_admin_side_the_res
         .await
         .unwrap();
     assert_eq!(first.status(), 200);
+    let created = client
+        .post(format!("{admin}/endpoints"))
+        .header("content-type", "application/json")
+        .body(table::ENDPOINT_ONE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
 
     let publics: Vec<_> = routes::endpoints()
         .filter(|e| e.2 == Access::Public)
         .collect();
     let publics: Vec<_> = publics.iter().map(|(m, p, _)| (m.as_str(), *p)).collect();
-    assert_eq!(publics, [("POST", "/webhook"), ("GET", "/healthz")]);
+    assert_eq!(
+        publics,
+        [
+            ("POST", "/webhook"),
+            ("POST", "/webhook/{source}"),
+            ("GET", "/healthz")
+        ]
+    );
     for (method, path, access) in routes::endpoints() {
         let on_public = request(&client, &public, method, path)
             .send()
@@ -167,12 +176,18 @@ async fn the_public_side_serves_only_public_endpoints_and_the_admin_side_the_res
             .status();
         match access {
             Access::Public => {
-                assert!(served(path, on_public), "{method} {path}: {on_public}");
+                assert!(
+                    table::served(method, path, on_public),
+                    "{method} {path}: {on_public}"
+                );
                 assert_eq!(on_admin, 404, "{method} {path} on the admin side");
             }
             Access::Admin => {
                 assert_eq!(on_public, 404, "{method} {path} on the public side");
-                assert!(served(path, on_admin), "{method} {path}: {on_admin}");
+                assert!(
+                    table::served(method, path, on_admin),
+                    "{method} {path}: {on_admin}"
+                );
             }
         }
     }

@@ -7,10 +7,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
+pub mod browser;
 pub mod customer;
 pub mod durable;
 pub mod process;
 pub mod proxy;
+pub mod sse;
+pub mod table;
 pub mod tcp;
 pub mod tls;
 

@@ -15,7 +15,11 @@ use crate::alert::{self, ClientOptions, Delivery, Outcome, Proxies, RetryPolicy}
 use crate::model::{self, Invalid};
 
 use super::input::{problem_lines, problem_values, read_input};
-use super::secret_options::{SecretKind, SecretSource, WHSEC_HELP};
+mod provider;
+
+pub use provider::SendAs;
+
+use super::secret_options::{SecretKind, SecretSource};
 use super::values::{parse_duration, parse_header, parse_http_url};
 
 const SEND_EXAMPLES: &str = "\
@@ -28,6 +32,13 @@ Examples:
   hookrelay send --to URL --event-id 1 --dry-run
   hookrelay send --to URL --event-id 9 --secret-file secrets.txt --id msg_9   # signed
   hookrelay send --to https://127.0.0.1:5443/webhook --event-id 1 --cacert ca.pem
+  hookrelay send --as github --sample github.push --to http://127.0.0.1:5000/webhook --secret s3cret
+  hookrelay send --as stripe --sample stripe.invoice.paid --to URL --secret whsec_...
+  hookrelay send --as shopify --sample shopify.orders.create --event orders/paid --to URL --secret s3cret
+
+--as PROVIDER sends the body (--file or --sample) as that provider does: its headers, a
+fresh delivery id per send (the same on every retry, or --id), and with --secret its
+signature over the exact bytes, made again with a fresh timestamp for each attempt.
 
 Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or lower-case) are honoured as
 curl does (https through CONNECT, http forwarded); --no-proxy ignores them.
@@ -45,8 +56,8 @@ Exit codes: 0 delivered, 1 not delivered after retries, 2 invalid payload or usa
 #[derive(Debug, Args)]
 #[command(
     after_help = SEND_EXAMPLES,
-    mut_arg("secrets", |a| a.help(WHSEC_HELP)),
-    override_usage = "hookrelay send [OPTIONS] --to <URL> (--event-id <ID> | --file <PATH>)"
+    mut_arg("secrets", |a| a.help(SEND_SECRET_HELP)),
+    override_usage = "hookrelay send [OPTIONS] --to <URL> (--event-id <ID> | --file <PATH> | --sample <NAME>)"
 )]
 pub struct SendArgs {
     /// Where to POST the event: an http:// or https:// URL
@@ -72,6 +83,19 @@ pub struct SendArgs {
     /// Read the payload from a file (- for stdin); the flags above override its fields
     #[arg(short = 'f', long, value_name = "PATH")]
     pub file: Option<PathBuf>,
+
+    /// Send a sample payload shipped with hookrelay (`hookrelay samples list`)
+    #[arg(long, value_name = "NAME", conflicts_with = "file")]
+    pub sample: Option<String>,
+
+    /// Send as this provider does: its headers, and its signature with --secret
+    #[arg(long = "as", value_enum, default_value_t = SendAs::Event, value_name = "PROVIDER")]
+    pub provider: SendAs,
+
+    /// The type header of --as github (X-GitHub-Event) or shopify (X-Shopify-Topic)
+    /// [default: the sample's]
+    #[arg(long, value_name = "TYPE")]
+    pub event: Option<String>,
 
     /// Extra request header, repeatable
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
@@ -104,7 +128,8 @@ pub struct SendArgs {
     #[command(flatten)]
     pub secrets: SecretSource,
 
-    /// webhook-id, the same on every attempt [default with a secret: evt_<event_id>]
+    /// Delivery id, the same on every attempt: webhook-id [default with a secret:
+    /// evt_<event_id>], or with --as the provider's [default: a fresh one per send]
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
 
@@ -117,7 +142,20 @@ pub struct SendArgs {
     pub no_proxy: bool,
 }
 
+// The field docs are clap's help text, written for a terminal, not for rustdoc.
+/// `--secret`'s help: which form each provider's secret takes.
+const SEND_SECRET_HELP: &str = "Signing secret (repeatable): whsec_ followed by base64 for the \
+event model and --as standard; as written for github, stripe, shopify and slack";
+
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    if args.provider != SendAs::Event {
+        return provider::run_as(&args);
+    }
+    if args.event.is_some() {
+        bail!(
+            "--event sets the type header of --as github or shopify; the model's is --event-type"
+        );
+    }
     let headers: HeaderMap = args.headers.iter().cloned().collect();
     let body = payload(&args)?;
     let event = match model::validate_event(&body) {
@@ -131,8 +169,17 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         headers,
     };
     let headers_for = |_attempt: u32| signing.for_attempt(&delivery.body);
+    deliver(&args, &delivery, headers_for)
+}
+
+/// Sends `delivery` (or prints it with `--dry-run`) and reports the outcome.
+pub(super) fn deliver(
+    args: &SendArgs,
+    delivery: &Delivery,
+    headers_for: impl Fn(u32) -> HeaderMap,
+) -> anyhow::Result<ExitCode> {
     if args.dry_run {
-        super::print_out(&dry_run_text(&delivery, headers_for(1)))?;
+        super::print_out(&dry_run_text(delivery, headers_for(1)))?;
         return Ok(super::exit(super::EXIT_OK));
     }
     let extra_roots = match &args.cacert {
@@ -154,9 +201,9 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let outcome = super::current_thread_runtime()?.block_on(async {
         let client = alert::build_client(options)?;
         let report = |a: &alert::Attempt, wait: Option<Duration>| report_attempt(a, total, wait);
-        anyhow::Ok(alert::deliver(&client, &delivery, &policy, headers_for, report).await)
+        anyhow::Ok(alert::deliver(&client, delivery, &policy, headers_for, report).await)
     })?;
-    print_outcome(&args, &outcome)?;
+    print_outcome(args, &outcome)?;
     if outcome.delivered {
         return Ok(super::exit(super::EXIT_OK));
     }
@@ -169,7 +216,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// An invalid payload: its problems on stderr (and as JSON with `--json`), nothing sent.
-fn refuse_invalid(args: &SendArgs, invalid: &Invalid) -> anyhow::Result<ExitCode> {
+pub(super) fn refuse_invalid(args: &SendArgs, invalid: &Invalid) -> anyhow::Result<ExitCode> {
     eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
     for line in problem_lines(invalid) {
         eprintln!("  {line}");
@@ -260,7 +307,15 @@ fn payload(args: &SendArgs) -> anyhow::Result<Vec<u8>> {
         || args.event_type.is_some()
         || args.description.is_some()
         || args.timestamp.is_some();
-    let Some(path) = &args.file else {
+    let sample = match &args.sample {
+        Some(name) => Some(super::samples::find(name)?.body.as_bytes().to_vec()),
+        None => None,
+    };
+    let bytes = match (&args.file, sample) {
+        (Some(path), _) => Some(read_input(path)?),
+        (None, sample) => sample,
+    };
+    let Some(bytes) = bytes else {
         let Some(event_id) = args.event_id else {
             bail!("give --event-id (or --file with a payload)");
         };
@@ -275,7 +330,6 @@ fn payload(args: &SendArgs) -> anyhow::Result<Vec<u8>> {
         });
         return Ok(serde_json::to_vec(&event)?);
     };
-    let bytes = read_input(path)?;
     if !overrides {
         return Ok(bytes);
     }

@@ -1,0 +1,252 @@
+//! `send --as NAME`: the body as it is, with the headers a provider's own sender puts on a
+//! delivery. The delivery
+//! id is fresh for each `send` and the same on every retry; timestamps and signatures are
+//! made again for each attempt (over the exact bytes sent), as providers do.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::alert::Delivery;
+use crate::alert::signing::{self, MessageId, Secret, Signer};
+use crate::cli::input::read_input;
+use crate::cli::secret_options::SecretKind;
+use crate::source::Scheme;
+
+use super::{SendArgs, deliver, refuse_invalid};
+
+/// `send --as PROVIDER`: the body as it is, with the provider's headers, read first by the
+/// same source `serve --source PROVIDER` uses.
+pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
+    let name = args.provider.name();
+    if args.event_id.is_some()
+        || args.event_type.is_some()
+        || args.description.is_some()
+        || args.timestamp.is_some()
+    {
+        bail!(
+            "--event-id, --event-type, --description and --timestamp build the model's event; \
+             with --as {name} give --file or --sample"
+        );
+    }
+    let (body, sample_event) = match (&args.file, &args.sample) {
+        (Some(path), _) => (read_input(path)?, None),
+        (None, Some(name)) => {
+            let sample = crate::cli::samples::find(name)?;
+            if sample.source != args.provider.name() {
+                bail!(
+                    "sample {} is written for --as {}, not --as {}",
+                    sample.name,
+                    sample.source,
+                    args.provider.name()
+                );
+            }
+            (sample.body.as_bytes().to_vec(), sample.event)
+        }
+        (None, None) => bail!("give --file PATH or --sample NAME (hookrelay samples list)"),
+    };
+    let scheme = args.provider.scheme().expect("a provider");
+    let kind = if scheme.whsec() {
+        SecretKind::Whsec
+    } else {
+        SecretKind::Raw
+    };
+    let event = args.event.as_deref().or(sample_event);
+    let provider = ProviderHeaders::new(
+        args.provider,
+        args.secrets.load(kind)?,
+        event,
+        args.id.as_deref(),
+    )?;
+    let headers: HeaderMap = args.headers.iter().cloned().collect();
+    let first = provider.for_attempt(&body);
+    let source = crate::source::Source::parse(name, &Default::default())?;
+    let mut seen = headers.clone();
+    seen.extend(first);
+    if let Err(invalid) = source.read(&seen, &body) {
+        return refuse_invalid(args, &invalid);
+    }
+    if let Some(id) = provider.id() {
+        eprintln!("hookrelay: delivery id {id}");
+    }
+    let delivery = Delivery {
+        endpoint: args.to.clone().into(),
+        body: body.into(),
+        headers,
+    };
+    deliver(args, &delivery, |_attempt: u32| {
+        provider.for_attempt(&delivery.body)
+    })
+}
+
+/// The provider `send --as` imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SendAs {
+    /// The model, with Standard Webhooks headers when a secret is given
+    Event,
+    /// X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature-256
+    Github,
+    /// Stripe-Signature (t=…,v1=…)
+    Stripe,
+    /// webhook-id, webhook-timestamp, webhook-signature
+    Standard,
+    /// X-Shopify-Topic, X-Shopify-Webhook-Id, X-Shopify-Hmac-Sha256
+    Shopify,
+    /// X-Slack-Request-Timestamp, X-Slack-Signature (v0)
+    Slack,
+}
+
+impl SendAs {
+    /// The name `serve --source` and the samples use.
+    pub fn name(self) -> &'static str {
+        match self {
+            SendAs::Event => "event",
+            SendAs::Github => "github",
+            SendAs::Stripe => "stripe",
+            SendAs::Standard => "standard",
+            SendAs::Shopify => "shopify",
+            SendAs::Slack => "slack",
+        }
+    }
+
+    pub fn scheme(self) -> Option<Scheme> {
+        match self {
+            SendAs::Event => None,
+            SendAs::Github => Some(Scheme::Github),
+            SendAs::Stripe => Some(Scheme::Stripe),
+            SendAs::Standard => Some(Scheme::Standard),
+            SendAs::Shopify => Some(Scheme::Shopify),
+            SendAs::Slack => Some(Scheme::Slack),
+        }
+    }
+
+    /// The header that carries the event's type, for the providers that have one.
+    fn type_header(self) -> Option<&'static str> {
+        match self {
+            SendAs::Github => Some("x-github-event"),
+            SendAs::Shopify => Some("x-shopify-topic"),
+            _ => None,
+        }
+    }
+}
+
+/// The headers of each attempt of one provider delivery.
+pub struct ProviderHeaders {
+    scheme: Scheme,
+    secrets: Vec<Secret>,
+    /// The same on every attempt.
+    fixed: HeaderMap,
+    /// For Standard Webhooks.
+    id: MessageId,
+}
+
+impl ProviderHeaders {
+    /// `event` is the type header's value (`--event`, or the sample's); `id` the delivery
+    /// id (`--id`) when not a fresh one.
+    pub fn new(
+        provider: SendAs,
+        secrets: Vec<Secret>,
+        event: Option<&str>,
+        id: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let Some(scheme) = provider.scheme() else {
+            bail!("the model's event is sent with its own headers");
+        };
+        let name = provider.name();
+        let id = match id {
+            Some(id) => MessageId::new(id)?,
+            None if scheme == Scheme::Standard => {
+                MessageId::new(format!("msg_{}", signing::hex(&rand::random::<[u8; 12]>())))?
+            }
+            None => MessageId::new(fresh_uuid())?,
+        };
+        let mut fixed = HeaderMap::new();
+        let value = |text: &str| {
+            HeaderValue::from_str(text).map_err(|_| anyhow::anyhow!("{text:?} cannot be a header"))
+        };
+        match (provider.type_header(), event) {
+            (Some(header), Some(event)) => {
+                fixed.insert(HeaderName::from_static(header), value(event)?);
+            }
+            (Some(header), None) => {
+                bail!("--as {name} needs --event TYPE for its {header} header")
+            }
+            (None, Some(_)) => bail!(
+                "--as {name} carries the event's type in the body (/type); --event applies to github and shopify"
+            ),
+            (None, None) => {}
+        }
+        match scheme {
+            Scheme::Github => fixed.insert("x-github-delivery", value(id.as_str())?),
+            Scheme::Shopify => fixed.insert("x-shopify-webhook-id", value(id.as_str())?),
+            Scheme::Standard => fixed.insert(signing::HEADER_ID, value(id.as_str())?),
+            Scheme::Stripe | Scheme::Slack => None,
+        };
+        Ok(Self {
+            scheme,
+            secrets,
+            fixed,
+            id,
+        })
+    }
+
+    /// The delivery id this send uses on every attempt, where the provider has one.
+    pub fn id(&self) -> Option<&str> {
+        matches!(
+            self.scheme,
+            Scheme::Github | Scheme::Shopify | Scheme::Standard
+        )
+        .then(|| self.id.as_str())
+    }
+
+    /// The headers of one attempt: the fixed ones, and a signature made now.
+    pub fn for_attempt(&self, body: &[u8]) -> HeaderMap {
+        let mut headers = self.fixed.clone();
+        let Some(secret) = self.secrets.first() else {
+            return headers;
+        };
+        let now = signing::now_unix();
+        let text = |t: String| HeaderValue::from_str(&t).expect("ASCII by construction");
+        match self.scheme {
+            Scheme::Github => {
+                let signature = signing::github_signature(secret, body);
+                headers.insert(signing::HEADER_GITHUB, text(signature));
+            }
+            Scheme::Stripe => {
+                let signature = signing::stripe_signature(secret, now, body);
+                headers.insert(signing::HEADER_STRIPE, text(signature));
+            }
+            Scheme::Shopify => {
+                let signature = signing::shopify_signature(secret, body);
+                headers.insert(signing::HEADER_SHOPIFY, text(signature));
+            }
+            Scheme::Slack => {
+                let signature = signing::slack_signature(secret, now, body);
+                headers.insert(signing::HEADER_SLACK_TIMESTAMP, HeaderValue::from(now));
+                headers.insert(signing::HEADER_SLACK, text(signature));
+            }
+            Scheme::Standard => {
+                let signer = Signer::new(self.secrets.clone()).expect("a secret is given");
+                headers.extend(signer.headers_at(&self.id, now, body));
+            }
+        }
+        headers
+    }
+}
+
+/// A random (version 4) UUID, as GitHub's and Shopify's delivery ids are.
+pub fn fresh_uuid() -> String {
+    let mut bytes = rand::random::<[u8; 16]>();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = signing::hex(&bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}

@@ -1,0 +1,271 @@
+//! `/endpoints…`: the admin API of endpoints: create, list, show, change, delete, read
+//! and rotate the secret, and the delivery counts of one endpoint.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{DEFAULT_GRACE_SECS, Endpoint, MAX_GRACE_SECS, Purpose};
+use crate::alert::signing::Secret;
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::server::handlers::path_id;
+use crate::server::handlers::webhook::check_json_content_type;
+use crate::server::store::{DeliveryFilter, DeliveryStatus, EndpointWrite, Put};
+
+/// The largest request body of this API.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The JSON document of a request body: 415 without a JSON content type, 400 for bytes
+/// that are not JSON (with the line and column), 413 beyond [`MAX_BODY`].
+fn document(headers: &HeaderMap, body: &Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    check_json_content_type(headers)?;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY as u64,
+            });
+        }
+        Err(rejection) => return Err(ApiError::BadRequest(rejection.body_text())),
+    };
+    if body.len() > MAX_BODY {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY as u64,
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })
+}
+
+fn invalid(errors: Vec<crate::model::FieldError>) -> ApiError {
+    ApiError::InvalidEndpoint(errors)
+}
+
+fn name_taken(endpoint: &Endpoint) -> ApiError {
+    ApiError::Taken(format!(
+        "an endpoint named {:?} exists already",
+        endpoint.name.as_deref().unwrap_or_default()
+    ))
+}
+
+fn unavailable_rng(e: rand::rngs::SysError) -> ApiError {
+    ApiError::Internal(format!("the operating system's random source failed: {e}"))
+}
+
+/// Has the relay read the endpoints again, so that a change applies to the next delivery.
+async fn relay_again(state: &AppState) {
+    if let Some(relay) = &state.relay
+        && let Err(e) = relay.reload_endpoints().await
+    {
+        // The change is stored; the relay reads it at its next reload or start.
+        tracing::warn!(error = %e, "the relay could not read the endpoints again");
+    }
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
+    state
+        .store
+        .endpoint(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no endpoint with id or name {id:?}")))
+}
+
+/// The endpoint with its secret: the answer of a creation.
+fn with_secret(endpoint: &Endpoint, now: DateTime<Utc>) -> Value {
+    let mut view = json!(endpoint.view(now));
+    view["secret"] = json!(endpoint.secret);
+    view
+}
+
+/// `POST /endpoints`: 201 with the endpoint and its secret.
+pub async fn endpoints_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let document = document(&headers, &body)?;
+    let changes = super::read(&document, Purpose::Create, "").map_err(invalid)?;
+    let now = Utc::now();
+    let endpoint = changes.create(now).map_err(unavailable_rng)?;
+    match state.store.put_endpoint(&endpoint, Put::Create).await? {
+        EndpointWrite::Done => {}
+        EndpointWrite::NameTaken => return Err(name_taken(&endpoint)),
+        EndpointWrite::IdConflict => {
+            return Err(ApiError::Internal(format!(
+                "a fresh endpoint id {} was taken",
+                endpoint.id
+            )));
+        }
+    }
+    tracing::info!(endpoint = %endpoint.id, url = %endpoint.url, "endpoint created");
+    relay_again(&state).await;
+    Ok((StatusCode::CREATED, Json(with_secret(&endpoint, now))).into_response())
+}
+
+/// `GET /endpoints`: every endpoint, oldest first, without secrets.
+pub async fn endpoints_index(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let endpoints = state.store.endpoints().await?;
+    let now = Utc::now();
+    let views: Vec<_> = endpoints.iter().map(|e| e.view(now)).collect();
+    Ok(Json(json!({"endpoints": views})).into_response())
+}
+
+/// `GET /endpoints/{id}`: one endpoint by its id or name, without its secret.
+pub async fn endpoints_show(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let endpoint = find(&state, &path_id(id)?).await?;
+    Ok(Json(endpoint.view(Utc::now())).into_response())
+}
+
+/// `PATCH /endpoints/{id}`: changes the fields given; `null` clears an optional one.
+pub async fn endpoints_update(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = path_id(id)?;
+    let document = document(&headers, &body)?;
+    let changes = super::read(&document, Purpose::Update, "").map_err(invalid)?;
+    let mut endpoint = find(&state, &id).await?;
+    let now = Utc::now();
+    changes.apply(&mut endpoint, now);
+    match state.store.put_endpoint(&endpoint, Put::Replace).await? {
+        EndpointWrite::Done => {}
+        EndpointWrite::NameTaken => return Err(name_taken(&endpoint)),
+        EndpointWrite::IdConflict => {
+            return Err(ApiError::NotFound(format!("no endpoint with id {id:?}")));
+        }
+    }
+    tracing::info!(endpoint = %endpoint.id, disabled = endpoint.disabled, "endpoint changed");
+    relay_again(&state).await;
+    Ok(Json(endpoint.view(now)).into_response())
+}
+
+/// `DELETE /endpoints/{id}`: removes the endpoint.
+pub async fn endpoints_delete(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let endpoint = find(&state, &path_id(id)?).await?;
+    let Some(dropped) = state.store.delete_endpoint(&endpoint.id).await? else {
+        return Err(ApiError::NotFound(format!(
+            "no endpoint with id {:?}",
+            endpoint.id
+        )));
+    };
+    crate::server::metrics::deliveries_dropped(dropped);
+    tracing::info!(endpoint = %endpoint.id, dropped, "endpoint deleted; its undelivered deliveries dropped");
+    relay_again(&state).await;
+    Ok(Json(json!({"status": "success", "id": endpoint.id, "dropped": dropped})).into_response())
+}
+
+/// `GET /endpoints/{id}/secret`: the signing secret, and the previous one while it still
+/// signs.
+pub async fn endpoints_secret(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let endpoint = find(&state, &path_id(id)?).await?;
+    Ok(Json(secret_view(&endpoint, Utc::now())).into_response())
+}
+
+fn secret_view(endpoint: &Endpoint, now: DateTime<Utc>) -> Value {
+    let previous = endpoint
+        .previous_secret
+        .as_ref()
+        .filter(|p| p.expires_at > now);
+    json!({
+        "id": endpoint.id,
+        "secret": endpoint.secret,
+        "previous_secret": previous.map(|p| &p.secret),
+        "previous_secret_expires_at": previous.map(|p| p.expires_at),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RotateParams {
+    /// Seconds the old secret keeps signing; 24 h when not given.
+    grace_seconds: Option<u64>,
+}
+
+/// `POST /endpoints/{id}/secret/rotate[?grace_seconds=N]`: a new secret; the old one
+/// signs beside it for the grace period.
+pub async fn endpoints_rotate(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    params: Result<Query<RotateParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = path_id(id)?;
+    let Query(params) = params?;
+    let grace = params.grace_seconds.unwrap_or(DEFAULT_GRACE_SECS);
+    if grace > MAX_GRACE_SECS {
+        return Err(ApiError::BadRequest(format!(
+            "grace_seconds must be at most {MAX_GRACE_SECS} (30 days), got {grace}"
+        )));
+    }
+    let mut endpoint = find(&state, &id).await?;
+    let now = Utc::now();
+    let new = Secret::generate().map_err(unavailable_rng)?.to_whsec();
+    super::rotate(
+        &mut endpoint,
+        new,
+        chrono::Duration::seconds(grace as i64),
+        now,
+    );
+    match state.store.put_endpoint(&endpoint, Put::Replace).await? {
+        EndpointWrite::Done => {}
+        _ => return Err(ApiError::NotFound(format!("no endpoint with id {id:?}"))),
+    }
+    tracing::info!(endpoint = %endpoint.id, grace_seconds = grace, "endpoint secret rotated");
+    relay_again(&state).await;
+    Ok(Json(secret_view(&endpoint, now)).into_response())
+}
+
+/// `GET /endpoints/{id}/stats`: the endpoint's deliveries by state, its last success and
+/// its last error.
+pub async fn endpoints_stats(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let endpoint = find(&state, &path_id(id)?).await?;
+    let filter = DeliveryFilter {
+        target: Some(endpoint.id.clone()),
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    let deliveries = state.store.deliveries(&filter).await?;
+    let count = |status: DeliveryStatus| deliveries.iter().filter(|d| d.status == status).count();
+    let attempts = deliveries.iter().flat_map(|d| d.attempts.iter());
+    let last_success = attempts
+        .clone()
+        .filter(|a| a.error.is_none() && a.status_code.is_some_and(|c| (200..300).contains(&c)))
+        .map(|a| a.at)
+        .max();
+    let last_error = attempts
+        .filter(|a| a.error.is_some() || a.status_code.is_none_or(|c| !(200..300).contains(&c)))
+        .max_by_key(|a| a.at)
+        .map(|a| json!({"at": a.at, "status_code": a.status_code, "error": a.error}));
+    Ok(Json(json!({
+        "id": endpoint.id,
+        "delivered": count(DeliveryStatus::Delivered),
+        "failed": count(DeliveryStatus::Failed),
+        "dead": count(DeliveryStatus::Dead),
+        "pending": count(DeliveryStatus::Pending) + count(DeliveryStatus::InFlight),
+        "last_success_at": last_success,
+        "last_error": last_error,
+    }))
+    .into_response())
+}

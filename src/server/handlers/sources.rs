@@ -1,0 +1,155 @@
+//! `POST /webhook` under `serve --source NAME`, and `POST /webhook/{name}` for the sources
+//! mounted there: the provider's signature (when its secret is given), the media type,
+//! the provider's id and type, then the event is kept under the provider's id. Slack's
+//! `url_verification` is answered with its challenge and nothing is kept.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::server::mounts::Mount;
+use crate::server::store::{Headers, Inserted, NewEvent};
+use crate::source::{Identified, Reading};
+
+use super::webhook::{body_of, check_json_content_type};
+
+/// `POST /webhook/{name}`: the source mounted there, 404 when none is.
+pub async fn sources_create(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let Some(mount) = state.config.mounts.find(&name).cloned() else {
+        return Err(ApiError::NotFound(format!(
+            "no source is mounted on /webhook/{name}"
+        )));
+    };
+    let (parts, body) = request.into_parts();
+    from_source(&state, &mount, &parts.headers, body).await
+}
+
+/// One request read by `mount`'s source, answered and counted.
+pub async fn from_source(
+    state: &AppState,
+    mount: &Mount,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let result = receive(state, mount, headers, body).await;
+    crate::server::metrics::event_received(match &result {
+        Ok(Answer::Kept {
+            duplicate: true, ..
+        }) => "duplicate",
+        Ok(_) => "accepted",
+        Err(e) => e.code(),
+    });
+    result.map(Answer::into_response)
+}
+
+/// What a provider's request is answered with.
+enum Answer {
+    Kept { event: Identified, duplicate: bool },
+    Challenge(String),
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        // Written directly, as the model's answer is: it goes out for every event.
+        let mut body = Vec::with_capacity(96);
+        match self {
+            Answer::Kept { event, duplicate } => {
+                body.extend_from_slice(br#"{"status":"success","id":"#);
+                json_string(&mut body, &event.id);
+                body.extend_from_slice(br#","event_type":"#);
+                json_string(&mut body, &event.event_type);
+                if duplicate {
+                    body.extend_from_slice(br#","duplicate":true"#);
+                }
+                body.push(b'}');
+            }
+            // Slack takes the challenge back in a JSON object, a form or plain text.
+            Answer::Challenge(challenge) => {
+                body.extend_from_slice(br#"{"challenge":"#);
+                json_string(&mut body, &challenge);
+                body.push(b'}');
+            }
+        }
+        let mut response = Response::new(Body::from(body));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+/// `text` as a JSON string.
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    // Writing a `str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+async fn receive(
+    state: &AppState,
+    mount: &Mount,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Answer, ApiError> {
+    // As with `--verify`: who sent it is settled before anything about what was sent.
+    let body = body_of(state, headers, body).await?;
+    mount.check(headers, &body)?;
+    check_json_content_type(headers)?;
+    let event = match mount.source.read(headers, &body)? {
+        Reading::Challenge(challenge) => return Ok(Answer::Challenge(challenge)),
+        Reading::Event(event) => event,
+    };
+    let inserted = keep(state, mount, headers, &body, &event).await?;
+    tracing::debug!(id = %event.id, source = mount.source.name(), "webhook received");
+    match inserted {
+        Inserted::New { .. } => Ok(Answer::Kept {
+            event,
+            duplicate: false,
+        }),
+        Inserted::Duplicate => Ok(Answer::Kept {
+            event,
+            duplicate: true,
+        }),
+        Inserted::Conflict => Err(ApiError::IdConflict(event.id)),
+        Inserted::QueueFull => Err(ApiError::Unavailable {
+            message: "the delivery queue is full; retry later".into(),
+            retry_after_secs: 5,
+        }),
+    }
+}
+
+/// Stores the event under its id, with a delivery per relay target its type routes to.
+async fn keep(
+    state: &AppState,
+    mount: &Mount,
+    headers: &HeaderMap,
+    body: &[u8],
+    event: &Identified,
+) -> Result<Inserted, ApiError> {
+    let targets = state
+        .relay
+        .as_ref()
+        .map(|r| r.targets_for(&event.event_type))
+        .unwrap_or_default();
+    let new = NewEvent {
+        id: &event.id,
+        event_id: event.event_id,
+        event_type: &event.event_type,
+        body,
+        headers: Headers::capture(headers, state.config.keep_secret_headers),
+        signature: mount.signature(headers),
+        targets: &targets,
+    };
+    let inserted = state.store.insert(new).await?;
+    if let (Inserted::New { .. }, Some(relay)) = (inserted, &state.relay) {
+        targets.iter().for_each(|t| relay.wake(t));
+    }
+    Ok(inserted)
+}

@@ -1,0 +1,152 @@
+//! The providers' envelopes: where each keeps its id and type.
+//!
+//! | source | id | type |
+//! |---|---|---|
+//! | github | `X-GitHub-Delivery` | `X-GitHub-Event`, plus `.` and `/action` when there is one |
+//! | stripe | `/id` | `/type` |
+//! | standard | `webhook-id` (or `svix-id`) | `/type` |
+//! | shopify | `X-Shopify-Webhook-Id` | `X-Shopify-Topic` |
+//! | slack | `/event_id`, else generated | `/type`; `url_verification` answers `/challenge` |
+//!
+//! The body is parsed once into the few members these need; the rest is skipped unread.
+
+use http::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    FieldError, Identified, Reading, Source, checked_id, describe, generated_id, header_text,
+    id_of, problem, type_of,
+};
+use crate::model::{self, Invalid};
+
+/// The members of a provider's body that say what it is.
+#[derive(Debug, Default, Deserialize)]
+struct Envelope {
+    id: Option<Value>,
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    action: Option<Value>,
+    event_id: Option<Value>,
+    challenge: Option<Value>,
+}
+
+/// Reads a provider's request (every [`Source`] but the model, `json` and `schema:`).
+pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<Reading, Invalid> {
+    let envelope = parse(body)?;
+    let mut problems = Vec::new();
+    let mut take = |result: Result<String, FieldError>| match result {
+        Ok(value) => Some(value),
+        Err(e) => {
+            problems.push(e);
+            None
+        }
+    };
+    let (id, event_type) = match source {
+        Source::Github => {
+            let id = take(from_header(headers, "x-github-delivery"));
+            let event = take(from_header(headers, "x-github-event"));
+            let event = event.map(|event| match &envelope.action {
+                Some(Value::String(action)) if !action.is_empty() => format!("{event}.{action}"),
+                _ => event,
+            });
+            (id, event)
+        }
+        Source::Stripe => (
+            take(id_of("/id", envelope.id.as_ref())),
+            take(type_of("/type", envelope.kind.as_ref())),
+        ),
+        Source::Standard => {
+            let name = crate::alert::signing::header_names(headers)[0];
+            (
+                take(from_header(headers, name)),
+                take(type_of("/type", envelope.kind.as_ref())),
+            )
+        }
+        Source::Shopify => (
+            take(from_header(headers, "x-shopify-webhook-id")),
+            take(from_header(headers, "x-shopify-topic")),
+        ),
+        Source::Slack => {
+            let event_type = take(type_of("/type", envelope.kind.as_ref()));
+            if event_type.as_deref() == Some("url_verification") {
+                return challenge(envelope.challenge.as_ref());
+            }
+            let id = match &envelope.event_id {
+                None => Some(generated_id()),
+                some => take(id_of("/event_id", some.as_ref())),
+            };
+            (id, event_type)
+        }
+        Source::Event | Source::Json(_) | Source::Schema(..) => {
+            unreachable!("read by their own modules")
+        }
+    };
+    match (id, event_type) {
+        (Some(id), Some(event_type)) if problems.is_empty() => Ok(Reading::Event(Identified {
+            id,
+            event_type,
+            event_id: None,
+        })),
+        _ => Err(Invalid::Fields(problems)),
+    }
+}
+
+/// The JSON body as an [`Envelope`]: malformed JSON with its line and column, anything
+/// but an object as a problem of the top level. Parsed once, straight from the bytes; the
+/// model's JSON checks run only to word a refusal.
+fn parse(body: &[u8]) -> Result<Envelope, Invalid> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    // An object only: serde would also fill the struct from an array, by position.
+    let parsed = match first {
+        Some(b'{') => serde_json::from_slice(body).map_err(Some),
+        _ => Err(None),
+    };
+    parsed.map_err(|error| {
+        if let Err(malformed) = model::json_text(body) {
+            return malformed;
+        }
+        let problem_at_top = match error {
+            // JSON, and an object: what failed is a member written twice.
+            Some(e) => {
+                let message = e.to_string();
+                message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            }
+            None => {
+                let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                format!("expected a JSON object, got {}", describe(&value))
+            }
+        };
+        Invalid::Fields(vec![problem("", problem_at_top)])
+    })
+}
+
+/// A header that must be present: `header:NAME`.
+fn from_header(headers: &HeaderMap, name: &str) -> Result<String, FieldError> {
+    let field = format!("header:{name}");
+    match header_text(headers, name) {
+        Some(value) => checked_id(&field, value),
+        None => Err(problem(field, "missing header")),
+    }
+}
+
+/// Slack's `url_verification`: the challenge to answer with.
+fn challenge(value: Option<&Value>) -> Result<Reading, Invalid> {
+    match value {
+        Some(Value::String(challenge)) if !challenge.is_empty() && challenge.len() <= 1024 => {
+            Ok(Reading::Challenge(challenge.clone()))
+        }
+        Some(other) => Err(Invalid::Fields(vec![problem(
+            "/challenge",
+            format!("expected a non-empty string, got {}", describe(other)),
+        )])),
+        None => Err(Invalid::Fields(vec![problem(
+            "/challenge",
+            "missing; url_verification carries the challenge to answer",
+        )])),
+    }
+}

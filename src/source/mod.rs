@@ -1,0 +1,282 @@
+//! Sources: how a webhook from one kind of sender is read. Each turns a request's headers
+//! and body bytes into the event's id, type and (for the model) integer `event_id`, or
+//! refuses it with every problem in the model's `details` shape; and names the signature
+//! scheme it is verified with when a secret is given. `serve --source`, `send --as` and
+//! `validate --source` all read sources through here, so they never disagree.
+//!
+//! `event` is the model of `crate::model`, unchanged; `github`, `stripe`, `standard`,
+//! `shopify` and `slack` follow each provider's documentation (`envelope.rs`); `json` and
+//! `schema:FILE` take any JSON value, with id and type where `--id-from` and `--type-from`
+//! point (`rules.rs`), the latter checked against a JSON Schema (`schema.rs`).
+
+mod envelope;
+mod rules;
+pub mod samples;
+mod schema;
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::HeaderMap;
+
+use crate::alert::signing::{self, Secret, Tolerance, VerifyError};
+use crate::model::{self, FieldError, Invalid};
+
+pub use rules::{Locator, LocatorError, Rules};
+pub use schema::{Schema, SchemaError};
+
+/// The longest id kept; a longer one is refused.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// One kind of sender.
+#[derive(Clone)]
+pub enum Source {
+    /// The model (`event_id`, `timestamp`, `event_type`, `description`).
+    Event,
+    Github,
+    Stripe,
+    /// Standard Webhooks, and Svix with its `svix-*` header names.
+    Standard,
+    Shopify,
+    Slack,
+    /// Any JSON value.
+    Json(Rules),
+    /// Any JSON value that satisfies a JSON Schema.
+    Schema(Rules, Arc<Schema>),
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The names `--source` takes, `schema:FILE` aside.
+pub const NAMES: [&str; 7] = [
+    "event", "github", "stripe", "standard", "shopify", "slack", "json",
+];
+
+/// A signature scheme of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`.
+    Standard,
+    /// GitHub: `X-Hub-Signature-256`.
+    Github,
+    /// Stripe: `Stripe-Signature`.
+    Stripe,
+    /// Shopify: `X-Shopify-Hmac-Sha256`.
+    Shopify,
+    /// Slack: `X-Slack-Signature` and `X-Slack-Request-Timestamp`.
+    Slack,
+}
+
+impl Scheme {
+    /// Whether a secret of this scheme is `whsec_<base64>` (decoded before use) rather than
+    /// used as written.
+    pub fn whsec(self) -> bool {
+        self == Scheme::Standard
+    }
+
+    /// Checks the request's signature against any of `secrets`; timestamps (Standard,
+    /// Stripe, Slack) must be within `tolerance` of now.
+    pub fn verify(
+        self,
+        secrets: &[Secret],
+        headers: &HeaderMap,
+        body: &[u8],
+        tolerance: Tolerance,
+    ) -> Result<(), VerifyError> {
+        match self {
+            Scheme::Standard => signing::verify_standard(secrets, headers, body, tolerance),
+            Scheme::Github => signing::verify_github(secrets, headers, body),
+            Scheme::Stripe => signing::verify_stripe(secrets, headers, body, tolerance),
+            Scheme::Shopify => signing::verify_shopify(secrets, headers, body),
+            Scheme::Slack => signing::verify_slack(secrets, headers, body, tolerance),
+        }
+    }
+}
+
+/// What a request says about its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identified {
+    /// The provider's id, `evt_<event_id>` for the model, or a generated one.
+    pub id: String,
+    pub event_type: String,
+    /// The model's integer id; `None` for every other source.
+    pub event_id: Option<i64>,
+}
+
+/// How a request is to be answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reading {
+    /// An event, to be kept.
+    Event(Identified),
+    /// Slack's `url_verification`: answered with the challenge, nothing kept.
+    Challenge(String),
+}
+
+impl Source {
+    /// The source a `--source` value names: one of [`NAMES`], or `schema:FILE` (read and
+    /// compiled now). `rules` are the `--id-from`/`--type-from` of `json` and `schema:`.
+    pub fn parse(text: &str, rules: &Rules) -> Result<Self, SourceError> {
+        if let Some(path) = text.strip_prefix("schema:") {
+            let schema = Schema::load(std::path::Path::new(path))?;
+            return Ok(Source::Schema(rules.clone(), Arc::new(schema)));
+        }
+        Ok(match text {
+            "event" => Source::Event,
+            "github" => Source::Github,
+            "stripe" => Source::Stripe,
+            "standard" | "svix" => Source::Standard,
+            "shopify" => Source::Shopify,
+            "slack" => Source::Slack,
+            "json" => Source::Json(rules.clone()),
+            other => return Err(SourceError::Unknown(other.to_string())),
+        })
+    }
+
+    /// The source's name: `event`, `github`, …, `json`, `schema`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::Event => "event",
+            Source::Github => "github",
+            Source::Stripe => "stripe",
+            Source::Standard => "standard",
+            Source::Shopify => "shopify",
+            Source::Slack => "slack",
+            Source::Json(_) => "json",
+            Source::Schema(..) => "schema",
+        }
+    }
+
+    /// The signature scheme the provider signs with; `None` for `event` (whose scheme
+    /// `--verify` chooses), `json` and `schema:`.
+    pub fn scheme(&self) -> Option<Scheme> {
+        match self {
+            Source::Github => Some(Scheme::Github),
+            Source::Stripe => Some(Scheme::Stripe),
+            Source::Standard => Some(Scheme::Standard),
+            Source::Shopify => Some(Scheme::Shopify),
+            Source::Slack => Some(Scheme::Slack),
+            Source::Event | Source::Json(_) | Source::Schema(..) => None,
+        }
+    }
+
+    /// Reads one request: its id and type, or every problem found.
+    pub fn read(&self, headers: &HeaderMap, body: &[u8]) -> Result<Reading, Invalid> {
+        match self {
+            Source::Event => {
+                let event = model::receive_event(body)?;
+                Ok(Reading::Event(Identified {
+                    id: crate::alert::signing::MessageId::for_event(event.event_id).into_string(),
+                    event_type: event.event_type.into_owned(),
+                    event_id: Some(event.event_id),
+                }))
+            }
+            Source::Json(rules) => rules::read(rules, None, headers, body).map(Reading::Event),
+            Source::Schema(rules, schema) => {
+                rules::read(rules, Some(schema), headers, body).map(Reading::Event)
+            }
+            provider => envelope::read(provider, headers, body),
+        }
+    }
+}
+
+/// Why a `--source` value cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "unknown source {0:?}; expected one of event, github, stripe, standard, shopify, slack, json, schema:FILE"
+    )]
+    Unknown(String),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
+
+/// A problem at `field` (`/data/id`, `header:x-github-event`, or "" for the top level).
+fn problem(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// An id as found, checked: 1 to [`MAX_ID_BYTES`] bytes, no control characters.
+fn checked_id(field: &str, id: &str) -> Result<String, FieldError> {
+    if id.is_empty() {
+        return Err(problem(
+            field,
+            "expected a non-empty id, got an empty string",
+        ));
+    }
+    if id.len() > MAX_ID_BYTES {
+        let n = id.len();
+        return Err(problem(
+            field,
+            format!("expected an id of at most {MAX_ID_BYTES} bytes, got {n}"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(problem(field, "expected an id without control characters"));
+    }
+    Ok(id.to_string())
+}
+
+/// A fresh id for an event that brings none: `hr_` and 32 hex digits.
+pub fn generated_id() -> String {
+    format!("hr_{}", signing::hex(&rand::random::<u128>().to_be_bytes()))
+}
+
+/// The value of a header as text, trimmed, when it is present and not empty.
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// How a JSON value is named in messages: `string "12"`, `number 12`, `an object`.
+fn describe(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("bool {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {:?}", s.chars().take(40).collect::<String>()),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// An id from a JSON value: a string as written, an integer in decimal.
+fn id_of(field: &str, value: Option<&serde_json::Value>) -> Result<String, FieldError> {
+    use serde_json::Value;
+    match value {
+        Some(Value::String(s)) => checked_id(field, s),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        Some(other) => Err(problem(
+            field,
+            format!("expected a string or an integer, got {}", describe(other)),
+        )),
+        None => Err(problem(field, "missing; expected the event's id")),
+    }
+}
+
+/// An event type from a JSON value: a non-empty string.
+fn type_of(field: &str, value: Option<&serde_json::Value>) -> Result<String, FieldError> {
+    use serde_json::Value;
+    match value {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => Err(problem(field, "expected a non-empty string, got \"\"")),
+        Some(other) => Err(problem(
+            field,
+            format!("expected a string, got {}", describe(other)),
+        )),
+        None => Err(problem(field, "missing; expected the event's type")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

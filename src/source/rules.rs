@@ -1,0 +1,116 @@
+//! `json` and `schema:FILE`: any JSON value, its id and type where `--id-from` and
+//! `--type-from` point (`header:NAME` or a JSON Pointer such as `/data/id`). Without
+//! `--id-from` each event gets a generated id; without `--type-from` its type is `json`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use http::header::{HeaderMap, HeaderName};
+use serde_json::Value;
+
+use super::schema::Schema;
+use super::{Identified, checked_id, generated_id, header_text, id_of, problem, type_of};
+use crate::model::{self, FieldError, Invalid};
+
+/// The type of an event when no `--type-from` says where it is.
+pub const DEFAULT_TYPE: &str = "json";
+
+/// Where a value is: a request header, or a JSON Pointer (RFC 6901) into the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locator {
+    Header(HeaderName),
+    Pointer(String),
+}
+
+/// Why a locator does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected header:NAME or a JSON Pointer starting with '/', got {0:?}")]
+pub struct LocatorError(pub String);
+
+impl FromStr for Locator {
+    type Err = LocatorError;
+
+    fn from_str(text: &str) -> Result<Self, LocatorError> {
+        if let Some(name) = text.strip_prefix("header:") {
+            return HeaderName::try_from(name.trim())
+                .map(Locator::Header)
+                .map_err(|_| LocatorError(text.to_string()));
+        }
+        if text.starts_with('/') {
+            return Ok(Locator::Pointer(text.to_string()));
+        }
+        Err(LocatorError(text.to_string()))
+    }
+}
+
+impl fmt::Display for Locator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Locator::Header(name) => write!(f, "header:{name}"),
+            Locator::Pointer(pointer) => f.write_str(pointer),
+        }
+    }
+}
+
+/// Where `json` and `schema:` sources find an event's id and type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    pub id_from: Option<Locator>,
+    pub type_from: Option<Locator>,
+}
+
+/// Reads a `json` request, or a `schema:` one when `schema` is given: every violation of
+/// the schema and every missing id or type, all at once.
+pub(super) fn read(
+    rules: &Rules,
+    schema: Option<&Schema>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Identified, Invalid> {
+    // Parsed once, straight from the bytes; the model's JSON checks word a refusal.
+    let value: Value = serde_json::from_slice(body).map_err(|e| match model::json_text(body) {
+        Err(malformed) => malformed,
+        Ok(_) => Invalid::Fields(vec![problem("", e.to_string())]),
+    })?;
+    let mut problems = schema.map(|s| s.problems(&value)).unwrap_or_default();
+    let id = match &rules.id_from {
+        None => Ok(generated_id()),
+        Some(locator) => locate(locator, headers, &value, id_of, |field, text| {
+            checked_id(field, text)
+        }),
+    };
+    let event_type = match &rules.type_from {
+        None => Ok(DEFAULT_TYPE.to_string()),
+        Some(locator) => locate(locator, headers, &value, type_of, |_, text| {
+            Ok(text.to_string())
+        }),
+    };
+    let id = id.map_err(|e| problems.push(e)).ok();
+    let event_type = event_type.map_err(|e| problems.push(e)).ok();
+    match (id, event_type) {
+        (Some(id), Some(event_type)) if problems.is_empty() => Ok(Identified {
+            id,
+            event_type,
+            event_id: None,
+        }),
+        _ => Err(Invalid::Fields(problems)),
+    }
+}
+
+/// The value `locator` points at, judged by `of_value` (in the body) or `of_header`.
+fn locate(
+    locator: &Locator,
+    headers: &HeaderMap,
+    value: &Value,
+    of_value: fn(&str, Option<&Value>) -> Result<String, FieldError>,
+    of_header: impl Fn(&str, &str) -> Result<String, FieldError>,
+) -> Result<String, FieldError> {
+    let field = locator.to_string();
+    match locator {
+        Locator::Pointer(pointer) => of_value(&field, value.pointer(pointer)),
+        Locator::Header(name) => match header_text(headers, name.as_str()) {
+            Some(text) => of_header(&field, text),
+            None => Err(problem(field, "missing header")),
+        },
+    }
+}

@@ -1,0 +1,89 @@
+//! `schema:FILE`: a JSON Schema (draft 2020-12) read once at start, compiled by the
+//! `jsonschema` crate, and every violation of a body reported at once as the model's
+//! `details` are: `{"field": "<JSON Pointer>", "message": "<text>"}`. Only the schema's own
+//! document is used: a `$ref` to another file or URL is not fetched.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::problem;
+use crate::model::FieldError;
+
+/// The most violations listed for one body; one more entry says how many were left out.
+pub const MAX_VIOLATIONS: usize = 100;
+
+/// A compiled schema.
+pub struct Schema {
+    path: PathBuf,
+    validator: jsonschema::Validator,
+}
+
+/// Why a schema file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("reading {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("{path} is not JSON: {error}")]
+    NotJson {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    #[error("{path} is not a usable JSON Schema (draft 2020-12): {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Schema {
+    /// Reads and compiles the schema in `path`.
+    pub fn load(path: &Path) -> Result<Self, SchemaError> {
+        let text = std::fs::read(path).map_err(|error| SchemaError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let document: Value =
+            serde_json::from_slice(&text).map_err(|error| SchemaError::NotJson {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        Self::compile(path, &document)
+    }
+
+    /// Compiles a schema document; `path` names it in messages.
+    pub fn compile(path: &Path, document: &Value) -> Result<Self, SchemaError> {
+        let validator =
+            jsonschema::draft202012::new(document).map_err(|e| SchemaError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            validator,
+        })
+    }
+
+    /// The file the schema came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every violation of the schema by `value`, each at its JSON Pointer.
+    pub fn problems(&self, value: &Value) -> Vec<FieldError> {
+        let mut problems = Vec::new();
+        let mut more = 0usize;
+        for error in self.validator.iter_errors(value) {
+            if problems.len() < MAX_VIOLATIONS {
+                problems.push(problem(error.instance_path().as_str(), error.to_string()));
+            } else {
+                more += 1;
+            }
+        }
+        if more > 0 {
+            problems.push(problem("", format!("{more} more violation(s) not listed")));
+        }
+        problems
+    }
+}

@@ -1,0 +1,217 @@
+//! Unit tests of reading requests by source: ids and types where each provider keeps them,
+//! every problem at once, Slack's challenge, `json` and `schema:` rules.
+
+use http::HeaderMap;
+use serde_json::json;
+
+use super::*;
+
+fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    pairs
+        .iter()
+        .map(|(n, v)| (http::HeaderName::from_static(n), v.parse().unwrap()))
+        .collect()
+}
+
+fn event(source: &Source, pairs: &[(&'static str, &str)], body: &str) -> Identified {
+    match source.read(&headers(pairs), body.as_bytes()) {
+        Ok(Reading::Event(event)) => event,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn problems(source: &Source, pairs: &[(&'static str, &str)], body: &str) -> Vec<FieldError> {
+    match source.read(&headers(pairs), body.as_bytes()) {
+        Err(Invalid::Fields(problems)) => problems,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn fields(problems: &[FieldError]) -> Vec<&str> {
+    problems.iter().map(|p| p.field.as_str()).collect()
+}
+
+#[test]
+fn github_types_add_the_action_when_there_is_one() {
+    let gh = [
+        ("x-github-delivery", "72d3162e"),
+        ("x-github-event", "pull_request"),
+    ];
+    let read = event(&Source::Github, &gh, r#"{"action":"opened","number":1}"#);
+    assert_eq!(read.id, "72d3162e");
+    assert_eq!(read.event_type, "pull_request.opened");
+    assert_eq!(read.event_id, None);
+    let ping = [("x-github-delivery", "1"), ("x-github-event", "ping")];
+    assert_eq!(
+        event(&Source::Github, &ping, r#"{"zen":"z"}"#).event_type,
+        "ping"
+    );
+}
+
+#[test]
+fn github_without_its_headers_lists_both() {
+    let found = problems(&Source::Github, &[], "{}");
+    assert_eq!(
+        fields(&found),
+        ["header:x-github-delivery", "header:x-github-event"]
+    );
+}
+
+#[test]
+fn stripe_reads_id_and_type_from_the_body_and_reports_both_problems() {
+    let read = event(
+        &Source::Stripe,
+        &[],
+        r#"{"id":"evt_1","type":"invoice.paid"}"#,
+    );
+    assert_eq!(
+        (read.id.as_str(), read.event_type.as_str()),
+        ("evt_1", "invoice.paid")
+    );
+    let found = problems(&Source::Stripe, &[], r#"{"id":true}"#);
+    assert_eq!(fields(&found), ["/id", "/type"]);
+    assert!(found[0].message.contains("bool true"), "{found:?}");
+}
+
+#[test]
+fn standard_takes_webhook_id_or_svix_id() {
+    let body = r#"{"type":"invoice.created","data":{}}"#;
+    assert_eq!(
+        event(&Source::Standard, &[("webhook-id", "msg_1")], body).id,
+        "msg_1"
+    );
+    assert_eq!(
+        event(&Source::Standard, &[("svix-id", "msg_2")], body).id,
+        "msg_2"
+    );
+}
+
+#[test]
+fn shopify_reads_its_headers() {
+    let pairs = [
+        ("x-shopify-webhook-id", "b54557e4"),
+        ("x-shopify-topic", "orders/create"),
+    ];
+    let read = event(&Source::Shopify, &pairs, r#"{"id":1}"#);
+    assert_eq!(
+        (read.id.as_str(), read.event_type.as_str()),
+        ("b54557e4", "orders/create")
+    );
+}
+
+#[test]
+fn slack_answers_the_challenge_and_keys_callbacks_by_event_id() {
+    let body = r#"{"type":"url_verification","challenge":"abc","token":"t"}"#;
+    assert_eq!(
+        Source::Slack.read(&HeaderMap::new(), body.as_bytes()),
+        Ok(Reading::Challenge("abc".into()))
+    );
+    let callback = r#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}"#;
+    let read = event(&Source::Slack, &[], callback);
+    assert_eq!(
+        (read.id.as_str(), read.event_type.as_str()),
+        ("Ev1", "event_callback")
+    );
+    assert!(
+        event(&Source::Slack, &[], r#"{"type":"x"}"#)
+            .id
+            .starts_with("hr_")
+    );
+}
+
+#[test]
+fn a_body_that_is_not_an_object_or_not_json_is_refused_as_such() {
+    assert_eq!(
+        problems(&Source::Stripe, &[], "[1]")[0].message,
+        "expected a JSON object, got an array"
+    );
+    let malformed = Source::Stripe.read(&HeaderMap::new(), b"{\"id\":");
+    assert!(
+        matches!(malformed, Err(Invalid::Malformed { line: 1, .. })),
+        "{malformed:?}"
+    );
+}
+
+#[test]
+fn the_model_is_read_as_before_with_its_evt_id() {
+    let body =
+        r#"{"event_id":7,"timestamp":"2023-10-05T12:34:56","event_type":"a","description":""}"#;
+    let read = event(&Source::Event, &[], body);
+    assert_eq!(read.id, "evt_7");
+    assert_eq!(read.event_id, Some(7));
+}
+
+#[test]
+fn json_rules_find_id_and_type_in_headers_or_pointers() {
+    let rules = Rules {
+        id_from: Some("/data/id".parse().unwrap()),
+        type_from: Some("header:x-kind".parse().unwrap()),
+    };
+    let source = Source::Json(rules);
+    let read = event(
+        &source,
+        &[("x-kind", "order.paid")],
+        r#"{"data":{"id":42}}"#,
+    );
+    assert_eq!(
+        (read.id.as_str(), read.event_type.as_str()),
+        ("42", "order.paid")
+    );
+    let found = problems(&source, &[], r#"{"data":{}}"#);
+    assert_eq!(fields(&found), ["/data/id", "header:x-kind"]);
+    let plain = event(&Source::Json(Rules::default()), &[], "[1,2]");
+    assert!(
+        plain.id.starts_with("hr_") && plain.event_type == "json",
+        "{plain:?}"
+    );
+}
+
+#[test]
+fn locators_are_a_header_or_a_pointer() {
+    assert_eq!(
+        "header:X-Id".parse(),
+        Ok(Locator::Header(http::HeaderName::from_static("x-id")))
+    );
+    assert_eq!("/a/0".parse(), Ok(Locator::Pointer("/a/0".into())));
+    assert!("data.id".parse::<Locator>().is_err());
+}
+
+#[test]
+fn a_schema_reports_every_violation_with_its_pointer() {
+    let schema = json!({
+        "type": "object",
+        "required": ["id", "amount"],
+        "properties": {"id": {"type": "string"}, "amount": {"type": "integer", "minimum": 0}}
+    });
+    let schema = Schema::compile(std::path::Path::new("order.json"), &schema).unwrap();
+    let source = Source::Schema(Rules::default(), Arc::new(schema));
+    event(&source, &[], r#"{"id":"o1","amount":3}"#);
+    let found = problems(&source, &[], r#"{"amount":-1,"id":5,"x":1}"#);
+    let mut at = fields(&found);
+    at.sort_unstable();
+    assert_eq!(at, ["/amount", "/id"], "{found:?}");
+    let found = problems(&source, &[], r#"{"amount":"12"}"#);
+    let mut at = fields(&found);
+    at.sort_unstable();
+    assert_eq!(at, ["", "/amount"], "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.message.contains("\"id\" is a required property")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_unusable_schema_is_refused_with_its_file_named() {
+    let bad = json!({"type": 12});
+    let error = Schema::compile(std::path::Path::new("bad.json"), &bad)
+        .err()
+        .unwrap();
+    assert!(
+        error
+            .to_string()
+            .starts_with("bad.json is not a usable JSON Schema"),
+        "{error}"
+    );
+}

@@ -1,0 +1,770 @@
+//! Endpoints as data through the admin API: create, list, show (by id or name), change,
+//! delete, the secret and its rotation, stats, validation with every problem at once, and
+//! endpoints kept across a restart of a SQLite store.
+
+use serde_json::{Value, json};
+
+use crate::support::app::{App, answer};
+use crate::support::durable;
+
+async fn send(app: &App, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    answer(request.send().await.expect("request")).await
+}
+
+#[tokio::test]
+async fn an_endpoint_is_created_listed_changed_and_deleted() {
+    let app = App::start().await;
+    let (status, created) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({
+            "url": "http://127.0.0.1:9/hooks",
+            "name": "acme",
+            "filter_types": ["invoice.*", "user.created"],
+            "headers": {"X-Customer": "acme"},
+            "rate_limit": 20,
+            "description": "Acme's receiver"
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("ep_"), "{id}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(created["headers"], json!({"x-customer": "acme"}));
+    assert_eq!(created["disabled"], false);
+    assert_eq!(created["created_at"], created["updated_at"]);
+
+    let (status, list) = send(&app, "GET", "/endpoints", None).await;
+    assert_eq!(status, 200);
+    let listed = &list["endpoints"][0];
+    assert_eq!(listed["id"], id.as_str());
+    assert!(
+        listed.get("secret").is_none(),
+        "a list shows no secret: {listed}"
+    );
+
+    let (status, by_name) = send(&app, "GET", "/endpoints/acme", None).await;
+    assert_eq!((status, &by_name["id"]), (200, &json!(id)));
+    let (status, shown) = send(&app, "GET", &format!("/endpoints/{id}/secret"), None).await;
+    assert_eq!((status, &shown["secret"]), (200, &json!(secret)));
+    assert_eq!(shown["previous_secret"], Value::Null);
+
+    let (status, changed) = send(
+        &app,
+        "PATCH",
+        &format!("/endpoints/{id}"),
+        Some(json!({"disabled": true, "rate_limit": null, "description": null})),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["disabled"], true);
+    assert_eq!(changed["rate_limit"], Value::Null);
+    assert_eq!(
+        changed["filter_types"],
+        json!(["invoice.*", "user.created"]),
+        "kept"
+    );
+    let (_, again) = send(&app, "GET", &format!("/endpoints/{id}"), None).await;
+    assert_eq!(again, changed);
+
+    let (status, stats) = send(&app, "GET", "/endpoints/acme/stats", None).await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        (&stats["delivered"], &stats["dead"], &stats["last_error"]),
+        (&json!(0), &json!(0), &Value::Null)
+    );
+
+    let (status, deleted) = send(&app, "DELETE", &format!("/endpoints/{id}"), None).await;
+    assert_eq!((status, &deleted["id"]), (200, &json!(id)));
+    let (status, gone) = send(&app, "GET", &format!("/endpoints/{id}"), None).await;
+    assert_eq!((status, gone["error"].as_str()), (404, Some("not_found")));
+    let (status, _) = send(&app, "DELETE", &format!("/endpoints/{id}"), None).await;
+    assert_eq!(status, 404);
+    let (_, list) = send(&app, "GET", "/endpoints", None).await;
+    assert_eq!(list["endpoints"], json!([]));
+}
+
+#[tokio::test]
+async fn invalid_fields_are_refused_all_at_once() {
+    let app = App::start().await;
+    let (status, refused) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({
+            "url": "ftp://127.0.0.1/x",
+            "filter_types": ["ok.*", 7],
+            "rate_limit": -1,
+            "headers": {"webhook-signature": "forged"},
+            "secret": "not base64!",
+            "colour": "red"
+        })),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["status"], "error");
+    assert_eq!(refused["error"], "validation_failed");
+    let mut fields: Vec<&str> = refused["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "colour",
+            "filter_types[1]",
+            "headers.webhook-signature",
+            "rate_limit",
+            "secret",
+            "url"
+        ]
+    );
+    assert!(
+        !refused.to_string().contains("not base64!"),
+        "a secret is never repeated: {refused}"
+    );
+
+    let (status, missing) = send(&app, "POST", "/endpoints", Some(json!({}))).await;
+    assert_eq!(
+        (status, &missing["details"][0]["field"]),
+        (422, &json!("url"))
+    );
+
+    let response = app
+        .client
+        .post(app.url("/endpoints"))
+        .header("content-type", "application/json")
+        .body("{\"url\": ")
+        .send()
+        .await
+        .unwrap();
+    let (status, malformed) = answer(response).await;
+    assert_eq!(
+        (status, malformed["error"].as_str()),
+        (400, Some("malformed_json"))
+    );
+    let response = app
+        .client
+        .post(app.url("/endpoints"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer(response).await.0, 415);
+
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({"url": "http://127.0.0.1:9/", "name": "one"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, taken) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({"url": "http://127.0.0.1:9/", "name": "one"})),
+    )
+    .await;
+    assert_eq!((status, taken["error"].as_str()), (409, Some("conflict")));
+    let (status, read_only) = send(
+        &app,
+        "PATCH",
+        "/endpoints/one",
+        Some(json!({"secret": "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "created_at": "x", "url": null})),
+    )
+    .await;
+    assert_eq!(status, 422, "{read_only}");
+    assert_eq!(
+        read_only["details"].as_array().unwrap().len(),
+        3,
+        "{read_only}"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_keeps_the_old_secret_for_the_grace_period() {
+    let app = App::start().await;
+    let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (status, created) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({"url": "http://127.0.0.1:9/", "secret": given})),
+    )
+    .await;
+    assert_eq!((status, &created["secret"]), (201, &json!(given)));
+    let id = created["id"].as_str().unwrap();
+
+    let (status, rotated) = send(
+        &app,
+        "POST",
+        &format!("/endpoints/{id}/secret/rotate?grace_seconds=1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_ne!(rotated["secret"], json!(given));
+    assert_eq!(rotated["previous_secret"], json!(given));
+    let (_, shown) = send(&app, "GET", &format!("/endpoints/{id}/secret"), None).await;
+    assert_eq!(shown["previous_secret"], json!(given));
+    let (_, view) = send(&app, "GET", &format!("/endpoints/{id}"), None).await;
+    assert!(view["previous_secret_expires_at"].is_string(), "{view}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, shown) = send(&app, "GET", &format!("/endpoints/{id}/secret"), None).await;
+    assert_eq!(shown["secret"], rotated["secret"]);
+    assert_eq!(
+        shown["previous_secret"],
+        Value::Null,
+        "the grace period is over"
+    );
+
+    let (status, refused) = send(
+        &app,
+        "POST",
+        &format!("/endpoints/{id}/secret/rotate?grace_seconds=99999999"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("bad_request"))
+    );
+}
+
+#[tokio::test]
+async fn endpoints_survive_a_restart_of_a_sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let http = durable::client();
+    let mut first = durable::Served::start(&db, &[]);
+    let response = http
+        .post(format!("{}/endpoints", first.base))
+        .header("content-type", "application/json")
+        .body(
+            json!({"url": "http://127.0.0.1:9/x", "name": "kept", "filter_types": ["a"]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = answer(response).await;
+    assert_eq!(status, 201, "{created}");
+    first.kill9();
+
+    let second = durable::Served::start(&db, &[]);
+    let listed = durable::get_json(&second.base, "/endpoints").await;
+    let kept = &listed["endpoints"][0];
+    assert_eq!(kept["id"], created["id"]);
+    assert_eq!(kept["name"], "kept");
+    assert_eq!(kept["filter_types"], json!(["a"]));
+    let secret = durable::get_json(&second.base, "/endpoints/kept/secret").await;
+    assert_eq!(secret["secret"], created["secret"]);
+}
+
+mod relayed {
+    //! The relay delivering to stored endpoints: each with its own filter, headers and
+    //! secret (two signatures during a rotation's grace period); a disabled one's
+    //! deliveries wait and flow when it is enabled; a deleted one gets nothing more.
+
+    use std::time::Duration;
+
+    use hookrelay::alert::RetryPolicy;
+    use hookrelay::alert::signing::{Secret, sign};
+    use hookrelay::server::relay::{CircuitConfig, RelayConfig};
+    use http::HeaderMap;
+    use serde_json::{Value, json};
+
+    use super::send;
+    use crate::support::app::App;
+    use crate::support::customer::{Answer, Customer, Recorded};
+    use crate::support::event_of_type;
+
+    async fn relay_app() -> App {
+        relay_app_with(Default::default()).await
+    }
+
+    async fn relay_app_with(circuit: CircuitConfig) -> App {
+        let config = RelayConfig {
+            targets: Vec::new(),
+            headers: HeaderMap::new(),
+            policy: RetryPolicy::schedule(vec![Duration::from_millis(50)]),
+            timeout: Duration::from_secs(5),
+            concurrency: 2,
+            signer: None,
+            original_headers: false,
+            circuit,
+        };
+        App::with_relay(config, 1000).await
+    }
+
+    async fn create(app: &App, document: Value) -> Value {
+        let (status, created) = send(app, "POST", "/endpoints", Some(document)).await;
+        assert_eq!(status, 201, "{created}");
+        created
+    }
+
+    /// The `v1,` signatures of a delivery that `secret` made.
+    fn signed_by(request: &Recorded, secret: &str) -> bool {
+        let secret = Secret::parse(secret).unwrap();
+        let id = request.header("webhook-id").unwrap();
+        let timestamp: i64 = request
+            .header("webhook-timestamp")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let expected = sign(&[secret], id, timestamp, &request.body);
+        request
+            .header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .any(|s| s == expected)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_endpoint_gets_its_types_signed_with_its_own_secret() {
+        let (orders, users) = (Customer::start(), Customer::start());
+        let app = relay_app().await;
+        let a = create(
+            &app,
+            json!({"url": orders.url("/in"), "filter_types": ["order.*"], "headers": {"x-tenant": "a"}}),
+        )
+        .await;
+        let b = create(
+            &app,
+            json!({"url": users.url("/in"), "filter_types": ["user.created", "order.paid"]}),
+        )
+        .await;
+
+        assert_eq!(app.post(event_of_type(1, "order.created")).await.0, 200);
+        assert_eq!(app.post(event_of_type(2, "user.created")).await.0, 200);
+        assert_eq!(app.post(event_of_type(3, "order.paid")).await.0, 200);
+        assert_eq!(app.post(event_of_type(4, "other")).await.0, 200);
+
+        let got_a = orders.wait_for_async(2).await;
+        let got_b = users.wait_for_async(2).await;
+        let ids = |got: &[Recorded]| {
+            let mut ids: Vec<String> = got
+                .iter()
+                .map(|r| r.header("webhook-id").unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&got_a), ["evt_1", "evt_3"]);
+        assert_eq!(ids(&got_b), ["evt_2", "evt_3"]);
+        let secret_a = a["secret"].as_str().unwrap();
+        let secret_b = b["secret"].as_str().unwrap();
+        assert!(
+            got_a
+                .iter()
+                .all(|r| signed_by(r, secret_a) && !signed_by(r, secret_b))
+        );
+        assert!(
+            got_b
+                .iter()
+                .all(|r| signed_by(r, secret_b) && !signed_by(r, secret_a))
+        );
+        assert!(got_a.iter().all(|r| r.header("x-tenant") == Some("a")));
+        assert!(got_b.iter().all(|r| r.header("x-tenant").is_none()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            (orders.count(), users.count()),
+            (2, 2),
+            "event 4 went nowhere"
+        );
+
+        let (_, stats) = send(
+            &app,
+            "GET",
+            &format!("/endpoints/{}/stats", a["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+        assert_eq!(stats["delivered"], 2, "{stats}");
+        assert!(stats["last_success_at"].is_string(), "{stats}");
+
+        // A changed filter applies to types already seen.
+        let (status, _) = send(
+            &app,
+            "PATCH",
+            &format!("/endpoints/{}", a["id"].as_str().unwrap()),
+            Some(json!({"filter_types": ["other"]})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(app.post(event_of_type(5, "other")).await.0, 200);
+        assert_eq!(app.post(event_of_type(6, "order.created")).await.0, 200);
+        let got_a = orders.wait_for_async(3).await;
+        assert_eq!(got_a[2].header("webhook-id"), Some("evt_5"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(orders.count(), 3, "order.created no longer goes to a");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_rotation_both_secrets_sign_until_the_grace_period_ends() {
+        let customer = Customer::start();
+        let app = relay_app().await;
+        let created = create(&app, json!({"url": customer.url("/in")})).await;
+        let id = created["id"].as_str().unwrap();
+        let old = created["secret"].as_str().unwrap().to_owned();
+        let (status, rotated) = send(
+            &app,
+            "POST",
+            &format!("/endpoints/{id}/secret/rotate?grace_seconds=2"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let new = rotated["secret"].as_str().unwrap().to_owned();
+
+        app.post(event_of_type(1, "t")).await;
+        let during = customer.wait_for_async(1).await;
+        assert_eq!(
+            during[0]
+                .header("webhook-signature")
+                .unwrap()
+                .split(' ')
+                .count(),
+            2
+        );
+        assert!(signed_by(&during[0], &new) && signed_by(&during[0], &old));
+
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        app.post(event_of_type(2, "t")).await;
+        let after = customer.wait_for_async(2).await;
+        let last = after
+            .iter()
+            .find(|r| r.header("webhook-id") == Some("evt_2"))
+            .unwrap();
+        assert_eq!(
+            last.header("webhook-signature").unwrap().split(' ').count(),
+            1
+        );
+        assert!(signed_by(last, &new) && !signed_by(last, &old));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disabled_endpoints_deliveries_wait_and_flow_when_it_is_enabled() {
+        let customer = Customer::start();
+        let app = relay_app().await;
+        let created = create(&app, json!({"url": customer.url("/in"), "disabled": true})).await;
+        let id = created["id"].as_str().unwrap();
+        for n in 1..=3 {
+            assert_eq!(app.post(event_of_type(n, "t")).await.0, 200);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(customer.count(), 0, "a disabled endpoint gets nothing");
+        let (_, stats) = send(&app, "GET", &format!("/endpoints/{id}/stats"), None).await;
+        assert_eq!(stats["pending"], 3, "{stats}");
+
+        let (status, _) = send(
+            &app,
+            "PATCH",
+            &format!("/endpoints/{id}"),
+            Some(json!({"disabled": false})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(customer.wait_for_async(3).await.len(), 3);
+
+        let (status, _) = send(
+            &app,
+            "PATCH",
+            &format!("/endpoints/{id}"),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        app.post(event_of_type(4, "t")).await;
+        app.post(event_of_type(5, "t")).await;
+        let (status, deleted) = send(&app, "DELETE", &format!("/endpoints/{id}"), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            deleted["dropped"], 2,
+            "the two waiting deliveries: {deleted}"
+        );
+        let (_, dead) = send(
+            &app,
+            "GET",
+            &format!("/deliveries?target={id}&status=dead"),
+            None,
+        )
+        .await;
+        assert_eq!(dead["deliveries"].as_array().unwrap().len(), 2, "{dead}");
+        let (_, metrics) = (
+            0,
+            app.client
+                .get(app.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            crate::support::metric(&metrics, "hookrelay_deliveries_dropped_total"),
+            Some(2.0),
+            "{metrics}"
+        );
+        app.post(event_of_type(6, "t")).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(customer.count(), 3, "a deleted endpoint gets nothing more");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rate_limited_endpoint_is_paced_and_slows_no_other() {
+        let (limited, free) = (Customer::start(), Customer::start());
+        let app = relay_app().await;
+        create(&app, json!({"url": limited.url("/in"), "rate_limit": 20})).await;
+        create(&app, json!({"url": free.url("/in")})).await;
+
+        let started = std::time::Instant::now();
+        for n in 1..=100 {
+            assert_eq!(app.post(event_of_type(n, "t")).await.0, 200);
+        }
+        assert_eq!(free.wait_for_async(100).await.len(), 100);
+        let free_took = started.elapsed();
+        let got = limited.wait_for_async(100).await;
+        let limited_took = started.elapsed();
+        assert!(
+            free_took < Duration::from_secs(3),
+            "the unlimited endpoint took {free_took:?}"
+        );
+        // One at a time, 20 a second: 99 gaps of 50 ms after the first.
+        let first = got.iter().map(|r| r.at).min().unwrap();
+        let last = got.iter().map(|r| r.at).max().unwrap();
+        assert!(
+            last - first >= Duration::from_millis(4900),
+            "100 deliveries at 20/s spread over {:?}",
+            last - first
+        );
+        assert!(
+            limited_took >= Duration::from_millis(4900),
+            "{limited_took:?}"
+        );
+    }
+
+    async fn stats(app: &App, id: &str) -> Value {
+        send(app, "GET", &format!("/endpoints/{id}/stats"), None)
+            .await
+            .1
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_endpoints_circuit_opens_probes_and_closes_when_it_recovers() {
+        let customer = Customer::always(Answer::status(500));
+        let app = relay_app_with(CircuitConfig {
+            failures: 3,
+            first_probe: Duration::from_millis(300),
+            max_probe: Duration::from_secs(1),
+            disable_after: Duration::from_secs(600),
+        })
+        .await;
+        let created = create(&app, json!({"url": customer.url("/in")})).await;
+        let id = created["id"].as_str().unwrap();
+        for n in 1..=10 {
+            app.post(event_of_type(n, "t")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let attempts = customer.count();
+        // Without the circuit: 20 attempts (each event tried twice) in the first 100 ms.
+        assert!(
+            (3..=8).contains(&attempts),
+            "3 failures (and those in flight beside them), then probes only: {attempts}"
+        );
+        assert_eq!(
+            stats(&app, id).await["dead"],
+            0,
+            "nothing dies while the circuit is open"
+        );
+
+        customer.program(0, Answer::ok());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = stats(&app, id).await;
+            if now["delivered"] == 10 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not healed: {now}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_endpoint_failing_for_too_long_is_disabled() {
+        let customer = Customer::always(Answer::status(503));
+        let app = relay_app_with(CircuitConfig {
+            failures: 1,
+            first_probe: Duration::from_millis(100),
+            max_probe: Duration::from_millis(200),
+            disable_after: Duration::from_millis(800),
+        })
+        .await;
+        let created = create(&app, json!({"url": customer.url("/in")})).await;
+        let id = created["id"].as_str().unwrap();
+        app.post(event_of_type(1, "t")).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, shown) = send(&app, "GET", &format!("/endpoints/{id}"), None).await;
+            if shown["disabled"] == true {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still enabled: {shown}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            crate::support::metric(&metrics, "hookrelay_endpoints_disabled_total") >= Some(1.0),
+            "{metrics}"
+        );
+        let tried = customer.count();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            customer.count(),
+            tried,
+            "a disabled endpoint gets no more attempts"
+        );
+        assert_eq!(stats(&app, id).await["dead"], 0, "its delivery waits");
+    }
+}
+
+mod cli {
+    //! `hookrelay endpoints …` against a real `hookrelay serve` with an admin token.
+
+    use crate::support::{DEADLINE, Served, hookrelay};
+
+    fn run(server: &Served, token: &str, args: &[&str]) -> std::process::Output {
+        hookrelay()
+            .arg("endpoints")
+            .args(args)
+            .args(["--server", &server.url(""), "--admin-token", token])
+            .timeout(DEADLINE)
+            .output()
+            .unwrap()
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    #[test]
+    fn scripts_manage_endpoints_without_curl() {
+        let token = "t0ken-for-the-endpoints-cli-test-1234567890";
+        let server = Served::start(&["--admin-token", token]);
+
+        let added = run(
+            &server,
+            token,
+            &[
+                "add",
+                "--url",
+                "http://127.0.0.1:9/in",
+                "--name",
+                "acme",
+                "--filter-type",
+                "invoice.*",
+                "--header",
+                "X-Tenant: acme",
+                "--rate-limit",
+                "5",
+                "--json",
+            ],
+        );
+        assert!(added.status.success(), "{added:?}");
+        let created: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+        assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+        assert_eq!(created["headers"]["x-tenant"], "acme");
+
+        let listed = run(&server, token, &["list"]);
+        assert!(listed.status.success(), "{listed:?}");
+        let out = text(&listed.stdout);
+        assert!(
+            out.contains("acme\thttp://127.0.0.1:9/in\tinvoice.*\tenabled"),
+            "{out}"
+        );
+
+        let updated = run(&server, token, &["update", "acme", "--disable"]);
+        assert!(text(&updated.stdout).ends_with("disabled\n"), "{updated:?}");
+        let enabled = run(&server, token, &["update", "acme", "--enable", "--json"]);
+        let shown: serde_json::Value = serde_json::from_slice(&enabled.stdout).unwrap();
+        assert_eq!(shown["disabled"], false);
+
+        let rotated = run(
+            &server,
+            token,
+            &["rotate-secret", "acme", "--grace", "1h", "--json"],
+        );
+        let secret: serde_json::Value = serde_json::from_slice(&rotated.stdout).unwrap();
+        assert_eq!(secret["previous_secret"], created["secret"]);
+
+        let invalid = run(
+            &server,
+            token,
+            &["add", "--url", "ftp://x", "--rate-limit", "0"],
+        );
+        assert_eq!(invalid.status.code(), Some(1), "{invalid:?}");
+        let err = text(&invalid.stderr);
+        assert!(
+            err.contains("422") && err.contains("url:") && err.contains("rate_limit:"),
+            "{err}"
+        );
+
+        let refused = run(&server, "wrong", &["list"]);
+        assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+        assert!(text(&refused.stderr).contains("401"), "{refused:?}");
+
+        let removed = run(&server, token, &["rm", "acme"]);
+        assert!(
+            text(&removed.stdout).starts_with("deleted ep_"),
+            "{removed:?}"
+        );
+        let listed = run(&server, token, &["list", "--json"]);
+        let all: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(all["endpoints"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn an_unreachable_server_exits_2() {
+        let port = crate::support::unused_port();
+        let out = hookrelay()
+            .args([
+                "endpoints",
+                "list",
+                "--server",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .timeout(DEADLINE)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(text(&out.stderr).contains("cannot reach"), "{out:?}");
+    }
+}

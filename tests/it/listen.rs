@@ -1,0 +1,306 @@
+//! `hookrelay listen` against a real `hookrelay serve` process: a line (or a JSON object)
+//! per event, the exact body delivered to a local receiver, resuming from its state file
+//! after a kill and after the server restarts, each event once, and the refusals that end
+//! it (a wrong token, a URL that is not a hookrelay) with exit code 2.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{Customer, DEADLINE, Served, event, hookrelay};
+
+const TOKEN: &str = "listen-token-0123456789";
+
+/// A running `hookrelay listen`; killed on drop.
+struct Listening {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Listening {
+    /// Starts `hookrelay listen ARGS…` and waits until it is connected.
+    fn start(args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+            .arg("listen")
+            .args(args)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting hookrelay listen");
+        let (send, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let mut err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let listening = Self {
+            child,
+            lines,
+            stderr,
+        };
+        listening.wait_for_stderr("hookrelay: listening to");
+        listening
+    }
+
+    fn wait_for_stderr(&self, text: &str) {
+        let started = Instant::now();
+        while !self.stderr.lock().unwrap().contains(text) {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "listen never said {text:?}; stderr: {}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn line(&self) -> String {
+        self.lines.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+            panic!(
+                "no line from listen; stderr: {}",
+                self.stderr.lock().unwrap()
+            )
+        })
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_with_token(extra: &[&str]) -> Served {
+    let mut args = vec!["--admin-token", TOKEN];
+    args.extend_from_slice(extra);
+    Served::start(&args)
+}
+
+async fn post(served: &Served, body: &str) {
+    let status = reqwest::Client::new()
+        .post(served.url("/webhook"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST /webhook")
+        .status();
+    assert_eq!(status, 200, "posting {body}");
+}
+
+async fn get_json(served: &Served, path: &str) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .get(served.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    response.json().await.expect("a JSON answer")
+}
+
+/// The event_ids of the requests the customer received, in order.
+fn received_ids(customer: &Customer) -> Vec<i64> {
+    customer
+        .requests()
+        .iter()
+        .map(|r| r.json()["event_id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn listen_prints_one_line_per_event_and_json_gives_the_events_as_ndjson() {
+    let served = serve_with_token(&[]);
+    let from = served.url("");
+    let listening = Listening::start(&["--from", &from, "--admin-token", TOKEN, "--json"]);
+    let plain = Listening::start(&["--from", &from, "--admin-token", TOKEN]);
+
+    for id in [7, 3] {
+        post(&served, &event(id)).await;
+    }
+
+    for (seq, id) in [(1, 7), (2, 3)] {
+        let line: serde_json::Value = serde_json::from_str(&listening.line()).unwrap();
+        assert_eq!(line, get_json(&served, &format!("/events/{id}")).await);
+        assert_eq!(line["seq"], seq);
+        let text = plain.line();
+        assert!(
+            text.contains(&format!("#{seq}")) && text.contains("notification"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forwarded_events_reach_the_receiver_byte_for_byte() {
+    let served = serve_with_token(&[]);
+    let customer = Customer::start();
+    let _listening = Listening::start(&[
+        "--from",
+        &served.url(""),
+        "--admin-token",
+        TOKEN,
+        "--forward-to",
+        &customer.url("/hook"),
+    ]);
+    // Laid out as senders lay them out: spaces, a CRLF, keys in their own order.
+    let spaced = r#"{ "description" : "odd layout",  "event_type":"x", "event_id": 5, "timestamp":"2023-10-05T12:34:56" }"#;
+    let crlf = "{\r\n  \"event_id\": 6,\r\n  \"timestamp\": \"2023-10-05T12:34:56\",\r\n  \"event_type\": \"x\",\r\n  \"description\": \"\\u00e9t\u{e9}\"\r\n}\r\n";
+    post(&served, spaced).await;
+    post(&served, crlf).await;
+
+    let got = customer.wait_for(2);
+    assert_eq!(got[0].body, spaced.as_bytes());
+    assert_eq!(got[1].body, crlf.as_bytes());
+    assert_eq!(got[0].header("content-type"), Some("application/json"));
+}
+
+#[tokio::test]
+async fn a_listen_killed_and_restarted_with_its_state_file_delivers_each_event_once() {
+    let served = serve_with_token(&[]);
+    let customer = Customer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("listen.json");
+    let args = [
+        "--from",
+        &served.url(""),
+        "--admin-token",
+        TOKEN,
+        "--forward-to",
+        &customer.url("/hook"),
+        "--state-file",
+        state.to_str().unwrap(),
+    ];
+    let mut first = Listening::start(&args);
+    for id in 1..=5 {
+        post(&served, &event(id)).await;
+    }
+    customer.wait_for(5);
+    // Killed once the fifth is recorded as handled (a kill between a delivery and that
+    // write would deliver it again: the README says so).
+    let started = Instant::now();
+    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains(r#""last_seq":5"#)) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the state file never reached event 5"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill9();
+
+    for id in 6..=10 {
+        post(&served, &event(id)).await;
+    }
+    let _second = Listening::start(&args);
+    post(&served, &event(11)).await;
+
+    customer.wait_for(11);
+    // A repeat would come right behind the last one.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(received_ids(&customer), (1..=11).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn listen_resumes_after_the_server_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("events.db").display());
+    let port = crate::support::unused_port().to_string();
+    let serve = |p: &str| {
+        Served::spawn(
+            &["--port", p, "--store", &store, "--admin-token", TOKEN],
+            &[],
+        )
+    };
+    let mut served = serve(&port);
+    let listening =
+        Listening::start(&["--from", &served.url(""), "--admin-token", TOKEN, "--json"]);
+    post(&served, &event(1)).await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&listening.line()).unwrap()["event_id"],
+        1
+    );
+
+    served.kill9();
+    listening.wait_for_stderr("reconnect");
+    let served = serve(&port);
+    post(&served, &event(2)).await;
+    post(&served, &event(3)).await;
+
+    let next: Vec<i64> = (0..2)
+        .map(|_| {
+            serde_json::from_str::<serde_json::Value>(&listening.line()).unwrap()["event_id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(next, [2, 3]);
+    assert!(
+        listening
+            .lines
+            .recv_timeout(Duration::from_millis(300))
+            .is_err(),
+        "a repeat"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_token_or_a_url_that_is_not_a_hookrelay_ends_listen_with_exit_2() {
+    let served = serve_with_token(&[]);
+    let customer = Customer::start();
+
+    hookrelay()
+        .args([
+            "listen",
+            "--from",
+            &served.url(""),
+            "--admin-token",
+            "not-the-token-0123456789",
+        ])
+        .timeout(DEADLINE)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("refused the admin token"))
+        .stderr(predicates::str::contains("the admin token is not valid"));
+    hookrelay()
+        .args(["listen", "--from", &served.url("")])
+        .timeout(DEADLINE)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("needs an admin token"));
+    hookrelay()
+        .args(["listen", "--from", &customer.url("")])
+        .timeout(DEADLINE)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "is not the event stream of a hookrelay",
+        ));
+}

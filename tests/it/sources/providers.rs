@@ -1,0 +1,331 @@
+//! Each provider's delivery, signed as its documentation says, is accepted with the
+//! provider's id and type; a changed body, a wrong secret and a stale timestamp are
+//! refused with their reason; Slack's `url_verification` is answered with the challenge.
+
+use serde_json::Value;
+
+use super::{b64, get, hex, hmac_sha256, now, post, serve};
+
+const SECRET: &str = "It's a Secret to Everybody";
+/// A Standard Webhooks secret: `whsec_` and base64 of the key.
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// 401 with `reason`.
+fn assert_refused(answer: &(u16, Value), reason: &str) {
+    assert_eq!(answer.0, 401, "{answer:?}");
+    assert_eq!(answer.1["error"], "invalid_signature", "{answer:?}");
+    assert_eq!(answer.1["reason"], reason, "{answer:?}");
+}
+
+/// 200 naming the event's id and type, and the event listed and kept under that id with
+/// its signature's scheme.
+fn assert_kept(base: &str, answer: &(u16, Value), id: &str, event_type: &str) {
+    assert_eq!(answer.0, 200, "{answer:?}");
+    assert_eq!(answer.1["status"], "success", "{answer:?}");
+    assert_eq!(answer.1["id"], id, "{answer:?}");
+    assert_eq!(answer.1["event_type"], event_type, "{answer:?}");
+    let (status, kept) = get(&format!("{base}/events/{id}"));
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(
+        (kept["id"].as_str(), kept["event_type"].as_str()),
+        (Some(id), Some(event_type))
+    );
+    assert_eq!(kept["event_id"], Value::Null, "{kept}");
+    assert_eq!(kept["signature"]["verified"], true, "{kept}");
+    let (_, listed) = get(&format!("{base}/events?limit=1000"));
+    let listed = listed["events"].as_array().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|e| e["id"] == id && e["event_type"] == event_type),
+        "{listed:?}"
+    );
+}
+
+#[test]
+fn github_s_published_vector_passes_the_signature_check() {
+    // GitHub's documented example: this secret, this payload, this signature. The payload
+    // is not JSON, so once the signature is accepted the body is refused as such.
+    let serve = serve(&["--source", "github", "--secret", SECRET]);
+    let vector = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    let headers = |signature: &str| {
+        vec![
+            ("x-github-delivery", "d-1".to_string()),
+            ("x-github-event", "ping".to_string()),
+            ("x-hub-signature-256", signature.to_string()),
+        ]
+    };
+    let answer = post(&serve.url("/webhook"), &headers(vector), b"Hello, World!");
+    assert_eq!(answer.0, 400, "{answer:?}");
+    assert_eq!(answer.1["error"], "malformed_json", "{answer:?}");
+    let answer = post(&serve.url("/webhook"), &headers(vector), b"Hello, World?");
+    assert_refused(&answer, "no_matching_signature");
+}
+
+#[test]
+fn github_deliveries_are_kept_by_delivery_id_and_refused_when_changed_or_wrongly_signed() {
+    let serve = serve(&["--source", "github", "--secret", SECRET]);
+    let body = br#"{"action":"opened","number":7,"pull_request":{"title":"t"}}"#;
+    let headers = |key: &str, body: &[u8]| {
+        vec![
+            (
+                "x-github-delivery",
+                "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_string(),
+            ),
+            ("x-github-event", "pull_request".to_string()),
+            (
+                "x-hub-signature-256",
+                format!("sha256={}", hex(&hmac_sha256(key.as_bytes(), &[body]))),
+            ),
+        ]
+    };
+    let url = serve.url("/webhook");
+    let answer = post(&url, &headers(SECRET, body), body);
+    assert_kept(
+        &serve.url(""),
+        &answer,
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "pull_request.opened",
+    );
+    let tampered = br#"{"action":"closed","number":7,"pull_request":{"title":"t"}}"#;
+    assert_refused(
+        &post(&url, &headers(SECRET, body), tampered),
+        "no_matching_signature",
+    );
+    assert_refused(
+        &post(&url, &headers("another secret", body), body),
+        "no_matching_signature",
+    );
+    let unsigned = vec![
+        ("x-github-delivery", "x".to_string()),
+        ("x-github-event", "push".to_string()),
+    ];
+    assert_refused(&post(&url, &unsigned, body), "missing_header");
+}
+
+/// Stripe's documented scheme: `t=<unix>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`.
+fn stripe_header(secret: &str, t: i64, body: &[u8]) -> String {
+    let mac = hmac_sha256(secret.as_bytes(), &[t.to_string().as_bytes(), b".", body]);
+    format!("t={t},v1={}", hex(&mac))
+}
+
+#[test]
+fn stripe_events_are_kept_by_their_id_and_stale_or_changed_ones_refused() {
+    let secret = "whsec_stripe_test_4eC39HqLyjWDarjtT1zdp7dc";
+    let serve = serve(&["--source", "stripe", "--secret", secret]);
+    let url = serve.url("/webhook");
+    let body = br#"{"id":"evt_1NG8Du2eZvKYlo2CUI79vXWy","object":"event","type":"invoice.paid","data":{"object":{}}}"#;
+    let signed = |secret: &str, t: i64| vec![("stripe-signature", stripe_header(secret, t, body))];
+    let answer = post(&url, &signed(secret, now()), body);
+    assert_kept(
+        &serve.url(""),
+        &answer,
+        "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+        "invoice.paid",
+    );
+    assert_refused(
+        &post(&url, &signed(secret, now() - 600), body),
+        "timestamp_too_old",
+    );
+    assert_refused(
+        &post(&url, &signed("whsec_other", now()), body),
+        "no_matching_signature",
+    );
+    let tampered = br#"{"id":"evt_1NG8Du2eZvKYlo2CUI79vXWy","object":"event","type":"invoice.voided","data":{"object":{}}}"#;
+    assert_refused(
+        &post(&url, &signed(secret, now()), tampered),
+        "no_matching_signature",
+    );
+}
+
+/// Standard Webhooks: `v1,<base64 HMAC-SHA256(base64-decoded secret, "{id}.{ts}.{body}")>`.
+fn standard_headers(id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(WHSEC.trim_start_matches("whsec_"))
+        .unwrap();
+    let mac = hmac_sha256(
+        &key,
+        &[id.as_bytes(), b".", ts.to_string().as_bytes(), b".", body],
+    );
+    vec![
+        ("webhook-id", id.to_string()),
+        ("webhook-timestamp", ts.to_string()),
+        ("webhook-signature", format!("v1,{}", b64(&mac))),
+    ]
+}
+
+#[test]
+fn standard_webhooks_are_kept_by_webhook_id_and_stale_or_changed_ones_refused() {
+    let serve = serve(&["--source", "standard", "--secret", WHSEC]);
+    let url = serve.url("/webhook");
+    let body = br#"{"type":"invoice.created","timestamp":"2026-03-04T12:00:00Z","data":{"id":1}}"#;
+    let answer = post(
+        &url,
+        &standard_headers("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", now(), body),
+        body,
+    );
+    assert_kept(
+        &serve.url(""),
+        &answer,
+        "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+        "invoice.created",
+    );
+    let stale = standard_headers("msg_b", now() - 600, body);
+    assert_refused(&post(&url, &stale, body), "timestamp_too_old");
+    let headers = standard_headers("msg_c", now(), body);
+    assert_refused(
+        &post(&url, &headers, b"{\"type\":\"invoice.paid\"}"),
+        "no_matching_signature",
+    );
+}
+
+#[test]
+fn shopify_orders_are_kept_by_webhook_id_and_changed_ones_refused() {
+    let secret = "shpss_hush_5f2c0ffee";
+    let serve = serve(&["--source", "shopify", "--secret", secret]);
+    let url = serve.url("/webhook");
+    let body = br#"{"id":820982911946154508,"email":"jon@example.com","total_price":"403.00"}"#;
+    let signed = |key: &str, body: &[u8]| {
+        vec![
+            ("x-shopify-topic", "orders/create".to_string()),
+            (
+                "x-shopify-webhook-id",
+                "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043".to_string(),
+            ),
+            (
+                "x-shopify-hmac-sha256",
+                b64(&hmac_sha256(key.as_bytes(), &[body])),
+            ),
+        ]
+    };
+    let answer = post(&url, &signed(secret, body), body);
+    assert_kept(
+        &serve.url(""),
+        &answer,
+        "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+        "orders/create",
+    );
+    assert_refused(
+        &post(&url, &signed("wrong", body), body),
+        "no_matching_signature",
+    );
+    let tampered = br#"{"id":820982911946154508,"email":"jon@example.com","total_price":"0.00"}"#;
+    assert_refused(
+        &post(&url, &signed(secret, body), tampered),
+        "no_matching_signature",
+    );
+}
+
+/// Slack's documented scheme: `v0=<hex HMAC-SHA256(secret, "v0:{ts}:{body}")>`.
+fn slack_headers(secret: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+    let mac = hmac_sha256(
+        secret.as_bytes(),
+        &[b"v0:", ts.to_string().as_bytes(), b":", body],
+    );
+    vec![
+        ("x-slack-request-timestamp", ts.to_string()),
+        ("x-slack-signature", format!("v0={}", hex(&mac))),
+    ]
+}
+
+#[test]
+fn slack_challenges_are_answered_and_callbacks_kept_by_event_id() {
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    let serve = serve(&["--source", "slack", "--secret", secret]);
+    let url = serve.url("/webhook");
+    let challenge = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let (status, answer) = post(&url, &slack_headers(secret, now(), challenge), challenge);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        serde_json::json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+    );
+    let callback =
+        br#"{"type":"event_callback","event_id":"Ev9UQ52YNA","event":{"type":"app_mention"}}"#;
+    let answer = post(&url, &slack_headers(secret, now(), callback), callback);
+    assert_kept(&serve.url(""), &answer, "Ev9UQ52YNA", "event_callback");
+    let stale = slack_headers(secret, now() - 600, callback);
+    assert_refused(&post(&url, &stale, callback), "timestamp_too_old");
+    assert_refused(
+        &post(&url, &slack_headers("nope", now(), callback), callback),
+        "no_matching_signature",
+    );
+}
+
+#[test]
+fn several_sources_are_mounted_on_their_own_paths_with_their_own_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop_secrets = dir.path().join("shop-secrets.txt");
+    std::fs::write(&shop_secrets, "old-shop-secret\n\nshop-secret\n").unwrap();
+    let shop_file = format!("shop={}", shop_secrets.display());
+    let serve = serve(&[
+        "--source",
+        "github=/webhook/github",
+        "--source",
+        "shopify=/webhook/shop",
+        "--source-secret",
+        "github=gh-secret",
+        "--source-secret-file",
+        &shop_file,
+    ]);
+    let body = br#"{"zen":"Design for failure."}"#;
+    let gh = vec![
+        ("x-github-delivery", "d-9".to_string()),
+        ("x-github-event", "ping".to_string()),
+        (
+            "x-hub-signature-256",
+            format!("sha256={}", hex(&hmac_sha256(b"gh-secret", &[body]))),
+        ),
+    ];
+    let answer = post(&serve.url("/webhook/github"), &gh, body);
+    assert_kept(&serve.url(""), &answer, "d-9", "ping");
+    // The other path checks its own secret: GitHub's headers mean nothing there.
+    assert_refused(
+        &post(&serve.url("/webhook/shop"), &gh, body),
+        "missing_header",
+    );
+    let (status, answer) = post(&serve.url("/webhook/nothing"), &gh, body);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (404, Some("not_found")),
+        "{answer}"
+    );
+    // Either secret of the file is accepted.
+    let shop = vec![
+        ("x-shopify-topic", "orders/paid".to_string()),
+        ("x-shopify-webhook-id", "w-1".to_string()),
+        (
+            "x-shopify-hmac-sha256",
+            b64(&hmac_sha256(b"shop-secret", &[body])),
+        ),
+    ];
+    let answer = post(&serve.url("/webhook/shop"), &shop, body);
+    assert_kept(&serve.url(""), &answer, "w-1", "orders/paid");
+    // POST /webhook keeps the model.
+    let (status, answer) = post(&serve.url("/webhook"), &[], body);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (422, Some("validation_failed")),
+        "{answer}"
+    );
+}
+
+#[test]
+fn a_provider_s_missing_id_and_type_are_listed_together() {
+    let serve = serve(&["--source", "github"]);
+    let (status, answer) = post(&serve.url("/webhook"), &[], b"{}");
+    assert_eq!(status, 422, "{answer}");
+    let fields: Vec<&str> = answer["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["header:x-github-delivery", "header:x-github-event"]
+    );
+    let (status, _) = get(&serve.url("/healthz"));
+    assert_eq!(status, 200);
+}

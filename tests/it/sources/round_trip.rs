@@ -1,0 +1,253 @@
+//! `send --as P` to `serve --source P --secret S` for every provider, and `send --as github`
+//! checked by an independent receiver: a few lines of Python's `hmac`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use super::{run, serve};
+
+/// (provider, secret, sample, id the answer must carry or "" for a fresh one, type).
+const CASES: &[(&str, &str, &str, &str)] = &[
+    ("github", "gh-round-trip", "github.push", "push"),
+    (
+        "stripe",
+        "whsec_stripe_round_trip",
+        "stripe.payment_intent.succeeded",
+        "payment_intent.succeeded",
+    ),
+    (
+        "standard",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "standard.invoice.created",
+        "invoice.created",
+    ),
+    (
+        "shopify",
+        "shopify-round-trip",
+        "shopify.orders.create",
+        "orders/create",
+    ),
+    (
+        "slack",
+        "slack-round-trip",
+        "slack.app_mention",
+        "event_callback",
+    ),
+];
+
+#[test]
+fn every_provider_s_send_is_accepted_by_its_source_and_refused_under_another_secret() {
+    for &(provider, secret, sample, event_type) in CASES {
+        let serve = serve(&["--source", provider, "--secret", secret]);
+        let url = serve.url("/webhook");
+        let (code, out, err) = run(&[
+            "send",
+            "--as",
+            provider,
+            "--sample",
+            sample,
+            "--to",
+            &url,
+            "--secret",
+            secret,
+            "--json",
+            "--retries",
+            "0",
+        ]);
+        assert_eq!(code, 0, "{provider}: {out} {err}");
+        let result: Value = serde_json::from_str(&out).unwrap();
+        let answer: Value = serde_json::from_str(result["response"].as_str().unwrap()).unwrap();
+        assert_eq!(answer["event_type"], event_type, "{provider}: {answer}");
+        assert!(
+            answer["id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{answer}"
+        );
+        // Fresh delivery ids: the providers whose id is the delivery's see two events.
+        let other = if provider == "standard" {
+            "whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldCB5b3UgYXJlIGxvb2tpbmcgZm9y"
+        } else {
+            "not-the-secret"
+        };
+        let (code, out, _) = run(&[
+            "send",
+            "--as",
+            provider,
+            "--sample",
+            sample,
+            "--to",
+            &url,
+            "--secret",
+            other,
+            "--json",
+            "--retries",
+            "0",
+        ]);
+        assert_eq!(code, 1, "{provider}: {out}");
+        let result: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(result["status"], 401, "{provider}: {result}");
+    }
+}
+
+#[test]
+fn a_sample_for_another_provider_or_a_missing_type_header_is_a_usage_error() {
+    let to = "http://127.0.0.1:9/never";
+    let (code, _, err) = run(&[
+        "send",
+        "--as",
+        "stripe",
+        "--sample",
+        "github.push",
+        "--to",
+        to,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("written for --as github"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("push.json");
+    std::fs::write(&file, r#"{"ref":"refs/heads/main"}"#).unwrap();
+    let (code, _, err) = run(&[
+        "send",
+        "--as",
+        "github",
+        "--file",
+        file.to_str().unwrap(),
+        "--to",
+        to,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--event TYPE"), "{err}");
+    let (code, _, err) = run(&[
+        "send",
+        "--as",
+        "stripe",
+        "--file",
+        file.to_str().unwrap(),
+        "--to",
+        to,
+    ]);
+    assert_eq!(code, 2, "a Stripe body without /id and /type is not sent");
+    assert!(err.contains("/id") && err.contains("/type"), "{err}");
+}
+
+#[test]
+fn the_same_delivery_id_is_sent_on_every_retry_and_the_signature_over_the_exact_bytes() {
+    let customer = crate::support::Customer::failing_first(1, crate::support::Answer::status(503));
+    let (code, _, err) = run(&[
+        "send",
+        "--as",
+        "github",
+        "--sample",
+        "github.push",
+        "--to",
+        &customer.url("/hook"),
+        "--secret",
+        "s3cret",
+        "--retries",
+        "2",
+        "--retry-backoff",
+        "10ms",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let requests = customer.wait_for(2);
+    let ids: Vec<_> = requests
+        .iter()
+        .map(|r| r.header("x-github-delivery").unwrap())
+        .collect();
+    assert_eq!(ids[0], ids[1], "one delivery id for both attempts");
+    let sample = run(&["samples", "show", "github.push"]).1;
+    assert_eq!(
+        requests[1].body_text(),
+        sample,
+        "the sample's bytes, unchanged"
+    );
+    let expected = format!(
+        "sha256={}",
+        super::hex(&super::hmac_sha256(b"s3cret", &[sample.as_bytes()]))
+    );
+    assert_eq!(
+        requests[1].header("x-hub-signature-256"),
+        Some(expected.as_str())
+    );
+    assert_eq!(requests[1].header("x-github-event"), Some("push"));
+}
+
+/// A receiver written with Python's standard library alone: checks X-Hub-Signature-256 with
+/// `hmac.compare_digest`, answers 200 or 401, prints what it judged.
+const PYTHON_RECEIVER: &str = r#"
+import hashlib, hmac, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+SECRET = sys.argv[1].encode()
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        given = self.headers.get("X-Hub-Signature-256", "")
+        ok = hmac.compare_digest(expected, given)
+        print(("verified" if ok else "refused"), self.headers.get("X-GitHub-Event"),
+              self.headers.get("X-GitHub-Delivery"), flush=True)
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+server = HTTPServer(("127.0.0.1", 0), Receiver)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn send_as_github_is_verified_by_python_s_hmac() {
+    let python = Command::new("python3")
+        .args(["-c", PYTHON_RECEIVER, "py-secret"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let mut python = match python {
+        Ok(child) => child,
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("skipped: python3 is not available ({e})");
+            return;
+        }
+        Err(e) => panic!("python3 is required under CI: {e}"),
+    };
+    let mut lines = BufReader::new(python.stdout.take().unwrap()).lines();
+    let port = lines.next().unwrap().unwrap();
+    let url = format!("http://127.0.0.1:{}/hook", port.trim());
+    let send = |secret: &str| {
+        run(&[
+            "send",
+            "--as",
+            "github",
+            "--sample",
+            "github.push",
+            "--to",
+            &url,
+            "--secret",
+            secret,
+            "--retries",
+            "0",
+        ])
+    };
+    let (code, _, err) = send("py-secret");
+    let judged = lines.next().unwrap().unwrap();
+    let (wrong_code, _, _) = send("not-py-secret");
+    let wrong = lines.next().unwrap().unwrap();
+    let _ = python.kill();
+    let _ = python.wait();
+    assert_eq!(code, 0, "{err}");
+    assert!(judged.starts_with("verified push "), "{judged}");
+    let id = err
+        .lines()
+        .find_map(|l| l.strip_prefix("hookrelay: delivery id "))
+        .unwrap();
+    assert!(judged.ends_with(id), "{judged} vs {id}");
+    assert_eq!(wrong_code, 1);
+    assert!(wrong.starts_with("refused push "), "{wrong}");
+}
