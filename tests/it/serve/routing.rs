@@ -52,8 +52,9 @@ fn request(
     table::request(client, base, method, path)
 }
 
-/// Event 1 and endpoint `1`, which every route is tried with.
-async fn hold_event_and_endpoint(client: &reqwest::Client, base: &str) {
+/// Event 1 (posted to `base`) and endpoint `1` (made on `admin`), which every route is
+/// tried with.
+async fn hold_event_and_endpoint(client: &reqwest::Client, base: &str, admin: &str) {
     let posted = request(client, base, &http::Method::POST, routes::WEBHOOK)
         .body(event(1))
         .send()
@@ -61,7 +62,7 @@ async fn hold_event_and_endpoint(client: &reqwest::Client, base: &str) {
         .unwrap();
     assert_eq!(posted.status(), 200);
     let created = client
-        .post(format!("{base}/endpoints"))
+        .post(format!("{admin}/endpoints"))
         .header("content-type", "application/json")
         .body(table::ENDPOINT_ONE)
         .send()
@@ -108,7 +109,7 @@ async fn every_endpoint_of_the_table_is_served_on_its_method() {
     let state = state();
     let (base, _stop) = serving(routes::app(state, Side::Both)).await;
     let client = reqwest::Client::new();
-    hold_event_and_endpoint(&client, &base).await;
+    hold_event_and_endpoint(&client, &base, &base).await;
 
     for (method, path, _) in routes::endpoints() {
         let status = request(&client, &base, method, path)
@@ -136,20 +137,7 @@ async fn the_public_side_serves_only_public_endpoints_and_the_admin_side_the_res
     let (public, _stop_public) = serving(routes::app(state.clone(), Side::Public)).await;
     let (admin, _stop_admin) = serving(routes::app(state, Side::Admin)).await;
     let client = reqwest::Client::new();
-    let first = request(&client, &public, &http::Method::POST, routes::WEBHOOK)
-        .body(event(1))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(first.status(), 200);
-    let created = client
-        .post(format!("{admin}/endpoints"))
-        .header("content-type", "application/json")
-        .body(table::ENDPOINT_ONE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    hold_event_and_endpoint(&client, &public, &admin).await;
 
     let publics: Vec<_> = routes::endpoints()
         .filter(|e| e.2 == Access::Public)
