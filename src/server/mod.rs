@@ -9,6 +9,8 @@ pub mod error;
 pub mod handlers;
 pub mod headers;
 pub mod limits;
+#[cfg(test)]
+mod log_lines;
 pub mod memory;
 pub mod metrics;
 pub mod mounts;

@@ -145,6 +145,7 @@ fn generate() -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::log_lines::LogLines;
 
     #[test]
     fn ids_are_kept_only_when_short_and_visible() {
@@ -164,32 +165,12 @@ mod tests {
         assert_ne!(made, generate());
     }
 
-    /// A shared buffer the test subscriber writes log lines into.
-    #[derive(Clone, Default)]
-    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Lines {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
-
     /// A subscriber at `level` writing plain lines into the returned buffer, and a runtime
     /// to run requests on.
     fn capture(
         level: tracing::Level,
-    ) -> (Lines, impl tracing::Subscriber, tokio::runtime::Runtime) {
-        let lines = Lines::default();
+    ) -> (LogLines, impl tracing::Subscriber, tokio::runtime::Runtime) {
+        let lines = LogLines::default();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(level)

@@ -237,19 +237,18 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
+    use crate::server::log_lines::LogLines;
 
     #[test]
     fn the_debug_line_of_a_received_event_is_words_and_numbers() {
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&lines);
+        let lines = LogLines::default();
+        let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::DEBUG)
             .with_ansi(false)
             .json()
-            .with_writer(move || Lines(Arc::clone(&writer)))
+            .with_writer(move || writer.clone())
             .finish();
 
         tracing::subscriber::with_default(subscriber, || {
@@ -257,7 +256,7 @@ mod tests {
             log_received(8, Inserted::Duplicate);
         });
 
-        let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        let text = lines.text();
         let fields: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["fields"].clone())
@@ -267,17 +266,5 @@ mod tests {
         assert_eq!(fields[0]["event_id"], 7, "{text}");
         assert_eq!(fields[1]["outcome"], "duplicate", "{text}");
         assert!(fields[1].get("seq").is_none(), "{text}");
-    }
-
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
 }
