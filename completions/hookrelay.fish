@@ -40,7 +40,7 @@ complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "endpoints" -d '
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "config" -d 'Check a config file of serve --config'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "man" -d 'Write man pages (hookrelay.1, hookrelay-serve.1, …) into DIR'
 complete -c hookrelay -n "__fish_hookrelay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l config -d 'Read options and [[endpoints]] from this TOML file (keys in snake_case: forward_to, max_events); flags and environment variables override it. Check one with `hookrelay config check FILE`' -r -F
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l config -d 'Read options and endpoints from this TOML file (keys in snake_case: forward_to, max_events); flags and environment variables override it. Check one with `hookrelay config check FILE`' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l host -d 'Address to listen on' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l port -d 'Port to listen on; 0 picks a free one (the first line printed tells which)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l workers -d 'Worker threads of the runtime [default: the number of CPUs]' -r

@@ -253,3 +253,14 @@ fn the_example_file_of_the_repository_passes_config_check() {
         .code(0)
         .stdout(format!("{example}: ok\n"));
 }
+
+#[test]
+fn the_readme_shows_the_example_file_as_it_is() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = std::fs::read_to_string(format!("{root}/examples/hookrelay.toml")).unwrap();
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```toml\n{example}```\n")),
+        "README.md's config file section no longer shows examples/hookrelay.toml"
+    );
+}

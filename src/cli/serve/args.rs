@@ -67,7 +67,7 @@ Relay:
 #[derive(Debug, Args)]
 #[command(after_help = SERVE_EXAMPLES)]
 pub struct ServeArgs {
-    /// Read options and [[endpoints]] from this TOML file (keys in snake_case: forward_to,
+    /// Read options and endpoints from this TOML file (keys in snake_case: forward_to,
     /// max_events); flags and environment variables override it. Check one with
     /// `hookrelay config check FILE`
     #[arg(long, env = "HOOKRELAY_CONFIG", value_name = "FILE")]
