@@ -19,6 +19,9 @@ _hookrelay() {
             hookrelay,completions)
                 cmd="hookrelay__subcmd__completions"
                 ;;
+            hookrelay,config)
+                cmd="hookrelay__subcmd__config"
+                ;;
             hookrelay,endpoints)
                 cmd="hookrelay__subcmd__endpoints"
                 ;;
@@ -54,6 +57,18 @@ _hookrelay() {
                 ;;
             hookrelay,verify)
                 cmd="hookrelay__subcmd__verify"
+                ;;
+            hookrelay__subcmd__config,check)
+                cmd="hookrelay__subcmd__config__subcmd__check"
+                ;;
+            hookrelay__subcmd__config,help)
+                cmd="hookrelay__subcmd__config__subcmd__help"
+                ;;
+            hookrelay__subcmd__config__subcmd__help,check)
+                cmd="hookrelay__subcmd__config__subcmd__help__subcmd__check"
+                ;;
+            hookrelay__subcmd__config__subcmd__help,help)
+                cmd="hookrelay__subcmd__config__subcmd__help__subcmd__help"
                 ;;
             hookrelay__subcmd__endpoints,add)
                 cmd="hookrelay__subcmd__endpoints__subcmd__add"
@@ -94,6 +109,9 @@ _hookrelay() {
             hookrelay__subcmd__help,completions)
                 cmd="hookrelay__subcmd__help__subcmd__completions"
                 ;;
+            hookrelay__subcmd__help,config)
+                cmd="hookrelay__subcmd__help__subcmd__config"
+                ;;
             hookrelay__subcmd__help,endpoints)
                 cmd="hookrelay__subcmd__help__subcmd__endpoints"
                 ;;
@@ -129,6 +147,9 @@ _hookrelay() {
                 ;;
             hookrelay__subcmd__help,verify)
                 cmd="hookrelay__subcmd__help__subcmd__verify"
+                ;;
+            hookrelay__subcmd__help__subcmd__config,check)
+                cmd="hookrelay__subcmd__help__subcmd__config__subcmd__check"
                 ;;
             hookrelay__subcmd__help__subcmd__endpoints,add)
                 cmd="hookrelay__subcmd__help__subcmd__endpoints__subcmd__add"
@@ -191,7 +212,7 @@ _hookrelay() {
 
     case "${cmd}" in
         hookrelay)
-            opts="-h -V --help --version serve send listen validate completions sign verify secret schema samples endpoints man help"
+            opts="-h -V --help --version serve send listen validate completions sign verify secret schema samples endpoints config man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -207,6 +228,76 @@ _hookrelay() {
         hookrelay__subcmd__completions)
             opts="-h --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__config)
+            opts="-h --help check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__config__subcmd__check)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__config__subcmd__help)
+            opts="check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__config__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__config__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -501,7 +592,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__help)
-            opts="serve send listen validate completions sign verify secret schema samples endpoints man help"
+            opts="serve send listen validate completions sign verify secret schema samples endpoints config man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -517,6 +608,34 @@ _hookrelay() {
         hookrelay__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__config)
+            opts="check"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookrelay__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1153,12 +1272,16 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__serve)
-            opts="-h --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --source --source-secret --source-secret-file --id-from --type-from --keep-secret-headers --store --sync --retention --store-poll --store-lease --store-connect-timeout --store-pool-size --header-timeout --body-timeout --idle-timeout --max-inflight --max-streams --tls-cert --tls-key --admin-token --admin-token-file --admin-listen --admin-open --metrics-public --log-format --forward-to --route --forward-header --forward-headers --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --circuit-failures --circuit-disable-after --shutdown-grace --help"
+            opts="-h --config --host --port --workers --max-body-bytes --max-events --verify --secret --secret-file --verify-tolerance --source --source-secret --source-secret-file --id-from --type-from --keep-secret-headers --store --sync --retention --store-poll --store-lease --store-connect-timeout --store-pool-size --header-timeout --body-timeout --idle-timeout --max-inflight --max-streams --tls-cert --tls-key --admin-token --admin-token-file --admin-listen --admin-open --metrics-public --log-format --forward-to --route --forward-header --forward-headers --forward-secret --forward-cacert --retry-schedule --forward-timeout --max-pending --forward-concurrency --forward-threads --circuit-failures --circuit-disable-after --shutdown-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

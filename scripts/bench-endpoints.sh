@@ -11,8 +11,12 @@
 # Target (issue 18): many >= 0.9 x one, same run; choosing an event's endpoints does not
 # grow with the endpoints that do not want it.
 #
+# ONE_CONCURRENCY gives the one-endpoint relay another --forward-concurrency: with
+# ONE_CONCURRENCY=$((ENDPOINTS * CONCURRENCY)) both relays have as many delivery workers,
+# so that the ratio shows the cost of choosing among endpoints alone.
+#
 # Env: DURATION (5s), CONNECTIONS (32), ROUNDS (3), ENDPOINTS (100), CONCURRENCY (2),
-#      WRK_CPU (0; empty = don't pin wrk).
+#      ONE_CONCURRENCY (CONCURRENCY), WRK_CPU (0; empty = don't pin wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +25,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-3}
 ENDPOINTS=${ENDPOINTS:-100}
 CONCURRENCY=${CONCURRENCY:-2}
+ONE_CONCURRENCY=${ONE_CONCURRENCY:-$CONCURRENCY}
 WRK_CPU=${WRK_CPU-0}
 LUA=scripts/typed-events.lua
 
@@ -40,9 +45,9 @@ add_endpoint() {
 }
 
 echo "# bench-endpoints $(date -u +%FT%TZ) | $(nproc) CPUs | load: $(uptime | sed 's/.*load average: //')"
-echo "# wrk -t1 -c$CONNECTIONS -d$DURATION | rounds: $ROUNDS | $ENDPOINTS endpoints, --forward-concurrency $CONCURRENCY"
+echo "# wrk -t1 -c$CONNECTIONS -d$DURATION | rounds: $ROUNDS | $ENDPOINTS endpoints, --forward-concurrency $CONCURRENCY (one endpoint: $ONE_CONCURRENCY)"
 start sink "$BARE" --port 0; sink_url=${url[sink]}
-start one "$HOOKRELAY" serve --port 0 --forward-concurrency "$CONCURRENCY" --max-pending 10000000
+start one "$HOOKRELAY" serve --port 0 --forward-concurrency "$ONE_CONCURRENCY" --max-pending 10000000
 start many "$HOOKRELAY" serve --port 0 --forward-concurrency "$CONCURRENCY" --max-pending 10000000
 add_endpoint "${url[one]}" "{\"url\": \"$sink_url/webhook\"}"
 for i in $(seq 0 $((ENDPOINTS - 1))); do

@@ -2,30 +2,23 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use hookrelay::cli::{self, Cli};
+use hookrelay::cli::{self, ParseError};
 
 /// mimalloc instead of the system allocator (see `hookrelay::alloc`).
 #[global_allocator]
 static ALLOCATOR: hookrelay::alloc::MiMalloc = hookrelay::alloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
-        // Bare `hookrelay` shows the help on stderr: a usage error, but not an "error:" line.
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
+        Err(ParseError::Config(path, e)) => {
+            eprintln!(
+                "hookrelay: error: {}",
+                cli::config_file::describe(&path, &e)
+            );
             return ExitCode::from(cli::EXIT_TROUBLE);
         }
-        Err(e) if e.use_stderr() => {
-            eprint!("hookrelay: {}", e.render());
-            return ExitCode::from(cli::EXIT_TROUBLE);
-        }
-        Err(e) => {
-            // --help and --version
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(ParseError::Clap(e)) => return clap_error(e),
     };
     match cli::run(cli) {
         Ok(code) => code,
@@ -33,6 +26,26 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("hookrelay: error: {e:#}");
             ExitCode::from(cli::EXIT_TROUBLE)
+        }
+    }
+}
+
+/// Usage errors exit 2; `--help` and `--version` print and exit 0.
+fn clap_error(e: clap::Error) -> ExitCode {
+    match e {
+        // Bare `hookrelay` shows the help on stderr: a usage error, but not an "error:" line.
+        e if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(cli::EXIT_TROUBLE)
+        }
+        e if e.use_stderr() => {
+            eprint!("hookrelay: {}", e.render());
+            ExitCode::from(cli::EXIT_TROUBLE)
+        }
+        e => {
+            // --help and --version
+            let _ = e.print();
+            ExitCode::SUCCESS
         }
     }
 }

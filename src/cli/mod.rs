@@ -2,6 +2,8 @@
 //! every subcommand shares.
 
 pub mod completions;
+pub mod config;
+pub mod config_file;
 pub mod endpoints;
 pub mod input;
 pub mod listen;
@@ -20,7 +22,9 @@ pub mod verify;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Success: valid, delivered, or served until stopped.
 pub const EXIT_OK: u8 = 0;
@@ -58,8 +62,53 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     Samples(samples::SamplesArgs),
     Endpoints(endpoints::EndpointsArgs),
+    Config(config::ConfigArgs),
     #[command(hide = true)]
     Man(man::ManArgs),
+}
+
+/// Why a command line was not parsed.
+#[derive(Debug)]
+pub enum ParseError {
+    /// clap's own: usage errors, and `--help` and `--version`.
+    Clap(clap::Error),
+    /// The file of `serve --config` (or `HOOKRELAY_CONFIG`) is unreadable or invalid.
+    Config(std::path::PathBuf, config_file::ConfigError),
+}
+
+/// Parses `argv`. For `serve --config FILE`, the file's values are given for every option
+/// that neither `argv` nor an environment variable set, and its endpoints are kept in
+/// [`serve::ServeArgs::file_endpoints`].
+pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
+    // A first look, which lets a file complete what the flags alone lack.
+    let first = Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(argv.clone())
+        .ok();
+    let with_file = first.as_ref().and_then(|m| match m.subcommand() {
+        Some(("serve", serve)) => config_file::path_in(serve).map(|path| (path, serve)),
+        _ => None,
+    });
+    let Some((path, given)) = with_file else {
+        let matches = Cli::command()
+            .try_get_matches_from(argv)
+            .map_err(ParseError::Clap)?;
+        return Cli::from_arg_matches(&matches).map_err(ParseError::Clap);
+    };
+    let command = Cli::command();
+    let Some(serve) = command.find_subcommand("serve") else {
+        unreachable!("serve is a subcommand")
+    };
+    let file = config_file::load(&path, serve).map_err(|e| ParseError::Config(path.clone(), e))?;
+    let merged = config_file::merged_args(argv, given, &file);
+    let matches = Cli::command()
+        .try_get_matches_from(merged)
+        .map_err(ParseError::Clap)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(ParseError::Clap)?;
+    if let Command::Serve(args) = &mut cli.command {
+        args.file_endpoints = file.endpoints;
+    }
+    Ok(cli)
 }
 
 /// Runs a parsed command line. `Err` means exit code 2 with the error printed.
@@ -76,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schema(args) => schema::run(args),
         Command::Samples(args) => samples::run(args),
         Command::Endpoints(args) => endpoints::run(args),
+        Command::Config(args) => config::run(args),
         Command::Man(args) => man::run(args),
     }
 }

@@ -30,6 +30,8 @@ const REQUESTS_REJECTED: &str = "hookrelay_requests_rejected_total";
 const ADMIN_REFUSED: &str = "hookrelay_admin_refused_total";
 const DELIVERIES_DROPPED: &str = "hookrelay_deliveries_dropped_total";
 const ENDPOINTS_DISABLED: &str = "hookrelay_endpoints_disabled_total";
+const ENDPOINTS_CIRCUIT_OPEN: &str = "hookrelay_endpoints_circuit_open";
+const ENDPOINTS_DISABLED_NOW: &str = "hookrelay_endpoints_disabled";
 const STREAMS_OPEN: &str = "hookrelay_streams_open";
 const STREAMS_CUT: &str = "hookrelay_streams_cut_total";
 const STREAM_UPDATES_DROPPED: &str = "hookrelay_stream_updates_dropped_total";
@@ -77,6 +79,14 @@ fn describe() {
     describe_counter!(
         ENDPOINTS_DISABLED,
         "Endpoints disabled by the relay after failing for --circuit-disable-after"
+    );
+    describe_gauge!(
+        ENDPOINTS_CIRCUIT_OPEN,
+        "Endpoints whose circuit is open now (deliveries wait, one probe at a time)"
+    );
+    describe_gauge!(
+        ENDPOINTS_DISABLED_NOW,
+        "Endpoints disabled now, by the API, the config file or the relay"
     );
     describe_counter!(
         DELIVERIES_DROPPED,
@@ -223,6 +233,12 @@ pub fn render(handle: &PrometheusHandle, stats: StoreStats, deliveries: &Deliver
         metrics::gauge!(DELIVERIES_IN_STATE, "status" => status.as_str()).set(*n as f64);
     }
     handle.render()
+}
+
+/// The endpoints whose circuit is open and those disabled, now.
+pub fn endpoints_now(circuit_open: usize, disabled: usize) {
+    metrics::gauge!(ENDPOINTS_CIRCUIT_OPEN).set(circuit_open as f64);
+    metrics::gauge!(ENDPOINTS_DISABLED_NOW).set(disabled as f64);
 }
 
 /// `n` undelivered deliveries were given up on with their deleted endpoint.

@@ -360,6 +360,19 @@ impl Relay {
         self.lanes().targets_for(event_type)
     }
 
+    /// The stored endpoints of this instance whose circuit is open now, and those
+    /// disabled (as last read from the store).
+    pub fn endpoint_health(&self) -> (usize, usize) {
+        let lanes = self.lanes();
+        let stored = lanes.list.iter().filter(|l| l.stored.is_some());
+        let open = stored
+            .clone()
+            .filter(|l| l.circuit.locked().probe_at.is_some())
+            .count();
+        let disabled = stored.filter(|l| l.disabled()).count();
+        (open, disabled)
+    }
+
     /// Tells a target's workers that a delivery is waiting.
     pub fn wake(&self, target: &str) {
         let lanes = self.lanes();

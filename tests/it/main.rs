@@ -6,6 +6,7 @@ mod support;
 mod browser;
 mod cli;
 mod completions;
+mod config_file;
 mod endpoints;
 mod hardening;
 mod hardening_cli;

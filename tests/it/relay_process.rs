@@ -218,3 +218,56 @@ async fn forward_threads_deliver_every_event_to_every_target_once() {
     let status = served.wait();
     assert!(status.success(), "{status:?}\n{}", served.stderr());
 }
+
+#[tokio::test]
+async fn metrics_count_the_endpoints_with_an_open_circuit_and_the_disabled_ones() {
+    let failing = Customer::always(Answer::status(500));
+    let healthy = Customer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("h.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[endpoints]]\nname = \"failing\"\nurl = \"{}\"\n\n\
+             [[endpoints]]\nname = \"healthy\"\nurl = \"{}\"\n\n\
+             [[endpoints]]\nname = \"paused\"\nurl = \"{}\"\ndisabled = true\n",
+            failing.url("/hook"),
+            healthy.url("/hook"),
+            healthy.url("/paused"),
+        ),
+    )
+    .unwrap();
+    let served = Served::start(&[
+        "--config",
+        file.to_str().unwrap(),
+        "--circuit-failures",
+        "2",
+        "--retry-schedule",
+        "10ms,10ms,10ms",
+    ]);
+    let before = wait_for_metrics(&served, &[]).await;
+    assert_eq!(
+        metric(&before, "hookrelay_endpoints_circuit_open"),
+        Some(0.0)
+    );
+    assert_eq!(metric(&before, "hookrelay_endpoints_disabled"), Some(1.0));
+
+    assert_eq!(post_json(&served.url("/webhook"), event(1)).await.0, 200);
+    failing.wait_for_async(2).await;
+    healthy.wait_for_async(1).await;
+    let text = wait_for_metrics(
+        &served,
+        &[
+            ("hookrelay_endpoints_circuit_open", 1.0),
+            ("hookrelay_endpoints_disabled", 1.0),
+        ],
+    )
+    .await;
+    assert_eq!(
+        metric(&text, "hookrelay_endpoints_circuit_open"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "hookrelay_endpoints_disabled"), Some(1.0));
+    assert!(text.contains("# HELP hookrelay_endpoints_circuit_open "));
+}

@@ -21,6 +21,7 @@ use crate::source::Locator;
 const SERVE_EXAMPLES: &str = "\
 Examples:
   hookrelay serve
+  hookrelay serve --config hookrelay.toml   # options and [[endpoints]]; flags override it
   hookrelay serve --port 0 --max-events 1000000
   HOOKRELAY_PORT=8080 hookrelay serve --host 0.0.0.0 --admin-token-file admin-tokens.txt
   hookrelay serve --verify standard --secret whsec_...   # 401 unless signed
@@ -66,6 +67,16 @@ Relay:
 #[derive(Debug, Args)]
 #[command(after_help = SERVE_EXAMPLES)]
 pub struct ServeArgs {
+    /// Read options and endpoints from this TOML file (keys in snake_case: forward_to,
+    /// max_events); flags and environment variables override it. Check one with
+    /// `hookrelay config check FILE`
+    #[arg(long, env = "HOOKRELAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The `[[endpoints]]` of `--config`'s file, upserted at start.
+    #[arg(skip)]
+    pub file_endpoints: Vec<crate::cli::config_file::FileEndpoint>,
+
     /// Address to listen on
     #[arg(
         long,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod file_endpoints;
 mod sources;
 
 use std::process::ExitCode;
@@ -72,6 +73,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Ok(store) => store,
             Err(url) => open_postgres(&args, &url).await?,
         };
+        if !args.file_endpoints.is_empty() {
+            let done = file_endpoints::upsert(&*store, &args.file_endpoints)
+                .await
+                .context("--config: writing the file's endpoints")?;
+            tracing::info!(
+                created = done.created,
+                changed = done.changed,
+                unchanged = done.unchanged,
+                "endpoints of the config file"
+            );
+        }
         let config = Config {
             mounts,
             ..config(&args, verify, admin_auth)

@@ -18,6 +18,10 @@ use crate::sync::LockExt;
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (stats, deliveries) = state.gauges.read(&*state.store, true).await?;
     let deliveries = deliveries.unwrap_or_default();
+    if let Some(relay) = &state.relay {
+        let (open, disabled) = relay.endpoint_health();
+        crate::server::metrics::endpoints_now(open, disabled);
+    }
     let text = crate::server::metrics::render(&state.metrics, stats, &deliveries);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
