@@ -8,7 +8,7 @@ use super::{b64, get, hex, hmac_sha256, now, post, serve};
 
 const SECRET: &str = "It's a Secret to Everybody";
 /// A Standard Webhooks secret: `whsec_` and base64 of the key.
-const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(super) const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// 401 with `reason`.
 fn assert_refused(answer: &(u16, Value), reason: &str) {
@@ -139,7 +139,7 @@ fn stripe_events_are_kept_by_their_id_and_stale_or_changed_ones_refused() {
 }
 
 /// Standard Webhooks: `v1,<base64 HMAC-SHA256(base64-decoded secret, "{id}.{ts}.{body}")>`.
-fn standard_headers(id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+pub(super) fn standard_headers(id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
     use base64::Engine as _;
     let key = base64::engine::general_purpose::STANDARD
         .decode(WHSEC.trim_start_matches("whsec_"))
