@@ -7,8 +7,11 @@
 //! | standard | `webhook-id` (or `svix-id`) | `/type` |
 //! | shopify | `X-Shopify-Webhook-Id` | `X-Shopify-Topic` |
 //! | slack | `/event_id`, else generated | `/type`; `url_verification` answers `/challenge` |
+//! | slack, a form | `trigger_id`, else generated | `command` (slash commands) or the `payload`'s `/type` (interactivity) |
 //!
 //! The body is parsed once into the few members these need; the rest is skipped unread.
+//! Slack's slash commands and interactive components post
+//! `application/x-www-form-urlencoded` instead of JSON, signed the same way.
 
 use http::header::HeaderMap;
 use serde::Deserialize;
@@ -33,6 +36,9 @@ struct Envelope {
 
 /// Reads a provider's request (every [`Source`] but the model, `json` and `schema:`).
 pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<Reading, Invalid> {
+    if matches!(source, Source::Slack) && super::is_form(headers) {
+        return slack_form(body);
+    }
     let envelope = parse(body)?;
     let mut problems = Vec::new();
     let mut take = |result: Result<String, FieldError>| match result {
@@ -148,5 +154,64 @@ fn challenge(value: Option<&Value>) -> Result<Reading, Invalid> {
             "/challenge",
             "missing; url_verification carries the challenge to answer",
         )])),
+    }
+}
+
+/// A Slack slash command (`command`, `trigger_id`, …) or interactivity payload (one
+/// `payload` field holding JSON with its `type`, e.g. `block_actions`, and usually a
+/// `trigger_id`), posted as a form. Slack's `trigger_id` is the id, or a generated one.
+fn slack_form(body: &[u8]) -> Result<Reading, Invalid> {
+    let mut command = None;
+    let mut trigger_id = None;
+    let mut payload = None;
+    for (name, value) in url::form_urlencoded::parse(body) {
+        match &*name {
+            "command" => command = Some(value),
+            "trigger_id" => trigger_id = Some(value),
+            "payload" => payload = Some(value),
+            _ => {}
+        }
+    }
+    let (id, event_type) = if let Some(payload) = payload {
+        let value: Value = serde_json::from_str(&payload).map_err(|e| {
+            Invalid::Fields(vec![problem("form:payload", format!("expected JSON: {e}"))])
+        })?;
+        if !value.is_object() {
+            return Err(Invalid::Fields(vec![problem(
+                "form:payload",
+                format!("expected a JSON object, got {}", describe(&value)),
+            )]));
+        }
+        let event_type = type_of("form:payload/type", value.get("type"));
+        let id = match value.get("trigger_id") {
+            None => Ok(generated_id()),
+            some => id_of("form:payload/trigger_id", some),
+        };
+        (id, event_type)
+    } else if let Some(command) = command {
+        let event_type = match command.trim() {
+            "" => Err(problem("form:command", "expected a non-empty command")),
+            command => Ok(command.to_string()),
+        };
+        let id = match trigger_id.as_deref().map(str::trim) {
+            None | Some("") => Ok(generated_id()),
+            Some(trigger_id) => checked_id("form:trigger_id", trigger_id),
+        };
+        (id, event_type)
+    } else {
+        return Err(Invalid::Fields(vec![problem(
+            "",
+            "expected a slash command (a command field) or an interactivity payload (a payload field)",
+        )]));
+    };
+    match (id, event_type) {
+        (Ok(id), Ok(event_type)) => Ok(Reading::Event(Identified {
+            id,
+            event_type,
+            event_id: None,
+        })),
+        (id, event_type) => Err(Invalid::Fields(
+            [id.err(), event_type.err()].into_iter().flatten().collect(),
+        )),
     }
 }

@@ -163,6 +163,12 @@ impl Source {
         }
     }
 
+    /// Whether the source takes forms (`application/x-www-form-urlencoded`) besides JSON:
+    /// Slack's slash commands and interactivity.
+    pub fn takes_forms(&self) -> bool {
+        matches!(self, Source::Slack)
+    }
+
     /// Reads one request: its id and type, or every problem found.
     pub fn read(&self, headers: &HeaderMap, body: &[u8]) -> Result<Reading, Invalid> {
         match self {
@@ -192,6 +198,19 @@ pub enum SourceError {
     Unknown(String),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+}
+
+/// Whether the request says its body is a form (`application/x-www-form-urlencoded`).
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// A problem at `field` (`/data/id`, `header:x-github-event`, or "" for the top level).

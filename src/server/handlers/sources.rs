@@ -104,7 +104,9 @@ async fn receive(
     // As with `--verify`: who sent it is settled before anything about what was sent.
     let body = body_of(state, headers, body).await?;
     mount.check(headers, &body)?;
-    check_json_content_type(headers)?;
+    if !(mount.source.takes_forms() && crate::source::is_form(headers)) {
+        check_json_content_type(headers)?;
+    }
     let event = match mount.source.read(headers, &body)? {
         Reading::Challenge(challenge) => return Ok(Answer::Challenge(challenge)),
         Reading::Event(event) => event,
