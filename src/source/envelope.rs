@@ -13,12 +13,12 @@
 //! Slack's slash commands and interactive components post
 //! `application/x-www-form-urlencoded` instead of JSON, signed the same way.
 
-use http::header::HeaderMap;
+use http::header::{HeaderMap, HeaderName};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    FieldError, Identified, Reading, Source, checked_id, describe, generated_id, header_text,
+    FieldError, Identified, Reading, Source, checked_id, checked_id_with, describe, generated_id,
     id_of, problem, type_of,
 };
 use crate::model::{self, Invalid};
@@ -50,11 +50,17 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
     };
     let (id, event_type) = match source {
         Source::Github => {
-            let id = take(from_header(headers, "x-github-delivery"));
-            let event = take(from_header(headers, "x-github-event"));
-            let event = event.map(|event| match &envelope.action {
-                Some(Value::String(action)) if !action.is_empty() => format!("{event}.{action}"),
-                _ => event,
+            let id = take(from_header(headers, &GITHUB_DELIVERY));
+            let event = take(from_header(headers, &GITHUB_EVENT));
+            let event = event.map(|mut event| {
+                if let Some(Value::String(action)) = &envelope.action
+                    && !action.is_empty()
+                {
+                    event.reserve_exact(1 + action.len());
+                    event.push('.');
+                    event.push_str(action);
+                }
+                event
             });
             (id, event)
         }
@@ -63,15 +69,17 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
             take(type_of("/type", envelope.kind.as_ref())),
         ),
         Source::Standard => {
-            let name = crate::alert::signing::header_names(headers)[0];
+            let svix = crate::alert::signing::header_names(headers)[0]
+                == crate::alert::signing::SVIX_HEADERS[0];
+            let name = if svix { &SVIX_ID } else { &WEBHOOK_ID };
             (
                 take(from_header(headers, name)),
                 take(type_of("/type", envelope.kind.as_ref())),
             )
         }
         Source::Shopify => (
-            take(from_header(headers, "x-shopify-webhook-id")),
-            take(from_header(headers, "x-shopify-topic")),
+            take(from_header(headers, &SHOPIFY_WEBHOOK_ID)),
+            take(from_header(headers, &SHOPIFY_TOPIC)),
         ),
         Source::Slack => {
             let event_type = take(type_of("/type", envelope.kind.as_ref()));
@@ -131,12 +139,25 @@ fn parse(body: &[u8]) -> Result<Envelope, Invalid> {
     })
 }
 
+// The providers' headers, made once: looking a header up by `&str` parses its name.
+static GITHUB_DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
+static GITHUB_EVENT: HeaderName = HeaderName::from_static("x-github-event");
+static WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+static SVIX_ID: HeaderName = HeaderName::from_static("svix-id");
+static SHOPIFY_WEBHOOK_ID: HeaderName = HeaderName::from_static("x-shopify-webhook-id");
+static SHOPIFY_TOPIC: HeaderName = HeaderName::from_static("x-shopify-topic");
+
 /// A header that must be present: `header:NAME`.
-fn from_header(headers: &HeaderMap, name: &str) -> Result<String, FieldError> {
-    let field = format!("header:{name}");
-    match header_text(headers, name) {
-        Some(value) => checked_id(&field, value),
-        None => Err(problem(field, "missing header")),
+fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<String, FieldError> {
+    let field = || format!("header:{name}");
+    let value = headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match value {
+        Some(value) => checked_id_with(value, || field()),
+        None => Err(problem(field(), "missing header")),
     }
 }
 

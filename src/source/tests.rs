@@ -215,3 +215,11 @@ fn an_unusable_schema_is_refused_with_its_file_named() {
         "{error}"
     );
 }
+
+#[test]
+fn control_characters_are_found_in_the_bytes_as_char_is_control_finds_them() {
+    for c in (0..0x3000u32).filter_map(char::from_u32) {
+        let text = format!("id-{c}-x");
+        assert_eq!(super::has_control(&text), c.is_control(), "{c:?}");
+    }
+}

@@ -91,6 +91,14 @@ impl IntoResponse for Answer {
 
 /// `text` as a JSON string.
 fn json_string(out: &mut Vec<u8>, text: &str) {
+    // Ids and types rarely need escaping: those are copied as they are.
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing a `str` into a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
 }
@@ -185,4 +193,27 @@ async fn keep(
         targets.iter().for_each(|t| relay.wake(t));
     }
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_string;
+
+    #[test]
+    fn ids_and_types_are_written_as_json_strings() {
+        for text in [
+            "msg_1",
+            "pull_request.opened",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "é✓",
+            "",
+        ] {
+            let mut out = Vec::new();
+            json_string(&mut out, text);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, text, "{}", String::from_utf8_lossy(&out));
+        }
+    }
 }
