@@ -9,12 +9,12 @@
 //! | slack | `/event_id`, else generated | `/type`; `url_verification` answers `/challenge` |
 //! | slack, a form | `trigger_id`, else generated | `command` (slash commands) or the `payload`'s `/type` (interactivity) |
 //!
-//! The body is parsed once into the few members these need; the rest is skipped unread.
+//! The body is parsed once into the few members these need, by `scan.rs` when it is plain
+//! and by serde otherwise; the rest is checked as JSON and skipped.
 //! Slack's slash commands and interactive components post
 //! `application/x-www-form-urlencoded` instead of JSON, signed the same way.
 
 use http::header::{HeaderMap, HeaderName};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
@@ -24,15 +24,7 @@ use super::{
 use crate::model::{self, Invalid};
 
 /// The members of a provider's body that say what it is.
-#[derive(Debug, Default, Deserialize)]
-struct Envelope {
-    id: Option<Value>,
-    #[serde(rename = "type")]
-    kind: Option<Value>,
-    action: Option<Value>,
-    event_id: Option<Value>,
-    challenge: Option<Value>,
-}
+type Envelope = super::scan::Found;
 
 /// Reads a provider's request (every [`Source`] but the model, `json` and `schema:`).
 pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<Reading, Invalid> {
@@ -110,6 +102,10 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
 /// but an object as a problem of the top level. Parsed once, straight from the bytes; the
 /// model's JSON checks run only to word a refusal.
 fn parse(body: &[u8]) -> Result<Envelope, Invalid> {
+    // The commonest body in one pass of its own; serde for the rest.
+    if let Some(found) = super::scan::envelope(body) {
+        return Ok(found);
+    }
     let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     // An object only: serde would also fill the struct from an array, by position.
     let parsed = match first {

@@ -12,6 +12,7 @@
 mod envelope;
 mod rules;
 pub mod samples;
+mod scan;
 mod schema;
 
 use std::fmt;
