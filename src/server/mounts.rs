@@ -48,6 +48,16 @@ impl Mount {
             })
     }
 
+    /// The `webhook-id` a checked signature vouches for: Standard Webhooks' (or Svix's)
+    /// when the mount has secrets; no other scheme signs an id.
+    pub fn verified_id(&self, headers: &HeaderMap) -> Option<String> {
+        if self.secrets.is_empty() || self.source.scheme() != Some(Scheme::Standard) {
+            return None;
+        }
+        let id = signing::message_id(headers)?.trim();
+        (!id.is_empty() && id.len() <= crate::source::MAX_ID_BYTES).then(|| id.to_string())
+    }
+
     /// How a request that passed [`Mount::check`] was signed, as the event keeps it;
     /// `None` when no signature is checked.
     pub fn signature(&self, headers: &HeaderMap) -> Option<Signature> {

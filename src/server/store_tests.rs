@@ -503,22 +503,30 @@ async fn webhook_ids_live_as_long_as_their_event(b: Backend) {
         assert_eq!(s.seen_webhook_id("msg_1").await.unwrap(), None);
         return;
     }
-    let first = Seen {
-        event_id: 1,
-        digest: [1; 32],
-    };
+    let first = Seen::model(1, [1; 32]);
     put(s, 1, "t", &body(1, "x"), &[]).await;
     assert_eq!(s.seen_webhook_id("msg_1").await.unwrap(), None);
-    s.remember_webhook_id("msg_1", first).await.unwrap();
-    let other = Seen {
-        event_id: 1,
-        digest: [2; 32],
-    };
+    s.remember_webhook_id("msg_1", first.clone()).await.unwrap();
+    let other = Seen::model(1, [2; 32]);
     s.remember_webhook_id("msg_1", other).await.unwrap();
     assert_eq!(s.seen_webhook_id("msg_1").await.unwrap(), Some(first));
     // Capacity 1: the next event evicts the first, and its webhook-id goes with it.
     put(s, 2, "t", &body(2, "x"), &[]).await;
     assert_eq!(s.seen_webhook_id("msg_1").await.unwrap(), None);
+    // A source's event (a Standard Webhooks `webhook-id` as its id) has no event_id: the
+    // webhook-id names it by its string id, and goes with it too.
+    put_named(s, "msg_2", b"{}", &Headers::default(), &[]).await;
+    let provider = Seen {
+        id: "msg_2".into(),
+        event_id: None,
+        digest: [3; 32],
+    };
+    s.remember_webhook_id("msg_2", provider.clone())
+        .await
+        .unwrap();
+    assert_eq!(s.seen_webhook_id("msg_2").await.unwrap(), Some(provider));
+    put(s, 3, "t", &body(3, "x"), &[]).await;
+    assert_eq!(s.seen_webhook_id("msg_2").await.unwrap(), None);
 }
 
 /// Every event has a string id; the model's is `evt_<event_id>`, and either finds it.

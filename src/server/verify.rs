@@ -134,11 +134,25 @@ pub async fn remember(
     }
 }
 
-/// What a `webhook-id` was answered with: the event's id and the digest of its body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a `webhook-id` was answered with: the event's string id (`evt_<event_id>` for the
+/// model, the provider's otherwise), the model's integer `event_id` when there is one, and
+/// the digest of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
-    pub event_id: i64,
+    pub id: String,
+    pub event_id: Option<i64>,
     pub digest: BodyDigest,
+}
+
+impl Seen {
+    /// What a model event answered: `evt_<event_id>` and its number.
+    pub fn model(event_id: i64, digest: BodyDigest) -> Self {
+        Self {
+            id: crate::alert::signing::MessageId::for_event(event_id).into_string(),
+            event_id: Some(event_id),
+            digest,
+        }
+    }
 }
 
 type SeenMap = (HashMap<String, Seen>, VecDeque<String>);
@@ -161,7 +175,7 @@ impl SeenIds {
 
     /// What `id` was answered with, if it was seen.
     pub fn get(&self, id: &str) -> Option<Seen> {
-        self.lock().0.get(id).copied()
+        self.lock().0.get(id).cloned()
     }
 
     /// Remembers that `id` was answered with `seen`. The first answer stays.
@@ -198,10 +212,7 @@ mod tests {
 
     #[test]
     fn seen_ids_forget_the_oldest_beyond_capacity() {
-        let of = |event_id| Seen {
-            event_id,
-            digest: body_digest(&event_id.to_le_bytes()),
-        };
+        let of = |event_id: i64| Seen::model(event_id, body_digest(&event_id.to_le_bytes()));
         let seen = SeenIds::new(2);
         seen.insert("a".into(), of(1));
         seen.insert("b".into(), of(2));
@@ -215,15 +226,13 @@ mod tests {
     #[test]
     fn the_first_answer_for_an_id_stays() {
         let seen = SeenIds::new(4);
-        let first = Seen {
-            event_id: 1,
-            digest: body_digest(b"one"),
-        };
-        seen.insert("a".into(), first);
+        let first = Seen::model(1, body_digest(b"one"));
+        seen.insert("a".into(), first.clone());
         seen.insert(
             "a".into(),
             Seen {
-                event_id: 2,
+                id: "msg_2".into(),
+                event_id: None,
                 digest: body_digest(b"two"),
             },
         );

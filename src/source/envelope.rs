@@ -7,32 +7,30 @@
 //! | standard | `webhook-id` (or `svix-id`) | `/type` |
 //! | shopify | `X-Shopify-Webhook-Id` | `X-Shopify-Topic` |
 //! | slack | `/event_id`, else generated | `/type`; `url_verification` answers `/challenge` |
+//! | slack, a form | `trigger_id`, else generated | `command` (slash commands) or the `payload`'s `/type` (interactivity) |
 //!
-//! The body is parsed once into the few members these need; the rest is skipped unread.
+//! The body is parsed once into the few members these need, by `scan.rs` when it is plain
+//! and by serde otherwise; the rest is checked as JSON and skipped.
+//! Slack's slash commands and interactive components post
+//! `application/x-www-form-urlencoded` instead of JSON, signed the same way.
 
-use http::header::HeaderMap;
-use serde::Deserialize;
+use http::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use super::{
-    FieldError, Identified, Reading, Source, checked_id, describe, generated_id, header_text,
+    FieldError, Identified, Reading, Source, checked_id, checked_id_with, describe, generated_id,
     id_of, problem, type_of,
 };
 use crate::model::{self, Invalid};
 
 /// The members of a provider's body that say what it is.
-#[derive(Debug, Default, Deserialize)]
-struct Envelope {
-    id: Option<Value>,
-    #[serde(rename = "type")]
-    kind: Option<Value>,
-    action: Option<Value>,
-    event_id: Option<Value>,
-    challenge: Option<Value>,
-}
+type Envelope = super::scan::Found;
 
 /// Reads a provider's request (every [`Source`] but the model, `json` and `schema:`).
 pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<Reading, Invalid> {
+    if matches!(source, Source::Slack) && super::is_form(headers) {
+        return slack_form(body);
+    }
     let envelope = parse(body)?;
     let mut problems = Vec::new();
     let mut take = |result: Result<String, FieldError>| match result {
@@ -44,11 +42,17 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
     };
     let (id, event_type) = match source {
         Source::Github => {
-            let id = take(from_header(headers, "x-github-delivery"));
-            let event = take(from_header(headers, "x-github-event"));
-            let event = event.map(|event| match &envelope.action {
-                Some(Value::String(action)) if !action.is_empty() => format!("{event}.{action}"),
-                _ => event,
+            let id = take(from_header(headers, &GITHUB_DELIVERY));
+            let event = take(from_header(headers, &GITHUB_EVENT));
+            let event = event.map(|mut event| {
+                if let Some(Value::String(action)) = &envelope.action
+                    && !action.is_empty()
+                {
+                    event.reserve_exact(1 + action.len());
+                    event.push('.');
+                    event.push_str(action);
+                }
+                event
             });
             (id, event)
         }
@@ -57,15 +61,17 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
             take(type_of("/type", envelope.kind.as_ref())),
         ),
         Source::Standard => {
-            let name = crate::alert::signing::header_names(headers)[0];
+            let svix = crate::alert::signing::header_names(headers)[0]
+                == crate::alert::signing::SVIX_HEADERS[0];
+            let name = if svix { &SVIX_ID } else { &WEBHOOK_ID };
             (
                 take(from_header(headers, name)),
                 take(type_of("/type", envelope.kind.as_ref())),
             )
         }
         Source::Shopify => (
-            take(from_header(headers, "x-shopify-webhook-id")),
-            take(from_header(headers, "x-shopify-topic")),
+            take(from_header(headers, &SHOPIFY_WEBHOOK_ID)),
+            take(from_header(headers, &SHOPIFY_TOPIC)),
         ),
         Source::Slack => {
             let event_type = take(type_of("/type", envelope.kind.as_ref()));
@@ -96,6 +102,10 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
 /// but an object as a problem of the top level. Parsed once, straight from the bytes; the
 /// model's JSON checks run only to word a refusal.
 fn parse(body: &[u8]) -> Result<Envelope, Invalid> {
+    // The commonest body in one pass of its own; serde for the rest.
+    if let Some(found) = super::scan::envelope(body) {
+        return Ok(found);
+    }
     let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     // An object only: serde would also fill the struct from an array, by position.
     let parsed = match first {
@@ -125,12 +135,25 @@ fn parse(body: &[u8]) -> Result<Envelope, Invalid> {
     })
 }
 
+// The providers' headers, made once: looking a header up by `&str` parses its name.
+static GITHUB_DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
+static GITHUB_EVENT: HeaderName = HeaderName::from_static("x-github-event");
+static WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+static SVIX_ID: HeaderName = HeaderName::from_static("svix-id");
+static SHOPIFY_WEBHOOK_ID: HeaderName = HeaderName::from_static("x-shopify-webhook-id");
+static SHOPIFY_TOPIC: HeaderName = HeaderName::from_static("x-shopify-topic");
+
 /// A header that must be present: `header:NAME`.
-fn from_header(headers: &HeaderMap, name: &str) -> Result<String, FieldError> {
-    let field = format!("header:{name}");
-    match header_text(headers, name) {
-        Some(value) => checked_id(&field, value),
-        None => Err(problem(field, "missing header")),
+fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<String, FieldError> {
+    let field = || format!("header:{name}");
+    let value = headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match value {
+        Some(value) => checked_id_with(value, || field()),
+        None => Err(problem(field(), "missing header")),
     }
 }
 
@@ -148,5 +171,64 @@ fn challenge(value: Option<&Value>) -> Result<Reading, Invalid> {
             "/challenge",
             "missing; url_verification carries the challenge to answer",
         )])),
+    }
+}
+
+/// A Slack slash command (`command`, `trigger_id`, …) or interactivity payload (one
+/// `payload` field holding JSON with its `type`, e.g. `block_actions`, and usually a
+/// `trigger_id`), posted as a form. Slack's `trigger_id` is the id, or a generated one.
+fn slack_form(body: &[u8]) -> Result<Reading, Invalid> {
+    let mut command = None;
+    let mut trigger_id = None;
+    let mut payload = None;
+    for (name, value) in url::form_urlencoded::parse(body) {
+        match &*name {
+            "command" => command = Some(value),
+            "trigger_id" => trigger_id = Some(value),
+            "payload" => payload = Some(value),
+            _ => {}
+        }
+    }
+    let (id, event_type) = if let Some(payload) = payload {
+        let value: Value = serde_json::from_str(&payload).map_err(|e| {
+            Invalid::Fields(vec![problem("form:payload", format!("expected JSON: {e}"))])
+        })?;
+        if !value.is_object() {
+            return Err(Invalid::Fields(vec![problem(
+                "form:payload",
+                format!("expected a JSON object, got {}", describe(&value)),
+            )]));
+        }
+        let event_type = type_of("form:payload/type", value.get("type"));
+        let id = match value.get("trigger_id") {
+            None => Ok(generated_id()),
+            some => id_of("form:payload/trigger_id", some),
+        };
+        (id, event_type)
+    } else if let Some(command) = command {
+        let event_type = match command.trim() {
+            "" => Err(problem("form:command", "expected a non-empty command")),
+            command => Ok(command.to_string()),
+        };
+        let id = match trigger_id.as_deref().map(str::trim) {
+            None | Some("") => Ok(generated_id()),
+            Some(trigger_id) => checked_id("form:trigger_id", trigger_id),
+        };
+        (id, event_type)
+    } else {
+        return Err(Invalid::Fields(vec![problem(
+            "",
+            "expected a slash command (a command field) or an interactivity payload (a payload field)",
+        )]));
+    };
+    match (id, event_type) {
+        (Ok(id), Ok(event_type)) => Ok(Reading::Event(Identified {
+            id,
+            event_type,
+            event_id: None,
+        })),
+        (id, event_type) => Err(Invalid::Fields(
+            [id.err(), event_type.err()].into_iter().flatten().collect(),
+        )),
     }
 }

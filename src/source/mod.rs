@@ -12,6 +12,7 @@
 mod envelope;
 mod rules;
 pub mod samples;
+mod scan;
 mod schema;
 
 use std::fmt;
@@ -163,6 +164,12 @@ impl Source {
         }
     }
 
+    /// Whether the source takes forms (`application/x-www-form-urlencoded`) besides JSON:
+    /// Slack's slash commands and interactivity.
+    pub fn takes_forms(&self) -> bool {
+        matches!(self, Source::Slack)
+    }
+
     /// Reads one request: its id and type, or every problem found.
     pub fn read(&self, headers: &HeaderMap, body: &[u8]) -> Result<Reading, Invalid> {
         match self {
@@ -194,6 +201,19 @@ pub enum SourceError {
     Schema(#[from] SchemaError),
 }
 
+/// Whether the request says its body is a form (`application/x-www-form-urlencoded`).
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 /// A problem at `field` (`/data/id`, `header:x-github-event`, or "" for the top level).
 fn problem(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError {
@@ -204,23 +224,40 @@ fn problem(field: impl Into<String>, message: impl Into<String>) -> FieldError {
 
 /// An id as found, checked: 1 to [`MAX_ID_BYTES`] bytes, no control characters.
 fn checked_id(field: &str, id: &str) -> Result<String, FieldError> {
+    checked_id_with(id, || field.to_string())
+}
+
+/// [`checked_id`] with the field's name made only for a refusal.
+fn checked_id_with(id: &str, field: impl FnOnce() -> String) -> Result<String, FieldError> {
     if id.is_empty() {
         return Err(problem(
-            field,
+            field(),
             "expected a non-empty id, got an empty string",
         ));
     }
     if id.len() > MAX_ID_BYTES {
         let n = id.len();
         return Err(problem(
-            field,
+            field(),
             format!("expected an id of at most {MAX_ID_BYTES} bytes, got {n}"),
         ));
     }
-    if id.chars().any(char::is_control) {
-        return Err(problem(field, "expected an id without control characters"));
+    if has_control(id) {
+        return Err(problem(
+            field(),
+            "expected an id without control characters",
+        ));
     }
     Ok(id.to_string())
+}
+
+/// Whether `text` has a control character (`char::is_control`: C0, DEL and C1), judged
+/// on its UTF-8 bytes: C1 characters are the two bytes `0xC2 0x80`–`0xC2 0x9F`.
+fn has_control(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b < 0x20 || b == 0x7f || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| *n < 0xa0))
+    })
 }
 
 /// A fresh id for an event that brings none: `hr_` and 32 hex digits.
@@ -229,7 +266,10 @@ pub fn generated_id() -> String {
 }
 
 /// The value of a header as text, trimmed, when it is present and not empty.
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_text<'a>(
+    headers: &'a HeaderMap,
+    name: impl http::header::AsHeaderName,
+) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

@@ -105,12 +105,66 @@ fn locate(
     of_value: fn(&str, Option<&Value>) -> Result<String, FieldError>,
     of_header: impl Fn(&str, &str) -> Result<String, FieldError>,
 ) -> Result<String, FieldError> {
-    let field = locator.to_string();
     match locator {
-        Locator::Pointer(pointer) => of_value(&field, value.pointer(pointer)),
-        Locator::Header(name) => match header_text(headers, name.as_str()) {
-            Some(text) => of_header(&field, text),
-            None => Err(problem(field, "missing header")),
+        Locator::Pointer(pointer) => of_value(pointer, pointed(value, pointer)),
+        Locator::Header(name) => match header_text(headers, name) {
+            Some(text) => of_header(&locator.to_string(), text),
+            None => Err(problem(locator.to_string(), "missing header")),
         },
+    }
+}
+
+/// `value.pointer(pointer)`, without the copy `serde_json` makes of every token: only a
+/// token with an escape (`~0`, `~1`) is unescaped.
+fn pointed<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
+    if pointer.contains('~') {
+        return value.pointer(pointer);
+    }
+    let mut target = value;
+    for token in pointer.strip_prefix('/')?.split('/') {
+        target = match target {
+            Value::Object(map) => map.get(token)?,
+            Value::Array(list) => {
+                let leading_zero = token.len() > 1 && token.starts_with('0');
+                if leading_zero || token.starts_with('+') {
+                    return None;
+                }
+                list.get(token.parse::<usize>().ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn pointers_find_what_serde_json_s_pointer_finds() {
+        let value = json!({"a": {"b": [10, {"c": "d"}], "": 1, "x/y": 2, "m~n": 3}, "0": 4});
+        for pointer in [
+            "/a",
+            "/a/b",
+            "/a/b/0",
+            "/a/b/1/c",
+            "/a/b/01",
+            "/a/b/+1",
+            "/a/b/2",
+            "/a/",
+            "/0",
+            "/a/x~1y",
+            "/a/m~0n",
+            "/nope",
+            "/a/b/1/c/d",
+            "/a/b/-",
+        ] {
+            assert_eq!(
+                super::pointed(&value, pointer),
+                value.pointer(pointer),
+                "{pointer}"
+            );
+        }
     }
 }

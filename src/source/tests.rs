@@ -215,3 +215,84 @@ fn an_unusable_schema_is_refused_with_its_file_named() {
         "{error}"
     );
 }
+
+#[test]
+fn control_characters_are_found_in_the_bytes_as_char_is_control_finds_them() {
+    for c in (0..0x3000u32).filter_map(char::from_u32) {
+        let text = format!("id-{c}-x");
+        assert_eq!(super::has_control(&text), c.is_control(), "{c:?}");
+    }
+}
+
+/// The one-pass scan agrees with serde wherever it answers, and refuses whatever serde
+/// refuses; the commonest bodies are answered by the scan.
+#[test]
+fn the_envelope_scan_agrees_with_serde() {
+    use super::scan::{Found, envelope};
+    let taken: &[&str] = &[
+        r#"{"action": "opened", "number": 7, "sender": {"login": "octocat"}, "repository": {"name": "hello"}}"#,
+        r#"{"id":"evt_1","type":"invoice.paid","data":{"object":{"amount":-12.5e3,"ok":true,"none":null,"list":[1,"a",[],{}]}}}"#,
+        r#" { "type" : "event_callback" , "event_id" : "Ev1" , "event" : { } } "#,
+        r#"{"type":"url_verification","challenge":"abc"}"#,
+        r#"{"id":12,"type":"x"}"#,
+        r#"{"id":18446744073709551615,"type":"x"}"#,
+        r#"{"id":-9223372036854775808,"type":"x"}"#,
+        r#"{}"#,
+        r#"{"zen":"Keep it logically awesome.","hook_id":1,"x":"é✓"}"#,
+        r#"{"a":0,"b":-0.0,"c":1E+2,"d":[ ]}"#,
+    ];
+    let left: &[&str] = &[
+        r#"{"id":"a\"b","type":"x"}"#,
+        r#"{"id":"a","id":"b"}"#,
+        r#"{"id":null}"#,
+        r#"{"id":1.5}"#,
+        r#"{"id":-0}"#,
+        r#"{"id":18446744073709551616}"#,
+        r#"{"type":{"nested":1}}"#,
+        r#"{"x":"esc\n"}"#,
+    ];
+    let broken: &[&str] = &[
+        r#"{"a":01}"#,
+        r#"{"a":1.}"#,
+        r#"{"a":.5}"#,
+        r#"{"a":-}"#,
+        r#"{"a":1e}"#,
+        r#"{"a":tru}"#,
+        r#"{"a":[1,]}"#,
+        r#"{"a":{"b":1,}}"#,
+        r#"{"a":1,}"#,
+        r#"{"a" 1}"#,
+        r#"{"a":1} x"#,
+        r#"{"a":"raw	tab"}"#,
+        r#"[1]"#,
+        r#""s""#,
+        r#"{"a":[}"#,
+        r#"{a:1}"#,
+        r#"{"a":+1}"#,
+        r#"{"a":NaN}"#,
+        r#"{"a":"x"#,
+        r#"{"#,
+        "",
+    ];
+    for body in taken {
+        let serde: Found = serde_json::from_str(body).unwrap();
+        assert_eq!(envelope(body.as_bytes()), Some(serde), "{body}");
+    }
+    for body in left {
+        assert_eq!(envelope(body.as_bytes()), None, "{body}");
+    }
+    for body in broken {
+        assert!(
+            serde_json::from_str::<Found>(body).is_err() || !body.starts_with('{'),
+            "{body}"
+        );
+        assert_eq!(envelope(body.as_bytes()), None, "{body}");
+    }
+    let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
+    assert_eq!(
+        envelope(deep.as_bytes()),
+        None,
+        "deeper than the scan follows"
+    );
+    assert!(serde_json::from_str::<Found>(&deep).is_ok());
+}

@@ -203,6 +203,18 @@ async fn a_version_2_sqlite_store_migrates_without_loss_and_across_a_restart() {
         .query_row("SELECT count(*) FROM endpoints", [], |r| r.get(0))
         .unwrap();
     assert_eq!(endpoints, 0, "the endpoints table is made, empty");
+    let webhook_id: (String, Option<i64>, Vec<u8>) = conn
+        .query_row(
+            "SELECT event, event_id, digest FROM webhook_ids WHERE webhook_id = 'msg_10'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        webhook_id,
+        ("evt_10".to_string(), Some(10), vec![0]),
+        "the verified webhook-id names its event by its string id"
+    );
     let next_delivery: i64 = conn
         .query_row(
             "SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'",
@@ -246,6 +258,7 @@ async fn a_version_1_postgres_database_migrates_without_loss() {
          INSERT INTO attempts VALUES (8, 1, 1700000000000001, 410, 'HTTP 410', 12, NULL),
                                      (9, 1, 1700000000000002, 503, 'HTTP 503', 7,
                                       4102444800000000);
+         INSERT INTO webhook_ids VALUES ('msg_10', 10, '\\x00', 1700000000000000);
          UPDATE counters SET value = 3 WHERE key = 'evicted';",
     )
     .await
@@ -273,6 +286,21 @@ async fn a_version_1_postgres_database_migrates_without_loss() {
         .unwrap()
         .get(0);
     assert_eq!(endpoints, 0, "the endpoints table is made, empty");
+    let webhook_id = pg
+        .query_one(
+            "SELECT event, event_id FROM webhook_ids WHERE webhook_id = 'msg_10'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            webhook_id.get::<_, String>(0),
+            webhook_id.get::<_, Option<i64>>(1)
+        ),
+        ("evt_10".to_string(), Some(10)),
+        "the verified webhook-id names its event by its string id"
+    );
 }
 
 /// The PostgreSQL schema of version 1 as released, verbatim, with its version recorded.

@@ -32,11 +32,17 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// The `Stripe-Signature` value for `body` sent at `timestamp`.
-pub fn stripe_signature(secret: &Secret, timestamp: i64, body: &[u8]) -> String {
+/// The `Stripe-Signature` value for `body` sent at `timestamp`: one `v1` entry per secret,
+/// as Stripe sends while an endpoint's secret is being rolled.
+pub fn stripe_signature(secrets: &[Secret], timestamp: i64, body: &[u8]) -> String {
     let t = timestamp.to_string();
-    let mac = mac_of(secret, &[t.as_bytes(), b".", body]);
-    format!("t={t},v1={}", hex(&mac))
+    let mut header = format!("t={t}");
+    for secret in secrets {
+        let mac = mac_of(secret, &[t.as_bytes(), b".", body]);
+        header.push_str(",v1=");
+        header.push_str(&hex(&mac));
+    }
+    header
 }
 
 /// Verifies `Stripe-Signature` at the current time: its `t` within `tolerance`, then any

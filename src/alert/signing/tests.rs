@@ -248,7 +248,7 @@ fn message_ids_refuse_dots_and_blanks() {
 #[test]
 fn stripe_signs_t_dot_body_and_checks_t_within_the_tolerance() {
     let secret = Secret::raw("whsec_test_secret").unwrap();
-    let header = stripe_signature(&secret, TS, BODY);
+    let header = stripe_signature(std::slice::from_ref(&secret), TS, BODY);
     assert!(header.starts_with(&format!("t={TS},v1=")), "{header}");
     let verify = |header: &str, now| {
         verify_stripe_at(

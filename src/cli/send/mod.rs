@@ -35,10 +35,16 @@ Examples:
   hookrelay send --as github --sample github.push --to http://127.0.0.1:5000/webhook --secret s3cret
   hookrelay send --as stripe --sample stripe.invoice.paid --to URL --secret whsec_...
   hookrelay send --as shopify --sample shopify.orders.create --event orders/paid --to URL --secret s3cret
+  hookrelay send --as stripe --sample stripe.invoice.paid --to URL --secret whsec_new --secret whsec_old
+  hookrelay send --as slack --file command.txt --to URL --secret s3cret   # a slash command form
 
 --as PROVIDER sends the body (--file or --sample) as that provider does: its headers, a
 fresh delivery id per send (the same on every retry, or --id), and with --secret its
 signature over the exact bytes, made again with a fresh timestamp for each attempt.
+Several --secret sign with each where the scheme carries several signatures (standard:
+a space-separated v1 list; stripe: one v1= per secret); github, shopify and slack carry
+one, and refuse a second secret. --as slack sends a body that is not JSON as a form
+(application/x-www-form-urlencoded), as Slack posts slash commands and interactivity.
 
 Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or lower-case) are honoured as
 curl does (https through CONNECT, http forwarded); --no-proxy ignores them.

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::alert::Delivery;
 use crate::alert::signing::{self, MessageId, Secret, Signer};
@@ -59,7 +59,16 @@ pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
         event,
         args.id.as_deref(),
     )?;
-    let headers: HeaderMap = args.headers.iter().cloned().collect();
+    let mut headers: HeaderMap = args.headers.iter().cloned().collect();
+    // Slack's slash commands and interactivity post forms: a body that is not JSON goes
+    // out as one unless --header says otherwise.
+    let json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if args.provider == SendAs::Slack && !json && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+    }
     let first = provider.for_attempt(&body);
     let source = crate::source::Source::parse(name, &Default::default())?;
     let mut seen = headers.clone();
@@ -154,6 +163,18 @@ impl ProviderHeaders {
             bail!("the model's event is sent with its own headers");
         };
         let name = provider.name();
+        if secrets.len() > 1 && !matches!(scheme, Scheme::Standard | Scheme::Stripe) {
+            let header = match scheme {
+                Scheme::Github => signing::HEADER_GITHUB,
+                Scheme::Shopify => signing::HEADER_SHOPIFY,
+                _ => signing::HEADER_SLACK,
+            };
+            bail!(
+                "--as {name} signs with one secret ({header} carries one signature), got {}; \
+                 several are for --as standard and stripe",
+                secrets.len()
+            );
+        }
         let id = match id {
             Some(id) => MessageId::new(id)?,
             None if scheme == Scheme::Standard => {
@@ -214,7 +235,7 @@ impl ProviderHeaders {
                 headers.insert(signing::HEADER_GITHUB, text(signature));
             }
             Scheme::Stripe => {
-                let signature = signing::stripe_signature(secret, now, body);
+                let signature = signing::stripe_signature(&self.secrets, now, body);
                 headers.insert(signing::HEADER_STRIPE, text(signature));
             }
             Scheme::Shopify => {

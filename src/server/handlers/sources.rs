@@ -1,7 +1,9 @@
 //! `POST /webhook` under `serve --source NAME`, and `POST /webhook/{name}` for the sources
 //! mounted there: the provider's signature (when its secret is given), the media type,
 //! the provider's id and type, then the event is kept under the provider's id. Slack's
-//! `url_verification` is answered with its challenge and nothing is kept.
+//! `url_verification` is answered with its challenge and nothing is kept. A signed
+//! `webhook-id` (Standard Webhooks, Svix) is an idempotency key as under `--verify`: the
+//! same id with the same bytes is a duplicate, with other bytes a conflict (409).
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -12,6 +14,7 @@ use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::mounts::Mount;
 use crate::server::store::{Headers, Inserted, NewEvent};
+use crate::server::verify;
 use crate::source::{Identified, Reading};
 
 use super::webhook::{body_of, check_json_content_type};
@@ -88,6 +91,14 @@ impl IntoResponse for Answer {
 
 /// `text` as a JSON string.
 fn json_string(out: &mut Vec<u8>, text: &str) {
+    // Ids and types rarely need escaping: those are copied as they are.
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing a `str` into a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
 }
@@ -101,12 +112,42 @@ async fn receive(
     // As with `--verify`: who sent it is settled before anything about what was sent.
     let body = body_of(state, headers, body).await?;
     mount.check(headers, &body)?;
-    check_json_content_type(headers)?;
+    if !(mount.source.takes_forms() && crate::source::is_form(headers)) {
+        check_json_content_type(headers)?;
+    }
     let event = match mount.source.read(headers, &body)? {
         Reading::Challenge(challenge) => return Ok(Answer::Challenge(challenge)),
         Reading::Event(event) => event,
     };
+    // A `webhook-id` that the provider's signature covers (Standard Webhooks, Svix) is an
+    // idempotency key, remembered beyond the event itself in the memory store.
+    let message = mount
+        .verified_id(headers)
+        .map(|id| (id, verify::body_digest(&body)));
+    if let Some((id, digest)) = &message {
+        match verify::seen(&*state.store, &state.seen_ids, id).await? {
+            Some(seen) if seen.digest == *digest => {
+                return Ok(Answer::Kept {
+                    event: Identified {
+                        id: seen.id,
+                        ..event
+                    },
+                    duplicate: true,
+                });
+            }
+            Some(_) => return Err(ApiError::MessageConflict(id.clone())),
+            None => {}
+        }
+    }
     let inserted = keep(state, mount, headers, &body, &event).await?;
+    if let (Some((id, digest)), Inserted::New { .. } | Inserted::Duplicate) = (message, inserted) {
+        let seen = verify::Seen {
+            id: event.id.clone(),
+            event_id: event.event_id,
+            digest,
+        };
+        verify::remember(&*state.store, &state.seen_ids, id, seen).await?;
+    }
     tracing::debug!(id = %event.id, source = mount.source.name(), "webhook received");
     match inserted {
         Inserted::New { .. } => Ok(Answer::Kept {
@@ -152,4 +193,27 @@ async fn keep(
         targets.iter().for_each(|t| relay.wake(t));
     }
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_string;
+
+    #[test]
+    fn ids_and_types_are_written_as_json_strings() {
+        for text in [
+            "msg_1",
+            "pull_request.opened",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "é✓",
+            "",
+        ] {
+            let mut out = Vec::new();
+            json_string(&mut out, text);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, text, "{}", String::from_utf8_lossy(&out));
+        }
+    }
 }

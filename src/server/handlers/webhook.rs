@@ -80,7 +80,13 @@ async fn receive(
     if let Some((id, digest)) = &message {
         match verify::seen(&*state.store, &state.seen_ids, id).await? {
             Some(seen) if seen.digest == *digest => {
-                return Ok((seen.event_id, Inserted::Duplicate));
+                // Answered by a source's mount on a shared store when it has no number:
+                // the same bytes, so the same event.
+                let event_id = match seen.event_id {
+                    Some(event_id) => event_id,
+                    None => model::receive_event(&body)?.event_id,
+                };
+                return Ok((event_id, Inserted::Duplicate));
             }
             Some(_) => return Err(ApiError::MessageConflict(id.clone())),
             None => {}
@@ -105,10 +111,7 @@ async fn receive(
     let inserted = state.store.insert(new).await?;
     log_received(event.event_id, inserted);
     if let (Some((id, digest)), Inserted::New { .. } | Inserted::Duplicate) = (message, inserted) {
-        let seen = verify::Seen {
-            event_id: event.event_id,
-            digest,
-        };
+        let seen = verify::Seen::model(event.event_id, digest);
         verify::remember(&*state.store, &state.seen_ids, id, seen).await?;
     }
     match inserted {

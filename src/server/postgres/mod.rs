@@ -426,15 +426,16 @@ impl EventStore for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT event_id, digest FROM webhook_ids WHERE webhook_id = $1",
+                "SELECT event, event_id, digest FROM webhook_ids WHERE webhook_id = $1",
                 &[&id],
             )
             .await
             .map_err(failed("reading a webhook-id"))?;
         Ok(row.and_then(|row| {
             Some(Seen {
-                event_id: row.get(0),
-                digest: row.get::<_, &[u8]>(1).try_into().ok()?,
+                id: row.get(0),
+                event_id: row.get(1),
+                digest: row.get::<_, &[u8]>(2).try_into().ok()?,
             })
         }))
     }
@@ -443,9 +444,15 @@ impl EventStore for PostgresStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO webhook_ids (webhook_id, event_id, digest, seen_at)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (webhook_id) DO NOTHING",
-                &[&id, &seen.event_id, &&seen.digest[..], &micros(Utc::now())],
+                "INSERT INTO webhook_ids (webhook_id, event, event_id, digest, seen_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (webhook_id) DO NOTHING",
+                &[
+                    &id,
+                    &seen.id,
+                    &seen.event_id,
+                    &&seen.digest[..],
+                    &micros(Utc::now()),
+                ],
             )
             .await
             .map_err(failed("remembering a webhook-id"))?;

@@ -78,6 +78,13 @@ const MIGRATIONS: &[&str] = &[
          created_at BIGINT NOT NULL,
          doc        TEXT   NOT NULL
      );",
+    // 4: a verified webhook-id names the event it answered by its string id (a source's
+    // events have no event_id); the model's rows become `evt_<event_id>`.
+    "ALTER TABLE webhook_ids ADD COLUMN event TEXT;
+     UPDATE webhook_ids SET event = 'evt_' || event_id;
+     ALTER TABLE webhook_ids ALTER COLUMN event SET NOT NULL;
+     ALTER TABLE webhook_ids ALTER COLUMN event_id DROP NOT NULL;
+     CREATE INDEX webhook_ids_event ON webhook_ids (event);",
 ];
 
 /// The schema version this binary writes.

@@ -76,7 +76,7 @@ async fn drop_through(tx: &Transaction<'_>, last: i64) -> Result<(), StoreError>
     // A webhook-id is a key only as long as the event it answered is kept.
     tx.execute(
         "DELETE FROM webhook_ids
-         WHERE event_id IN (SELECT event_id FROM events WHERE seq <= $1)",
+         WHERE event IN (SELECT id FROM events WHERE seq <= $1)",
         &[&last],
     )
     .await

@@ -182,12 +182,13 @@ pub fn deliveries(conn: &Connection, filter: &DeliveryFilter) -> Result<Vec<Deli
 
 /// What a verified webhook-id was answered with, if it is kept.
 pub fn webhook_id_seen(conn: &Connection, id: &str) -> Result<Option<Seen>> {
-    let row: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT event_id, digest FROM webhook_ids WHERE webhook_id = ?1")?
-        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+    let row: Option<(String, Option<i64>, Vec<u8>)> = conn
+        .prepare_cached("SELECT event, event_id, digest FROM webhook_ids WHERE webhook_id = ?1")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .optional()?;
-    Ok(row.and_then(|(event_id, digest)| {
+    Ok(row.and_then(|(event, event_id, digest)| {
         Some(Seen {
+            id: event,
             event_id,
             digest: digest.try_into().ok()?,
         })

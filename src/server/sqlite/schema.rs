@@ -114,6 +114,20 @@ const MIGRATIONS: &[&str] = &[
          created_at INTEGER NOT NULL,
          doc        TEXT    NOT NULL
      );",
+    // 5: a verified webhook-id names the event it answered by its string id (a source's
+    // events have no event_id); the model's rows become `evt_<event_id>`.
+    "CREATE TABLE webhook_ids_v5 (
+         webhook_id TEXT    PRIMARY KEY,
+         event      TEXT    NOT NULL,
+         event_id   INTEGER,
+         digest     BLOB    NOT NULL,
+         seen_at    INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO webhook_ids_v5 (webhook_id, event, event_id, digest, seen_at)
+         SELECT webhook_id, 'evt_' || event_id, event_id, digest, seen_at FROM webhook_ids;
+     DROP TABLE webhook_ids;
+     ALTER TABLE webhook_ids_v5 RENAME TO webhook_ids;
+     CREATE INDEX webhook_ids_event ON webhook_ids (event);",
 ];
 
 /// The schema version this binary writes.

@@ -66,7 +66,7 @@ fn drop_through(conn: &Connection, counts: &mut Counts, last: i64) -> Result<()>
     // A webhook-id is a key only as long as the event it answered is kept.
     conn.prepare_cached(
         "DELETE FROM webhook_ids
-         WHERE event_id IN (SELECT event_id FROM events WHERE seq <= ?1)",
+         WHERE event IN (SELECT id FROM events WHERE seq <= ?1)",
     )?
     .execute([last])?;
     let dropped = conn

@@ -2,13 +2,13 @@
 //! provider's id and type; a changed body, a wrong secret and a stale timestamp are
 //! refused with their reason; Slack's `url_verification` is answered with the challenge.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{b64, get, hex, hmac_sha256, now, post, serve};
 
 const SECRET: &str = "It's a Secret to Everybody";
 /// A Standard Webhooks secret: `whsec_` and base64 of the key.
-const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(super) const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// 401 with `reason`.
 fn assert_refused(answer: &(u16, Value), reason: &str) {
@@ -139,7 +139,7 @@ fn stripe_events_are_kept_by_their_id_and_stale_or_changed_ones_refused() {
 }
 
 /// Standard Webhooks: `v1,<base64 HMAC-SHA256(base64-decoded secret, "{id}.{ts}.{body}")>`.
-fn standard_headers(id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+pub(super) fn standard_headers(id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
     use base64::Engine as _;
     let key = base64::engine::general_purpose::STANDARD
         .decode(WHSEC.trim_start_matches("whsec_"))
@@ -328,4 +328,128 @@ fn a_provider_s_missing_id_and_type_are_listed_together() {
     );
     let (status, _) = get(&serve.url("/healthz"));
     assert_eq!(status, 200);
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The body of an event as kept, byte for byte.
+fn kept_body(base: &str, id: &str) -> Vec<u8> {
+    super::runtime().block_on(async {
+        let response = reqwest::get(format!("{base}/events/{id}/body"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{id}");
+        response.bytes().await.unwrap().to_vec()
+    })
+}
+
+#[test]
+fn slack_slash_commands_and_interactivity_forms_are_kept_by_trigger_id() {
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    let serve = serve(&["--source", "slack", "--secret", secret]);
+    let (url, base) = (serve.url("/webhook"), serve.url(""));
+    let signed_form = |body: &[u8]| {
+        let mut headers = slack_headers(secret, now(), body);
+        headers.push(("content-type", FORM.to_string()));
+        headers
+    };
+    // A slash command as Slack posts it (its documented example fields).
+    let command = b"token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&team_domain=example\
+&channel_id=C2147483705&channel_name=test&user_id=U2147483697&user_name=Steve\
+&command=%2Fweather&text=94070&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1234%2F5678\
+&trigger_id=13345224609.738474920.8088930838d88f008e0&api_app_id=A123456";
+    let answer = post(&url, &signed_form(command), command);
+    assert_kept(
+        &base,
+        &answer,
+        "13345224609.738474920.8088930838d88f008e0",
+        "/weather",
+    );
+    assert_eq!(
+        kept_body(&base, "13345224609.738474920.8088930838d88f008e0"),
+        command
+    );
+
+    // An interactivity payload: one `payload` field of JSON.
+    let payload = r#"{"type":"block_actions","trigger_id":"12466734323.1395872398","user":{"id":"U0CA5"},"actions":[{"action_id":"approve","value":"yes"}]}"#;
+    let interaction = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", payload)
+        .finish();
+    let answer = post(
+        &url,
+        &signed_form(interaction.as_bytes()),
+        interaction.as_bytes(),
+    );
+    assert_kept(&base, &answer, "12466734323.1395872398", "block_actions");
+    assert_eq!(
+        kept_body(&base, "12466734323.1395872398"),
+        interaction.as_bytes()
+    );
+    // Without a trigger_id, the event gets an id of its own.
+    let no_trigger = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", r#"{"type":"view_closed","view":{"id":"V1"}}"#)
+        .finish();
+    let (status, answer) = post(
+        &url,
+        &signed_form(no_trigger.as_bytes()),
+        no_trigger.as_bytes(),
+    );
+    assert_eq!(
+        (status, &answer["event_type"]),
+        (200, &json!("view_closed")),
+        "{answer}"
+    );
+    assert!(
+        answer["id"].as_str().unwrap().starts_with("hr_"),
+        "{answer}"
+    );
+
+    // Refused: a changed form, a stale one, one that is neither a command nor a payload,
+    // and a payload that is not JSON.
+    let mut changed = command.to_vec();
+    changed.extend_from_slice(b"&text=00000");
+    assert_refused(
+        &post(&url, &signed_form(command), &changed),
+        "no_matching_signature",
+    );
+    let mut stale = slack_headers(secret, now() - 600, command);
+    stale.push(("content-type", FORM.to_string()));
+    assert_refused(&post(&url, &stale, command), "timestamp_too_old");
+    let neither = b"token=x&team_id=T0001";
+    let (status, answer) = post(&url, &signed_form(neither), neither);
+    assert_eq!(
+        (status, &answer["error"]),
+        (422, &json!("validation_failed")),
+        "{answer}"
+    );
+    let broken = b"payload=%7B%22type%22%3A";
+    let (status, answer) = post(&url, &signed_form(broken), broken);
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["details"][0]["field"], "form:payload", "{answer}");
+    let (_, listed) = get(&format!("{base}/events"));
+    assert_eq!(listed["events"].as_array().unwrap().len(), 3, "{listed}");
+}
+
+#[test]
+fn sources_other_than_slack_refuse_forms_with_415() {
+    let serve = serve(&["--source", "github"]);
+    let form = b"payload=%7B%7D";
+    let headers = [
+        ("content-type", FORM.to_string()),
+        ("x-github-event", "ping".to_string()),
+        ("x-github-delivery", "d-1".to_string()),
+    ];
+    let (status, answer) = post(&serve.url("/webhook"), &headers, form);
+    assert_eq!(status, 415, "{answer}");
+    let slack = serve_slack_unsigned();
+    let (status, answer) = post(
+        &slack.url("/webhook"),
+        &[("content-type", "text/plain".into())],
+        form,
+    );
+    assert_eq!(status, 415, "Slack takes forms and JSON only: {answer}");
+}
+
+fn serve_slack_unsigned() -> crate::support::Served {
+    serve(&["--source", "slack"])
 }

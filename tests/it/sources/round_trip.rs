@@ -251,3 +251,134 @@ fn send_as_github_is_verified_by_python_s_hmac() {
     assert_eq!(wrong_code, 1);
     assert!(wrong.starts_with("refused push "), "{wrong}");
 }
+
+/// `send --as P --secret A --secret B` with `--json`: the answer of the server.
+fn send_signed(
+    provider: &str,
+    url: &str,
+    input: (&str, &str),
+    secrets: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec![
+        "send",
+        "--as",
+        provider,
+        input.0,
+        input.1,
+        "--to",
+        url,
+        "--json",
+        "--retries",
+        "0",
+    ];
+    for secret in secrets {
+        args.extend(["--secret", secret]);
+    }
+    run(&args)
+}
+
+#[test]
+fn several_secrets_sign_with_each_where_the_scheme_carries_several_signatures() {
+    // (provider, sample, the old secret, the new one)
+    let cases = [
+        (
+            "stripe",
+            "stripe.payment_intent.succeeded",
+            "whsec_stripe_old",
+            "whsec_stripe_new",
+        ),
+        (
+            "standard",
+            "standard.invoice.created",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldCB5b3UgYXJlIGxvb2tpbmcgZm9y",
+        ),
+    ];
+    for (provider, sample, old, new) in cases {
+        // A receiver that knows only one of the two secrets accepts the delivery: it
+        // carries a signature under each.
+        for known in [old, new] {
+            let serve = serve(&["--source", provider, "--secret", known]);
+            let (code, out, err) = send_signed(
+                provider,
+                &serve.url("/webhook"),
+                ("--sample", sample),
+                &[old, new],
+            );
+            assert_eq!(code, 0, "{provider} receiving with {known}: {out} {err}");
+        }
+        let serve = serve(&[
+            "--source",
+            provider,
+            "--secret",
+            "whsec_YSB0aGlyZCBzZWNyZXQgdGhhdCBub2JvZHkgc2lnbnMgd2l0aA==",
+        ]);
+        let (code, out, _) = send_signed(
+            provider,
+            &serve.url("/webhook"),
+            ("--sample", sample),
+            &[old, new],
+        );
+        assert_eq!(
+            code, 1,
+            "{provider}: neither secret is the receiver's: {out}"
+        );
+    }
+}
+
+#[test]
+fn schemes_with_one_signature_refuse_a_second_secret() {
+    for (provider, sample, header) in [
+        ("github", "github.push", "x-hub-signature-256"),
+        ("shopify", "shopify.orders.create", "x-shopify-hmac-sha256"),
+        ("slack", "slack.app_mention", "x-slack-signature"),
+    ] {
+        let (code, out, err) = send_signed(
+            provider,
+            "http://127.0.0.1:9/webhook",
+            ("--sample", sample),
+            &["first", "second"],
+        );
+        assert_eq!(code, 2, "{provider}: {out} {err}");
+        assert!(
+            err.contains("one secret") && err.contains(header),
+            "{provider}: {err}"
+        );
+    }
+}
+
+#[test]
+fn send_as_slack_posts_a_slash_command_form_that_serve_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let form = dir.path().join("command.txt");
+    let body = "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&command=%2Fdeploy&text=api+v2\
+&trigger_id=13345224609.738474920.8088930838d88f008e0";
+    std::fs::write(&form, body).unwrap();
+    let serve = serve(&["--source", "slack", "--secret", "slack-form-secret"]);
+    let (code, out, err) = send_signed(
+        "slack",
+        &serve.url("/webhook"),
+        ("--file", form.to_str().unwrap()),
+        &["slack-form-secret"],
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    let result: Value = serde_json::from_str(&out).unwrap();
+    let answer: Value = serde_json::from_str(result["response"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (answer["id"].as_str(), answer["event_type"].as_str()),
+        (
+            Some("13345224609.738474920.8088930838d88f008e0"),
+            Some("/deploy")
+        ),
+        "{answer}"
+    );
+    let (_, kept) = super::get(&serve.url("/events/13345224609.738474920.8088930838d88f008e0"));
+    let headers = kept["headers"].as_array().unwrap();
+    assert!(
+        headers.contains(&serde_json::json!([
+            "content-type",
+            "application/x-www-form-urlencoded"
+        ])),
+        "{kept}"
+    );
+}
