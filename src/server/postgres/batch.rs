@@ -156,10 +156,7 @@ async fn write(
     batch: &mut Vec<Pending>,
     gather: Option<MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>>,
 ) -> Result<Vec<Inserted>, StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError(format!("connecting to the database: {e}")))?;
+    let mut client = super::connection(pool).await?;
     let tx = client
         .transaction()
         .await
