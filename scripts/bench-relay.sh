@@ -8,8 +8,8 @@
 # Target (issue 3): relay throughput >= 0.4 x the bare handler's requests/s, with zero lost
 # deliveries: every accepted event (2xx answer) delivered once the queue is empty.
 #
-# Deliveries are counted at the sink, by webhook-id (a second bare handler with
-# --count-webhook-ids): `delivered` is the distinct ids it received, `repeats` the requests
+# Deliveries are counted at the sink, by webhook-id (for each store's relay, a bare
+# handler of its own with --count-webhook-ids): `delivered` is the distinct ids it received, `repeats` the requests
 # beyond one per id (at-least-once: a delivery made again, always with the same webhook-id),
 # `lost` = accepted - delivered - dead. The sink's counts are read before the relay's, so
 # an event accepted while the counts are read is never counted as delivered first.
@@ -68,21 +68,24 @@ now() { date +%s.%N; }
 echo "# bench-relay $(date -u +%FT%TZ) | $(nproc) CPUs | $(uname -r) | load: $(uptime | sed 's/.*load average: //')"
 echo "# wrk -t1 -c$CONNECTIONS -d$DURATION, pinned: ${pin[*]:-no} | rounds: $ROUNDS | hookrelay ${workers[*]:-(default workers)} --max-pending $MAX_PENDING | stores: $STORES"
 start sink "$BARE" --port 0 "${workers[@]}"; sink_url=${url[sink]}
-start counter "$BARE" --port 0 "${workers[@]}" --count-webhook-ids; counter_url=${url[counter]}
+# Each store's relay delivers to a counting sink of its own: a delivery that comes late
+# is counted for its store.
 for s in $STORES; do
-  start "relay_$s" "$HOOKRELAY" serve --port 0 "${workers[@]}" --forward-to "$counter_url/webhook" \
+  start "counter_$s" "$BARE" --port 0 "${workers[@]}" --count-webhook-ids
+  start "relay_$s" "$HOOKRELAY" serve --port 0 "${workers[@]}" --forward-to "${url[counter_$s]}/webhook" \
     --max-pending "$MAX_PENDING" --store "${store_url[$s]}"
 done
 
-# counts : "REQUESTS DISTINCT_IDS" received by the counting sink so far.
-counts() { curl -fsS "$counter_url/counts"; }
+# counts STORE : "REQUESTS DISTINCT_IDS" received so far by the sink of STORE's relay.
+counts() { curl -fsS "${url[counter_$1]}/counts"; }
 
 printf '%-6s %-9s %11s %11s %8s %10s %10s %8s %9s %s\n' round store bare_rps relay_eps ratio accepted delivered repeats drain_s lost
 status=0
 base=0
-declare -A accepted_before=() dead_before=()
-for s in $STORES; do accepted_before[$s]=0; dead_before[$s]=0; done
-read -r requests_before distinct_before < <(counts)
+declare -A accepted_before=() dead_before=() requests_before=() distinct_before=()
+for s in $STORES; do
+  accepted_before[$s]=0; dead_before[$s]=0; requests_before[$s]=0; distinct_before[$s]=0
+done
 for r in $(seq 1 "$ROUNDS"); do
   read -r _ bare_rps _ < <(load "$sink_url" "$base"); base=$((base + 10 ** 10))
   for s in $STORES; do
@@ -95,20 +98,20 @@ for r in $(seq 1 "$ROUNDS"); do
     # accepted count is read after the sink's counts, and again each time: requests in
     # flight when wrk stopped are still being accepted.
     while :; do
-      read -r requests distinct < <(counts)
+      read -r requests distinct < <(counts "$s")
       dead_total=$(metric "$relay_url" 'hookrelay_deliveries_total{outcome="dead"}')
       accepted_total=$(metric "$relay_url" 'hookrelay_events_received_total{result="accepted"}')
       accepted=$((accepted_total - accepted_before[$s]))
-      delivered=$((distinct - distinct_before))
+      delivered=$((distinct - distinct_before[$s]))
       dead=$((dead_total - dead_before[$s]))
       ((delivered + dead >= accepted)) && break
       if ((SECONDS > deadline)); then echo "the $s queue did not drain in 120 s" >&2; status=1; break; fi
       sleep 0.05
     done
     drained=$(now)
-    repeats=$((requests - requests_before - delivered))
+    repeats=$((requests - requests_before[$s] - delivered))
     accepted_before[$s]=$accepted_total; dead_before[$s]=$dead_total
-    requests_before=$requests; distinct_before=$distinct
+    requests_before[$s]=$requests; distinct_before[$s]=$distinct
     lost=$((accepted - delivered - dead))
     ((lost == 0)) || status=1
     eps=$(echo "$delivered / ($drained - $started)" | bc -l)
@@ -130,6 +133,9 @@ fi
 if [[ " $STORES " == *" memory "* && " $STORES " == *" postgres "* ]]; then
   echo "postgres / memory deliveries/s (medians): $(printf %.3f "$(echo "$(median <"$tmp/eps_postgres") / $(median <"$tmp/eps_memory")" | bc -l)")"
 fi
-read -r requests distinct < <(counts)
-echo "at the sink: $requests requests, $distinct distinct webhook-ids ($((requests - distinct)) repeats); lost deliveries: $( ((status == 0)) && echo 0 || echo 'SOME (see rows)')"
+for s in $STORES; do
+  read -r requests distinct < <(counts "$s")
+  echo "$s: at its sink $requests requests, $distinct distinct webhook-ids ($((requests - distinct)) repeats); accepted $(metric "${url[relay_$s]}" 'hookrelay_events_received_total{result="accepted"}')"
+done
+echo "lost deliveries: $( ((status == 0)) && echo 0 || echo 'SOME (see rows)')"
 exit "$status"

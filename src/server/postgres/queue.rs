@@ -198,14 +198,25 @@ impl Claims {
     }
 }
 
-const CLAIM_SQL: &str = "WITH next AS (
-         SELECT id FROM deliveries
-         WHERE target = $1
-           AND ((status IN ('pending', 'failed') AND due <= $2)
-                OR (status = 'in_flight' AND claimed_until <= $2))
-         ORDER BY due, id
+/// Claims up to `$4` deliveries: those due and those whose lease lapsed, each read in the
+/// order of its index so that a long queue costs no more than a short one (one scan of
+/// both kinds, sorted together, took time in proportion to the whole backlog).
+const CLAIM_SQL: &str = "WITH due_now AS (
+         SELECT id, due FROM deliveries
+         WHERE target = $1 AND status IN ('pending', 'failed') AND due <= $2
+         ORDER BY due
          LIMIT $4
          FOR UPDATE SKIP LOCKED
+     ), lapsed AS (
+         SELECT id, due FROM deliveries
+         WHERE target = $1 AND status = 'in_flight' AND claimed_until <= $2
+         ORDER BY claimed_until
+         LIMIT $4
+         FOR UPDATE SKIP LOCKED
+     ), next AS (
+         SELECT id FROM (SELECT * FROM lapsed UNION ALL SELECT * FROM due_now) AS found
+         ORDER BY due, id
+         LIMIT $4
      )
      UPDATE deliveries d SET status = 'in_flight', claimed_until = $3
      FROM next WHERE d.id = next.id
