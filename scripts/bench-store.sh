@@ -9,7 +9,9 @@
 # with memory's.
 # Targets (issue 6): normal >= 0.5 x memory, full >= 0.2 x memory; (issue 16) postgres
 # with synchronous_commit on >= 0.3 x memory. Beside each row, the CPU the PostgreSQL
-# server used during the measured run, in cores (its processes' utime + stime).
+# server used during the measured run, in cores (its processes' utime + stime), the CPU of
+# the hookrelay process(es) and the CPU busy on the whole machine (from /proc/stat: wrk,
+# hookrelay, PostgreSQL and anything else running), all in cores.
 # PICK="memory pg1 pg2" picks rows (default: all, postgres when reachable; memory is the
 # reference of the ratios).
 #
@@ -42,11 +44,11 @@ measure() {
     wrk -t1 -c4 -d2s -s "$LUA" "${url[serve]}" >/dev/null # warm-up
     local report
     # Ids from 1e15 on, clear of the warm-up's.
-    local before after
-    before=$(pg_ticks)
+    local before after serve_before machine_before
+    before=$(pg_ticks); serve_before=$(proc_ticks "${pid[serve]}"); machine_before=$(busy_ticks)
     report=$(ID_BASE=1000000000000000 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$LUA" "${url[serve]}")
     after=$(pg_ticks)
-    cpu_share "$before" "$after" >"$tmp/$name.cpu"
+    echo "$(cpu_share "$before" "$after") $(cpu_share "$serve_before" "$(proc_ticks "${pid[serve]}")") $(cpu_share "$machine_before" "$(busy_ticks)")" >"$tmp/$name.cpu"
     stop serve
     if grep -q "Non-2xx" <<<"$report"; then
         echo "$name: some requests were refused:" >&2
@@ -67,6 +69,21 @@ pg_ticks() {
     done
     echo "$total"
 }
+
+# proc_ticks PID... : CPU time of these processes (all their threads) so far, in clock ticks.
+proc_ticks() {
+    local p total=0 stat
+    for p in "$@"; do
+        stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        read -r -a f <<<"${stat##*) }"
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+
+# busy_ticks: CPU time spent busy on the whole machine so far (every CPU, /proc/stat), in
+# clock ticks: user, nice, system, irq, softirq, steal.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 
 # cpu_share BEFORE AFTER: the PostgreSQL server's CPU over the measured run, as cores used
 # (1.00 = one core busy throughout).
@@ -96,10 +113,10 @@ measure_two() {
     a=$!
     ID_BASE=2000000000000000 wrk -t1 -c"$half" -d"$DURATION" -s "$LUA" "${url[pgb]}" >"$tmp/pgb.wrk" &
     b=$!
-    local before
-    before=$(pg_ticks)
+    local before serve_before machine_before
+    before=$(pg_ticks); serve_before=$(proc_ticks "${pid[pga]}" "${pid[pgb]}"); machine_before=$(busy_ticks)
     wait "$a" "$b"
-    cpu_share "$before" "$(pg_ticks)" >"$tmp/pg2.cpu"
+    echo "$(cpu_share "$before" "$(pg_ticks)") $(cpu_share "$serve_before" "$(proc_ticks "${pid[pga]}" "${pid[pgb]}")") $(cpu_share "$machine_before" "$(busy_ticks)")" >"$tmp/pg2.cpu"
     stop pga
     stop pgb
     if grep -q "Non-2xx" "$tmp/pga.wrk" "$tmp/pgb.wrk"; then
@@ -110,7 +127,7 @@ measure_two() {
     awk '/^Requests\/sec:/ {sum += $2} END {printf "%d\n", sum}' "$tmp/pga.wrk" "$tmp/pgb.wrk"
 }
 
-declare -A RESULTS CPU
+declare -A RESULTS CPU SERVE_CPU BUSY
 MODES=(memory normal full)
 if [[ -n $PG_ADMIN_URL ]] && command -v psql >/dev/null && pg "SELECT 1" 2>/dev/null; then
     MODES+=(pg1 pg2)
@@ -127,10 +144,12 @@ for round in $(seq 1 "$ROUNDS"); do
         pg2) rps=$(measure_two "$(fresh_pg)") ;;
         *) rps=$(measure "$mode" --store "sqlite:$tmp/events.db" --sync "$mode") ;;
         esac
-        cpu=$(cat "$tmp/$mode.cpu" 2>/dev/null || echo 0)
-        echo "round $round  $mode  $rps req/s  (PostgreSQL's CPU: $cpu cores)" >&2
+        read -r cpu serve_cpu busy < <(cat "$tmp/$mode.cpu" 2>/dev/null || echo 0 0 0)
+        echo "round $round  $mode  $rps req/s  (CPU in cores: PostgreSQL $cpu, hookrelay $serve_cpu, machine busy $busy)" >&2
         RESULTS[$mode]+="$rps "
         CPU[$mode]+="$cpu "
+        SERVE_CPU[$mode]+="$serve_cpu "
+        BUSY[$mode]+="$busy "
     done
 done
 
@@ -146,7 +165,7 @@ echo "disk of the database files ($BENCH_DIR):"
 df -h "$BENCH_DIR" | sed 's/^/    /'
 findmnt -T "$BENCH_DIR" -o TARGET,SOURCE,FSTYPE,OPTIONS | sed 's/^/    /'
 echo
-printf '| store | requests/s (median) | rounds | ratio to memory | target | PostgreSQL CPU, cores (median) |\n'
+printf '| store | requests/s (median) | rounds | ratio to memory | target | CPU, cores (medians): PostgreSQL / hookrelay / machine busy |\n'
 printf '|---|---|---|---|---|---|\n'
 for mode in "${MODES[@]}"; do
     med=$(tr ' ' '\n' <<<"${RESULTS[$mode]}" | grep . | median)
@@ -159,5 +178,6 @@ for mode in "${MODES[@]}"; do
     pg2) label="postgres, two instances"; target="" ;;
     esac
     cores=$(tr ' ' '\n' <<<"${CPU[$mode]}" | grep . | median)
+    cores="$cores / $(tr ' ' '\n' <<<"${SERVE_CPU[$mode]}" | grep . | median) / $(tr ' ' '\n' <<<"${BUSY[$mode]}" | grep . | median)"
     printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$med" "${RESULTS[$mode]% }" "$ratio" "$target" "$cores"
 done

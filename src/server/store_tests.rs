@@ -913,6 +913,81 @@ async fn postgres_inserts_that_arrive_together_share_transactions() {
     );
 }
 
+/// Workers that ask for work together share round trips: each gets a delivery of its
+/// own, none is handed out twice, and the claims take far fewer statements than workers
+/// (deliveries claimed by one statement share its transaction id, `xmin`). Each attempt
+/// is then recorded with its number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_claims_made_together_share_round_trips() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(PostgresOptions::new(&db.url, 1000, 1000))
+        .await
+        .unwrap();
+    let target = "http://127.0.0.1:9/hook";
+    let targets: Vec<Arc<str>> = vec![Arc::from(target)];
+    for id in 1..=50 {
+        put(&store, id, "t", &body(id, "x"), &targets).await;
+    }
+    let now = Utc::now();
+    let claims: Vec<_> = (0..60).map(|_| store.claim(target, now)).collect();
+    let answers = futures_join_all(claims).await;
+
+    let mut ids: Vec<u64> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Ok(Claim::Job(job)) => Some(job.id),
+            _ => None,
+        })
+        .collect();
+    let idle = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Claim::Idle { .. })))
+        .count();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((ids.len(), idle), (50, 10), "{answers:?}");
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT xmin::TEXT) FROM deliveries
+             WHERE status = 'in_flight'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (claimed, statements): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(claimed, 50);
+    assert!(statements < 25, "50 claims in {statements} statements");
+
+    for id in &ids {
+        store
+            .record_attempt(*id, attempt(500), NextState::RetryAt(now))
+            .await
+            .unwrap();
+        store
+            .record_attempt(*id, attempt(200), NextState::Delivered)
+            .await
+            .unwrap();
+    }
+    let delivered = store
+        .deliveries(&DeliveryFilter {
+            status: Some(DeliveryStatus::Delivered),
+            limit: 100,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 50);
+    assert!(delivered.iter().all(|d| d.attempts.len() == 2
+        && d.attempts[0].status_code == Some(500)
+        && d.attempts[1].status_code == Some(200)));
+}
+
 /// Polls every future to completion at once, answers in order.
 async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut set: Vec<_> = futures.into_iter().map(Box::pin).collect();

@@ -103,7 +103,7 @@ async fn commit(
     match write(pool, limits, shared, &mut batch, Some(receiver)).await {
         Ok(answers) => {
             for (pending, answer) in batch.into_iter().zip(answers) {
-                let _ = pending.reply.send(Ok(answer));
+                answer_or_count(pending.reply, Ok(answer));
             }
             return;
         }
@@ -123,7 +123,23 @@ async fn commit(
             .await
             .map(|mut answers| answers.remove(0));
         if let Some(pending) = one.pop() {
-            let _ = pending.reply.send(answer);
+            answer_or_count(pending.reply, answer);
+        }
+    }
+}
+
+/// Answers an insert's caller. One that is gone (its client hung up while the insert was
+/// committing) cannot count its event any more, though it is stored and will be delivered:
+/// it is counted here, so `hookrelay_events_received_total` matches what was stored.
+fn answer_or_count(
+    reply: oneshot::Sender<Result<Inserted, StoreError>>,
+    answer: Result<Inserted, StoreError>,
+) {
+    if let Err(Ok(answer)) = reply.send(answer) {
+        match answer {
+            Inserted::New { .. } => crate::server::metrics::event_received("accepted"),
+            Inserted::Duplicate => crate::server::metrics::event_received("duplicate"),
+            Inserted::Conflict | Inserted::QueueFull => {}
         }
     }
 }
@@ -156,10 +172,7 @@ async fn write(
     batch: &mut Vec<Pending>,
     gather: Option<MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>>,
 ) -> Result<Vec<Inserted>, StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError(format!("connecting to the database: {e}")))?;
+    let mut client = super::connection(pool).await?;
     let tx = client
         .transaction()
         .await

@@ -98,8 +98,9 @@ pub struct PostgresStore {
     pool: Pool,
     /// Inserts on their way to a committer (group commit).
     inserts: tokio::sync::mpsc::UnboundedSender<batch::Pending>,
+    /// Claims of this instance's workers, made together.
+    claims: Arc<queue::Claims>,
     capacity: usize,
-    lease_micros: i64,
     poll: Duration,
     /// For the connection that listens for work queued by other instances.
     config: tokio_postgres::Config,
@@ -208,9 +209,12 @@ impl PostgresStore {
         let inserts = batch::start(pool.clone(), limits, options.pool_size / 2);
         let store = Self {
             inserts,
-            pool,
+            pool: pool.clone(),
+            claims: queue::Claims::new(
+                pool.clone(),
+                i64::try_from(options.lease.as_micros()).unwrap_or(i64::MAX),
+            ),
             capacity: options.max_events.max(1),
-            lease_micros: i64::try_from(options.lease.as_micros()).unwrap_or(i64::MAX),
             poll: options.poll.max(Duration::from_millis(10)),
             config,
             tls,
@@ -223,11 +227,26 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError(format!("connecting to the database: {e}")))
+        connection(&self.pool).await
     }
+}
+
+/// A connection from the pool, or why there is none.
+async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError(format!("connecting to the database: {e}")))
+}
+
+/// Writes an attempt's result, in one statement.
+async fn record(
+    pool: &Pool,
+    id: u64,
+    attempt: &AttemptRecord,
+    next: NextState,
+) -> Result<(), StoreError> {
+    let mut client = connection(pool).await?;
+    queue::record(&mut client, id_sql(id), attempt, next).await
 }
 
 /// The server's own words when it sent an error, else the driver's with its cause.
@@ -389,8 +408,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn claim(&self, target: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
-        let client = self.client().await?;
-        queue::claim(&client, target, now, self.lease_micros).await
+        self.claims.claim(target, now).await
     }
 
     async fn record_attempt(
@@ -399,13 +417,31 @@ impl EventStore for PostgresStore {
         attempt: AttemptRecord,
         next: NextState,
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(failed("starting a transaction"))?;
-        queue::record(&tx, id_sql(id), &attempt, next).await?;
-        tx.commit().await.map_err(failed("recording an attempt"))
+        let Err(e) = record(&self.pool, id, &attempt, next).await else {
+            return Ok(());
+        };
+        // The delivery stays claimed meanwhile; should this instance stop first, its lease
+        // runs out and the attempt is made again (at least once).
+        tracing::warn!(error = %e, delivery = id, "an attempt's result will be written later");
+        let (pool, stop) = (self.pool.clone(), self.stop.clone());
+        tokio::spawn(async move {
+            let mut pause = Duration::from_millis(200);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(pause) => {}
+                }
+                match record(&pool, id, &attempt, next).await {
+                    Ok(()) => {
+                        tracing::info!(delivery = id, "an attempt's result written late");
+                        return;
+                    }
+                    Err(e) => tracing::debug!(error = %e, delivery = id, "still not written"),
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        });
+        Ok(())
     }
 
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {

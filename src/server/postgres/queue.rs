@@ -2,10 +2,15 @@
 //! its target with `FOR UPDATE SKIP LOCKED`, so no two take the same one, and holds it for
 //! a lease (`claimed_until`): when the instance dies mid-attempt, the lease runs out and
 //! any instance takes the delivery over, with the same `webhook-id` (at least once).
+//! Workers of one instance that ask together share a round trip ([`Claims`]), and an
+//! attempt is recorded in one statement ([`record`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use tokio::sync::oneshot;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Transaction};
 
@@ -15,124 +20,274 @@ use crate::server::store::{
     StoreError, webhook_id,
 };
 
-/// Takes the next delivery to `target` due at `now`, or one whose lease ran out.
-pub async fn claim(
-    client: &Client,
-    target: &str,
-    now: DateTime<Utc>,
+/// Deliveries claimed in one statement, at most.
+const MAX_CLAIM: usize = 64;
+
+/// Claims made together. The workers of this instance that ask for work of one target
+/// while a claim of it is on its way to the database wait for the next round trip, which
+/// claims a due delivery for each of them at once: one statement for many workers, and
+/// never a delivery claimed here that no worker waits for.
+pub struct Claims {
+    pool: Pool,
     lease_micros: i64,
-) -> Result<Claim, StoreError> {
-    let now = micros(now);
-    let until = now.saturating_add(lease_micros);
-    let row = client
-        .query_opt(
-            "WITH next AS (
-                 SELECT id FROM deliveries
-                 WHERE target = $1
-                   AND ((status IN ('pending', 'failed') AND due <= $2)
-                        OR (status = 'in_flight' AND claimed_until <= $2))
-                 ORDER BY due, id
-                 LIMIT 1
-                 FOR UPDATE SKIP LOCKED
-             )
-             UPDATE deliveries d SET status = 'in_flight', claimed_until = $3
-             FROM next WHERE d.id = next.id
-             RETURNING d.id, d.event_id, d.round, d.attempts,
-                       coalesce(d.body, (SELECT e.body FROM events e WHERE e.seq = d.event_seq)),
-                       d.event",
-            &[&target, &now, &until],
-        )
-        .await
-        .map_err(failed("claiming a delivery"))?;
-    if let Some(row) = row {
-        let event: String = row.get(5);
-        return Ok(Claim::Job(DeliveryJob {
-            id: row.get::<_, i64>(0) as u64,
-            webhook_id: webhook_id(&event),
-            event,
-            event_id: row.get(1),
-            target: Arc::from(target),
-            body: row.get::<_, Option<Vec<u8>>>(4).unwrap_or_default().into(),
-            round: row.get::<_, i32>(2).max(0) as u32,
-            attempts: row.get::<_, i32>(3).max(0) as u32,
-        }));
-    }
-    // Nothing due: the earliest retry, or the earliest lease to run out.
-    let row = client
-        .query_one(
-            "SELECT least(
-                 (SELECT min(due) FROM deliveries
-                  WHERE target = $1 AND status IN ('pending', 'failed')),
-                 (SELECT min(claimed_until) FROM deliveries
-                  WHERE target = $1 AND status = 'in_flight'))",
-            &[&target],
-        )
-        .await
-        .map_err(failed("reading the delivery queue"))?;
-    let next_due = row
-        .get::<_, Option<i64>>(0)
-        .and_then(DateTime::from_timestamp_micros);
-    Ok(Claim::Idle { next_due })
+    /// The workers waiting, by target; a target is here while a claim of it is running.
+    waiting: std::sync::Mutex<HashMap<Arc<str>, Vec<Waiter>>>,
 }
 
-/// Records an attempt of a claimed delivery and moves it on; a finished delivery of an
-/// event no longer kept is forgotten.
+struct Waiter {
+    now: i64,
+    reply: oneshot::Sender<Result<Claim, StoreError>>,
+}
+
+impl Claims {
+    pub fn new(pool: Pool, lease_micros: i64) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            lease_micros,
+            waiting: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes the next delivery to `target` due at `now`, or one whose lease ran out.
+    pub async fn claim(
+        self: &Arc<Self>,
+        target: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let waiter = Waiter {
+            now: micros(now),
+            reply,
+        };
+        let lead = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            match waiting.get_mut(target) {
+                Some(queue) => {
+                    queue.push(waiter);
+                    None
+                }
+                None => {
+                    let target: Arc<str> = Arc::from(target);
+                    waiting.insert(Arc::clone(&target), vec![waiter]);
+                    Some(target)
+                }
+            }
+        };
+        if let Some(target) = lead {
+            tokio::spawn(Arc::clone(self).serve(target));
+        }
+        answer
+            .await
+            .map_err(|_| StoreError("the claim was dropped".into()))?
+    }
+
+    /// Claims for the workers waiting on `target`, a round trip at a time, until none waits.
+    async fn serve(self: Arc<Self>, target: Arc<str>) {
+        loop {
+            let waiters: Vec<Waiter> = {
+                let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(queue) = waiting.get_mut(&target) else {
+                    return;
+                };
+                if queue.is_empty() {
+                    waiting.remove(&target);
+                    return;
+                }
+                let n = queue.len().min(MAX_CLAIM);
+                queue.drain(..n).collect()
+            };
+            // Every waiter may take what is due at the earliest of their times.
+            let now = waiters.iter().map(|w| w.now).min().unwrap_or(0);
+            match self.claim_many(&target, now, waiters.len()).await {
+                Ok((jobs, next_due)) => {
+                    let mut jobs = jobs.into_iter();
+                    let mut unwanted = Vec::new();
+                    for waiter in waiters {
+                        let claim = match jobs.next() {
+                            Some(job) => Claim::Job(job),
+                            None => Claim::Idle { next_due },
+                        };
+                        if let Err(Ok(Claim::Job(job))) = waiter.reply.send(Ok(claim)) {
+                            unwanted.push(id_sql(job.id));
+                        }
+                    }
+                    if !unwanted.is_empty() {
+                        self.release(&unwanted, now).await;
+                    }
+                }
+                Err(e) => {
+                    for waiter in waiters {
+                        let _ = waiter.reply.send(Err(StoreError(e.0.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Up to `n` deliveries to `target` due at `now` (or with a lapsed lease), in the order
+    /// they came due, each under a fresh lease; when fewer, when the next comes due.
+    async fn claim_many(
+        &self,
+        target: &str,
+        now: i64,
+        n: usize,
+    ) -> Result<(Vec<DeliveryJob>, Option<DateTime<Utc>>), StoreError> {
+        let client = super::connection(&self.pool).await?;
+        let until = now.saturating_add(self.lease_micros);
+        let claim = client
+            .prepare_cached(CLAIM_SQL)
+            .await
+            .map_err(failed("preparing"))?;
+        let rows = client
+            .query(&claim, &[&target, &now, &until, &(n as i64)])
+            .await
+            .map_err(failed("claiming deliveries"))?;
+        let mut due: Vec<(Option<i64>, DeliveryJob)> = rows
+            .iter()
+            .map(|row| {
+                let event: String = row.get(5);
+                let job = DeliveryJob {
+                    id: row.get::<_, i64>(0) as u64,
+                    webhook_id: webhook_id(&event),
+                    event,
+                    event_id: row.get(1),
+                    target: Arc::from(target),
+                    body: row.get::<_, Option<Vec<u8>>>(4).unwrap_or_default().into(),
+                    round: row.get::<_, i32>(2).max(0) as u32,
+                    attempts: row.get::<_, i32>(3).max(0) as u32,
+                };
+                (row.get(6), job)
+            })
+            .collect();
+        due.sort_by_key(|(due, job)| (*due, job.id));
+        let jobs: Vec<DeliveryJob> = due.into_iter().map(|(_, job)| job).collect();
+        if jobs.len() == n {
+            return Ok((jobs, None));
+        }
+        // Not one for everyone: the earliest retry, or the earliest lease to run out.
+        let next = client
+            .prepare_cached(NEXT_DUE_SQL)
+            .await
+            .map_err(failed("preparing"))?;
+        let next_due = client
+            .query_one(&next, &[&target])
+            .await
+            .map_err(failed("reading the delivery queue"))?
+            .get::<_, Option<i64>>(0)
+            .and_then(DateTime::from_timestamp_micros);
+        Ok((jobs, next_due))
+    }
+
+    /// Ends the lease of deliveries claimed for workers that stopped waiting, so any
+    /// worker takes them at once. Should this fail, the leases run out by themselves.
+    async fn release(&self, ids: &[i64], now: i64) {
+        let released = async {
+            let client = super::connection(&self.pool).await?;
+            client
+                .execute(
+                    "UPDATE deliveries SET claimed_until = $2
+                     WHERE id = ANY($1) AND status = 'in_flight'",
+                    &[&ids, &now],
+                )
+                .await
+                .map_err(failed("releasing deliveries"))
+        };
+        if let Err(e) = released.await {
+            tracing::warn!(error = %e, "claimed deliveries wait for their lease to run out");
+        }
+    }
+}
+
+/// Claims up to `$4` deliveries: those due and those whose lease lapsed, each read in the
+/// order of its index so that a long queue costs no more than a short one (one scan of
+/// both kinds, sorted together, took time in proportion to the whole backlog).
+const CLAIM_SQL: &str = "WITH due_now AS (
+         SELECT id, due FROM deliveries
+         WHERE target = $1 AND status IN ('pending', 'failed') AND due <= $2
+         ORDER BY due
+         LIMIT $4
+         FOR UPDATE SKIP LOCKED
+     ), lapsed AS (
+         SELECT id, due FROM deliveries
+         WHERE target = $1 AND status = 'in_flight' AND claimed_until <= $2
+         ORDER BY claimed_until
+         LIMIT $4
+         FOR UPDATE SKIP LOCKED
+     ), next AS (
+         SELECT id FROM (SELECT * FROM lapsed UNION ALL SELECT * FROM due_now) AS found
+         ORDER BY due, id
+         LIMIT $4
+     )
+     UPDATE deliveries d SET status = 'in_flight', claimed_until = $3
+     FROM next WHERE d.id = next.id
+     RETURNING d.id, d.event_id, d.round, d.attempts,
+               coalesce(d.body, (SELECT e.body FROM events e WHERE e.seq = d.event_seq)),
+               d.event, d.due";
+
+const NEXT_DUE_SQL: &str = "SELECT least(
+         (SELECT min(due) FROM deliveries
+          WHERE target = $1 AND status IN ('pending', 'failed')),
+         (SELECT min(claimed_until) FROM deliveries
+          WHERE target = $1 AND status = 'in_flight'))";
+
+/// Records an attempt and moves the delivery on, in one statement; whether the delivery
+/// ended (delivered or dead) with its event no longer kept.
+const RECORD_SQL: &str = "WITH d AS (
+         UPDATE deliveries SET status = $2, due = $3, claimed_until = NULL,
+                round = round + 1, attempts = attempts + 1
+         WHERE id = $1
+         RETURNING id, attempts, event_seq, status
+     ), a AS (
+         INSERT INTO attempts (delivery_id, n, at, status_code, error, duration_ms, next_attempt_at)
+         SELECT d.id, d.attempts, $4, $5, $6, $7, $8 FROM d
+     )
+     SELECT d.status IN ('delivered', 'dead')
+            AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq)
+     FROM d";
+
+/// Records an attempt of a claimed delivery and moves it on, in one statement (one round
+/// trip); a finished delivery of an event no longer kept is then forgotten.
 pub async fn record(
-    tx: &Transaction<'_>,
+    client: &mut deadpool_postgres::Object,
     id: i64,
     attempt: &AttemptRecord,
     next: NextState,
 ) -> Result<(), StoreError> {
-    let found = tx
-        .query_opt(
-            "SELECT event_seq, attempts FROM deliveries WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .map_err(failed("reading a delivery"))?;
-    let Some(found) = found else {
-        return Ok(());
-    };
-    let event_seq: i64 = found.get(0);
-    let n: i32 = found.get::<_, i32>(1) + 1;
-    let status_code = attempt.status_code.map(i32::from);
-    let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
-    tx.execute(
-        "INSERT INTO attempts (delivery_id, n, at, status_code, error, duration_ms, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            &id,
-            &n,
-            &micros(attempt.at),
-            &status_code,
-            &attempt.error,
-            &duration,
-            &attempt.next_attempt_at.map(micros),
-        ],
-    )
-    .await
-    .map_err(failed("recording an attempt"))?;
     let (to, due) = match next {
         NextState::Delivered => (DeliveryStatus::Delivered, None),
         NextState::RetryAt(at) => (DeliveryStatus::Failed, Some(micros(at))),
         NextState::Dead => (DeliveryStatus::Dead, None),
     };
-    tx.execute(
-        "UPDATE deliveries SET status = $2, due = $3, claimed_until = NULL,
-                round = round + 1, attempts = attempts + 1
-         WHERE id = $1",
-        &[&id, &to.as_str(), &due],
-    )
-    .await
-    .map_err(failed("moving a delivery on"))?;
-    if !to.is_open() {
-        let kept = tx
-            .query_opt("SELECT 1 FROM events WHERE seq = $1", &[&event_seq])
+    let status_code = attempt.status_code.map(i32::from);
+    let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
+    let record = client
+        .prepare_cached(RECORD_SQL)
+        .await
+        .map_err(failed("preparing"))?;
+    let orphan = client
+        .query_opt(
+            &record,
+            &[
+                &id,
+                &to.as_str(),
+                &due,
+                &micros(attempt.at),
+                &status_code,
+                &attempt.error,
+                &duration,
+                &attempt.next_attempt_at.map(micros),
+            ],
+        )
+        .await
+        .map_err(failed("recording an attempt"))?
+        .is_some_and(|row| row.get::<_, bool>(0));
+    if orphan {
+        let tx = client
+            .transaction()
             .await
-            .map_err(failed("reading an event"))?;
-        if kept.is_none() {
-            forget(tx, &[id]).await?;
-        }
+            .map_err(failed("starting a transaction"))?;
+        forget(&tx, &[id]).await?;
+        tx.commit().await.map_err(failed("forgetting a delivery"))?;
     }
     Ok(())
 }

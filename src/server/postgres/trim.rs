@@ -114,10 +114,7 @@ pub fn expire_every(pool: Pool, keep: Duration, stop: CancellationToken) {
 }
 
 async fn expire(pool: &Pool, keep: Duration) -> Result<(), StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError(format!("connecting to the database: {e}")))?;
+    let mut client = super::connection(pool).await?;
     let tx = client
         .transaction()
         .await
