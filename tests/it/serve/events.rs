@@ -301,15 +301,7 @@ async fn an_event_is_found_by_its_string_id_or_its_event_id_with_its_headers() {
         Value::Null,
         "no --verify, nothing verified"
     );
-    let body = app
-        .client
-        .get(app.url("/events/evt_5/body"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.text("/events/evt_5/body").await;
     assert_eq!(body, event(5));
     let (absent, _) = app.get("/events/evt_6").await;
     assert_eq!(absent, 404);
