@@ -7,8 +7,14 @@
 # hookrelay runs with --max-events 10000, so eviction is part of every measured insert;
 # hookrelay_admin_token runs the same with an --admin-token, which POST /webhook (a public
 # endpoint) must not pay for.
+# relay_per_event: `serve --forward-to` a bare sink (not under callgrind); after WARM
+# events, COUNT more are posted and delivered (the count is read once the server has been
+# idle for a second): all of the relay's userspace instructions, receiving and delivering,
+# divided by COUNT.
 #
-# Env: WARM (20000), COUNT (50000).
+# Env: WARM (20000), COUNT (50000), ONLY (names of the measurements to run, space-separated;
+# all by default), BIN_DIR (the hookrelay binary and examples to measure, e.g. another
+# commit's build; default target/release, built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,20 +23,43 @@ COUNT=${COUNT:-50000}
 
 source scripts/lib.sh
 need valgrind
-build --bin hookrelay --example bare --example post_events
-POST=target/release/examples/post_events
+if [[ -n ${BIN_DIR:-} ]]; then
+  BIN=$BIN_DIR EXAMPLES=$BIN_DIR
+else
+  build --bin hookrelay --example bare --example post_events
+  BIN=target/release EXAMPLES=target/release/examples
+fi
+POST=$EXAMPLES/post_events
+ONLY=${ONLY:-bare bare_read hookrelay hookrelay_admin_token relay_per_event}
+wanted() { [[ " $ONLY " == *" $1 "* ]]; }
 # Under callgrind a server takes far longer to print its address.
 START_TIMEOUT=60
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# idle PID : waits until PID has used (almost) no CPU for a second: the relay has drained.
+idle() {
+  local before after
+  after=$(cpu_ticks "$1")
+  while :; do
+    sleep 1
+    before=$after after=$(cpu_ticks "$1")
+    ((after - before <= 1)) && return
+  done
+}
 
 # measure NAME CMD... : prints "NAME: N instructions/request"
 measure() {
   local name=$1; shift
+  wanted "$name" || return 0
   start "$name" valgrind --tool=callgrind --callgrind-out-file="$tmp/$name.callgrind" "$@" \
     --port 0 --workers 1
   local target="${url[$name]}/webhook"
   "$POST" --url "$target" --count "$WARM" --first-id 1 --connections 8 >/dev/null
+  idle "${pid[$name]}"
   callgrind_control -z "${pid[$name]}" >/dev/null 2>&1
   "$POST" --url "$target" --count "$COUNT" --first-id 100000000 --connections 8 >/dev/null
+  idle "${pid[$name]}"
   callgrind_control -d "${pid[$name]}" >/dev/null 2>&1
   # Killed, not stopped: a graceful exit would write a last, newer dump of nothing.
   stop "$name" KILL
@@ -40,9 +69,16 @@ measure() {
   echo "$name: $((total / COUNT)) instructions/request"
 }
 
-echo "# bench-instructions $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | WARM=$WARM COUNT=$COUNT"
-measure bare target/release/examples/bare
-measure bare_read target/release/examples/bare --read-body
-measure hookrelay target/release/hookrelay serve --max-events 10000
-measure hookrelay_admin_token target/release/hookrelay serve --max-events 10000 \
-  --admin-token "$(target/release/hookrelay secret new --admin)"
+echo "# bench-instructions $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | ${BIN_DIR:-target/release} | WARM=$WARM COUNT=$COUNT | load $(cut -d' ' -f1-3 /proc/loadavg)"
+measure bare "$EXAMPLES/bare"
+measure bare_read "$EXAMPLES/bare" --read-body
+measure hookrelay "$BIN/hookrelay" serve --max-events 10000
+wanted hookrelay_admin_token &&
+  measure hookrelay_admin_token "$BIN/hookrelay" serve --max-events 10000 \
+    --admin-token "$("$BIN/hookrelay" secret new --admin)"
+if wanted relay_per_event; then
+  start sink "$EXAMPLES/bare" --port 0 --workers 1
+  measure relay_per_event "$BIN/hookrelay" serve --max-events 10000 \
+    --forward-to "${url[sink]}/hook"
+  stop sink
+fi

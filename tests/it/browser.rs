@@ -374,3 +374,38 @@ async fn the_list_draws_only_what_is_on_screen_filters_pauses_and_finds() {
     );
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_called_stream_or_with_a_slash_open_from_their_address() {
+    let served = Served::start(&["--source", "json", "--id-from", "/id"]);
+    for id in ["stream", "a/b"] {
+        let body = format!(r#"{{"id":"{id}","note":"the event called {id}"}}"#);
+        let (status, _) = crate::support::post_json(&served.url("/webhook"), body).await;
+        assert_eq!(status, 200);
+    }
+    let Some(browser) = Browser::start(1000, 800).await else {
+        return;
+    };
+    for (address, id) in [("stream", "stream"), ("a%2Fb", "a/b")] {
+        browser
+            .client
+            .goto(&served.url(&format!("/#event/{address}")))
+            .await
+            .unwrap();
+        let pretty = browser
+            .until(
+                &format!("the body of {id}"),
+                DEADLINE,
+                "const b = document.getElementById('body-pretty'); return b && b.textContent",
+            )
+            .await;
+        assert!(
+            pretty
+                .as_str()
+                .unwrap()
+                .contains(&format!("the event called {id}")),
+            "{pretty}"
+        );
+    }
+    browser.close().await;
+}

@@ -143,14 +143,8 @@ async fn invalid_fields_are_refused_all_at_once() {
         (422, &json!("url"))
     );
 
-    let response = app
-        .client
-        .post(app.url("/endpoints"))
-        .header("content-type", "application/json")
-        .body("{\"url\": ")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        crate::support::send_json(&app.client, &app.url("/endpoints"), "{\"url\": ").await;
     let (status, malformed) = answer(response).await;
     assert_eq!(
         (status, malformed["error"].as_str()),
@@ -253,16 +247,12 @@ async fn endpoints_survive_a_restart_of_a_sqlite_store() {
     let db = dir.path().join("events.db");
     let http = durable::client();
     let mut first = durable::Served::start(&db, &[]);
-    let response = http
-        .post(format!("{}/endpoints", first.base))
-        .header("content-type", "application/json")
-        .body(
-            json!({"url": "http://127.0.0.1:9/x", "name": "kept", "filter_types": ["a"]})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = crate::support::send_json(
+        &http,
+        &format!("{}/endpoints", first.base),
+        json!({"url": "http://127.0.0.1:9/x", "name": "kept", "filter_types": ["a"]}).to_string(),
+    )
+    .await;
     let (status, created) = answer(response).await;
     assert_eq!(status, 201, "{created}");
     first.kill9();
@@ -507,17 +497,7 @@ mod relayed {
         )
         .await;
         assert_eq!(dead["deliveries"].as_array().unwrap().len(), 2, "{dead}");
-        let (_, metrics) = (
-            0,
-            app.client
-                .get(app.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
+        let (_, metrics) = (0, app.text("/metrics").await);
         assert_eq!(
             crate::support::metric(&metrics, "hookrelay_deliveries_dropped_total"),
             Some(2.0),
@@ -632,15 +612,7 @@ mod relayed {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.text("/metrics").await;
         assert!(
             crate::support::metric(&metrics, "hookrelay_endpoints_disabled_total") >= Some(1.0),
             "{metrics}"

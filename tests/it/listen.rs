@@ -99,6 +99,18 @@ impl Drop for Listening {
     }
 }
 
+/// `listen` following `served` with the token, forwarding to `customer`'s `/hook`.
+fn forwarding(served: &Served, customer: &Customer) -> Listening {
+    Listening::start(&[
+        "--from",
+        &served.url(""),
+        "--admin-token",
+        TOKEN,
+        "--forward-to",
+        &customer.url("/hook"),
+    ])
+}
+
 fn serve_with_token(extra: &[&str]) -> Served {
     let mut args = vec!["--admin-token", TOKEN];
     args.extend_from_slice(extra);
@@ -163,14 +175,7 @@ async fn listen_prints_one_line_per_event_and_json_gives_the_events_as_ndjson() 
 async fn forwarded_events_reach_the_receiver_byte_for_byte() {
     let served = serve_with_token(&[]);
     let customer = Customer::start();
-    let _listening = Listening::start(&[
-        "--from",
-        &served.url(""),
-        "--admin-token",
-        TOKEN,
-        "--forward-to",
-        &customer.url("/hook"),
-    ]);
+    let _listening = forwarding(&served, &customer);
     // Laid out as senders lay them out: spaces, a CRLF, keys in their own order.
     let spaced = r#"{ "description" : "odd layout",  "event_type":"x", "event_id": 5, "timestamp":"2023-10-05T12:34:56" }"#;
     let crlf = "{\r\n  \"event_id\": 6,\r\n  \"timestamp\": \"2023-10-05T12:34:56\",\r\n  \"event_type\": \"x\",\r\n  \"description\": \"\\u00e9t\u{e9}\"\r\n}\r\n";
@@ -303,4 +308,137 @@ async fn a_wrong_token_or_a_url_that_is_not_a_hookrelay_ends_listen_with_exit_2(
         .stderr(predicates::str::contains(
             "is not the event stream of a hookrelay",
         ));
+}
+
+/// The secret of the relay's `--verify standard` and of the sender.
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The Standard Webhooks signature (base64, without `v1,`) of a message: HMAC-SHA256
+/// keyed with the base64 after `whsec_`, over `{id}.{timestamp}.{body}`.
+fn standard_signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use hmac::{Hmac, KeyInit, Mac};
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `request` carries a `webhook-signature` of its `webhook-id`, `webhook-timestamp`
+/// and body made with `secret`, checked as the Standard Webhooks specification says: one
+/// of the space-separated signatures of the header is `v1,` and that signature.
+fn standard_signature_verifies(request: &crate::support::Recorded, secret: &str) -> bool {
+    let (Some(id), Some(ts), Some(signatures)) = (
+        request.header("webhook-id"),
+        request.header("webhook-timestamp"),
+        request.header("webhook-signature"),
+    ) else {
+        return false;
+    };
+    let expected = standard_signature(secret, id, ts, &request.body);
+    signatures
+        .split(' ')
+        .any(|s| s.strip_prefix("v1,") == Some(expected.as_str()))
+}
+
+/// The Standard Webhooks headers of `body`, signed with `secret` as a sender signs.
+fn signed_headers(id: &str, body: &str, secret: &str) -> [(&'static str, String); 3] {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let signature = format!(
+        "v1,{}",
+        standard_signature(secret, id, &ts, body.as_bytes())
+    );
+    [
+        ("webhook-id", id.to_string()),
+        ("webhook-timestamp", ts),
+        ("webhook-signature", signature),
+    ]
+}
+
+#[tokio::test]
+async fn events_signed_for_a_verifying_relay_reach_the_receiver_with_signatures_that_still_verify()
+{
+    let served = serve_with_token(&["--verify", "standard", "--secret", WHSEC]);
+    let customer = Customer::start();
+    let _listening = forwarding(&served, &customer);
+
+    // Signed here, over a body the stream cannot carry as it is (CRLFs, a blank before
+    // it): listen reads it from /events/{id}/body.
+    let crlf = " {\r\n  \"event_id\": 41,\r\n  \"timestamp\": \"2023-10-05T12:34:56\",\r\n  \"event_type\": \"x\",\r\n  \"description\": \"\\u00e9t\u{e9}\"\r\n}\r\n";
+    // And one on a line, which the stream carries verbatim.
+    let line = r#"{"event_id":43,"timestamp":"2023-10-05T12:34:56","event_type":"x","description":"one line"}"#;
+    for (id, body) in [("msg_41", crlf), ("msg_43", line)] {
+        let mut request = reqwest::Client::new()
+            .post(served.url("/webhook"))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in signed_headers(id, body, WHSEC) {
+            request = request.header(name, value);
+        }
+        let status = request.send().await.unwrap().status();
+        assert_eq!(status, 200, "posting {id}");
+        if id == "msg_41" {
+            // Signed by hookrelay send in between.
+            hookrelay()
+                .args(["send", "--to", &served.url("/webhook"), "--event-id", "42"])
+                .args(["--event-type", "x", "--secret", WHSEC])
+                .timeout(DEADLINE)
+                .assert()
+                .success();
+        }
+    }
+    // A request the relay refuses never reaches the receiver.
+    let forged = signed_headers("msg_44", &event(44), "whsec_bm90IHRoZSBzZWNyZXQgYXQgYWxs");
+    let mut request = reqwest::Client::new()
+        .post(served.url("/webhook"))
+        .header("content-type", "application/json")
+        .body(event(44));
+    for (name, value) in forged {
+        request = request.header(name, value);
+    }
+    assert_eq!(request.send().await.unwrap().status(), 401);
+
+    let got = customer.wait_for(3);
+    assert_eq!(got[0].body, crlf.as_bytes());
+    assert_eq!(got[0].header("webhook-id"), Some("msg_41"));
+    assert_eq!(got[1].json()["event_id"], 42);
+    assert_eq!(got[2].body, line.as_bytes());
+    for request in &got {
+        assert!(
+            standard_signature_verifies(request, WHSEC),
+            "the signature of {:?} does not verify with the original secret",
+            request.body_text()
+        );
+        assert!(!standard_signature_verifies(
+            request,
+            "whsec_bm90IHRoZSBzZWNyZXQgYXQgYWxs"
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(customer.count(), 3, "the refused event was forwarded");
+}
+
+#[tokio::test]
+async fn events_whose_ids_need_encoding_or_are_called_stream_are_forwarded_byte_for_byte() {
+    let served = serve_with_token(&["--source", "json", "--id-from", "/id"]);
+    let customer = Customer::start();
+    let _listening = forwarding(&served, &customer);
+    // Bodies over several lines: listen reads each from /events/{id}/body.
+    let ids = ["stream", "a/b", "100%", "with space"];
+    let body = |id: &str| format!("{{\r\n  \"id\": {}\r\n}}\r\n", serde_json::json!(id));
+    for id in ids {
+        post(&served, &body(id)).await;
+    }
+    let got = customer.wait_for(ids.len());
+    for (request, id) in got.iter().zip(ids) {
+        assert_eq!(request.body_text(), body(id));
+    }
 }

@@ -251,14 +251,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_keeps_nothing() {
     assert_eq!(hub.post(event(1, "x")).await.0, 200);
     assert_eq!(hub.post(event(2, "x")).await.0, 200);
 
-    let refused = hub
-        .client
-        .post(hub.url("/webhook"))
-        .header("content-type", "application/json")
-        .body(event(3, "x"))
-        .send()
-        .await
-        .unwrap();
+    let refused = crate::support::send_json(&hub.client, &hub.url("/webhook"), event(3, "x")).await;
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
     let body: Value = refused.json().await.unwrap();

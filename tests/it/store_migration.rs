@@ -119,14 +119,7 @@ async fn everything_is_there(base: &str) {
         assert_eq!(by_id["id"], text);
         assert_eq!(by_id["headers"], json!([]), "old events had none kept");
         assert_eq!(by_id["signature"], Value::Null);
-        let body = client()
-            .get(format!("{base}/events/{text}/body"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = crate::support::get_text(&client(), &format!("{base}/events/{text}/body")).await;
         assert_eq!(body, event(number.parse().unwrap()));
     }
     for filter in ["evt_10", "10"] {

@@ -182,6 +182,8 @@ struct Shown<'a> {
     event_id: Option<i64>,
     event_type: String,
     received_at: String,
+    /// Bytes of the body as received.
+    size: Option<usize>,
     #[serde(borrow)]
     body: Option<&'a RawValue>,
     headers: Option<serde_json::Value>,
@@ -283,23 +285,29 @@ impl Listener<'_> {
         Ok(())
     }
 
-    /// The body as it arrived. The frame has it verbatim unless it spans lines (a stream
-    /// cannot tell `\r\n` from `\n` there): then it is read from `GET /events/{id}/body`.
+    /// The body as it arrived. The frame has it verbatim when it is JSON on one line with
+    /// nothing around it; otherwise (a body that spans lines, where a stream cannot tell
+    /// `\r\n` from `\n`, or with blanks before or after the value) it is read from
+    /// `GET /events/{id}/body`, by the string id (which `/events/stream` cannot clash
+    /// with there) or else the `event_id`.
     async fn body(&self, shown: &Shown<'_>) -> anyhow::Result<bytes::Bytes> {
         if let Some(body) = shown.body
-            && !body.get().contains('\n')
+            && !body.get().contains(['\n', '\r'])
+            && shown.size.is_none_or(|size| size == body.get().len())
         {
             return Ok(bytes::Bytes::copy_from_slice(body.get().as_bytes()));
         }
-        let Some(event_id) = shown.event_id else {
-            bail!(
-                "event #{} has no body in the stream and no event_id to read it by",
+        let id = match (&shown.id, shown.event_id) {
+            (Some(id), _) => id.clone(),
+            (None, Some(event_id)) => event_id.to_string(),
+            (None, None) => bail!(
+                "event #{} has no body in the stream and no id to read it by",
                 shown.seq
-            );
+            ),
         };
         self.client
-            .body(&self.base, event_id)
+            .body(&self.base, &id)
             .await
-            .with_context(|| format!("reading the body of event {event_id}"))
+            .with_context(|| format!("reading the body of event {id}"))
     }
 }

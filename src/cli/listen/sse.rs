@@ -134,8 +134,14 @@ impl StreamClient {
     }
 
     /// The stored body of an event, byte for byte (`GET /events/{event_id}/body`).
-    pub async fn body(&self, base: &url::Url, event_id: i64) -> anyhow::Result<Bytes> {
-        let url = base.join(&format!("events/{event_id}/body"))?;
+    /// `GET /events/{id}/body` of the event named `id` (its string id or its `event_id`),
+    /// the id percent-encoded as one path segment (`/`, `%` and spaces included).
+    pub async fn body(&self, base: &url::Url, id: &str) -> anyhow::Result<Bytes> {
+        let mut url = base.clone();
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("{base} cannot have a path"))?
+            .pop_if_empty()
+            .extend(["events", id, "body"]);
         let response = self.get(&url, None).await?;
         if response.status() != StatusCode::OK {
             anyhow::bail!("GET {url} answered {}", response.status());

@@ -120,6 +120,9 @@ struct Page<'a> {
 
 #[derive(Deserialize)]
 pub struct ListParams {
+    /// Only the event this names, as `GET /events/{id}` reads it: the way to read an
+    /// event whose id is `stream` (`GET /events/stream` is the event stream).
+    id: Option<String>,
     event_type: Option<String>,
     since: Option<String>,
     limit: Option<usize>,
@@ -157,15 +160,31 @@ pub async fn events_index(
         })?),
     };
     let newest_first = params.order == Some(Order::Desc);
-    let query = EventQuery {
-        event_type: params.event_type,
-        since,
-        after: cursor.filter(|_| !newest_first),
-        before: cursor.filter(|_| newest_first),
-        newest_first,
-        limit: limit + 1,
+    let mut events = match params.id.as_deref() {
+        // One event or none: the other filters still apply, paging has nothing to do.
+        Some(id) => find_event(&*state.store, id)
+            .await?
+            .filter(|e| {
+                params
+                    .event_type
+                    .as_ref()
+                    .is_none_or(|t| *t == e.event_type)
+            })
+            .filter(|e| since.is_none_or(|s| e.received_at >= s))
+            .into_iter()
+            .collect(),
+        None => {
+            let query = EventQuery {
+                event_type: params.event_type,
+                since,
+                after: cursor.filter(|_| !newest_first),
+                before: cursor.filter(|_| newest_first),
+                newest_first,
+                limit: limit + 1,
+            };
+            state.store.list(&query).await?
+        }
     };
-    let mut events = state.store.list(&query).await?;
     let next_cursor = one_page(&mut events, limit, |e| e.seq.to_string());
     let summary = params.summary.unwrap_or(false);
     let events: Vec<EventView> = events

@@ -189,8 +189,12 @@ async fn keep(
         targets: &targets,
     };
     let inserted = state.store.insert(new).await?;
-    if let (Inserted::New { .. }, Some(relay)) = (inserted, &state.relay) {
-        targets.iter().for_each(|t| relay.wake(t));
+    if let Inserted::New { seq } = inserted {
+        // Announced to the event stream (and so to the page and listen) as POST /webhook's are.
+        state.stream.stored(seq);
+        if let Some(relay) = &state.relay {
+            targets.iter().for_each(|t| relay.wake(t));
+        }
     }
     Ok(inserted)
 }

@@ -150,7 +150,8 @@ impl Hub {
         })
     }
 
-    /// Called by `POST /webhook` with the sequence number of an event it stored.
+    /// Called by `POST /webhook` (and the sources' paths) with the sequence number of an
+    /// event it stored.
     pub fn stored(&self, seq: u64) {
         // Both sequentially consistent, against `open` and its read of `latest`: either
         // the stream opening sees this event in `latest` (and reads it from the store), or

@@ -499,13 +499,15 @@ async function showEvent(id) {
   detail.replaceChildren(el("p", { class: "note", text: "loading event " + id + "…" }));
   let event, raw;
   try {
-    const response = await api("/events/" + encodeURIComponent(id));
-    if (response.status === 404 || response.status === 400) {
-      const body = await response.json().catch(() => ({}));
+    // Read through the list's id filter, not /events/ID: an event may be called "stream".
+    const response = await api("/events?" + query({ id }));
+    const found = response.ok ? parseJson(await response.text()).events[0] : undefined;
+    if (!found) {
+      const body = response.ok ? {} : await response.json().catch(() => ({}));
       detail.replaceChildren(el("p", { class: "note", role: "alert", text: body.message || "no event " + id }));
       return;
     }
-    event = parseJson(await response.text());
+    event = found;
     raw = await api("/events/" + encodeURIComponent(id) + "/body").then((r) => r.text());
   } catch (e) {
     return failed(e);

@@ -301,15 +301,7 @@ async fn an_event_is_found_by_its_string_id_or_its_event_id_with_its_headers() {
         Value::Null,
         "no --verify, nothing verified"
     );
-    let body = app
-        .client
-        .get(app.url("/events/evt_5/body"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.text("/events/evt_5/body").await;
     assert_eq!(body, event(5));
     let (absent, _) = app.get("/events/evt_6").await;
     assert_eq!(absent, 404);
@@ -363,4 +355,100 @@ async fn headers_beyond_16_kib_are_cut_and_the_event_says_so() {
         names[..bigs.len()],
         "the first ones are kept, in order"
     );
+}
+
+/// Ids as senders make them (`--source json --id-from /id`): `stream`, which is also the
+/// last segment of the event stream's path, and ids that a path must percent-encode.
+#[tokio::test]
+async fn every_string_id_can_be_read_back_including_stream_and_ids_with_slashes_percents_and_spaces()
+ {
+    let served = crate::support::Served::start(&[
+        "--source",
+        "json",
+        "--id-from",
+        "/id",
+        "--type-from",
+        "/type",
+    ]);
+    let client = reqwest::Client::new();
+    let ids = ["stream", "a/b", "100%", "with space", "x?y#z"];
+    let body = |id: &str| format!("{{\"id\":{},\"type\":\"odd.ids\"}}", json!(id));
+    for id in ids {
+        let answer = client
+            .post(served.url("/webhook"))
+            .header("content-type", "application/json")
+            .body(body(id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "posting id {id:?}");
+    }
+    let get = |path: String| {
+        let client = client.clone();
+        let url = served.url(&path);
+        async move {
+            let response = client.get(&url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+
+    // GET /events/stream stays the event stream; ?id= names the event called stream.
+    let stream = client
+        .get(served.url("/events/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    drop(stream);
+    for id in ids {
+        let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let (status, page) = get(format!("/events?id={encoded}")).await;
+        assert_eq!(status, 200, "{page}");
+        let page: Value = serde_json::from_str(&page).unwrap();
+        let events = page["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "?id={encoded}: {page}");
+        assert_eq!(events[0]["id"], id);
+        assert_eq!(
+            events[0]["body"],
+            serde_json::from_str::<Value>(&body(id)).unwrap()
+        );
+
+        // As one path segment: every character but the unreserved ones percent-encoded.
+        let segment = utf8_percent_encode(id);
+        let (status, body_bytes) = get(format!("/events/{segment}/body")).await;
+        assert_eq!(
+            (status, body_bytes),
+            (200, body(id)),
+            "/events/{segment}/body"
+        );
+        if id != "stream" {
+            let (status, shown) = get(format!("/events/{segment}")).await;
+            assert_eq!(status, 200, "/events/{segment}: {shown}");
+            assert_eq!(serde_json::from_str::<Value>(&shown).unwrap()["id"], id);
+        }
+    }
+    let (status, page) = get("/events?id=nope".into()).await;
+    assert_eq!(
+        (status, page.as_str()),
+        (200, r#"{"events":[],"next_cursor":null}"#)
+    );
+    // The other filters still apply to the one event.
+    let (_, page) = get("/events?id=stream&event_type=other".into()).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&page).unwrap()["events"],
+        json!([])
+    );
+}
+
+/// `text` with every byte outside RFC 3986's unreserved set percent-encoded.
+fn utf8_percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

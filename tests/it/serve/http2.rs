@@ -5,7 +5,7 @@ use http::Version;
 use serde_json::Value;
 
 use crate::support::tls::{self, Ca};
-use crate::support::{App, Served, event};
+use crate::support::{App, event};
 use hookrelay::server::Config;
 
 fn h2_client() -> reqwest::Client {
@@ -82,18 +82,7 @@ async fn many_streams_on_one_connection_are_all_answered() {
 #[tokio::test]
 async fn a_client_that_offers_h2_over_tls_gets_http2() {
     let ca = Ca::new("test CA");
-    let dir = tempfile::tempdir().unwrap();
-    let leaf = ca.issue();
-    let cert = tls::write(dir.path(), "cert.pem", &leaf.cert_pem);
-    let key = tls::write(dir.path(), "key.pem", &leaf.key_pem);
-    let server = Served::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--max-body-bytes",
-        "1KiB",
-    ]);
+    let (server, _dir) = tls::https_server(&ca, &["--max-body-bytes", "1KiB"]);
     // reqwest offers h2 and http/1.1 through ALPN.
     let client = ca.reqwest();
 

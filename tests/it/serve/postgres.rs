@@ -521,14 +521,7 @@ async fn metrics_gauges_of_the_shared_state_are_cached_for_a_moment() {
     let http = client();
     let events = |text: String| crate::support::metric(&text, "hookrelay_store_events");
     let scrape = || async {
-        let text = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = crate::support::get_text(&http, &format!("{base}/metrics")).await;
         events(text)
     };
     assert_eq!(post(&http, &base, event(1)).await.unwrap(), 200);
@@ -656,14 +649,7 @@ async fn a_reader_following_the_cursor_misses_no_event_of_concurrent_instances()
                 "" => "/events?limit=50".to_owned(),
                 c => format!("/events?limit=50&cursor={c}"),
             };
-            let page: Value = http
-                .get(format!("{reader}{path}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page: Value = crate::support::fetch_json(&http, &format!("{reader}{path}")).await;
             page
         }
     };

@@ -61,13 +61,9 @@ async fn hold_event_and_endpoint(client: &reqwest::Client, base: &str, admin: &s
         .await
         .unwrap();
     assert_eq!(posted.status(), 200);
-    let created = client
-        .post(format!("{admin}/endpoints"))
-        .header("content-type", "application/json")
-        .body(table::ENDPOINT_ONE)
-        .send()
-        .await
-        .unwrap();
+    let created =
+        crate::support::send_json(&client, &format!("{admin}/endpoints"), table::ENDPOINT_ONE)
+            .await;
     assert_eq!(created.status(), 201);
 }
 
@@ -194,13 +190,7 @@ async fn kept_alive_answers_say_how_long_the_connection_stays_open() {
     let app = crate::support::App::with(config, 100).await;
     let client = reqwest::Client::new();
 
-    let kept = client
-        .post(app.url("/webhook"))
-        .header("content-type", "application/json")
-        .body(event(1))
-        .send()
-        .await
-        .unwrap();
+    let kept = crate::support::send_json(&client, &app.url("/webhook"), event(1)).await;
     let closing = client
         .get(app.url("/healthz"))
         .header("connection", "close")

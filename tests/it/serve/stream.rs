@@ -13,7 +13,7 @@ use hookrelay::server::limits::Limits;
 use hookrelay::server::relay::{RelayConfig, Target};
 
 use crate::support::sse::Sse;
-use crate::support::{Answer, App, Customer, DEADLINE, event, event_of_type};
+use crate::support::{Answer, App, Customer, DEADLINE, event, event_of_type, wait_until};
 
 fn with_streams(max_streams: usize) -> Config {
     Config {
@@ -42,15 +42,7 @@ async fn events_arrive_in_order_with_their_sequence_ids_and_the_json_of_get_even
     for (seq, id) in [(1, 30), (2, 10), (3, 20)] {
         let frame = stream.next_of("event").await;
         assert_eq!(frame.id.as_deref(), Some(seq.to_string().as_str()));
-        let shown = app
-            .client
-            .get(app.url(&format!("/events/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let shown = app.text(&format!("/events/{id}")).await;
         assert_eq!(frame.data, shown, "the frame of event {id}");
     }
 }
@@ -165,27 +157,20 @@ async fn a_client_that_never_reads_is_cut_off_and_does_not_hold_up_ingest() {
         .write_all(b"GET /events/stream HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     // Its slot is taken: a second stream is refused while it is open.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let response = app
-            .client
-            .get(app.url("/events/stream"))
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 503 {
-            assert!(response.headers().contains_key("retry-after"));
-            let answer: serde_json::Value = response.json().await.unwrap();
-            assert_eq!(answer["error"], "too_many_streams");
-            break;
-        }
-        drop(response);
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the stalled stream never opened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let status = |app: &App| {
+        let request = app.client.get(app.url("/events/stream"));
+        async move { request.send().await.unwrap() }
+    };
+    let refused = wait_until(
+        "the stalled stream never opened",
+        Duration::from_millis(20),
+        || status(&app),
+        |r| r.status() == 503,
+    )
+    .await;
+    assert!(refused.headers().contains_key("retry-after"));
+    let answer: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(answer["error"], "too_many_streams");
 
     // Far more than the socket buffers and the stream's buffer hold.
     let pad = "x".repeat(16 * 1024);
@@ -199,32 +184,14 @@ async fn a_client_that_never_reads_is_cut_off_and_does_not_hold_up_ingest() {
     assert!(started.elapsed() < DEADLINE, "ingest was held up");
 
     // Cut off: its slot is free again, and a new stream opens.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let response = app
-            .client
-            .get(app.url("/events/stream"))
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 200 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the stalled stream was never cut off"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    wait_until(
+        "the stalled stream was never cut off",
+        Duration::from_millis(50),
+        || status(&app),
+        |r| r.status() == 200,
+    )
+    .await;
+    let metrics = app.text("/metrics").await;
     let cut = metrics
         .lines()
         .find_map(|l| l.strip_prefix("hookrelay_streams_cut_total "))

@@ -12,26 +12,10 @@ use serde_json::Value;
 use crate::support::tls::{self, Ca};
 use crate::support::{DEADLINE, Served, event, hookrelay};
 
-/// A server on https with a certificate signed by `ca`, and the folder of its files.
-fn https_server(ca: &Ca, args: &[&str]) -> (Served, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let leaf = ca.issue();
-    let cert = tls::write(dir.path(), "cert.pem", &leaf.cert_pem);
-    let key = tls::write(dir.path(), "key.pem", &leaf.key_pem);
-    let mut all = vec![
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
-    all.extend_from_slice(args);
-    (Served::start(&all), dir)
-}
-
 #[tokio::test]
 async fn send_with_cacert_delivers_over_https_and_without_it_names_the_certificate() {
     let ca = Ca::new("test CA");
-    let (server, dir) = https_server(&ca, &[]);
+    let (server, dir) = tls::https_server(&ca, &[]);
     let ca_file = tls::write(dir.path(), "ca.pem", &ca.pem());
     assert_eq!(server.scheme, "https");
     let url = server.url("/webhook");
@@ -55,15 +39,7 @@ async fn send_with_cacert_delivers_over_https_and_without_it_names_the_certifica
     );
     let answer = String::from_utf8_lossy(&trusted.get_output().stdout).into_owned();
     assert_eq!(answer, "{\"status\":\"success\",\"event_id\":2}\n");
-    let events: Value = ca
-        .reqwest()
-        .get(server.url("/events"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events: Value = crate::support::fetch_json(&ca.reqwest(), &server.url("/events")).await;
     let ids: Vec<i64> = events["events"]
         .as_array()
         .unwrap()
@@ -76,16 +52,10 @@ async fn send_with_cacert_delivers_over_https_and_without_it_names_the_certifica
 #[tokio::test]
 async fn limits_and_request_ids_apply_over_tls() {
     let ca = Ca::new("test CA");
-    let (server, _dir) = https_server(&ca, &["--max-body-bytes", "1KiB"]);
+    let (server, _dir) = tls::https_server(&ca, &["--max-body-bytes", "1KiB"]);
     let client = ca.reqwest();
 
-    let accepted = client
-        .post(server.url("/webhook"))
-        .header("content-type", "application/json")
-        .body(event(7))
-        .send()
-        .await
-        .unwrap();
+    let accepted = crate::support::send_json(&client, &server.url("/webhook"), event(7)).await;
     let too_big = client
         .post(server.url("/webhook"))
         .header("content-type", "application/json")
@@ -232,7 +202,7 @@ fn a_missing_or_mismatched_certificate_stops_serve_at_start() {
 #[tokio::test]
 async fn the_relay_delivers_to_an_https_target_trusting_forward_cacert() {
     let ca = Ca::new("target CA");
-    let (target, dir) = https_server(&ca, &[]);
+    let (target, dir) = tls::https_server(&ca, &[]);
     let ca_file = tls::write(dir.path(), "ca.pem", &ca.pem());
     let relay = Served::start(&[
         "--forward-to",

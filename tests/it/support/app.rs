@@ -105,6 +105,11 @@ impl App {
     }
 
     /// GETs `path`; the status and the JSON answer.
+    /// The body of `GET path`, as text (`/metrics`, `/events/{id}/body`, …).
+    pub async fn text(&self, path: &str) -> String {
+        super::get_text(&self.client, &self.url(path)).await
+    }
+
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let response = self
             .client

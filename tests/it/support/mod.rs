@@ -10,6 +10,7 @@ pub mod app;
 pub mod browser;
 pub mod customer;
 pub mod durable;
+pub mod http;
 pub mod process;
 pub mod proxy;
 pub mod sse;
@@ -24,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use app::App;
 pub use customer::{Answer, Customer, Recorded};
+pub use http::{fetch_json, send_json, wait_until};
 pub use process::{Served, hookrelay};
 pub use tcp::{connect, read_to_close};
 

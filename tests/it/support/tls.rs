@@ -99,3 +99,20 @@ pub fn presented(stream: &TlsStream<TcpStream>) -> CertificateDer<'static> {
     let (_, session) = stream.get_ref();
     session.peer_certificates().expect("a server certificate")[0].clone()
 }
+
+/// `hookrelay serve` over TLS with a certificate `ca` issued (written to the folder
+/// returned beside it), and `args`.
+pub fn https_server(ca: &Ca, args: &[&str]) -> (super::Served, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = ca.issue();
+    let cert = write(dir.path(), "cert.pem", &leaf.cert_pem);
+    let key = write(dir.path(), "key.pem", &leaf.key_pem);
+    let mut all = vec![
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    (super::Served::start(&all), dir)
+}
