@@ -13,6 +13,10 @@ use hookrelay::server::headers::Headers;
 use hookrelay::server::memory::MemoryStore;
 use hookrelay::server::store::{EventStore, NewEvent, model_id};
 
+/// The binary's allocator, so that memory is laid out as in `hookrelay serve`.
+#[global_allocator]
+static ALLOCATOR: hookrelay::alloc::MiMalloc = hookrelay::alloc::MiMalloc;
+
 /// Fill a memory store and time each insert
 #[derive(Parser)]
 struct Args {
@@ -71,6 +75,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
+    hookrelay::alloc::no_transparent_huge_pages();
     let store = MemoryStore::new(args.max_events, 1_000_000);
     let rss0 = rss_bytes();
     let faults0 = minor_faults();

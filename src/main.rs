@@ -10,6 +10,7 @@ use hookrelay::cli::{self, Cli};
 static ALLOCATOR: hookrelay::alloc::MiMalloc = hookrelay::alloc::MiMalloc;
 
 fn main() -> ExitCode {
+    hookrelay::alloc::no_transparent_huge_pages();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Bare `hookrelay` shows the help on stderr: a usage error, but not an "error:" line.
