@@ -68,6 +68,31 @@ unsafe impl GlobalAlloc for MiMalloc {
     }
 }
 
+/// Turns transparent huge pages off for this process, before it allocates much.
+///
+/// mimalloc marks its arenas `MADV_HUGEPAGE`. Where the kernel defragments on such faults
+/// (`/sys/kernel/mm/transparent_hugepage/defrag` set to `madvise`, a common default), the
+/// first write to each fresh 2 MiB of a filling store waited for the kernel to compact
+/// memory and zero a huge page: milliseconds at a time, on the request that touched it,
+/// with every request behind it waiting on the store's lock (`benches/README.md`, "The
+/// tail at every store size"). With 4 KiB pages each first touch costs about a
+/// microsecond, spread evenly. Elsewhere than Linux, nothing to do.
+pub fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    {
+        /// `PR_SET_THP_DISABLE` from `<linux/prctl.h>`.
+        const PR_SET_THP_DISABLE: i32 = 41;
+        unsafe extern "C" {
+            fn prctl(option: i32, ...) -> i32;
+        }
+        // SAFETY: prctl with this option only sets a flag of the process; a kernel without
+        // it answers an error, which leaves things as they were.
+        unsafe {
+            prctl(PR_SET_THP_DISABLE, 1u64, 0u64, 0u64, 0u64);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use hookrelay::cli::{self, ParseError};
 static ALLOCATOR: hookrelay::alloc::MiMalloc = hookrelay::alloc::MiMalloc;
 
 fn main() -> ExitCode {
+    hookrelay::alloc::no_transparent_huge_pages();
     let cli = match cli::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(ParseError::Config(path, e)) => {

@@ -162,6 +162,50 @@ impl Headers {
     }
 }
 
+/// One header of [`Headers::as_bytes`], with its bytes as encoded: for a store that keeps
+/// headers in a form of its own and writes them back with [`encode_entry`].
+pub struct RawEntry<'a> {
+    pub name: &'a str,
+    pub value: &'a [u8],
+    pub encoded: &'a [u8],
+}
+
+impl Headers {
+    /// The flags byte of the encoding (0 for no headers at all).
+    pub fn flags(&self) -> u8 {
+        self.0.first().copied().unwrap_or(0)
+    }
+
+    /// Each header in order with its encoded bytes (stops at a damaged entry).
+    pub fn entries(&self) -> impl Iterator<Item = RawEntry<'_>> + '_ {
+        let mut rest = self.0.get(1..).unwrap_or(&[]);
+        std::iter::from_fn(move || {
+            let before = rest;
+            let (name, value) = read_entry(&mut rest)?;
+            let encoded = &before[..before.len() - rest.len()];
+            Some(RawEntry {
+                name,
+                value,
+                encoded,
+            })
+        })
+    }
+}
+
+/// Appends one header, encoded as in [`Headers::as_bytes`]; `name` in lower case.
+pub fn encode_entry(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    write_name(out, name);
+    write_varint(out, value.len());
+    out.extend_from_slice(value);
+}
+
+/// Takes one encoded header from the front of `rest`: its encoded bytes.
+pub fn split_entry<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let before = *rest;
+    read_entry(rest)?;
+    Some(&before[..before.len() - rest.len()])
+}
+
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()

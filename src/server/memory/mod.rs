@@ -1,22 +1,27 @@
 //! The in-memory store: a bounded arrival-ordered queue of events with an id index for
 //! dedup, and the relay's deliveries (`deliveries.rs`), all under one lock so an event and
 //! its deliveries are stored together. When full, the oldest event is evicted (and
-//! counted). Event types are interned (`types.rs`); each event's headers (and a string id
-//! that is not the model's `evt_<event_id>`) are appended to one ring of bytes
-//! (`extras.rs`), freed in the same order as the events. Everything is lost on exit.
+//! counted). Everything is lost on exit.
+//!
+//! An event is a 32-byte [`Slot`] in a chunked queue (`slots.rs`), an 8-byte entry in the
+//! id index (`index.rs`), and its bytes (text id, body, headers in the form of
+//! `headers.rs`) in a log of chunks freed in the same order as the events (`log.rs`).
+//! Event types and the header values that repeat are interned (`types.rs`). Nothing grows
+//! by copying what it holds, so filling a large store has no pause proportional to its
+//! size; and nothing is allocated per event.
 
 mod deliveries;
-mod extras;
+mod headers;
+mod index;
+mod log;
+mod slots;
 mod types;
 
 use crate::sync::LockExt;
-use std::collections::VecDeque;
-use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use foldhash::{HashMap, HashMapExt};
 
 use super::store::{
     AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, Endpoint, EndpointWrite,
@@ -24,43 +29,44 @@ use super::store::{
     StoreStats, StoredEvent, model_event_id,
 };
 use deliveries::Deliveries;
-use extras::Extras;
-use types::{TypeId, TypeNames};
+use index::{Index, Key};
+use log::{At, Log};
+use slots::Chunked;
+use types::{Interner, TypeId, TypeNames};
 
 /// One kept event, packed small: a store of a million events is sized by their bodies.
+#[derive(Clone, Copy)]
 struct Slot {
     /// The `<n>` of an id `evt_<n>` (the model's `event_id` when [`HAS_EVENT_ID`]); unused
-    /// when the id is kept in [`Inner::extras`] ([`TEXT_ID`]).
+    /// when the id is a text id kept in the log ([`TEXT_ID`]).
     number: i64,
+    received_micros: i64,
+    /// Where the event's bytes are in [`Inner::log`]: its text id (empty unless
+    /// [`TEXT_ID`]), its body and its headers.
+    at: At,
     /// Interned in [`Inner::types`]: most events share a handful of types.
     event_type: TypeId,
     flags: u8,
     signature: Option<Signature>,
-    received_micros: i64,
-    /// Shared with the event's deliveries, which may outlive the event's eviction.
-    body: Arc<[u8]>,
-    /// Where the event's bytes start in [`Inner::extras`]; they end where the next
-    /// event's start.
-    extras_at: u64,
 }
 
 /// [`Slot::flags`]: the event has the model's `event_id` ([`Slot::number`]).
 const HAS_EVENT_ID: u8 = 1;
-/// [`Slot::flags`]: the id is not `evt_<number>` and is kept in the extras.
+/// [`Slot::flags`]: the id is not `evt_<number>` and is kept in the log.
 const TEXT_ID: u8 = 2;
 
 struct Inner {
-    slots: VecDeque<Slot>,
+    slots: Chunked<Slot>,
     /// Sequence number of `slots[0]`; sequence numbers are contiguous.
     first_seq: u64,
-    /// Ids `evt_<n>` by `n` (every model event's), hashed with a per-process random seed
-    /// (foldhash: a fraction of SipHash's cost on every insert, eviction and lookup).
-    index: HashMap<i64, u64>,
-    /// Every other id.
-    names: HashMap<Box<str>, u64>,
-    /// Headers and text ids, in arrival order.
-    extras: Extras,
+    /// Every kept event's id.
+    index: Index,
+    log: Log,
     types: TypeNames,
+    /// Header values that repeat ([`headers`]).
+    pairs: Interner,
+    /// Where an event's headers are put in the log's form before they are appended.
+    scratch: Vec<u8>,
     evicted: u64,
     deliveries: Deliveries,
 }
@@ -73,21 +79,8 @@ fn unix_micros_now() -> i64 {
     }
 }
 
-/// Hints the CPU to bring the cache line at `at` in; it never faults, whatever `at` is.
-#[inline]
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that does not access memory architecturally.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(at.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
-}
-
-/// Events the queue and index have room for from the start (see [`MemoryStore::new`]).
-const PREALLOCATED_EVENTS: usize = 1 << 20;
+/// The most events a store holds: the index keeps the low 32 bits of sequence numbers.
+const MAX_CAPACITY: usize = u32::MAX as usize;
 
 pub struct MemoryStore {
     capacity: usize,
@@ -98,26 +91,21 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store holding at most `capacity` events (at least one), and at most `max_pending`
-    /// open deliveries.
+    /// A store holding at most `capacity` events (at least one, at most 2^32 - 1), and at
+    /// most `max_pending` open deliveries. Nothing is reserved up front: the store grows a
+    /// chunk at a time as it fills.
     pub fn new(capacity: usize, max_pending: usize) -> Self {
-        let capacity = capacity.max(1);
-        // Room for the whole store up front, up to a million events: growing the queue and
-        // the index one doubling at a time copies all of them at each step, with every
-        // request waiting on the lock meanwhile (the tail latency while filling a store is
-        // in `benches/README.md`).
-        // Pages are resident only once used, so the idle server does not grow by this.
-        let room = capacity.min(PREALLOCATED_EVENTS);
         Self {
-            capacity,
+            capacity: capacity.clamp(1, MAX_CAPACITY),
             max_pending,
             inner: Mutex::new(Inner {
-                slots: VecDeque::with_capacity(room),
+                slots: Chunked::new(),
                 first_seq: 1,
-                index: HashMap::with_capacity(room),
-                names: HashMap::new(),
-                extras: Extras::with_capacity(room * extras::ROOM_PER_EVENT),
+                index: Index::new(),
+                log: Log::new(),
                 types: TypeNames::default(),
+                pairs: Interner::default(),
+                scratch: Vec::new(),
                 evicted: 0,
                 deliveries: Deliveries::default(),
             }),
@@ -132,64 +120,86 @@ impl MemoryStore {
     }
 }
 
+/// The index's key of an id.
+fn key_of(id: &str) -> Key<'_> {
+    match model_event_id(id) {
+        Some(n) => Key::Number(n),
+        None => Key::Text(id),
+    }
+}
+
+/// Whether the kept event whose sequence number has the low bits `low` has the id `key`.
+fn has_key(slots: &Chunked<Slot>, log: &Log, first_seq: u64, low: u32, key: Key<'_>) -> bool {
+    let pos = low.wrapping_sub(first_seq as u32) as usize;
+    let Some(slot) = slots.get(pos) else {
+        return false;
+    };
+    match key {
+        Key::Number(n) => slot.flags & TEXT_ID == 0 && slot.number == n,
+        Key::Text(id) => slot.flags & TEXT_ID != 0 && log.read::<1>(slot.at)[0] == id.as_bytes(),
+    }
+}
+
 impl Inner {
     fn slot(&self, seq: u64) -> Option<&Slot> {
         let pos = seq.checked_sub(self.first_seq)?;
         self.slots.get(usize::try_from(pos).ok()?)
     }
 
-    /// Takes the oldest event out, for the caller to drop once the lock is released.
-    fn evict_oldest(&mut self) -> Option<Slot> {
-        let old = self.slots.pop_front()?;
-        // The next event to go was stored long ago and is no longer in the CPU's caches;
-        // fetching the head of its body now saves a miss when it is freed (by then, the
-        // reference count's cache miss was the largest single cost of a full store's insert).
-        if let Some(next) = self.slots.front() {
-            // The two counts of an `Arc` sit just before its data. Were that to change,
-            // the hint would only fetch the wrong line.
-            prefetch(Arc::as_ptr(&next.body).cast::<u8>().wrapping_sub(16));
-        }
-        let end = self.slots.front().map(|s| s.extras_at);
-        let text_id = self.extras.pop_front(end, old.flags & TEXT_ID != 0);
-        match text_id {
-            Some(id) => self.names.remove(&*id),
-            None => self.index.remove(&old.number),
+    /// The sequence number of a kept event from its low 32 bits.
+    fn widen(&self, low: u32) -> u64 {
+        self.first_seq + u64::from(low.wrapping_sub(self.first_seq as u32))
+    }
+
+    /// Takes the oldest event out.
+    fn evict_oldest(&mut self) {
+        let Some(old) = self.slots.pop_front() else {
+            return;
         };
+        let [text_id, _, form] = self.log.read::<3>(old.at);
+        let key = if old.flags & TEXT_ID != 0 {
+            Key::Text(std::str::from_utf8(text_id).unwrap_or_default())
+        } else {
+            Key::Number(old.number)
+        };
+        self.index.remove(key, self.first_seq as u32);
+        headers::release(form, &mut self.pairs);
+        self.log.free_before(self.slots.front().map(|s| s.at));
         self.types.release(old.event_type);
         self.deliveries.forget_event(self.first_seq);
         self.first_seq += 1;
         self.evicted += 1;
-        Some(old)
     }
 
     fn export(&self, seq: u64, slot: &Slot) -> StoredEvent {
-        let end = self.slot(seq + 1).map(|s| s.extras_at);
-        let (text_id, headers) = self
-            .extras
-            .read(slot.extras_at, end, slot.flags & TEXT_ID != 0);
+        let [text_id, body, form] = self.log.read::<3>(slot.at);
+        let text_id =
+            (slot.flags & TEXT_ID != 0).then(|| String::from_utf8_lossy(text_id).into_owned());
         StoredEvent {
             seq,
             id: text_id.unwrap_or_else(|| super::store::model_id(slot.number)),
             event_id: (slot.flags & HAS_EVENT_ID != 0).then_some(slot.number),
             event_type: self.types.name(slot.event_type).to_owned(),
             received_at: DateTime::from_timestamp_micros(slot.received_micros).unwrap_or_default(),
-            body: slot.body.to_vec(),
-            headers,
+            body: body.to_vec(),
+            headers: headers::expand(form, body.len(), &self.pairs),
             signature: slot.signature,
         }
     }
 
     /// The sequence number of the event `key` names.
     fn find(&self, key: EventKey<'_>) -> Option<u64> {
+        let key_wanted = match key {
+            EventKey::Id(id) => key_of(id),
+            EventKey::EventId(n) => Key::Number(n),
+        };
+        let low = self.index.get(key_wanted, |low| {
+            has_key(&self.slots, &self.log, self.first_seq, low, key_wanted)
+        })?;
+        let seq = self.widen(low);
         match key {
-            EventKey::Id(id) => match model_event_id(id) {
-                Some(n) => self.index.get(&n).copied(),
-                None => self.names.get(id).copied(),
-            },
-            EventKey::EventId(n) => {
-                let seq = *self.index.get(&n)?;
-                (self.slot(seq)?.flags & HAS_EVENT_ID != 0).then_some(seq)
-            }
+            EventKey::Id(_) => Some(seq),
+            EventKey::EventId(_) => (self.slot(seq)?.flags & HAS_EVENT_ID != 0).then_some(seq),
         }
     }
 }
@@ -197,87 +207,82 @@ impl Inner {
 #[async_trait]
 impl EventStore for MemoryStore {
     async fn insert(&self, event: NewEvent<'_>) -> Result<Inserted, StoreError> {
-        // The copy of the body, the clock and the freeing of an evicted event happen
-        // outside the lock: with several workers, the less time it is held, the less often
-        // a worker waits for another one that the OS has paused while holding it.
-        let body: Arc<[u8]> = event.body.into();
+        // The relay's copy of the body and the clock are taken outside the lock: with
+        // several workers, the less time it is held, the less often a worker waits for
+        // another one that the OS has paused while holding it.
+        let shared_body: Option<Arc<[u8]>> = (!event.targets.is_empty()).then(|| event.body.into());
         // The system clock read directly: `Utc::now()` costs several times more, and the
         // date-time is only needed when the event has deliveries.
         let received_micros = unix_micros_now();
         let number = model_event_id(event.id);
-        let evicted;
-        let seq;
-        {
-            let mut guard = self.lock();
-            let inner = &mut *guard;
-            let full = inner.deliveries.open() + event.targets.len() > self.max_pending;
-            // The same before and after an eviction, which moves both terms by one.
-            let next = inner.first_seq + inner.slots.len() as u64;
-            // One probe of the index both finds a stored event and makes the new entry.
-            let stored = match number {
-                Some(n) => match inner.index.entry(n) {
-                    Entry::Occupied(stored) => Some(*stored.get()),
-                    Entry::Vacant(_) if full => None,
-                    Entry::Vacant(new) => {
-                        new.insert(next);
-                        None
-                    }
-                },
-                None => match inner.names.get(event.id) {
-                    Some(&stored) => Some(stored),
-                    None if full => None,
-                    None => {
-                        inner.names.insert(Box::from(event.id), next);
-                        None
-                    }
-                },
-            };
-            if let Some(stored) = stored {
-                let same = inner.slot(stored).is_some_and(|s| *s.body == *event.body);
-                return Ok(if same {
-                    Inserted::Duplicate
-                } else {
-                    Inserted::Conflict
-                });
-            }
-            if full {
-                return Ok(Inserted::QueueFull);
-            }
-            seq = next;
-            evicted = if inner.slots.len() >= self.capacity {
-                inner.evict_oldest()
+        let key = match number {
+            Some(n) => Key::Number(n),
+            None => Key::Text(event.id),
+        };
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let full = inner.deliveries.open() + event.targets.len() > self.max_pending;
+        // The same before and after an eviction, which moves both terms by one.
+        let seq = inner.first_seq + inner.slots.len() as u64;
+        // One probe of the index both finds a stored event and makes the new entry.
+        let (slots, log, first_seq) = (&inner.slots, &inner.log, inner.first_seq);
+        let stored = inner.index.get_or_insert(key, seq as u32, full, |low| {
+            has_key(slots, log, first_seq, low, key)
+        });
+        if let Some(low) = stored {
+            let stored = inner.widen(low);
+            let same = inner
+                .slot(stored)
+                .is_some_and(|s| inner.log.read::<2>(s.at)[1] == event.body);
+            return Ok(if same {
+                Inserted::Duplicate
             } else {
-                None
-            };
-            let event_type = inner.types.intern(event.event_type);
-            if !event.targets.is_empty() {
-                let now = DateTime::from_timestamp_micros(received_micros).unwrap_or_else(Utc::now);
-                for target in event.targets {
-                    inner
-                        .deliveries
-                        .create(event.id, event.event_id, seq, target, &body, now);
-                }
-            }
-            let text_id = number.is_none().then_some(event.id);
-            let extras_at = inner.extras.push_back(text_id, event.headers.as_bytes());
-            let mut flags = 0;
-            if event.event_id.is_some() {
-                flags |= HAS_EVENT_ID;
-            }
-            if text_id.is_some() {
-                flags |= TEXT_ID;
-            }
-            inner.slots.push_back(Slot {
-                number: number.or(event.event_id).unwrap_or(0),
-                event_type,
-                flags,
-                signature: event.signature,
-                received_micros,
-                body,
-                extras_at,
+                Inserted::Conflict
             });
         }
-        drop(evicted);
+        if full {
+            return Ok(Inserted::QueueFull);
+        }
+        if inner.slots.len() >= self.capacity {
+            inner.evict_oldest();
+        }
+        let event_type = inner.types.intern(event.event_type);
+        if let Some(body) = &shared_body {
+            let now = DateTime::from_timestamp_micros(received_micros).unwrap_or_else(Utc::now);
+            for target in event.targets {
+                inner
+                    .deliveries
+                    .create(event.id, event.event_id, seq, target, body, now);
+            }
+        }
+        headers::compact(
+            &event.headers,
+            event.body.len(),
+            &mut inner.pairs,
+            &mut inner.scratch,
+        );
+        let text_id = if number.is_none() {
+            event.id.as_bytes()
+        } else {
+            b""
+        };
+        let at = inner.log.push(&[text_id, event.body, &inner.scratch]);
+        let mut flags = 0;
+        if event.event_id.is_some() {
+            flags |= HAS_EVENT_ID;
+        }
+        if number.is_none() {
+            flags |= TEXT_ID;
+        }
+        inner.slots.push_back(Slot {
+            number: number.or(event.event_id).unwrap_or(0),
+            received_micros,
+            at,
+            event_type,
+            flags,
+            signature: event.signature,
+        });
+        drop(guard);
         Ok(Inserted::New { seq })
     }
 
@@ -313,12 +318,11 @@ impl EventStore for MemoryStore {
         if start >= end {
             return Ok(Vec::new());
         }
-        let range = inner.slots.range(start..end).enumerate();
+        let range = (start..end).filter_map(|pos| Some((pos, inner.slots.get(pos)?)));
         let matches = |(_, s): &(usize, &Slot)| {
             since.is_none_or(|t| s.received_micros >= t) && wanted.is_none_or(|t| s.event_type == t)
         };
-        let export =
-            |(pos, s): (usize, &Slot)| inner.export(inner.first_seq + (start + pos) as u64, s);
+        let export = |(pos, s): (usize, &Slot)| inner.export(inner.first_seq + pos as u64, s);
         let found = if query.newest_first {
             range
                 .rev()
@@ -438,7 +442,7 @@ mod tests {
 
     /// The per-event cost the memory target is measured against (`benches/README.md`).
     #[test]
-    fn a_slot_stays_48_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 48);
+    fn a_slot_stays_32_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
     }
 }

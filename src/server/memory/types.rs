@@ -1,75 +1,101 @@
-//! The event types of the kept events, interned: a slot holds a small index, each type
-//! name is stored once with the count of kept events that have it.
+//! Byte strings many kept events share, interned: an event holds a small index, each
+//! string is stored once with the count of kept events that refer to it. The event types
+//! ([`TypeNames`]) and the request headers whose values repeat (`headers.rs`) use it.
 
 use foldhash::HashMap;
 
-/// An interned event type: an index into [`TypeNames`].
+/// An interned string: an index into an [`Interner`].
 pub(super) type TypeId = u32;
 
-/// The event types of the kept events, each stored once and counted.
+/// Strings, each stored once and counted.
 ///
-/// A slot holds an index rather than an `Arc<str>`: with several workers, the shared
+/// An event holds an index rather than an `Arc`: with several workers, the shared
 /// reference count of a common type was written by every insert and every eviction,
 /// and its cache line moved between CPUs on each request. The counts here are plain
 /// numbers, changed only under the store's lock.
 #[derive(Default)]
-pub(super) struct TypeNames {
-    /// By index; `None` once no kept event has the type, until the index is reused.
-    names: Vec<Option<(Box<str>, u64)>>,
-    ids: HashMap<Box<str>, TypeId>,
+pub(super) struct Interner {
+    /// By index; `None` once no kept event refers to it, until the index is reused.
+    strings: Vec<Option<(Box<[u8]>, u64)>>,
+    ids: HashMap<Box<[u8]>, TypeId>,
     free: Vec<TypeId>,
 }
 
-impl TypeNames {
-    /// The type's index, counting one more event of that type.
-    pub(super) fn intern(&mut self, name: &str) -> TypeId {
-        if let Some(&id) = self.ids.get(name) {
-            if let Some((_, count)) = &mut self.names[id as usize] {
+impl Interner {
+    /// The string's index, counting one more reference.
+    pub(super) fn intern(&mut self, bytes: &[u8]) -> TypeId {
+        if let Some(&id) = self.ids.get(bytes) {
+            if let Some((_, count)) = &mut self.strings[id as usize] {
                 *count += 1;
             }
             return id;
         }
-        let entry = Some((Box::from(name), 1));
+        let entry = Some((Box::from(bytes), 1));
         let id = match self.free.pop() {
             Some(id) => {
-                self.names[id as usize] = entry;
+                self.strings[id as usize] = entry;
                 id
             }
             None => {
-                // More than four billion types alive at once would need as many events,
-                // far beyond what a store can hold.
-                let id = TypeId::try_from(self.names.len()).expect("fewer than 2^32 types");
-                self.names.push(entry);
+                // More than four billion strings alive at once would need as many events,
+                // beyond what a store can hold (its capacity is below 2^32).
+                let id = TypeId::try_from(self.strings.len()).expect("fewer than 2^32 strings");
+                self.strings.push(entry);
                 id
             }
         };
-        self.ids.insert(Box::from(name), id);
+        self.ids.insert(Box::from(bytes), id);
         id
     }
 
-    /// One event of type `id` is gone; the type is forgotten with its last event.
+    /// One reference to `id` is gone; the string is forgotten with its last one.
     pub(super) fn release(&mut self, id: TypeId) {
-        let Some(entry) = self.names.get_mut(id as usize) else {
+        let Some(entry) = self.strings.get_mut(id as usize) else {
             return;
         };
-        if let Some((name, count)) = entry {
+        if let Some((bytes, count)) = entry {
             *count -= 1;
             if *count == 0 {
-                self.ids.remove(&**name);
+                self.ids.remove(&**bytes);
                 *entry = None;
                 self.free.push(id);
             }
         }
     }
 
-    pub(super) fn name(&self, id: TypeId) -> &str {
-        match self.names.get(id as usize) {
-            Some(Some((name, _))) => name,
-            _ => "",
+    pub(super) fn get(&self, id: TypeId) -> &[u8] {
+        match self.strings.get(id as usize) {
+            Some(Some((bytes, _))) => bytes,
+            _ => &[],
         }
     }
 
+    pub(super) fn find(&self, bytes: &[u8]) -> Option<TypeId> {
+        self.ids.get(bytes).copied()
+    }
+}
+
+/// The event types of the kept events.
+#[derive(Default)]
+pub(super) struct TypeNames(Interner);
+
+impl TypeNames {
+    /// The type's index, counting one more event of that type.
+    pub(super) fn intern(&mut self, name: &str) -> TypeId {
+        self.0.intern(name.as_bytes())
+    }
+
+    /// One event of type `id` is gone; the type is forgotten with its last event.
+    pub(super) fn release(&mut self, id: TypeId) {
+        self.0.release(id);
+    }
+
+    pub(super) fn name(&self, id: TypeId) -> &str {
+        // Only ever interned from a `&str`.
+        std::str::from_utf8(self.0.get(id)).unwrap_or_default()
+    }
+
     pub(super) fn find(&self, name: &str) -> Option<TypeId> {
-        self.ids.get(name).copied()
+        self.0.find(name.as_bytes())
     }
 }
