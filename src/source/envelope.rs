@@ -152,7 +152,7 @@ fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<String, FieldEr
         .map(str::trim)
         .filter(|v| !v.is_empty());
     match value {
-        Some(value) => checked_id_with(value, || field()),
+        Some(value) => checked_id_with(value, field),
         None => Err(problem(field(), "missing header")),
     }
 }

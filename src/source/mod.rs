@@ -266,10 +266,7 @@ pub fn generated_id() -> String {
 }
 
 /// The value of a header as text, trimmed, when it is present and not empty.
-fn header_text<'a>(
-    headers: &'a HeaderMap,
-    name: impl http::header::AsHeaderName,
-) -> Option<&'a str> {
+fn header_text(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
