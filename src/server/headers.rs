@@ -71,23 +71,8 @@ impl Headers {
     /// Captures `map`: in order, redacting secret values unless `keep_secrets`, and keeping
     /// only the headers that fit in [`MAX_HEADER_BYTES`] (then [`Headers::truncated`]).
     pub fn capture(map: &HeaderMap, keep_secrets: bool) -> Self {
-        // A bound of the encoding's size first, from the lengths alone (no name looked up,
-        // no value redacted): under the limit, as nearly every request is, the headers are
-        // all kept and written in one pass. The bound's spare bytes are not kept: the
-        // memory store copies the encoding into its ring, the others write it out.
-        let mut bound = 1;
-        for (name, value) in map {
-            bound += name.as_str().len() + value.len().max(REDACTED.len()) + 2 * MAX_VARINT;
-        }
-        if bound <= MAX_HEADER_BYTES + 1 {
-            let mut out = Vec::with_capacity(bound);
-            out.push(0);
-            for (name, value) in map {
-                write_entry(&mut out, name, value.as_bytes(), keep_secrets);
-            }
-            return Self(out.into_boxed_slice());
-        }
-        // Near the limit: sized exactly, to know where to stop.
+        // Sized first, then written into an exact allocation: no reallocation, no spare
+        // capacity kept by the store.
         let mut size = 1;
         let mut kept = 0;
         let mut truncated = false;
@@ -104,7 +89,10 @@ impl Headers {
         let mut out = Vec::with_capacity(size);
         out.push(if truncated { TRUNCATED } else { 0 });
         for (name, value) in map.iter().take(kept) {
-            write_entry(&mut out, name, value.as_bytes(), keep_secrets);
+            let value = shown(name, value.as_bytes(), keep_secrets);
+            write_name(&mut out, name.as_str());
+            write_varint(&mut out, value.len());
+            out.extend_from_slice(value);
         }
         Self(out.into_boxed_slice())
     }
@@ -235,16 +223,6 @@ fn name_size(name: &str) -> usize {
         Some(i) => varint_size(2 * i + 1),
         None => varint_size(2 * name.len()) + name.len(),
     }
-}
-
-/// The most bytes a LEB128 `usize` takes.
-const MAX_VARINT: usize = usize::BITS.div_ceil(7) as usize;
-
-fn write_entry(out: &mut Vec<u8>, name: &HeaderName, value: &[u8], keep_secrets: bool) {
-    let value = shown(name, value, keep_secrets);
-    write_name(out, name.as_str());
-    write_varint(out, value.len());
-    out.extend_from_slice(value);
 }
 
 fn write_name(out: &mut Vec<u8>, name: &str) {
