@@ -124,9 +124,10 @@ run() {
 
 echo "# bench-stream $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | $(nproc) CPUs | $(uname -r) | hookrelay --workers $WORKERS"
 echo "# wrk -t1 -c$CONNECTIONS -d$DURATION, pinned: ${pin[*]:-no} | rounds: $ROUNDS, each none/B/none/C/none"
-echo "# req/s (server CPU us per request); ratios against the mean of the none runs around"
+echo "# req/s (server CPU us per request); B is ten streams in odd rounds and the stalled one in even rounds, C the other;"
+echo "# ratios against the mean of the none runs around"
 printf '%-5s | %-14s | %-14s | %-14s | %-14s | %-14s | %-5s %-7s %-9s | %s\n' \
-  round none ten none stalled none ten stalled none/none load
+  round none B none C none ten stalled none/none load
 : >"$tmp/ratios"
 status=0
 cuts_before=$(metric "${url[hookrelay]}" hookrelay_streams_cut_total)
@@ -161,22 +162,25 @@ stop hookrelay
 if [[ $INSTRUCTIONS == 1 ]]; then
   # instructions STREAMS : the whole server's instructions per POST /webhook under callgrind.
   instructions() {
+    # A name of its own: the output file of an earlier server would be read as this one's.
     local name=callgrind_$1
-    START_TIMEOUT=60 start hookrelay valgrind --tool=callgrind \
+    START_TIMEOUT=60 start "$name" valgrind --tool=callgrind \
       --callgrind-out-file="$tmp/$name.callgrind" "$HOOKRELAY" serve --port 0 --workers 1 \
       --max-events 100000
+    # open_readers and close_readers watch the server named hookrelay: this one.
+    url[hookrelay]=${url[$name]}
     ((${1} == 0)) || open_readers "$1"
-    local target="${url[hookrelay]}/webhook"
+    local target="${url[$name]}/webhook"
     "$POST" --url "$target" --count "$WARM" --first-id 1 --connections 8 >/dev/null
-    idle "${pid[hookrelay]}"
-    callgrind_control -z "${pid[hookrelay]}" >/dev/null 2>&1
+    idle "${pid[$name]}"
+    callgrind_control -z "${pid[$name]}" >/dev/null 2>&1
     "$POST" --url "$target" --count "$COUNT" --first-id 100000000 --connections 8 >/dev/null
-    idle "${pid[hookrelay]}"
-    callgrind_control -d "${pid[hookrelay]}" >/dev/null 2>&1
+    idle "${pid[$name]}"
+    callgrind_control -d "${pid[$name]}" >/dev/null 2>&1
     local p
     for p in "${readers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     readers=()
-    stop hookrelay KILL
+    stop "$name" KILL
     local dump total
     dump=$(ls -t "$tmp/$name.callgrind".* | head -1)
     total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
