@@ -4,7 +4,8 @@
 # events of about 120 bytes with examples/post_events.rs (every answer must be a new 200),
 # checks GET /healthz reports 1,000,000 stored and none evicted, and reads VmRSS again.
 #
-# Target (issue 2): growth <= 300 MB, i.e. <= 300 bytes per event, body included.
+# Target (issue 19; issue 2 asked 300): growth <= 200 MB, i.e. <= 200 bytes per event,
+# body and headers included.
 #
 # Every request carries Host, Content-Type and Content-Length, which the store keeps with
 # the event (issue 17: the target holds with them). With WEBHOOK_HEADERS=1 each also
@@ -54,9 +55,9 @@ full=$(rss_kib "${pid[hookrelay]}")
 growth=$(((full - idle) * 1024))
 per_event=$((growth / COUNT))
 echo "full VmRSS ${full} KiB; growth $((growth / 1000000)) MB ($((growth / 1048576)) MiB) = ${per_event} bytes/event"
-if ((per_event <= 300)); then
-  echo "target <= 300 bytes/event: met"
+if ((per_event <= 200)); then
+  echo "target <= 200 bytes/event: met"
 else
-  echo "target <= 300 bytes/event: NOT met"
+  echo "target <= 200 bytes/event: NOT met"
   exit 1
 fi

@@ -50,6 +50,8 @@ trap cleanup EXIT
 # ${url[NAME]}. A server that exits or does not start in time ends the script.
 start() {
   local name=$1; shift
+  # A server started again under the same name must not be found by its last run's line.
+  rm -f "$tmp/$name.out"
   "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pid[$name]=$!
   local deadline=$((SECONDS + ${START_TIMEOUT:-10}))
