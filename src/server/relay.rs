@@ -736,8 +736,10 @@ impl Relay {
             body: Bytes::from_owner(Arc::clone(&job.body)),
             headers: if self.original_headers {
                 self.with_original_headers(&job, extra).await
-            } else {
+            } else if object_or_array(&job.body) {
                 extra
+            } else {
+                self.with_content_type(&job, extra).await
             },
         };
         let headers = attempt_headers(signer.as_ref(), &mut job, at);
@@ -806,6 +808,31 @@ impl Relay {
         }
     }
 
+    /// `extra` with the `Content-Type` the job's event arrived with, unless `extra` has one:
+    /// for a body that is not a JSON object or array (a Slack form, a `json` source's
+    /// bare value), which `application/json`, the default, would misname.
+    async fn with_content_type(&self, job: &DeliveryJob, mut extra: HeaderMap) -> HeaderMap {
+        if extra.contains_key(http::header::CONTENT_TYPE) {
+            return extra;
+        }
+        match self.store.get(EventKey::Id(&job.event)).await {
+            Ok(Some(event)) => {
+                let kept = event
+                    .headers
+                    .iter()
+                    .find(|(name, _)| *name == "content-type");
+                if let Some(value) = kept.and_then(|(_, v)| HeaderValue::from_bytes(v).ok()) {
+                    extra.insert(http::header::CONTENT_TYPE, value);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, delivery = job.id, "cannot read the event's headers")
+            }
+        }
+        extra
+    }
+
     /// The headers the job's event arrived with, less those [`forwardable`] refuses, with
     /// `extra` (`--forward-header`'s and the endpoint's) over them. An event no longer kept
     /// goes with `extra` alone.
@@ -838,6 +865,14 @@ impl Relay {
         }
         headers
     }
+}
+
+/// Whether `body` starts as a JSON object or array does, the body of nearly every event.
+fn object_or_array(body: &[u8]) -> bool {
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// `webhook-id` (stable) and `webhook-timestamp` (this attempt), and with secrets a fresh

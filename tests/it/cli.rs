@@ -292,6 +292,11 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
         let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
         write("event.json", &support::event(42));
         write("body.json", r#"{"test": 2432232314}"#);
+        // A Slack slash command, as a form, for `send --as slack`.
+        write(
+            "command.txt",
+            "command=%2Fdeploy&text=api&trigger_id=1.2.abc",
+        );
         write("secrets.txt", &format!("{SECRET}\n"));
         write("ca.pem", &ca.pem());
         std::fs::create_dir(dir.path().join("events")).unwrap();

@@ -84,3 +84,26 @@ fn without_forward_headers_only_the_bytes_go_on() {
         "the event's id"
     );
 }
+
+#[test]
+fn a_slack_form_is_relayed_as_a_form_without_forward_headers() {
+    let customer = Customer::start();
+    let target = customer.url("/hook");
+    let serve = serve(&["--source", "slack", "--forward-to", &target]);
+    let form = b"command=%2Fdeploy&text=api&trigger_id=111.222.abc";
+    let (status, answer) = super::post(
+        &serve.url("/webhook"),
+        &[(
+            "content-type",
+            "application/x-www-form-urlencoded".to_string(),
+        )],
+        form,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let got = &customer.wait_for(1)[0];
+    assert_eq!(got.body_text().as_bytes(), form, "the exact bytes");
+    assert_eq!(
+        got.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+}
