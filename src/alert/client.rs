@@ -6,15 +6,13 @@
 //! read as curl reads them by hyper-util's matcher: https goes through a `CONNECT`
 //! tunnel, http is sent to the proxy in absolute form.
 //!
-//! A connection has no task of its own: whoever sends on it polls it while waiting for the
-//! answer (`drive`). A request then goes out and its answer comes back within the
-//! sender's task, instead of crossing to a connection task and back (two task wakes, often
-//! on the other worker thread, per request).
+//! Each connection runs on a task of its own, as hyper's client connections usually do;
+//! the sender holds its `SendRequest` half. (Polling the connection in the sender's task
+//! instead, from 1735619 on, cost 2–4 % more instructions per relayed event: see
+//! benches/README.md.)
 
 use crate::sync::LockExt;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,12 +26,10 @@ use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
-use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 
 use super::outbound;
 pub use super::outbound::{client_tls, read_certificates};
-use tokio::net::TcpStream;
 use tower::Service;
 
 /// Timeouts, trust and proxies of the client.
@@ -93,12 +89,6 @@ struct Inner {
     proxies: Option<Matcher>,
     idle: Mutex<Vec<Idle>>,
 }
-
-/// hyper's side of one connection: reads and writes the socket when polled.
-type Connection = http1::Connection<MaybeHttpsStream<TokioIo<TcpStream>>, Full<Bytes>>;
-
-/// hyper's side of a connection while it is open; `None` once it has ended.
-type ConnectionIfOpen = Option<Pin<Box<Connection>>>;
 
 /// Where requests go, read once from its URL rather than on every request: the origin a
 /// connection is kept for, and the request target and `Host` header each request carries.
@@ -171,7 +161,6 @@ struct Idle {
     origin: (Scheme, Authority),
     since: Instant,
     sender: SendRequest<Full<Bytes>>,
-    connection: ConnectionIfOpen,
 }
 
 impl std::fmt::Debug for Client {
@@ -206,33 +195,6 @@ enum Route {
 pub(super) struct Conn {
     origin: (Scheme, Authority),
     sender: SendRequest<Full<Bytes>>,
-    connection: ConnectionIfOpen,
-}
-
-impl Conn {
-    /// Runs `future` (reading the response body) while the connection does its part.
-    pub(super) async fn drive<F: Future>(&mut self, future: F) -> F::Output {
-        drive(&mut self.connection, future).await
-    }
-}
-
-/// Polls `connection` along with `future` until `future` is done. The connection goes first,
-/// so what it reads is there when the future looks; once it has ended, the future sees the
-/// ending (a request or body cut short) through hyper's channels.
-async fn drive<F: Future>(connection: &mut ConnectionIfOpen, future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(|cx| {
-        if let Some(running) = connection.as_mut()
-            && let Poll::Ready(ended) = running.as_mut().poll(cx)
-        {
-            if let Err(e) = ended {
-                tracing::debug!(error = %e, "outbound connection ended");
-            }
-            *connection = None;
-        }
-        future.as_mut().poll(cx)
-    })
-    .await
 }
 
 pub fn build_client(options: ClientOptions) -> anyhow::Result<Client> {
@@ -290,22 +252,13 @@ impl Client {
         }
 
         // Released right after its response ended, a connection may not have caught up yet.
-        while let Some(Idle {
-            mut sender,
-            mut connection,
-            ..
-        }) = self.checkout(&origin)
-        {
-            if drive(&mut connection, sender.ready()).await.is_err() {
+        while let Some(Idle { mut sender, .. }) = self.checkout(&origin) {
+            if sender.ready().await.is_err() {
                 continue;
             }
-            match drive(&mut connection, sender.try_send_request(request)).await {
+            match sender.try_send_request(request).await {
                 Ok(response) => {
-                    let conn = Conn {
-                        origin,
-                        sender,
-                        connection,
-                    };
+                    let conn = Conn { origin, sender };
                     return Ok((response, conn));
                 }
                 // The connection closed while idle before taking the request: it was
@@ -316,15 +269,12 @@ impl Client {
                 },
             }
         }
-        let (mut sender, mut connection) = self.connect(parsed.uri.clone(), route).await?;
-        let response = drive(&mut connection, sender.send_request(request))
+        let mut sender = self.connect(parsed.uri.clone(), route).await?;
+        let response = sender
+            .send_request(request)
             .await
             .map_err(SendError::Request)?;
-        let conn = Conn {
-            origin,
-            sender,
-            connection,
-        };
+        let conn = Conn { origin, sender };
         Ok((response, conn))
     }
 
@@ -359,11 +309,7 @@ impl Client {
         }
     }
 
-    async fn connect(
-        &self,
-        uri: Uri,
-        route: Route,
-    ) -> Result<(SendRequest<Full<Bytes>>, ConnectionIfOpen), SendError> {
+    async fn connect(&self, uri: Uri, route: Route) -> Result<SendRequest<Full<Bytes>>, SendError> {
         let (proxy, connecting) = match route {
             Route::Direct => {
                 let mut connector = self.inner.connector.clone();
@@ -388,19 +334,23 @@ impl Client {
         };
         let io = connecting.map_err(|e| SendError::Connect(outbound::explain(e, proxy)))?;
         let (sender, connection) = http1::handshake(io).await.map_err(SendError::Request)?;
-        Ok((sender, Some(Box::pin(connection))))
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "outbound connection ended");
+            }
+        });
+        Ok(sender)
     }
 
     /// Puts a connection whose response was read to the end back for the next request.
     pub(super) fn release(&self, conn: Conn) {
-        if conn.connection.is_none() {
+        if conn.sender.is_closed() {
             return;
         }
         let idle = Idle {
             origin: conn.origin,
             since: Instant::now(),
             sender: conn.sender,
-            connection: conn.connection,
         };
         self.inner.idle.locked().push(idle);
     }

@@ -171,7 +171,7 @@ async fn exchange(
     request: Request<Full<Bytes>>,
     result: &mut Attempt,
 ) {
-    let (response, mut conn) = match client.send(endpoint, request).await {
+    let (response, conn) = match client.send(endpoint, request).await {
         Ok(sent) => sent,
         Err(SendError::Invalid(why)) => {
             result.error = Some(format!("request failed: {why}"));
@@ -207,7 +207,7 @@ async fn exchange(
         .map(str::to_string);
     let mut body = response.into_body();
     let mut kept = Vec::new();
-    while let Some(frame) = conn.drive(body.frame()).await {
+    while let Some(frame) = body.frame().await {
         match frame {
             Ok(frame) => {
                 let Ok(chunk) = frame.into_data() else {

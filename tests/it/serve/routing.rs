@@ -62,8 +62,7 @@ async fn hold_event_and_endpoint(client: &reqwest::Client, base: &str, admin: &s
         .unwrap();
     assert_eq!(posted.status(), 200);
     let created =
-        crate::support::send_json(&client, &format!("{admin}/endpoints"), table::ENDPOINT_ONE)
-            .await;
+        crate::support::send_json(client, &format!("{admin}/endpoints"), table::ENDPOINT_ONE).await;
     assert_eq!(created.status(), 201);
 }
 
