@@ -65,6 +65,8 @@ struct Inner {
     types: TypeNames,
     /// Header values that repeat ([`headers`]).
     pairs: Interner,
+    /// The interned index of each of the last event's first headers (`headers.rs`).
+    hints: headers::Hints,
     /// Where an event's headers are put in the log's form before they are appended.
     scratch: Vec<u8>,
     evicted: u64,
@@ -105,6 +107,7 @@ impl MemoryStore {
                 log: Log::new(),
                 types: TypeNames::default(),
                 pairs: Interner::default(),
+                hints: headers::Hints::default(),
                 scratch: Vec::new(),
                 evicted: 0,
                 deliveries: Deliveries::default(),
@@ -259,6 +262,7 @@ impl EventStore for MemoryStore {
             &event.headers,
             event.body.len(),
             &mut inner.pairs,
+            &mut inner.hints,
             &mut inner.scratch,
         );
         let text_id = if number.is_none() {
