@@ -3,7 +3,7 @@
 //! its deliveries are stored together. When full, the oldest event is evicted (and
 //! counted). Everything is lost on exit.
 //!
-//! An event is a 32-byte [`Slot`] in a chunked queue (`slots.rs`), an 8-byte entry in the
+//! An event is a 32-byte `Slot` in a chunked queue (`slots.rs`), an 8-byte entry in the
 //! id index (`index.rs`), and its bytes (text id, body, headers in the form of
 //! `headers.rs`) in a log of chunks freed in the same order as the events (`log.rs`).
 //! Event types and the header values that repeat are interned (`types.rs`). Nothing grows
