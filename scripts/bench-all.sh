@@ -17,7 +17,7 @@ mkdir -p "$LOGS"
 echo "# bench-all $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | $(nproc) CPUs | load $(cut -d' ' -f1-3 /proc/loadavg) | logs in $LOGS"
 
 # The release binaries once; every script after that uses them as they are.
-cargo build --release --quiet --bin hookrelay --examples || exit 1
+cargo build --release --quiet --bin hookrelay --example bare --example post_events || exit 1
 export BUILD=0
 
 # run NAME SCRIPT [VAR=VALUE...] : runs one script with the short settings, logs it.

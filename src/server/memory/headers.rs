@@ -44,8 +44,20 @@ fn repeats(name: &str) -> bool {
 /// Longer values are kept inline even under a name from [`repeats`].
 const MAX_INTERNED: usize = 256;
 
+/// Headers whose interned index is remembered by position ([`Hints`]).
+const HINTED: usize = 8;
+
+/// The interned index each of the first [`HINTED`] headers had last time.
+pub(super) type Hints = [u32; HINTED];
+
 /// Writes `headers` in the store's form to `out` (cleared first), interning in `pairs`.
-pub(super) fn compact(headers: &Headers, body_len: usize, pairs: &mut Interner, out: &mut Vec<u8>) {
+pub(super) fn compact(
+    headers: &Headers,
+    body_len: usize,
+    pairs: &mut Interner,
+    hints: &mut Hints,
+    out: &mut Vec<u8>,
+) {
     out.clear();
     if headers.as_bytes().is_empty() {
         return;
@@ -53,12 +65,16 @@ pub(super) fn compact(headers: &Headers, body_len: usize, pairs: &mut Interner, 
     out.push(headers.flags());
     let mut length = itoa::Buffer::new();
     let length = length.format(body_len).as_bytes();
-    for entry in headers.entries() {
+    for (n, entry) in headers.entries().enumerate() {
         if entry.name == "content-length" && entry.value == length {
             out.push(BODY_LENGTH);
         } else if repeats(entry.name) && entry.value.len() <= MAX_INTERNED {
             out.push(INTERNED);
-            write_varint(out, pairs.intern(entry.encoded) as usize);
+            let id = match hints.get_mut(n) {
+                Some(hint) => pairs.intern_hinted(entry.encoded, hint),
+                None => pairs.intern(entry.encoded),
+            };
+            write_varint(out, id as usize);
         } else {
             out.push(INLINE);
             out.extend_from_slice(entry.encoded);
@@ -76,11 +92,7 @@ fn interned(mut form: &[u8], mut each: impl FnMut(u32)) {
                 Some(id) => each(id as u32),
                 None => return,
             },
-            INLINE => {
-                if headers::split_entry(&mut form).is_none() {
-                    return;
-                }
-            }
+            INLINE if headers::split_entry(&mut form).is_none() => return,
             _ => {}
         }
     }
@@ -129,6 +141,7 @@ mod tests {
     #[test]
     fn headers_come_back_as_they_went_in_and_repeated_ones_are_stored_once() {
         let mut pairs = Interner::default();
+        let mut hints = Hints::default();
         let mut form = Vec::new();
         let sets = [
             Headers::from_pairs([
@@ -145,7 +158,7 @@ mod tests {
         ];
         let mut forms = Vec::new();
         for h in &sets {
-            compact(h, 12, &mut pairs, &mut form);
+            compact(h, 12, &mut pairs, &mut hints, &mut form);
             assert_eq!(&expand(&form, 12, &pairs), h);
             forms.push(form.clone());
         }

@@ -3,7 +3,7 @@
 //! its deliveries are stored together. When full, the oldest event is evicted (and
 //! counted). Everything is lost on exit.
 //!
-//! An event is a 32-byte [`Slot`] in a chunked queue (`slots.rs`), an 8-byte entry in the
+//! An event is a 32-byte `Slot` in a chunked queue (`slots.rs`), an 8-byte entry in the
 //! id index (`index.rs`), and its bytes (text id, body, headers in the form of
 //! `headers.rs`) in a log of chunks freed in the same order as the events (`log.rs`).
 //! Event types and the header values that repeat are interned (`types.rs`). Nothing grows
@@ -65,6 +65,8 @@ struct Inner {
     types: TypeNames,
     /// Header values that repeat ([`headers`]).
     pairs: Interner,
+    /// The interned index of each of the last event's first headers (`headers.rs`).
+    hints: headers::Hints,
     /// Where an event's headers are put in the log's form before they are appended.
     scratch: Vec<u8>,
     evicted: u64,
@@ -105,6 +107,7 @@ impl MemoryStore {
                 log: Log::new(),
                 types: TypeNames::default(),
                 pairs: Interner::default(),
+                hints: headers::Hints::default(),
                 scratch: Vec::new(),
                 evicted: 0,
                 deliveries: Deliveries::default(),
@@ -259,6 +262,7 @@ impl EventStore for MemoryStore {
             &event.headers,
             event.body.len(),
             &mut inner.pairs,
+            &mut inner.hints,
             &mut inner.scratch,
         );
         let text_id = if number.is_none() {

@@ -48,6 +48,20 @@ impl Interner {
         id
     }
 
+    /// As [`Interner::intern`], trying `hint` first (the index this caller got last time):
+    /// a sender's requests repeat the same headers in the same order, and comparing a few
+    /// bytes costs less than hashing them.
+    pub(super) fn intern_hinted(&mut self, bytes: &[u8], hint: &mut TypeId) -> TypeId {
+        if let Some(Some((kept, count))) = self.strings.get_mut(*hint as usize)
+            && **kept == *bytes
+        {
+            *count += 1;
+            return *hint;
+        }
+        *hint = self.intern(bytes);
+        *hint
+    }
+
     /// One reference to `id` is gone; the string is forgotten with its last one.
     pub(super) fn release(&mut self, id: TypeId) {
         let Some(entry) = self.strings.get_mut(id as usize) else {
