@@ -136,10 +136,32 @@ fn answer_or_count(
     answer: Result<Inserted, StoreError>,
 ) {
     if let Err(Ok(answer)) = reply.send(answer) {
-        match answer {
-            Inserted::New { .. } => crate::server::metrics::event_received("accepted"),
-            Inserted::Duplicate => crate::server::metrics::event_received("duplicate"),
-            Inserted::Conflict | Inserted::QueueFull => {}
+        count_unanswered(answer);
+    }
+}
+
+/// Counts the result of an insert whose caller left before reading it.
+pub fn count_unanswered(answer: Inserted) {
+    match answer {
+        Inserted::New { .. } => crate::server::metrics::event_received("accepted"),
+        Inserted::Duplicate => crate::server::metrics::event_received("duplicate"),
+        Inserted::Conflict | Inserted::QueueFull => {}
+    }
+}
+
+/// The caller's end of an insert's answer. Dropped unread (the caller's request was
+/// dropped while the insert was committing, or just after), it stops the committer from
+/// answering and counts an answer that had already arrived; the committer counts one
+/// that comes after ([`answer_or_count`]). So every stored event is counted once.
+pub struct Answer(pub Option<oneshot::Receiver<Result<Inserted, StoreError>>>);
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(mut unread) = self.0.take() {
+            unread.close();
+            if let Ok(Ok(answer)) = unread.try_recv() {
+                count_unanswered(answer);
+            }
         }
     }
 }

@@ -342,7 +342,13 @@ impl EventStore for PostgresStore {
         };
         let gone = || StoreError("the store's committers have stopped".into());
         self.inserts.send(pending).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        let mut answer = batch::Answer(Some(answer));
+        let Some(unread) = answer.0.as_mut() else {
+            return Err(gone());
+        };
+        let read = unread.await;
+        answer.0 = None;
+        read.map_err(|_| gone())?
     }
 
     async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError> {
