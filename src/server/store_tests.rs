@@ -862,16 +862,32 @@ contract! {
     deleting_an_endpoint_drops_its_waiting_deliveries(100, 100),
 }
 
+/// A fresh database and a store on it (room for 1000 events and deliveries), or `None`
+/// where no PostgreSQL can be reached.
+async fn postgres_store() -> Option<(TestDb, PostgresStore)> {
+    let db = TestDb::create().await?;
+    let store = PostgresStore::open(PostgresOptions::new(&db.url, 1000, 1000))
+        .await
+        .unwrap();
+    Some((db, store))
+}
+
+/// A connection of the test's own to the store's database, to look at its tables.
+async fn look_into(db: &TestDb) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 /// Inserts that arrive together are written in shared transactions (group commit), and
 /// each is still answered as if alone: new, duplicate or conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_inserts_that_arrive_together_share_transactions() {
-    let Some(db) = TestDb::create().await else {
+    let Some((db, store)) = postgres_store().await else {
         return;
     };
-    let store = PostgresStore::open(PostgresOptions::new(&db.url, 1000, 1000))
-        .await
-        .unwrap();
     let bodies: Vec<Vec<u8>> = (1..=60).map(|id| body(id, "x")).collect();
     let targets: Vec<Arc<str>> = vec![Arc::from("http://127.0.0.1:9/hook")];
     let other = body(1, "another");
@@ -894,10 +910,7 @@ async fn postgres_inserts_that_arrive_together_share_transactions() {
     );
     assert_eq!(answers[60], Inserted::Duplicate);
     assert_eq!(answers[61], Inserted::Conflict);
-    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = look_into(&db).await;
     let row = client
         .query_one(
             "SELECT count(*), count(DISTINCT xmin::TEXT) FROM events",
@@ -919,12 +932,9 @@ async fn postgres_inserts_that_arrive_together_share_transactions() {
 /// is then recorded with its number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_claims_made_together_share_round_trips() {
-    let Some(db) = TestDb::create().await else {
+    let Some((db, store)) = postgres_store().await else {
         return;
     };
-    let store = PostgresStore::open(PostgresOptions::new(&db.url, 1000, 1000))
-        .await
-        .unwrap();
     let target = "http://127.0.0.1:9/hook";
     let targets: Vec<Arc<str>> = vec![Arc::from(target)];
     for id in 1..=50 {
@@ -948,10 +958,7 @@ async fn postgres_claims_made_together_share_round_trips() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!((ids.len(), idle), (50, 10), "{answers:?}");
-    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = look_into(&db).await;
     let row = client
         .query_one(
             "SELECT count(*), count(DISTINCT xmin::TEXT) FROM deliveries

@@ -136,10 +136,32 @@ fn answer_or_count(
     answer: Result<Inserted, StoreError>,
 ) {
     if let Err(Ok(answer)) = reply.send(answer) {
-        match answer {
-            Inserted::New { .. } => crate::server::metrics::event_received("accepted"),
-            Inserted::Duplicate => crate::server::metrics::event_received("duplicate"),
-            Inserted::Conflict | Inserted::QueueFull => {}
+        count_unanswered(answer);
+    }
+}
+
+/// Counts the result of an insert whose caller left before reading it.
+pub fn count_unanswered(answer: Inserted) {
+    match answer {
+        Inserted::New { .. } => crate::server::metrics::event_received("accepted"),
+        Inserted::Duplicate => crate::server::metrics::event_received("duplicate"),
+        Inserted::Conflict | Inserted::QueueFull => {}
+    }
+}
+
+/// The caller's end of an insert's answer. Dropped unread (the caller's request was
+/// dropped while the insert was committing, or just after), it stops the committer from
+/// answering and counts an answer that had already arrived; the committer counts one
+/// that comes after ([`answer_or_count`]). So every stored event is counted once.
+pub struct Answer(pub Option<oneshot::Receiver<Result<Inserted, StoreError>>>);
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(mut unread) = self.0.take() {
+            unread.close();
+            if let Ok(Ok(answer)) = unread.try_recv() {
+                count_unanswered(answer);
+            }
         }
     }
 }
@@ -158,8 +180,6 @@ const INSERT_SQL: &str = "WITH ins AS (
          RETURNING 1
      )
      SELECT seq, id, (SELECT count(*) FROM queued) FROM ins";
-
-const NOTIFY_SQL: &str = "SELECT pg_notify('hookrelay_work', t) FROM unnest($1::TEXT[]) AS t";
 
 const OPEN_SQL: &str =
     "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'failed')";
@@ -252,31 +272,18 @@ async fn write(
             delivery_targets.push(&**t);
         }
     }
-    // Announced before the insert's answer, so that both go in one round trip: a target
-    // whose events all turn out to be duplicates gets a wake that finds nothing.
-    let announce: Vec<&str> = delivery_targets
-        .iter()
-        .copied()
-        .collect::<HashSet<&str>>()
-        .into_iter()
-        .collect();
 
     let now = micros(Utc::now());
     let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
     let mut queued = 0i64;
+    let mut announce: HashSet<&str> = HashSet::new();
     if !ids.is_empty() {
         let insert = tx
             .prepare_cached(INSERT_SQL)
             .await
             .map_err(failed("preparing"))?;
-        let notify = tx
-            .prepare_cached(NOTIFY_SQL)
-            .await
-            .map_err(failed("preparing"))?;
-        // The insert, the notifications (sent at COMMIT) and the eviction check go out
-        // together and run in this order: one round trip while the insert lock is held.
-        let storing = async {
-            tx.query(
+        let rows = tx
+            .query(
                 &insert,
                 &[
                     &ids,
@@ -291,21 +298,7 @@ async fn write(
                 ],
             )
             .await
-            .map_err(failed("storing events"))
-        };
-        let announcing = async {
-            if !announce.is_empty() {
-                tx.execute(&notify, &[&announce])
-                    .await
-                    .map_err(failed("announcing queued deliveries"))?;
-            }
-            Ok(())
-        };
-        let (rows, (), ()) = tokio::try_join!(
-            storing,
-            announcing,
-            trim::evict_excess(&tx, limits.capacity)
-        )?;
+            .map_err(failed("storing events"))?;
         for row in &rows {
             let id: &str = row.get(1);
             queued = row.get(2);
@@ -313,6 +306,7 @@ async fn write(
                 answers[i] = Some(Inserted::New {
                     seq: row.get::<_, i64>(0) as u64,
                 });
+                announce.extend(batch[i].targets.iter().map(|t| &**t));
             }
         }
     }
@@ -347,6 +341,22 @@ async fn write(
         }
     }
 
+    if !announce.is_empty() {
+        let targets: Vec<&str> = announce.into_iter().collect();
+        let notify = tx
+            .prepare_cached("SELECT pg_notify('hookrelay_work', t) FROM unnest($1::TEXT[]) AS t")
+            .await
+            .map_err(failed("preparing"))?;
+        tx.execute(&notify, &[&targets])
+            .await
+            .map_err(failed("announcing queued deliveries"))?;
+    }
+    if answers
+        .iter()
+        .any(|a| matches!(a, Some(Inserted::New { .. })))
+    {
+        trim::evict_excess(&tx, limits.capacity).await?;
+    }
     tx.commit().await.map_err(failed("committing events"))?;
     if queued > 0 {
         let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());

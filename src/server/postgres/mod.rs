@@ -100,8 +100,6 @@ pub struct PostgresStore {
     inserts: tokio::sync::mpsc::UnboundedSender<batch::Pending>,
     /// Claims of this instance's workers, made together.
     claims: Arc<queue::Claims>,
-    /// Attempts' results, written together.
-    recorder: Arc<queue::Recorder>,
     capacity: usize,
     poll: Duration,
     /// For the connection that listens for work queued by other instances.
@@ -216,7 +214,6 @@ impl PostgresStore {
                 pool.clone(),
                 i64::try_from(options.lease.as_micros()).unwrap_or(i64::MAX),
             ),
-            recorder: queue::Recorder::new(pool.clone()),
             capacity: options.max_events.max(1),
             poll: options.poll.max(Duration::from_millis(10)),
             config,
@@ -239,6 +236,17 @@ async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError
     pool.get()
         .await
         .map_err(|e| StoreError(format!("connecting to the database: {e}")))
+}
+
+/// Writes an attempt's result, in one statement.
+async fn record(
+    pool: &Pool,
+    id: u64,
+    attempt: &AttemptRecord,
+    next: NextState,
+) -> Result<(), StoreError> {
+    let mut client = connection(pool).await?;
+    queue::record(&mut client, id_sql(id), attempt, next).await
 }
 
 /// The server's own words when it sent an error, else the driver's with its cause.
@@ -334,7 +342,13 @@ impl EventStore for PostgresStore {
         };
         let gone = || StoreError("the store's committers have stopped".into());
         self.inserts.send(pending).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        let mut answer = batch::Answer(Some(answer));
+        let Some(unread) = answer.0.as_mut() else {
+            return Err(gone());
+        };
+        let read = unread.await;
+        answer.0 = None;
+        read.map_err(|_| gone())?
     }
 
     async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError> {
@@ -409,12 +423,7 @@ impl EventStore for PostgresStore {
         attempt: AttemptRecord,
         next: NextState,
     ) -> Result<(), StoreError> {
-        let outcome = queue::Outcome {
-            id: id_sql(id),
-            attempt,
-            next,
-        };
-        let Err(e) = self.recorder.record(outcome.clone()).await else {
+        let Err(e) = record(&self.pool, id, &attempt, next).await else {
             return Ok(());
         };
         // The delivery stays claimed meanwhile; should this instance stop first, its lease
@@ -428,11 +437,7 @@ impl EventStore for PostgresStore {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(pause) => {}
                 }
-                let written = async {
-                    let mut client = connection(&pool).await?;
-                    queue::record(&mut client, &[&outcome]).await
-                };
-                match written.await {
+                match record(&pool, id, &attempt, next).await {
                     Ok(()) => {
                         tracing::info!(delivery = id, "an attempt's result written late");
                         return;

@@ -2,10 +2,10 @@
 //! its target with `FOR UPDATE SKIP LOCKED`, so no two take the same one, and holds it for
 //! a lease (`claimed_until`): when the instance dies mid-attempt, the lease runs out and
 //! any instance takes the delivery over, with the same `webhook-id` (at least once).
-//! Workers of one instance that ask together share a round trip ([`Claims`]), and the
-//! attempts' results that arrive together are written in one statement ([`Recorder`]).
+//! Workers of one instance that ask together share a round trip ([`Claims`]), and an
+//! attempt is recorded in one statement ([`record`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -230,178 +230,66 @@ const NEXT_DUE_SQL: &str = "SELECT least(
          (SELECT min(claimed_until) FROM deliveries
           WHERE target = $1 AND status = 'in_flight'))";
 
-/// Records attempts and moves their deliveries on, in one statement; the deliveries that
-/// ended (delivered or dead) with their event no longer kept.
-const RECORD_SQL: &str = "WITH r AS (
-         SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[],
-                              $5::INTEGER[], $6::TEXT[], $7::BIGINT[], $8::BIGINT[])
-             AS r(id, status, due, at, status_code, error, duration_ms, next_attempt_at)
-     ), d AS (
-         UPDATE deliveries SET status = r.status, due = r.due, claimed_until = NULL,
-                round = deliveries.round + 1, attempts = deliveries.attempts + 1
-         FROM r WHERE deliveries.id = r.id
-         RETURNING deliveries.id, deliveries.attempts, deliveries.event_seq, deliveries.status
+/// Records an attempt and moves the delivery on, in one statement; whether the delivery
+/// ended (delivered or dead) with its event no longer kept.
+const RECORD_SQL: &str = "WITH d AS (
+         UPDATE deliveries SET status = $2, due = $3, claimed_until = NULL,
+                round = round + 1, attempts = attempts + 1
+         WHERE id = $1
+         RETURNING id, attempts, event_seq, status
      ), a AS (
          INSERT INTO attempts (delivery_id, n, at, status_code, error, duration_ms, next_attempt_at)
-         SELECT d.id, d.attempts, r.at, r.status_code, r.error, r.duration_ms, r.next_attempt_at
-         FROM d JOIN r ON r.id = d.id
+         SELECT d.id, d.attempts, $4, $5, $6, $7, $8 FROM d
      )
-     SELECT d.id FROM d
-     WHERE d.status IN ('delivered', 'dead')
-       AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq)";
+     SELECT d.status IN ('delivered', 'dead')
+            AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq)
+     FROM d";
 
-/// An attempt's result, to be written.
-#[derive(Clone)]
-pub struct Outcome {
-    pub id: i64,
-    pub attempt: AttemptRecord,
-    pub next: NextState,
-}
-
-/// Records attempts of claimed deliveries (each delivery at most once) and moves them on,
-/// in one statement (one round trip, one commit); finished deliveries of events no longer
-/// kept are then forgotten.
+/// Records an attempt of a claimed delivery and moves it on, in one statement (one round
+/// trip); a finished delivery of an event no longer kept is then forgotten.
 pub async fn record(
     client: &mut deadpool_postgres::Object,
-    outcomes: &[&Outcome],
+    id: i64,
+    attempt: &AttemptRecord,
+    next: NextState,
 ) -> Result<(), StoreError> {
-    let n = outcomes.len();
-    let (mut ids, mut statuses, mut dues, mut ats) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut codes, mut errors, mut durations, mut nexts) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for o in outcomes {
-        let (to, due) = match o.next {
-            NextState::Delivered => (DeliveryStatus::Delivered, None),
-            NextState::RetryAt(at) => (DeliveryStatus::Failed, Some(micros(at))),
-            NextState::Dead => (DeliveryStatus::Dead, None),
-        };
-        ids.push(o.id);
-        statuses.push(to.as_str());
-        dues.push(due);
-        ats.push(micros(o.attempt.at));
-        codes.push(o.attempt.status_code.map(i32::from));
-        errors.push(o.attempt.error.as_deref());
-        durations.push(i64::try_from(o.attempt.duration_ms).unwrap_or(i64::MAX));
-        nexts.push(o.attempt.next_attempt_at.map(micros));
-    }
+    let (to, due) = match next {
+        NextState::Delivered => (DeliveryStatus::Delivered, None),
+        NextState::RetryAt(at) => (DeliveryStatus::Failed, Some(micros(at))),
+        NextState::Dead => (DeliveryStatus::Dead, None),
+    };
+    let status_code = attempt.status_code.map(i32::from);
+    let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
     let record = client
         .prepare_cached(RECORD_SQL)
         .await
         .map_err(failed("preparing"))?;
-    let orphans: Vec<i64> = client
-        .query(
+    let orphan = client
+        .query_opt(
             &record,
             &[
-                &ids, &statuses, &dues, &ats, &codes, &errors, &durations, &nexts,
+                &id,
+                &to.as_str(),
+                &due,
+                &micros(attempt.at),
+                &status_code,
+                &attempt.error,
+                &duration,
+                &attempt.next_attempt_at.map(micros),
             ],
         )
         .await
-        .map_err(failed("recording attempts"))?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    if !orphans.is_empty() {
+        .map_err(failed("recording an attempt"))?
+        .is_some_and(|row| row.get::<_, bool>(0));
+    if orphan {
         let tx = client
             .transaction()
             .await
             .map_err(failed("starting a transaction"))?;
-        forget(&tx, &orphans).await?;
-        tx.commit().await.map_err(failed("forgetting deliveries"))?;
+        forget(&tx, &[id]).await?;
+        tx.commit().await.map_err(failed("forgetting a delivery"))?;
     }
     Ok(())
-}
-
-/// Attempt results written together: those that arrive while a write is on its way to
-/// the database go in the next one, a statement and a commit for many.
-pub struct Recorder {
-    pool: Pool,
-    /// The results waiting; `Some` while a writer is running.
-    waiting: std::sync::Mutex<Option<Vec<(Outcome, oneshot::Sender<Result<(), StoreError>>)>>>,
-}
-
-/// Results written in one statement, at most.
-const MAX_RECORD: usize = 256;
-
-impl Recorder {
-    pub fn new(pool: Pool) -> Arc<Self> {
-        Arc::new(Self {
-            pool,
-            waiting: std::sync::Mutex::new(None),
-        })
-    }
-
-    /// Writes one attempt's result, with any others that come at the same time.
-    pub async fn record(self: &Arc<Self>, outcome: Outcome) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let lead = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-            match waiting.as_mut() {
-                Some(queue) => {
-                    queue.push((outcome, reply));
-                    false
-                }
-                None => {
-                    *waiting = Some(vec![(outcome, reply)]);
-                    true
-                }
-            }
-        };
-        if lead {
-            tokio::spawn(Arc::clone(self).serve());
-        }
-        answer
-            .await
-            .map_err(|_| StoreError("the attempt's writer stopped".into()))?
-    }
-
-    async fn serve(self: Arc<Self>) {
-        loop {
-            let batch = {
-                let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(queue) = waiting.as_mut() else {
-                    return;
-                };
-                if queue.is_empty() {
-                    *waiting = None;
-                    return;
-                }
-                // A delivery once per statement: a second result for it waits its turn.
-                let mut seen = HashSet::new();
-                let mut batch = Vec::new();
-                let mut rest = Vec::new();
-                for item in queue.drain(..) {
-                    if batch.len() < MAX_RECORD && seen.insert(item.0.id) {
-                        batch.push(item);
-                    } else {
-                        rest.push(item);
-                    }
-                }
-                *queue = rest;
-                batch
-            };
-            let outcomes: Vec<&Outcome> = batch.iter().map(|(o, _)| o).collect();
-            let written = async {
-                let mut client = super::connection(&self.pool).await?;
-                record(&mut client, &outcomes).await
-            }
-            .await;
-            for (_, reply) in batch {
-                let _ = reply.send(match &written {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(StoreError(e.0.clone())),
-                });
-            }
-        }
-    }
 }
 
 /// Deletes deliveries and their attempts.
