@@ -73,13 +73,13 @@ for s in $ONLY; do
     line "sqlite --sync normal / memory" "$(sed -nE 's/^\| sqlite --sync normal \| [0-9]+ \| [^|]+ \| ([0-9.]+) .*/\1/p' "$log")" 0.7 ">="
     line "sqlite --sync full / memory" "$(sed -nE 's/^\| sqlite --sync full \| [0-9]+ \| [^|]+ \| ([0-9.]+) .*/\1/p' "$log")" 0.5 ">=" ;;
   relay)
-    line "relay / bare req/s (0 lost: see log)" "$(sed -nE 's/^relay throughput ratio \(median\) ([0-9.]+).*/\1/p' "$log")" 0.5 ">=" ;;
+    line "relay / bare req/s (0 lost: see log)" "$(sed -nE 's/^memory: relay throughput ratio \(median\) ([0-9.]+).*/\1/p' "$log")" 0.5 ">=" ;;
   sources)
     line "github / event throughput" "$(sed -nE 's/^github \/ event throughput, median.*: ([0-9.]+)/\1/p' "$log")" 0.9 ">="
     line "schema / event throughput" "$(sed -nE 's/^schema \/ event throughput, median.*: ([0-9.]+)/\1/p' "$log")" 0.8 ">=" ;;
   stream)
-    line "ingest with 10 streams / none" "$(sed -nE 's/^ten streams \/ none: ([0-9.]+).*/\1/p' "$log")" 0.9 ">="
-    line "ingest with 1 stalled stream / none" "$(sed -nE 's/.*one stalled \/ none: ([0-9.]+).*/\1/p' "$log")" 0.95 ">=" ;;
+    line "ingest with 10 streams / none" "$(sed -nE 's/^ten streams \/ none: median ([0-9.]+).*/\1/p' "$log")" 0.9 ">="
+    line "ingest with 1 stalled stream / none" "$(sed -nE 's/^one stalled \/ none: median ([0-9.]+).*/\1/p' "$log")" 0.95 ">=" ;;
   endpoints)
     line "100 filtering endpoints / one" "$(sed -nE 's/^many\/one throughput ratio \(median\) ([0-9.]+).*/\1/p' "$log")" 0.9 ">=" ;;
   page)
