@@ -173,10 +173,7 @@ filter_types = ["[z"]
 fn config_check_prints_every_problem_with_its_line_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "bad.toml", BAD);
-    let output = hookrelay()
-        .args(["config", "check", &file])
-        .output()
-        .unwrap();
+    let output = config_check(&file);
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<String> = text
@@ -202,10 +199,7 @@ fn config_check_prints_every_problem_with_its_line_and_exits_1() {
 fn a_toml_syntax_error_is_invalid_with_its_line_and_a_missing_file_is_unreadable() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "syntax.toml", "port = 0\n\nmax_events = = 3\n");
-    let output = hookrelay()
-        .args(["config", "check", &file])
-        .output()
-        .unwrap();
+    let output = config_check(&file);
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
@@ -214,10 +208,7 @@ fn a_toml_syntax_error_is_invalid_with_its_line_and_a_missing_file_is_unreadable
     );
 
     let missing = dir.path().join("missing.toml").display().to_string();
-    let output = hookrelay()
-        .args(["config", "check", &missing])
-        .output()
-        .unwrap();
+    let output = config_check(&missing);
     assert_eq!(output.status.code(), Some(2));
     let err = String::from_utf8(output.stderr).unwrap();
     assert!(err.contains(&format!("reading {missing}")), "{err}");
@@ -263,4 +254,12 @@ fn the_readme_shows_the_example_file_as_it_is() {
         readme.contains(&format!("```toml\n{example}```\n")),
         "README.md's config file section no longer shows examples/hookrelay.toml"
     );
+}
+
+/// `hookrelay config check FILE`, run to its end.
+fn config_check(file: &str) -> std::process::Output {
+    hookrelay()
+        .args(["config", "check", file])
+        .output()
+        .unwrap()
 }

@@ -42,20 +42,7 @@ fn every_provider_s_send_is_accepted_by_its_source_and_refused_under_another_sec
     for &(provider, secret, sample, event_type) in CASES {
         let serve = serve(&["--source", provider, "--secret", secret]);
         let url = serve.url("/webhook");
-        let (code, out, err) = run(&[
-            "send",
-            "--as",
-            provider,
-            "--sample",
-            sample,
-            "--to",
-            &url,
-            "--secret",
-            secret,
-            "--json",
-            "--retries",
-            "0",
-        ]);
+        let (code, out, err) = send_signed(provider, &url, ("--sample", sample), &[secret]);
         assert_eq!(code, 0, "{provider}: {out} {err}");
         let result: Value = serde_json::from_str(&out).unwrap();
         let answer: Value = serde_json::from_str(result["response"].as_str().unwrap()).unwrap();
@@ -70,20 +57,7 @@ fn every_provider_s_send_is_accepted_by_its_source_and_refused_under_another_sec
         } else {
             "not-the-secret"
         };
-        let (code, out, _) = run(&[
-            "send",
-            "--as",
-            provider,
-            "--sample",
-            sample,
-            "--to",
-            &url,
-            "--secret",
-            other,
-            "--json",
-            "--retries",
-            "0",
-        ]);
+        let (code, out, _) = send_signed(provider, &url, ("--sample", sample), &[other]);
         assert_eq!(code, 1, "{provider}: {out}");
         let result: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(result["status"], 401, "{provider}: {result}");
