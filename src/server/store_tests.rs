@@ -1018,3 +1018,108 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     .await;
     done.into_iter().map(|v| v.unwrap()).collect()
 }
+
+/// The store's count of itself: a full store evicts exactly its excess on every batch,
+/// the `kept` counter always says what the table holds, and a count that drifted (written
+/// beside an older hookrelay) is mended when a store opens on the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_full_store_evicts_its_excess_and_mends_its_count() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(PostgresOptions::new(&db.url, 50, 100))
+        .await
+        .unwrap();
+    let bodies: Vec<Vec<u8>> = (1..=80).map(|id| body(id, "x")).collect();
+    for chunk in bodies.chunks(20) {
+        let inserts: Vec<_> = chunk
+            .iter()
+            .map(|b| {
+                let id = serde_json::from_slice::<serde_json::Value>(b).unwrap()["event_id"]
+                    .as_i64()
+                    .unwrap();
+                put(&store, id, "t", b, &[])
+            })
+            .collect();
+        futures_join_all(inserts).await;
+    }
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.evicted), (50, 30));
+    let client = look_into(&db).await;
+    let counts = |client: tokio_postgres::Client| async move {
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM events), min(seq),
+                        (SELECT value FROM counters WHERE key = 'kept')
+                 FROM events",
+                &[],
+            )
+            .await
+            .unwrap();
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2),
+            client,
+        )
+    };
+    let (rows, oldest, kept, client) = counts(client).await;
+    assert_eq!((rows, kept), (50, 50));
+    assert_eq!(oldest, 31, "the 30 oldest went");
+
+    client
+        .execute("UPDATE counters SET value = 7 WHERE key = 'kept'", &[])
+        .await
+        .unwrap();
+    drop(store);
+    let store = PostgresStore::open(PostgresOptions::new(&db.url, 50, 100))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stats().await.unwrap().events,
+        50,
+        "recounted at start"
+    );
+    put(&store, 81, "t", &body(81, "x"), &[]).await;
+    let (rows, oldest, kept, _) = counts(client).await;
+    assert_eq!((rows, oldest, kept), (50, 32, 50));
+    assert_eq!(store.stats().await.unwrap().evicted, 31);
+}
+
+/// `--retention` on PostgreSQL drops every expired event, in chunks (seven at a time in
+/// tests) that each hold the insert lock briefly, and keeps the count of events true.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_retention_drops_expired_events_in_chunks() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let mut options = PostgresOptions::new(&db.url, 1000, 1000);
+    options.retention = Some(std::time::Duration::from_secs(1));
+    let store = PostgresStore::open(options).await.unwrap();
+    for id in 1..=30 {
+        put(&store, id, "t", &body(id, "old"), &[]).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stats = store.stats().await.unwrap();
+        if stats.events == 0 {
+            assert_eq!(stats.evicted, 30);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "30 expired events, {} still kept after 10 s",
+            stats.events
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let client = look_into(&db).await;
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+    put(&store, 31, "t", &body(31, "new"), &[]).await;
+    assert_eq!(store.stats().await.unwrap().events, 1);
+}

@@ -111,6 +111,7 @@ async fn commit(
             tracing::debug!(error = %e, size = batch.len(), "a shared insert failed; each alone");
         }
         Err(e) => {
+            warn_failed(&e);
             if let Some(pending) = batch.pop() {
                 let _ = pending.reply.send(Err(e));
             }
@@ -122,11 +123,34 @@ async fn commit(
         let answer = write(pool, limits, shared, &mut one, None)
             .await
             .map(|mut answers| answers.remove(0));
+        if let Err(e) = &answer {
+            warn_failed(e);
+        }
         if let Some(pending) = one.pop() {
             answer_or_count(pending.reply, answer);
         }
     }
 }
+
+/// Logs why an insert was answered 503, at most once every [`WARN_EVERY`] with the count
+/// of the others since: a database that is down fails every request, and the log should
+/// say why without repeating it thousands of times a second.
+fn warn_failed(e: &StoreError) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    static QUIET: AtomicU64 = AtomicU64::new(0);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if last.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+        QUIET.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    *last = Some(Instant::now());
+    let also = QUIET.swap(0, Ordering::Relaxed);
+    tracing::warn!(error = %e, also_failed_since = also, "cannot store an event; answering 503");
+}
+
+/// The shortest time between two warnings of [`warn_failed`].
+const WARN_EVERY: Duration = Duration::from_secs(5);
 
 /// Answers an insert's caller. One that is gone (its client hung up while the insert was
 /// committing) cannot count its event any more, though it is stored and will be delivered:
@@ -178,8 +202,11 @@ const INSERT_SQL: &str = "WITH ins AS (
          SELECT ins.seq, ins.id, ins.event_id, d.target, 'pending', $4, $4
          FROM unnest($8::TEXT[], $9::TEXT[]) AS d(id, target) JOIN ins ON ins.id = d.id
          RETURNING 1
+     ), kept AS (
+         UPDATE counters SET value = value + (SELECT count(*) FROM ins) WHERE key = 'kept'
+         RETURNING value
      )
-     SELECT seq, id, (SELECT count(*) FROM queued) FROM ins";
+     SELECT seq, id, (SELECT count(*) FROM queued), (SELECT value FROM kept) FROM ins";
 
 const OPEN_SQL: &str =
     "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'failed')";
@@ -276,6 +303,8 @@ async fn write(
     let now = micros(Utc::now());
     let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
     let mut queued = 0i64;
+    // Events kept once this batch is in (the counter moves only under the insert lock).
+    let mut kept: Option<i64> = None;
     let mut announce: HashSet<&str> = HashSet::new();
     if !ids.is_empty() {
         let insert = tx
@@ -302,6 +331,7 @@ async fn write(
         for row in &rows {
             let id: &str = row.get(1);
             queued = row.get(2);
+            kept = row.get(3);
             if let Some(&i) = first_of.get(id) {
                 answers[i] = Some(Inserted::New {
                     seq: row.get::<_, i64>(0) as u64,
@@ -351,11 +381,8 @@ async fn write(
             .await
             .map_err(failed("announcing queued deliveries"))?;
     }
-    if answers
-        .iter()
-        .any(|a| matches!(a, Some(Inserted::New { .. })))
-    {
-        trim::evict_excess(&tx, limits.capacity).await?;
+    if let Some(kept) = kept {
+        trim::evict_excess(&tx, limits.capacity, kept).await?;
     }
     tx.commit().await.map_err(failed("committing events"))?;
     if queued > 0 {

@@ -181,6 +181,9 @@ impl PostgresStore {
         schema::migrate(&mut client)
             .await
             .with_context(|| format!("cannot prepare the database {shown}"))?;
+        trim::recount(&mut client)
+            .await
+            .with_context(|| format!("cannot count the events in {shown}"))?;
         drop(client);
         let _ = driver.await;
 
@@ -400,14 +403,14 @@ impl EventStore for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT (SELECT count(*) FROM events),
+                "SELECT (SELECT value FROM counters WHERE key = 'kept'),
                         (SELECT value FROM counters WHERE key = 'evicted')",
                 &[],
             )
             .await
             .map_err(failed("counting events"))?;
         Ok(StoreStats {
-            events: row.get::<_, i64>(0) as usize,
+            events: row.get::<_, Option<i64>>(0).unwrap_or(0).max(0) as usize,
             capacity: self.capacity,
             evicted: row.get::<_, Option<i64>>(1).unwrap_or(0) as u64,
         })

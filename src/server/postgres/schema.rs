@@ -85,6 +85,10 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE webhook_ids ALTER COLUMN event SET NOT NULL;
      ALTER TABLE webhook_ids ALTER COLUMN event_id DROP NOT NULL;
      CREATE INDEX webhook_ids_event ON webhook_ids (event);",
+    // 5: the number of events kept, maintained by every insert and every removal (under
+    // the insert lock), so that a full store finds its excess without counting itself.
+    "INSERT INTO counters VALUES ('kept', (SELECT count(*) FROM events))
+         ON CONFLICT (key) DO NOTHING;",
 ];
 
 /// The schema version this binary writes.

@@ -9,36 +9,30 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Transaction;
 use tokio_util::sync::CancellationToken;
 
+use super::batch::INSERT_LOCK;
 use super::{failed, micros, queue};
 use crate::server::store::StoreError;
 
 /// Key of the advisory lock held by the instance that expires old events ("hkrl" and 2).
 const HOUSEKEEPING_LOCK: i64 = 0x686b_726c_0000_0002;
 
-/// Drops the oldest events beyond `capacity`.
+/// Drops the oldest events beyond `capacity`, `kept` being the count of events stored now
+/// (the `kept` counter, read under the insert lock). Only the excess is walked: a full
+/// store costs one short index scan per batch, not a count of itself.
 pub async fn evict_excess(
     tx: &deadpool_postgres::Transaction<'_>,
     capacity: usize,
+    kept: i64,
 ) -> Result<(), StoreError> {
     let capacity = i64::try_from(capacity).unwrap_or(i64::MAX);
-    // The span of sequence numbers bounds the count from above at the cost of two index
-    // probes; only a store that may be full is counted exactly.
-    let sizing = tx
-        .prepare_cached("SELECT max(seq) - min(seq) + 1 FROM events")
-        .await
-        .map_err(failed("preparing"))?;
-    let span: Option<i64> = tx
-        .query_one(&sizing, &[])
-        .await
-        .map_err(failed("sizing the store"))?
-        .get(0);
-    if span.unwrap_or(0) <= capacity {
+    let excess = kept.saturating_sub(capacity);
+    if excess <= 0 {
         return Ok(());
     }
     let last = tx
         .query_opt(
-            "SELECT seq FROM events ORDER BY seq DESC OFFSET $1 LIMIT 1",
-            &[&capacity],
+            "SELECT seq FROM events ORDER BY seq OFFSET $1 LIMIT 1",
+            &[&(excess - 1)],
         )
         .await
         .map_err(failed("finding the oldest events"))?;
@@ -46,6 +40,25 @@ pub async fn evict_excess(
         Some(row) => drop_through(tx, row.get(0)).await,
         None => Ok(()),
     }
+}
+
+/// Sets the `kept` counter to the count of events, under the insert lock: at start, so a
+/// count that drifted (written by an older hookrelay beside this one) is mended.
+pub async fn recount(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(failed("starting a transaction"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
+        .await
+        .map_err(failed("taking the insert lock"))?;
+    tx.execute(
+        "UPDATE counters SET value = (SELECT count(*) FROM events) WHERE key = 'kept'",
+        &[],
+    )
+    .await
+    .map_err(failed("counting events"))?;
+    tx.commit().await.map_err(failed("committing the count"))
 }
 
 /// Removes the events up to sequence number `last`: their open deliveries keep a copy of
@@ -87,7 +100,9 @@ async fn drop_through(tx: &Transaction<'_>, last: i64) -> Result<(), StoreError>
         .map_err(failed("dropping events"))?;
     if dropped > 0 {
         tx.execute(
-            "UPDATE counters SET value = value + $1 WHERE key = 'evicted'",
+            "UPDATE counters
+             SET value = value + CASE key WHEN 'evicted' THEN $1::BIGINT ELSE -$1::BIGINT END
+             WHERE key IN ('evicted', 'kept')",
             &[&(dropped as i64)],
         )
         .await
@@ -113,37 +128,60 @@ pub fn expire_every(pool: Pool, keep: Duration, stop: CancellationToken) {
     });
 }
 
+/// Events dropped by expiry in one transaction: each holds the insert lock (which orders
+/// every change of the `kept` counter), so ingest waits for one chunk at most.
+const EXPIRE_CHUNK: i64 = if cfg!(test) { 7 } else { 5_000 };
+
 async fn expire(pool: &Pool, keep: Duration) -> Result<(), StoreError> {
-    let mut client = super::connection(pool).await?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(failed("starting a transaction"))?;
-    let mine: bool = tx
-        .query_one(
-            "SELECT pg_try_advisory_xact_lock($1)",
-            &[&HOUSEKEEPING_LOCK],
-        )
-        .await
-        .map_err(failed("taking the housekeeping lock"))?
-        .get(0);
-    if !mine {
-        return Ok(());
-    }
     let cutoff = chrono::Duration::from_std(keep)
         .ok()
         .and_then(|keep| Utc::now().checked_sub_signed(keep))
         .map_or(i64::MIN, micros);
-    let last: Option<i64> = tx
-        .query_one(
-            "SELECT max(seq) FROM events WHERE received_at < $1",
-            &[&cutoff],
-        )
-        .await
-        .map_err(failed("finding expired events"))?
-        .get(0);
-    if let Some(last) = last {
-        drop_through(&tx, last).await?;
+    let mut client = super::connection(pool).await?;
+    loop {
+        let tx = client
+            .transaction()
+            .await
+            .map_err(failed("starting a transaction"))?;
+        let mine: bool = tx
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock($1)",
+                &[&HOUSEKEEPING_LOCK],
+            )
+            .await
+            .map_err(failed("taking the housekeeping lock"))?
+            .get(0);
+        if !mine {
+            return Ok(());
+        }
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
+            .await
+            .map_err(failed("taking the insert lock"))?;
+        let last: Option<i64> = tx
+            .query_one(
+                "SELECT max(seq) FROM events WHERE received_at < $1",
+                &[&cutoff],
+            )
+            .await
+            .map_err(failed("finding expired events"))?
+            .get(0);
+        let Some(last) = last else {
+            return tx.commit().await.map_err(failed("committing the expiry"));
+        };
+        // The chunk's end: the EXPIRE_CHUNK-th oldest event, or `last` when fewer are older.
+        let chunk_end: Option<i64> = tx
+            .query_opt(
+                "SELECT seq FROM events WHERE seq <= $1 ORDER BY seq OFFSET $2 LIMIT 1",
+                &[&last, &(EXPIRE_CHUNK - 1)],
+            )
+            .await
+            .map_err(failed("finding expired events"))?
+            .map(|row| row.get(0));
+        let through = chunk_end.unwrap_or(last);
+        drop_through(&tx, through).await?;
+        tx.commit().await.map_err(failed("committing the expiry"))?;
+        if through >= last {
+            return Ok(());
+        }
     }
-    tx.commit().await.map_err(failed("committing the expiry"))
 }
