@@ -89,7 +89,10 @@ async fn flag_targets_are_endpoints_listed_counted_and_changed_only_by_their_fla
     assert_eq!((status, &shown), (200, everything));
     let (status, secret) = call(&base, "GET", &format!("/endpoints/{id}/secret"), None).await;
     assert_eq!(status, 200, "{secret}");
-    assert_eq!((&secret["secret"], &secret["secrets"]), (&json!(SECRET), &json!([SECRET])));
+    assert_eq!(
+        (&secret["secret"], &secret["secrets"]),
+        (&json!(SECRET), &json!([SECRET]))
+    );
 
     // The CLI lists them too, each marked as defined by the options.
     let cli = hookrelay()
@@ -107,7 +110,10 @@ async fn flag_targets_are_endpoints_listed_counted_and_changed_only_by_their_fla
         .unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
-        text.contains(&format!("{id}\t-\t{}\t*\tenabled\toptions\n", all.url("/all"))),
+        text.contains(&format!(
+            "{id}\t-\t{}\t*\tenabled\toptions\n",
+            all.url("/all")
+        )),
         "{text}"
     );
 
@@ -133,16 +139,26 @@ async fn flag_targets_are_endpoints_listed_counted_and_changed_only_by_their_fla
 
     // Only the flags change them.
     let changes = [
-        ("PATCH", format!("/endpoints/{id}"), Some(json!({"disabled": true}))),
+        (
+            "PATCH",
+            format!("/endpoints/{id}"),
+            Some(json!({"disabled": true})),
+        ),
         ("DELETE", format!("/endpoints/{id}"), None),
         ("POST", format!("/endpoints/{id}/secret/rotate"), None),
     ];
     for (method, path, body) in changes {
         let (status, refused) = call(&base, method, &path, body).await;
         assert_eq!(status, 409, "{method} {path}: {refused}");
-        assert_eq!((&refused["status"], &refused["error"]), (&json!("error"), &json!("conflict")));
+        assert_eq!(
+            (&refused["status"], &refused["error"]),
+            (&json!("error"), &json!("conflict"))
+        );
         let message = refused["message"].as_str().unwrap();
-        assert!(message.contains("--forward-to/--route") && message.contains(&id), "{message}");
+        assert!(
+            message.contains("--forward-to/--route") && message.contains(&id),
+            "{message}"
+        );
     }
     let rm = hookrelay()
         .args(["endpoints", "rm", &id, "--server", &base])
@@ -150,7 +166,10 @@ async fn flag_targets_are_endpoints_listed_counted_and_changed_only_by_their_fla
         .output()
         .unwrap();
     assert_eq!(rm.status.code(), Some(1), "{rm:?}");
-    assert!(String::from_utf8_lossy(&rm.stderr).contains("409"), "{rm:?}");
+    assert!(
+        String::from_utf8_lossy(&rm.stderr).contains("409"),
+        "{rm:?}"
+    );
     let (_, still) = call(&base, "GET", "/endpoints", None).await;
     assert_eq!(still["endpoints"], json!(listed), "nothing changed");
 
@@ -159,7 +178,12 @@ async fn flag_targets_are_endpoints_listed_counted_and_changed_only_by_their_fla
     let again = serve_with_flags(&all, &orders);
     let (_, relisted) = call(&again.url(""), "GET", "/endpoints", None).await;
     let ids = |list: &Value| -> Vec<Value> {
-        list["endpoints"].as_array().unwrap().iter().map(|e| e["id"].clone()).collect()
+        list["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].clone())
+            .collect()
     };
     assert_eq!(ids(&relisted), ids(&list));
 }
@@ -173,7 +197,10 @@ async fn an_unsigned_flag_endpoint_says_it_has_no_secret() {
     let id = list["endpoints"][0]["id"].as_str().unwrap().to_owned();
     let (status, secret) = call(&base, "GET", &format!("/endpoints/{id}/secret"), None).await;
     assert_eq!(status, 200, "{secret}");
-    assert_eq!((&secret["secret"], &secret["secrets"]), (&Value::Null, &json!([])));
+    assert_eq!(
+        (&secret["secret"], &secret["secrets"]),
+        (&Value::Null, &json!([]))
+    );
 }
 
 #[tokio::test]
@@ -192,29 +219,35 @@ async fn a_flag_endpoint_is_not_written_to_the_store() {
     assert_eq!(listed["endpoints"], json!([]));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_flag_target_opens_its_circuit_and_heals_when_it_recovers() {
-    let customer = Customer::always(crate::support::Answer::status(500));
+/// An in-process relay to `customer` as `--forward-to` gives it, with `circuit`, one retry
+/// 50 ms after a first failure: without the circuit, a delivery is dead after two attempts.
+async fn relay_to(customer: &Customer, circuit: CircuitConfig) -> App {
     let config = RelayConfig {
         targets: vec![Target {
             url: customer.url("/in").parse().unwrap(),
             route: None,
         }],
         headers: HeaderMap::new(),
-        // One retry: without the circuit, each event would be dead after two attempts.
         policy: RetryPolicy::schedule(vec![Duration::from_millis(50)]),
         timeout: Duration::from_secs(5),
         concurrency: 2,
         signer: None,
         original_headers: false,
-        circuit: CircuitConfig {
-            failures: 3,
-            first_probe: Duration::from_millis(300),
-            max_probe: Duration::from_secs(1),
-            disable_after: Duration::from_secs(600),
-        },
+        circuit,
     };
-    let app = App::with_relay(config, 1000).await;
+    App::with_relay(config, 1000).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_flag_target_opens_its_circuit_and_heals_when_it_recovers() {
+    let customer = Customer::always(crate::support::Answer::status(500));
+    let circuit = CircuitConfig {
+        failures: 3,
+        first_probe: Duration::from_millis(300),
+        max_probe: Duration::from_secs(1),
+        disable_after: Duration::from_secs(600),
+    };
+    let app = relay_to(&customer, circuit).await;
     let (_, list) = app.get("/endpoints").await;
     let id = list["endpoints"][0]["id"].as_str().unwrap().to_owned();
     let stats = async || app.get(&format!("/endpoints/{id}/stats")).await.1;
@@ -227,7 +260,11 @@ async fn a_failing_flag_target_opens_its_circuit_and_heals_when_it_recovers() {
         (3..=8).contains(&attempts),
         "3 failures (and those in flight beside them), then probes only: {attempts}"
     );
-    assert_eq!(stats().await["dead"], 0, "nothing dies while the circuit is open");
+    assert_eq!(
+        stats().await["dead"],
+        0,
+        "nothing dies while the circuit is open"
+    );
     let metrics = app.text("/metrics").await;
     assert_eq!(
         metric(&metrics, "hookrelay_endpoints_circuit_open"),
@@ -245,5 +282,52 @@ async fn a_failing_flag_target_opens_its_circuit_and_heals_when_it_recovers() {
     .await;
     assert_eq!(healed["dead"], 0);
     let metrics = app.text("/metrics").await;
-    assert_eq!(metric(&metrics, "hookrelay_endpoints_circuit_open"), Some(0.0));
+    assert_eq!(
+        metric(&metrics, "hookrelay_endpoints_circuit_open"),
+        Some(0.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flag_target_failing_for_too_long_is_disabled_and_its_delivery_waits() {
+    let customer = Customer::always(crate::support::Answer::status(503));
+    let circuit = CircuitConfig {
+        failures: 1,
+        first_probe: Duration::from_millis(100),
+        max_probe: Duration::from_millis(200),
+        disable_after: Duration::from_millis(800),
+    };
+    let app = relay_to(&customer, circuit).await;
+    let (_, list) = app.get("/endpoints").await;
+    let id = list["endpoints"][0]["id"].as_str().unwrap().to_owned();
+    app.post(event_of_type(1, "t")).await;
+    let path = format!("/endpoints/{id}");
+    let shown = wait_until(
+        "the endpoint disabled",
+        Duration::from_millis(100),
+        || app.get(&path),
+        |(_, shown)| shown["disabled"] == true,
+    )
+    .await
+    .1;
+    assert_eq!(shown["defined_by"], "options");
+    let metrics = app.text("/metrics").await;
+    assert_eq!(
+        metric(&metrics, "hookrelay_endpoints_disabled"),
+        Some(1.0),
+        "{metrics}"
+    );
+    let tried = customer.count();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        customer.count(),
+        tried,
+        "a disabled endpoint gets no more attempts"
+    );
+    let (_, stats) = app.get(&format!("/endpoints/{id}/stats")).await;
+    assert_eq!(
+        (&stats["dead"], &stats["failed"]),
+        (&json!(0), &json!(1)),
+        "it waits: {stats}"
+    );
 }

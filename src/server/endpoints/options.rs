@@ -108,7 +108,10 @@ mod tests {
         assert_eq!(plain.len(), 3 + 32);
         assert_ne!(plain, id("http://b/hook", None));
         assert_ne!(plain, id("http://a/hook", Some("*")));
-        assert_ne!(id("http://a/hook", Some("a.*")), id("http://a/hook", Some("b.*")));
+        assert_ne!(
+            id("http://a/hook", Some("a.*")),
+            id("http://a/hook", Some("b.*"))
+        );
     }
 
     #[test]
@@ -118,8 +121,8 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append("x-a", "1".parse().unwrap());
         headers.append("x-a", "2".parse().unwrap());
-        let secret = crate::alert::signing::Secret::parse("whsec_c2VjcmV0LWtleS0xMjM0NTY3OA==")
-            .unwrap();
+        let secret =
+            crate::alert::signing::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         let signer = Signer::new(vec![secret.clone()]);
         let now = Utc::now();
         let e = endpoint(&url, Some(&route), &headers, signer.as_ref(), now);
