@@ -79,6 +79,6 @@ wanted hookrelay_admin_token &&
 if wanted relay_per_event; then
   start sink "$EXAMPLES/bare" --port 0 --workers 1
   measure relay_per_event "$BIN/hookrelay" serve --max-events 10000 \
-    --forward-to "${url[sink]}/hook"
+    --forward-to "${url[sink]}/webhook"
   stop sink
 fi
