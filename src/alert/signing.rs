@@ -132,6 +132,11 @@ impl Signer {
         })
     }
 
+    /// The secrets it signs with, in order.
+    pub fn secrets(&self) -> &[Secret] {
+        &self.secrets
+    }
+
     /// `webhook-id`, `webhook-timestamp` (now) and `webhook-signature` for one attempt.
     pub fn headers(&self, id: &MessageId, body: &[u8]) -> HeaderMap {
         self.headers_at(id, now_unix(), body)

@@ -112,6 +112,15 @@ pub fn load(path: &Path, serve: &clap::Command) -> Result<ConfigFile, ConfigErro
         return Err(problems.into_error());
     }
     let mut file = ConfigFile::default();
+    // How `secret` is read depends on `verify`, wherever the file sets it.
+    let verify = document
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == "verify")
+        .and_then(|(_, v)| match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            _ => None,
+        });
     for (key, value) in document.get_ref() {
         let name = key.get_ref().as_ref();
         let at = key.span().start;
@@ -121,7 +130,8 @@ pub fn load(path: &Path, serve: &clap::Command) -> Result<ConfigFile, ConfigErro
         }
         match option(serve, name) {
             Some(arg) => {
-                if let Some(args) = option_args(serve, arg, value, &mut problems) {
+                if let Some(args) = option_args(serve, arg, value, verify.as_deref(), &mut problems)
+                {
                     file.options.push((arg.get_id().to_string(), args));
                 }
             }
@@ -172,14 +182,20 @@ fn line_of(text: &[u8], offset: usize) -> usize {
         .count()
 }
 
-/// `serve`'s option named `name` in a file: its id, which is its long name in snake_case.
+/// `serve`'s option named `name` in a file: its long name in snake_case (`--secret` is
+/// `secret`, though its id is `secrets`).
 fn option<'c>(serve: &'c clap::Command, name: &str) -> Option<&'c clap::Arg> {
     if NOT_IN_FILE.contains(&name) {
         return None;
     }
     serve
         .get_arguments()
-        .find(|a| a.get_id() == name && a.get_long().is_some())
+        .find(|a| a.get_long().is_some_and(|long| key_of(long) == name))
+}
+
+/// The key of the option `--long` in a file.
+fn key_of(long: &str) -> String {
+    long.replace('-', "_")
 }
 
 /// The command-line arguments that give `arg` the file's `value`, each value checked by
@@ -188,10 +204,12 @@ fn option_args(
     serve: &clap::Command,
     arg: &clap::Arg,
     value: &Spanned<DeValue<'_>>,
+    verify: Option<&str>,
     problems: &mut Problems<'_>,
 ) -> Option<Vec<OsString>> {
-    let name = arg.get_id().as_str();
     let long = arg.get_long()?;
+    let name = key_of(long);
+    let name = name.as_str();
     let at = value.span().start;
     let flag = matches!(arg.get_action(), ArgAction::SetTrue);
     let many = matches!(arg.get_action(), ArgAction::Append);
@@ -245,7 +263,9 @@ fn option_args(
             None => vec![text.as_str()],
         };
         for part in parts {
-            if let Some(reason) = value_problem(serve, long, part) {
+            let problem =
+                value_problem(serve, long, part).or_else(|| secret_problem(name, part, verify));
+            if let Some(reason) = problem {
                 problems.at(at, format!("{name}: {reason}"));
                 failed = true;
             }
@@ -273,6 +293,33 @@ fn value_problem(serve: &clap::Command, long: &str, value: &str) -> Option<Strin
         .get(ContextKind::InvalidArg)
         .is_none_or(|a| a.to_string().starts_with(&format!("--{long}")));
     (about_value && about_this).then(|| clap_reason(&error, value))
+}
+
+/// What `serve` would refuse of a secret or a token the file gives option `name`: their
+/// parsers take any text, so that clap never repeats one in a message, and `serve` checks
+/// them after. Never repeats the text either. `verify` is the file's `verify`, which says
+/// how `secret` is read (not at all here without one: a source or a flag decides).
+fn secret_problem(name: &str, text: &str, verify: Option<&str>) -> Option<String> {
+    use crate::alert::signing::Secret;
+    use crate::server::admin::AdminToken;
+    let refused = match name {
+        "forward_secret" => Secret::parse(text).err()?.to_string(),
+        "admin_token" => AdminToken::parse(text).err()?.to_string(),
+        "secret" => match verify {
+            Some("standard") => Secret::parse(text).err()?.to_string(),
+            Some("github") => Secret::raw(text).err()?.to_string(),
+            _ => return None,
+        },
+        "source_secret" => match text.split_once('=') {
+            Some((key, secret)) if !key.is_empty() => {
+                // The kind of secret is the source's; an empty one no source takes.
+                Secret::raw(secret).err()?.to_string()
+            }
+            _ => "expected KEY=SECRET, with KEY a source's name or path".into(),
+        },
+        _ => return None,
+    };
+    Some(refused)
 }
 
 /// The reason a value parser gave, without clap's framing.

@@ -278,11 +278,13 @@ fn describe(action: &Action, answer: &Value) -> String {
         )
     };
     match action {
+        // With where each is defined: `options` (serve's --forward-to/--route, changed
+        // only there) or `store`.
         Action::List => answer["endpoints"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(line)
+            .map(|e| format!("{}\t{}\n", line(e).trim_end(), s(&e["defined_by"])))
             .collect(),
         Action::Add(_) => format!("{}secret\t{}\n", line(answer), s(&answer["secret"])),
         Action::Update { .. } => line(answer),

@@ -29,6 +29,11 @@ pub enum ApiError {
     InvalidEndpoint(Vec<FieldError>),
     /// A unique name is taken already.
     Taken(String),
+    /// A change of an endpoint that `serve`'s options define (`--forward-to`, `--route`).
+    DefinedByOptions {
+        id: String,
+        url: String,
+    },
     InvalidSignature(VerifyError),
     /// An admin endpoint called without a valid `--admin-token`.
     Unauthorized(Refusal),
@@ -64,7 +69,8 @@ impl ApiError {
             ApiError::Conflict(_)
             | ApiError::MessageConflict(_)
             | ApiError::IdConflict(_)
-            | ApiError::Taken(_) => StatusCode::CONFLICT,
+            | ApiError::Taken(_)
+            | ApiError::DefinedByOptions { .. } => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -86,7 +92,8 @@ impl ApiError {
             ApiError::Conflict(_)
             | ApiError::MessageConflict(_)
             | ApiError::IdConflict(_)
-            | ApiError::Taken(_) => "conflict",
+            | ApiError::Taken(_)
+            | ApiError::DefinedByOptions { .. } => "conflict",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::NotFound(_) => "not_found",
@@ -130,6 +137,11 @@ impl ApiError {
                 "webhook-id {id} was already accepted with a different body; the first one is kept"
             ),
             ApiError::BadRequest(m) | ApiError::NotFound(m) | ApiError::Taken(m) => m.clone(),
+            ApiError::DefinedByOptions { id, url } => format!(
+                "endpoint {id} ({url}) is defined by serve's --forward-to/--route options \
+                 (forward_to/route in a config file), not kept in the store: change or remove \
+                 the option and restart to change it"
+            ),
             ApiError::RequestTimeout(limit) => {
                 format!("the body did not arrive within {}s", limit.as_secs_f64())
             }

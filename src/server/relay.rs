@@ -1,6 +1,8 @@
-//! The relay: background workers that deliver every accepted event to its targets through
-//! `alert`'s attempt and retry policy, recording each attempt in the store. Workers per
-//! target are bounded (`--forward-concurrency`), so a slow target cannot stall the others.
+//! The relay: background workers that deliver every accepted event to its endpoints
+//! through `alert`'s attempt and retry policy, recording each attempt in the store. The
+//! endpoints are those of the options (`--forward-to`, `--route`) and those kept in the
+//! store, each with its filter, rate limit and circuit breaker. Workers per endpoint are
+//! bounded (`--forward-concurrency`), so a slow endpoint cannot stall the others.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -16,7 +18,8 @@ use tokio_util::task::TaskTracker;
 use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
-use super::endpoints::Endpoint;
+use super::endpoints::options::{self, OptionsEndpoint};
+use super::endpoints::{DefinedBy, Endpoint};
 use super::headers::REDACTED;
 use super::store::{
     AttemptRecord, Claim, DeliveryJob, DeliveryStatus, EventKey, EventStore, NextState,
@@ -59,11 +62,11 @@ pub struct RelayConfig {
     /// Forward the headers the event arrived with (`--forward-headers original`), less the
     /// connection's own and those the relay sets; `headers` are added over them.
     pub original_headers: bool,
-    /// When a stored endpoint's circuit opens, and when a failing one is disabled.
+    /// When an endpoint's circuit opens, and when a failing one is disabled.
     pub circuit: CircuitConfig,
 }
 
-/// The circuit breaker of stored endpoints.
+/// The circuit breaker of every endpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct CircuitConfig {
     /// Consecutive failed attempts that open the circuit.
@@ -86,7 +89,7 @@ impl Default for CircuitConfig {
     }
 }
 
-/// A stored endpoint's circuit: closed while attempts succeed; open after
+/// An endpoint's circuit: closed while attempts succeed; open after
 /// [`CircuitConfig::failures`] failures in a row, when only one probe is made at a time,
 /// at a growing interval, until one succeeds.
 #[derive(Debug, Default)]
@@ -109,20 +112,24 @@ enum Gate {
     Wait(Duration),
 }
 
+/// One endpoint's deliveries and the workers that make them.
 struct Lane {
-    target: Target,
+    url: url::Url,
     endpoint: alert::Endpoint,
+    /// What its deliveries are kept under: a stored endpoint's id, an options endpoint's
+    /// URL.
     key: Arc<str>,
+    defined_by: DefinedBy,
     wake: Notify,
-    /// For an endpoint kept in the store: its record as last read.
-    stored: Option<std::sync::RwLock<Stored>>,
+    /// Its record: a stored endpoint's as last read, an options endpoint's as made at start.
+    record: std::sync::RwLock<Record>,
     /// Ends this lane's workers (its endpoint was deleted or moved to another URL).
     stop: CancellationToken,
     circuit: std::sync::Mutex<Circuit>,
 }
 
-/// What a stored endpoint's lane needs of its record, read once per change.
-struct Stored {
+/// What a lane needs of its endpoint's record, read once per change.
+struct Record {
     endpoint: Endpoint,
     /// `filter_types`, compiled; empty takes every type.
     filters: Vec<glob::Pattern>,
@@ -131,9 +138,9 @@ struct Stored {
     limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
 }
 
-impl Stored {
+impl Record {
     /// The record `endpoint`, keeping the bucket of `previous` when the rate is the same.
-    fn new(endpoint: Endpoint, previous: Option<&Stored>) -> Self {
+    fn new(endpoint: Endpoint, previous: Option<&Record>) -> Self {
         let limiter = match previous {
             Some(p) if p.endpoint.rate_limit == endpoint.rate_limit => p.limiter.clone(),
             _ => endpoint.rate_limit.and_then(limiter),
@@ -170,57 +177,66 @@ fn limiter(per_second: u64) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
 }
 
 impl Lane {
-    fn new(target: Target, stored: Option<Stored>, stop: CancellationToken) -> Arc<Self> {
-        let key = match &stored {
-            Some(stored) => Arc::from(stored.endpoint.id.as_str()),
-            None => target.key(),
-        };
+    /// The lane of an endpoint of the options, keyed by its URL.
+    fn of_options(target: Target, endpoint: Endpoint, stop: CancellationToken) -> Arc<Self> {
+        let key = target.key();
+        Self::new(target.url, key, DefinedBy::Options, endpoint, stop)
+    }
+
+    /// The lane of a stored endpoint, keyed by its id.
+    fn of_store(url: url::Url, endpoint: Endpoint, stop: CancellationToken) -> Arc<Self> {
+        let key = Arc::from(endpoint.id.as_str());
+        Self::new(url, key, DefinedBy::Store, endpoint, stop)
+    }
+
+    fn new(
+        url: url::Url,
+        key: Arc<str>,
+        defined_by: DefinedBy,
+        endpoint: Endpoint,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
         Arc::new(Lane {
             key,
-            endpoint: target.url.clone().into(),
-            target,
+            endpoint: url.clone().into(),
+            url,
+            defined_by,
             wake: Notify::new(),
-            stored: stored.map(std::sync::RwLock::new),
+            record: std::sync::RwLock::new(Record::new(endpoint, None)),
             stop,
             circuit: std::sync::Mutex::new(Circuit::default()),
         })
     }
 
+    fn record(&self) -> std::sync::RwLockReadGuard<'_, Record> {
+        self.record.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stored(&self) -> bool {
+        self.defined_by == DefinedBy::Store
+    }
+
     fn takes(&self, event_type: &str) -> bool {
-        match &self.stored {
-            Some(stored) => {
-                let stored = stored.read().unwrap_or_else(|p| p.into_inner());
-                stored.filters.is_empty() || stored.filters.iter().any(|p| p.matches(event_type))
-            }
-            None => self
-                .target
-                .route
-                .as_ref()
-                .is_none_or(|p| p.matches(event_type)),
-        }
+        let record = self.record();
+        record.filters.is_empty() || record.filters.iter().any(|p| p.matches(event_type))
     }
 
     fn limiter(&self) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
-        let stored = self.stored.as_ref()?;
-        stored
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .limiter
-            .clone()
+        self.record().limiter.clone()
     }
 
     fn disabled(&self) -> bool {
-        self.stored.as_ref().is_some_and(|stored| {
-            stored
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .endpoint
-                .disabled
-        })
+        self.record().endpoint.disabled
+    }
+
+    /// Replaces the record, keeping the rate limiter's bucket when the rate is the same.
+    fn replace(&self, endpoint: Endpoint) {
+        let mut record = self.record.write().unwrap_or_else(|p| p.into_inner());
+        *record = Record::new(endpoint, Some(&record));
     }
 }
 
-/// The lanes of the moment: those of the flags' targets, then one per stored endpoint.
+/// The lanes of the moment: those of the options' endpoints, then one per stored endpoint.
 /// Replaced whole when the endpoints change.
 #[derive(Default)]
 struct Lanes {
@@ -320,10 +336,20 @@ impl Relay {
         };
         let client = alert::build_client(client_options.clone())?;
         let stop = CancellationToken::new();
+        let now = Utc::now();
         let lanes: Vec<Arc<Lane>> = config
             .targets
             .into_iter()
-            .map(|target| Lane::new(target, None, stop.child_token()))
+            .map(|target| {
+                let endpoint = options::endpoint(
+                    &target.url,
+                    target.route.as_ref(),
+                    &config.headers,
+                    config.signer.as_ref(),
+                    now,
+                );
+                Lane::of_options(target, endpoint, stop.child_token())
+            })
             .collect();
         Ok(Arc::new(Self {
             lanes: std::sync::RwLock::new(Arc::new(Lanes::new(lanes))),
@@ -354,23 +380,44 @@ impl Relay {
         let _ = self.stream.set(hub);
     }
 
-    /// The targets that take an event of this type: the URLs of the flags' targets, the
-    /// ids of the stored endpoints (a disabled one too: its deliveries wait).
+    /// The targets that take an event of this type: the URLs of the options' endpoints,
+    /// the ids of the stored endpoints (a disabled one too: its deliveries wait).
     pub fn targets_for(&self, event_type: &str) -> Vec<Arc<str>> {
         self.lanes().targets_for(event_type)
     }
 
-    /// The stored endpoints of this instance whose circuit is open now, and those
-    /// disabled (as last read from the store).
+    /// The endpoints of this instance (of the options and of the store) whose circuit is
+    /// open now, and those disabled (a stored one as last read from the store).
     pub fn endpoint_health(&self) -> (usize, usize) {
         let lanes = self.lanes();
-        let stored = lanes.list.iter().filter(|l| l.stored.is_some());
-        let open = stored
-            .clone()
+        let open = lanes
+            .list
+            .iter()
             .filter(|l| l.circuit.locked().probe_at.is_some())
             .count();
-        let disabled = stored.filter(|l| l.disabled()).count();
+        let disabled = lanes.list.iter().filter(|l| l.disabled()).count();
         (open, disabled)
+    }
+
+    /// The endpoints of the options (`--forward-to`, `--route`), in their order, each as
+    /// it is now (disabled, when its circuit disabled it).
+    pub fn options_endpoints(&self) -> Vec<OptionsEndpoint> {
+        let secrets: Vec<String> = self
+            .signer
+            .iter()
+            .flat_map(|s| s.secrets())
+            .map(|s| s.to_whsec())
+            .collect();
+        self.lanes()
+            .list
+            .iter()
+            .filter(|l| !l.stored())
+            .map(|l| OptionsEndpoint {
+                endpoint: l.record().endpoint.clone(),
+                target: Arc::clone(&l.key),
+                secrets: secrets.clone(),
+            })
+            .collect()
     }
 
     /// Tells a target's workers that a delivery is waiting.
@@ -395,24 +442,16 @@ impl Relay {
         let _one = self.reloading.lock().await;
         let endpoints = self.store.endpoints().await?;
         let old = self.lanes();
-        let mut list: Vec<Arc<Lane>> = old
-            .list
-            .iter()
-            .filter(|l| l.stored.is_none())
-            .cloned()
-            .collect();
+        let mut list: Vec<Arc<Lane>> = old.list.iter().filter(|l| !l.stored()).cloned().collect();
         let mut started = Vec::new();
         for endpoint in endpoints {
             let existing = old
                 .by_key
                 .get(endpoint.id.as_str())
-                .filter(|l| l.stored.is_some() && l.target.url.as_str() == endpoint.url);
+                .filter(|l| l.stored() && l.url.as_str() == endpoint.url);
             match existing {
                 Some(lane) => {
-                    if let Some(stored) = &lane.stored {
-                        let mut stored = stored.write().unwrap_or_else(|p| p.into_inner());
-                        *stored = Stored::new(endpoint, Some(&stored));
-                    }
+                    lane.replace(endpoint);
                     lane.wake.notify_waiters();
                     list.push(Arc::clone(lane));
                 }
@@ -421,19 +460,14 @@ impl Relay {
                         tracing::error!(endpoint = %endpoint.id, "stored endpoint has no valid URL");
                         continue;
                     };
-                    let target = Target { url, route: None };
-                    let lane = Lane::new(
-                        target,
-                        Some(Stored::new(endpoint, None)),
-                        self.stop.child_token(),
-                    );
+                    let lane = Lane::of_store(url, endpoint, self.stop.child_token());
                     started.push(Arc::clone(&lane));
                     list.push(lane);
                 }
             }
         }
         let new = Lanes::new(list);
-        for lane in old.list.iter().filter(|l| l.stored.is_some()) {
+        for lane in old.list.iter().filter(|l| l.stored()) {
             let kept = new
                 .by_key
                 .get(&lane.key)
@@ -625,9 +659,6 @@ impl Relay {
 
     /// What the circuit of `lane` lets a worker do now.
     fn gate(&self, lane: &Lane) -> Gate {
-        if lane.stored.is_none() {
-            return Gate::Go;
-        }
         let mut circuit = lane.circuit.locked();
         let Some(at) = circuit.probe_at else {
             return Gate::Go;
@@ -679,30 +710,41 @@ impl Relay {
         open_until
     }
 
-    /// Disables the endpoint of `lane`, failing for too long, in the store and here.
+    /// Disables the endpoint of `lane`, failing for too long: a stored one in the store
+    /// and here, one of the options here only (until the next start).
     async fn disable(&self, lane: &Lane) {
-        let found = match self.store.endpoint(&lane.key).await {
-            Ok(Some(endpoint)) => endpoint,
-            _ => return,
+        let mut endpoint = match lane.defined_by {
+            DefinedBy::Store => match self.store.endpoint(&lane.key).await {
+                Ok(Some(endpoint)) => endpoint,
+                _ => return,
+            },
+            DefinedBy::Options => lane.record().endpoint.clone(),
         };
-        let mut endpoint = found;
         endpoint.disabled = true;
         endpoint.updated_at = Utc::now();
-        let written = self
-            .store
-            .put_endpoint(&endpoint, super::store::Put::Replace)
-            .await;
-        tracing::warn!(
-            endpoint = %lane.key,
-            failing_for_secs = self.circuit.disable_after.as_secs(),
-            stored = written.is_ok(),
-            "endpoint disabled after failing for too long"
-        );
-        super::metrics::endpoint_disabled();
-        if let Some(stored) = &lane.stored {
-            let mut stored = stored.write().unwrap_or_else(|p| p.into_inner());
-            *stored = Stored::new(endpoint, Some(&stored));
+        match lane.defined_by {
+            DefinedBy::Store => {
+                let written = self
+                    .store
+                    .put_endpoint(&endpoint, super::store::Put::Replace)
+                    .await;
+                tracing::warn!(
+                    endpoint = %lane.key,
+                    failing_for_secs = self.circuit.disable_after.as_secs(),
+                    stored = written.is_ok(),
+                    "endpoint disabled after failing for too long"
+                );
+            }
+            DefinedBy::Options => tracing::warn!(
+                endpoint = %endpoint.id,
+                url = %lane.key,
+                failing_for_secs = self.circuit.disable_after.as_secs(),
+                "endpoint of --forward-to/--route disabled after failing for too long; \
+                 its deliveries wait for the next start"
+            ),
         }
+        super::metrics::endpoint_disabled();
+        lane.replace(endpoint);
         *lane.circuit.locked() = Circuit::default();
     }
 
@@ -716,12 +758,12 @@ impl Relay {
     ) {
         let started = Instant::now();
         let number = job.attempts + 1;
-        let (extra, signer) = match &lane.stored {
-            Some(stored) => {
-                let stored = stored.read().unwrap_or_else(|p| p.into_inner());
+        let (extra, signer) = match lane.defined_by {
+            DefinedBy::Store => {
+                let record = lane.record();
                 let mut headers = self.headers.clone();
-                headers.extend(stored.headers.clone());
-                let secrets = stored
+                headers.extend(record.headers.clone());
+                let secrets = record
                     .endpoint
                     .signing_secrets(at)
                     .into_iter()
@@ -729,7 +771,8 @@ impl Relay {
                     .collect();
                 (headers, Signer::new(secrets))
             }
-            None => (self.headers.clone(), self.signer.clone()),
+            // Its record's headers and secret are these, shown.
+            DefinedBy::Options => (self.headers.clone(), self.signer.clone()),
         };
         let delivery = alert::Delivery {
             endpoint: lane.endpoint.clone(),
@@ -750,18 +793,16 @@ impl Relay {
             Decision::RetryIn(wait) => NextState::RetryAt(Utc::now() + wait),
             Decision::GiveUp => NextState::Dead,
         };
-        if lane.stored.is_some() {
-            let open_until = self
-                .after_attempt(lane, verdict == Verdict::Delivered)
-                .await;
-            // While the circuit is open, a delivery that was worth retrying waits for
-            // it to close instead of dying.
-            if let (Some(until), NextState::Dead, Verdict::Retry) = (open_until, next, verdict) {
-                let wait = until.saturating_duration_since(Instant::now());
-                next = NextState::RetryAt(
-                    Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
-                );
-            }
+        let open_until = self
+            .after_attempt(lane, verdict == Verdict::Delivered)
+            .await;
+        // While the circuit is open, a delivery that was worth retrying waits for it to
+        // close instead of dying.
+        if let (Some(until), NextState::Dead, Verdict::Retry) = (open_until, next, verdict) {
+            let wait = until.saturating_duration_since(Instant::now());
+            next = NextState::RetryAt(
+                Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+            );
         }
         let elapsed = started.elapsed();
         super::metrics::attempt_finished(verdict, next, elapsed);

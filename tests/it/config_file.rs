@@ -195,6 +195,67 @@ fn config_check_prints_every_problem_with_its_line_and_exits_1() {
     );
 }
 
+const BAD_SECRETS: &str = r#"# serve refuses each of these secrets and tokens (exit 2)
+verify = "standard"
+secret = "whsec_not*base64"
+forward_secret = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_c2hvcnQ="]
+admin_token = "short"
+source_secret = "no-key-here"
+
+[[endpoints]]
+name = "a"
+url = "http://127.0.0.1:9/x"
+secret = "whsec_"
+"#;
+
+#[test]
+fn config_check_refuses_the_secrets_and_tokens_serve_refuses_without_printing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "secrets.toml", BAD_SECRETS);
+    let output = config_check(&file);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.strip_prefix(&format!("{file}:")).unwrap_or(l).to_owned())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "3: secret: the secret is not valid base64 (expected whsec_ followed by base64)",
+            "4: forward_secret: the secret decodes to 5 bytes; expected 24 to 64",
+            "5: admin_token: an admin token must be at least 16 characters (make one with `hookrelay secret new --admin`)",
+            "6: source_secret: expected KEY=SECRET, with KEY a source's name or path",
+            "11: endpoints[0].secret: the secret is empty",
+        ],
+        "{text}"
+    );
+    for secret in ["not*base64", "c2hvcnQ=", "short"] {
+        assert!(!text.contains(secret), "a secret is never printed: {text}");
+    }
+
+    // serve refuses the same file, exit 2, with the same lines.
+    let served = hookrelay()
+        .args(["serve", "--port", "0", "--config", &file])
+        .output()
+        .unwrap();
+    assert_eq!(served.status.code(), Some(2));
+    let err = String::from_utf8(served.stderr).unwrap();
+    assert!(err.contains(&format!("{file}:4: forward_secret:")), "{err}");
+
+    // The same keys with texts serve takes pass.
+    let good = write(
+        dir.path(),
+        "good.toml",
+        "verify = \"standard\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
+         forward_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
+         admin_token = \"hra_a-token-long-enough-for-serve\"\n\
+         source_secret = \"github=any text\"\n",
+    );
+    let output = config_check(&good);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
 #[test]
 fn a_toml_syntax_error_is_invalid_with_its_line_and_a_missing_file_is_unreadable() {
     let dir = tempfile::tempdir().unwrap();

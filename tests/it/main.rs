@@ -8,6 +8,7 @@ mod cli;
 mod completions;
 mod config_file;
 mod endpoints;
+mod endpoints_options;
 mod hardening;
 mod hardening_cli;
 mod hostile_json;

@@ -162,6 +162,8 @@ async fn always_failing_ends_dead_and_a_replay_delivers_after_recovery() {
     let hub = App::with_relay(relay(vec![target(&customer)], &[20, 20]), 100).await;
     hub.post(event(9, "x")).await;
 
+    // Three failures in a row, fewer than the 5 that open a target's circuit (which would
+    // keep the delivery waiting): it dies at the end of the schedule.
     let list = deliveries_until(&hub, 9, |l| statuses(l) == ["dead"]).await;
     assert_eq!(statuses(&list), ["dead"]);
     assert_eq!(

@@ -222,6 +222,8 @@ async fn forward_threads_deliver_every_event_to_every_target_once() {
 #[tokio::test]
 async fn metrics_count_the_endpoints_with_an_open_circuit_and_the_disabled_ones() {
     let failing = Customer::always(Answer::status(500));
+    // A --forward-to target is an endpoint too, with a circuit of its own.
+    let failing_flag = Customer::always(Answer::status(500));
     let healthy = Customer::start();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("h.toml");
@@ -240,6 +242,8 @@ async fn metrics_count_the_endpoints_with_an_open_circuit_and_the_disabled_ones(
     let served = Served::start(&[
         "--config",
         file.to_str().unwrap(),
+        "--forward-to",
+        &failing_flag.url("/hook"),
         "--circuit-failures",
         "2",
         "--retry-schedule",
@@ -254,18 +258,19 @@ async fn metrics_count_the_endpoints_with_an_open_circuit_and_the_disabled_ones(
 
     assert_eq!(post_json(&served.url("/webhook"), event(1)).await.0, 200);
     failing.wait_for_async(2).await;
+    failing_flag.wait_for_async(2).await;
     healthy.wait_for_async(1).await;
     let text = wait_for_metrics(
         &served,
         &[
-            ("hookrelay_endpoints_circuit_open", 1.0),
+            ("hookrelay_endpoints_circuit_open", 2.0),
             ("hookrelay_endpoints_disabled", 1.0),
         ],
     )
     .await;
     assert_eq!(
         metric(&text, "hookrelay_endpoints_circuit_open"),
-        Some(1.0),
+        Some(2.0),
         "{text}"
     );
     assert_eq!(metric(&text, "hookrelay_endpoints_disabled"), Some(1.0));

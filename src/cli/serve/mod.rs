@@ -203,6 +203,11 @@ async fn start_relay(
     outbound: ClientOptions,
 ) -> anyhow::Result<(Arc<Relay>, RuntimeThreads)> {
     let relay = Relay::with_client_options(config, store, outbound)?;
+    for shown in relay.options_endpoints() {
+        let endpoint = shown.endpoint;
+        tracing::info!(endpoint = %endpoint.id, url = %endpoint.url,
+            filter_types = ?endpoint.filter_types, "endpoint of --forward-to/--route");
+    }
     let threads = RuntimeThreads::start("relay", usize::from(args.forward_threads))
         .context("starting the relay's threads")?;
     relay.start_on(threads.handles())?;

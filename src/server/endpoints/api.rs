@@ -1,5 +1,7 @@
 //! `/endpoints…`: the admin API of endpoints: create, list, show, change, delete, read
-//! and rotate the secret, and the delivery counts of one endpoint.
+//! and rotate the secret, and the delivery counts of one endpoint. The endpoints of
+//! `serve`'s options (`--forward-to`, `--route`) are listed, shown and counted beside the
+//! stored ones; changing, deleting or rotating one is refused with 409.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,7 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DEFAULT_GRACE_SECS, Endpoint, MAX_GRACE_SECS, Purpose};
+use super::options::OptionsEndpoint;
+use super::{DEFAULT_GRACE_SECS, DefinedBy, Endpoint, MAX_GRACE_SECS, Purpose};
 use crate::alert::signing::Secret;
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -72,12 +75,55 @@ async fn relay_again(state: &AppState) {
     }
 }
 
+/// The endpoints of the options, none without a relay.
+fn options_endpoints(state: &AppState) -> Vec<OptionsEndpoint> {
+    state
+        .relay
+        .as_ref()
+        .map(|r| r.options_endpoints())
+        .unwrap_or_default()
+}
+
+fn options_endpoint(state: &AppState, id: &str) -> Option<OptionsEndpoint> {
+    options_endpoints(state)
+        .into_iter()
+        .find(|e| e.endpoint.id == id)
+}
+
+/// An endpoint found by id or name: stored, or of the options.
+enum Found {
+    Stored(Endpoint),
+    Options(OptionsEndpoint),
+}
+
+async fn find_any(state: &AppState, id: &str) -> Result<Found, ApiError> {
+    if let Some(endpoint) = options_endpoint(state, id) {
+        return Ok(Found::Options(endpoint));
+    }
+    find(state, id).await.map(Found::Stored)
+}
+
+/// The stored endpoint `id` names; an endpoint of the options is refused with 409, as
+/// only its options change it.
 async fn find(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
+    if let Some(endpoint) = options_endpoint(state, id) {
+        return Err(ApiError::DefinedByOptions {
+            id: endpoint.endpoint.id,
+            url: endpoint.endpoint.url,
+        });
+    }
     state
         .store
         .endpoint(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no endpoint with id or name {id:?}")))
+}
+
+/// The view of an endpoint of the options.
+fn options_view(endpoint: &OptionsEndpoint, now: DateTime<Utc>) -> Value {
+    let mut view = endpoint.endpoint.view(now);
+    view.defined_by = DefinedBy::Options;
+    json!(view)
 }
 
 /// The endpoint with its secret: the answer of a creation.
@@ -112,11 +158,16 @@ pub async fn endpoints_create(
     Ok((StatusCode::CREATED, Json(with_secret(&endpoint, now))).into_response())
 }
 
-/// `GET /endpoints`: every endpoint, oldest first, without secrets.
+/// `GET /endpoints`: every endpoint without secrets: those of the options in their
+/// order, then the stored ones, oldest first.
 pub async fn endpoints_index(State(state): State<AppState>) -> Result<Response, ApiError> {
     let endpoints = state.store.endpoints().await?;
     let now = Utc::now();
-    let views: Vec<_> = endpoints.iter().map(|e| e.view(now)).collect();
+    let views: Vec<Value> = options_endpoints(&state)
+        .iter()
+        .map(|e| options_view(e, now))
+        .chain(endpoints.iter().map(|e| json!(e.view(now))))
+        .collect();
     Ok(Json(json!({"endpoints": views})).into_response())
 }
 
@@ -125,8 +176,11 @@ pub async fn endpoints_show(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let endpoint = find(&state, &path_id(id)?).await?;
-    Ok(Json(endpoint.view(Utc::now())).into_response())
+    let now = Utc::now();
+    Ok(match find_any(&state, &path_id(id)?).await? {
+        Found::Stored(endpoint) => Json(endpoint.view(now)).into_response(),
+        Found::Options(endpoint) => Json(options_view(&endpoint, now)).into_response(),
+    })
 }
 
 /// `PATCH /endpoints/{id}`: changes the fields given; `null` clears an optional one.
@@ -137,6 +191,12 @@ pub async fn endpoints_update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let id = path_id(id)?;
+    if let Some(endpoint) = options_endpoint(&state, &id) {
+        return Err(ApiError::DefinedByOptions {
+            id: endpoint.endpoint.id,
+            url: endpoint.endpoint.url,
+        });
+    }
     let document = document(&headers, &body)?;
     let changes = super::read(&document, Purpose::Update, "").map_err(invalid)?;
     let mut endpoint = find(&state, &id).await?;
@@ -173,13 +233,15 @@ pub async fn endpoints_delete(
 }
 
 /// `GET /endpoints/{id}/secret`: the signing secret, and the previous one while it still
-/// signs.
+/// signs. An endpoint of the options answers `--forward-secret`'s (`null` when unsigned).
 pub async fn endpoints_secret(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let endpoint = find(&state, &path_id(id)?).await?;
-    Ok(Json(secret_view(&endpoint, Utc::now())).into_response())
+    Ok(match find_any(&state, &path_id(id)?).await? {
+        Found::Stored(endpoint) => Json(secret_view(&endpoint, Utc::now())).into_response(),
+        Found::Options(endpoint) => Json(endpoint.secret_view()).into_response(),
+    })
 }
 
 fn secret_view(endpoint: &Endpoint, now: DateTime<Utc>) -> Value {
@@ -240,9 +302,13 @@ pub async fn endpoints_stats(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let endpoint = find(&state, &path_id(id)?).await?;
+    let (id, target) = match find_any(&state, &path_id(id)?).await? {
+        Found::Stored(endpoint) => (endpoint.id.clone(), endpoint.id),
+        // Its deliveries are kept under its URL.
+        Found::Options(endpoint) => (endpoint.endpoint.id, endpoint.target.to_string()),
+    };
     let filter = DeliveryFilter {
-        target: Some(endpoint.id.clone()),
+        target: Some(target),
         limit: usize::MAX,
         ..Default::default()
     };
@@ -259,7 +325,7 @@ pub async fn endpoints_stats(
         .max_by_key(|a| a.at)
         .map(|a| json!({"at": a.at, "status_code": a.status_code, "error": a.error}));
     Ok(Json(json!({
-        "id": endpoint.id,
+        "id": id,
         "delivered": count(DeliveryStatus::Delivered),
         "failed": count(DeliveryStatus::Failed),
         "dead": count(DeliveryStatus::Dead),

@@ -6,6 +6,7 @@
 //! handlers are in `api.rs`.
 
 pub mod api;
+pub mod options;
 
 use std::collections::BTreeMap;
 
@@ -87,6 +88,16 @@ impl Endpoint {
     }
 }
 
+/// Where an endpoint is defined: in the store (by the API, the CLI or a config file's
+/// `[[endpoints]]`), or by `serve`'s options (`--forward-to`, `--route`), which alone
+/// change or remove it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefinedBy {
+    Store,
+    Options,
+}
+
 /// The endpoint as `GET /endpoints…` shows it: everything but the secrets.
 #[derive(Debug, Serialize)]
 pub struct EndpointView<'a> {
@@ -102,9 +113,11 @@ pub struct EndpointView<'a> {
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub defined_by: DefinedBy,
 }
 
 impl Endpoint {
+    /// The view of a stored endpoint.
     pub fn view(&self, now: DateTime<Utc>) -> EndpointView<'_> {
         EndpointView {
             id: &self.id,
@@ -122,6 +135,7 @@ impl Endpoint {
                 .filter(|at| *at > now),
             created_at: self.created_at,
             updated_at: self.updated_at,
+            defined_by: DefinedBy::Store,
         }
     }
 }
