@@ -210,6 +210,8 @@ async fn keep(
                 body: body.clone(),
                 headers,
                 signature,
+                plain: None,
+                delivered: !targets.is_empty(),
             }),
             None => state.stream.stored(seq),
         }

@@ -134,6 +134,8 @@ async fn receive(
                     body: body.clone(),
                     headers,
                     signature,
+                    plain: Fresh::plain_at(&body, event.plain),
+                    delivered: !targets.is_empty(),
                 }),
                 None => state.stream.stored(seq),
             }

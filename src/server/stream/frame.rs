@@ -24,6 +24,9 @@ pub struct EventParts<'a> {
     pub body: &'a [u8],
     pub headers: &'a Headers,
     pub signature: Option<Signature>,
+    /// The model's `timestamp` and `description` in `body` when the request found them in
+    /// one pass ([`model::Received::plain`]); `None` reads the body again.
+    pub plain: Option<(&'a str, &'a str)>,
 }
 
 impl<'a> EventParts<'a> {
@@ -37,6 +40,7 @@ impl<'a> EventParts<'a> {
             body: &stored.body,
             headers: &stored.headers,
             signature: stored.signature,
+            plain: None,
         }
     }
 }
@@ -143,7 +147,13 @@ pub fn write_event_json(out: &mut Vec<u8>, event: &EventParts<'_>, clock: &mut C
     }
     out.extend_from_slice(b",\"event_type\":");
     json_string(out, event.event_type);
-    let shown = read_body(event.body);
+    let shown = match event.plain {
+        Some((timestamp, description)) => Shown {
+            fields: Some((Cow::Borrowed(timestamp), Cow::Borrowed(description))),
+            json: Some(trim_json_space(event.body)),
+        },
+        None => read_body(event.body),
+    };
     out.extend_from_slice(b",\"timestamp\":");
     optional_string(out, shown.fields.as_ref().map(|(t, _)| &**t));
     out.extend_from_slice(b",\"description\":");

@@ -15,6 +15,7 @@ mod publish;
 pub mod sse;
 mod types;
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,10 +77,30 @@ pub struct Fresh {
     pub body: Bytes,
     pub headers: Headers,
     pub signature: Option<Signature>,
+    /// Where the model's `timestamp` and `description` are in `body`, when the request
+    /// found them in one pass ([`Fresh::plain_at`]).
+    pub plain: Option<[Range<usize>; 2]>,
+    /// Whether the event has deliveries, whose updates are filtered by its type.
+    pub delivered: bool,
 }
 
 impl Fresh {
+    /// The places in `body` of the strings [`model::Received::plain`](crate::model::Received::plain) borrowed from it.
+    pub fn plain_at(body: &[u8], plain: Option<(&str, &str)>) -> Option<[Range<usize>; 2]> {
+        let at = |text: &str| {
+            let start = (text.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+            (start + text.len() <= body.len()).then_some(start..start + text.len())
+        };
+        let (timestamp, description) = plain?;
+        Some([at(timestamp)?, at(description)?])
+    }
+
     fn parts(&self) -> EventParts<'_> {
+        let text = |at: &Range<usize>| std::str::from_utf8(self.body.get(at.clone())?).ok();
+        let plain = self
+            .plain
+            .as_ref()
+            .and_then(|[t, d]| Some((text(t)?, text(d)?)));
         EventParts {
             seq: self.seq,
             id: self.id.as_deref(),
@@ -89,6 +110,7 @@ impl Fresh {
             body: &self.body,
             headers: &self.headers,
             signature: self.signature,
+            plain,
         }
     }
 }

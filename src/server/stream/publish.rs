@@ -63,9 +63,10 @@ impl Publisher {
         self.missing = None;
     }
 
-    /// Renders the frame of `event` into the batch.
-    fn add(&mut self, event: &EventParts<'_>, relayed: bool) {
-        let event_type = if relayed {
+    /// Renders the frame of `event` into the batch; with `remember`, its type is kept for
+    /// the updates of its deliveries.
+    fn add(&mut self, event: &EventParts<'_>, remember: bool) {
+        let event_type = if remember {
             let model_id;
             let id = match (event.id, event.event_id) {
                 (Some(id), _) => id,
@@ -125,7 +126,7 @@ impl Hub {
             if let Some(f) = fresh.get(next)
                 && f.seq == last + 1
             {
-                p.add(&f.parts(), relayed);
+                p.add(&f.parts(), relayed && f.delivered);
                 last = f.seq;
                 next += 1;
                 p.missing = None;

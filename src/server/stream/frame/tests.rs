@@ -245,3 +245,26 @@ fn every_line_of_a_body_is_a_data_line() {
     assert_eq!(lines("{}\n"), "data: {}\ndata: \n");
     assert_eq!(lines("[\r\r1]"), "data: [\ndata: \ndata: 1]\n");
 }
+
+/// What a request hands over with the event (the model's fields it found in one pass)
+/// renders the same as the body read again.
+#[test]
+fn the_fields_found_at_ingest_render_as_the_body_read_again() {
+    let spaced = format!(" \r\n{}\n", PLAIN.replace(", ", ",\r\n  "));
+    for body in [PLAIN, spaced.as_str()] {
+        let event = stored(body.as_bytes());
+        let received = model::receive_event(&event.body).unwrap();
+        assert!(received.plain.is_some(), "{body}");
+        let at = crate::server::stream::Fresh::plain_at(&event.body, received.plain).unwrap();
+        let mut parts = EventParts::of(&event);
+        let text =
+            |r: &std::ops::Range<usize>| std::str::from_utf8(&event.body[r.clone()]).unwrap();
+        parts.plain = Some((text(&at[0]), text(&at[1])));
+        let mut json = Vec::new();
+        write_event_json(&mut json, &parts, &mut Clock::default(), false);
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            String::from_utf8(event_json(&event)).unwrap()
+        );
+    }
+}
