@@ -3,7 +3,7 @@
 //! ([`frame`]), and broadcasts them to the open streams.
 //!
 //! While a stream is open, `POST /webhook` hands the event it stored to the hub ([`Fresh`])
-//! and wakes the hub's task, which publishes the new events in order ([`publish`]):
+//! and wakes the hub's task, which publishes the new events in order (`publish.rs`):
 //! rendered there with exactly the JSON `GET /events/{event_id}` answers, and ingest never
 //! waits on a stream. The broadcast never blocks its sender: each stream takes frames into
 //! a bounded buffer of its own, and is cut off when that fills. With a store shared by
