@@ -237,7 +237,11 @@ impl Hub {
     /// [`Hub::takes_events`] said so.
     pub fn stored_event(&self, fresh: Fresh) {
         let seq = fresh.seq;
-        let refused = {
+        // The last stream may have closed since the request asked: then nothing would
+        // take the event from the queue until a stream opens again.
+        let refused = if self.open.load(Ordering::SeqCst) == 0 {
+            Some(fresh)
+        } else {
             let mut queue = self.fresh.lock().unwrap_or_else(|p| p.into_inner());
             if queue.len() < FRESH_KEPT {
                 queue.push(fresh);
