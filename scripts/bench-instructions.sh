@@ -7,6 +7,10 @@
 # hookrelay runs with --max-events 10000, so eviction is part of every measured insert;
 # hookrelay_admin_token runs the same with an --admin-token, which POST /webhook (a public
 # endpoint) must not pay for.
+# hookrelay_10_streams: the same as hookrelay with 10 event streams open and read
+# (`curl -N` on GET /events/stream into /dev/null, opened before WARM): every event is
+# rendered once and written to ten clients; the difference from hookrelay is the streams'
+# cost per event.
 # relay_per_event: `serve --forward-to` a bare sink (not under callgrind); after WARM
 # events, COUNT more are posted and delivered (the count is read once the server has been
 # idle for a second): all of the relay's userspace instructions, receiving and delivering,
@@ -22,7 +26,7 @@ WARM=${WARM:-20000}
 COUNT=${COUNT:-50000}
 
 source scripts/lib.sh
-need valgrind
+need valgrind curl
 if [[ -n ${BIN_DIR:-} ]]; then
   BIN=$BIN_DIR EXAMPLES=$BIN_DIR
 else
@@ -30,7 +34,8 @@ else
   BIN=target/release EXAMPLES=target/release/examples
 fi
 POST=$EXAMPLES/post_events
-ONLY=${ONLY:-bare bare_read hookrelay hookrelay_admin_token relay_per_event}
+ONLY=${ONLY:-bare bare_read hookrelay hookrelay_10_streams hookrelay_admin_token relay_per_event}
+STREAMS=10
 wanted() { [[ " $ONLY " == *" $1 "* ]]; }
 # Under callgrind a server takes far longer to print its address.
 START_TIMEOUT=60
@@ -48,19 +53,39 @@ idle() {
   done
 }
 
-# measure NAME CMD... : prints "NAME: N instructions/request"
+readers=()
+# open_streams NAME N : N streams of server NAME read into /dev/null, once it counts them.
+open_streams() {
+  local i
+  for i in $(seq 1 "$2"); do
+    curl -sN "${url[$1]}/events/stream" >/dev/null 2>&1 &
+    readers+=($!)
+  done
+  until (($(metric "${url[$1]}" hookrelay_streams_open) == $2)); do sleep 0.1; done
+}
+
+close_streams() {
+  local p
+  for p in "${readers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  readers=()
+}
+
+# measure NAME CMD... : prints "NAME: N instructions/request"; with STREAMS_OPEN=N set,
+# N event streams are open and read throughout.
 measure() {
   local name=$1; shift
   wanted "$name" || return 0
   start "$name" valgrind --tool=callgrind --callgrind-out-file="$tmp/$name.callgrind" "$@" \
     --port 0 --workers 1
   local target="${url[$name]}/webhook"
+  ((${STREAMS_OPEN:-0} == 0)) || open_streams "$name" "$STREAMS_OPEN"
   "$POST" --url "$target" --count "$WARM" --first-id 1 --connections 8 >/dev/null
   idle "${pid[$name]}"
   callgrind_control -z "${pid[$name]}" >/dev/null 2>&1
   "$POST" --url "$target" --count "$COUNT" --first-id 100000000 --connections 8 >/dev/null
   idle "${pid[$name]}"
   callgrind_control -d "${pid[$name]}" >/dev/null 2>&1
+  close_streams
   # Killed, not stopped: a graceful exit would write a last, newer dump of nothing.
   stop "$name" KILL
   local dump total
@@ -73,6 +98,7 @@ echo "# bench-instructions $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | 
 measure bare "$EXAMPLES/bare"
 measure bare_read "$EXAMPLES/bare" --read-body
 measure hookrelay "$BIN/hookrelay" serve --max-events 10000
+STREAMS_OPEN=$STREAMS measure hookrelay_10_streams "$BIN/hookrelay" serve --max-events 10000
 wanted hookrelay_admin_token &&
   measure hookrelay_admin_token "$BIN/hookrelay" serve --max-events 10000 \
     --admin-token "$("$BIN/hookrelay" secret new --admin)"

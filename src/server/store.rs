@@ -167,8 +167,9 @@ pub struct Signature {
 /// What happened to an insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
-    /// Stored as a new event with this sequence number, and one delivery per target.
-    New { seq: u64 },
+    /// Stored as a new event with this sequence number (received at this many microseconds
+    /// since the Unix epoch, as stored), and one delivery per target.
+    New { seq: u64, received_micros: i64 },
     /// The same `id` with the same body is already stored; nothing changed.
     Duplicate,
     /// The same `id` is stored with a different body; the first one stays.

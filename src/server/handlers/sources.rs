@@ -5,7 +5,7 @@
 //! `webhook-id` (Standard Webhooks, Svix) is an idempotency key as under `--verify`: the
 //! same id with the same bytes is a duplicate, with other bytes a conflict (409).
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,7 @@ use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::mounts::Mount;
 use crate::server::store::{Headers, Inserted, NewEvent};
+use crate::server::stream::Fresh;
 use crate::server::verify;
 use crate::source::{Identified, Reading};
 
@@ -171,7 +172,7 @@ async fn keep(
     state: &AppState,
     mount: &Mount,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
     event: &Identified,
 ) -> Result<Inserted, ApiError> {
     let targets = state
@@ -179,19 +180,41 @@ async fn keep(
         .as_ref()
         .map(|r| r.targets_for(&event.event_type))
         .unwrap_or_default();
+    let headers_kept = Headers::capture(headers, state.config.keep_secret_headers);
+    // Handed to an open stream as POST /webhook's are (`webhook.rs`).
+    let streamed = state.stream.takes_events().then(|| headers_kept.clone());
+    let signature = mount.signature(headers);
     let new = NewEvent {
         id: &event.id,
         event_id: event.event_id,
         event_type: &event.event_type,
         body,
-        headers: Headers::capture(headers, state.config.keep_secret_headers),
-        signature: mount.signature(headers),
+        headers: headers_kept,
+        signature,
         targets: &targets,
     };
     let inserted = state.store.insert(new).await?;
-    if let Inserted::New { seq } = inserted {
+    if let Inserted::New {
+        seq,
+        received_micros,
+    } = inserted
+    {
         // Announced to the event stream (and so to the page and listen) as POST /webhook's are.
-        state.stream.stored(seq);
+        match streamed {
+            Some(headers) => state.stream.stored_event(Fresh {
+                seq,
+                id: Some(event.id.as_str().into()),
+                event_id: event.event_id,
+                event_type: event.event_type.as_str().into(),
+                received_micros,
+                body: body.clone(),
+                headers,
+                signature,
+                plain: None,
+                delivered: !targets.is_empty(),
+            }),
+            None => state.stream.stored(seq),
+        }
         if let Some(relay) = &state.relay {
             targets.iter().for_each(|t| relay.wake(t));
         }

@@ -12,6 +12,7 @@ use crate::model;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::store::{Headers, Inserted, ModelId, NewEvent};
+use crate::server::stream::Fresh;
 use crate::server::verify;
 
 /// `POST /webhook` through the router, which has it for the methods it does not allow
@@ -99,12 +100,16 @@ async fn receive(
         .map(|r| r.targets_for(&event.event_type))
         .unwrap_or_default();
     let id = ModelId::new(event.event_id);
+    let headers = Headers::capture(headers, state.config.keep_secret_headers);
+    // With a stream open, the event goes to it as well as to the store, which it is then
+    // not read back from: the headers are the one part the store takes for its own.
+    let streamed = state.stream.takes_events().then(|| headers.clone());
     let new = NewEvent {
         id: id.as_str(),
         event_id: Some(event.event_id),
         event_type: &event.event_type,
         body: &body,
-        headers: Headers::capture(headers, state.config.keep_secret_headers),
+        headers,
         signature,
         targets: &targets,
     };
@@ -115,8 +120,25 @@ async fn receive(
         verify::remember(&*state.store, &state.seen_ids, id, seen).await?;
     }
     match inserted {
-        Inserted::New { seq } => {
-            state.stream.stored(seq);
+        Inserted::New {
+            seq,
+            received_micros,
+        } => {
+            match streamed {
+                Some(headers) => state.stream.stored_event(Fresh {
+                    seq,
+                    id: None,
+                    event_id: Some(event.event_id),
+                    event_type: (*event.event_type).into(),
+                    received_micros,
+                    body: body.clone(),
+                    headers,
+                    signature,
+                    plain: Fresh::plain_at(&body, event.plain),
+                    delivered: !targets.is_empty(),
+                }),
+                None => state.stream.stored(seq),
+            }
             if let Some(relay) = &state.relay {
                 targets.iter().for_each(|t| relay.wake(t));
             }
@@ -135,7 +157,7 @@ async fn receive(
 /// `event_id=7 outcome="new" seq=12`.
 fn log_received(event_id: i64, inserted: Inserted) {
     let (outcome, seq) = match inserted {
-        Inserted::New { seq } => ("new", Some(seq)),
+        Inserted::New { seq, .. } => ("new", Some(seq)),
         Inserted::Duplicate => ("duplicate", None),
         Inserted::Conflict => ("conflict", None),
         Inserted::QueueFull => ("queue_full", None),
@@ -255,7 +277,13 @@ mod tests {
             .finish();
 
         tracing::subscriber::with_default(subscriber, || {
-            log_received(7, Inserted::New { seq: 12 });
+            log_received(
+                7,
+                Inserted::New {
+                    seq: 12,
+                    received_micros: 0,
+                },
+            );
             log_received(8, Inserted::Duplicate);
         });
 

@@ -287,7 +287,10 @@ impl EventStore for MemoryStore {
             signature: event.signature,
         });
         drop(guard);
-        Ok(Inserted::New { seq })
+        Ok(Inserted::New {
+            seq,
+            received_micros,
+        })
     }
 
     async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError> {

@@ -335,6 +335,7 @@ async fn write(
             if let Some(&i) = first_of.get(id) {
                 answers[i] = Some(Inserted::New {
                     seq: row.get::<_, i64>(0) as u64,
+                    received_micros: now,
                 });
                 announce.extend(batch[i].targets.iter().map(|t| &**t));
             }

@@ -252,7 +252,10 @@ fn insert(
         add.execute(params![seq, id, event_id, &**target, now])?;
         counts.add(DeliveryStatus::Pending, 1);
     }
-    Ok(Inserted::New { seq: seq as u64 })
+    Ok(Inserted::New {
+        seq: seq as u64,
+        received_micros: now,
+    })
 }
 
 fn claim(

@@ -1,18 +1,21 @@
 //! The live feed behind `GET /events/stream` ([`sse`] serves it): one [`Hub`] per server
-//! renders each stored event and each delivery update once, as a Server-Sent Events frame,
-//! and broadcasts it to the open streams.
+//! renders each stored event and each delivery update once, as a Server-Sent Events frame
+//! ([`frame`]), and broadcasts them to the open streams.
 //!
-//! `POST /webhook` only notes the sequence number it stored and wakes the hub's task, which
-//! reads the new events from the store in order and renders them there: an event reaches
-//! the streams with exactly the JSON `GET /events/{event_id}` answers, and ingest never
+//! While a stream is open, `POST /webhook` hands the event it stored to the hub ([`Fresh`])
+//! and wakes the hub's task, which publishes the new events in order (`publish.rs`):
+//! rendered there with exactly the JSON `GET /events/{event_id}` answers, and ingest never
 //! waits on a stream. The broadcast never blocks its sender: each stream takes frames into
 //! a bounded buffer of its own, and is cut off when that fills. With a store shared by
-//! several processes the task also polls the store, so that events another process
-//! stored reach these streams too.
+//! several processes the task reads the new events from the store instead, and also polls
+//! it, so that events another process stored reach these streams too.
 
+pub mod frame;
+mod publish;
 pub mod sse;
+mod types;
 
-use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,28 +25,94 @@ use serde::Serialize;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::store::{AttemptRecord, DeliveryStatus, EventKey, EventQuery, EventStore, StoreError};
+use super::store::{
+    AttemptRecord, DeliveryStatus, EventKey, EventQuery, EventStore, Headers, Signature, StoreError,
+};
+use frame::EventParts;
+use publish::Publisher;
+use types::TypeCache;
 
-/// Frames the broadcast keeps for streams that have not taken them yet; a stream further
-/// behind reads the events it missed from the store again.
-const RING: usize = 4096;
+/// Items the broadcast keeps for streams that have not taken them yet (an item holds the
+/// frames of up to [`PAGE`] events); a stream further behind reads the events it missed
+/// from the store again.
+const RING: usize = 1024;
 /// Events read from the store at a time.
 pub(crate) const PAGE: usize = 256;
 /// Delivery updates waiting for the hub's task; beyond, an update is not streamed.
 const UPDATES: usize = 4096;
-/// The shortest time between two reads of the store by the hub's task.
+/// The shortest time between two passes of the hub's task.
 const LINGER: Duration = Duration::from_millis(5);
-/// Event types remembered for filtering delivery updates without a store read.
-const TYPES_KEPT: usize = 16384;
+/// Handed-over events waiting for the hub's task; beyond, an event is read from the store.
+const FRESH_KEPT: usize = 8192;
 
-/// One frame of the stream, rendered once for every stream.
+/// Frames of the stream, rendered once for every stream: one or more, one after another.
 #[derive(Debug)]
 pub struct Item {
+    pub frames: Bytes,
+    /// What each frame is, in order.
+    pub parts: Vec<Part>,
+}
+
+/// One frame of an [`Item`].
+#[derive(Debug)]
+pub struct Part {
     /// The event's sequence number; `None` for a delivery update.
     pub seq: Option<u64>,
     /// The type of the event (or of the delivery's event) when known, for `?event_type=`.
     pub event_type: Option<Arc<str>>,
-    pub frame: Bytes,
+    /// Where the frame ends in [`Item::frames`]; it starts where the one before ends.
+    pub end: usize,
+}
+
+/// An event this process just stored, as the store keeps it, handed to the hub so that it
+/// is not read back from the store.
+pub struct Fresh {
+    pub seq: u64,
+    /// `None`: the model's `evt_<event_id>`.
+    pub id: Option<Box<str>>,
+    pub event_id: Option<i64>,
+    pub event_type: Box<str>,
+    /// As the store answered ([`Inserted::New`](super::store::Inserted::New)).
+    pub received_micros: i64,
+    pub body: Bytes,
+    pub headers: Headers,
+    pub signature: Option<Signature>,
+    /// Where the model's `timestamp` and `description` are in `body`, when the request
+    /// found them in one pass ([`Fresh::plain_at`]).
+    pub plain: Option<[Range<usize>; 2]>,
+    /// Whether the event has deliveries, whose updates are filtered by its type.
+    pub delivered: bool,
+}
+
+impl Fresh {
+    /// The places in `body` of the strings [`model::Received::plain`](crate::model::Received::plain) borrowed from it.
+    pub fn plain_at(body: &[u8], plain: Option<(&str, &str)>) -> Option<[Range<usize>; 2]> {
+        let at = |text: &str| {
+            let start = (text.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+            (start + text.len() <= body.len()).then_some(start..start + text.len())
+        };
+        let (timestamp, description) = plain?;
+        Some([at(timestamp)?, at(description)?])
+    }
+
+    fn parts(&self) -> EventParts<'_> {
+        let text = |at: &Range<usize>| std::str::from_utf8(self.body.get(at.clone())?).ok();
+        let plain = self
+            .plain
+            .as_ref()
+            .and_then(|[t, d]| Some((text(t)?, text(d)?)));
+        EventParts {
+            seq: self.seq,
+            id: self.id.as_deref(),
+            event_id: self.event_id,
+            event_type: &self.event_type,
+            received_micros: self.received_micros,
+            body: &self.body,
+            headers: &self.headers,
+            signature: self.signature,
+            plain,
+        }
+    }
 }
 
 /// A change of a delivery, as streamed in a `delivery` frame.
@@ -77,6 +146,11 @@ pub struct Hub {
     max_streams: usize,
     /// The largest sequence number stored through this process.
     latest: AtomicU64,
+    /// Events handed over by the requests that stored them, for the task.
+    fresh: Mutex<Vec<Fresh>>,
+    /// Whether events are handed over: the store has no other writers, whose events would
+    /// only be found by reading it.
+    handover: bool,
     wake: Notify,
     sender: broadcast::Sender<Arc<Item>>,
     cursor: Mutex<Cursor>,
@@ -130,8 +204,11 @@ impl Hub {
     pub fn new(store: Arc<dyn EventStore>, max_streams: usize) -> Arc<Self> {
         let (sender, _) = broadcast::channel(RING);
         let (updates, receiver) = mpsc::channel(UPDATES);
+        let handover = store.poll_every().is_none();
         Arc::new(Self {
             store,
+            fresh: Mutex::new(Vec::new()),
+            handover,
             open: AtomicUsize::new(0),
             max_streams,
             latest: AtomicU64::new(0),
@@ -150,8 +227,37 @@ impl Hub {
         })
     }
 
+    /// Whether the requests that store events hand them over ([`Hub::stored_event`]): a
+    /// stream is open, and the task does not read them from the store.
+    pub fn takes_events(&self) -> bool {
+        self.handover && self.open.load(Ordering::Relaxed) > 0
+    }
+
+    /// Called by `POST /webhook` (and the sources' paths) with an event it stored, when
+    /// [`Hub::takes_events`] said so.
+    pub fn stored_event(&self, fresh: Fresh) {
+        let seq = fresh.seq;
+        // The last stream may have closed since the request asked: then nothing would
+        // take the event from the queue until a stream opens again.
+        let refused = if self.open.load(Ordering::SeqCst) == 0 {
+            Some(fresh)
+        } else {
+            let mut queue = self.fresh.lock().unwrap_or_else(|p| p.into_inner());
+            if queue.len() < FRESH_KEPT {
+                queue.push(fresh);
+                None
+            } else {
+                Some(fresh)
+            }
+        };
+        // Dropped outside the lock; the task reads it from the store.
+        drop(refused);
+        // After the push: an event at or below `latest` has been handed over or stored.
+        self.stored(seq);
+    }
+
     /// Called by `POST /webhook` (and the sources' paths) with the sequence number of an
-    /// event it stored.
+    /// event it stored and did not hand over.
     pub fn stored(&self, seq: u64) {
         // Both sequentially consistent, against `open` and its read of `latest`: either
         // the stream opening sees this event in `latest` (and reads it from the store), or
@@ -224,7 +330,7 @@ impl Hub {
         })
     }
 
-    /// The task that reads new events, renders frames and broadcasts them.
+    /// The task that publishes new events and delivery updates.
     async fn run(self: Arc<Self>, mut updates: mpsc::Receiver<DeliveryUpdate>) {
         // A store other processes write to is read again now and then: their events
         // wake nothing here.
@@ -232,71 +338,34 @@ impl Hub {
             .store
             .poll_every()
             .map(|p| p.min(Duration::from_secs(1)));
-        let mut types = TypeCache::default();
+        let mut publisher = Publisher::new(self.sender.clone());
         let mut read_at = tokio::time::Instant::now();
         loop {
+            let retry = publisher.waiting().then_some(LINGER);
             let update = tokio::select! {
                 () = self.wake.notified() => None,
                 update = updates.recv() => update,
                 () = sleep_or_never(poll) => None,
+                () = sleep_or_never(retry) => None,
                 () = self.closing.cancelled() => return,
             };
             if self.open.load(Ordering::SeqCst) == 0 {
+                publisher.forget();
+                self.fresh.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 continue;
             }
-            // At most one read per `LINGER` under a stream of events: each read then takes
-            // many, instead of one store read per event.
+            // At most one pass per `LINGER` under a stream of events: each pass then
+            // publishes many, in one broadcast item.
             tokio::time::sleep_until(read_at + LINGER).await;
             read_at = tokio::time::Instant::now();
             // Events first: an event's frame goes out before the updates of its delivery.
-            self.publish_events(&mut types).await;
+            // A delivery update waits for no missing event: its event is in the store.
+            self.publish_events(&mut publisher, update.is_some()).await;
             let Some(update) = update else { continue };
-            self.publish_update(update, &mut types).await;
+            self.publish_update(update, &mut publisher.types).await;
             while let Ok(update) = updates.try_recv() {
-                self.publish_update(update, &mut types).await;
+                self.publish_update(update, &mut publisher.types).await;
             }
-        }
-    }
-
-    async fn publish_events(&self, types: &mut TypeCache) {
-        let (mut last, generation) = {
-            let c = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
-            (c.last, c.generation)
-        };
-        loop {
-            let query = EventQuery {
-                after: Some(last),
-                limit: PAGE,
-                ..Default::default()
-            };
-            let events = match self.store.list(&query).await {
-                Ok(events) => events,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read events for the stream");
-                    break;
-                }
-            };
-            for event in &events {
-                let event_type = match self.relayed.load(Ordering::Relaxed) {
-                    true => types.remember(&event.id, &event.event_type),
-                    false => types.intern(&event.event_type),
-                };
-                let item = Item {
-                    seq: Some(event.seq),
-                    event_type: Some(event_type),
-                    frame: sse::event_frame(event),
-                };
-                // An error only says that no stream is open now.
-                let _ = self.sender.send(Arc::new(item));
-                last = event.seq;
-            }
-            if events.len() < PAGE {
-                break;
-            }
-        }
-        let mut c = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
-        if c.generation == generation {
-            c.last = c.last.max(last);
         }
     }
 
@@ -308,10 +377,14 @@ impl Hub {
                 _ => None,
             },
         };
+        let frames = sse::delivery_frame(&update);
         let item = Item {
-            seq: None,
-            event_type,
-            frame: sse::delivery_frame(&update),
+            parts: vec![Part {
+                seq: None,
+                event_type,
+                end: frames.len(),
+            }],
+            frames,
         };
         let _ = self.sender.send(Arc::new(item));
     }
@@ -321,58 +394,6 @@ async fn sleep_or_never(every: Option<Duration>) {
     match every {
         Some(every) => tokio::time::sleep(every).await,
         None => std::future::pending().await,
-    }
-}
-
-/// The types of recently streamed events, so that a delivery update can be filtered by
-/// its event's type without reading the event again; and each type's name shared by
-/// every item of that type rather than copied for each.
-#[derive(Default)]
-struct TypeCache {
-    by_event: HashMap<Box<str>, Arc<str>>,
-    order: VecDeque<Box<str>>,
-    names: HashMap<Box<str>, Arc<str>>,
-}
-
-/// Type names shared at most; beyond, each item gets a copy of its own.
-const NAMES_KEPT: usize = 1024;
-
-impl TypeCache {
-    fn intern(&mut self, event_type: &str) -> Arc<str> {
-        if let Some(name) = self.names.get(event_type) {
-            return Arc::clone(name);
-        }
-        let name: Arc<str> = Arc::from(event_type);
-        if self.names.len() < NAMES_KEPT {
-            self.names.insert(event_type.into(), Arc::clone(&name));
-        }
-        name
-    }
-
-    fn get(&self, event: &str) -> Option<Arc<str>> {
-        self.by_event.get(event).cloned()
-    }
-
-    fn remember(&mut self, event: &str, event_type: &str) -> Arc<str> {
-        if let Some(known) = self.by_event.get(event)
-            && **known == *event_type
-        {
-            return Arc::clone(known);
-        }
-        let event_type = self.intern(event_type);
-        if self
-            .by_event
-            .insert(event.into(), Arc::clone(&event_type))
-            .is_none()
-        {
-            self.order.push_back(event.into());
-            if self.order.len() > TYPES_KEPT
-                && let Some(oldest) = self.order.pop_front()
-            {
-                self.by_event.remove(&oldest);
-            }
-        }
-        event_type
     }
 }
 

@@ -20,11 +20,11 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 
+use super::frame::{Clock, EventParts, data_lines, write_event_frame};
 use super::{DeliveryUpdate, Item, PAGE, StreamRefused, Subscription, newest_seq};
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::server::handlers::events;
-use crate::server::store::{EventQuery, EventStore, StoredEvent};
+use crate::server::store::{EventQuery, EventStore};
 
 /// Chunks a stream's buffer holds for a client that has not read them yet; when it is
 /// full, the stream is cut off. With `CHUNK`, at most about 4 MiB per stream.
@@ -176,7 +176,7 @@ impl Feed {
                     }
                 }
             };
-            let mut chunk = BytesMut::new();
+            let mut chunk = Chunk::default();
             let mut lagged = false;
             match first {
                 Ok(item) => self.add(&mut chunk, &item, &mut last),
@@ -186,7 +186,7 @@ impl Feed {
             // At most one write per `LINGER`: a busy stream sends what gathered meanwhile
             // in one chunk (one wake-up and one write for many frames), a quiet one at once.
             let until = sent + LINGER;
-            while !lagged && chunk.len() < CHUNK {
+            while !lagged && chunk.size < CHUNK {
                 let item = match self.subscription.receiver.try_recv() {
                     Err(TryRecvError::Empty) if Instant::now() < until => {
                         match tokio::time::timeout_at(until, self.subscription.receiver.recv())
@@ -207,8 +207,8 @@ impl Feed {
                     Err(_) => break,
                 }
             }
-            if !chunk.is_empty() {
-                if let Err(end) = self.offer(chunk.freeze()) {
+            if let Some(chunk) = chunk.into_bytes() {
+                if let Err(end) = self.offer(chunk) {
                     return end;
                 }
                 sent = Instant::now();
@@ -225,16 +225,29 @@ impl Feed {
         }
     }
 
-    /// Appends `item` when it is news to this stream and passes its filter.
-    fn add(&self, chunk: &mut BytesMut, item: &Item, last: &mut u64) {
-        if let Some(seq) = item.seq {
-            if seq <= *last {
-                return;
+    /// Appends the frames of `item` that are news to this stream and pass its filter: as
+    /// slices of the item, which every stream shares (the whole of it, usually).
+    fn add(&self, chunk: &mut Chunk, item: &Item, last: &mut u64) {
+        let mut start = 0;
+        let mut run = None;
+        for part in &item.parts {
+            let news = match part.seq {
+                Some(seq) if seq <= *last => false,
+                Some(seq) => {
+                    *last = seq;
+                    true
+                }
+                None => true,
+            };
+            if news && self.wants(part.event_type.as_deref()) {
+                run.get_or_insert(start);
+            } else if let Some(from) = run.take() {
+                chunk.push(item.frames.slice(from..start));
             }
-            *last = seq;
+            start = part.end;
         }
-        if self.wants(item.event_type.as_deref()) {
-            chunk.extend_from_slice(&item.frame);
+        if let Some(from) = run {
+            chunk.push(item.frames.slice(from..start));
         }
     }
 
@@ -259,6 +272,7 @@ impl Feed {
     /// number of the last event read, or `None` when the stream must end.
     async fn backlog(&self, mut after: u64) -> Option<u64> {
         let store: &Arc<dyn EventStore> = self.subscription.store();
+        let mut clock = Clock::default();
         loop {
             let query = EventQuery {
                 after: Some(after),
@@ -272,14 +286,14 @@ impl Feed {
                     return None;
                 }
             };
-            let mut chunk = BytesMut::new();
+            let mut chunk = Vec::new();
             for event in &events {
                 if self.wants(Some(&event.event_type)) {
-                    chunk.extend_from_slice(&event_frame(event));
+                    write_event_frame(&mut chunk, &EventParts::of(event), &mut clock);
                 }
                 after = event.seq;
             }
-            if !chunk.is_empty() && self.out.send(chunk.freeze()).await.is_err() {
+            if !chunk.is_empty() && self.out.send(chunk.into()).await.is_err() {
                 return None;
             }
             if events.len() < PAGE {
@@ -289,55 +303,43 @@ impl Feed {
     }
 }
 
-/// The `event` frame of a stored event: `id:` its sequence number, `data:` the JSON of
-/// `GET /events/{event_id}`.
-pub fn event_frame(event: &StoredEvent) -> Bytes {
-    let json = events::event_json(event);
-    let mut frame = BytesMut::with_capacity(json.len() + 48);
-    frame.extend_from_slice(b"event: event\nid: ");
-    frame.extend_from_slice(itoa::Buffer::new().format(event.seq).as_bytes());
-    frame.extend_from_slice(b"\n");
-    data_lines(&mut frame, &json);
-    frame.extend_from_slice(b"\n");
-    frame.freeze()
+/// Frames gathered for one write of a stream: shared slices of broadcast items.
+#[derive(Default)]
+struct Chunk {
+    pieces: Vec<Bytes>,
+    size: usize,
+}
+
+impl Chunk {
+    fn push(&mut self, piece: Bytes) {
+        self.size += piece.len();
+        self.pieces.push(piece);
+    }
+
+    /// One piece as it is (no copy), several joined.
+    fn into_bytes(mut self) -> Option<Bytes> {
+        match self.pieces.len() {
+            0 => None,
+            1 => self.pieces.pop(),
+            _ => {
+                let mut joined = BytesMut::with_capacity(self.size);
+                for piece in &self.pieces {
+                    joined.extend_from_slice(piece);
+                }
+                Some(joined.freeze())
+            }
+        }
+    }
 }
 
 /// The `delivery` frame of a delivery update.
 pub fn delivery_frame(update: &DeliveryUpdate) -> Bytes {
     let json = serde_json::to_vec(update).unwrap_or_else(|_| b"null".to_vec());
-    let mut frame = BytesMut::with_capacity(json.len() + 32);
-    frame.extend_from_slice(b"event: delivery\n");
+    let mut frame = Vec::with_capacity(json.len() + 32);
+    frame.extend_from_slice(b"event: delivery\ndata: ");
     data_lines(&mut frame, &json);
-    frame.extend_from_slice(b"\n");
-    frame.freeze()
-}
-
-/// `data:` lines of `json`: one per line of it, as a line break cannot be part of a field.
-/// Only a body kept verbatim has line breaks (JSON strings escape theirs); a client joins
-/// the lines with `\n`, which JSON reads as the same whitespace.
-fn data_lines(frame: &mut BytesMut, json: &[u8]) {
-    let mut rest = json;
-    loop {
-        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
-        frame.extend_from_slice(b"data: ");
-        match end {
-            None => {
-                frame.extend_from_slice(rest);
-                frame.extend_from_slice(b"\n");
-                return;
-            }
-            Some(at) => {
-                frame.extend_from_slice(&rest[..at]);
-                frame.extend_from_slice(b"\n");
-                let skip = if rest[at] == b'\r' && rest.get(at + 1) == Some(&b'\n') {
-                    2
-                } else {
-                    1
-                };
-                rest = &rest[at + skip..];
-            }
-        }
-    }
+    frame.extend_from_slice(b"\n\n");
+    frame.into()
 }
 
 /// The body of a stream: the chunks its feeder puts in the buffer.
@@ -360,22 +362,6 @@ impl http_body::Body for Frames {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(json: &str) -> String {
-        let mut frame = BytesMut::new();
-        data_lines(&mut frame, json.as_bytes());
-        String::from_utf8(frame.to_vec()).unwrap()
-    }
-
-    #[test]
-    fn every_line_of_a_body_is_a_data_line() {
-        assert_eq!(lines(r#"{"a":1}"#), "data: {\"a\":1}\n");
-        assert_eq!(
-            lines("{\n \"a\": 1\r\n}"),
-            "data: {\ndata:  \"a\": 1\ndata: }\n"
-        );
-        assert_eq!(lines("{}\n"), "data: {}\ndata: \n");
-    }
 
     #[test]
     fn the_resume_point_is_last_event_id_then_after() {

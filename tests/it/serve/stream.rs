@@ -47,6 +47,46 @@ async fn events_arrive_in_order_with_their_sequence_ids_and_the_json_of_get_even
     }
 }
 
+/// Requests answered concurrently hand their events over out of order: the stream still
+/// carries each once, in sequence order, with the JSON `GET /events/{event_id}` answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_posted_concurrently_arrive_once_each_in_order() {
+    let app = App::start().await;
+    let mut stream = Sse::open(&app.url("/events/stream"), &[]).await;
+
+    let mut posts = tokio::task::JoinSet::new();
+    for task in 0..16i64 {
+        let (client, url) = (app.client.clone(), app.url("/webhook"));
+        posts.spawn(async move {
+            for id in (1..=50).map(|n| task * 1000 + n) {
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(event(id))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        done.unwrap();
+    }
+
+    let mut seen = std::collections::HashSet::new();
+    for seq in 1..=800u64 {
+        let frame = stream.next_of("event").await;
+        assert_eq!(frame.id, Some(seq.to_string()), "frames in sequence order");
+        let event_id = frame.json()["event_id"].as_i64().unwrap();
+        assert!(seen.insert(event_id), "event {event_id} twice");
+        if seq % 100 == 0 {
+            let shown = app.text(&format!("/events/{event_id}")).await;
+            assert_eq!(frame.data, shown, "the frame of event {event_id}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_client_that_reconnects_with_last_event_id_gets_exactly_the_missed_ones() {
     let app = App::start().await;

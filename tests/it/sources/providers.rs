@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{b64, get, hex, hmac_sha256, now, post, serve};
+use crate::support::sse::Sse;
 
 const SECRET: &str = "It's a Secret to Everybody";
 /// A Standard Webhooks secret: `whsec_` and base64 of the key.
@@ -341,6 +342,38 @@ fn kept_body(base: &str, id: &str) -> Vec<u8> {
         assert_eq!(response.status(), 200, "{id}");
         response.bytes().await.unwrap().to_vec()
     })
+}
+
+/// A source's events reach the stream as `GET /events/{id}` shows them: a form that is
+/// not JSON (its `body` null) and a JSON body with escapes alike.
+#[test]
+fn a_sources_events_stream_with_the_json_of_get_events() {
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    let serve = serve(&["--source", "slack", "--secret", secret]);
+    let (url, base) = (serve.url("/webhook"), serve.url(""));
+    let runtime = super::runtime();
+    let mut stream = runtime.block_on(Sse::open(&format!("{base}/events/stream"), &[]));
+    let form = b"command=%2Fweather&text=94070&trigger_id=1.2.f0&user_id=U1";
+    let mut form_headers = slack_headers(secret, now(), form);
+    form_headers.push(("content-type", FORM.to_string()));
+    let (status, answer) = post(&url, &form_headers, form);
+    assert_eq!(status, 200, "{answer}");
+    let callback = br#"{"type":"event_callback","event_id":"Ev01","event":{"type":"app_mention","text":"hi\n\u00e9"}}"#;
+    let (status, answer) = post(&url, &slack_headers(secret, now(), callback), callback);
+    assert_eq!(status, 200, "{answer}");
+
+    for (id, body) in [
+        ("1.2.f0", Value::Null),
+        ("Ev01", serde_json::from_slice(callback).unwrap()),
+    ] {
+        let frame = runtime.block_on(stream.next_of("event"));
+        let shown = runtime.block_on(async {
+            let response = reqwest::get(format!("{base}/events/{id}")).await.unwrap();
+            response.text().await.unwrap()
+        });
+        assert_eq!(frame.data, shown, "the frame of {id}");
+        assert_eq!(frame.json()["body"], body, "{}", frame.data);
+    }
 }
 
 #[test]
