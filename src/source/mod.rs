@@ -201,6 +201,12 @@ pub enum SourceError {
     Schema(#[from] SchemaError),
 }
 
+/// Whether a Slack body without a `Content-Type` to go by is a form rather than JSON: it
+/// does not open with `{`. `send --as slack` and `validate --source slack` decide by this.
+pub fn is_form_text(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
+}
+
 /// Whether the request says its body is a form (`application/x-www-form-urlencoded`).
 pub fn is_form(headers: &HeaderMap) -> bool {
     headers
