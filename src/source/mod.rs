@@ -7,13 +7,15 @@
 //! `event` is the model of `crate::model`, unchanged; `github`, `stripe`, `standard`,
 //! `shopify` and `slack` follow each provider's documentation (`envelope.rs`); `json` and
 //! `schema:FILE` take any JSON value, with id and type where `--id-from` and `--type-from`
-//! point (`rules.rs`), the latter checked against a JSON Schema (`schema.rs`).
+//! point (`rules.rs`), the latter checked against a JSON Schema (`schema.rs`); both read
+//! the body into a tape (`tape.rs`) when they can.
 
 mod envelope;
 mod rules;
 pub mod samples;
 mod scan;
 mod schema;
+mod tape;
 
 use std::fmt;
 use std::sync::Arc;

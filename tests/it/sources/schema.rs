@@ -188,7 +188,14 @@ fn validate_source_slack_reads_a_file_that_is_not_json_as_a_form() {
     let not_object = path("not_object.txt", "payload=%5B1%2C2%5D");
     let blank = path("blank.txt", "command=+&trigger_id=1.2.3");
     let (code, out, _) = run(&[
-        "validate", "--source", "slack", &neither, &not_object, &blank, "--format", "json",
+        "validate",
+        "--source",
+        "slack",
+        &neither,
+        &not_object,
+        &blank,
+        "--format",
+        "json",
     ]);
     assert_eq!(code, 1, "{out}");
     let result: Value = serde_json::from_str(&out).unwrap();
