@@ -11,6 +11,10 @@
 # Then the same three servers (one worker each, no valgrind) take ROUNDS rounds of
 # RATE_COUNT events each from post_events, in turn, and the median of the per-round
 # throughput ratios is printed: the figure the targets name, noisier on a busy machine.
+# Each round also reads each server's CPU time (user + system, /proc/PID/stat) over its
+# RATE_COUNT events: CPU per request, and its ratios, say what a request costs the server
+# whether or not the client kept it busy.
+# HOOKRELAY=PATH with BUILD=0 measures another build.
 #
 # Env: WARM (5000), COUNT (20000), ROUNDS (5), RATE_COUNT (40000).
 set -euo pipefail
@@ -61,17 +65,30 @@ start t_github "$HOOKRELAY" serve --max-events 10000 --port 0 --workers 1 --sour
   --secret bench-secret
 start t_schema "$HOOKRELAY" serve --max-events 10000 --port 0 --workers 1 \
   --source schema:benches/record.schema.json --id-from /id
-rate() { # NAME KIND FIRST-ID : events per second
-  "$POST" --url "${url[$1]}/webhook" --as "$2" --count "$RATE_COUNT" --first-id "$3" \
-    --connections 8 | sed -E 's/.*\(([0-9]+)\/s\).*/\1/'
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rate() { # NAME KIND FIRST-ID : events per second, and the server's CPU µs per event
+  local t0 t1 rps
+  t0=$(cpu_ticks "${pid[$1]}")
+  rps=$("$POST" --url "${url[$1]}/webhook" --as "$2" --count "$RATE_COUNT" --first-id "$3" \
+    --connections 8 | sed -E 's/.*\(([0-9]+)\/s\).*/\1/')
+  t1=$(cpu_ticks "${pid[$1]}")
+  awk -v r="$rps" -v c=$((t1 - t0)) -v t="$TICK" -v n="$RATE_COUNT" \
+    'BEGIN {printf "%s %.2f\n", r, c * 1000000 / t / n}'
 }
-: >"$tmp/github.ratios"; : >"$tmp/schema.ratios"
+: >"$tmp/github.ratios"; : >"$tmp/schema.ratios"; : >"$tmp/github.cpu"; : >"$tmp/schema.cpu"
 for ((round = 1; round <= ROUNDS; round++)); do
   first=$((round * 10000000))
-  e=$(rate t_event event "$first"); g=$(rate t_github github "$first"); s=$(rate t_schema record "$first")
-  echo "round $round: event $e/s, github $g/s, schema $s/s"
+  read -r e ec < <(rate t_event event "$first")
+  read -r g gc < <(rate t_github github "$first")
+  read -r s sc < <(rate t_schema record "$first")
+  echo "round $round: event $e/s ${ec}µs, github $g/s ${gc}µs, schema $s/s ${sc}µs (CPU per event) | load $(cut -d' ' -f1 /proc/loadavg)"
   awk -v e="$e" -v g="$g" 'BEGIN {print g / e}' >>"$tmp/github.ratios"
   awk -v e="$e" -v s="$s" 'BEGIN {print s / e}' >>"$tmp/schema.ratios"
+  awk -v e="$ec" -v g="$gc" 'BEGIN {print e / g}' >>"$tmp/github.cpu"
+  awk -v e="$ec" -v s="$sc" 'BEGIN {print e / s}' >>"$tmp/schema.cpu"
 done
 echo "github / event throughput, median of $ROUNDS rounds: $(median <"$tmp/github.ratios")"
 echo "schema / event throughput, median of $ROUNDS rounds: $(median <"$tmp/schema.ratios")"
+echo "github / event, event CPU per request / github's, median: $(median <"$tmp/github.cpu")"
+echo "schema / event, event CPU per request / schema's, median: $(median <"$tmp/schema.cpu")"

@@ -23,11 +23,12 @@ need() {
   done
 }
 
-# build ARGS... : `cargo build --release --quiet ARGS...`; sets HOOKRELAY to the binary.
+# build ARGS... : `cargo build --release --quiet ARGS...`; sets HOOKRELAY to the binary
+# (unless HOOKRELAY is set: another build of it to measure).
 # BUILD=0 uses the binaries already in target/release as they are.
 build() {
   [[ ${BUILD:-1} == 0 ]] || cargo build --release --quiet "$@"
-  HOOKRELAY=$PWD/target/release/hookrelay
+  HOOKRELAY=${HOOKRELAY:-$PWD/target/release/hookrelay}
 }
 
 # pin_wrk: sets ${pin[@]}, the command prefix that pins wrk to CPU $WRK_CPU (nothing when

@@ -19,10 +19,13 @@ Examples:
   cat event.json | hookrelay validate -
   hookrelay validate --schema order.schema.json payloads/*.json
   hookrelay validate --source stripe stripe-events/*.json
+  hookrelay validate --source slack command.txt     # a slash command form
 
 A file may hold one event or a JSON array of events. With --schema or --source a file is
 one body, as it would arrive; --source checks what the body must hold (stripe: /id and
-/type), not the headers a request would bring.
+/type), not the headers a request would bring. With --source slack a file that does not
+start with { is read as a form (application/x-www-form-urlencoded: a slash command's
+command, or an interactivity payload=), as send --as slack sends it.
 Exit codes: 0 all valid, 1 some payload invalid, 2 a file could not be read.";
 
 /// Check payload files against the event model
@@ -129,12 +132,22 @@ fn file_result(name: &str, events: usize, errors: Vec<Value>) -> Value {
 }
 
 /// How many events one file holds: by the model (one event or an array of them), or as one body
-/// of `source`, whose header problems are left out (a file has no headers).
+/// of `source`, whose header problems are left out (a file has no headers); a Slack form
+/// (see [`crate::source::is_form_text`]) as a form.
 fn check(source: Option<&Source>, bytes: &[u8]) -> Result<usize, Invalid> {
     let Some(source) = source else {
         return model::validate_document(bytes).map(|events| events.len());
     };
-    match source.read(&http::HeaderMap::new(), bytes) {
+    // A file has no headers; a Slack file that is not JSON is read as the form it would
+    // arrive as (slash commands, interactivity), as `send --as slack` sends it.
+    let mut headers = http::HeaderMap::new();
+    if source.takes_forms() && crate::source::is_form_text(bytes) {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+    }
+    match source.read(&headers, bytes) {
         Ok(_) => Ok(1),
         Err(Invalid::Fields(problems)) => {
             let body: Vec<_> = problems

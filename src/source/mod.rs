@@ -7,13 +7,15 @@
 //! `event` is the model of `crate::model`, unchanged; `github`, `stripe`, `standard`,
 //! `shopify` and `slack` follow each provider's documentation (`envelope.rs`); `json` and
 //! `schema:FILE` take any JSON value, with id and type where `--id-from` and `--type-from`
-//! point (`rules.rs`), the latter checked against a JSON Schema (`schema.rs`).
+//! point (`rules.rs`), the latter checked against a JSON Schema (`schema.rs`); both read
+//! the body into a tape (`tape.rs`) when they can.
 
 mod envelope;
 mod rules;
 pub mod samples;
 mod scan;
 mod schema;
+mod tape;
 
 use std::fmt;
 use std::sync::Arc;
@@ -199,6 +201,12 @@ pub enum SourceError {
     Unknown(String),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+}
+
+/// Whether a Slack body without a `Content-Type` to go by is a form rather than JSON: it
+/// does not open with `{`. `send --as slack` and `validate --source slack` decide by this.
+pub fn is_form_text(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
 }
 
 /// Whether the request says its body is a form (`application/x-www-form-urlencoded`).

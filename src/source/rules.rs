@@ -2,6 +2,7 @@
 //! `--type-from` point (`header:NAME` or a JSON Pointer such as `/data/id`). Without
 //! `--id-from` each event gets a generated id; without `--type-from` its type is `json`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -9,6 +10,7 @@ use http::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use super::schema::Schema;
+use super::tape::Tape;
 use super::{Identified, checked_id, generated_id, header_text, id_of, problem, type_of};
 use crate::model::{self, FieldError, Invalid};
 
@@ -67,21 +69,41 @@ pub(super) fn read(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Identified, Invalid> {
+    // Most bodies read into a tape (no allocation per string, no hashed map per object);
+    // the rest, and every malformed one, through serde_json.
+    if let Some(tape) = Tape::parse(body) {
+        let root = tape.root();
+        let problems = schema.map(|s| s.problems_on_tape(root)).unwrap_or_default();
+        let find = |pointer: &str| root.pointer(pointer).map(|node| Cow::Owned(node.value()));
+        return identified(rules, headers, problems, &find);
+    }
     // Parsed once, straight from the bytes; the model's JSON checks word a refusal.
     let value: Value = serde_json::from_slice(body).map_err(|e| match model::json_text(body) {
         Err(malformed) => malformed,
         Ok(_) => Invalid::Fields(vec![problem("", e.to_string())]),
     })?;
-    let mut problems = schema.map(|s| s.problems(&value)).unwrap_or_default();
+    let problems = schema.map(|s| s.problems(&value)).unwrap_or_default();
+    let find = |pointer: &str| pointed(&value, pointer).map(Cow::Borrowed);
+    identified(rules, headers, problems, &find)
+}
+
+/// The event's id and type where `rules` say, with `problems` (the schema's) and any of
+/// their own; `find` follows a JSON Pointer into the body.
+fn identified<'v>(
+    rules: &Rules,
+    headers: &HeaderMap,
+    mut problems: Vec<FieldError>,
+    find: &dyn Fn(&str) -> Option<Cow<'v, Value>>,
+) -> Result<Identified, Invalid> {
     let id = match &rules.id_from {
         None => Ok(generated_id()),
-        Some(locator) => locate(locator, headers, &value, id_of, |field, text| {
+        Some(locator) => locate(locator, headers, find, id_of, |field, text| {
             checked_id(field, text)
         }),
     };
     let event_type = match &rules.type_from {
         None => Ok(DEFAULT_TYPE.to_string()),
-        Some(locator) => locate(locator, headers, &value, type_of, |_, text| {
+        Some(locator) => locate(locator, headers, find, type_of, |_, text| {
             Ok(text.to_string())
         }),
     };
@@ -98,15 +120,15 @@ pub(super) fn read(
 }
 
 /// The value `locator` points at, judged by `of_value` (in the body) or `of_header`.
-fn locate(
+fn locate<'v>(
     locator: &Locator,
     headers: &HeaderMap,
-    value: &Value,
+    find: &dyn Fn(&str) -> Option<Cow<'v, Value>>,
     of_value: fn(&str, Option<&Value>) -> Result<String, FieldError>,
     of_header: impl Fn(&str, &str) -> Result<String, FieldError>,
 ) -> Result<String, FieldError> {
     match locator {
-        Locator::Pointer(pointer) => of_value(pointer, pointed(value, pointer)),
+        Locator::Pointer(pointer) => of_value(pointer, find(pointer).as_deref()),
         Locator::Header(name) => match header_text(headers, name) {
             Some(text) => of_header(&locator.to_string(), text),
             None => Err(problem(locator.to_string(), "missing header")),

@@ -1,13 +1,16 @@
 //! `schema:FILE`: a JSON Schema (draft 2020-12) read once at start, compiled by the
 //! `jsonschema` crate, and every violation of a body reported at once as the model's
 //! `details` are: `{"field": "<JSON Pointer>", "message": "<text>"}`. Only the schema's own
-//! document is used: a `$ref` to another file or URL is not fetched.
+//! document is used: a `$ref` to another file or URL is not fetched. A body is validated
+//! on its tape (`tape.rs`) when it has one, otherwise as the `serde_json::Value` it parses
+//! into: the schema is compiled once for each.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::problem;
+use super::tape::{TapeJson, TapeNode};
 use crate::model::FieldError;
 
 /// The most violations listed for one body; one more entry says how many were left out.
@@ -17,6 +20,7 @@ pub const MAX_VIOLATIONS: usize = 100;
 pub struct Schema {
     path: PathBuf,
     validator: jsonschema::Validator,
+    on_tape: jsonschema::Validator<TapeJson>,
 }
 
 /// Why a schema file cannot be used.
@@ -54,14 +58,19 @@ impl Schema {
 
     /// Compiles a schema document; `path` names it in messages.
     pub fn compile(path: &Path, document: &Value) -> Result<Self, SchemaError> {
-        let validator =
-            jsonschema::draft202012::new(document).map_err(|e| SchemaError::Invalid {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let invalid = |e: jsonschema::ValidationError<'_>| SchemaError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let validator = jsonschema::draft202012::new(document).map_err(invalid)?;
+        let on_tape = jsonschema::options_for::<TapeJson>()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(document)
+            .map_err(invalid)?;
         Ok(Self {
             path: path.to_path_buf(),
             validator,
+            on_tape,
         })
     }
 
@@ -76,18 +85,32 @@ impl Schema {
         if self.validator.is_valid(value) {
             return Vec::new();
         }
-        let mut problems = Vec::new();
-        let mut more = 0usize;
-        for error in self.validator.iter_errors(value) {
-            if problems.len() < MAX_VIOLATIONS {
-                problems.push(problem(error.instance_path().as_str(), error.to_string()));
-            } else {
-                more += 1;
-            }
-        }
-        if more > 0 {
-            problems.push(problem("", format!("{more} more violation(s) not listed")));
-        }
-        problems
+        listed(self.validator.iter_errors(value))
     }
+
+    /// [`Schema::problems`] of a body read into a tape: the same violations, in the same
+    /// words.
+    pub fn problems_on_tape(&self, node: TapeNode<'_>) -> Vec<FieldError> {
+        if self.on_tape.is_valid(node) {
+            return Vec::new();
+        }
+        listed(self.on_tape.iter_errors(node))
+    }
+}
+
+/// The violations as the model's problems, at most [`MAX_VIOLATIONS`] and a count of the rest.
+fn listed(errors: jsonschema::ErrorIterator<'_>) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    let mut more = 0usize;
+    for error in errors {
+        if problems.len() < MAX_VIOLATIONS {
+            problems.push(problem(error.instance_path().as_str(), error.to_string()));
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        problems.push(problem("", format!("{more} more violation(s) not listed")));
+    }
+    problems
 }

@@ -62,8 +62,8 @@ pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
     let mut headers: HeaderMap = args.headers.iter().cloned().collect();
     // Slack's slash commands and interactivity post forms: a body that is not JSON goes
     // out as one unless --header says otherwise.
-    let json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if args.provider == SendAs::Slack && !json && !headers.contains_key(CONTENT_TYPE) {
+    let form = crate::source::is_form_text(&body);
+    if args.provider == SendAs::Slack && form && !headers.contains_key(CONTENT_TYPE) {
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),

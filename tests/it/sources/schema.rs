@@ -155,6 +155,73 @@ fn validate_schema_exits_0_1_or_2_and_lists_every_violation() {
 }
 
 #[test]
+fn validate_source_slack_reads_a_file_that_is_not_json_as_a_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    // As an editor saves them: a trailing newline.
+    let command = path(
+        "command.txt",
+        "token=x&command=%2Fweather&text=94070&trigger_id=1334.7384.80889\n",
+    );
+    let payload = path(
+        "payload.txt",
+        "payload=%7B%22type%22%3A%22block_actions%22%2C%22trigger_id%22%3A%2213.73.88%22%7D",
+    );
+    let event = path(
+        "event.json",
+        r#"{"type":"event_callback","event_id":"Ev01","event":{"type":"app_mention"}}"#,
+    );
+    let (code, out, err) = run(&["validate", "--source", "slack", &command, &payload, &event]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out,
+        format!("{command}: ok\n{payload}: ok\n{event}: ok\n"),
+        "{err}"
+    );
+
+    // Neither a command nor a payload; a payload that is not an object; a blank command.
+    let neither = path("neither.txt", "text=94070&user_id=U1");
+    let not_object = path("not_object.txt", "payload=%5B1%2C2%5D");
+    let blank = path("blank.txt", "command=+&trigger_id=1.2.3");
+    let (code, out, _) = run(&[
+        "validate",
+        "--source",
+        "slack",
+        &neither,
+        &not_object,
+        &blank,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let result: Value = serde_json::from_str(&out).unwrap();
+    let errors = |i: usize| result["files"][i]["errors"].clone();
+    assert_eq!(errors(0)[0]["field"], "", "{out}");
+    assert!(
+        errors(0)[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("slash command"),
+        "{out}"
+    );
+    assert_eq!(errors(1)[0]["field"], "form:payload", "{out}");
+    assert_eq!(errors(2)[0]["field"], "form:command", "{out}");
+
+    // A file that starts as JSON is judged as JSON, with the place of the break.
+    let broken = path("broken.json", "{\"type\": ");
+    let (code, out, _) = run(&["validate", "--source", "slack", &broken]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("line 1"), "{out}");
+    // Only Slack takes forms.
+    let (code, out, _) = run(&["validate", "--source", "stripe", &command]);
+    assert_eq!(code, 1, "{out}");
+}
+
+#[test]
 fn samples_are_listed_shown_and_valid_for_their_source() {
     let (code, list, _) = run(&["samples", "list"]);
     assert_eq!(code, 0);
