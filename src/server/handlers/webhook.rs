@@ -44,12 +44,8 @@ pub async fn webhook(state: &AppState, request: Request) -> Result<Response, Api
 }
 
 /// The body, read under the size limit and the body timeout (413, 408).
-pub(super) async fn body_of(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Bytes, ApiError> {
-    let reading = read_body(headers, body, state.config.max_body_bytes);
+pub(super) async fn body_of(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
+    let reading = read_body(body, state.config.max_body_bytes);
     crate::server::limits::within(state.config.limits.body_timeout, reading).await
 }
 
@@ -62,7 +58,7 @@ async fn receive(
     // unsigned caller learns 401 (or 413 from the size limit) and nothing else.
     let (body, message, signature) = match &state.config.verify {
         Some(verification) => {
-            let body = body_of(state, headers, body).await?;
+            let body = body_of(state, body).await?;
             verification.check(headers, &body)?;
             check_json_content_type(headers)?;
             // A `webhook-id` is an idempotency key only once a signature covers it.
@@ -74,7 +70,7 @@ async fn receive(
         }
         None => {
             check_json_content_type(headers)?;
-            (body_of(state, headers, body).await?, None, None)
+            (body_of(state, body).await?, None, None)
         }
     };
     if let Some((id, digest)) = &message {
@@ -197,14 +193,13 @@ pub(crate) fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiErro
 
 /// Reads the body, refusing it as soon as it is known to pass `limit`: from
 /// `Content-Length` before reading, or while streaming when there is none.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || ApiError::PayloadTooLarge {
         limit: limit as u64,
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    // The declared `Content-Length` as hyper has read it (the body's exact size), rather
+    // than looked up and parsed again.
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
         return Err(too_large());
     }
     let mut body = body;

@@ -218,7 +218,11 @@ impl EventStore for MemoryStore {
         // date-time is only needed when the event has deliveries.
         let received_micros = unix_micros_now();
         // The model's events bring their number: `id` is `evt_<event_id>`, not read again.
-        debug_assert!(event.event_id.is_none_or(|n| model_event_id(event.id) == Some(n)));
+        debug_assert!(
+            event
+                .event_id
+                .is_none_or(|n| model_event_id(event.id) == Some(n))
+        );
         let number = event.event_id.or_else(|| model_event_id(event.id));
         let key = match number {
             Some(n) => Key::Number(n),
