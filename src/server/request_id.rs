@@ -176,7 +176,16 @@ mod tests {
         );
         assert!(acceptable(&made));
         assert_ne!(made, generate());
-        for word in [0, 9, 10, 15, 0x0123_4567, 0x89ab_cdef, 0xdead_beef, u32::MAX] {
+        for word in [
+            0,
+            9,
+            10,
+            15,
+            0x0123_4567,
+            0x89ab_cdef,
+            0xdead_beef,
+            u32::MAX,
+        ] {
             assert_eq!(hex8(word), *format!("{word:08x}").as_bytes());
         }
     }
