@@ -113,6 +113,47 @@ pub fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
     })
 }
 
+/// Whether `s` is the commonest form, `2023-10-05T12:34:56` or the same with `Z`, and a
+/// valid date and time: checked at fixed places, without the general parser (every event
+/// has a timestamp). `true` only for values [`parse_timestamp`] accepts; `false` leaves
+/// the value to it, which accepts the other forms and words the refusals.
+pub(super) fn plain_is_valid(s: &[u8]) -> bool {
+    let s = match s {
+        [head @ .., b'Z'] if head.len() == 19 => head,
+        _ if s.len() == 19 => s,
+        _ => return false,
+    };
+    let number = |from: usize, to: usize| {
+        s[from..to].iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(at, c)| s[at] != c) {
+        return false;
+    }
+    let fields = (
+        number(0, 4),
+        number(5, 7),
+        number(8, 10),
+        number(11, 13),
+        number(14, 16),
+        number(17, 19),
+    );
+    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = fields
+    else {
+        return false;
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        2 => 28 + u32::from(leap),
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return false,
+    };
+    (1..=days).contains(&day) && hour < 24 && minute < 60 && second < 60
+}
+
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
