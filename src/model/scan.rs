@@ -45,7 +45,7 @@ pub(super) fn scan_plain(text: &str) -> Option<Plain<'_>> {
     at += 1;
     let (mut event_id, mut timestamp, mut event_type, mut description) = (None, None, None, None);
     loop {
-        let (key, next) = scan_string(text, skip_whitespace(bytes, at))?;
+        let (key, next) = model_key(bytes, skip_whitespace(bytes, at))?;
         at = skip_whitespace(bytes, next);
         if bytes.get(at) != Some(&b':') {
             return None;
@@ -77,6 +77,22 @@ pub(super) fn scan_plain(text: &str) -> Option<Plain<'_>> {
         event_type: event_type?,
         description: description?,
     })
+}
+
+/// The key at `at` when it is one of the model's four, written plainly (as a string
+/// without escapes it can only be these bytes): the key and where it ends. Compared
+/// whole rather than scanned: any other key makes the scan give up anyway.
+fn model_key(bytes: &[u8], at: usize) -> Option<(&'static str, usize)> {
+    let rest = bytes.get(at..)?;
+    const KEYS: [(&[u8], &str); 4] = [
+        (b"\"event_id\"", "event_id"),
+        (b"\"timestamp\"", "timestamp"),
+        (b"\"event_type\"", "event_type"),
+        (b"\"description\"", "description"),
+    ];
+    KEYS.iter()
+        .find(|(quoted, _)| rest.starts_with(quoted))
+        .map(|&(quoted, key)| (key, at + quoted.len()))
 }
 
 /// The string value of a member into its slot; `None` when it is not a plain string or
