@@ -39,8 +39,8 @@ pub async fn webhook(state: &AppState, request: Request) -> Result<Response, Api
         Ok(_) => "accepted",
         Err(e) => e.code(),
     });
-    let (event_id, inserted) = result?;
-    Ok(accepted(event_id, inserted == Inserted::Duplicate))
+    let (id, inserted) = result?;
+    Ok(accepted(&id, inserted == Inserted::Duplicate))
 }
 
 /// The body, read under the size limit and the body timeout (413, 408).
@@ -53,7 +53,7 @@ async fn receive(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(i64, Inserted), ApiError> {
+) -> Result<(ModelId, Inserted), ApiError> {
     // With `--verify`, who sent it is settled before anything about what was sent: an
     // unsigned caller learns 401 (or 413 from the size limit) and nothing else.
     let (body, message, signature) = match &state.config.verify {
@@ -82,7 +82,7 @@ async fn receive(
                     Some(event_id) => event_id,
                     None => model::receive_event(&body)?.event_id,
                 };
-                return Ok((event_id, Inserted::Duplicate));
+                return Ok((ModelId::new(event_id), Inserted::Duplicate));
             }
             Some(_) => return Err(ApiError::MessageConflict(id.clone())),
             None => {}
@@ -116,9 +116,9 @@ async fn receive(
             if let Some(relay) = &state.relay {
                 targets.iter().for_each(|t| relay.wake(t));
             }
-            Ok((event.event_id, inserted))
+            Ok((id, inserted))
         }
-        Inserted::Duplicate => Ok((event.event_id, inserted)),
+        Inserted::Duplicate => Ok((id, inserted)),
         Inserted::Conflict => Err(ApiError::Conflict(event.event_id)),
         Inserted::QueueFull => Err(ApiError::Unavailable {
             message: "the delivery queue is full; retry later".into(),
@@ -142,10 +142,10 @@ fn log_received(event_id: i64, inserted: Inserted) {
 /// The answer to an accepted event, `{"status":"success","event_id":123}` plus
 /// `"duplicate":true` for a repeat, written directly: it goes out for every event, and
 /// building it through `json!` or `Json` cost more than storing the event.
-fn accepted(event_id: i64, duplicate: bool) -> Response {
+fn accepted(id: &ModelId, duplicate: bool) -> Response {
     const HEAD: &[u8] = br#"{"status":"success","event_id":"#;
-    let mut id = itoa::Buffer::new();
-    let id = id.format(event_id).as_bytes();
+    // The digits already written for the stored id, not formatted again.
+    let id = id.digits().as_bytes();
     let tail: &[u8] = if duplicate {
         br#","duplicate":true}"#
     } else {
