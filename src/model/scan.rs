@@ -45,7 +45,7 @@ pub(super) fn scan_plain(text: &str) -> Option<Plain<'_>> {
     at += 1;
     let (mut event_id, mut timestamp, mut event_type, mut description) = (None, None, None, None);
     loop {
-        let (key, next) = scan_string(text, skip_whitespace(bytes, at))?;
+        let (key, next) = model_key(bytes, skip_whitespace(bytes, at))?;
         at = skip_whitespace(bytes, next);
         if bytes.get(at) != Some(&b':') {
             return None;
@@ -79,6 +79,22 @@ pub(super) fn scan_plain(text: &str) -> Option<Plain<'_>> {
     })
 }
 
+/// The key at `at` when it is one of the model's four, written plainly (as a string
+/// without escapes it can only be these bytes): the key and where it ends. Compared
+/// whole rather than scanned: any other key makes the scan give up anyway.
+fn model_key(bytes: &[u8], at: usize) -> Option<(&'static str, usize)> {
+    let rest = bytes.get(at..)?;
+    const KEYS: [(&[u8], &str); 4] = [
+        (b"\"event_id\"", "event_id"),
+        (b"\"timestamp\"", "timestamp"),
+        (b"\"event_type\"", "event_type"),
+        (b"\"description\"", "description"),
+    ];
+    KEYS.iter()
+        .find(|(quoted, _)| rest.starts_with(quoted))
+        .map(|&(quoted, key)| (key, at + quoted.len()))
+}
+
 /// The string value of a member into its slot; `None` when it is not a plain string or
 /// the member came before.
 fn text_member<'a>(text: &'a str, at: usize, slot: &mut Option<&'a str>) -> Option<usize> {
@@ -100,12 +116,37 @@ fn scan_string(text: &str, at: usize) -> Option<(&str, usize)> {
         return None;
     }
     let start = at + 1;
-    let end = start
-        + bytes[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    let end = start + string_end(&bytes[start..])?;
     // Both ends are ASCII quotes, so the slice falls on character boundaries.
     (bytes[end] == b'"').then(|| (&text[start..end], end + 1))
+}
+
+/// Where the first `"`, `\` or control character (below 0x20) is in `bytes`: what ends
+/// a plain string. Eight bytes at a time (every event's keys and texts go through here):
+/// in each 64-bit word, a byte is flagged by the usual subtract-and-mask tests for zero
+/// (after XOR with the quote or the backslash) and for less than 0x20. A test can flag a
+/// byte wrongly only above (after) one it flags rightly, where a borrow carries into it,
+/// so the first flagged byte of a word is always a right one.
+pub(super) fn string_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let flagged = (zero_byte(w ^ (ONES * u64::from(b'"')))
+            | zero_byte(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGH;
+        if flagged != 0 {
+            return Some(at + flagged.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = bytes[at..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    Some(at + tail)
 }
 
 /// An integer at `at` as JSON writes one (no leading zeros, no fraction or exponent) in
@@ -113,21 +154,23 @@ fn scan_string(text: &str, at: usize) -> Option<(&str, usize)> {
 fn scan_integer(bytes: &[u8], at: usize) -> Option<(i64, usize)> {
     let negative = bytes.get(at) == Some(&b'-');
     let start = at + usize::from(negative);
-    let digits = bytes[start..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    // Read and accumulated in one pass, negatively, so that i64::MIN fits; any overflow
+    // leaves it to serde.
+    let mut end = start;
+    let mut magnitude = 0i64;
+    while let Some(&d) = bytes.get(end).filter(|d| d.is_ascii_digit()) {
+        magnitude = magnitude
+            .checked_mul(10)?
+            .checked_sub(i64::from(d - b'0'))?;
+        end += 1;
+    }
+    let digits = end - start;
     if digits == 0 || (bytes[start] == b'0' && (digits > 1 || negative)) {
         return None;
     }
-    let end = start + digits;
     if matches!(bytes.get(end), Some(b'.' | b'e' | b'E')) {
         return None;
     }
-    // Accumulated negatively, so that i64::MIN fits; any overflow leaves it to serde.
-    let magnitude = bytes[start..end].iter().try_fold(0i64, |n, &d| {
-        n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))
-    })?;
     let value = if negative {
         magnitude
     } else {

@@ -62,10 +62,11 @@ const TRUNCATED: u8 = 1;
 /// The headers of a request as received: names (lower case, as HTTP/2 and hyper give them)
 /// and values in the order they came, repeated names grouped at their first place;
 /// bounded to [`MAX_HEADER_BYTES`]; the values of `Authorization`, `Cookie` and
-/// `Proxy-Authorization` replaced by [`REDACTED`] unless kept on purpose. One boxed byte
-/// string (empty: no headers at all).
+/// `Proxy-Authorization` replaced by [`REDACTED`] unless kept on purpose. One byte string
+/// (empty: no headers at all), as written: not shrunk to fit, since it lives only until a
+/// store has copied or written it out, and shrinking is a reallocation and a copy.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Headers(Box<[u8]>);
+pub struct Headers(Vec<u8>);
 
 impl Headers {
     /// Captures `map`: in order, redacting secret values unless `keep_secrets`, and keeping
@@ -73,8 +74,7 @@ impl Headers {
     pub fn capture(map: &HeaderMap, keep_secrets: bool) -> Self {
         // A bound of the encoding's size first, from the lengths alone (no name looked up,
         // no value redacted): under the limit, as nearly every request is, the headers are
-        // all kept and written in one pass. The bound's spare bytes are not kept: the
-        // memory store copies the encoding into its ring, the others write it out.
+        // all kept and written in one pass.
         let mut bound = 1;
         for (name, value) in map {
             bound += name.as_str().len() + value.len().max(REDACTED.len()) + 2 * MAX_VARINT;
@@ -85,7 +85,7 @@ impl Headers {
             for (name, value) in map {
                 write_entry(&mut out, name, value.as_bytes(), keep_secrets);
             }
-            return Self(out.into_boxed_slice());
+            return Self(out);
         }
         // Near the limit: sized exactly, to know where to stop.
         let mut size = 1;
@@ -106,7 +106,7 @@ impl Headers {
         for (name, value) in map.iter().take(kept) {
             write_entry(&mut out, name, value.as_bytes(), keep_secrets);
         }
-        Self(out.into_boxed_slice())
+        Self(out)
     }
 
     /// Headers from pairs, in order (for tests and tools; no redaction, no bound).
@@ -117,7 +117,7 @@ impl Headers {
             write_varint(&mut out, value.len());
             out.extend_from_slice(value);
         }
-        Self(out.into_boxed_slice())
+        Self(out)
     }
 
     /// The encoded form, as a store keeps it.
@@ -126,7 +126,7 @@ impl Headers {
     }
 
     /// Headers from their encoded form as a store kept it; `None` when it is not one.
-    pub fn from_bytes(bytes: impl Into<Box<[u8]>>) -> Option<Self> {
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Option<Self> {
         let headers = Self(bytes.into());
         let whole = headers.raw_iter().all(|entry| entry.is_some());
         whole.then_some(headers)

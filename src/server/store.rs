@@ -73,6 +73,11 @@ impl ModelId {
         }
     }
 
+    /// The `<event_id>` of `evt_<event_id>`.
+    pub fn digits(&self) -> &str {
+        &self.as_str()[4..]
+    }
+
     pub fn as_str(&self) -> &str {
         // Not checked again: the check cost 100 instructions per POST /webhook.
         // SAFETY: `new` wrote `evt_` and the ASCII digits (and sign) of an integer.
@@ -467,6 +472,7 @@ mod tests {
     fn model_ids_are_written_and_read_back_in_one_spelling() {
         for n in [0, 7, -12, i64::MAX, i64::MIN] {
             assert_eq!(ModelId::new(n).as_str(), model_id(n));
+            assert_eq!(ModelId::new(n).digits(), n.to_string());
             assert_eq!(model_event_id(&model_id(n)), Some(n));
         }
         for other in [

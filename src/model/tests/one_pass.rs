@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::fields::check_object;
-use crate::model::scan::scan_plain;
+use crate::model::scan::{scan_plain, string_end};
 
 fn full_path(body: &[u8]) -> Result<Event, Invalid> {
     check_object(top_level(body)?, "").map_err(Invalid::Fields)
@@ -94,4 +94,48 @@ fn agrees_with_the_full_path() {
         (event.event_type.as_str(), event.description.as_str()),
         ("x\n", "a\"b\\")
     );
+}
+
+/// The word-at-a-time search for the end of a plain string finds what a byte-by-byte one
+/// finds: every stopping byte (and the bytes either side of the tests' limits) at every
+/// position of strings of every length around the eight-byte words, after ASCII and
+/// multi-byte UTF-8 text.
+#[test]
+fn the_end_of_a_string_is_found_where_a_byte_by_byte_search_finds_it() {
+    let naive = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    };
+    let fillers: [&[u8]; 3] = [
+        b"abcdefghijklmnopqrstuvwxyz0123456789",
+        "é€😀ü".as_bytes(),
+        &[0x21, 0x7f, 0x80, 0xff, 0x5b, 0x5d, 0x23, 0x20],
+    ];
+    for filler in fillers {
+        let text: Vec<u8> = filler.iter().copied().cycle().take(40).collect();
+        assert_eq!(string_end(&text), naive(&text));
+        for len in 0..=text.len() {
+            for at in 0..len {
+                for stop in [
+                    b'"',
+                    b'\\',
+                    0x00,
+                    0x1f,
+                    b'\n',
+                    0x20,
+                    0x21,
+                    0x5c ^ 0x80,
+                    0xa2,
+                ] {
+                    let mut bytes = text[..len].to_vec();
+                    bytes[at] = stop;
+                    if at + 1 < len {
+                        bytes[at + 1] = b'"';
+                    }
+                    assert_eq!(string_end(&bytes), naive(&bytes), "{bytes:?}");
+                }
+            }
+        }
+    }
 }

@@ -146,3 +146,72 @@ fn a_timestamp_that_is_not_a_string_says_which_form_is_expected() {
         );
     }
 }
+
+/// The fixed-place check of `2023-10-05T12:34:56[Z]` says yes exactly when the parser
+/// accepts such a value: every day of leap and other years (and the days just past each
+/// month's end), each field at and beyond its limits, wrong separators and non-digits.
+#[test]
+fn the_plain_form_is_accepted_exactly_as_the_parser_accepts_it() {
+    use crate::model::timestamp::plain_is_valid;
+    let mut values = Vec::new();
+    for year in ["0000", "1900", "2000", "2023", "2024", "2100", "9999"] {
+        for month in 0..=13 {
+            for day in [0, 1, 28, 29, 30, 31, 32] {
+                values.push(format!("{year}-{month:02}-{day:02}T12:34:56"));
+            }
+        }
+    }
+    for (hour, minute, second) in [
+        (0, 0, 0),
+        (23, 59, 59),
+        (24, 0, 0),
+        (0, 60, 0),
+        (0, 0, 60),
+        (99, 99, 99),
+    ] {
+        values.push(format!("2023-10-05T{hour:02}:{minute:02}:{second:02}"));
+    }
+    let good = "2023-10-05T12:34:56";
+    for at in 0..good.len() {
+        for c in ['0', '9', '-', ':', 'T', 't', ' ', 'x', '/', '\u{e9}'] {
+            let mut v = good.to_string();
+            v.replace_range(at..at + 1, &c.to_string());
+            values.push(v);
+        }
+    }
+    let with_ends: Vec<String> = values
+        .iter()
+        .flat_map(|v| {
+            [
+                v.clone(),
+                format!("{v}Z"),
+                format!("{v}z"),
+                format!("{v}+02:00"),
+                format!("{v}ZZ"),
+                v.chars().skip(1).collect(),
+            ]
+        })
+        .collect();
+    let mut taken = 0;
+    for value in &with_ends {
+        let fast = plain_is_valid(value.as_bytes());
+        if fast {
+            taken += 1;
+            assert!(
+                parse_timestamp(value).is_ok(),
+                "{value:?} taken but the parser refuses it"
+            );
+        } else if value.len() == 19 || (value.len() == 20 && value.ends_with('Z')) {
+            assert!(
+                parse_timestamp(value).is_err()
+                    || !value.is_ascii()
+                    || value.as_bytes()[10] != b'T',
+                "{value:?} refused but the parser accepts it"
+            );
+        }
+    }
+    assert!(
+        taken > 500,
+        "only {taken} values took the fixed-place check"
+    );
+}

@@ -11,7 +11,9 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -31,6 +33,7 @@ use super::limits::Limits;
 use super::routes::App;
 use super::tls::{self, Tls};
 use super::wake::WakesInline;
+use crate::sync::LockExt;
 
 mod watch;
 
@@ -224,6 +227,11 @@ async fn serve_connection<S, T>(
 
 /// Runs `connection` until it ends or the watchdog closes it; when the server stops,
 /// `shutdown` lets it finish the requests in progress and close.
+///
+/// The connection is polled on every wake-up; the watchdog's timer and the server's stop
+/// only when a wake-up came from one of them ([`SideWake`]). Polling both on every request
+/// (as a `select!` does) re-registered a timer waker and took the stop signal's lock each
+/// time, for events that come once in a connection's life.
 async fn watched<C, E>(
     mut connection: Pin<&mut C>,
     shutdown: impl Fn(Pin<&mut C>),
@@ -235,25 +243,70 @@ async fn watched<C, E>(
     E: std::fmt::Display,
 {
     let expired = watch.expired(limits.header_timeout, limits.idle_timeout);
-    tokio::pin!(expired);
+    let stopped = stop.cancelled();
+    tokio::pin!(expired, stopped);
+    let side = Arc::new(SideWake::default());
+    let side_waker = Waker::from(Arc::clone(&side));
+    // The task's waker as last handed to `side`: replaced only when the task's changes.
+    let mut task: Option<Waker> = None;
     let mut stopping = false;
-    loop {
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-                return;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
             }
-            why = &mut expired => {
+            return Poll::Ready(());
+        }
+        if !task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *side.task.locked() = Some(cx.waker().clone());
+            task = Some(cx.waker().clone());
+        }
+        if side.woken.swap(false, Ordering::AcqRel) {
+            let mut side_cx = Context::from_waker(&side_waker);
+            if let Poll::Ready(why) = expired.as_mut().poll(&mut side_cx) {
                 tracing::debug!(why, "closing a connection that made no progress");
-                return;
+                return Poll::Ready(());
             }
-            () = stop.cancelled(), if !stopping => {
+            if !stopping && stopped.as_mut().poll(&mut side_cx).is_ready() {
                 stopping = true;
                 watch.stopping();
                 shutdown(connection.as_mut());
+                // The connection is told to close: polled again to act on it.
+                cx.waker().wake_by_ref();
             }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The waker of the watchdog's side of a connection: notes that the side asked to be
+/// polled, and wakes the connection's task.
+struct SideWake {
+    /// Set until the side has been polled; set at first, so that it is polled once and
+    /// registers this waker.
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Default for SideWake {
+    fn default() -> Self {
+        Self {
+            woken: AtomicBool::new(true),
+            task: Mutex::new(None),
+        }
+    }
+}
+
+impl std::task::Wake for SideWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(task) = self.task.locked().as_ref() {
+            task.wake_by_ref();
         }
     }
 }

@@ -111,7 +111,7 @@ async fn receive(
     body: Body,
 ) -> Result<Answer, ApiError> {
     // As with `--verify`: who sent it is settled before anything about what was sent.
-    let body = body_of(state, headers, body).await?;
+    let body = body_of(state, body).await?;
     mount.check(headers, &body)?;
     if !(mount.source.takes_forms() && crate::source::is_form(headers)) {
         check_json_content_type(headers)?;

@@ -40,17 +40,13 @@ pub async fn webhook(state: &AppState, request: Request) -> Result<Response, Api
         Ok(_) => "accepted",
         Err(e) => e.code(),
     });
-    let (event_id, inserted) = result?;
-    Ok(accepted(event_id, inserted == Inserted::Duplicate))
+    let (id, inserted) = result?;
+    Ok(accepted(&id, inserted == Inserted::Duplicate))
 }
 
 /// The body, read under the size limit and the body timeout (413, 408).
-pub(super) async fn body_of(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Bytes, ApiError> {
-    let reading = read_body(headers, body, state.config.max_body_bytes);
+pub(super) async fn body_of(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
+    let reading = read_body(body, state.config.max_body_bytes);
     crate::server::limits::within(state.config.limits.body_timeout, reading).await
 }
 
@@ -58,12 +54,12 @@ async fn receive(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(i64, Inserted), ApiError> {
+) -> Result<(ModelId, Inserted), ApiError> {
     // With `--verify`, who sent it is settled before anything about what was sent: an
     // unsigned caller learns 401 (or 413 from the size limit) and nothing else.
     let (body, message, signature) = match &state.config.verify {
         Some(verification) => {
-            let body = body_of(state, headers, body).await?;
+            let body = body_of(state, body).await?;
             verification.check(headers, &body)?;
             check_json_content_type(headers)?;
             // A `webhook-id` is an idempotency key only once a signature covers it.
@@ -75,7 +71,7 @@ async fn receive(
         }
         None => {
             check_json_content_type(headers)?;
-            (body_of(state, headers, body).await?, None, None)
+            (body_of(state, body).await?, None, None)
         }
     };
     if let Some((id, digest)) = &message {
@@ -87,7 +83,7 @@ async fn receive(
                     Some(event_id) => event_id,
                     None => model::receive_event(&body)?.event_id,
                 };
-                return Ok((event_id, Inserted::Duplicate));
+                return Ok((ModelId::new(event_id), Inserted::Duplicate));
             }
             Some(_) => return Err(ApiError::MessageConflict(id.clone())),
             None => {}
@@ -142,9 +138,9 @@ async fn receive(
             if let Some(relay) = &state.relay {
                 targets.iter().for_each(|t| relay.wake(t));
             }
-            Ok((event.event_id, inserted))
+            Ok((id, inserted))
         }
-        Inserted::Duplicate => Ok((event.event_id, inserted)),
+        Inserted::Duplicate => Ok((id, inserted)),
         Inserted::Conflict => Err(ApiError::Conflict(event.event_id)),
         Inserted::QueueFull => Err(ApiError::Unavailable {
             message: "the delivery queue is full; retry later".into(),
@@ -168,10 +164,10 @@ fn log_received(event_id: i64, inserted: Inserted) {
 /// The answer to an accepted event, `{"status":"success","event_id":123}` plus
 /// `"duplicate":true` for a repeat, written directly: it goes out for every event, and
 /// building it through `json!` or `Json` cost more than storing the event.
-fn accepted(event_id: i64, duplicate: bool) -> Response {
+fn accepted(id: &ModelId, duplicate: bool) -> Response {
     const HEAD: &[u8] = br#"{"status":"success","event_id":"#;
-    let mut id = itoa::Buffer::new();
-    let id = id.format(event_id).as_bytes();
+    // The digits already written for the stored id, not formatted again.
+    let id = id.digits().as_bytes();
     let tail: &[u8] = if duplicate {
         br#","duplicate":true}"#
     } else {
@@ -219,14 +215,13 @@ pub(crate) fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiErro
 
 /// Reads the body, refusing it as soon as it is known to pass `limit`: from
 /// `Content-Length` before reading, or while streaming when there is none.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || ApiError::PayloadTooLarge {
         limit: limit as u64,
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    // The declared `Content-Length` as hyper has read it (the body's exact size), rather
+    // than looked up and parsed again.
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
         return Err(too_large());
     }
     let mut body = body;

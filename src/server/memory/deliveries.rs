@@ -121,6 +121,10 @@ impl Deliveries {
     /// so memory stays bounded by `--max-events` and `--max-pending`. Deliveries still owed
     /// stay (they hold the body) until they finish.
     pub fn forget_event(&mut self, event_seq: u64) {
+        // Without a relay there is nothing to look up (and nothing to hash) per eviction.
+        if self.by_event.is_empty() {
+            return;
+        }
         let Some(ids) = self.by_event.remove(&event_seq) else {
             return;
         };

@@ -217,7 +217,13 @@ impl EventStore for MemoryStore {
         // The system clock read directly: `Utc::now()` costs several times more, and the
         // date-time is only needed when the event has deliveries.
         let received_micros = unix_micros_now();
-        let number = model_event_id(event.id);
+        // The model's events bring their number: `id` is `evt_<event_id>`, not read again.
+        debug_assert!(
+            event
+                .event_id
+                .is_none_or(|n| model_event_id(event.id) == Some(n))
+        );
+        let number = event.event_id.or_else(|| model_event_id(event.id));
         let key = match number {
             Some(n) => Key::Number(n),
             None => Key::Text(event.id),

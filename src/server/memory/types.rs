@@ -89,14 +89,15 @@ impl Interner {
     }
 }
 
-/// The event types of the kept events.
+/// The event types of the kept events, and the last one interned: a sender's events
+/// mostly come in runs of one type.
 #[derive(Default)]
-pub(super) struct TypeNames(Interner);
+pub(super) struct TypeNames(Interner, TypeId);
 
 impl TypeNames {
     /// The type's index, counting one more event of that type.
     pub(super) fn intern(&mut self, name: &str) -> TypeId {
-        self.0.intern(name.as_bytes())
+        self.0.intern_hinted(name.as_bytes(), &mut self.1)
     }
 
     /// One event of type `id` is gone; the type is forgotten with its last event.
