@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use crate::model;
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::server::store::{Headers, Inserted, ModelId, NewEvent};
+use crate::server::store::{Headers, Inserted, ModelId, NewEvent, Signature};
 use crate::server::stream::Fresh;
 use crate::server::verify;
 
@@ -96,16 +96,12 @@ async fn receive(
         .map(|r| r.targets_for(&event.event_type))
         .unwrap_or_default();
     let id = ModelId::new(event.event_id);
-    let headers = Headers::capture(headers, state.config.keep_secret_headers);
-    // With a stream open, the event goes to it as well as to the store, which it is then
-    // not read back from: the headers are the one part the store takes for its own.
-    let streamed = state.stream.takes_events().then(|| headers.clone());
     let new = NewEvent {
         id: id.as_str(),
         event_id: Some(event.event_id),
         event_type: &event.event_type,
         body: &body,
-        headers,
+        headers: Headers::capture(headers, state.config.keep_secret_headers),
         signature,
         targets: &targets,
     };
@@ -120,20 +116,21 @@ async fn receive(
             seq,
             received_micros,
         } => {
-            match streamed {
-                Some(headers) => state.stream.stored_event(Fresh {
-                    seq,
-                    id: None,
-                    event_id: Some(event.event_id),
-                    event_type: (*event.event_type).into(),
-                    received_micros,
-                    body: body.clone(),
-                    headers,
-                    signature,
-                    plain: Fresh::plain_at(&body, event.plain),
-                    delivered: !targets.is_empty(),
-                }),
-                None => state.stream.stored(seq),
+            if state.stream.takes_events() {
+                hand_over(
+                    state,
+                    Stored {
+                        seq,
+                        received_micros,
+                        event: &event,
+                        body: &body,
+                        headers,
+                        signature,
+                        delivered: !targets.is_empty(),
+                    },
+                );
+            } else {
+                state.stream.stored(seq);
             }
             if let Some(relay) = &state.relay {
                 targets.iter().for_each(|t| relay.wake(t));
@@ -147,6 +144,46 @@ async fn receive(
             retry_after_secs: 5,
         }),
     }
+}
+
+/// An event just stored, as the streams are handed it.
+struct Stored<'a> {
+    seq: u64,
+    received_micros: i64,
+    event: &'a model::Received<'a>,
+    body: &'a Bytes,
+    headers: &'a HeaderMap,
+    signature: Option<Signature>,
+    delivered: bool,
+}
+
+/// With a stream open, the event goes to it as well as to the store, which it is then not
+/// read back from. The headers, which the store took, are captured again from the request:
+/// only streams pay for that. Kept out of the handler so that the request without a
+/// stream, nearly every one, carries none of it.
+#[inline(never)]
+fn hand_over(state: &AppState, stored: Stored<'_>) {
+    let Stored {
+        seq,
+        received_micros,
+        event,
+        body,
+        headers,
+        signature,
+        delivered,
+    } = stored;
+    state.stream.stored_event(Fresh {
+        seq,
+        id: None,
+        event_id: Some(event.event_id),
+        event_type: (*event.event_type).into(),
+        received_micros,
+        body: body.clone(),
+        headers: Headers::capture(headers, state.config.keep_secret_headers),
+        signature,
+        plain: Fresh::plain_at(body, event.plain),
+        delivered,
+    });
 }
 
 /// The debug line of a received event, in words and numbers:
