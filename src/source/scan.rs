@@ -133,41 +133,7 @@ impl<'a> Scan<'a> {
 
     /// A JSON number: whether it is an integer (no fraction, no exponent).
     fn number(&mut self) -> Option<bool> {
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        match self.next()? {
-            b'0' => {}
-            b'1'..=b'9' => self.digits(),
-            _ => return None,
-        }
-        let mut integer = true;
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            self.digit()?;
-            self.digits();
-            integer = false;
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.at += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.at += 1;
-            }
-            self.digit()?;
-            self.digits();
-            integer = false;
-        }
-        Some(integer)
-    }
-
-    fn digit(&mut self) -> Option<()> {
-        self.next()?.is_ascii_digit().then_some(())
-    }
-
-    fn digits(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.at += 1;
-        }
+        number_at(self.text.as_bytes(), &mut self.at)
     }
 
     /// Any JSON value, checked and skipped; `depth` is the nesting it sits in.
@@ -214,4 +180,48 @@ impl<'a> Scan<'a> {
         self.at += word.len();
         Some(())
     }
+}
+
+/// Reads the JSON number that starts at `bytes[*at]` and moves `at` past it: `Some(true)`
+/// for an integer literal (no fraction, no exponent), `Some(false)` for any other number,
+/// `None` when the grammar is broken. Shared by this scan and the tape (`tape.rs`).
+pub(super) fn number_at(bytes: &[u8], at: &mut usize) -> Option<bool> {
+    let digits = |at: &mut usize| {
+        while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+            *at += 1;
+        }
+    };
+    let digit = |at: &mut usize| {
+        let ok = bytes.get(*at).is_some_and(u8::is_ascii_digit);
+        *at += 1;
+        ok.then_some(())
+    };
+    if bytes.get(*at) == Some(&b'-') {
+        *at += 1;
+    }
+    match bytes.get(*at) {
+        Some(b'0') => *at += 1,
+        Some(b'1'..=b'9') => {
+            *at += 1;
+            digits(at);
+        }
+        _ => return None,
+    }
+    let mut integer = true;
+    if bytes.get(*at) == Some(&b'.') {
+        *at += 1;
+        digit(at)?;
+        digits(at);
+        integer = false;
+    }
+    if matches!(bytes.get(*at), Some(b'e' | b'E')) {
+        *at += 1;
+        if matches!(bytes.get(*at), Some(b'+' | b'-')) {
+            *at += 1;
+        }
+        digit(at)?;
+        digits(at);
+        integer = false;
+    }
+    Some(integer)
 }

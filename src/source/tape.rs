@@ -343,30 +343,7 @@ impl<'b> Parser<'b> {
     /// when negative) as that, anything else through `serde_json` itself.
     fn number(&mut self) -> Option<()> {
         let start = self.at;
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        match self.next()? {
-            b'0' => {}
-            b'1'..=b'9' => self.digits(),
-            _ => return None,
-        }
-        let mut integer = true;
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            self.digit()?;
-            self.digits();
-            integer = false;
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.at += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.at += 1;
-            }
-            self.digit()?;
-            self.digits();
-            integer = false;
-        }
+        let integer = super::scan::number_at(self.tape.text.as_bytes(), &mut self.at)?;
         let whole: &'b str = self.tape.text;
         let text = &whole[start..self.at];
         let number = match (integer, text.strip_prefix('-')) {
@@ -385,16 +362,6 @@ impl<'b> Parser<'b> {
         };
         self.push(Entry::Number(number));
         Some(())
-    }
-
-    fn digit(&mut self) -> Option<()> {
-        self.next()?.is_ascii_digit().then_some(())
-    }
-
-    fn digits(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.at += 1;
-        }
     }
 }
 
