@@ -323,7 +323,8 @@ fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     Some(head)
 }
 
-fn varint_size(mut n: usize) -> usize {
+/// The bytes [`write_varint`] takes for `n`.
+pub(crate) fn varint_size(mut n: usize) -> usize {
     let mut size = 1;
     while n >= 0x80 {
         n >>= 7;
@@ -332,7 +333,9 @@ fn varint_size(mut n: usize) -> usize {
     size
 }
 
-fn write_varint(out: &mut Vec<u8>, mut n: usize) {
+/// Appends `n` as LEB128: seven bits a byte, low bits first, the high bit set on every
+/// byte but the last. The encoded headers and the memory store's log both use it.
+pub(crate) fn write_varint(out: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
         out.push((n as u8 & 0x7f) | 0x80);
         n >>= 7;
@@ -340,7 +343,9 @@ fn write_varint(out: &mut Vec<u8>, mut n: usize) {
     out.push(n as u8);
 }
 
-fn read_varint(rest: &mut &[u8]) -> Option<usize> {
+/// Reads what [`write_varint`] wrote from the front of `rest`, moving past it; `None` when
+/// `rest` ends first or the number does not fit.
+pub(crate) fn read_varint(rest: &mut &[u8]) -> Option<usize> {
     let mut n: usize = 0;
     for shift in (0..64).step_by(7) {
         let (&byte, tail) = rest.split_first()?;

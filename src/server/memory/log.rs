@@ -7,6 +7,7 @@
 //! store's lock (`benches/README.md`, "The tail at every store size"). A freed chunk is
 //! kept for the next one, so a full store that evicts allocates nothing.
 
+pub(super) use crate::server::headers::{read_varint, varint_size, write_varint};
 use std::collections::VecDeque;
 
 /// Bytes per chunk. An event larger than that gets a chunk of its own size.
@@ -96,36 +97,6 @@ impl Log {
             }
         }
     }
-}
-
-pub(super) fn varint_size(mut n: usize) -> usize {
-    let mut size = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        size += 1;
-    }
-    size
-}
-
-pub(super) fn write_varint(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-pub(super) fn read_varint(rest: &mut &[u8]) -> Option<usize> {
-    let mut n: usize = 0;
-    for shift in (0..64).step_by(7) {
-        let (&byte, tail) = rest.split_first()?;
-        *rest = tail;
-        n |= usize::from(byte & 0x7f).checked_shl(shift)?;
-        if byte & 0x80 == 0 {
-            return Some(n);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
