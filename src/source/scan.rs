@@ -67,27 +67,29 @@ pub fn envelope(body: &[u8]) -> Option<Found> {
     (scan.at == text.len()).then_some(found)
 }
 
-struct Scan<'a> {
-    text: &'a str,
-    at: usize,
+/// A place in a JSON text, with the steps every reader of JSON here takes: this module's
+/// one pass, and the tape (`tape.rs`), which keeps one as its cursor.
+pub(super) struct Scan<'a> {
+    pub(super) text: &'a str,
+    pub(super) at: usize,
 }
 
 impl<'a> Scan<'a> {
-    fn peek(&self) -> Option<u8> {
+    pub(super) fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.at).copied()
     }
 
-    fn next(&mut self) -> Option<u8> {
+    pub(super) fn next(&mut self) -> Option<u8> {
         let b = self.peek()?;
         self.at += 1;
         Some(b)
     }
 
-    fn byte(&mut self, expected: u8) -> Option<()> {
+    pub(super) fn byte(&mut self, expected: u8) -> Option<()> {
         (self.next()? == expected).then_some(())
     }
 
-    fn whitespace(&mut self) {
+    pub(super) fn whitespace(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
         }

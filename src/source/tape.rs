@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 
+use super::scan::Scan;
 use jsonschema::JsonType;
 use jsonschema::json::{Array, Json, Node, NodeIdentity, Object};
 use serde_json::{Number, Value};
@@ -64,12 +65,12 @@ impl<'b> Tape<'b> {
                 unescaped: String::new(),
                 entries: Vec::with_capacity(body.len() / 8 + 2),
             },
-            at: 0,
+            cur: Scan { text, at: 0 },
         };
-        parser.whitespace();
+        parser.cur.whitespace();
         parser.value(0)?;
-        parser.whitespace();
-        (parser.at == text.len()).then_some(parser.tape)
+        parser.cur.whitespace();
+        (parser.cur.at == text.len()).then_some(parser.tape)
     }
 
     /// The top-level value.
@@ -97,30 +98,10 @@ impl<'b> Tape<'b> {
 
 struct Parser<'b> {
     tape: Tape<'b>,
-    at: usize,
+    cur: Scan<'b>,
 }
 
 impl<'b> Parser<'b> {
-    fn peek(&self) -> Option<u8> {
-        self.tape.text.as_bytes().get(self.at).copied()
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let b = self.peek()?;
-        self.at += 1;
-        Some(b)
-    }
-
-    fn byte(&mut self, expected: u8) -> Option<()> {
-        (self.next()? == expected).then_some(())
-    }
-
-    fn whitespace(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
-    }
-
     fn push(&mut self, entry: Entry) -> usize {
         self.tape.entries.push(entry);
         self.tape.entries.len() - 1
@@ -128,7 +109,7 @@ impl<'b> Parser<'b> {
 
     /// One value at nesting `depth`, whitespace before it already skipped.
     fn value(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
+        match self.cur.peek()? {
             b'{' => self.object(depth),
             b'[' => self.array(depth),
             b'"' => self.string().map(drop),
@@ -141,9 +122,9 @@ impl<'b> Parser<'b> {
 
     fn literal(&mut self, word: &str, entry: Entry) -> Option<()> {
         let text: &'b str = self.tape.text;
-        let rest = &text.as_bytes()[self.at..];
+        let rest = &text.as_bytes()[self.cur.at..];
         rest.starts_with(word.as_bytes()).then_some(())?;
-        self.at += word.len();
+        self.cur.at += word.len();
         self.push(entry);
         Some(())
     }
@@ -152,20 +133,20 @@ impl<'b> Parser<'b> {
         if depth >= MAX_DEPTH {
             return None;
         }
-        self.at += 1;
+        self.cur.at += 1;
         let at = self.push(Entry::Object { len: 0, end: 0 });
         // One bit per name by a cheap hash: a name whose bit is already set is compared
         // with the names before it, and a name written twice goes to serde_json, which
         // keeps the last value where the first was.
         let mut seen = 0u64;
         let mut len = 0u32;
-        self.whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
+        self.cur.whitespace();
+        if self.cur.peek() == Some(b'}') {
+            self.cur.at += 1;
         } else {
             loop {
-                self.whitespace();
-                if self.peek() != Some(b'"') {
+                self.cur.whitespace();
+                if self.cur.peek() != Some(b'"') {
                     return None;
                 }
                 let name = self.string()?;
@@ -174,13 +155,13 @@ impl<'b> Parser<'b> {
                     return None;
                 }
                 seen |= bit;
-                self.whitespace();
-                self.byte(b':')?;
-                self.whitespace();
+                self.cur.whitespace();
+                self.cur.byte(b':')?;
+                self.cur.whitespace();
                 self.value(depth + 1)?;
                 len += 1;
-                self.whitespace();
-                match self.next()? {
+                self.cur.whitespace();
+                match self.cur.next()? {
                     b',' => continue,
                     b'}' => break,
                     _ => return None,
@@ -221,19 +202,19 @@ impl<'b> Parser<'b> {
         if depth >= MAX_DEPTH {
             return None;
         }
-        self.at += 1;
+        self.cur.at += 1;
         let at = self.push(Entry::Array { len: 0, end: 0 });
         let mut len = 0u32;
-        self.whitespace();
-        if self.peek() == Some(b']') {
-            self.at += 1;
+        self.cur.whitespace();
+        if self.cur.peek() == Some(b']') {
+            self.cur.at += 1;
         } else {
             loop {
-                self.whitespace();
+                self.cur.whitespace();
                 self.value(depth + 1)?;
                 len += 1;
-                self.whitespace();
-                match self.next()? {
+                self.cur.whitespace();
+                match self.cur.next()? {
                     b',' => continue,
                     b']' => break,
                     _ => return None,
@@ -247,16 +228,16 @@ impl<'b> Parser<'b> {
 
     /// A string (at its opening quote): its entry's index.
     fn string(&mut self) -> Option<usize> {
-        self.byte(b'"')?;
+        self.cur.byte(b'"')?;
         let text: &'b str = self.tape.text;
         let bytes = text.as_bytes();
-        let start = self.at;
+        let start = self.cur.at;
         let plain = bytes[start..]
             .iter()
             .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
         let stop = start + plain;
         if bytes[stop] == b'"' {
-            self.at = stop + 1;
+            self.cur.at = stop + 1;
             // Positions fit in u32: the body's length was checked.
             return Some(self.push(Entry::Str {
                 start: start as u32,
@@ -270,12 +251,12 @@ impl<'b> Parser<'b> {
         // With escapes: the text unescaped into `unescaped`.
         let from = self.tape.unescaped.len();
         self.tape.unescaped.push_str(&text[start..stop]);
-        self.at = stop;
+        self.cur.at = stop;
         loop {
-            match self.next()? {
+            match self.cur.next()? {
                 b'"' => break,
                 b'\\' => {
-                    let c = match self.next()? {
+                    let c = match self.cur.next()? {
                         b'"' => '"',
                         b'\\' => '\\',
                         b'/' => '/',
@@ -293,12 +274,12 @@ impl<'b> Parser<'b> {
                 _ => {
                     // A run of plain text, copied whole (it starts on a character boundary:
                     // every stop above is an ASCII byte).
-                    let run_start = self.at - 1;
-                    let run = bytes[self.at..]
+                    let run_start = self.cur.at - 1;
+                    let run = bytes[self.cur.at..]
                         .iter()
                         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-                    self.at += run;
-                    self.tape.unescaped.push_str(&text[run_start..self.at]);
+                    self.cur.at += run;
+                    self.tape.unescaped.push_str(&text[run_start..self.cur.at]);
                 }
             }
         }
@@ -316,8 +297,8 @@ impl<'b> Parser<'b> {
         let first = self.hex4()?;
         match first {
             0xD800..=0xDBFF => {
-                self.byte(b'\\')?;
-                self.byte(b'u')?;
+                self.cur.byte(b'\\')?;
+                self.cur.byte(b'u')?;
                 let second = self.hex4()?;
                 if !(0xDC00..=0xDFFF).contains(&second) {
                     return None;
@@ -333,7 +314,7 @@ impl<'b> Parser<'b> {
     fn hex4(&mut self) -> Option<u32> {
         let mut code = 0u32;
         for _ in 0..4 {
-            let digit = char::from(self.next()?).to_digit(16)?;
+            let digit = char::from(self.cur.next()?).to_digit(16)?;
             code = code * 16 + digit;
         }
         Some(code)
@@ -342,10 +323,10 @@ impl<'b> Parser<'b> {
     /// A number as `serde_json` reads it: an integer literal that fits as `u64` (or `i64`
     /// when negative) as that, anything else through `serde_json` itself.
     fn number(&mut self) -> Option<()> {
-        let start = self.at;
-        let integer = super::scan::number_at(self.tape.text.as_bytes(), &mut self.at)?;
+        let start = self.cur.at;
+        let integer = super::scan::number_at(self.cur.text.as_bytes(), &mut self.cur.at)?;
         let whole: &'b str = self.tape.text;
-        let text = &whole[start..self.at];
+        let text = &whole[start..self.cur.at];
         let number = match (integer, text.strip_prefix('-')) {
             (true, None) => text.parse::<u64>().ok().map(Number::from),
             // `-0` is the float -0.0 to serde_json.
