@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::Mac as _;
-use http::header::{HeaderMap, HeaderName};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use subtle::ConstantTimeEq;
 
 use super::{
@@ -93,12 +93,7 @@ pub(super) fn header<'a>(
     headers: &'a HeaderMap,
     name: &'static str,
 ) -> Result<&'a str, VerifyError> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or(VerifyError::MissingHeader(name))
+    present(headers.get(name), name)
 }
 
 /// [`header`] by a name made once: looking a header up by `&str` parses the name on every
@@ -107,12 +102,16 @@ pub(super) fn header_named<'a>(
     headers: &'a HeaderMap,
     name: &'static HeaderName,
 ) -> Result<&'a str, VerifyError> {
-    headers
-        .get(name)
+    present(headers.get(name), name.as_str())
+}
+
+/// A header's value, trimmed, when it is there, readable and not blank.
+fn present<'a>(value: Option<&'a HeaderValue>, name: &'static str) -> Result<&'a str, VerifyError> {
+    value
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .ok_or(VerifyError::MissingHeader(name.as_str()))
+        .ok_or(VerifyError::MissingHeader(name))
 }
 
 /// Svix's names for the same three headers, which Svix-based senders send.
