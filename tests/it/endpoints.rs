@@ -275,7 +275,6 @@ mod relayed {
     use std::time::Duration;
 
     use hookrelay::alert::RetryPolicy;
-    use hookrelay::alert::signing::{Secret, sign};
     use hookrelay::server::relay::{CircuitConfig, RelayConfig};
     use http::HeaderMap;
     use serde_json::{Value, json};
@@ -307,23 +306,6 @@ mod relayed {
         let (status, created) = send(app, "POST", "/endpoints", Some(document)).await;
         assert_eq!(status, 201, "{created}");
         created
-    }
-
-    /// The `v1,` signatures of a delivery that `secret` made.
-    fn signed_by(request: &Recorded, secret: &str) -> bool {
-        let secret = Secret::parse(secret).unwrap();
-        let id = request.header("webhook-id").unwrap();
-        let timestamp: i64 = request
-            .header("webhook-timestamp")
-            .unwrap()
-            .parse()
-            .unwrap();
-        let expected = sign(&[secret], id, timestamp, &request.body);
-        request
-            .header("webhook-signature")
-            .unwrap()
-            .split(' ')
-            .any(|s| s == expected)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,12 +345,12 @@ mod relayed {
         assert!(
             got_a
                 .iter()
-                .all(|r| signed_by(r, secret_a) && !signed_by(r, secret_b))
+                .all(|r| r.signed_by(secret_a) && !r.signed_by(secret_b))
         );
         assert!(
             got_b
                 .iter()
-                .all(|r| signed_by(r, secret_b) && !signed_by(r, secret_a))
+                .all(|r| r.signed_by(secret_b) && !r.signed_by(secret_a))
         );
         assert!(got_a.iter().all(|r| r.header("x-tenant") == Some("a")));
         assert!(got_b.iter().all(|r| r.header("x-tenant").is_none()));
@@ -433,7 +415,7 @@ mod relayed {
                 .count(),
             2
         );
-        assert!(signed_by(&during[0], &new) && signed_by(&during[0], &old));
+        assert!(during[0].signed_by(&new) && during[0].signed_by(&old));
 
         tokio::time::sleep(Duration::from_millis(2100)).await;
         app.post(event_of_type(2, "t")).await;
@@ -446,7 +428,7 @@ mod relayed {
             last.header("webhook-signature").unwrap().split(' ').count(),
             1
         );
-        assert!(signed_by(last, &new) && !signed_by(last, &old));
+        assert!(last.signed_by(&new) && !last.signed_by(&old));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,14 +6,13 @@
 use std::time::Duration;
 
 use hookrelay::alert::RetryPolicy;
-use hookrelay::alert::signing::{Secret, sign};
 use hookrelay::server::relay::{CircuitConfig, RelayConfig, Target};
 use http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::support::app::{App, answer};
 use crate::support::{
-    Customer, DEADLINE, Recorded, Served, durable, event_of_type, hookrelay, metric, wait_until,
+    Customer, DEADLINE, Served, durable, event_of_type, hookrelay, metric, wait_until,
 };
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -27,22 +26,6 @@ async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16
             .body(body.to_string());
     }
     answer(request.send().await.expect("request")).await
-}
-
-fn signed_by(request: &Recorded, secret: &str) -> bool {
-    let secret = Secret::parse(secret).unwrap();
-    let id = request.header("webhook-id").unwrap();
-    let timestamp: i64 = request
-        .header("webhook-timestamp")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let expected = sign(&[secret], id, timestamp, &request.body);
-    request
-        .header("webhook-signature")
-        .unwrap()
-        .split(' ')
-        .any(|s| s == expected)
 }
 
 /// `hookrelay serve` relaying everything to `all` and `order.*` to `orders`, signed, with
@@ -122,7 +105,7 @@ async fn flag_targets_are_endpoints_listed_counted_and_changed_only_by_their_fla
     let (status, _) = crate::support::post_json(&served.url("/webhook"), body).await;
     assert_eq!(status, 200);
     let got = all.wait_for_async(1).await;
-    assert!(signed_by(&got[0], SECRET), "{:?}", got[0].headers);
+    assert!(got[0].signed_by(SECRET), "{:?}", got[0].headers);
     assert_eq!(got[0].header("x-env"), Some("test"));
     orders.wait_for_async(1).await;
     let stats_path = format!("/endpoints/{id}/stats");

@@ -35,6 +35,19 @@ impl Recorded {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Whether one of the `v1,` signatures of this (Standard Webhooks) delivery is the one
+    /// `secret` makes over its id, timestamp and body.
+    pub fn signed_by(&self, secret: &str) -> bool {
+        let secret = hookrelay::alert::signing::Secret::parse(secret).unwrap();
+        let id = self.header("webhook-id").unwrap();
+        let timestamp: i64 = self.header("webhook-timestamp").unwrap().parse().unwrap();
+        let expected = hookrelay::alert::signing::sign(&[secret], id, timestamp, &self.body);
+        self.header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .any(|s| s == expected)
+    }
+
     /// Every value of a header, in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
         self.headers
