@@ -53,23 +53,6 @@ idle() {
   done
 }
 
-readers=()
-# open_streams NAME N : N streams of server NAME read into /dev/null, once it counts them.
-open_streams() {
-  local i
-  for i in $(seq 1 "$2"); do
-    curl -sN "${url[$1]}/events/stream" >/dev/null 2>&1 &
-    readers+=($!)
-  done
-  until (($(metric "${url[$1]}" hookrelay_streams_open) == $2)); do sleep 0.1; done
-}
-
-close_streams() {
-  local p
-  for p in "${readers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  readers=()
-}
-
 # measure NAME CMD... : prints "NAME: N instructions/request"; with STREAMS_OPEN=N set,
 # N event streams are open and read throughout.
 measure() {
@@ -78,14 +61,14 @@ measure() {
   start "$name" valgrind --tool=callgrind --callgrind-out-file="$tmp/$name.callgrind" "$@" \
     --port 0 --workers 1
   local target="${url[$name]}/webhook"
-  ((${STREAMS_OPEN:-0} == 0)) || open_streams "$name" "$STREAMS_OPEN"
+  ((${STREAMS_OPEN:-0} == 0)) || open_readers "${url[$name]}" "$STREAMS_OPEN"
   "$POST" --url "$target" --count "$WARM" --first-id 1 --connections 8 >/dev/null
   idle "${pid[$name]}"
   callgrind_control -z "${pid[$name]}" >/dev/null 2>&1
   "$POST" --url "$target" --count "$COUNT" --first-id 100000000 --connections 8 >/dev/null
   idle "${pid[$name]}"
   callgrind_control -d "${pid[$name]}" >/dev/null 2>&1
-  close_streams
+  close_readers
   # Killed, not stopped: a graceful exit would write a last, newer dump of nothing.
   stop "$name" KILL
   local dump total

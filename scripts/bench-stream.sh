@@ -73,24 +73,6 @@ idle() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 
-readers=()
-# open_readers N : N streams read by curl into /dev/null; waits until the server counts them.
-open_readers() {
-  local i
-  for i in $(seq 1 "$1"); do
-    curl -sN "${url[hookrelay]}/events/stream" >/dev/null 2>&1 &
-    readers+=($!)
-  done
-  until (($(metric "${url[hookrelay]}" hookrelay_streams_open) == $1)); do sleep 0.05; done
-}
-
-close_readers() {
-  local p
-  for p in "${readers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  readers=()
-  until (($(metric "${url[hookrelay]}" hookrelay_streams_open) == 0)); do sleep 0.05; done
-}
-
 # open_stalled: one stream whose client never reads (fd 3 of this shell).
 open_stalled() {
   local addr=${url[hookrelay]#http://}
@@ -109,7 +91,7 @@ for _ in 1 2 3; do base=$((base + 10 ** 10)); load "$WARMUP" "$base" >/dev/null;
 # run SETTING : one load in SETTING; sets RPS and CPU.
 run() {
   case $1 in
-    ten) open_readers 10 ;;
+    ten) open_readers "${url[hookrelay]}" 10 ;;
     stalled) open_stalled ;;
   esac
   base=$((base + 10 ** 10))
@@ -117,7 +99,7 @@ run() {
   read -r RPS CPU bad < <(load "$DURATION" "$base")
   if ((bad > 0)); then echo "$1: $bad non-2xx answers" >&2; status=1; fi
   case $1 in
-    ten) close_readers ;;
+    ten) close_readers "${url[hookrelay]}" ;;
     stalled) close_stalled ;;
   esac
 }
@@ -167,9 +149,7 @@ if [[ $INSTRUCTIONS == 1 ]]; then
     START_TIMEOUT=60 start "$name" valgrind --tool=callgrind \
       --callgrind-out-file="$tmp/$name.callgrind" "$HOOKRELAY" serve --port 0 --workers 1 \
       --max-events 100000
-    # open_readers and close_readers watch the server named hookrelay: this one.
-    url[hookrelay]=${url[$name]}
-    ((${1} == 0)) || open_readers "$1"
+    ((${1} == 0)) || open_readers "${url[$name]}" "$1"
     local target="${url[$name]}/webhook"
     "$POST" --url "$target" --count "$WARM" --first-id 1 --connections 8 >/dev/null
     idle "${pid[$name]}"
@@ -177,9 +157,7 @@ if [[ $INSTRUCTIONS == 1 ]]; then
     "$POST" --url "$target" --count "$COUNT" --first-id 100000000 --connections 8 >/dev/null
     idle "${pid[$name]}"
     callgrind_control -d "${pid[$name]}" >/dev/null 2>&1
-    local p
-    for p in "${readers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    readers=()
+    close_readers
     stop "$name" KILL
     local dump total
     dump=$(ls -t "$tmp/$name.callgrind".* | head -1)

@@ -83,6 +83,26 @@ metric() {
   curl -s "$1/metrics" | awk -v s="$2" 'index($0, s " ") == 1 {v = $2} END {print v + 0}'
 }
 
+readers=()
+# open_readers URL N : N event streams of the server at URL read by curl into /dev/null;
+# returns once the server counts them.
+open_readers() {
+  local i
+  for i in $(seq 1 "$2"); do
+    curl -sN "$1/events/stream" >/dev/null 2>&1 &
+    readers+=($!)
+  done
+  until (($(metric "$1" hookrelay_streams_open) == $2)); do sleep 0.05; done
+}
+
+# close_readers [URL] : ends the readers; with URL, returns once that server counts none.
+close_readers() {
+  local p
+  for p in "${readers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  readers=()
+  [[ -z ${1:-} ]] || until (($(metric "$1" hookrelay_streams_open) == 0)); do sleep 0.05; done
+}
+
 # json_field URL FIELD : a top-level number from the JSON answer at URL.
 json_field() {
   curl -fsS "$1" | sed -E "s/.*\"$2\":([0-9]+).*/\\1/"
