@@ -175,11 +175,7 @@ fn config_check_prints_every_problem_with_its_line_and_exits_1() {
     let file = write(dir.path(), "bad.toml", BAD);
     let output = config_check(&file);
     assert_eq!(output.status.code(), Some(1));
-    let text = String::from_utf8(output.stdout).unwrap();
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| l.strip_prefix(&format!("{file}:")).unwrap_or(l).to_owned())
-        .collect();
+    let (text, lines) = problems(&file, &output);
     assert_eq!(
         lines,
         [
@@ -214,11 +210,7 @@ fn config_check_refuses_the_secrets_and_tokens_serve_refuses_without_printing_th
     let file = write(dir.path(), "secrets.toml", BAD_SECRETS);
     let output = config_check(&file);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let text = String::from_utf8(output.stdout).unwrap();
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| l.strip_prefix(&format!("{file}:")).unwrap_or(l).to_owned())
-        .collect();
+    let (text, lines) = problems(&file, &output);
     assert_eq!(
         lines,
         [
@@ -318,6 +310,16 @@ fn the_readme_shows_the_example_file_as_it_is() {
 }
 
 /// `hookrelay config check FILE`, run to its end.
+/// What `config check` printed, whole and as its lines without the leading `FILE:`.
+fn problems(file: &str, output: &std::process::Output) -> (String, Vec<String>) {
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    let lines = text
+        .lines()
+        .map(|l| l.strip_prefix(&format!("{file}:")).unwrap_or(l).to_owned())
+        .collect();
+    (text, lines)
+}
+
 fn config_check(file: &str) -> std::process::Output {
     hookrelay()
         .args(["config", "check", file])
