@@ -18,7 +18,7 @@ use http::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use super::{
-    FieldError, Identified, Reading, Source, checked_id, checked_id_with, describe, generated_id,
+    FieldError, Identified, Reading, Source, checked_id, checked_text, describe, generated_id,
     id_of, problem, type_of,
 };
 use crate::model::{self, Invalid};
@@ -43,18 +43,22 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
     let (id, event_type) = match source {
         Source::Github => {
             let id = take(from_header(headers, &GITHUB_DELIVERY));
-            let event = take(from_header(headers, &GITHUB_EVENT));
-            let event = event.map(|mut event| {
-                if let Some(Value::String(action)) = &envelope.action
-                    && !action.is_empty()
-                {
-                    event.reserve_exact(1 + action.len());
-                    event.push('.');
-                    event.push_str(action);
+            let action = match &envelope.action {
+                Some(Value::String(action)) if !action.is_empty() => Some(action.as_str()),
+                _ => None,
+            };
+            // `event.action` written once into a string of its size.
+            let event = header_checked(headers, &GITHUB_EVENT).map(|event| match action {
+                Some(action) => {
+                    let mut text = String::with_capacity(event.len() + 1 + action.len());
+                    text.push_str(event);
+                    text.push('.');
+                    text.push_str(action);
+                    text
                 }
-                event
+                None => event.to_string(),
             });
-            (id, event)
+            (id, take(event))
         }
         Source::Stripe => (
             take(id_of("/id", envelope.id.as_ref())),
@@ -145,6 +149,11 @@ static SHOPIFY_TOPIC: HeaderName = HeaderName::from_static("x-shopify-topic");
 
 /// A header that must be present: `header:NAME`.
 fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<String, FieldError> {
+    header_checked(headers, name).map(str::to_string)
+}
+
+/// [`from_header`], the value borrowed.
+fn header_checked<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<&'h str, FieldError> {
     let field = || format!("header:{name}");
     let value = headers
         .get(name)
@@ -152,7 +161,7 @@ fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<String, FieldEr
         .map(str::trim)
         .filter(|v| !v.is_empty());
     match value {
-        Some(value) => checked_id_with(value, field),
+        Some(value) => checked_text(value, field),
         None => Err(problem(field(), "missing header")),
     }
 }

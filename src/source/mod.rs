@@ -237,6 +237,11 @@ fn checked_id(field: &str, id: &str) -> Result<String, FieldError> {
 
 /// [`checked_id`] with the field's name made only for a refusal.
 fn checked_id_with(id: &str, field: impl FnOnce() -> String) -> Result<String, FieldError> {
+    checked_text(id, field).map(str::to_string)
+}
+
+/// [`checked_id_with`], the id borrowed.
+fn checked_text(id: &str, field: impl FnOnce() -> String) -> Result<&str, FieldError> {
     if id.is_empty() {
         return Err(problem(
             field(),
@@ -256,7 +261,7 @@ fn checked_id_with(id: &str, field: impl FnOnce() -> String) -> Result<String, F
             "expected an id without control characters",
         ));
     }
-    Ok(id.to_string())
+    Ok(id)
 }
 
 /// Whether `text` has a control character (`char::is_control`: C0, DEL and C1), judged
