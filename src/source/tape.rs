@@ -799,6 +799,37 @@ mod validation {
     use crate::source::Schema;
 
     #[test]
+    fn names_looked_up_one_by_one_are_found_in_any_order() {
+        // More required names than the validator checks in one pass over the members, so
+        // each is looked up on its own: in the body's order, against it, and missing.
+        let names: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+        let schema = json!({"type": "object", "required": names});
+        let schema = Schema::compile(Path::new("s.json"), &schema).unwrap();
+        let body = |order: &mut dyn Iterator<Item = usize>| {
+            let members: Vec<String> = order.map(|i| format!(r#""n{i}": {i}"#)).collect();
+            format!("{{{}}}", members.join(", "))
+        };
+        for body in [
+            body(&mut (0..20)),
+            body(&mut (0..20).rev()),
+            body(&mut (0..20).map(|i| (i * 7) % 20)),
+            body(&mut (0..20).filter(|i| *i != 0)),
+            body(&mut (0..20).filter(|i| *i != 19)),
+            body(&mut (0..20).filter(|i| i % 5 != 3).rev()),
+            body(&mut (0..25)),
+        ] {
+            let value: Value = serde_json::from_str(&body).unwrap();
+            let tape = Tape::parse(body.as_bytes()).unwrap();
+            let on_tape = schema.problems_on_tape(tape.root());
+            assert_eq!(on_tape, schema.problems(&value), "{body}");
+            let missing = (0..20)
+                .filter(|i| !body.contains(&format!(r#""n{i}""#)))
+                .count();
+            assert_eq!(on_tape.len(), missing, "{body}: {on_tape:?}");
+        }
+    }
+
+    #[test]
     fn a_schema_finds_the_same_violations_on_a_tape_as_on_a_value() {
         let schema = json!({
             "type": "object",
