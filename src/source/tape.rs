@@ -11,7 +11,6 @@
 //! words the refusal.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 
 use super::scan::Scan;
 use jsonschema::JsonType;
@@ -441,24 +440,6 @@ impl<'a> TapeNode<'a> {
         }
     }
 
-    /// The members of this object whose names are at entries `from..to` (`from` the entry
-    /// of a member's name, or `to`), each with the entry after it.
-    fn members_between(
-        &self,
-        from: usize,
-        to: usize,
-    ) -> impl Iterator<Item = (&'a str, TapeNode<'a>, usize)> + use<'a> {
-        let mut members = Members {
-            tape: self.tape,
-            at: from,
-            end: to,
-        };
-        std::iter::from_fn(move || {
-            let (name, value) = members.next()?;
-            Some((name, value, members.at))
-        })
-    }
-
     fn elements(&self) -> Elements<'a> {
         let end = match *self.entry() {
             Entry::Array { end, .. } => end as usize,
@@ -566,7 +547,6 @@ impl<'a> Node<'a, TapeJson> for TapeNode<'a> {
             Entry::Object { len, .. } => Some(TapeObject {
                 node: *self,
                 len: len as usize,
-                next: Cell::new(self.at + 1),
             }),
             _ => None,
         }
@@ -628,11 +608,6 @@ impl<'a> Node<'a, TapeJson> for TapeNode<'a> {
 pub struct TapeObject<'a> {
     node: TapeNode<'a>,
     len: usize,
-    /// The entry of the member after the one last found by [`Object::get`], where the
-    /// next lookup starts: a schema's names are usually looked up in the order the body
-    /// writes them (`required` with more names than the validator scans for at once), so
-    /// each is found at once rather than after a pass over the members before it.
-    next: Cell<usize>,
 }
 
 impl<'a> Object<'a, TapeJson> for TapeObject<'a> {
@@ -645,20 +620,10 @@ impl<'a> Object<'a, TapeJson> for TapeObject<'a> {
     }
 
     fn get(&self, key: &String) -> Option<TapeNode<'a>> {
-        // From where the last lookup stopped to the end, then from the start to there:
-        // every member is still compared at most once, and a name is in one place only
-        // (a body with a name written twice has no tape).
-        let key = key.as_str();
-        let start = self.node.at + 1;
-        let end = self.node.tape.after(self.node.at);
-        let next = self.next.get();
-        let found = self
-            .node
-            .members_between(next, end)
-            .chain(self.node.members_between(start, next))
-            .find(|(name, _, _)| *name == key)?;
-        self.next.set(found.2);
-        Some(found.1)
+        self.node
+            .members()
+            .find(|(name, _)| *name == key.as_str())
+            .map(|(_, value)| value)
     }
 
     fn members(&self) -> Members<'a> {
