@@ -296,6 +296,146 @@ async fn a_version_1_postgres_database_migrates_without_loss() {
     );
 }
 
+/// The PostgreSQL store's migration from version 5 (where `event_id` and `received_at` had
+/// indexes of their own and the string id the database's collation), on the real server:
+/// every event is still found by its string id and by its `event_id` (and a provider's
+/// event named like a model event is not found by the number), duplicates and conflicts
+/// are still told apart, the count of events carries on, and new events follow in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_5_postgres_database_migrates_without_loss() {
+    use hookrelay::server::postgres::testdb::TestDb;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let (pg, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    pg.batch_execute(POSTGRES_V1).await.unwrap();
+    pg.batch_execute(POSTGRES_V2_TO_V5).await.unwrap();
+    let rows: [(i64, &str, Option<i64>, String); 4] = [
+        (3, "evt_10", Some(10), event(10)),
+        (4, "evt_11", Some(11), event(11)),
+        (5, "evt_-12", Some(-12), event(-12)),
+        (
+            6,
+            "evt_13",
+            None,
+            r#"{"id":"evt_13","type":"charge.succeeded"}"#.to_owned(),
+        ),
+    ];
+    for (seq, id, event_id, body) in &rows {
+        pg.execute(
+            "INSERT INTO events (seq, id, event_id, event_type, received_at, body, headers)
+             VALUES ($1, $2, $3, 'order.created', $4, $5, ''::BYTEA)",
+            &[seq, id, event_id, &(RECEIVED + seq), &body.as_bytes()],
+        )
+        .await
+        .unwrap();
+    }
+    pg.batch_execute(
+        "SELECT setval('events_seq_seq', 6);
+         UPDATE counters SET value = 4 WHERE key = 'kept';
+         UPDATE counters SET value = 3 WHERE key = 'evicted';",
+    )
+    .await
+    .unwrap();
+
+    let served = support::process::Served::start(&["--store", &db.url]);
+    let base = served.url("");
+    for (_, id, event_id, body) in &rows {
+        let by_id = get_json(&base, &format!("/events/{id}")).await;
+        assert_eq!(by_id["id"], *id, "{by_id}");
+        let shown = crate::support::get_text(&client(), &format!("{base}/events/{id}/body")).await;
+        assert_eq!(shown, *body);
+        let number = id.trim_start_matches("evt_");
+        let by_number = client()
+            .get(format!("{base}/events/{number}"))
+            .send()
+            .await
+            .unwrap();
+        match event_id {
+            Some(_) => assert_eq!(by_number.json::<Value>().await.unwrap(), by_id),
+            None => assert_eq!(
+                by_number.status(),
+                404,
+                "a provider's evt_13 is no event 13"
+            ),
+        }
+    }
+    let http = client();
+    let again = http
+        .post(format!("{base}/webhook"))
+        .header("content-type", "application/json")
+        .body(event(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["duplicate"], true);
+    let changed = event(11).replace("event number", "another event number");
+    assert_eq!(post(&http, &base, changed).await.unwrap(), 409);
+    assert_eq!(post(&http, &base, event(14)).await.unwrap(), 200);
+    let new = get_json(&base, "/events/14").await;
+    assert_eq!(new["id"], "evt_14");
+    // After the old ones (the duplicate and the conflict drew numbers too, unused).
+    assert!(new["seq"].as_i64().unwrap() > 6, "{new}");
+    let health = get_json(&base, "/healthz").await;
+    assert_eq!(
+        (&health["events"], &health["evicted"]),
+        (&json!(5), &json!(3)),
+        "{health}"
+    );
+    let listed = get_json(&base, "/events?since=2023-11-14T22:13:20.000005Z").await;
+    assert_eq!(
+        ids(&listed),
+        [
+            (json!("evt_-12"), json!(-12)),
+            (json!("evt_13"), Value::Null),
+            (json!("evt_14"), json!(14)),
+        ],
+        "listed since the received time of the third"
+    );
+    let version: i32 = pg
+        .query_one("SELECT version FROM hookrelay_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, hookrelay::server::postgres::SCHEMA_VERSION);
+}
+
+/// Migrations 2 to 5 of the PostgreSQL store as released, verbatim, with version 5 recorded.
+const POSTGRES_V2_TO_V5: &str = "
+    ALTER TABLE events ADD COLUMN id TEXT;
+    UPDATE events SET id = 'evt_' || event_id;
+    ALTER TABLE events ALTER COLUMN id SET NOT NULL;
+    ALTER TABLE events ADD CONSTRAINT events_id_key UNIQUE (id);
+    ALTER TABLE events DROP CONSTRAINT events_event_id_key;
+    ALTER TABLE events ALTER COLUMN event_id DROP NOT NULL;
+    CREATE INDEX events_event_id ON events (event_id);
+    ALTER TABLE events ADD COLUMN headers BYTEA NOT NULL DEFAULT ''::BYTEA;
+    ALTER TABLE events ADD COLUMN signature TEXT;
+    ALTER TABLE deliveries ADD COLUMN event TEXT;
+    UPDATE deliveries SET event = 'evt_' || event_id;
+    ALTER TABLE deliveries ALTER COLUMN event SET NOT NULL;
+    ALTER TABLE deliveries ALTER COLUMN event_id DROP NOT NULL;
+    CREATE INDEX deliveries_event_text ON deliveries (event);
+    CREATE TABLE endpoints (
+         id         TEXT   PRIMARY KEY,
+         name       TEXT   CONSTRAINT endpoints_name_key UNIQUE,
+         created_at BIGINT NOT NULL,
+         doc        TEXT   NOT NULL
+     );
+    ALTER TABLE webhook_ids ADD COLUMN event TEXT;
+    UPDATE webhook_ids SET event = 'evt_' || event_id;
+    ALTER TABLE webhook_ids ALTER COLUMN event SET NOT NULL;
+    ALTER TABLE webhook_ids ALTER COLUMN event_id DROP NOT NULL;
+    CREATE INDEX webhook_ids_event ON webhook_ids (event);
+    INSERT INTO counters VALUES ('kept', (SELECT count(*) FROM events))
+         ON CONFLICT (key) DO NOTHING;
+    UPDATE hookrelay_schema SET version = 5;
+";
+
 /// The PostgreSQL schema of version 1 as released, verbatim, with its version recorded.
 const POSTGRES_V1: &str = "
     CREATE TABLE events (

@@ -8,16 +8,23 @@
 //! caller only after COMMIT. When the shared transaction fails (a bad row), each insert is
 //! tried again alone, so one caller's failure is never another's.
 //!
-//! Sequence numbers in commit order: every insert transaction of every instance takes
-//! the transaction-level advisory lock [`INSERT_LOCK`] before its events draw their `seq`,
-//! and holds it until its COMMIT is durable and visible. So a transaction with smaller
-//! sequence numbers is always visible before one with larger ones, and a client paging
-//! `GET /events?cursor=` (or resuming a stream from the last `seq` it saw) never steps
-//! over an event that commits later.
+//! Sequence numbers in commit order, two batches at a time: a batch's transaction draws
+//! its `seq` while its session holds [`SEQUENCE_LOCK`], and before it commits it takes the
+//! transaction-level [`INSERT_LOCK`], waiting for the batch before it to be committed and
+//! visible (a transaction's locks are released only then), and only then lets the
+//! sequence lock go. Both locks are taken in that order by every insert transaction of
+//! every instance, so batches take the commit lock in the order they drew their sequence
+//! numbers, and a transaction with smaller sequence numbers is always visible before one
+//! with larger ones: a client paging `GET /events?cursor=` (or resuming a stream from the
+//! last `seq` it saw) never steps over an event that commits later. In between, the next
+//! batch is gathered and written while the previous one's COMMIT waits for its WAL flush,
+//! so the flush no longer stops the next batch's work (the turn that serialises is the
+//! commit, not the insert). The `kept` counter (and eviction) moves under the commit lock.
 //!
 //! `--max-pending` without counting the queue on every insert: the count of open
-//! deliveries is read (exactly, under the insert lock) at most every [`COUNT_MAX_AGE`],
-//! and in between this instance adds what it queued itself. Near the bound the count is
+//! deliveries is read (exactly, under both locks, once the batch before is committed) at
+//! most every [`COUNT_MAX_AGE`], and in between this instance adds what it queued itself
+//! (as soon as written, so that the next batch counts it before it commits). Near the bound the count is
 //! read again before any refusal, so an event is refused only on an exact count; above
 //! it, other instances' inserts of the last [`COUNT_MAX_AGE`] may be missed.
 
@@ -35,9 +42,14 @@ use crate::server::store::{Headers, Inserted, Signature, StoreError};
 /// Inserts written in one transaction, at most.
 const MAX_BATCH: usize = 512;
 
-/// Key of the advisory lock every insert transaction holds from before its events get
-/// their sequence numbers until it has committed ("hkrl" and 3).
+/// Key of the transaction-level advisory lock every insert transaction takes once its
+/// events have their sequence numbers and holds until it has committed; every change of
+/// the `kept` counter is made under it ("hkrl" and 3).
 pub const INSERT_LOCK: i64 = 0x686b_726c_0000_0003;
+
+/// Key of the session-level advisory lock an insert transaction holds while its events
+/// draw their sequence numbers, until it holds [`INSERT_LOCK`] ("hkrl" and 4).
+pub const SEQUENCE_LOCK: i64 = 0x686b_726c_0000_0004;
 
 /// How long a count of open deliveries is trusted, plus what this instance queued since.
 pub const COUNT_MAX_AGE: Duration = Duration::from_millis(100);
@@ -202,17 +214,22 @@ const INSERT_SQL: &str = "WITH ins AS (
          SELECT ins.seq, ins.id, ins.event_id, d.target, 'pending', $4, $4
          FROM unnest($8::TEXT[], $9::TEXT[]) AS d(id, target) JOIN ins ON ins.id = d.id
          RETURNING 1
-     ), kept AS (
-         UPDATE counters SET value = value + (SELECT count(*) FROM ins) WHERE key = 'kept'
-         RETURNING value
      )
-     SELECT seq, id, (SELECT count(*) FROM queued), (SELECT value FROM kept) FROM ins";
+     SELECT seq, id, (SELECT count(*) FROM queued) FROM ins";
+
+/// The batch before is committed once this returns; this one's sequence numbers are drawn.
+const ORDER_SQL: &str = "SELECT pg_advisory_xact_lock($1), pg_advisory_unlock($2)";
+
+/// The same once the commit lock is held already.
+const UNLOCK_SQL: &str = "SELECT pg_advisory_unlock($1)";
+
+const KEPT_SQL: &str = "UPDATE counters SET value = value + $1 WHERE key = 'kept' RETURNING value";
 
 const OPEN_SQL: &str =
     "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'failed')";
 
 /// Writes `batch` (and, when `gather`, whatever else is queued by the time this
-/// transaction holds the insert lock) in one transaction; one answer per insert, in
+/// transaction holds the sequence lock) in one transaction; one answer per insert, in
 /// order, once committed.
 async fn write(
     pool: &Pool,
@@ -222,17 +239,38 @@ async fn write(
     gather: Option<MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>>,
 ) -> Result<Vec<Inserted>, StoreError> {
     let mut client = super::connection(pool).await?;
+    let written = write_in(&mut client, limits, shared, batch, gather).await;
+    if written.is_err() {
+        // The sequence lock belongs to the session and outlives the transaction (rolled
+        // back when it was dropped): let it go, or close the connection, which does.
+        let unlocked = client
+            .query_one("SELECT pg_advisory_unlock($1)", &[&SEQUENCE_LOCK])
+            .await;
+        if unlocked.is_err() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+    written
+}
+
+async fn write_in(
+    client: &mut deadpool_postgres::Object,
+    limits: Limits,
+    shared: &Shared,
+    batch: &mut Vec<Pending>,
+    gather: Option<MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>>,
+) -> Result<Vec<Inserted>, StoreError> {
     let tx = client
         .transaction()
         .await
         .map_err(failed("starting a transaction"))?;
     let lock = tx
-        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .prepare_cached("SELECT pg_advisory_lock($1)")
         .await
         .map_err(failed("preparing"))?;
-    tx.execute(&lock, &[&INSERT_LOCK])
+    tx.execute(&lock, &[&SEQUENCE_LOCK])
         .await
-        .map_err(failed("taking the insert lock"))?;
+        .map_err(failed("taking the sequence lock"))?;
     if let Some(mut receiver) = gather {
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -241,6 +279,9 @@ async fn write(
             }
         }
     }
+    // Whether this transaction holds the commit lock already: an exact count of open
+    // deliveries needs the batch before committed.
+    let mut ordered = false;
 
     // Room in the queue: a fresh enough estimate, or an exact count under the lock.
     let need: usize = batch.iter().map(|p| p.targets.len()).sum();
@@ -253,6 +294,15 @@ async fn write(
         Some(n) if n.saturating_add(need as i64) <= max_pending => n,
         _ if need == 0 => estimate.unwrap_or(0),
         _ => {
+            // Both locks held: the batch before is committed, none other is in flight.
+            let commit_lock = tx
+                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await
+                .map_err(failed("preparing"))?;
+            tx.execute(&commit_lock, &[&INSERT_LOCK])
+                .await
+                .map_err(failed("waiting for the batch before"))?;
+            ordered = true;
             let counted = tx
                 .prepare_cached(OPEN_SQL)
                 .await
@@ -302,9 +352,7 @@ async fn write(
 
     let now = micros(Utc::now());
     let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
-    let mut queued = 0i64;
-    // Events kept once this batch is in (the counter moves only under the insert lock).
-    let mut kept: Option<i64> = None;
+    let mut added = 0i64;
     let mut announce: HashSet<&str> = HashSet::new();
     if !ids.is_empty() {
         let insert = tx
@@ -328,16 +376,25 @@ async fn write(
             )
             .await
             .map_err(failed("storing events"))?;
+        let mut queued = 0i64;
         for row in &rows {
             let id: &str = row.get(1);
             queued = row.get(2);
-            kept = row.get(3);
             if let Some(&i) = first_of.get(id) {
                 answers[i] = Some(Inserted::New {
                     seq: row.get::<_, i64>(0) as u64,
                     received_micros: now,
                 });
                 announce.extend(batch[i].targets.iter().map(|t| &**t));
+            }
+        }
+        added = rows.len() as i64;
+        // Counted now, under the sequence lock, so that the next batch's estimate has
+        // them before this one commits (should it not, the estimate is high a while).
+        if queued > 0 {
+            let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, n)) = open.as_mut() {
+                *n += queued;
             }
         }
     }
@@ -382,16 +439,30 @@ async fn write(
             .await
             .map_err(failed("announcing queued deliveries"))?;
     }
+
+    // The commit's turn: wait for the batch before to be visible, let the next one draw
+    // its sequence numbers, and count what this one kept (both sent at once).
+    let kept_sql = tx
+        .prepare_cached(KEPT_SQL)
+        .await
+        .map_err(failed("preparing"))?;
+    let order = tx
+        .prepare_cached(if ordered { UNLOCK_SQL } else { ORDER_SQL })
+        .await
+        .map_err(failed("preparing"))?;
+    let both: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&INSERT_LOCK, &SEQUENCE_LOCK];
+    let order_params = if ordered { &both[1..] } else { &both[..] };
+    let kept_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&added];
+    let (_, kept) = tokio::try_join!(
+        tx.execute(&order, order_params),
+        tx.query_opt(&kept_sql, &kept_params),
+    )
+    .map_err(failed("waiting for the batch before"))?;
+    let kept: Option<i64> = kept.map(|row| row.get(0));
     if let Some(kept) = kept {
         trim::evict_excess(&tx, limits.capacity, kept).await?;
     }
     tx.commit().await.map_err(failed("committing events"))?;
-    if queued > 0 {
-        let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, n)) = open.as_mut() {
-            *n += queued;
-        }
-    }
     Ok(answers
         .into_iter()
         .map(|a| a.unwrap_or(Inserted::Conflict))

@@ -25,7 +25,7 @@ use tokio_postgres::Row;
 use super::store::{
     AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, Endpoint,
     EndpointWrite, EventKey, EventQuery, EventStore, Headers, Inserted, NewEvent, NextState, Put,
-    StoreError, StoreStats, StoredEvent,
+    StoreError, StoreStats, StoredEvent, model_id,
 };
 use super::verify::Seen;
 
@@ -361,9 +361,12 @@ impl EventStore for PostgresStore {
                 let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
                 client.query_opt(&sql, &[&id]).await
             }
+            // Through the string id's index: a model event's id is `evt_<event_id>`, and
+            // a provider's event that happens to be named so has no `event_id`.
             EventKey::EventId(n) => {
-                let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1");
-                client.query_opt(&sql, &[&n]).await
+                let sql =
+                    format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND event_id = $2");
+                client.query_opt(&sql, &[&model_id(n), &n]).await
             }
         }
         .map_err(failed("reading an event"))?;

@@ -157,30 +157,24 @@ async fn expire(pool: &Pool, keep: Duration) -> Result<(), StoreError> {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
             .await
             .map_err(failed("taking the insert lock"))?;
-        let last: Option<i64> = tx
+        // Events are received in sequence order (`received_at` is taken under the insert
+        // lock), so the expired ones are the oldest: walked by `seq`, a chunk at a time.
+        let row = tx
             .query_one(
-                "SELECT max(seq) FROM events WHERE received_at < $1",
-                &[&cutoff],
+                "SELECT max(seq) FILTER (WHERE received_at < $1),
+                        count(*) FILTER (WHERE received_at < $1)
+                 FROM (SELECT seq, received_at FROM events ORDER BY seq LIMIT $2) oldest",
+                &[&cutoff, &EXPIRE_CHUNK],
             )
             .await
-            .map_err(failed("finding expired events"))?
-            .get(0);
-        let Some(last) = last else {
+            .map_err(failed("finding expired events"))?;
+        let (last, expired): (Option<i64>, i64) = (row.get(0), row.get(1));
+        let Some(through) = last else {
             return tx.commit().await.map_err(failed("committing the expiry"));
         };
-        // The chunk's end: the EXPIRE_CHUNK-th oldest event, or `last` when fewer are older.
-        let chunk_end: Option<i64> = tx
-            .query_opt(
-                "SELECT seq FROM events WHERE seq <= $1 ORDER BY seq OFFSET $2 LIMIT 1",
-                &[&last, &(EXPIRE_CHUNK - 1)],
-            )
-            .await
-            .map_err(failed("finding expired events"))?
-            .map(|row| row.get(0));
-        let through = chunk_end.unwrap_or(last);
         drop_through(&tx, through).await?;
         tx.commit().await.map_err(failed("committing the expiry"))?;
-        if through >= last {
+        if expired < EXPIRE_CHUNK {
             return Ok(());
         }
     }
