@@ -12,10 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::admin::{AdminAuth, AdminToken};
 use crate::server::routes::{self, Side};
+use crate::server::threads::serve_app_per_thread;
 use crate::server::tls::Tls;
 use crate::server::{self, AppState};
 
-use super::ServeArgs;
+use super::{Layout, ServeArgs};
 
 /// What the admin endpoints require, from `--admin-token`s (or the environment), then the
 /// lines of `--admin-token-file`. An error names a token by position, never by value.
@@ -99,18 +100,40 @@ fn is_loopback(addr: SocketAddr) -> bool {
     addr.ip().to_canonical().is_loopback()
 }
 
-/// The bound listeners of `serve`: the main one, and the admin one of `--admin-listen`.
+/// The bound listeners of `serve`: the main one (one per serving thread, with the layout
+/// that gives each thread its own), and the admin one of `--admin-listen`.
 pub struct Listeners {
-    pub main: TcpListener,
+    pub main: Main,
     pub admin: Option<TcpListener>,
 }
 
+/// The main address's listeners.
+pub enum Main {
+    /// One listener, for the multi-threaded runtime.
+    Shared(TcpListener),
+    /// One listener per serving thread, all on the same address.
+    PerThread(Vec<std::net::TcpListener>),
+}
+
 impl Listeners {
-    /// Binds the main listener at `main`, then the admin one at `admin` when given.
-    pub async fn bind(main: &str, admin: Option<SocketAddr>) -> anyhow::Result<Self> {
-        let main = TcpListener::bind(main)
-            .await
-            .with_context(|| format!("cannot listen on {main}"))?;
+    /// Binds the main listener at `main` (one for each of `workers` threads with
+    /// [`Layout::ReusePort`] and [`Layout::Dup`]), then the admin one at `admin` when given.
+    pub async fn bind(
+        main: &str,
+        admin: Option<SocketAddr>,
+        layout: Layout,
+        workers: usize,
+    ) -> anyhow::Result<Self> {
+        let context = || format!("cannot listen on {main}");
+        let bound = match layout {
+            Layout::Shared => Main::Shared(TcpListener::bind(main).await.with_context(context)?),
+            Layout::ReusePort | Layout::Dup => {
+                let listeners = bind_per_thread(main, layout, workers)
+                    .await
+                    .with_context(context)?;
+                Main::PerThread(listeners)
+            }
+        };
         let admin = match admin {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -119,15 +142,16 @@ impl Listeners {
             ),
             None => None,
         };
-        Ok(Self { main, admin })
+        Ok(Self { main: bound, admin })
     }
 
     /// The bound addresses: the main one and the admin one.
     pub fn addrs(&self) -> anyhow::Result<(SocketAddr, Option<SocketAddr>)> {
-        let main = self
-            .main
-            .local_addr()
-            .context("reading the bound address")?;
+        let main = match &self.main {
+            Main::Shared(l) => l.local_addr(),
+            Main::PerThread(ls) => ls[0].local_addr(),
+        }
+        .context("reading the bound address")?;
         let admin = match &self.admin {
             Some(l) => Some(l.local_addr().context("reading the bound admin address")?),
             None => None,
@@ -162,15 +186,20 @@ impl Listeners {
         } else {
             Side::Both
         };
-        let main = server::serve_app(
-            self.main,
-            tls.clone(),
-            routes::app(state.clone(), side),
-            &limits,
-            stop.clone().cancelled_owned(),
-        );
+        let app = routes::app(state.clone(), side);
+        let main_tls = tls.clone();
         let main = async {
-            let served = main.await.context("serving");
+            let served = match self.main {
+                Main::Shared(listener) => {
+                    let until = stop.clone().cancelled_owned();
+                    server::serve_app(listener, main_tls, app, &limits, until).await
+                }
+                Main::PerThread(listeners) => {
+                    let until = stop.clone();
+                    serve_app_per_thread(listeners, main_tls, app, &limits, until).await
+                }
+            };
+            let served = served.context("serving");
             stop.cancel();
             served
         };
@@ -190,4 +219,58 @@ impl Listeners {
         signal.abort();
         main.and(admin)
     }
+}
+
+/// `count` listeners on the address `main` names (the first it resolves to that can be
+/// bound): each its own socket in one `SO_REUSEPORT` group, the kernel spreading new
+/// connections over them by their addresses ([`Layout::ReusePort`]); or copies of one
+/// socket, each new connection taken by whichever thread accepts first ([`Layout::Dup`]).
+/// Port 0 is bound once and the others join the port it got.
+async fn bind_per_thread(
+    main: &str,
+    layout: Layout,
+    count: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut failed = None;
+    for addr in tokio::net::lookup_host(main).await? {
+        let first = match bind_one(addr, layout) {
+            Ok(first) => first,
+            Err(e) => {
+                failed = Some(e);
+                continue;
+            }
+        };
+        let bound = first.local_addr()?;
+        let mut all = vec![first];
+        for _ in 1..count {
+            let next = match layout {
+                Layout::Dup => all[0].try_clone()?,
+                _ => bind_one(bound, layout)?,
+            };
+            all.push(next);
+        }
+        return Ok(all);
+    }
+    Err(failed.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
+    }))
+}
+
+/// A listening socket at `addr`, non-blocking, in an `SO_REUSEPORT` group with
+/// [`Layout::ReusePort`].
+fn bind_one(addr: SocketAddr, layout: Layout) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    if layout == Layout::ReusePort {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)?.into_std()
 }

@@ -57,9 +57,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    let layout = Layout::from_env()?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.worker_threads(workers).enable_all();
-    if workers > 1 {
+    // With threads of their own serving requests, this runtime opens the store, waits for
+    // signals and serves the admin listener.
+    let threads = if layout == Layout::Shared { workers } else { 1 };
+    runtime.worker_threads(threads).enable_all();
+    if threads > 1 {
         // A worker that polls the kernel takes one ready connection, not every one: the
         // rest stay for the next poll, by whichever worker is free. Taking them all queues
         // them on that worker, where they wait out any turn the kernel gives another
@@ -88,9 +92,35 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             mounts,
             ..config(&args, verify, admin_auth)
         };
-        serve(args, store, config, tls, relay_config, outbound).await
+        let serving = (layout, workers);
+        serve(args, serving, store, config, tls, relay_config, outbound).await
     })?;
     Ok(super::exit(super::EXIT_OK))
+}
+
+/// How the `--workers` threads serve requests (`HOOKRELAY_LAYOUT`, to measure one against
+/// the other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One multi-threaded runtime: any thread serves any connection (`shared`).
+    Shared,
+    /// A single-threaded runtime and a listener per thread, in one `SO_REUSEPORT` group
+    /// (`reuseport`).
+    ReusePort,
+    /// A single-threaded runtime per thread, each accepting from a copy of one listener
+    /// (`dup`).
+    Dup,
+}
+
+impl Layout {
+    fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("HOOKRELAY_LAYOUT").as_deref() {
+            Err(_) | Ok("shared") => Ok(Self::Shared),
+            Ok("reuseport") => Ok(Self::ReusePort),
+            Ok("dup") => Ok(Self::Dup),
+            Ok(other) => anyhow::bail!("HOOKRELAY_LAYOUT={other}: shared, reuseport or dup"),
+        }
+    }
 }
 
 /// The PostgreSQL store of `--store postgres://…`, connected and migrated.
@@ -133,6 +163,7 @@ fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
 
 async fn serve(
     args: ServeArgs,
+    (layout, workers): (Layout, usize),
     store: Arc<dyn EventStore>,
     config: Config,
     tls: Option<Tls>,
@@ -140,7 +171,7 @@ async fn serve(
     outbound: ClientOptions,
 ) -> anyhow::Result<()> {
     let address = format!("{}:{}", args.host, args.port);
-    let listeners = admin::Listeners::bind(&address, args.admin_listen).await?;
+    let listeners = admin::Listeners::bind(&address, args.admin_listen, layout, workers).await?;
     let (local, admin_local) = listeners.addrs()?;
     // After binding, so that a host name is judged by the address it names.
     admin::check_exposure(local, admin_local, &config.admin, args.admin_open)?;
