@@ -1,17 +1,16 @@
-//! Threads that each run a single-threaded runtime: for work kept apart from the runtime
-//! that serves requests (the relay's delivery workers), and for serving requests one
-//! thread per listener ([`serve_app_per_thread`]).
+//! Threads that each run a single-threaded runtime: the `--workers` that serve requests,
+//! one listener each ([`serve_app_per_thread`]), and the relay's delivery workers, kept
+//! apart from them ([`RuntimeThreads`]).
 //!
 //! Tasks on one of these never migrate and never wake another thread to be stolen: a
-//! delivery worker's notify, its outbound connection's I/O and its timers all stay on
-//! one thread (what that gained the relay is in `benches/README.md`). These threads are
-//! not the `--workers` that serve requests.
+//! connection's I/O, its timers and its handler's wake-ups, or a delivery worker's notify
+//! and its outbound connection, all stay on one thread (what that gained is in
+//! `benches/README.md`).
 
+use std::convert::Infallible;
 use std::io;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::extract::Request;
 use axum::response::Response;

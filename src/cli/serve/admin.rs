@@ -16,7 +16,7 @@ use crate::server::threads::serve_app_per_thread;
 use crate::server::tls::Tls;
 use crate::server::{self, AppState};
 
-use super::{Layout, ServeArgs};
+use super::ServeArgs;
 
 /// What the admin endpoints require, from `--admin-token`s (or the environment), then the
 /// lines of `--admin-token-file`. An error names a token by position, never by value.
@@ -100,40 +100,24 @@ fn is_loopback(addr: SocketAddr) -> bool {
     addr.ip().to_canonical().is_loopback()
 }
 
-/// The bound listeners of `serve`: the main one (one per serving thread, with the layout
-/// that gives each thread its own), and the admin one of `--admin-listen`.
+/// The bound listeners of `serve`: the main address's, one for each serving thread, and
+/// the admin one of `--admin-listen`.
 pub struct Listeners {
-    pub main: Main,
+    pub main: Vec<std::net::TcpListener>,
     pub admin: Option<TcpListener>,
 }
 
-/// The main address's listeners.
-pub enum Main {
-    /// One listener, for the multi-threaded runtime.
-    Shared(TcpListener),
-    /// One listener per serving thread, all on the same address.
-    PerThread(Vec<std::net::TcpListener>),
-}
-
 impl Listeners {
-    /// Binds the main listener at `main` (one for each of `workers` threads with
-    /// [`Layout::ReusePort`] and [`Layout::Dup`]), then the admin one at `admin` when given.
+    /// Binds `workers` listeners at `main` (see [`bind_per_thread`]), then the admin one at
+    /// `admin` when given.
     pub async fn bind(
         main: &str,
         admin: Option<SocketAddr>,
-        layout: Layout,
         workers: usize,
     ) -> anyhow::Result<Self> {
-        let context = || format!("cannot listen on {main}");
-        let bound = match layout {
-            Layout::Shared => Main::Shared(TcpListener::bind(main).await.with_context(context)?),
-            Layout::ReusePort | Layout::Dup => {
-                let listeners = bind_per_thread(main, layout, workers)
-                    .await
-                    .with_context(context)?;
-                Main::PerThread(listeners)
-            }
-        };
+        let main_listeners = bind_per_thread(main, workers)
+            .await
+            .with_context(|| format!("cannot listen on {main}"))?;
         let admin = match admin {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -142,16 +126,17 @@ impl Listeners {
             ),
             None => None,
         };
-        Ok(Self { main: bound, admin })
+        Ok(Self {
+            main: main_listeners,
+            admin,
+        })
     }
 
     /// The bound addresses: the main one and the admin one.
     pub fn addrs(&self) -> anyhow::Result<(SocketAddr, Option<SocketAddr>)> {
-        let main = match &self.main {
-            Main::Shared(l) => l.local_addr(),
-            Main::PerThread(ls) => ls[0].local_addr(),
-        }
-        .context("reading the bound address")?;
+        let main = self.main[0]
+            .local_addr()
+            .context("reading the bound address")?;
         let admin = match &self.admin {
             Some(l) => Some(l.local_addr().context("reading the bound admin address")?),
             None => None,
@@ -189,16 +174,8 @@ impl Listeners {
         let app = routes::app(state.clone(), side);
         let main_tls = tls.clone();
         let main = async {
-            let served = match self.main {
-                Main::Shared(listener) => {
-                    let until = stop.clone().cancelled_owned();
-                    server::serve_app(listener, main_tls, app, &limits, until).await
-                }
-                Main::PerThread(listeners) => {
-                    let until = stop.clone();
-                    serve_app_per_thread(listeners, main_tls, app, &limits, until).await
-                }
-            };
+            let served =
+                serve_app_per_thread(self.main, main_tls, app, &limits, stop.clone()).await;
             let served = served.context("serving");
             stop.cancel();
             served
@@ -222,18 +199,22 @@ impl Listeners {
 }
 
 /// `count` listeners on the address `main` names (the first it resolves to that can be
-/// bound): each its own socket in one `SO_REUSEPORT` group, the kernel spreading new
-/// connections over them by their addresses ([`Layout::ReusePort`]); or copies of one
-/// socket, each new connection taken by whichever thread accepts first ([`Layout::Dup`]).
+/// bound), each its own socket in one `SO_REUSEPORT` group: the kernel spreads new
+/// connections over them by their addresses, and each serving thread accepts from its own.
 /// Port 0 is bound once and the others join the port it got.
-async fn bind_per_thread(
-    main: &str,
-    layout: Layout,
-    count: usize,
-) -> std::io::Result<Vec<std::net::TcpListener>> {
+///
+/// The address is first bound alone (without `SO_REUSEPORT`) and let go: a port that
+/// another process listens on is refused as before, instead of the two sharing it.
+async fn bind_per_thread(main: &str, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
     let mut failed = None;
     for addr in tokio::net::lookup_host(main).await? {
-        let first = match bind_one(addr, layout) {
+        let first = socket(addr, false)
+            .and_then(|alone| {
+                alone.bind(addr)?;
+                alone.local_addr()
+            })
+            .and_then(listen);
+        let first = match first {
             Ok(first) => first,
             Err(e) => {
                 failed = Some(e);
@@ -242,12 +223,8 @@ async fn bind_per_thread(
         };
         let bound = first.local_addr()?;
         let mut all = vec![first];
-        for _ in 1..count {
-            let next = match layout {
-                Layout::Dup => all[0].try_clone()?,
-                _ => bind_one(bound, layout)?,
-            };
-            all.push(next);
+        for _ in 1..count.max(1) {
+            all.push(listen(bound)?);
         }
         return Ok(all);
     }
@@ -259,18 +236,21 @@ async fn bind_per_thread(
     }))
 }
 
-/// A listening socket at `addr`, non-blocking, in an `SO_REUSEPORT` group with
-/// [`Layout::ReusePort`].
-fn bind_one(addr: SocketAddr, layout: Layout) -> std::io::Result<std::net::TcpListener> {
+/// A socket for `addr`'s family, with `SO_REUSEADDR`, and `SO_REUSEPORT` when `shared`.
+fn socket(addr: SocketAddr, shared: bool) -> std::io::Result<tokio::net::TcpSocket> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
-    if layout == Layout::ReusePort {
-        socket.set_reuseport(true)?;
-    }
+    socket.set_reuseport(shared)?;
+    Ok(socket)
+}
+
+/// A non-blocking listening socket at `addr` in its `SO_REUSEPORT` group.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket(addr, true)?;
     socket.bind(addr)?;
     socket.listen(1024)?.into_std()
 }

@@ -57,21 +57,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let layout = Layout::from_env()?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    // With threads of their own serving requests, this runtime opens the store, waits for
-    // signals and serves the admin listener.
-    let threads = if layout == Layout::Shared { workers } else { 1 };
-    runtime.worker_threads(threads).enable_all();
-    if threads > 1 {
-        // A worker that polls the kernel takes one ready connection, not every one: the
-        // rest stay for the next poll, by whichever worker is free. Taking them all queues
-        // them on that worker, where they wait out any turn the kernel gives another
-        // thread on its CPU (the tail latency at 2 workers; see benches/README.md). With
-        // one worker, nothing else could take them.
-        runtime.max_io_events_per_tick(1);
-    }
-    let runtime = runtime.build().context("starting the runtime")?;
+    // Requests are served on `workers` threads of their own (`Listeners::serve`); this
+    // runtime opens the store, waits for signals, starts the relay and serves the admin
+    // listener.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(async {
         let store = match store {
             Ok(store) => store,
@@ -92,35 +85,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             mounts,
             ..config(&args, verify, admin_auth)
         };
-        let serving = (layout, workers);
-        serve(args, serving, store, config, tls, relay_config, outbound).await
+        serve(args, workers, store, config, tls, relay_config, outbound).await
     })?;
     Ok(super::exit(super::EXIT_OK))
-}
-
-/// How the `--workers` threads serve requests (`HOOKRELAY_LAYOUT`, to measure one against
-/// the other).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// One multi-threaded runtime: any thread serves any connection (`shared`).
-    Shared,
-    /// A single-threaded runtime and a listener per thread, in one `SO_REUSEPORT` group
-    /// (`reuseport`).
-    ReusePort,
-    /// A single-threaded runtime per thread, each accepting from a copy of one listener
-    /// (`dup`).
-    Dup,
-}
-
-impl Layout {
-    fn from_env() -> anyhow::Result<Self> {
-        match std::env::var("HOOKRELAY_LAYOUT").as_deref() {
-            Err(_) | Ok("shared") => Ok(Self::Shared),
-            Ok("reuseport") => Ok(Self::ReusePort),
-            Ok("dup") => Ok(Self::Dup),
-            Ok(other) => anyhow::bail!("HOOKRELAY_LAYOUT={other}: shared, reuseport or dup"),
-        }
-    }
 }
 
 /// The PostgreSQL store of `--store postgres://…`, connected and migrated.
@@ -163,7 +130,7 @@ fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
 
 async fn serve(
     args: ServeArgs,
-    (layout, workers): (Layout, usize),
+    workers: usize,
     store: Arc<dyn EventStore>,
     config: Config,
     tls: Option<Tls>,
@@ -171,7 +138,7 @@ async fn serve(
     outbound: ClientOptions,
 ) -> anyhow::Result<()> {
     let address = format!("{}:{}", args.host, args.port);
-    let listeners = admin::Listeners::bind(&address, args.admin_listen, layout, workers).await?;
+    let listeners = admin::Listeners::bind(&address, args.admin_listen, workers).await?;
     let (local, admin_local) = listeners.addrs()?;
     // After binding, so that a host name is judged by the address it names.
     admin::check_exposure(local, admin_local, &config.admin, args.admin_open)?;

@@ -72,6 +72,37 @@ fn a_port_in_use_exits_2_with_a_message() {
 }
 
 #[test]
+fn a_port_served_by_another_hookrelay_is_refused() {
+    // Each worker has its own listener on the port; a second server must not join them.
+    let port = unused_port().to_string();
+    let first = Served::spawn(&["--port", &port, "--workers", "2"], &[]);
+
+    let out = hookrelay()
+        .args(["serve", "--port", &port, "--workers", "2"])
+        .timeout(support::DEADLINE)
+        .assert()
+        .code(2);
+
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("in use"), "{stderr}");
+    assert_eq!(first.addr.port().to_string(), port);
+}
+
+#[tokio::test]
+async fn every_worker_answers_and_stores_in_one_store() {
+    let server = Served::start(&["--workers", "2"]);
+
+    // A new connection per event: the kernel spreads them over the workers' listeners.
+    for id in 1..=40 {
+        let (status, _) = post_json(&server.url("/webhook"), event(id)).await;
+        assert_eq!(status, 200, "event {id}");
+    }
+    let (_, health) = get_json(&server.url("/healthz")).await;
+
+    assert_eq!(health["events"], 40);
+}
+
+#[test]
 fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let mut server = Served::start(&[]);
     let body = event(77);
