@@ -2,6 +2,7 @@
 //! missed from the store, then the live frames of the [`Hub`](super::Hub)), and the
 //! Server-Sent Events frames themselves.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -68,7 +69,7 @@ pub async fn events_stream(
         StreamRefused::TooMany(max) => ApiError::TooManyStreams(max),
         StreamRefused::Store(e) => ApiError::from(e),
     })?;
-    let (sender, receiver) = mpsc::channel(BUFFER);
+    let (sender, receiver) = mpsc::channel::<Chunk>(BUFFER);
     let heartbeat = HEARTBEAT
         .min(state.config.limits.idle_timeout / 2)
         .max(Duration::from_millis(100));
@@ -78,7 +79,10 @@ pub async fn events_stream(
         filter,
     };
     tokio::spawn(feed.run(after, heartbeat));
-    let mut response = Response::new(Body::new(Frames(receiver)));
+    let mut response = Response::new(Body::new(Frames {
+        chunks: receiver,
+        pieces: VecDeque::new(),
+    }));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -115,7 +119,7 @@ fn resume_after(headers: &HeaderMap, after: Option<&str>) -> Result<Option<u64>,
 /// One stream's feeder: what it sends to its client.
 struct Feed {
     subscription: Subscription,
-    out: mpsc::Sender<Bytes>,
+    out: mpsc::Sender<Chunk>,
     filter: Option<glob::Pattern>,
 }
 
@@ -142,7 +146,12 @@ impl Feed {
     }
 
     async fn feed(&mut self, after: Option<u64>, heartbeat: Duration) -> End {
-        if self.out.send(Bytes::from_static(HELLO)).await.is_err() {
+        if self
+            .out
+            .send(Chunk::of(Bytes::from_static(HELLO)))
+            .await
+            .is_err()
+        {
             return End::Closed;
         }
         let mut last = match after {
@@ -170,7 +179,7 @@ impl Feed {
             let first = tokio::select! {
                 item = self.subscription.receiver.recv() => item,
                 _ = beat.tick() => {
-                    match self.offer(Bytes::from_static(BEAT)) {
+                    match self.offer(Chunk::of(Bytes::from_static(BEAT))) {
                         Ok(()) => continue,
                         Err(end) => return end,
                     }
@@ -207,7 +216,7 @@ impl Feed {
                     Err(_) => break,
                 }
             }
-            if let Some(chunk) = chunk.into_bytes() {
+            if chunk.size > 0 {
                 if let Err(end) = self.offer(chunk) {
                     return end;
                 }
@@ -260,7 +269,7 @@ impl Feed {
 
     /// Puts a live chunk in the client's buffer, never waiting: a full buffer cuts the
     /// stream off.
-    fn offer(&self, chunk: Bytes) -> Result<(), End> {
+    fn offer(&self, chunk: Chunk) -> Result<(), End> {
         match self.out.try_send(chunk) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(End::Cut),
@@ -293,7 +302,7 @@ impl Feed {
                 }
                 after = event.seq;
             }
-            if !chunk.is_empty() && self.out.send(chunk.into()).await.is_err() {
+            if !chunk.is_empty() && self.out.send(Chunk::of(chunk.into())).await.is_err() {
                 return None;
             }
             if events.len() < PAGE {
@@ -303,7 +312,9 @@ impl Feed {
     }
 }
 
-/// Frames gathered for one write of a stream: shared slices of broadcast items.
+/// Frames gathered for one write of a stream: shared slices of broadcast items, passed to
+/// the connection as they are (not joined into one buffer: the connection writes them
+/// together, with one `writev`, without a copy per stream).
 #[derive(Default)]
 struct Chunk {
     pieces: Vec<Bytes>,
@@ -311,24 +322,16 @@ struct Chunk {
 }
 
 impl Chunk {
+    fn of(piece: Bytes) -> Self {
+        Self {
+            size: piece.len(),
+            pieces: vec![piece],
+        }
+    }
+
     fn push(&mut self, piece: Bytes) {
         self.size += piece.len();
         self.pieces.push(piece);
-    }
-
-    /// One piece as it is (no copy), several joined.
-    fn into_bytes(mut self) -> Option<Bytes> {
-        match self.pieces.len() {
-            0 => None,
-            1 => self.pieces.pop(),
-            _ => {
-                let mut joined = BytesMut::with_capacity(self.size);
-                for piece in &self.pieces {
-                    joined.extend_from_slice(piece);
-                }
-                Some(joined.freeze())
-            }
-        }
     }
 }
 
@@ -342,8 +345,12 @@ pub fn delivery_frame(update: &DeliveryUpdate) -> Bytes {
     frame.into()
 }
 
-/// The body of a stream: the chunks its feeder puts in the buffer.
-struct Frames(mpsc::Receiver<Bytes>);
+/// The body of a stream: the chunks its feeder puts in the buffer, a piece at a time.
+struct Frames {
+    chunks: mpsc::Receiver<Chunk>,
+    /// The rest of the chunk taken last.
+    pieces: VecDeque<Bytes>,
+}
 
 impl http_body::Body for Frames {
     type Data = Bytes;
@@ -353,9 +360,17 @@ impl http_body::Body for Frames {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|c| Ok(http_body::Frame::data(c))))
+        let this = &mut *self;
+        loop {
+            if let Some(piece) = this.pieces.pop_front() {
+                return Poll::Ready(Some(Ok(http_body::Frame::data(piece))));
+            }
+            match this.chunks.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => this.pieces.extend(chunk.pieces),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 

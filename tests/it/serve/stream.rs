@@ -87,6 +87,44 @@ async fn events_posted_concurrently_arrive_once_each_in_order() {
     }
 }
 
+/// A client that reads late gets what gathered meanwhile in few reads: the bytes are still
+/// exactly one complete frame per event, each with its id and the JSON of
+/// `GET /events/{event_id}`, in order, none cut, none twice, the filter applied to each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_gathered_while_the_client_did_not_read_come_as_whole_frames() {
+    let app = App::start().await;
+    let mut stream = Sse::open(&app.url("/events/stream?event_type=order.*"), &[]).await;
+    // More events than one batch of the hub holds (256), so that what the client reads
+    // at once is made of several batches, and of the runs between filtered-out events.
+    for id in 1..=700 {
+        let event_type = if id % 3 == 0 {
+            "user.created"
+        } else {
+            "order.paid"
+        };
+        post_ok(&app, event_of_type(id, event_type)).await;
+    }
+
+    let mut expected = String::from(": hookrelay event stream\nretry: 2000\n\n");
+    for id in (1..=700).filter(|id| id % 3 != 0) {
+        let json = app.text(&format!("/events/{id}")).await;
+        expected.push_str(&format!("event: event\nid: {id}\ndata: {json}\n\n"));
+    }
+    let mut got = String::new();
+    while got.replace(": heartbeat\n\n", "").len() < expected.len() {
+        let chunk = tokio::time::timeout(DEADLINE, stream.response.chunk())
+            .await
+            .expect("the frames within the deadline")
+            .expect("reading the stream")
+            .expect("the stream goes on");
+        got.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+    }
+    assert!(
+        got.replace(": heartbeat\n\n", "") == expected,
+        "the stream's bytes are one whole frame per event, in order"
+    );
+}
+
 #[tokio::test]
 async fn a_client_that_reconnects_with_last_event_id_gets_exactly_the_missed_ones() {
     let app = App::start().await;

@@ -268,3 +268,27 @@ fn the_fields_found_at_ingest_render_as_the_body_read_again() {
         );
     }
 }
+
+/// Every character a JSON string escapes, at every place of an eight-byte word and across
+/// two, escaped as `serde_json` escapes it.
+#[test]
+fn escapes_are_found_wherever_they_are_in_a_string() {
+    let specials = [
+        '"', '\\', '\n', '\r', '\t', '\u{8}', '\u{c}', '\0', '\u{1f}', '\u{7f}', 'é',
+    ];
+    for special in specials {
+        for len in 0..20 {
+            for at in 0..=len {
+                let mut text: String = "abcdefghijklmnopqrst".chars().take(len).collect();
+                text.insert(at, special);
+                let mut out = Vec::new();
+                json_string(&mut out, &text);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    serde_json::to_string(&text).unwrap(),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+}
