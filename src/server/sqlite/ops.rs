@@ -97,7 +97,7 @@ pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -
         }
         Op::Replay(filter) => Reply::Targets(replay(conn, counts, filter)?),
         Op::RememberId { id, seen } => {
-            conn.prepare_cached(
+            counts.webhook_ids += conn.prepare_cached(
                 "INSERT INTO webhook_ids (webhook_id, event, event_id, digest, seen_at)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (webhook_id) DO NOTHING",
             )?
