@@ -15,7 +15,7 @@ use super::Sync;
 const APPLICATION_ID: i32 = 0x686b_726c;
 
 /// Migration `i` brings the file from `PRAGMA user_version` `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: events, deliveries, their attempts, and counters that outlive a restart.
     "CREATE TABLE events (
          seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -163,6 +163,9 @@ pub fn open_writer(path: &Path, sync: Sync) -> anyhow::Result<(Connection, File,
         .map_err(explain)
         .with_context(|| format!("cannot open the store {}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    // Room for every statement the writer runs (about 30 with the relay's): beyond
+    // rusqlite's default of 16, a relaying store parsed some of them again and again.
+    conn.set_prepared_statement_cache_capacity(64);
     let version = identify(&conn, path)?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
