@@ -363,7 +363,7 @@ async fn a_version_5_file_migrates_and_finds_its_events_and_forgets_their_webhoo
         conn.execute_batch(
             "INSERT INTO events (id, event_id, event_type, received_at, body)
                  VALUES ('evt_7', 7, 't', 1, x'7b7d'), ('gh-1', NULL, 'push', 2, x'7b7d');
-             INSERT INTO webhook_ids VALUES ('msg_7', 'evt_7', 7, x'00', 1);
+             INSERT INTO webhook_ids VALUES ('msg_7', 'evt_7', 7, zeroblob(32), 1);
              PRAGMA user_version = 5;
              PRAGMA application_id = 1751872108;",
         )
