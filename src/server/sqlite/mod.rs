@@ -70,6 +70,8 @@ struct Counts {
     events: usize,
     evicted: u64,
     by_status: [usize; 5],
+    /// Verified webhook-ids kept: with none, eviction has none to look for.
+    webhook_ids: usize,
 }
 
 impl Counts {
@@ -105,6 +107,9 @@ impl Counts {
             |r| r.get(0),
         ))?;
         counts.evicted = evicted.unwrap_or(0).max(0) as u64;
+        counts.webhook_ids = conn.query_row("SELECT count(*) FROM webhook_ids", [], |r| {
+            r.get::<_, i64>(0)
+        })? as usize;
         let mut by_status = conn.prepare("SELECT status, count(*) FROM deliveries GROUP BY 1")?;
         let rows =
             by_status.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params, params_from_iter};
 
 use crate::server::store::{
     AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryStatus, Endpoint, EndpointWrite,
@@ -68,7 +68,31 @@ pub enum Reply {
     Done,
 }
 
-pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -> Result<Reply> {
+/// The statements of one group commit that run once per request, prepared once for the
+/// group rather than looked up in the connection's cache for each request.
+pub struct Group<'c> {
+    conn: &'c Connection,
+    insert: Option<CachedStatement<'c>>,
+}
+
+impl<'c> Group<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        Self { conn, insert: None }
+    }
+}
+
+const INSERT_EVENT: &str =
+    "INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (id) DO NOTHING";
+
+pub fn apply(
+    group: &mut Group<'_>,
+    counts: &mut Counts,
+    limits: &Limits,
+    op: &Op,
+) -> Result<Reply> {
+    let conn = group.conn;
     Ok(match op {
         Op::Insert {
             id,
@@ -88,7 +112,7 @@ pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -
                 signature: *signature,
                 targets,
             };
-            Reply::Inserted(insert(conn, counts, limits, &event, headers)?)
+            Reply::Inserted(insert(group, counts, limits, &event, headers)?)
         }
         Op::Claim { target, now } => Reply::Claim(claim(conn, counts, target, *now)?),
         Op::Record { id, attempt, next } => {
@@ -97,17 +121,18 @@ pub fn apply(conn: &Connection, counts: &mut Counts, limits: &Limits, op: &Op) -
         }
         Op::Replay(filter) => Reply::Targets(replay(conn, counts, filter)?),
         Op::RememberId { id, seen } => {
-            conn.prepare_cached(
-                "INSERT INTO webhook_ids (webhook_id, event, event_id, digest, seen_at)
+            counts.webhook_ids += conn
+                .prepare_cached(
+                    "INSERT INTO webhook_ids (webhook_id, event, event_id, digest, seen_at)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (webhook_id) DO NOTHING",
-            )?
-            .execute(params![
-                id,
-                seen.id,
-                seen.event_id,
-                &seen.digest[..],
-                Utc::now().timestamp_micros()
-            ])?;
+                )?
+                .execute(params![
+                    id,
+                    seen.id,
+                    seen.event_id,
+                    &seen.digest[..],
+                    Utc::now().timestamp_micros()
+                ])?;
             Reply::Done
         }
         Op::Trim => {
@@ -200,12 +225,13 @@ pub fn signature_sql(signature: Option<Signature>) -> Option<String> {
 
 /// Stores `event` (whose headers are `headers`: moved out so that the op owns them once).
 fn insert(
-    conn: &Connection,
+    group: &mut Group<'_>,
     counts: &mut Counts,
     limits: &Limits,
     event: &NewEvent<'_>,
     headers: &Headers,
 ) -> Result<Inserted> {
+    let conn = group.conn;
     let (id, event_id, body, targets) = (event.id, event.event_id, event.body, event.targets);
     let existing = |conn: &Connection| -> Result<Option<Inserted>> {
         let stored: Option<Vec<u8>> = conn
@@ -224,21 +250,19 @@ fn insert(
         return Ok(existing(conn)?.unwrap_or(Inserted::QueueFull));
     }
     let now = micros(Utc::now());
-    let added = conn
-        .prepare_cached(
-            "INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (id) DO NOTHING",
-        )?
-        .execute(params![
-            id,
-            event_id,
-            event.event_type,
-            now,
-            body,
-            headers.as_bytes(),
-            signature_sql(event.signature)
-        ])?;
+    let statement = match &mut group.insert {
+        Some(statement) => statement,
+        None => group.insert.insert(conn.prepare_cached(INSERT_EVENT)?),
+    };
+    let added = statement.execute(params![
+        id,
+        event_id,
+        event.event_type,
+        now,
+        body,
+        headers.as_bytes(),
+        signature_sql(event.signature)
+    ])?;
     if added == 0 {
         return Ok(existing(conn)?.unwrap_or(Inserted::Conflict));
     }

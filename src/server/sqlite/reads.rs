@@ -7,11 +7,11 @@ use std::sync::Mutex;
 
 use chrono::DateTime;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::server::store::{
     AttemptRecord, DeliveryFilter, DeliveryRecord, EventKey, EventQuery, Headers, StoredEvent,
-    webhook_id,
+    model_id, webhook_id,
 };
 
 use super::{ops, schema, status_from_sql};
@@ -88,11 +88,12 @@ pub fn get(conn: &Connection, key: EventKey<'_>) -> Result<Option<StoredEvent>> 
         EventKey::Id(id) => conn
             .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
             .query_row([id], event_row),
+        // A model event's id is `evt_<event_id>` (and the only index is the id's).
         EventKey::EventId(n) => conn
             .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1 AND event_id = ?2"
             ))?
-            .query_row([n], event_row),
+            .query_row(params![model_id(n), n], event_row),
     }
     .optional()
 }

@@ -15,7 +15,7 @@ use super::Sync;
 const APPLICATION_ID: i32 = 0x686b_726c;
 
 /// Migration `i` brings the file from `PRAGMA user_version` `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: events, deliveries, their attempts, and counters that outlive a restart.
     "CREATE TABLE events (
          seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -128,6 +128,9 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE webhook_ids;
      ALTER TABLE webhook_ids_v5 RENAME TO webhook_ids;
      CREATE INDEX webhook_ids_event ON webhook_ids (event);",
+    // 6: no index of events by event_id: a model event's id is `evt_<event_id>`, so the
+    // unique index of ids finds it, and every insert and eviction paid for a second index.
+    "DROP INDEX IF EXISTS events_event_id;",
 ];
 
 /// The schema version this binary writes.
@@ -160,6 +163,9 @@ pub fn open_writer(path: &Path, sync: Sync) -> anyhow::Result<(Connection, File,
         .map_err(explain)
         .with_context(|| format!("cannot open the store {}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    // Room for every statement the writer runs (about 30 with the relay's): beyond
+    // rusqlite's default of 16, a relaying store parsed some of them again and again.
+    conn.set_prepared_statement_cache_capacity(64);
     let version = identify(&conn, path)?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))

@@ -346,3 +346,42 @@ async fn retention_also_applies_while_serving() {
     );
     assert_eq!(store.stats().await.unwrap().evicted, 1);
 }
+
+/// A file of schema version 5 (before events lost their index by `event_id`): its events
+/// are found by `event_id` and by id once migrated, and a verified webhook-id it kept is
+/// still forgotten with its event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_5_file_migrates_and_finds_its_events_and_forgets_their_webhook_ids() {
+    use crate::server::store::EventKey;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO events (id, event_id, event_type, received_at, body)
+                 VALUES ('evt_7', 7, 't', 1, x'7b7d'), ('gh-1', NULL, 'push', 2, x'7b7d');
+             INSERT INTO webhook_ids VALUES ('msg_7', 'evt_7', 7, zeroblob(32), 1);
+             PRAGMA user_version = 5;
+             PRAGMA application_id = 1751872108;",
+        )
+        .unwrap();
+    }
+    let store = open(&path, 2, None).unwrap();
+    let by_number = store.get(EventKey::EventId(7)).await.unwrap().unwrap();
+    assert_eq!((by_number.id.as_str(), by_number.seq), ("evt_7", 1));
+    assert_eq!(store.get(EventKey::EventId(1)).await.unwrap(), None);
+    let named = store.get(EventKey::Id("gh-1")).await.unwrap().unwrap();
+    assert_eq!(named.event_id, None);
+    assert!(store.seen_webhook_id("msg_7").await.unwrap().is_some());
+    // The third event evicts event 7, and with it the webhook-id that answered it.
+    put(&store, 8, 10, &[]).await.unwrap();
+    assert_eq!(store.get(EventKey::EventId(7)).await.unwrap(), None);
+    assert_eq!(store.seen_webhook_id("msg_7").await.unwrap(), None);
+    assert_eq!(
+        store.get(EventKey::EventId(8)).await.unwrap().unwrap().seq,
+        3
+    );
+}

@@ -63,12 +63,17 @@ fn drop_through(conn: &Connection, counts: &mut Counts, last: i64) -> Result<()>
             counts.add(status_from_sql(&status)?, -1);
         }
     }
-    // A webhook-id is a key only as long as the event it answered is kept.
-    conn.prepare_cached(
-        "DELETE FROM webhook_ids
-         WHERE event IN (SELECT id FROM events WHERE seq <= ?1)",
-    )?
-    .execute([last])?;
+    // A webhook-id is a key only as long as the event it answered is kept. Looked for only
+    // when there are any: the search gathers the dropped events' ids first.
+    if counts.webhook_ids > 0 {
+        let forgotten = conn
+            .prepare_cached(
+                "DELETE FROM webhook_ids
+                 WHERE event IN (SELECT id FROM events WHERE seq <= ?1)",
+            )?
+            .execute([last])?;
+        counts.webhook_ids = counts.webhook_ids.saturating_sub(forgotten);
+    }
     let dropped = conn
         .prepare_cached("DELETE FROM events WHERE seq <= ?1")?
         .execute([last])?;

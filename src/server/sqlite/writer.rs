@@ -9,7 +9,7 @@ use crate::sync::LockExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::server::store::StoreError;
@@ -116,6 +116,16 @@ impl Writer {
     }
 }
 
+/// Takes what is queued into `batch`, up to [`MAX_BATCH`].
+fn drain(requests: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>) {
+    while batch.len() < MAX_BATCH {
+        match requests.try_recv() {
+            Ok(request) => batch.push(request),
+            Err(_) => break,
+        }
+    }
+}
+
 fn stopped() -> StoreError {
     StoreError("the store's writer has stopped".into())
 }
@@ -140,12 +150,7 @@ impl Thread {
         while let Some(first) = requests.blocking_recv() {
             self.retry_deferred();
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match requests.try_recv() {
-                    Ok(request) => batch.push(request),
-                    Err(_) => break,
-                }
-            }
+            drain(&mut requests, &mut batch);
             self.commit_group(batch);
         }
     }
@@ -190,26 +195,47 @@ impl Thread {
     /// Runs `ops` in one transaction; the counts change only when it commits.
     fn commit(&mut self, ops: &[&Op]) -> rusqlite::Result<Vec<Reply>> {
         let mut counts = lock(&self.counts).clone();
+        // BEGIN and COMMIT are prepared once, not parsed again for every group.
+        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        match self.run_in_transaction(ops, &mut counts) {
+            Ok(replies) => {
+                *lock(&self.counts) = counts;
+                Ok(replies)
+            }
+            Err(e) => {
+                // A failed COMMIT may leave the transaction open; nothing of it stays.
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn run_in_transaction(
+        &mut self,
+        ops: &[&Op],
+        counts: &mut Counts,
+    ) -> rusqlite::Result<Vec<Reply>> {
         let saved_evicted = counts.evicted;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = &self.conn;
+        let mut group = ops::Group::new(conn);
         let replies = ops
             .iter()
-            .map(|op| ops::apply(&tx, &mut counts, &self.limits, op))
+            .map(|op| ops::apply(&mut group, counts, &self.limits, op))
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(group);
         // Once per group: inserts may pass --max-events inside the transaction, never
         // outside it.
-        trim::evict_excess(&tx, &mut counts, self.limits.capacity)?;
+        trim::evict_excess(conn, counts, self.limits.capacity)?;
         if counts.evicted != saved_evicted {
-            tx.prepare_cached(
+            conn.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES ('evicted', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?
             .execute([i64::try_from(counts.evicted).unwrap_or(i64::MAX)])?;
         }
-        tx.commit()?;
-        *lock(&self.counts) = counts;
+        conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(replies)
     }
 
