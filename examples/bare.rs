@@ -1,8 +1,7 @@
 //! The baseline for `scripts/bench-ingest.sh`: a bare axum handler that answers 200 to
-//! `POST /webhook` without reading the body. It runs as people run an axum server: one
-//! multi-threaded runtime with `--workers N` worker threads (default the number of CPUs),
-//! one listener. It prints the same first line as `hookrelay serve`,
-//! `listening on http://ADDR`, so the two load identically.
+//! `POST /webhook` without reading the body. It runs on the same runtime setup as
+//! `hookrelay serve` (`--workers N` worker threads, default the number of CPUs) and prints
+//! the same first line, `listening on http://ADDR`, so the two load identically.
 //! `--read-body` makes it read the whole body first: that shows what reading a body through
 //! axum and hyper costs by itself, apart from anything hookrelay does with it.
 //! `--count-webhook-ids` makes it a counting sink for `scripts/bench-relay.sh`: it notes

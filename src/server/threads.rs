@@ -1,26 +1,17 @@
-//! Threads that each run a single-threaded runtime: the `--workers` that serve requests,
-//! one listener each ([`serve_app_per_thread`]), and the relay's delivery workers, kept
-//! apart from them ([`RuntimeThreads`]).
+//! Threads that each run a single-threaded runtime, for work kept apart from the
+//! multi-threaded runtime that serves requests (the relay's delivery workers).
 //!
 //! Tasks on one of these never migrate and never wake another thread to be stolen: a
-//! connection's I/O, its timers and its handler's wake-ups, or a delivery worker's notify
-//! and its outbound connection, all stay on one thread (what that gained is in
-//! `benches/README.md`).
+//! delivery worker's notify, its outbound connection's I/O and its timers all stay on
+//! one thread (what that gained the relay is in `benches/README.md`). These threads are
+//! not the `--workers` that serve requests.
 
-use std::convert::Infallible;
 use std::io;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::response::Response;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
-use tower::Service;
-
-use super::limits::Limits;
-use super::routes::App;
-use super::tls::Tls;
 
 /// Threads, each with a runtime of its own, started by [`RuntimeThreads::start`];
 /// [`RuntimeThreads::stop`] ends them and waits. Dropped without `stop` (the server failed
@@ -84,68 +75,6 @@ impl Drop for RuntimeThreads {
     fn drop(&mut self) {
         self.done.cancel();
     }
-}
-
-/// Serves `app` on one thread per listener, each thread with a single-threaded runtime of
-/// its own that accepts from its listener and keeps every connection it accepted: a
-/// connection's I/O, timers and wake-ups never leave its thread. Returns when every
-/// thread has stopped after `stop` (each finishes its requests in flight, as
-/// [`super::serve_app`] does).
-pub async fn serve_app_per_thread<S>(
-    listeners: Vec<std::net::TcpListener>,
-    tls: Option<Tls>,
-    app: App<S>,
-    limits: &Limits,
-    stop: CancellationToken,
-) -> io::Result<()>
-where
-    App<S>: Clone + Send + 'static,
-    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
-{
-    let mut ended = Vec::with_capacity(listeners.len());
-    for (i, listener) in listeners.into_iter().enumerate() {
-        let (tls, app, limits, until) = (tls.clone(), app.clone(), limits.clone(), stop.clone());
-        let (done, end) = tokio::sync::oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("serve-{}", i + 1))
-            .spawn(move || {
-                let served = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .and_then(|runtime| {
-                        runtime.block_on(async move {
-                            let listener = tokio::net::TcpListener::from_std(listener)?;
-                            super::conn::accept_loop(
-                                listener,
-                                tls,
-                                app,
-                                &limits,
-                                until.cancelled_owned(),
-                            )
-                            .await
-                        })
-                    });
-                let _ = done.send(served);
-            });
-        if let Err(e) = thread {
-            stop.cancel();
-            return Err(e);
-        }
-        ended.push(end);
-    }
-    let mut result = Ok(());
-    for end in ended {
-        let served = end
-            .await
-            .unwrap_or_else(|_| Err(io::Error::other("a serving thread panicked")));
-        if served.is_err() {
-            // One thread cannot serve: the others stop too.
-            stop.cancel();
-        }
-        result = result.and(served);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::admin::{AdminAuth, AdminToken};
 use crate::server::routes::{self, Side};
-use crate::server::threads::serve_app_per_thread;
 use crate::server::tls::Tls;
 use crate::server::{self, AppState};
 
@@ -100,22 +99,16 @@ fn is_loopback(addr: SocketAddr) -> bool {
     addr.ip().to_canonical().is_loopback()
 }
 
-/// The bound listeners of `serve`: the main address's, one for each serving thread, and
-/// the admin one of `--admin-listen`.
+/// The bound listeners of `serve`: the main one, and the admin one of `--admin-listen`.
 pub struct Listeners {
-    pub main: Vec<std::net::TcpListener>,
+    pub main: TcpListener,
     pub admin: Option<TcpListener>,
 }
 
 impl Listeners {
-    /// Binds `workers` listeners at `main` (see [`bind_per_thread`]), then the admin one at
-    /// `admin` when given.
-    pub async fn bind(
-        main: &str,
-        admin: Option<SocketAddr>,
-        workers: usize,
-    ) -> anyhow::Result<Self> {
-        let main_listeners = bind_per_thread(main, workers)
+    /// Binds the main listener at `main`, then the admin one at `admin` when given.
+    pub async fn bind(main: &str, admin: Option<SocketAddr>) -> anyhow::Result<Self> {
+        let main = TcpListener::bind(main)
             .await
             .with_context(|| format!("cannot listen on {main}"))?;
         let admin = match admin {
@@ -126,15 +119,13 @@ impl Listeners {
             ),
             None => None,
         };
-        Ok(Self {
-            main: main_listeners,
-            admin,
-        })
+        Ok(Self { main, admin })
     }
 
     /// The bound addresses: the main one and the admin one.
     pub fn addrs(&self) -> anyhow::Result<(SocketAddr, Option<SocketAddr>)> {
-        let main = self.main[0]
+        let main = self
+            .main
             .local_addr()
             .context("reading the bound address")?;
         let admin = match &self.admin {
@@ -171,12 +162,15 @@ impl Listeners {
         } else {
             Side::Both
         };
-        let app = routes::app(state.clone(), side);
-        let main_tls = tls.clone();
+        let main = server::serve_app(
+            self.main,
+            tls.clone(),
+            routes::app(state.clone(), side),
+            &limits,
+            stop.clone().cancelled_owned(),
+        );
         let main = async {
-            let served =
-                serve_app_per_thread(self.main, main_tls, app, &limits, stop.clone()).await;
-            let served = served.context("serving");
+            let served = main.await.context("serving");
             stop.cancel();
             served
         };
@@ -196,61 +190,4 @@ impl Listeners {
         signal.abort();
         main.and(admin)
     }
-}
-
-/// `count` listeners on the address `main` names (the first it resolves to that can be
-/// bound), each its own socket in one `SO_REUSEPORT` group: the kernel spreads new
-/// connections over them by their addresses, and each serving thread accepts from its own.
-/// Port 0 is bound once and the others join the port it got.
-///
-/// The address is first bound alone (without `SO_REUSEPORT`) and let go: a port that
-/// another process listens on is refused as before, instead of the two sharing it.
-async fn bind_per_thread(main: &str, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let mut failed = None;
-    for addr in tokio::net::lookup_host(main).await? {
-        let first = socket(addr, false)
-            .and_then(|alone| {
-                alone.bind(addr)?;
-                alone.local_addr()
-            })
-            .and_then(listen);
-        let first = match first {
-            Ok(first) => first,
-            Err(e) => {
-                failed = Some(e);
-                continue;
-            }
-        };
-        let bound = first.local_addr()?;
-        let mut all = vec![first];
-        for _ in 1..count.max(1) {
-            all.push(listen(bound)?);
-        }
-        return Ok(all);
-    }
-    Err(failed.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "the address resolves to nothing",
-        )
-    }))
-}
-
-/// A socket for `addr`'s family, with `SO_REUSEADDR`, and `SO_REUSEPORT` when `shared`.
-fn socket(addr: SocketAddr, shared: bool) -> std::io::Result<tokio::net::TcpSocket> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.set_reuseport(shared)?;
-    Ok(socket)
-}
-
-/// A non-blocking listening socket at `addr` in its `SO_REUSEPORT` group.
-fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = socket(addr, true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)?.into_std()
 }

@@ -57,14 +57,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    // Requests are served on `workers` threads of their own (`Listeners::serve`); this
-    // runtime opens the store, waits for signals, starts the relay and serves the admin
-    // listener.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.worker_threads(workers).enable_all();
+    if workers > 1 {
+        // A worker that polls the kernel takes one ready connection, not every one: the
+        // rest stay for the next poll, by whichever worker is free. Taking them all queues
+        // them on that worker, where they wait out any turn the kernel gives another
+        // thread on its CPU (the tail latency at 2 workers; see benches/README.md). With
+        // one worker, nothing else could take them.
+        runtime.max_io_events_per_tick(1);
+    }
+    let runtime = runtime.build().context("starting the runtime")?;
     runtime.block_on(async {
         let store = match store {
             Ok(store) => store,
@@ -85,7 +88,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             mounts,
             ..config(&args, verify, admin_auth)
         };
-        serve(args, workers, store, config, tls, relay_config, outbound).await
+        serve(args, store, config, tls, relay_config, outbound).await
     })?;
     Ok(super::exit(super::EXIT_OK))
 }
@@ -130,7 +133,6 @@ fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
 
 async fn serve(
     args: ServeArgs,
-    workers: usize,
     store: Arc<dyn EventStore>,
     config: Config,
     tls: Option<Tls>,
@@ -138,7 +140,7 @@ async fn serve(
     outbound: ClientOptions,
 ) -> anyhow::Result<()> {
     let address = format!("{}:{}", args.host, args.port);
-    let listeners = admin::Listeners::bind(&address, args.admin_listen, workers).await?;
+    let listeners = admin::Listeners::bind(&address, args.admin_listen).await?;
     let (local, admin_local) = listeners.addrs()?;
     // After binding, so that a host name is judged by the address it names.
     admin::check_exposure(local, admin_local, &config.admin, args.admin_open)?;

@@ -73,7 +73,7 @@ fn a_port_in_use_exits_2_with_a_message() {
 
 #[test]
 fn a_port_served_by_another_hookrelay_is_refused() {
-    // Each worker has its own listener on the port; a second server must not join them.
+    // A second server on a port already served must not share it.
     let port = unused_port().to_string();
     let first = Served::spawn(&["--port", &port, "--workers", "2"], &[]);
 
@@ -92,7 +92,7 @@ fn a_port_served_by_another_hookrelay_is_refused() {
 async fn every_worker_answers_and_stores_in_one_store() {
     let server = Served::start(&["--workers", "2"]);
 
-    // A new connection per event: the kernel spreads them over the workers' listeners.
+    // A new connection per event, taken by either worker.
     for id in 1..=40 {
         let (status, _) = post_json(&server.url("/webhook"), event(id)).await;
         assert_eq!(status, 200, "event {id}");
