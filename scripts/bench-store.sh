@@ -20,6 +20,8 @@
 #        BENCH_DIR=/path (where the database files go; default $TMPDIR or /tmp)
 #        PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/test (a fresh database is made
 #        beside it for each run and dropped; unset or unreachable: no postgres rows)
+#        PG_PARAMS=sslmode=disable (query of the store's URL; the default `prefer` uses
+#        TLS when the server offers it, as libpq does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,7 +101,7 @@ pg() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 
 fresh_pg() {
     pg "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
     pg "CREATE DATABASE $PG_DB"
-    echo "${PG_ADMIN_URL%/*}/$PG_DB"
+    echo "${PG_ADMIN_URL%/*}/$PG_DB${PG_PARAMS:+?$PG_PARAMS}"
 }
 
 # Requests/s of two instances on one database, each loaded by its own wrk with half the
