@@ -226,10 +226,7 @@ async fn a_version_1_postgres_database_migrates_without_loss() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (pg, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let pg = db.client().await;
     pg.batch_execute(POSTGRES_V1).await.unwrap();
     for (seq, id) in [(3i64, 10i64), (4, 11), (5, -12)] {
         pg.execute(
@@ -307,10 +304,7 @@ async fn a_version_5_postgres_database_migrates_without_loss() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (pg, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let pg = db.client().await;
     pg.batch_execute(POSTGRES_V1).await.unwrap();
     pg.batch_execute(POSTGRES_V2_TO_V5).await.unwrap();
     let rows: [(i64, &str, Option<i64>, String); 4] = [

@@ -66,6 +66,16 @@ impl TestDb {
         eprintln!("skipped: no PostgreSQL reachable ({why}); set HOOKRELAY_TEST_DATABASE_URL");
         None
     }
+
+    /// A connection of the test's own to this database (to write or read rows directly),
+    /// driven on the current runtime.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .expect("connecting to the test database");
+        tokio::spawn(connection);
+        client
+    }
 }
 
 impl Drop for TestDb {

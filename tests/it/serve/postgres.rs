@@ -268,10 +268,7 @@ async fn sslmode_require_is_tls_or_a_clear_refusal() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (admin, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let admin = db.client().await;
     let offers_tls = admin
         .query_one("SHOW ssl", &[])
         .await
@@ -436,10 +433,7 @@ async fn connections_terminated_under_load_give_503s_not_500s_and_lose_nothing()
     };
     let served = serve(&db, &[]);
     let base = served.url("");
-    let (admin, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let admin = db.client().await;
 
     let total: i64 = 400;
     let posting = {
