@@ -63,9 +63,12 @@ impl<'b> Tape<'b> {
             tape: Tape {
                 text,
                 unescaped: String::new(),
-                entries: Vec::with_capacity(body.len() / 8 + 2),
+                // Room for every entry of the usual object (a member takes at least
+                // 6 bytes, `"a":1,`, for two entries): growing it would copy them all.
+                entries: Vec::with_capacity(body.len() / 3 + 2),
             },
             cur: Scan { text, at: 0 },
+            name_hash: 0,
         };
         parser.cur.whitespace();
         parser.value(0)?;
@@ -80,10 +83,18 @@ impl<'b> Tape<'b> {
 
     fn text(&self, start: u32, len: u32, escaped: bool) -> &str {
         let range = start as usize..(start + len) as usize;
-        if escaped {
-            &self.unescaped[range]
+        let whole = if escaped {
+            self.unescaped.as_str()
         } else {
-            &self.text[range]
+            self.text
+        };
+        debug_assert!(whole.is_char_boundary(range.start) && whole.is_char_boundary(range.end));
+        match whole.as_bytes().get(range) {
+            // SAFETY: every `Str` range is cut by the parser between ASCII quotes of the body
+            // or around whole `str`s pushed onto `unescaped`, so both ends are character
+            // boundaries of valid UTF-8 (checked in debug builds above).
+            Some(bytes) => unsafe { std::str::from_utf8_unchecked(bytes) },
+            None => "",
         }
     }
 
@@ -99,6 +110,8 @@ impl<'b> Tape<'b> {
 struct Parser<'b> {
     tape: Tape<'b>,
     cur: Scan<'b>,
+    /// [`name_hash`] of the last string read, for an object's duplicate-name check.
+    name_hash: u32,
 }
 
 impl<'b> Parser<'b> {
@@ -150,7 +163,7 @@ impl<'b> Parser<'b> {
                     return None;
                 }
                 let name = self.string()?;
-                let bit = 1u64 << (name_hash(self.name(name)) & 63);
+                let bit = 1u64 << (self.name_hash & 63);
                 if seen & bit != 0 && self.written_before(at, name) {
                     return None;
                 }
@@ -238,6 +251,7 @@ impl<'b> Parser<'b> {
         let stop = start + plain;
         if bytes[stop] == b'"' {
             self.cur.at = stop + 1;
+            self.name_hash = name_hash(&bytes[start..stop]);
             // Positions fit in u32: the body's length was checked.
             return Some(self.push(Entry::Str {
                 start: start as u32,
@@ -284,6 +298,7 @@ impl<'b> Parser<'b> {
             }
         }
         let len = self.tape.unescaped.len() - from;
+        self.name_hash = name_hash(&self.tape.unescaped.as_bytes()[from..]);
         Some(self.push(Entry::Str {
             start: u32::try_from(from).ok()?,
             len: u32::try_from(len).ok()?,
@@ -347,8 +362,7 @@ impl<'b> Parser<'b> {
 }
 
 /// A cheap hash of a member's name, for telling most names apart without comparing them.
-fn name_hash(name: &str) -> u32 {
-    let bytes = name.as_bytes();
+fn name_hash(bytes: &[u8]) -> u32 {
     let first = bytes.first().copied().unwrap_or(0) as u32;
     let last = bytes.last().copied().unwrap_or(0) as u32;
     (bytes.len() as u32)
