@@ -255,9 +255,18 @@ fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
 /// `text` as a JSON string, escaped exactly as `serde_json` escapes it: `"`, `\` and the
 /// control characters below U+0020 (the short forms where JSON has one), nothing else.
 pub fn json_string(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    // Nearly every name, header value and type needs no escape: found a word at a time,
+    // the last few bytes padded to a word, it is copied in one piece.
+    if !needs_escape(bytes) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     out.reserve(text.len() + 2);
     out.push(b'"');
-    let bytes = text.as_bytes();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -294,6 +303,24 @@ pub fn json_string(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any byte of `bytes` is one a JSON string escapes, eight bytes at a time (the
+/// last word padded with a byte that needs none).
+fn needs_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        if any_escaped(u64::from_le_bytes(word.try_into().unwrap_or_default())) {
+            return true;
+        }
+    }
+    let rest = words.remainder();
+    if rest.is_empty() {
+        return false;
+    }
+    let mut last = [b'a'; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    any_escaped(u64::from_le_bytes(last))
 }
 
 /// Whether any of the eight bytes of `word` is one a JSON string escapes: `"`, `\` or a

@@ -95,9 +95,17 @@ impl Publisher {
         if self.parts.is_empty() {
             return;
         }
+        // The next batch starts with room for as much as this one held (plus a little),
+        // so a steady stream of events fills it without growing it by doubling (a copy
+        // of everything rendered so far at each step); a quiet one keeps it small, as
+        // an item holds on to its buffer's whole capacity until every stream has read it.
+        let frames = Vec::with_capacity(
+            (self.frames.len() + self.frames.len() / 8).min(ITEM_BYTES + 16 * 1024),
+        );
+        let parts = Vec::with_capacity(self.parts.len());
         let item = Item {
-            frames: Bytes::from(std::mem::take(&mut self.frames)),
-            parts: std::mem::take(&mut self.parts),
+            frames: Bytes::from(std::mem::replace(&mut self.frames, frames)),
+            parts: std::mem::replace(&mut self.parts, parts),
         };
         // An error only says that no stream is open now.
         let _ = self.sender.send(Arc::new(item));
