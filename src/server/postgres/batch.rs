@@ -1,6 +1,6 @@
 //! Group commit: inserts that arrive together share one transaction and one multi-row
 //! statement. A few committers take turns at one queue; each takes the first waiting
-//! insert, opens a transaction, takes the sequence lock, and only then gathers every other
+//! insert, opens a transaction, takes the insert lock, and only then gathers every other
 //! insert already queued (keeping the queue to itself until then, so batches keep the
 //! order of arrival) (up to [`MAX_BATCH`]), so that the inserts that arrived while the
 //! previous batch was committing all ride in this one. It writes them (events and their
@@ -8,32 +8,25 @@
 //! caller only after COMMIT. When the shared transaction fails (a bad row), each insert is
 //! tried again alone, so one caller's failure is never another's.
 //!
-//! Commits side by side, readers at a horizon: a batch's transaction gets its transaction
-//! id and draws its `seq` numbers in one statement while its session holds
-//! [`SEQUENCE_LOCK`], and lets the lock go as soon as the statement is done; nothing else
-//! orders inserts, so the batches of every committer of every instance commit at the same
-//! time and PostgreSQL flushes their WAL together. Among insert transactions, transaction
-//! id order is therefore `seq` order, and each event keeps the id of the transaction that
-//! inserted it (`inserted_by`). Commits finish in any order, so a reader of the sequence
-//! (`GET /events?cursor=`, the event stream, `hookrelay listen`) stops at a horizon instead
-//! (`HORIZON_SQL` in `mod.rs`): only events inserted by a transaction older than every
-//! transaction of this database still in progress are listed, so an event that commits
-//! later with a smaller `seq` is never stepped over.
-//!
-//! The count of events kept is a sum: each transaction adds what it kept to a counter row
-//! of its own backend (`kept:<pid>`), never shared with another transaction in progress.
-//! After its commit a batch reads the sum and, above `--max-events`, evicts the excess in a
-//! transaction of its own under [`TRIM_LOCK`](super::trim::TRIM_LOCK): the last batch to
-//! commit sees every other's events, so a store that has gone quiet holds `--max-events`
-//! exactly; while batches commit, it may hold theirs beyond it for a moment.
+//! Sequence numbers in commit order, two batches at a time: a batch's transaction draws
+//! its `seq` while its session holds [`SEQUENCE_LOCK`], and before it commits it takes the
+//! transaction-level [`INSERT_LOCK`], waiting for the batch before it to be committed and
+//! visible (a transaction's locks are released only then), and only then lets the
+//! sequence lock go. Both locks are taken in that order by every insert transaction of
+//! every instance, so batches take the commit lock in the order they drew their sequence
+//! numbers, and a transaction with smaller sequence numbers is always visible before one
+//! with larger ones: a client paging `GET /events?cursor=` (or resuming a stream from the
+//! last `seq` it saw) never steps over an event that commits later. In between, the next
+//! batch is gathered and written while the previous one's COMMIT waits for its WAL flush,
+//! so the flush no longer stops the next batch's work (the turn that serialises is the
+//! commit, not the insert). The `kept` counter (and eviction) moves under the commit lock.
 //!
 //! `--max-pending` without counting the queue on every insert: the count of open
-//! deliveries (as committed) is read at most every [`COUNT_MAX_AGE`], and in between this
-//! instance adds what it queued itself (as soon as written, so that the next batch counts
-//! it before it commits). Near the bound the count is read again before any refusal, so an
-//! event is refused only on a fresh count; the bound may be passed by the deliveries of
-//! batches that were committing while it was read (at most one batch per committer), and
-//! by other instances' inserts of the last [`COUNT_MAX_AGE`].
+//! deliveries is read (exactly, under both locks, once the batch before is committed) at
+//! most every [`COUNT_MAX_AGE`], and in between this instance adds what it queued itself
+//! (as soon as written, so that the next batch counts it before it commits). Near the bound the count is
+//! read again before any refusal, so an event is refused only on an exact count; above
+//! it, other instances' inserts of the last [`COUNT_MAX_AGE`] may be missed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -49,8 +42,13 @@ use crate::server::store::{Headers, Inserted, Signature, StoreError};
 /// Inserts written in one transaction, at most.
 const MAX_BATCH: usize = 512;
 
-/// Key of the session-level advisory lock an insert transaction holds while it gets its
-/// transaction id and its events draw their sequence numbers ("hkrl" and 4).
+/// Key of the transaction-level advisory lock every insert transaction takes once its
+/// events have their sequence numbers and holds until it has committed; every change of
+/// the `kept` counter is made under it ("hkrl" and 3).
+pub const INSERT_LOCK: i64 = 0x686b_726c_0000_0003;
+
+/// Key of the session-level advisory lock an insert transaction holds while its events
+/// draw their sequence numbers, until it holds [`INSERT_LOCK`] ("hkrl" and 4).
 pub const SEQUENCE_LOCK: i64 = 0x686b_726c_0000_0004;
 
 /// How long a count of open deliveries is trusted, plus what this instance queued since.
@@ -94,7 +92,7 @@ pub fn start(pool: Pool, limits: Limits, committers: usize) -> mpsc::UnboundedSe
         tokio::spawn(async move {
             loop {
                 // The queue stays this committer's until it has gathered its batch under
-                // the sequence lock: batches draw their sequence numbers in arrival order.
+                // the insert lock: batches are formed, and committed, in arrival order.
                 let mut receiver = shared.receiver.lock().await;
                 let Some(first) = receiver.recv().await else {
                     return;
@@ -204,9 +202,6 @@ impl Drop for Answer {
     }
 }
 
-/// The events and their deliveries, and what this transaction kept added to its backend's
-/// counter row (never another transaction's while this one is in progress). Each event's
-/// `inserted_by` is this transaction's id (the column's default).
 const INSERT_SQL: &str = "WITH ins AS (
          INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
          SELECT u.id, u.event_id, u.event_type, $4, u.body, u.headers, u.signature
@@ -219,15 +214,16 @@ const INSERT_SQL: &str = "WITH ins AS (
          SELECT ins.seq, ins.id, ins.event_id, d.target, 'pending', $4, $4
          FROM unnest($8::TEXT[], $9::TEXT[]) AS d(id, target) JOIN ins ON ins.id = d.id
          RETURNING 1
-     ), kept AS (
-         INSERT INTO counters (key, value)
-         SELECT 'kept:' || pg_backend_pid(), count(*) FROM ins
-         ON CONFLICT (key) DO UPDATE SET value = counters.value + EXCLUDED.value
      )
      SELECT seq, id, (SELECT count(*) FROM queued) FROM ins";
 
-/// Lets the next batch draw its sequence numbers.
+/// The batch before is committed once this returns; this one's sequence numbers are drawn.
+const ORDER_SQL: &str = "SELECT pg_advisory_xact_lock($1), pg_advisory_unlock($2)";
+
+/// The same once the commit lock is held already.
 const UNLOCK_SQL: &str = "SELECT pg_advisory_unlock($1)";
+
+const KEPT_SQL: &str = "UPDATE counters SET value = value + $1 WHERE key = 'kept' RETURNING value";
 
 const OPEN_SQL: &str =
     "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight', 'failed')";
@@ -244,39 +240,18 @@ async fn write(
 ) -> Result<Vec<Inserted>, StoreError> {
     let mut client = super::connection(pool).await?;
     let written = write_in(&mut client, limits, shared, batch, gather).await;
-    let (answers, announce) = match written {
-        Ok(written) => written,
-        Err(e) => {
-            // The sequence lock belongs to the session and outlives the transaction (rolled
-            // back when it was dropped): let it go, or close the connection, which does.
-            let unlocked = client.query_one(UNLOCK_SQL, &[&SEQUENCE_LOCK]).await;
-            if unlocked.is_err() {
-                drop(deadpool_postgres::Object::take(client));
-            }
-            return Err(e);
+    if written.is_err() {
+        // The sequence lock belongs to the session and outlives the transaction (rolled
+        // back when it was dropped): let it go, or close the connection, which does.
+        let unlocked = client
+            .query_one("SELECT pg_advisory_unlock($1)", &[&SEQUENCE_LOCK])
+            .await;
+        if unlocked.is_err() {
+            drop(deadpool_postgres::Object::take(client));
         }
-    };
-    // After the commit, not in the insert's transaction: a transaction that notifies holds
-    // a lock of the whole cluster through its commit, so that notifications are queued in
-    // commit order, and batches that announce work would commit one at a time again. A
-    // notification lost here (the connection broke) is made up for by every instance's poll.
-    let targets: Vec<&str> = announce.iter().map(String::as_str).collect();
-    if !targets.is_empty()
-        && let Err(e) = super::notify::work_queued(&**client, &targets).await
-    {
-        tracing::debug!(error = %e, "queued deliveries not announced; the poll finds them");
     }
-    // The last batch to commit sees every other's events: a store gone quiet holds exactly
-    // `--max-events`.
-    if let Err(e) = trim::evict_excess(&mut client, limits.capacity).await {
-        tracing::warn!(error = %e, "cannot evict the oldest events; the next insert will");
-    }
-    Ok(answers)
+    written
 }
-
-/// What one transaction wrote: one answer per insert, and the targets of the deliveries
-/// it queued (to announce once committed).
-type Written = (Vec<Inserted>, Vec<String>);
 
 async fn write_in(
     client: &mut deadpool_postgres::Object,
@@ -284,7 +259,7 @@ async fn write_in(
     shared: &Shared,
     batch: &mut Vec<Pending>,
     gather: Option<MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>>,
-) -> Result<Written, StoreError> {
+) -> Result<Vec<Inserted>, StoreError> {
     let tx = client
         .transaction()
         .await
@@ -304,8 +279,11 @@ async fn write_in(
             }
         }
     }
+    // Whether this transaction holds the commit lock already: an exact count of open
+    // deliveries needs the batch before committed.
+    let mut ordered = false;
 
-    // Room in the queue: a fresh enough estimate, or a count of what is committed.
+    // Room in the queue: a fresh enough estimate, or an exact count under the lock.
     let need: usize = batch.iter().map(|p| p.targets.len()).sum();
     let max_pending = i64::try_from(limits.max_pending).unwrap_or(i64::MAX);
     let estimate = match *shared.open.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -316,6 +294,15 @@ async fn write_in(
         Some(n) if n.saturating_add(need as i64) <= max_pending => n,
         _ if need == 0 => estimate.unwrap_or(0),
         _ => {
+            // Both locks held: the batch before is committed, none other is in flight.
+            let commit_lock = tx
+                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await
+                .map_err(failed("preparing"))?;
+            tx.execute(&commit_lock, &[&INSERT_LOCK])
+                .await
+                .map_err(failed("waiting for the batch before"))?;
+            ordered = true;
             let counted = tx
                 .prepare_cached(OPEN_SQL)
                 .await
@@ -363,40 +350,32 @@ async fn write_in(
         }
     }
 
-    // The transaction id and the sequence numbers, under the sequence lock, let go in the
-    // same round trip (a statement sent after the insert runs once it is done).
-    let unlock = tx
-        .prepare_cached(UNLOCK_SQL)
-        .await
-        .map_err(failed("preparing"))?;
     let now = micros(Utc::now());
     let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
+    let mut added = 0i64;
     let mut announce: HashSet<&str> = HashSet::new();
-    if ids.is_empty() {
-        tx.query_one(&unlock, &[&SEQUENCE_LOCK])
-            .await
-            .map_err(failed("letting the sequence lock go"))?;
-    } else {
+    if !ids.is_empty() {
         let insert = tx
             .prepare_cached(INSERT_SQL)
             .await
             .map_err(failed("preparing"))?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
-            &ids,
-            &event_ids,
-            &types,
-            &now,
-            &bodies,
-            &headers,
-            &signatures,
-            &delivery_ids,
-            &delivery_targets,
-        ];
-        let (rows, _) = tokio::try_join!(
-            tx.query(&insert, &params),
-            tx.query_one(&unlock, &[&SEQUENCE_LOCK]),
-        )
-        .map_err(failed("storing events"))?;
+        let rows = tx
+            .query(
+                &insert,
+                &[
+                    &ids,
+                    &event_ids,
+                    &types,
+                    &now,
+                    &bodies,
+                    &headers,
+                    &signatures,
+                    &delivery_ids,
+                    &delivery_targets,
+                ],
+            )
+            .await
+            .map_err(failed("storing events"))?;
         let mut queued = 0i64;
         for row in &rows {
             let id: &str = row.get(1);
@@ -409,8 +388,9 @@ async fn write_in(
                 announce.extend(batch[i].targets.iter().map(|t| &**t));
             }
         }
-        // Counted now, so that the next batch's estimate has them before this one
-        // commits (should it not, the estimate is high a while).
+        added = rows.len() as i64;
+        // Counted now, under the sequence lock, so that the next batch's estimate has
+        // them before this one commits (should it not, the estimate is high a while).
         if queued > 0 {
             let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((_, n)) = open.as_mut() {
@@ -448,13 +428,43 @@ async fn write_in(
             });
         }
     }
-    let announce: Vec<String> = announce.into_iter().map(str::to_owned).collect();
+
+    if !announce.is_empty() {
+        let targets: Vec<&str> = announce.into_iter().collect();
+        let notify = tx
+            .prepare_cached("SELECT pg_notify('hookrelay_work', t) FROM unnest($1::TEXT[]) AS t")
+            .await
+            .map_err(failed("preparing"))?;
+        tx.execute(&notify, &[&targets])
+            .await
+            .map_err(failed("announcing queued deliveries"))?;
+    }
+
+    // The commit's turn: wait for the batch before to be visible, let the next one draw
+    // its sequence numbers, and count what this one kept (both sent at once).
+    let kept_sql = tx
+        .prepare_cached(KEPT_SQL)
+        .await
+        .map_err(failed("preparing"))?;
+    let order = tx
+        .prepare_cached(if ordered { UNLOCK_SQL } else { ORDER_SQL })
+        .await
+        .map_err(failed("preparing"))?;
+    let both: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&INSERT_LOCK, &SEQUENCE_LOCK];
+    let order_params = if ordered { &both[1..] } else { &both[..] };
+    let kept_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&added];
+    let (_, kept) = tokio::try_join!(
+        tx.execute(&order, order_params),
+        tx.query_opt(&kept_sql, &kept_params),
+    )
+    .map_err(failed("waiting for the batch before"))?;
+    let kept: Option<i64> = kept.map(|row| row.get(0));
+    if let Some(kept) = kept {
+        trim::evict_excess(&tx, limits.capacity, kept).await?;
+    }
     tx.commit().await.map_err(failed("committing events"))?;
-    Ok((
-        answers
-            .into_iter()
-            .map(|a| a.unwrap_or(Inserted::Conflict))
-            .collect(),
-        announce,
-    ))
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Inserted::Conflict))
+        .collect())
 }

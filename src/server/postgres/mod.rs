@@ -31,6 +31,10 @@ use super::verify::Seen;
 
 pub use schema::SCHEMA_VERSION;
 
+/// The locks every insert takes, for tests that hold an insert open by hand.
+#[cfg(test)]
+pub(crate) use batch::{INSERT_LOCK, SEQUENCE_LOCK};
+
 /// The longest a caller waits for a connection from the pool, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
@@ -147,26 +151,6 @@ fn status_from_sql(text: &str) -> Result<DeliveryStatus, StoreError> {
         .find(|s| s.as_str() == text)
         .ok_or_else(|| StoreError(format!("unknown delivery status {text:?} in the database")))
 }
-
-/// The horizon of the readers of the sequence, `horizon.h`: events inserted by a
-/// transaction at or above it may have a smaller `seq` than one still in progress, so they
-/// are not listed yet. It is the oldest transaction in progress in the statement's snapshot
-/// (`xmin`), passing over those running in other databases of the cluster, which cannot
-/// insert here; or the snapshot's `xmax` when none is left. Inserts get their transaction
-/// id and their sequence numbers under one lock (`batch.rs`), so the events below the
-/// horizon are all those up to some `seq`: a cursor never passes an event that commits
-/// later. A long write transaction in this database (whatever it writes) holds the
-/// horizon, and so cursors and streams, until it ends; ingest and deliveries go on.
-const HORIZON_SQL: &str = "WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
-     elsewhere AS MATERIALIZED (
-         SELECT backend_xid AS x FROM pg_stat_get_activity(NULL)
-         WHERE backend_xid IS NOT NULL AND datid IS DISTINCT FROM
-               (SELECT oid FROM pg_database WHERE datname = current_database())),
-     horizon AS MATERIALIZED (
-         SELECT least(pg_snapshot_xmax(s),
-                      (SELECT min(x) FROM pg_snapshot_xip(s) AS x
-                       WHERE x::xid NOT IN (SELECT x FROM elsewhere))) AS h
-         FROM snap)";
 
 /// The columns [`event_row`] reads.
 const EVENT_COLUMNS: &str = "seq, id, event_id, event_type, received_at, body, headers, signature";
@@ -403,10 +387,8 @@ impl EventStore for PostgresStore {
         let rows = client
             .query(
                 &format!(
-                    "{HORIZON_SQL}
-                     SELECT {EVENT_COLUMNS} FROM events
+                    "SELECT {EVENT_COLUMNS} FROM events
                      WHERE seq > $1 AND seq < $2
-                       AND inserted_by < (SELECT h FROM horizon)
                        AND ($3::BIGINT IS NULL OR received_at >= $3)
                        AND ($4::TEXT IS NULL OR event_type = $4)
                      ORDER BY seq {order} LIMIT $5"
@@ -428,10 +410,8 @@ impl EventStore for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                &format!(
-                    "SELECT ({}), (SELECT value FROM counters WHERE key = 'evicted')",
-                    trim::KEPT_SQL
-                ),
+                "SELECT (SELECT value FROM counters WHERE key = 'kept'),
+                        (SELECT value FROM counters WHERE key = 'evicted')",
                 &[],
             )
             .await

@@ -1,6 +1,5 @@
-//! Waking the workers of every instance: deliveries queued are announced with
-//! `NOTIFY hookrelay_work` and each target's URL (delivered at commit; inserts announce
-//! theirs once committed, `batch.rs`), and each instance
+//! Waking the workers of every instance: a transaction that queues deliveries sends
+//! `NOTIFY hookrelay_work` with each target's URL (delivered at commit), and each instance
 //! keeps one connection of its own, outside the pool, that `LISTEN`s and wakes a worker of
 //! that target. A lost connection is made again; meanwhile the periodic poll finds the work.
 

@@ -98,13 +98,6 @@ const MIGRATIONS: &[&str] = &[
     "DROP INDEX IF EXISTS events_event_id;
      DROP INDEX IF EXISTS events_received;
      ALTER TABLE events ALTER COLUMN id TYPE TEXT COLLATE \"C\";",
-    // 7: inserts commit side by side (`batch.rs`), so each event keeps the id of the
-    // transaction that inserted it, and readers of the sequence list only the events of
-    // transactions older than every one still in progress (`HORIZON_SQL`). Events stored
-    // before were committed in order: 0, below every horizon. Each backend counts what it
-    // inserts in a `kept:<pid>` row of its own, summed with `kept`.
-    "ALTER TABLE events ADD COLUMN inserted_by XID8 NOT NULL DEFAULT '0';
-     ALTER TABLE events ALTER COLUMN inserted_by SET DEFAULT pg_current_xact_id();",
 ];
 
 /// The schema version this binary writes.

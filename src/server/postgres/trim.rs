@@ -9,87 +9,52 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Transaction;
 use tokio_util::sync::CancellationToken;
 
+use super::batch::INSERT_LOCK;
 use super::{failed, micros, queue};
 use crate::server::store::StoreError;
 
 /// Key of the advisory lock held by the instance that expires old events ("hkrl" and 2).
 const HOUSEKEEPING_LOCK: i64 = 0x686b_726c_0000_0002;
 
-/// Key of the transaction-level advisory lock under which events are evicted, expired or
-/// counted again: one of these at a time ("hkrl" and 3, the key of the insert lock of
-/// schema 6 and before, which every insert took until it had committed).
-pub const TRIM_LOCK: i64 = 0x686b_726c_0000_0003;
-
-/// The number of events kept, as committed: the `kept` counter plus every backend's.
-pub const KEPT_SQL: &str = "SELECT coalesce(sum(value), 0)::BIGINT FROM counters
-     WHERE key = 'kept' OR key LIKE 'kept:%'";
-
-/// Drops the oldest events beyond `capacity`, once the inserts of the caller are
-/// committed. Only the excess is walked: a full store costs one short index scan per
-/// batch, not a count of itself.
+/// Drops the oldest events beyond `capacity`, `kept` being the count of events stored now
+/// (the `kept` counter, read under the insert lock). Only the excess is walked: a full
+/// store costs one short index scan per batch, not a count of itself.
 pub async fn evict_excess(
-    client: &mut deadpool_postgres::Object,
+    tx: &deadpool_postgres::Transaction<'_>,
     capacity: usize,
+    kept: i64,
 ) -> Result<(), StoreError> {
     let capacity = i64::try_from(capacity).unwrap_or(i64::MAX);
-    let kept = client
-        .prepare_cached(KEPT_SQL)
-        .await
-        .map_err(failed("preparing"))?;
-    let count: i64 = client
-        .query_one(&kept, &[])
-        .await
-        .map_err(failed("counting events"))?
-        .get(0);
-    if count <= capacity {
+    let excess = kept.saturating_sub(capacity);
+    if excess <= 0 {
         return Ok(());
     }
-    // Again under the lock: another batch may have evicted meanwhile.
-    let tx = client
-        .transaction()
+    let last = tx
+        .query_opt(
+            "SELECT seq FROM events ORDER BY seq OFFSET $1 LIMIT 1",
+            &[&(excess - 1)],
+        )
         .await
-        .map_err(failed("starting a transaction"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TRIM_LOCK])
-        .await
-        .map_err(failed("taking the trim lock"))?;
-    let count: i64 = tx
-        .query_one(&kept, &[])
-        .await
-        .map_err(failed("counting events"))?
-        .get(0);
-    let excess = count.saturating_sub(capacity);
-    if excess > 0 {
-        let last = tx
-            .query_opt(
-                "SELECT seq FROM events ORDER BY seq OFFSET $1 LIMIT 1",
-                &[&(excess - 1)],
-            )
-            .await
-            .map_err(failed("finding the oldest events"))?;
-        if let Some(row) = last {
-            drop_through(&tx, row.get(0)).await?;
-        }
+        .map_err(failed("finding the oldest events"))?;
+    match last {
+        Some(row) => drop_through(tx, row.get(0)).await,
+        None => Ok(()),
     }
-    tx.commit().await.map_err(failed("committing the eviction"))
 }
 
-/// Sets the `kept` counter to the count of events and folds the backends' counters into
-/// it, at start: so a count that drifted (written by an older hookrelay beside this one)
-/// is mended, and the rows of backends long gone are not summed forever. Inserts that
-/// have counted their events wait until this commits (the table is locked against
-/// writes); those that have not, count them after.
+/// Sets the `kept` counter to the count of events, under the insert lock: at start, so a
+/// count that drifted (written by an older hookrelay beside this one) is mended.
 pub async fn recount(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
     let tx = client
         .transaction()
         .await
         .map_err(failed("starting a transaction"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TRIM_LOCK])
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
         .await
-        .map_err(failed("taking the trim lock"))?;
-    tx.batch_execute(
-        "LOCK TABLE counters IN SHARE MODE;
-         DELETE FROM counters WHERE key LIKE 'kept:%';
-         UPDATE counters SET value = (SELECT count(*) FROM events) WHERE key = 'kept';",
+        .map_err(failed("taking the insert lock"))?;
+    tx.execute(
+        "UPDATE counters SET value = (SELECT count(*) FROM events) WHERE key = 'kept'",
+        &[],
     )
     .await
     .map_err(failed("counting events"))?;
@@ -163,8 +128,8 @@ pub fn expire_every(pool: Pool, keep: Duration, stop: CancellationToken) {
     });
 }
 
-/// Events dropped by expiry in one transaction, each under the trim lock (so that an
-/// eviction waits for one chunk at most).
+/// Events dropped by expiry in one transaction: each holds the insert lock (which orders
+/// every change of the `kept` counter), so ingest waits for one chunk at most.
 const EXPIRE_CHUNK: i64 = if cfg!(test) { 7 } else { 5_000 };
 
 async fn expire(pool: &Pool, keep: Duration) -> Result<(), StoreError> {
@@ -189,10 +154,10 @@ async fn expire(pool: &Pool, keep: Duration) -> Result<(), StoreError> {
         if !mine {
             return Ok(());
         }
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TRIM_LOCK])
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSERT_LOCK])
             .await
-            .map_err(failed("taking the trim lock"))?;
-        // Events are received in sequence order (`received_at` is taken under the sequence
+            .map_err(failed("taking the insert lock"))?;
+        // Events are received in sequence order (`received_at` is taken under the insert
         // lock), so the expired ones are the oldest: walked by `seq`, a chunk at a time.
         let row = tx
             .query_one(

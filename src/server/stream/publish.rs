@@ -7,9 +7,7 @@
 //! later by a slower request, stored while no stream was open, or dropped when too many
 //! waited) is waited for one pass; still missing then, the events from it on are read from
 //! the store, which holds every event a request was answered for. With a store that other
-//! processes write to, the store is read on every pass, as nothing is handed over; an
-//! event stored here that the store does not list yet (it lists an event only once every
-//! one before it is committed) is looked for again one pass later.
+//! processes write to, the store is read on every pass, as nothing is handed over.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -148,17 +146,11 @@ impl Hub {
                     break;
                 }
             }
-            let waited = p.missing.take();
+            p.missing = None;
             if !self.read_store(p, &mut last, relayed).await {
                 break;
             }
             if !self.handover {
-                // An event stored here is not listed yet: a shared store lists events only
-                // once every one before them is committed. One more pass soon, then the
-                // next wake or poll.
-                if newest > last && waited != Some(last + 1) {
-                    p.missing = Some(last + 1);
-                }
                 break;
             }
             // The store was read to its end: what is not in it up to `newest` never will be.
