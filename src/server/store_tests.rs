@@ -1123,3 +1123,77 @@ async fn postgres_retention_drops_expired_events_in_chunks() {
     put(&store, 31, "t", &body(31, "new"), &[]).await;
     assert_eq!(store.stats().await.unwrap().events, 1);
 }
+
+/// Commits that would finish out of order leave no gap for a reader to step over. An
+/// insert transaction held open after it drew its sequence number (by hand here, taking
+/// the store's locks as every insert does, as a slow commit would) keeps the next insert,
+/// which draws a larger number, from committing before it: no listing shows event 3 while
+/// event 2 is still to come, and once 2 commits, both are listed, in order. Inserts that
+/// committed side by side without a horizon for the readers would fail this.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_reader_never_passes_an_insert_still_committing() {
+    use super::postgres::{INSERT_LOCK, SEQUENCE_LOCK};
+    let Some((db, store)) = postgres_store().await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let listed = |newest_first: bool| {
+        let store = Arc::clone(&store);
+        async move {
+            let query = EventQuery {
+                limit: 10,
+                newest_first,
+                ..EventQuery::default()
+            };
+            let events = store.list(&query).await.unwrap();
+            events
+                .iter()
+                .map(|e| e.event_id.unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    put(&*store, 1, "t", &body(1, "x"), &[]).await;
+
+    let mut held = look_into(&db).await;
+    let slow = held.transaction().await.unwrap();
+    slow.execute("SELECT pg_advisory_lock($1)", &[&SEQUENCE_LOCK])
+        .await
+        .unwrap();
+    let inserted = slow
+        .execute(
+            "INSERT INTO events (id, event_id, event_type, received_at, body)
+             VALUES ('evt_2', 2, 't', 0, $1)",
+            &[&body(2, "slow")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, 1);
+    slow.execute(
+        "SELECT pg_advisory_xact_lock($1), pg_advisory_unlock($2)",
+        &[&INSERT_LOCK, &SEQUENCE_LOCK],
+    )
+    .await
+    .unwrap();
+
+    let third = tokio::spawn({
+        let store = Arc::clone(&store);
+        async move { put(&*store, 3, "t", &body(3, "x"), &[]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!third.is_finished(), "event 3 committed before event 2");
+    assert_eq!(
+        listed(false).await,
+        [1],
+        "listed past a commit still to come"
+    );
+    assert_eq!(
+        listed(true).await,
+        [1],
+        "listed past a commit still to come"
+    );
+
+    slow.commit().await.unwrap();
+    assert!(matches!(third.await.unwrap(), Inserted::New { .. }));
+    assert_eq!(listed(false).await, [1, 2, 3]);
+    assert_eq!(listed(true).await, [3, 2, 1]);
+}

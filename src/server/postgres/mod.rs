@@ -31,6 +31,10 @@ use super::verify::Seen;
 
 pub use schema::SCHEMA_VERSION;
 
+/// The locks every insert takes, for tests that hold an insert open by hand.
+#[cfg(test)]
+pub(crate) use batch::{INSERT_LOCK, SEQUENCE_LOCK};
+
 /// The longest a caller waits for a connection from the pool, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
