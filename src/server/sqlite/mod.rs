@@ -69,6 +69,11 @@ struct Limits {
 struct Counts {
     events: usize,
     evicted: u64,
+    /// The events' AUTOINCREMENT counter (`sqlite_sequence`) as last known: each insert
+    /// that is the next number keeps it exact without reading it.
+    seq: i64,
+    /// `evicted` less (`seq` less `events`), as kept in `meta` (`trim::settle_evicted`).
+    evicted_offset: i64,
     by_status: [usize; 5],
     /// Verified webhook-ids kept: with none, eviction has none to look for.
     webhook_ids: usize,
@@ -101,12 +106,14 @@ impl Counts {
                 as usize,
             ..Counts::default()
         };
-        let evicted: Option<i64> = rusqlite::OptionalExtension::optional(conn.query_row(
-            "SELECT value FROM meta WHERE key = 'evicted'",
+        counts.seq = trim::events_seq(conn)?;
+        let offset: Option<i64> = rusqlite::OptionalExtension::optional(conn.query_row(
+            "SELECT value FROM meta WHERE key = 'evicted_offset'",
             [],
             |r| r.get(0),
         ))?;
-        counts.evicted = evicted.unwrap_or(0).max(0) as u64;
+        counts.evicted_offset = offset.unwrap_or(0);
+        counts.evicted = trim::evicted(&counts);
         counts.webhook_ids = conn.query_row("SELECT count(*) FROM webhook_ids", [], |r| {
             r.get::<_, i64>(0)
         })? as usize;

@@ -73,11 +73,18 @@ pub enum Reply {
 pub struct Group<'c> {
     conn: &'c Connection,
     insert: Option<CachedStatement<'c>>,
+    /// A sequence number may have been used by no kept event: an insert met an existing
+    /// id, or a new event did not take the next number.
+    pub seq_skipped: bool,
 }
 
 impl<'c> Group<'c> {
     pub fn new(conn: &'c Connection) -> Self {
-        Self { conn, insert: None }
+        Self {
+            conn,
+            insert: None,
+            seq_skipped: false,
+        }
     }
 }
 
@@ -264,9 +271,13 @@ fn insert(
         signature_sql(event.signature)
     ])?;
     if added == 0 {
+        // SQLite gave the refused row a sequence number all the same.
+        group.seq_skipped = true;
         return Ok(existing(conn)?.unwrap_or(Inserted::Conflict));
     }
     let seq = conn.last_insert_rowid();
+    group.seq_skipped |= counts.seq.checked_add(1) != Some(seq);
+    counts.seq = seq;
     counts.events += 1;
     let mut add = conn.prepare_cached(
         "INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)

@@ -131,6 +131,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 6: no index of events by event_id: a model event's id is `evt_<event_id>`, so the
     // unique index of ids finds it, and every insert and eviction paid for a second index.
     "DROP INDEX IF EXISTS events_event_id;",
+    // 7: the evicted count is no longer written with every group commit that evicts (one
+    // page of the WAL for each): it is the events' AUTOINCREMENT counter less the events
+    // kept, plus `evicted_offset`, which changes only when a sequence number is used by no
+    // kept event (an insert that met an existing id). See `trim::settle_evicted`.
+    "INSERT INTO meta (key, value) VALUES ('evicted_offset',
+         coalesce((SELECT value FROM meta WHERE key = 'evicted'), 0)
+         - coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)
+         + (SELECT count(*) FROM events))
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+     DELETE FROM meta WHERE key = 'evicted';",
 ];
 
 /// The schema version this binary writes.

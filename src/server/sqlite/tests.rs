@@ -214,6 +214,50 @@ async fn retention_and_a_lowered_capacity_apply_at_start() {
     assert_eq!(store.stats().await.unwrap().evicted, 2);
 }
 
+/// The evicted count follows from the file at open: exact after a restart, also when
+/// duplicates and conflicts used sequence numbers, and when every event expired; a new
+/// event's sequence number is still never one given before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evicted_count_is_exact_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = open(&path, 2, None).unwrap();
+    for id in 1..=3 {
+        put(&store, id, 10, &[]).await.unwrap();
+    }
+    assert_eq!(put(&store, 3, 10, &[]).await.unwrap(), Inserted::Duplicate);
+    assert_eq!(put(&store, 3, 11, &[]).await.unwrap(), Inserted::Conflict);
+    put(&store, 4, 10, &[]).await.unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.evicted), (2, 2));
+    drop(store);
+
+    let store = open(&path, 2, Some(Duration::from_secs(3600))).unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.evicted), (2, 2));
+    store
+        .exec("UPDATE events SET received_at = 0")
+        .await
+        .unwrap();
+    drop(store);
+
+    // Both expire at start.
+    let store = open(&path, 2, Some(Duration::from_secs(3600))).unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.evicted), (0, 4));
+    drop(store);
+
+    let store = open(&path, 2, None).unwrap();
+    assert_eq!(store.stats().await.unwrap().evicted, 4);
+    let Inserted::New { seq, .. } = put(&store, 5, 10, &[]).await.unwrap() else {
+        panic!("event 5 is new");
+    };
+    assert!(seq > 6, "sequence number {seq} was given before");
+    put(&store, 6, 10, &[]).await.unwrap();
+    put(&store, 7, 10, &[]).await.unwrap();
+    assert_eq!(store.stats().await.unwrap().evicted, 5);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evicting_drops_finished_delivery_history_from_the_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -217,23 +217,19 @@ impl Thread {
         ops: &[&Op],
         counts: &mut Counts,
     ) -> rusqlite::Result<Vec<Reply>> {
-        let saved_evicted = counts.evicted;
         let conn = &self.conn;
         let mut group = ops::Group::new(conn);
         let replies = ops
             .iter()
             .map(|op| ops::apply(&mut group, counts, &self.limits, op))
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let seq_skipped = group.seq_skipped;
         drop(group);
         // Once per group: inserts may pass --max-events inside the transaction, never
         // outside it.
         trim::evict_excess(conn, counts, self.limits.capacity)?;
-        if counts.evicted != saved_evicted {
-            conn.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES ('evicted', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute([i64::try_from(counts.evicted).unwrap_or(i64::MAX)])?;
+        if seq_skipped {
+            trim::settle_evicted(conn, counts)?;
         }
         conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(replies)
