@@ -73,24 +73,17 @@ pub enum Reply {
 pub struct Group<'c> {
     conn: &'c Connection,
     insert: Option<CachedStatement<'c>>,
-    /// A sequence number may have been used by no kept event: an insert met an existing
-    /// id, or a new event did not take the next number.
-    pub seq_skipped: bool,
 }
 
 impl<'c> Group<'c> {
     pub fn new(conn: &'c Connection) -> Self {
-        Self {
-            conn,
-            insert: None,
-            seq_skipped: false,
-        }
+        Self { conn, insert: None }
     }
 }
 
 const INSERT_EVENT: &str =
-    "INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    "INSERT INTO events (seq, id, event_id, event_type, received_at, body, headers, signature)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
      ON CONFLICT (id) DO NOTHING";
 
 pub fn apply(
@@ -261,7 +254,11 @@ fn insert(
         Some(statement) => statement,
         None => group.insert.insert(conn.prepare_cached(INSERT_EVENT)?),
     };
+    // The number after the highest ever given, also when that event is gone: a number is
+    // never given twice.
+    let seq = counts.seq.saturating_add(1);
     let added = statement.execute(params![
+        seq,
         id,
         event_id,
         event.event_type,
@@ -271,21 +268,20 @@ fn insert(
         signature_sql(event.signature)
     ])?;
     if added == 0 {
-        // SQLite gave the refused row a sequence number all the same.
-        group.seq_skipped = true;
         return Ok(existing(conn)?.unwrap_or(Inserted::Conflict));
     }
-    let seq = conn.last_insert_rowid();
-    group.seq_skipped |= counts.seq.checked_add(1) != Some(seq);
     counts.seq = seq;
     counts.events += 1;
-    let mut add = conn.prepare_cached(
-        "INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-    )?;
-    for target in targets {
-        add.execute(params![seq, id, event_id, &**target, now])?;
-        counts.add(DeliveryStatus::Pending, 1);
+    if !targets.is_empty() {
+        // Looked up only when there is a delivery to add: the lookup hashes the SQL.
+        let mut add = conn.prepare_cached(
+            "INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+        )?;
+        for target in targets {
+            add.execute(params![seq, id, event_id, &**target, now])?;
+            counts.add(DeliveryStatus::Pending, 1);
+        }
     }
     Ok(Inserted::New {
         seq: seq as u64,

@@ -77,6 +77,14 @@ fn drop_through(conn: &Connection, counts: &mut Counts, last: i64) -> Result<()>
     let dropped = conn
         .prepare_cached("DELETE FROM events WHERE seq <= ?1")?
         .execute([last])?;
+    if dropped > 0 && last >= counts.seq {
+        // The newest event went too: its number must stay given after a restart.
+        conn.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('seq_floor', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute([counts.seq])?;
+    }
     counts.events -= dropped;
     counts.evicted += dropped as u64;
     Ok(())
@@ -90,39 +98,9 @@ pub fn forget_delivery(conn: &Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// The events' AUTOINCREMENT counter: the highest sequence number ever given.
-pub fn events_seq(conn: &Connection) -> Result<i64> {
-    let seq: Option<i64> = conn
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'events'")?
-        .query_row([], |row| row.get(0))
-        .optional()?;
-    Ok(seq.unwrap_or(0))
-}
-
 /// Events evicted or expired so far: every sequence number given and not kept, less those
-/// that no kept event ever had (the offset).
+/// that no event kept (the offset).
 pub fn evicted(counts: &Counts) -> u64 {
     let given = i128::from(counts.seq) - counts.events as i128;
     u64::try_from(given + i128::from(counts.evicted_offset)).unwrap_or(0)
-}
-
-/// Keeps the evicted count recoverable at the end of a group in which a sequence number
-/// may have been used by no kept event (an insert met an existing id, whose number SQLite
-/// gives anyway): reads the counter and writes the offset when it changed. Any other group
-/// keeps the offset as it is (each new event takes the next number, each dropped one counts
-/// as evicted), so it writes nothing for it.
-pub fn settle_evicted(conn: &Connection, counts: &mut Counts) -> Result<()> {
-    counts.seq = events_seq(conn)?;
-    let given = i128::from(counts.seq) - counts.events as i128;
-    let offset = i128::from(counts.evicted) - given;
-    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    if offset != counts.evicted_offset {
-        conn.prepare_cached(
-            "INSERT INTO meta (key, value) VALUES ('evicted_offset', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )?
-        .execute([offset])?;
-        counts.evicted_offset = offset;
-    }
-    Ok(())
 }

@@ -223,14 +223,10 @@ impl Thread {
             .iter()
             .map(|op| ops::apply(&mut group, counts, &self.limits, op))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let seq_skipped = group.seq_skipped;
         drop(group);
         // Once per group: inserts may pass --max-events inside the transaction, never
         // outside it.
         trim::evict_excess(conn, counts, self.limits.capacity)?;
-        if seq_skipped {
-            trim::settle_evicted(conn, counts)?;
-        }
         conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(replies)
     }
