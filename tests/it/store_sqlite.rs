@@ -101,8 +101,8 @@ async fn every_acknowledged_event_survives_kill_9_under_load_and_none_is_stored_
 }
 
 /// The evicted count is not written with each commit but follows from what is: after
-/// SIGKILL it is what `/healthz` said before, also when a duplicate and a conflicting
-/// event took sequence numbers that no kept event has.
+/// SIGKILL it is what `/healthz` said before, also after a duplicate and a conflicting
+/// event were refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_evicted_count_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();

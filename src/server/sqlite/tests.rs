@@ -214,9 +214,9 @@ async fn retention_and_a_lowered_capacity_apply_at_start() {
     assert_eq!(store.stats().await.unwrap().evicted, 2);
 }
 
-/// The evicted count follows from the file at open: exact after a restart, also when
-/// duplicates and conflicts used sequence numbers, and when every event expired; a new
-/// event's sequence number is still never one given before.
+/// The evicted count follows from the file at open: exact after a restart, also after a
+/// duplicate and a conflict were refused, and when every event expired; a new event's
+/// sequence number is still never one given before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_evicted_count_is_exact_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
