@@ -100,6 +100,44 @@ async fn every_acknowledged_event_survives_kill_9_under_load_and_none_is_stored_
     assert_eq!(again["duplicate"], true, "the dedup index survived");
 }
 
+/// The evicted count is not written with each commit but follows from what is: after
+/// SIGKILL it is what `/healthz` said before, also after a duplicate and a conflicting
+/// event were refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evicted_count_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let mut served = Served::start(&db, &["--max-events", "3"]);
+    let http = client();
+    for id in 1..=5 {
+        assert_eq!(post(&http, &served.base, event(id)).await.unwrap(), 200);
+    }
+    assert_eq!(post(&http, &served.base, event(5)).await.unwrap(), 200);
+    let conflicting = event(5).replace("number 5", "number five");
+    assert_eq!(post(&http, &served.base, conflicting).await.unwrap(), 409);
+    assert_eq!(post(&http, &served.base, event(6)).await.unwrap(), 200);
+    let before = get_json(&served.base, "/healthz").await;
+    assert_eq!(
+        (&before["events"], &before["evicted"]),
+        (&3.into(), &3.into())
+    );
+    served.kill9();
+
+    let mut served = Served::start(&db, &["--max-events", "3"]);
+    assert_eq!(get_json(&served.base, "/healthz").await, before);
+    assert_eq!(post(&http, &served.base, event(7)).await.unwrap(), 200);
+    assert_eq!(get_json(&served.base, "/healthz").await["evicted"], 4);
+    served.kill9();
+
+    let served = Served::start(&db, &["--max-events", "1"]);
+    let health = get_json(&served.base, "/healthz").await;
+    assert_eq!(
+        (&health["events"], &health["evicted"]),
+        (&1.into(), &6.into())
+    );
+    assert_eq!(stored_ids(&served.base).await, [7]);
+}
+
 /// Runs `serve` expecting it to refuse to start; returns its stderr.
 fn refused(store: &str, as_nobody: bool) -> String {
     use std::os::unix::process::CommandExt;

@@ -69,6 +69,11 @@ struct Limits {
 struct Counts {
     events: usize,
     evicted: u64,
+    /// The highest sequence number ever given; the next event gets the one after it.
+    seq: i64,
+    /// `evicted` less (`seq` less `events`): the numbers no kept event had, from before
+    /// schema version 7 (`meta`, fixed by its migration).
+    evicted_offset: i64,
     by_status: [usize; 5],
     /// Verified webhook-ids kept: with none, eviction has none to look for.
     webhook_ids: usize,
@@ -101,12 +106,19 @@ impl Counts {
                 as usize,
             ..Counts::default()
         };
-        let evicted: Option<i64> = rusqlite::OptionalExtension::optional(conn.query_row(
-            "SELECT value FROM meta WHERE key = 'evicted'",
-            [],
-            |r| r.get(0),
-        ))?;
-        counts.evicted = evicted.unwrap_or(0).max(0) as u64;
+        let meta = |key: &str| -> rusqlite::Result<i64> {
+            let value: Option<i64> = rusqlite::OptionalExtension::optional(conn.query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            ))?;
+            Ok(value.unwrap_or(0))
+        };
+        let newest: Option<i64> =
+            conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
+        counts.seq = newest.unwrap_or(0).max(meta("seq_floor")?);
+        counts.evicted_offset = meta("evicted_offset")?;
+        counts.evicted = trim::evicted(&counts);
         counts.webhook_ids = conn.query_row("SELECT count(*) FROM webhook_ids", [], |r| {
             r.get::<_, i64>(0)
         })? as usize;

@@ -82,8 +82,8 @@ impl<'c> Group<'c> {
 }
 
 const INSERT_EVENT: &str =
-    "INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    "INSERT INTO events (seq, id, event_id, event_type, received_at, body, headers, signature)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
      ON CONFLICT (id) DO NOTHING";
 
 pub fn apply(
@@ -254,7 +254,11 @@ fn insert(
         Some(statement) => statement,
         None => group.insert.insert(conn.prepare_cached(INSERT_EVENT)?),
     };
+    // The number after the highest ever given, also when that event is gone: a number is
+    // never given twice.
+    let seq = counts.seq.saturating_add(1);
     let added = statement.execute(params![
+        seq,
         id,
         event_id,
         event.event_type,
@@ -266,15 +270,18 @@ fn insert(
     if added == 0 {
         return Ok(existing(conn)?.unwrap_or(Inserted::Conflict));
     }
-    let seq = conn.last_insert_rowid();
+    counts.seq = seq;
     counts.events += 1;
-    let mut add = conn.prepare_cached(
-        "INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-    )?;
-    for target in targets {
-        add.execute(params![seq, id, event_id, &**target, now])?;
-        counts.add(DeliveryStatus::Pending, 1);
+    if !targets.is_empty() {
+        // Looked up only when there is a delivery to add: the lookup hashes the SQL.
+        let mut add = conn.prepare_cached(
+            "INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+        )?;
+        for target in targets {
+            add.execute(params![seq, id, event_id, &**target, now])?;
+            counts.add(DeliveryStatus::Pending, 1);
+        }
     }
     Ok(Inserted::New {
         seq: seq as u64,

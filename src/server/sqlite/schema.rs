@@ -131,6 +131,40 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 6: no index of events by event_id: a model event's id is `evt_<event_id>`, so the
     // unique index of ids finds it, and every insert and eviction paid for a second index.
     "DROP INDEX IF EXISTS events_event_id;",
+    // 7: events without AUTOINCREMENT, which wrote `sqlite_sequence` with every insert (and
+    // its page with every group commit): the writer gives each event the number after the
+    // highest ever given, which is the newest kept event's or, once the newest was dropped,
+    // `seq_floor` (written then). The old counter becomes that floor, so no number is given
+    // twice. The evicted count is no longer written with every group commit that evicts
+    // either: it is the highest number less the events kept, plus `evicted_offset` (the
+    // numbers that no event kept, fixed here: the old counter skipped one for each insert
+    // that met an existing id).
+    "CREATE TABLE events_v7 (
+         seq         INTEGER PRIMARY KEY,
+         id          TEXT    NOT NULL UNIQUE,
+         event_id    INTEGER,
+         event_type  TEXT    NOT NULL,
+         received_at INTEGER NOT NULL,
+         body        BLOB    NOT NULL,
+         headers     BLOB    NOT NULL DEFAULT x'',
+         signature   TEXT
+     );
+     INSERT INTO events_v7 (seq, id, event_id, event_type, received_at, body, headers,
+                            signature)
+         SELECT seq, id, event_id, event_type, received_at, body, headers, signature
+         FROM events;
+     INSERT INTO meta (key, value) VALUES ('seq_floor', max(
+         coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+         coalesce((SELECT max(seq) FROM events), 0)))
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+     INSERT INTO meta (key, value) VALUES ('evicted_offset',
+         coalesce((SELECT value FROM meta WHERE key = 'evicted'), 0)
+         - (SELECT value FROM meta WHERE key = 'seq_floor')
+         + (SELECT count(*) FROM events))
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+     DELETE FROM meta WHERE key = 'evicted';
+     DROP TABLE events;
+     ALTER TABLE events_v7 RENAME TO events;",
 ];
 
 /// The schema version this binary writes.

@@ -214,6 +214,59 @@ async fn retention_and_a_lowered_capacity_apply_at_start() {
     assert_eq!(store.stats().await.unwrap().evicted, 2);
 }
 
+/// The evicted count follows from the file at open: exact after a restart, also after a
+/// duplicate and a conflict were refused, and when every event expired; a new event's
+/// sequence number is still never one given before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evicted_count_is_exact_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = open(&path, 2, None).unwrap();
+    let mut given = Vec::new();
+    for id in 1..=3 {
+        given.push(put(&store, id, 10, &[]).await.unwrap());
+    }
+    assert_eq!(put(&store, 3, 10, &[]).await.unwrap(), Inserted::Duplicate);
+    assert_eq!(put(&store, 3, 11, &[]).await.unwrap(), Inserted::Conflict);
+    given.push(put(&store, 4, 10, &[]).await.unwrap());
+    let highest = given
+        .iter()
+        .map(|inserted| match inserted {
+            Inserted::New { seq, .. } => *seq,
+            other => panic!("expected a new event, got {other:?}"),
+        })
+        .max()
+        .unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.evicted), (2, 2));
+    drop(store);
+
+    let store = open(&path, 2, Some(Duration::from_secs(3600))).unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.evicted), (2, 2));
+    store
+        .exec("UPDATE events SET received_at = 0")
+        .await
+        .unwrap();
+    drop(store);
+
+    // Both expire at start.
+    let store = open(&path, 2, Some(Duration::from_secs(3600))).unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.evicted), (0, 4));
+    drop(store);
+
+    let store = open(&path, 2, None).unwrap();
+    assert_eq!(store.stats().await.unwrap().evicted, 4);
+    let Inserted::New { seq, .. } = put(&store, 5, 10, &[]).await.unwrap() else {
+        panic!("event 5 is new");
+    };
+    assert!(seq > highest, "sequence number {seq} was given before");
+    put(&store, 6, 10, &[]).await.unwrap();
+    put(&store, 7, 10, &[]).await.unwrap();
+    assert_eq!(store.stats().await.unwrap().evicted, 5);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evicting_drops_finished_delivery_history_from_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -384,4 +437,44 @@ async fn a_version_5_file_migrates_and_finds_its_events_and_forgets_their_webhoo
         store.get(EventKey::EventId(8)).await.unwrap().unwrap().seq,
         3
     );
+}
+
+/// A file of schema version 6 (events numbered by AUTOINCREMENT, the evicted count in
+/// `meta`), whose counter passed its newest event: the count and the numbers carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_6_file_keeps_its_evicted_count_and_never_gives_a_number_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO events (seq, id, event_id, event_type, received_at, body)
+                 VALUES (4, 'evt_4', 4, 't', 1, x'7b7d'), (5, 'evt_5', 5, 't', 2, x'7b7d');
+             UPDATE sqlite_sequence SET seq = 10 WHERE name = 'events';
+             INSERT INTO meta VALUES ('evicted', 5);
+             PRAGMA user_version = 6;
+             PRAGMA application_id = 1751872108;",
+        )
+        .unwrap();
+    }
+    let store = open(&path, 2, None).unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.evicted), (2, 5));
+    let Inserted::New { seq, .. } = put(&store, 6, 10, &[]).await.unwrap() else {
+        panic!("event 6 is new");
+    };
+    assert_eq!(seq, 11, "after the old counter");
+    assert_eq!(store.stats().await.unwrap().evicted, 6);
+    drop(store);
+
+    let store = open(&path, 2, None).unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.events, stats.evicted), (2, 6));
+    let Inserted::New { seq, .. } = put(&store, 7, 10, &[]).await.unwrap() else {
+        panic!("event 7 is new");
+    };
+    assert_eq!(seq, 12);
 }

@@ -77,6 +77,14 @@ fn drop_through(conn: &Connection, counts: &mut Counts, last: i64) -> Result<()>
     let dropped = conn
         .prepare_cached("DELETE FROM events WHERE seq <= ?1")?
         .execute([last])?;
+    if dropped > 0 && last >= counts.seq {
+        // The newest event went too: its number must stay given after a restart.
+        conn.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('seq_floor', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute([counts.seq])?;
+    }
     counts.events -= dropped;
     counts.evicted += dropped as u64;
     Ok(())
@@ -88,4 +96,11 @@ pub fn forget_delivery(conn: &Connection, id: i64) -> Result<()> {
     conn.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?
         .execute([id])?;
     Ok(())
+}
+
+/// Events evicted or expired so far: every sequence number given and not kept, less those
+/// that no event kept (the offset).
+pub fn evicted(counts: &Counts) -> u64 {
+    let given = i128::from(counts.seq) - counts.events as i128;
+    u64::try_from(given + i128::from(counts.evicted_offset)).unwrap_or(0)
 }

@@ -217,7 +217,6 @@ impl Thread {
         ops: &[&Op],
         counts: &mut Counts,
     ) -> rusqlite::Result<Vec<Reply>> {
-        let saved_evicted = counts.evicted;
         let conn = &self.conn;
         let mut group = ops::Group::new(conn);
         let replies = ops
@@ -228,13 +227,6 @@ impl Thread {
         // Once per group: inserts may pass --max-events inside the transaction, never
         // outside it.
         trim::evict_excess(conn, counts, self.limits.capacity)?;
-        if counts.evicted != saved_evicted {
-            conn.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES ('evicted', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute([i64::try_from(counts.evicted).unwrap_or(i64::MAX)])?;
-        }
         conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(replies)
     }
