@@ -57,13 +57,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    // tokio's defaults, as at one worker: a worker that polls the kernel takes every ready
-    // connection (up to 1,024). Taking one per poll at 2 workers, to let an idle worker
-    // take the rest, cost 10-40 % of the requests a second whenever the CPUs were shared
-    // with anything else, and no longer helped the tail on a quiet machine
-    // (benches/README.md, "One ready connection per poll, taken out").
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.worker_threads(workers).enable_all();
+    if workers > 1 {
+        // A worker that polls the kernel takes one ready connection, not every one: the
+        // rest stay for the next poll, by whichever worker is free. Taking them all queues
+        // them on that worker, where they wait out any turn the kernel gives another
+        // thread on its CPU (the tail latency at 2 workers; see benches/README.md). With
+        // one worker, nothing else could take them.
+        runtime.max_io_events_per_tick(1);
+    }
     let runtime = runtime.build().context("starting the runtime")?;
     runtime.block_on(async {
         let store = match store {
