@@ -25,7 +25,7 @@ pub use providers::{
 pub use secret::{GENERATED_SECRET_BYTES, SECRET_PREFIX, Secret, SecretError};
 pub use verify::{
     SVIX_HEADERS, Tolerance, VerifyError, check_timestamp, header_names, message_id,
-    parse_timestamp, verify_github, verify_standard, verify_standard_parts,
+    parse_timestamp, verify_github, verify_standard, verify_standard_parts, visible_ascii,
 };
 
 /// Header carrying the message id, the same on every attempt of one message.

@@ -155,6 +155,15 @@ fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<String, FieldEr
 /// [`from_header`], the value borrowed.
 fn header_checked<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<&'h str, FieldError> {
     let field = || format!("header:{name}");
+    // The usual value, visible ASCII: it has no control character to look for.
+    if let Some(text) = headers
+        .get(name)
+        .and_then(|v| crate::alert::signing::visible_ascii(v.as_bytes()))
+        .map(str::trim)
+        .filter(|text| !text.is_empty() && text.len() <= super::MAX_ID_BYTES)
+    {
+        return Ok(text);
+    }
     let value = headers
         .get(name)
         .and_then(|v| v.to_str().ok())

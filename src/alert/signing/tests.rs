@@ -323,3 +323,56 @@ fn shopify_signs_the_body_in_base64() {
         Err(VerifyError::NoMatchingSignature)
     );
 }
+
+#[test]
+fn github_signatures_in_either_case_verify_and_any_other_byte_in_them_does_not() {
+    let secret = Secret::raw(GITHUB_SECRET).unwrap();
+    let secrets = [secret];
+    let verify_with = |value: &[u8]| {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_GITHUB, HeaderValue::from_bytes(value).unwrap());
+        verify_github(&secrets, &headers, GITHUB_BODY)
+    };
+    assert_eq!(
+        verify_with(GITHUB_SIGNATURE.to_uppercase().as_bytes()),
+        Ok(())
+    );
+    // Every visible character that is no hex digit, at the first and the last digit:
+    // refused, never read as some digit. (A value with a byte beyond ASCII is no text at
+    // all: the header counts as missing, as before.)
+    assert_eq!(
+        verify_with(&[GITHUB_SIGNATURE.as_bytes(), &[0x80]].concat()),
+        Err(VerifyError::MissingHeader(HEADER_GITHUB))
+    );
+    for byte in (0x20..=0x7eu8).filter(|b| !b.is_ascii_hexdigit()) {
+        for at in [7, GITHUB_SIGNATURE.len() - 1] {
+            let mut value = GITHUB_SIGNATURE.as_bytes().to_vec();
+            value[at] = byte;
+            assert_eq!(
+                verify_with(&value),
+                Err(VerifyError::NoMatchingSignature),
+                "{byte:#x} at {at}"
+            );
+        }
+    }
+}
+
+#[test]
+fn header_text_is_visible_ascii_exactly() {
+    for len in 1..20 {
+        for at in 0..len {
+            for byte in 0..=255u8 {
+                let mut value = vec![b'x'; len];
+                value[at] = byte;
+                let visible = (0x20..=0x7e).contains(&byte);
+                assert_eq!(
+                    visible_ascii(&value).is_some(),
+                    visible,
+                    "{byte:#x} at {at} of {len}"
+                );
+            }
+        }
+    }
+    assert_eq!(visible_ascii(b""), Some(""));
+    assert_eq!(visible_ascii(b" sha256=ab~ "), Some(" sha256=ab~ "));
+}

@@ -108,7 +108,7 @@ pub(super) fn header_named<'a>(
 /// A header's value, trimmed, when it is there, readable and not blank.
 fn present<'a>(value: Option<&'a HeaderValue>, name: &'static str) -> Result<&'a str, VerifyError> {
     value
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| visible_ascii(v.as_bytes()).or_else(|| v.to_str().ok()))
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or(VerifyError::MissingHeader(name))
@@ -280,15 +280,63 @@ pub(super) fn any_equal_hex(expected: &[[u8; 32]], given: &str) -> bool {
 /// The 32 bytes 64 hex digits (either case) spell, or `None`.
 fn decode_hex_32(given: &str) -> Option<[u8; 32]> {
     let text: &[u8; 64] = given.as_bytes().try_into().ok()?;
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
+    // Every digit looked up in a table, without a branch; a byte that is no digit marks
+    // `bad` with the table's 0xff, judged once at the end.
+    let mut bad = 0u8;
     let mut bytes = [0u8; 32];
     for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
-        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
+        let (high, low) = (
+            HEX_DIGIT[usize::from(pair[0])],
+            HEX_DIGIT[usize::from(pair[1])],
+        );
+        bad |= high | low;
+        *byte = (high << 4) | low;
     }
-    Some(bytes)
+    (bad < 16).then_some(bytes)
+}
+
+/// The value of each hex digit (either case); 0xff for every other byte.
+static HEX_DIGIT: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// `bytes` as text when every byte is visible ASCII (a space up to `~`), which nearly every
+/// header value is: checked eight bytes at a time, where `HeaderValue::to_str` checks one
+/// at a time. `None` for anything else (a tab, a control byte, obs-text), which the caller
+/// reads the slower way.
+pub fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Some byte below 0x20, or above 0x7e (the high bit set by adding 1, or already set).
+    let outside = |w: u64| {
+        let below = w.wrapping_sub(ONES * 0x20) & !w;
+        let above = w.wrapping_add(ONES) | w;
+        (below | above) & HIGH != 0
+    };
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        if outside(u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))) {
+            return None;
+        }
+    }
+    let rest = words.remainder();
+    let mut last = [b'a'; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    if outside(u64::from_le_bytes(last)) {
+        return None;
+    }
+    // SAFETY: every byte is ASCII (0x20 to 0x7e, checked above), and ASCII is UTF-8.
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
 }
