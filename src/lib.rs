@@ -7,3 +7,4 @@ pub mod model;
 pub mod server;
 pub mod source;
 mod sync;
+mod words;

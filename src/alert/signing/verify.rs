@@ -325,16 +325,7 @@ pub fn visible_ascii(bytes: &[u8]) -> Option<&str> {
         let above = w.wrapping_add(ONES) | w;
         (below | above) & HIGH != 0
     };
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        if outside(u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))) {
-            return None;
-        }
-    }
-    let rest = words.remainder();
-    let mut last = [b'a'; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    if outside(u64::from_le_bytes(last)) {
+    if crate::words::any_word(bytes, b'a', outside) {
         return None;
     }
     // SAFETY: every byte is ASCII (0x20 to 0x7e, checked above), and ASCII is UTF-8.

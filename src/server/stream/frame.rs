@@ -308,19 +308,7 @@ pub fn json_string(out: &mut Vec<u8>, text: &str) {
 /// Whether any byte of `bytes` is one a JSON string escapes, eight bytes at a time (the
 /// last word padded with a byte that needs none).
 fn needs_escape(bytes: &[u8]) -> bool {
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        if any_escaped(u64::from_le_bytes(word.try_into().unwrap_or_default())) {
-            return true;
-        }
-    }
-    let rest = words.remainder();
-    if rest.is_empty() {
-        return false;
-    }
-    let mut last = [b'a'; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    any_escaped(u64::from_le_bytes(last))
+    crate::words::any_word(bytes, b'a', any_escaped)
 }
 
 /// Whether any of the eight bytes of `word` is one a JSON string escapes: `"`, `\` or a
