@@ -408,20 +408,13 @@ async fn a_version_5_file_migrates_and_finds_its_events_and_forgets_their_webhoo
     use crate::server::store::EventKey;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        for sql in &schema::MIGRATIONS[..5] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.execute_batch(
-            "INSERT INTO events (id, event_id, event_type, received_at, body)
-                 VALUES ('evt_7', 7, 't', 1, x'7b7d'), ('gh-1', NULL, 'push', 2, x'7b7d');
-             INSERT INTO webhook_ids VALUES ('msg_7', 'evt_7', 7, zeroblob(32), 1);
-             PRAGMA user_version = 5;
-             PRAGMA application_id = 1751872108;",
-        )
-        .unwrap();
-    }
+    file_of_version(
+        &path,
+        5,
+        "INSERT INTO events (id, event_id, event_type, received_at, body)
+             VALUES ('evt_7', 7, 't', 1, x'7b7d'), ('gh-1', NULL, 'push', 2, x'7b7d');
+         INSERT INTO webhook_ids VALUES ('msg_7', 'evt_7', 7, zeroblob(32), 1);",
+    );
     let store = open(&path, 2, None).unwrap();
     let by_number = store.get(EventKey::EventId(7)).await.unwrap().unwrap();
     assert_eq!((by_number.id.as_str(), by_number.seq), ("evt_7", 1));
@@ -445,21 +438,14 @@ async fn a_version_5_file_migrates_and_finds_its_events_and_forgets_their_webhoo
 async fn a_version_6_file_keeps_its_evicted_count_and_never_gives_a_number_twice() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        for sql in &schema::MIGRATIONS[..6] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.execute_batch(
-            "INSERT INTO events (seq, id, event_id, event_type, received_at, body)
-                 VALUES (4, 'evt_4', 4, 't', 1, x'7b7d'), (5, 'evt_5', 5, 't', 2, x'7b7d');
-             UPDATE sqlite_sequence SET seq = 10 WHERE name = 'events';
-             INSERT INTO meta VALUES ('evicted', 5);
-             PRAGMA user_version = 6;
-             PRAGMA application_id = 1751872108;",
-        )
-        .unwrap();
-    }
+    file_of_version(
+        &path,
+        6,
+        "INSERT INTO events (seq, id, event_id, event_type, received_at, body)
+             VALUES (4, 'evt_4', 4, 't', 1, x'7b7d'), (5, 'evt_5', 5, 't', 2, x'7b7d');
+         UPDATE sqlite_sequence SET seq = 10 WHERE name = 'events';
+         INSERT INTO meta VALUES ('evicted', 5);",
+    );
     let store = open(&path, 2, None).unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!((stats.events, stats.evicted), (2, 5));
@@ -477,4 +463,18 @@ async fn a_version_6_file_keeps_its_evicted_count_and_never_gives_a_number_twice
         panic!("event 7 is new");
     };
     assert_eq!(seq, 12);
+}
+
+/// A store file as schema version `version` wrote it: its migrations, then `rows`, marked
+/// with that version and the store's application id.
+fn file_of_version(path: &std::path::Path, version: usize, rows: &str) {
+    let conn = Connection::open(path).unwrap();
+    for sql in &schema::MIGRATIONS[..version] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(rows).unwrap();
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    conn.pragma_update(None, "application_id", 1_751_872_108)
+        .unwrap();
 }
