@@ -8,25 +8,33 @@
 # each count and the throughput ratio it implies (event's instructions / the source's):
 # the targets are github ≥ 0.9 and schema ≥ 0.8. Valgrind does not run the CPU's SHA
 # instructions, so under callgrind SHA-256 is the portable code, slower than in use.
-# Then the same three servers (one worker each, no valgrind) take ROUNDS rounds of
-# RATE_COUNT events each from post_events, in turn, and the median of the per-round
-# throughput ratios is printed: the figure the targets name, noisier on a busy machine.
-# Each round also reads each server's CPU time (user + system, /proc/PID/stat) over its
-# RATE_COUNT events: CPU per request, and its ratios, say what a request costs the server
-# whether or not the client kept it busy.
+# Then the same three servers (one worker each, no valgrind) take ROUNDS rounds from
+# post_events over CONNECTIONS keep-alive connections (32, as bench-ingest.sh's wrk): in
+# each round the model, github, schema, and the model again, RATE_COUNT events each, and a
+# source's ratio is its events/s over the mean of the two model runs around it. Short runs
+# in many rounds keep a minute of other load on the machine from landing on one server
+# only. The median of the per-round ratios (with its quartiles) is the figure the targets
+# name. Each server's CPU time (user + system, /proc/PID/stat) summed over the rounds
+# gives CPU per request and its ratios: what a request costs the server whether or not
+# the client kept it busy. With fewer connections (CONNECTIONS=8) the client and the
+# server wait for each other more often, and each wake-up is a cost of its own on a VM
+# (benches/README.md, "Sources").
 # HOOKRELAY=PATH with BUILD=0 measures another build.
 #
-# Env: WARM (5000), COUNT (20000), ROUNDS (5), RATE_COUNT (40000).
+# Env: WARM (5000), COUNT (20000), ROUNDS (30), RATE_COUNT (10000), CONNECTIONS (32),
+#      INSTRUCTIONS (1: the callgrind part; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WARM=${WARM:-5000}
 COUNT=${COUNT:-20000}
-ROUNDS=${ROUNDS:-5}
-RATE_COUNT=${RATE_COUNT:-40000}
+ROUNDS=${ROUNDS:-30}
+RATE_COUNT=${RATE_COUNT:-10000}
+CONNECTIONS=${CONNECTIONS:-32}
+INSTRUCTIONS=${INSTRUCTIONS:-1}
 
 source scripts/lib.sh
-need valgrind
+[[ $INSTRUCTIONS == 0 ]] || need valgrind
 build --bin hookrelay --example post_events
 POST=target/release/examples/post_events
 START_TIMEOUT=60
@@ -50,7 +58,8 @@ measure() {
   echo "$name: ${per_request[$name]} instructions/request"
 }
 
-echo "# bench-sources $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | WARM=$WARM COUNT=$COUNT"
+echo "# bench-sources $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | WARM=$WARM COUNT=$COUNT ROUNDS=$ROUNDS RATE_COUNT=$RATE_COUNT CONNECTIONS=$CONNECTIONS"
+if [[ $INSTRUCTIONS != 0 ]]; then
 measure event event --source event
 measure github github --source github --secret bench-secret
 measure schema record --source schema:benches/record.schema.json --id-from /id
@@ -58,6 +67,7 @@ for name in github schema; do
   awk -v e="${per_request[event]}" -v s="${per_request[$name]}" -v n="$name" \
     'BEGIN {printf "%s / event throughput (event instructions / %s instructions): %.3f\n", n, n, e / s}'
 done
+fi
 
 # Throughput, the three servers taking turns in each round.
 start t_event "$HOOKRELAY" serve --max-events 10000 --port 0 --workers 1 --source event
@@ -67,28 +77,35 @@ start t_schema "$HOOKRELAY" serve --max-events 10000 --port 0 --workers 1 \
   --source schema:benches/record.schema.json --id-from /id
 TICK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rate() { # NAME KIND FIRST-ID : events per second, and the server's CPU µs per event
-  local t0 t1 rps
+declare -A cpu_sum rate_of
+next_id=0
+# rate NAME KIND : sets ${rate_of[NAME]} to events/s, adds the server's CPU ticks.
+rate() {
+  local t0 t1
+  next_id=$((next_id + 10000000))
   t0=$(cpu_ticks "${pid[$1]}")
-  rps=$("$POST" --url "${url[$1]}/webhook" --as "$2" --count "$RATE_COUNT" --first-id "$3" \
-    --connections 8 | sed -E 's/.*\(([0-9]+)\/s\).*/\1/')
+  rate_of[$1]=$("$POST" --url "${url[$1]}/webhook" --as "$2" --count "$RATE_COUNT" \
+    --first-id "$next_id" --connections "$CONNECTIONS" | sed -E 's/.*\(([0-9]+)\/s\).*/\1/')
   t1=$(cpu_ticks "${pid[$1]}")
-  awk -v r="$rps" -v c=$((t1 - t0)) -v t="$TICK" -v n="$RATE_COUNT" \
-    'BEGIN {printf "%s %.2f\n", r, c * 1000000 / t / n}'
+  cpu_sum[$1]=$((${cpu_sum[$1]:-0} + t1 - t0))
 }
-: >"$tmp/github.ratios"; : >"$tmp/schema.ratios"; : >"$tmp/github.cpu"; : >"$tmp/schema.cpu"
+# A round to warm up, not counted.
+rate t_event event; rate t_github github; rate t_schema record
+cpu_sum=()
+: >"$tmp/github.ratios"; : >"$tmp/schema.ratios"
 for ((round = 1; round <= ROUNDS; round++)); do
-  first=$((round * 10000000))
-  read -r e ec < <(rate t_event event "$first")
-  read -r g gc < <(rate t_github github "$first")
-  read -r s sc < <(rate t_schema record "$first")
-  echo "round $round: event $e/s ${ec}µs, github $g/s ${gc}µs, schema $s/s ${sc}µs (CPU per event) | load $(cut -d' ' -f1 /proc/loadavg)"
-  awk -v e="$e" -v g="$g" 'BEGIN {print g / e}' >>"$tmp/github.ratios"
-  awk -v e="$e" -v s="$s" 'BEGIN {print s / e}' >>"$tmp/schema.ratios"
-  awk -v e="$ec" -v g="$gc" 'BEGIN {print e / g}' >>"$tmp/github.cpu"
-  awk -v e="$ec" -v s="$sc" 'BEGIN {print e / s}' >>"$tmp/schema.cpu"
+  rate t_event event; e1=${rate_of[t_event]}
+  rate t_github github; rate t_schema record
+  rate t_event event; e2=${rate_of[t_event]}
+  awk -v a="$e1" -v b="$e2" -v g="${rate_of[t_github]}" 'BEGIN {print 2 * g / (a + b)}' >>"$tmp/github.ratios"
+  awk -v a="$e1" -v b="$e2" -v s="${rate_of[t_schema]}" 'BEGIN {print 2 * s / (a + b)}' >>"$tmp/schema.ratios"
+  if ((round % 10 == 0)); then
+    echo "round $round: event $e1/s, $e2/s, github ${rate_of[t_github]}/s, schema ${rate_of[t_schema]}/s | load $(cut -d' ' -f1 /proc/loadavg)"
+  fi
 done
-echo "github / event throughput, median of $ROUNDS rounds: $(median <"$tmp/github.ratios")"
-echo "schema / event throughput, median of $ROUNDS rounds: $(median <"$tmp/schema.ratios")"
-echo "github / event, event CPU per request / github's, median: $(median <"$tmp/github.cpu")"
-echo "schema / event, event CPU per request / schema's, median: $(median <"$tmp/schema.cpu")"
+quartiles() { sort -g | awk '{v[NR] = $1} END {printf "%.3f (quartiles %.3f–%.3f)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[int(NR / 4) + 1], v[int(3 * NR / 4) + 1]}'; }
+per_event() { awk -v c="${cpu_sum[$1]}" -v t="$TICK" -v n=$((RATE_COUNT * ROUNDS * $2)) 'BEGIN {printf "%.2f", c * 1000000 / t / n}'; }
+ev=$(per_event t_event 2); gh=$(per_event t_github 1); sc=$(per_event t_schema 1)
+echo "github / event throughput, median of $ROUNDS rounds, $CONNECTIONS connections: $(quartiles <"$tmp/github.ratios")"
+echo "schema / event throughput, median of $ROUNDS rounds, $CONNECTIONS connections: $(quartiles <"$tmp/schema.ratios")"
+echo "CPU per request (server, all rounds): event ${ev} µs, github ${gh} µs, schema ${sc} µs; event's / github's $(awk -v a="$ev" -v b="$gh" 'BEGIN {printf "%.3f", a / b}'), event's / schema's $(awk -v a="$ev" -v b="$sc" 'BEGIN {printf "%.3f", a / b}')"
