@@ -15,6 +15,7 @@ use crate::server::error::ApiError;
 use crate::server::mounts::Mount;
 use crate::server::store::{Headers, Inserted, NewEvent};
 use crate::server::stream::Fresh;
+use crate::server::stream::frame::json_string;
 use crate::server::verify;
 use crate::source::{Identified, Reading};
 
@@ -105,20 +106,6 @@ impl IntoResponse for Answer {
         );
         response
     }
-}
-
-/// `text` as a JSON string.
-fn json_string(out: &mut Vec<u8>, text: &str) {
-    // Ids and types rarely need escaping: those are copied as they are.
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.reserve(text.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
-        return;
-    }
-    // Writing a `str` into a `Vec` cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 async fn receive(
