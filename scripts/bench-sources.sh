@@ -16,9 +16,9 @@
 # only. The median of the per-round ratios (with its quartiles) is the figure the targets
 # name. Each server's CPU time (user + system, /proc/PID/stat) summed over the rounds
 # gives CPU per request and its ratios: what a request costs the server whether or not
-# the client kept it busy. With fewer connections (CONNECTIONS=8) the client and the
-# server wait for each other more often, and each wake-up is a cost of its own on a VM
-# (benches/README.md, "Sources").
+# the client kept it busy. The connection count changes how often client and server
+# wait for each other, and on a VM each wake-up costs (benches/README.md, "Sources: where
+# the cost goes"); CONNECTIONS=8 was this script's setting before 2026-12-07.
 # HOOKRELAY=PATH with BUILD=0 measures another build.
 #
 # Env: WARM (5000), COUNT (20000), ROUNDS (30), RATE_COUNT (10000), CONNECTIONS (32),
