@@ -41,7 +41,7 @@ line() {
 for s in $ONLY; do
   case $s in
   ingest) run ingest bench-ingest.sh DURATION=5s WARMUP=2s ROUNDS=3 ;;
-  tail) run tail bench-tail.sh DURATION=5s ROUNDS=2 ;;
+  tail) run tail bench-tail.sh DURATION=5s ROUNDS=2; run tail_full bench-tail.sh DURATION=5s ROUNDS=2 PREFILL=1 ;;
   memory) run memory bench-memory.sh; run memory_webhook bench-memory.sh WEBHOOK_HEADERS=1 ;;
   store) run store bench-store.sh DURATION=5s ROUNDS=3 PICK="memory normal full" ;;
   relay) run relay bench-relay.sh DURATION=5s ROUNDS=3 ;;
@@ -64,7 +64,9 @@ for s in $ONLY; do
       done ;;
   tail)
     sed -nE 's/^max-events=([0-9]+) filling: hookrelay\/bare p99 ([0-9.]+).*/\1 \2/p' "$log" |
-      while read -r size p99; do line "tail p99 while filling, --max-events $size" "$p99" 1.2 "<="; done ;;
+      while read -r size p99; do line "tail p99 while filling, --max-events $size" "$p99" 1.2 "<="; done
+    sed -nE 's/^max-events=([0-9]+) (full, evicting|filling past [0-9]+): hookrelay\/bare p99 ([0-9.]+).*/\1 \3 \2/p' "$LOGS/tail_full.log" |
+      while read -r size p99 state; do line "tail p99 prefilled ($state), --max-events $size" "$p99" 1.2 "<="; done ;;
   memory)
     line "memory bytes/event (bench headers)" "$(sed -nE 's/.* = ([0-9]+) bytes\/event/\1/p' "$log")" 200 "<="
     line "memory bytes/event (+ Standard Webhooks headers)" \
