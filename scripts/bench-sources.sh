@@ -103,7 +103,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
     echo "round $round: event $e1/s, $e2/s, github ${rate_of[t_github]}/s, schema ${rate_of[t_schema]}/s | load $(cut -d' ' -f1 /proc/loadavg)"
   fi
 done
-quartiles() { sort -g | awk '{v[NR] = $1} END {printf "%.3f (quartiles %.3f–%.3f)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[int(NR / 4) + 1], v[int(3 * NR / 4) + 1]}'; }
+# quartiles < VALUES : "MEDIAN (quartiles Q1–Q3)", the median by lib.sh's `median`.
+quartiles() {
+  local sorted
+  sorted=$(sort -g)
+  printf '%.3f (quartiles %s)' "$(median <<<"$sorted")" \
+    "$(awk '{v[NR] = $1} END {printf "%.3f–%.3f", v[int(NR / 4) + 1], v[int(3 * NR / 4) + 1]}' <<<"$sorted")"
+}
 per_event() { awk -v c="${cpu_sum[$1]}" -v t="$TICK" -v n=$((RATE_COUNT * ROUNDS * $2)) 'BEGIN {printf "%.2f", c * 1000000 / t / n}'; }
 ev=$(per_event t_event 2); gh=$(per_event t_github 1); sc=$(per_event t_schema 1)
 echo "github / event throughput, median of $ROUNDS rounds, $CONNECTIONS connections: $(quartiles <"$tmp/github.ratios")"
