@@ -13,10 +13,10 @@ fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(ParseError::Config(path, e)) => {
-            eprintln!(
+            say(&format!(
                 "hookrelay: error: {}",
                 cli::config_file::describe(&path, &e)
-            );
+            ));
             return ExitCode::from(cli::EXIT_TROUBLE);
         }
         Err(ParseError::Clap(e)) => return clap_error(e),
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hookrelay: error: {e:#}");
+            say(&format!("hookrelay: error: {e:#}"));
             ExitCode::from(cli::EXIT_TROUBLE)
         }
     }
@@ -40,7 +40,7 @@ fn clap_error(e: clap::Error) -> ExitCode {
             ExitCode::from(cli::EXIT_TROUBLE)
         }
         e if e.use_stderr() => {
-            eprint!("hookrelay: {}", e.render());
+            say(format!("hookrelay: {}", e.render()).trim_end());
             ExitCode::from(cli::EXIT_TROUBLE)
         }
         e => {
@@ -49,4 +49,11 @@ fn clap_error(e: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// One line on stderr; when stderr cannot take it (a closed pipe, a full disk) the exit code
+/// still says what happened, where `eprintln!` would panic and exit 101.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

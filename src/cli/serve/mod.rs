@@ -366,12 +366,16 @@ fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 }
 
 /// Logs go to stderr; `HOOKRELAY_LOG` (or `RUST_LOG`) sets the filter, `info` by default.
+/// A log line that cannot be written (stderr a closed pipe or a full disk) is dropped: the
+/// subscriber's own report of it would be an `eprintln!`, which panics on that same stderr,
+/// in whichever task was logging (a request's, or the one waiting for SIGTERM).
 fn init_logging(format: LogFormat) {
     let filter = std::env::var("HOOKRELAY_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter));
     let _ = match format {
         LogFormat::Text => builder

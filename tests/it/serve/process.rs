@@ -326,3 +326,59 @@ async fn keep_secret_headers_keeps_authorization_from_the_flag_or_the_environmen
         ]
     );
 }
+
+/// Logs that cannot be written (stderr a pipe nobody reads any more, or a full disk) must
+/// not take the server down, stop it answering, or make it deaf to SIGTERM.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_unwritable_stderr_neither_stops_the_server_nor_its_shutdown() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    for sink in ["closed pipe", "/dev/full"] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+        command
+            .args(["serve", "--port", "0"])
+            .env_clear()
+            // Debug logs: a line for every request, so every request meets the broken stderr.
+            .env("HOOKRELAY_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        if sink == "closed pipe" {
+            command.stderr(Stdio::piped());
+        } else {
+            command.stderr(std::fs::OpenOptions::new().write(true).open(sink).unwrap());
+        }
+        let mut child = command.spawn().expect("starting hookrelay serve");
+        // Nobody reads the logs from here on.
+        drop(child.stderr.take());
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout pipe"))
+            .read_line(&mut line)
+            .expect("reading the address line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{sink}: {line:?}"))
+            .to_string();
+
+        let (status, answer) = post_json(&format!("{base}/webhook"), event(31)).await;
+        let (_, stored) = get_json(&format!("{base}/events/31")).await;
+        sigterm(child.id());
+        let deadline = std::time::Instant::now() + support::DEADLINE;
+        let exit = loop {
+            if let Some(exit) = child.try_wait().expect("waiting for serve") {
+                break exit;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{sink}: still running after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+
+        assert_eq!(status, 200, "{sink}: {answer}");
+        assert_eq!(stored["event_id"], 31, "{sink}: {stored}");
+        assert_eq!(exit.code(), Some(0), "{sink}: {exit}");
+    }
+}
