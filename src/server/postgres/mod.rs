@@ -83,12 +83,24 @@ impl PostgresOptions {
     }
 }
 
-/// `url` with its password hidden, for messages and logs.
+/// `url` with its password hidden, for messages and logs: the one before the `@` and one
+/// given as a parameter (`?password=…`, and `sslpassword`, the client key's).
 pub fn redacted(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("***"));
+            }
+            let secret = |key: &str| key == "password" || key == "sslpassword";
+            if parsed.query_pairs().any(|(key, _)| secret(&key)) {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let value = if secret(&key) { "***".into() } else { value };
+                        (key.into_owned(), value.into_owned())
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
             }
             parsed.to_string()
         }

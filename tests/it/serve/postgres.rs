@@ -330,6 +330,26 @@ fn a_database_that_cannot_be_reached_is_named_without_its_password() {
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
+/// libpq's URLs may carry the password as a parameter instead: hidden just the same, in the
+/// start-up log and in the error.
+#[test]
+fn a_password_given_as_a_url_parameter_is_hidden_too() {
+    let url = "postgres://hookrelay@127.0.0.1:1/hooks?password=hunter2&sslmode=disable";
+    let output = hookrelay()
+        .args(["serve", "--port", "0", "--store", url])
+        .args(["--store-connect-timeout", "1s"])
+        .timeout(DEADLINE)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("postgres://hookrelay@127.0.0.1:1/hooks?password=***&sslmode=disable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
 /// A TCP forwarder on `port` to `target`, started on its own thread: a database that comes
 /// up late.
 fn forward(port: u16, target: std::net::SocketAddr) {
