@@ -1217,7 +1217,7 @@ _hookrelay() {
                     return 0
                     ;;
                 --as)
-                    COMPREPLY=($(compgen -W "event github stripe standard shopify slack" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "event github stripe standard shopify slack json" -- "${cur}"))
                     return 0
                     ;;
                 --event)
@@ -1504,7 +1504,7 @@ _hookrelay() {
             return 0
             ;;
         hookrelay__subcmd__validate)
-            opts="-h --format --schema --source --help"
+            opts="-h --format --schema --source --id-from --type-from --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1519,6 +1519,14 @@ _hookrelay() {
                     return 0
                     ;;
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --id-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --type-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -107,7 +107,8 @@ github\t'X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature-256'
 stripe\t'Stripe-Signature (t=…,v1=…)'
 standard\t'webhook-id, webhook-timestamp, webhook-signature'
 shopify\t'X-Shopify-Topic, X-Shopify-Webhook-Id, X-Shopify-Hmac-Sha256'
-slack\t'X-Slack-Request-Timestamp, X-Slack-Signature (v0)'"
+slack\t'X-Slack-Request-Timestamp, X-Slack-Signature (v0)'
+json\t'Any JSON body as it is, for serve --source json or schema:FILE (with --secret, signed as standard)'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l event -d 'The type header of --as github (X-GitHub-Event) or shopify (X-Shopify-Topic) [default: the sample\'s]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s H -l header -d 'Extra request header, repeatable' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timeout -d 'Time allowed for each attempt' -r
@@ -138,6 +139,8 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l format 
 json\t''"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l schema -d 'Check each file against this JSON Schema (draft 2020-12) instead of the event model' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l source -d 'Check each file as this source reads its body: event, github, stripe, standard, shopify, slack, json or schema:FILE' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l id-from -d 'With --schema, --source json or schema:FILE: the JSON Pointer each body\'s id must be at, as serve\'s --id-from (a header:NAME one is not checked: a file has no headers)' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -l type-from -d 'With --schema, --source json or schema:FILE: the JSON Pointer each body\'s type must be at, as serve\'s --type-from (header:NAME is not checked)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand sign" -l secret-file -d 'Read secrets from a file, one per line' -r -F

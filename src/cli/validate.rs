@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::model::{self, Invalid};
-use crate::source::Source;
+use crate::source::{Locator, Rules, Source};
 
 use super::input::{problem_lines, problem_values, read_input};
 
@@ -19,6 +19,7 @@ Examples:
   cat event.json | hookrelay validate -
   hookrelay validate --schema order.schema.json payloads/*.json
   hookrelay validate --source stripe stripe-events/*.json
+  hookrelay validate --schema order.schema.json --id-from /order/id orders/*.json
   hookrelay validate --source slack command.txt     # a slash command form
 
 A file may hold one event or a JSON array of events. With --schema or --source a file is
@@ -48,6 +49,21 @@ pub struct ValidateArgs {
     /// shopify, slack, json or schema:FILE
     #[arg(long, value_name = "NAME")]
     pub source: Option<String>,
+
+    /// With --schema, --source json or schema:FILE: the JSON Pointer each body's id must be
+    /// at, as serve's --id-from (a header:NAME one is not checked: a file has no headers)
+    #[arg(long, value_name = "LOCATION", value_parser = parse_locator)]
+    pub id_from: Option<Locator>,
+
+    /// With --schema, --source json or schema:FILE: the JSON Pointer each body's type must
+    /// be at, as serve's --type-from (header:NAME is not checked)
+    #[arg(long, value_name = "LOCATION", value_parser = parse_locator)]
+    pub type_from: Option<Locator>,
+}
+
+fn parse_locator(text: &str) -> Result<Locator, String> {
+    text.parse()
+        .map_err(|e: crate::source::LocatorError| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -57,14 +73,27 @@ pub enum Format {
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    // A file is a body without its request: what a header would say is not checked.
+    let in_body =
+        |locator: &Option<Locator>| locator.clone().filter(|l| matches!(l, Locator::Pointer(_)));
+    let rules = Rules {
+        id_from: in_body(&args.id_from),
+        type_from: in_body(&args.type_from),
+    };
     let source = match (&args.schema, &args.source) {
         (Some(path), _) => Some(Source::parse(
             &format!("schema:{}", path.display()),
-            &Default::default(),
+            &rules,
         )?),
-        (None, Some(name)) => Some(Source::parse(name, &Default::default())?),
+        (None, Some(name)) => Some(Source::parse(name, &rules)?),
         (None, None) => None,
     };
+    let located = matches!(source, Some(Source::Json(_) | Source::Schema(..)));
+    if !located && (args.id_from.is_some() || args.type_from.is_some()) {
+        anyhow::bail!(
+            "--id-from and --type-from apply with --schema, --source json or schema:FILE"
+        );
+    }
     let mut unreadable = false;
     let mut invalid = false;
     let mut results = Vec::new();

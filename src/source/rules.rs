@@ -26,7 +26,9 @@ pub enum Locator {
 
 /// Why a locator does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected header:NAME or a JSON Pointer starting with '/', got {0:?}")]
+#[error(
+    "expected header:NAME or a JSON Pointer starting with '/' (in which '~' is only ~0 or ~1), got {0:?}"
+)]
 pub struct LocatorError(pub String);
 
 impl FromStr for Locator {
@@ -38,7 +40,13 @@ impl FromStr for Locator {
                 .map(Locator::Header)
                 .map_err(|_| LocatorError(text.to_string()));
         }
-        if text.starts_with('/') {
+        // RFC 6901: in a token, `~` only begins `~0` (for `~`) or `~1` (for `/`).
+        let escapes_ok = || {
+            text.split('~')
+                .skip(1)
+                .all(|after| after.starts_with(['0', '1']))
+        };
+        if text.starts_with('/') && escapes_ok() {
             return Ok(Locator::Pointer(text.to_string()));
         }
         Err(LocatorError(text.to_string()))

@@ -37,6 +37,7 @@ Examples:
   hookrelay send --as shopify --sample shopify.orders.create --event orders/paid --to URL --secret s3cret
   hookrelay send --as stripe --sample stripe.invoice.paid --to URL --secret whsec_new --secret whsec_old
   hookrelay send --as slack --file command.txt --to URL --secret s3cret --dry-run   # a slash command form
+  hookrelay send --as json --file order.json --to URL -H 'X-Kind: order.paid'   # any JSON, as it is
 
 --as PROVIDER sends the body (--file or --sample) as that provider does: its headers, a
 fresh delivery id per send (the same on every retry, or --id), and with --secret its

@@ -34,7 +34,7 @@ pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
         (Some(path), _) => (read_input(path)?, None),
         (None, Some(name)) => {
             let sample = crate::cli::samples::find(name)?;
-            if sample.source != args.provider.name() {
+            if sample.source != args.provider.name() && args.provider != SendAs::Json {
                 bail!(
                     "sample {} is written for --as {}, not --as {}",
                     sample.name,
@@ -46,6 +46,9 @@ pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => bail!("give --file PATH or --sample NAME (hookrelay samples list)"),
     };
+    if args.provider == SendAs::Json {
+        return run_json(args, body);
+    }
     let scheme = args.provider.scheme().expect("a provider");
     let kind = if scheme.whsec() {
         SecretKind::Whsec
@@ -89,6 +92,49 @@ pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `send --as json`: the body as it is, with `Content-Type: application/json` and the
+/// `--header`s, for `serve --source json` or `schema:FILE`; with a secret, signed as
+/// Standard Webhooks does (as the model's events are), for a receiver that checks. It must
+/// be JSON, as those sources require.
+fn run_json(args: &SendArgs, body: Vec<u8>) -> anyhow::Result<ExitCode> {
+    if args.event.is_some() {
+        bail!(
+            "--as json has no type header of its own; give the type where the receiver's \
+             --type-from looks, in the body or with --header 'NAME: TYPE'"
+        );
+    }
+    let headers: HeaderMap = args.headers.iter().cloned().collect();
+    let source = crate::source::Source::parse("json", &Default::default())?;
+    if let Err(invalid) = source.read(&headers, &body) {
+        return refuse_invalid(args, &invalid);
+    }
+    let secrets = args.secrets.load(SecretKind::Whsec)?;
+    let signed = if secrets.is_empty() {
+        if args.id.is_some() {
+            bail!(
+                "--id names the webhook-id of a signed delivery; --as json without a secret \
+                 sends no id header (give the id in the body or with --header)"
+            );
+        }
+        None
+    } else {
+        let signer = ProviderHeaders::new(SendAs::Standard, secrets, None, args.id.as_deref())?;
+        if let Some(id) = signer.id() {
+            eprintln!("hookrelay: delivery id {id}");
+        }
+        Some(signer)
+    };
+    let delivery = Delivery {
+        endpoint: args.to.clone().into(),
+        body: body.into(),
+        headers,
+    };
+    deliver(args, &delivery, |_attempt: u32| match &signed {
+        Some(signer) => signer.for_attempt(&delivery.body),
+        None => HeaderMap::new(),
+    })
+}
+
 /// The provider `send --as` imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SendAs {
@@ -104,6 +150,9 @@ pub enum SendAs {
     Shopify,
     /// X-Slack-Request-Timestamp, X-Slack-Signature (v0)
     Slack,
+    /// Any JSON body as it is, for serve --source json or schema:FILE (with --secret,
+    /// signed as standard)
+    Json,
 }
 
 impl SendAs {
@@ -116,12 +165,13 @@ impl SendAs {
             SendAs::Standard => "standard",
             SendAs::Shopify => "shopify",
             SendAs::Slack => "slack",
+            SendAs::Json => "json",
         }
     }
 
     pub fn scheme(self) -> Option<Scheme> {
         match self {
-            SendAs::Event => None,
+            SendAs::Event | SendAs::Json => None,
             SendAs::Github => Some(Scheme::Github),
             SendAs::Stripe => Some(Scheme::Stripe),
             SendAs::Standard => Some(Scheme::Standard),

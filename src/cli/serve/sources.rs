@@ -40,8 +40,10 @@ pub(super) fn mounts(args: &ServeArgs) -> anyhow::Result<Mounts> {
     }
     let mut mounts = Mounts::default();
     let mut main_given = false;
+    let mut located = false;
     for arg in &args.source {
         let source = Source::parse(&arg.name, &rules)?;
+        located |= matches!(source, Source::Json(_) | Source::Schema(..));
         let mount = |path: &str, secrets| Mount {
             path: path.to_string(),
             source: source.clone(),
@@ -77,6 +79,12 @@ pub(super) fn mounts(args: &ServeArgs) -> anyhow::Result<Mounts> {
                 mounts.others.push(Arc::new(mount(path, secrets)));
             }
         }
+    }
+    if !located && (rules.id_from.is_some() || rules.type_from.is_some()) {
+        anyhow::bail!(
+            "--id-from and --type-from say where the json and schema:FILE sources find an \
+             event's id and type; give --source json or --source schema:FILE"
+        );
     }
     if let Some((key, _)) = keyed.first() {
         anyhow::bail!(

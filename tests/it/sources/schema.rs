@@ -237,3 +237,203 @@ fn samples_are_listed_shown_and_valid_for_their_source() {
     assert_eq!(code, 2);
     assert!(err.contains("samples list"), "{err}");
 }
+
+/// The README's own JSON flow: `send --as json` posts a file as it is, with the header the
+/// receiver's `--type-from` reads, and the schema source keeps it under the id it points at.
+#[test]
+fn send_as_json_posts_any_json_to_a_schema_source_as_the_readme_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("order.schema.json");
+    std::fs::write(&schema, SCHEMA).unwrap();
+    let order = dir.path().join("order.json");
+    let body = "{\"order\": {\"id\": \"ord_17\"}, \"total\": 12.5}\n";
+    std::fs::write(&order, body).unwrap();
+    let order = order.to_str().unwrap();
+    let serve = serve(&[
+        "--source",
+        &format!("schema:{}", schema.display()),
+        "--id-from",
+        "/order/id",
+        "--type-from",
+        "header:X-Kind",
+    ]);
+    let url = serve.url("/webhook");
+
+    let (code, out, err) = run(&[
+        "send",
+        "--as",
+        "json",
+        "--to",
+        &url,
+        "--file",
+        order,
+        "-H",
+        "X-Kind: order.paid",
+    ]);
+    let (status, stored) = super::get(&serve.url("/events/ord_17"));
+    let not_json = dir.path().join("not.json");
+    std::fs::write(&not_json, "total: 12").unwrap();
+    let (refused, _, why) = run(&[
+        "send",
+        "--as",
+        "json",
+        "--to",
+        &url,
+        "--file",
+        not_json.to_str().unwrap(),
+    ]);
+    let (_, listed) = super::get(&serve.url("/events"));
+
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"id\":\"ord_17\""), "{out}");
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["event_type"], "order.paid");
+    assert_eq!(stored["body"]["total"], 12.5, "{stored}");
+    assert_eq!(refused, 2, "{why}");
+    assert!(why.contains("nothing was sent"), "{why}");
+    assert_eq!(
+        listed["events"].as_array().unwrap().len(),
+        1,
+        "only the order was stored: {listed}"
+    );
+}
+
+/// With a secret, `--as json` signs as Standard Webhooks does: a `standard` source with the
+/// same secret accepts it, another secret is refused.
+#[test]
+fn send_as_json_with_a_secret_is_signed_as_standard_webhooks() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let serve = serve(&["--source", "standard", "--secret", secret]);
+    let body = r#"{"type": "invoice.paid", "amount": 5}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.json");
+    std::fs::write(&file, body).unwrap();
+    let file = file.to_str().unwrap();
+    let url = serve.url("/webhook");
+
+    let (code, out, err) = run(&[
+        "send",
+        "--as",
+        "json",
+        "--to",
+        &url,
+        "--file",
+        file,
+        "--secret",
+        secret,
+        "--id",
+        "msg_json_1",
+    ]);
+    let (other, _, _) = run(&[
+        "send",
+        "--as",
+        "json",
+        "--to",
+        &url,
+        "--file",
+        file,
+        "--secret",
+        "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=",
+        "--retries",
+        "0",
+    ]);
+    let (status, stored) = super::get(&serve.url("/events/msg_json_1"));
+
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["event_type"], "invoice.paid");
+    assert_eq!(other, 1, "a delivery refused with 401 is not delivered");
+}
+
+/// `validate --id-from/--type-from` check that each file has its id and type where the
+/// receiver will look; a header locator cannot be checked in a file and is left out.
+#[test]
+fn validate_checks_where_the_id_and_type_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let schema = path("s.json", SCHEMA);
+    let with_id = path("a.json", r#"{"order":{"id":"a"},"total":1}"#);
+    let without = path("b.json", r#"{"order":{"id":"b"},"total":1,"kind":null}"#);
+
+    let (ok, _, err) = run(&[
+        "validate",
+        "--schema",
+        &schema,
+        "--id-from",
+        "/order/id",
+        "--type-from",
+        "header:X-Kind",
+        &with_id,
+    ]);
+    let (bad, out, _) = run(&[
+        "validate",
+        "--source",
+        "json",
+        "--id-from",
+        "/order/id",
+        "--type-from",
+        "/kind",
+        &with_id,
+        &without,
+    ]);
+    let (usage, _, why) = run(&["validate", "--id-from", "/order/id", &with_id]);
+    let (pointer, _, bad_pointer) = run(&[
+        "validate",
+        "--source",
+        "json",
+        "--id-from",
+        "/a~2b",
+        &with_id,
+    ]);
+
+    assert_eq!(ok, 0, "{err}");
+    assert_eq!(bad, 1, "{out}");
+    assert!(out.contains("/kind"), "{out}");
+    assert_eq!(usage, 2, "{why}");
+    assert!(why.contains("--id-from"), "{why}");
+    assert_eq!(pointer, 2, "{bad_pointer}");
+    assert!(bad_pointer.contains("~0 or ~1"), "{bad_pointer}");
+}
+
+/// `serve --id-from` or `--type-from` for a source that takes its id elsewhere would be
+/// ignored: refused at start instead, as a stray --secret is.
+#[test]
+fn id_from_without_a_json_source_is_refused_at_start() {
+    for args in [
+        vec!["serve", "--port", "0", "--id-from", "/id"],
+        vec![
+            "serve",
+            "--port",
+            "0",
+            "--source",
+            "stripe",
+            "--type-from",
+            "header:X-Kind",
+        ],
+        vec![
+            "serve",
+            "--port",
+            "0",
+            "--source",
+            "json",
+            "--id-from",
+            "/a~2b",
+        ],
+    ] {
+        let output = crate::support::hookrelay()
+            .args(&args)
+            .timeout(crate::support::DEADLINE)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("--id-from") || err.contains("--type-from"),
+            "{args:?}: {err}"
+        );
+    }
+}
