@@ -228,8 +228,19 @@ async fn run_async(args: EndpointsArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("reading the answer")?
         .to_bytes();
-    let answer: Value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| json!({"status": "error", "message": String::from_utf8_lossy(&bytes)}));
+    // Every answer of hookrelay's admin API is a JSON object, and every refusal names its
+    // `error`: anything else came from something that is not a hookrelay (a web server, a
+    // proxy's error page), and its body is no message for the user.
+    let answer: Value = match serde_json::from_slice(&bytes) {
+        Ok(answer @ Value::Object(_)) if status.is_success() || answer.get("error").is_some() => {
+            answer
+        }
+        _ => anyhow::bail!(
+            "{base}{path} answered {} with something that is not a hookrelay's answer; \
+             is --server the address of a hookrelay serve (its admin listener if it has one)?",
+            status.as_u16()
+        ),
+    };
     if !status.is_success() {
         eprintln!(
             "hookrelay: the server refused ({}): {}",

@@ -37,9 +37,11 @@ pub const EXIT_TROUBLE: u8 = 2;
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success: valid / delivered / served until stopped
-  1  a negative answer: some payload invalid (validate), not delivered after retries (send)
+  1  a negative answer: some payload invalid (validate), not delivered after retries (send,
+     listen --forward-to), refused by the server (endpoints)
   2  the job could not be done as asked: usage error, unreadable file, invalid payload
-     given to send, port in use";
+     given to send, a server that cannot be reached or is not a hookrelay (endpoints,
+     listen), a token the server refuses (listen), port in use";
 
 /// Receive, validate, keep and relay webhook events.
 #[derive(Debug, Parser)]

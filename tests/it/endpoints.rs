@@ -721,4 +721,35 @@ mod cli {
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         assert!(text(&out.stderr).contains("cannot reach"), "{out:?}");
     }
+
+    /// `--server` pointing at some other web server: exit 2 with a message that says so, not
+    /// exit 1 with its HTML error page dumped as "the server refused".
+    #[test]
+    fn a_server_that_is_not_a_hookrelay_exits_2_without_its_page() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut request = [0u8; 4096];
+                let _ = conn.read(&mut request);
+                let page = "<html><body><h1>404 Not Found</h1></body></html>";
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+            }
+        });
+        let out = hookrelay()
+            .args(["endpoints", "list", "--server", &format!("http://{addr}")])
+            .timeout(DEADLINE)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("not a hookrelay"), "{stderr}");
+        assert!(!stderr.contains("<html>"), "{stderr}");
+    }
 }
