@@ -15,7 +15,9 @@ use super::store::StoreError;
 
 #[derive(Debug)]
 pub enum ApiError {
-    UnsupportedMediaType(String),
+    /// What came, and what was expected: `application/json`, or for a source that also
+    /// takes forms both kinds.
+    UnsupportedMediaType(String, &'static str),
     PayloadTooLarge {
         limit: u64,
     },
@@ -59,7 +61,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(..) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedJson { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) | ApiError::InvalidEndpoint(_) => {
@@ -83,7 +85,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::UnsupportedMediaType(..) => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::MalformedJson { .. } => "malformed_json",
             ApiError::Validation(_) | ApiError::InvalidEndpoint(_) => "validation_failed",
@@ -106,8 +108,8 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            ApiError::UnsupportedMediaType(got) => {
-                format!("expected Content-Type application/json, got {got}")
+            ApiError::UnsupportedMediaType(got, expected) => {
+                format!("expected Content-Type {expected}, got {got}")
             }
             ApiError::PayloadTooLarge { limit } => {
                 format!("the body is larger than the limit of {limit} bytes")

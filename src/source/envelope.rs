@@ -192,6 +192,51 @@ fn challenge(value: Option<&Value>) -> Result<Reading, Invalid> {
     }
 }
 
+/// The fields of an `application/x-www-form-urlencoded` body, refused (rather than read
+/// leniently, as browsers do) when a `%` is not followed by two hex digits or a field
+/// does not decode to UTF-8: Slack sends neither, so such a body is not Slack's.
+fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, Invalid> {
+    let malformed = |message: String| Invalid::Fields(vec![problem("form", message)]);
+    let decode = |part: &[u8], at: usize| -> Result<String, Invalid> {
+        let mut bytes = Vec::with_capacity(part.len());
+        let mut i = 0;
+        while i < part.len() {
+            match part[i] {
+                b'+' => bytes.push(b' '),
+                b'%' => {
+                    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+                    let (Some(high), Some(low)) = (hex(part.get(i + 1)), hex(part.get(i + 2)))
+                    else {
+                        return Err(malformed(format!(
+                            "a % not followed by two hex digits at byte {}",
+                            at + i
+                        )));
+                    };
+                    bytes.push((high * 16 + low) as u8);
+                    i += 2;
+                }
+                b => bytes.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(bytes)
+            .map_err(|_| malformed(format!("a field that is not UTF-8 at byte {at}")))
+    };
+    let mut fields = Vec::new();
+    let mut at = 0;
+    for pair in body.split(|b| *b == b'&') {
+        if !pair.is_empty() {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, &[][..]),
+            };
+            fields.push((decode(name, at)?, decode(value, at + name.len() + 1)?));
+        }
+        at += pair.len() + 1;
+    }
+    Ok(fields)
+}
+
 /// A Slack slash command (`command`, `trigger_id`, …) or interactivity payload (one
 /// `payload` field holding JSON with its `type`, e.g. `block_actions`, and usually a
 /// `trigger_id`), posted as a form. Slack's `trigger_id` is the id, or a generated one.
@@ -199,7 +244,7 @@ fn slack_form(body: &[u8]) -> Result<Reading, Invalid> {
     let mut command = None;
     let mut trigger_id = None;
     let mut payload = None;
-    for (name, value) in url::form_urlencoded::parse(body) {
+    for (name, value) in form_fields(body)? {
         match &*name {
             "command" => command = Some(value),
             "trigger_id" => trigger_id = Some(value),

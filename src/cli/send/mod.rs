@@ -324,7 +324,9 @@ fn payload(args: &SendArgs) -> anyhow::Result<Vec<u8>> {
     };
     let Some(bytes) = bytes else {
         let Some(event_id) = args.event_id else {
-            bail!("give --event-id (or --file with a payload)");
+            bail!(
+                "give --event-id, --file PATH with a payload, or --sample NAME (hookrelay samples list)"
+            );
         };
         let timestamp = args.timestamp.clone().unwrap_or_else(|| {
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -117,7 +117,17 @@ async fn receive(
     // As with `--verify`: who sent it is settled before anything about what was sent.
     let body = body_of(state, body).await?;
     mount.check(headers, &body)?;
-    if !(mount.source.takes_forms() && crate::source::is_form(headers)) {
+    if mount.source.takes_forms() {
+        if !crate::source::is_form(headers) {
+            check_json_content_type(headers).map_err(|e| match e {
+                ApiError::UnsupportedMediaType(got, _) => ApiError::UnsupportedMediaType(
+                    got,
+                    "application/json or application/x-www-form-urlencoded",
+                ),
+                other => other,
+            })?;
+        }
+    } else {
         check_json_content_type(headers)?;
     }
     let event = match mount.source.read(headers, &body)? {

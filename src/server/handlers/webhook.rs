@@ -223,9 +223,15 @@ fn accepted(id: &ModelId, duplicate: bool) -> Response {
     response
 }
 
+/// What [`check_json_content_type`] takes, as its refusal says.
+pub(crate) const JSON_EXPECTED: &str = "application/json";
+
 pub(crate) fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Err(ApiError::UnsupportedMediaType("no Content-Type".into()));
+        return Err(ApiError::UnsupportedMediaType(
+            "no Content-Type".into(),
+            JSON_EXPECTED,
+        ));
     };
     // The form nearly every sender uses, recognised without parsing.
     if value.as_bytes() == b"application/json" {
@@ -246,7 +252,10 @@ pub(crate) fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiErro
     {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType(format!("{text:?}")))
+        Err(ApiError::UnsupportedMediaType(
+            format!("{text:?}"),
+            JSON_EXPECTED,
+        ))
     }
 }
 

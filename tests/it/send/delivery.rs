@@ -233,6 +233,11 @@ fn no_event_id_and_no_file_is_a_usage_error() {
         "{}",
         stderr(&refused)
     );
+    assert!(
+        stderr(&refused).contains("--sample"),
+        "{}",
+        stderr(&refused)
+    );
     assert_eq!(customer.count(), 0);
 }
 

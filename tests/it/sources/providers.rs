@@ -459,6 +459,21 @@ fn slack_slash_commands_and_interactivity_forms_are_kept_by_trigger_id() {
     let (status, answer) = post(&url, &signed_form(broken), broken);
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["details"][0]["field"], "form:payload", "{answer}");
+    // Percent-encoding that Slack never sends: a % without two hex digits, bytes that are
+    // not UTF-8. Refused, not kept with a type made of the raw text or U+FFFD.
+    for (body, message) in [
+        (
+            &b"command=%ZZ&trigger_id=1.2.3"[..],
+            "two hex digits at byte 8",
+        ),
+        (&b"command=%2Fok&trigger_id=1.2%FF"[..], "not UTF-8"),
+    ] {
+        let (status, answer) = post(&url, &signed_form(body), body);
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["details"][0]["field"], "form", "{answer}");
+        let said = answer["details"][0]["message"].as_str().unwrap();
+        assert!(said.contains(message), "{answer}");
+    }
     let (_, listed) = get(&format!("{base}/events"));
     assert_eq!(listed["events"].as_array().unwrap().len(), 3, "{listed}");
 }
@@ -481,6 +496,13 @@ fn sources_other_than_slack_refuse_forms_with_415() {
         form,
     );
     assert_eq!(status, 415, "Slack takes forms and JSON only: {answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json or application/x-www-form-urlencoded"),
+        "the refusal names both kinds Slack's source takes: {answer}"
+    );
 }
 
 fn serve_slack_unsigned() -> crate::support::Served {
