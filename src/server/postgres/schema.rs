@@ -112,9 +112,13 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .context("waiting for the migration lock")?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS hookrelay_schema (version INTEGER NOT NULL)")
-        .await
-        .context("creating the schema version table")?;
+    // Without the NOTICE "relation already exists" that every later start would log.
+    tx.batch_execute(
+        "SET LOCAL client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS hookrelay_schema (version INTEGER NOT NULL)",
+    )
+    .await
+    .context("creating the schema version table")?;
     let row = tx
         .query_opt("SELECT version FROM hookrelay_schema", &[])
         .await?;
