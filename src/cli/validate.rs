@@ -19,7 +19,7 @@ Examples:
   cat event.json | hookrelay validate -
   hookrelay validate --schema order.schema.json payloads/*.json
   hookrelay validate --source stripe stripe-events/*.json
-  hookrelay validate --schema order.schema.json --id-from /order/id orders/*.json
+  hookrelay validate --schema order.schema.json --id-from /order payloads/*.json
   hookrelay validate --source slack command.txt     # a slash command form
 
 A file may hold one event or a JSON array of events. With --schema or --source a file is

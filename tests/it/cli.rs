@@ -309,6 +309,8 @@ fn every_example_in_the_client_subcommands_help_runs_as_written() {
         );
         std::fs::create_dir(dir.path().join("payloads")).unwrap();
         write("payloads/o1.json", r#"{"order":"o-1"}"#);
+        // For `send --as json`: any JSON.
+        write("order.json", r#"{"order":"o-2","total":12.5}"#);
         std::fs::create_dir(dir.path().join("stripe-events")).unwrap();
         write(
             "stripe-events/paid.json",
