@@ -393,6 +393,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// `query.newest_first`).
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+    /// What tells this store from another: sequence numbers are only comparable between
+    /// two answers that give the same id. Random per process for a store in memory (its
+    /// numbers start again at each start); kept in the store for a durable one.
+    fn store_id(&self) -> &str;
 
     /// Takes the next delivery to `target` that is due at `now` and marks it in flight.
     async fn claim(&self, target: &str, now: DateTime<Utc>) -> Result<Claim, StoreError>;

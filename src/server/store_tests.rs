@@ -1197,3 +1197,20 @@ async fn postgres_a_reader_never_passes_an_insert_still_committing() {
     assert_eq!(listed(false).await, [1, 2, 3]);
     assert_eq!(listed(true).await, [3, 2, 1]);
 }
+
+/// Every instance on one database gives the same store id, drawn once and kept there; a
+/// store in another database has another.
+#[tokio::test]
+async fn postgres_instances_on_one_database_share_its_store_id() {
+    let (Some((db, first)), Some((_other_db, other))) =
+        (postgres_store().await, postgres_store().await)
+    else {
+        return;
+    };
+    let second = PostgresStore::open(PostgresOptions::new(&db.url, 1000, 1000))
+        .await
+        .unwrap();
+    assert_eq!(first.store_id().len(), 16);
+    assert_eq!(second.store_id(), first.store_id());
+    assert_ne!(other.store_id(), first.store_id());
+}

@@ -21,7 +21,7 @@ use crate::alert;
 use super::values::{parse_duration, parse_http_url};
 use forward::Forwarder;
 use sse::{Failure, StreamClient};
-use state::State;
+use state::{Opened, State};
 
 const LISTEN_EXAMPLES: &str = "\
 Examples:
@@ -30,22 +30,29 @@ Examples:
   hookrelay listen --from https://hooks.example.com --admin-token \"$TOKEN\" \\
       --forward-to http://localhost:3000/hook --state-file .hookrelay-listen.json
   hookrelay listen --from URL --event-type 'order.*'
+  hookrelay listen --from 'http://127.0.0.1:5000/events/stream?after=0'   # every kept event first
 
 Each event is delivered to --forward-to with the body it arrived with, byte for byte,
 and its original headers (webhook-signature and the rest; Host, Content-Length and other
 hop-by-hop headers excepted), so a signature made by the sender still verifies. Retries
 as send does: connection errors, timeouts, 408, 429 and 5xx, with backoff.
 After a disconnection it reconnects and resumes after the last event handled; with
---state-file that survives a restart too. Without one, a new listen starts with the next
-event received.
-Exit codes: 1 an event not delivered to --forward-to after retries (the state file still
-points before it); 2 wrong token, not a hookrelay, unreachable at start, usage.";
+--state-file that survives a restart too (the file is written when the stream opens, so a
+first event that fails is delivered again). Without one, a new listen starts with the
+next event received, or after event N with ?after=N in --from (a state file that holds
+a place wins). When the server's store is a new one (a server keeping events in memory
+restarted), it says so and starts from that store's first event.
+Ctrl-C or SIGTERM stops it with exit code 0: a delivery in flight is dropped, and its
+event delivered again at the next start with the state file.
+Exit codes: 0 stopped; 1 an event not delivered to --forward-to after retries (the state
+file still points before it); 2 wrong token, not a hookrelay, unreachable at start, usage.";
 
 /// Follow a hookrelay's events live, and deliver them to a local service
 #[derive(Debug, Args)]
 #[command(after_help = LISTEN_EXAMPLES)]
 pub struct ListenArgs {
-    /// The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream URL
+    /// The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream URL;
+    /// ?after=N there starts after event N when there is no state to resume from
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub from: url::Url,
 
@@ -76,6 +83,7 @@ pub struct ListenArgs {
     pub event_type: Option<glob::Pattern>,
 
     /// Remember the last event handled in this file, and resume after it at the next start
+    /// (over --from's ?after=)
     #[arg(long, value_name = "PATH")]
     pub state_file: Option<PathBuf>,
 
@@ -119,12 +127,25 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
     // The place is in the server's sequence, whatever the filter.
     let place = base.join("events/stream")?;
     let mut state = State::load(args.state_file.as_deref(), place.as_str())?;
+    if let Some(after) = asked_after(&args.from)? {
+        match (state.last, &args.state_file) {
+            (None, _) => state.start_after(after),
+            (Some(last), Some(path)) => eprintln!(
+                "hookrelay: resuming after #{last} as {} says; --from's ?after={after} is for \
+                 a start without a state",
+                path.display()
+            ),
+            (Some(_), None) => {}
+        }
+    }
     let extra_roots = match &args.cacert {
         Some(path) => alert::client::read_certificates(path).context("--cacert")?,
         None => Vec::new(),
     };
     let tls = alert::client::client_tls(extra_roots.clone())?;
     super::current_thread_runtime()?.block_on(async {
+        // From now on: a signal before the first connection also ends listen cleanly.
+        let stop = super::stop_signal();
         let client = StreamClient::new(tls, token.as_deref(), Duration::from_secs(10))?;
         let forwarder = match &args.forward_to {
             Some(url) => Some(Forwarder::new(&args, url, extra_roots)?),
@@ -136,8 +157,35 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
             base,
             forwarder,
         };
-        listener.listen(&stream, &mut state).await
+        let ended = tokio::select! {
+            code = listener.listen(&stream, &mut state) => Some(code),
+            () = stop => None,
+        };
+        match ended {
+            Some(code) => code,
+            // A delivery in flight is dropped unfinished: the state file still points
+            // before its event, which the next start delivers again.
+            None => {
+                state.save()?;
+                eprintln!("hookrelay: stopped");
+                Ok(super::exit(super::EXIT_OK))
+            }
+        }
     })
+}
+
+/// `?after=N` in `--from`: where to start when there is no state to resume from.
+fn asked_after(from: &url::Url) -> anyhow::Result<Option<u64>> {
+    let Some((_, after)) = from.query_pairs().find(|(name, _)| name == "after") else {
+        return Ok(None);
+    };
+    match after.parse() {
+        Ok(after) => Ok(Some(after)),
+        Err(_) => bail!(
+            "--from: ?after= must be an event's sequence number (the id of a stream frame), \
+             got {after:?}"
+        ),
+    }
 }
 
 /// The token from `--admin-token` (or its variable), or the first line of the file.
@@ -218,6 +266,10 @@ impl Listener<'_> {
             }
             connected_once = true;
             failures = 0;
+            let store = frames.store_id.as_deref();
+            if state.opened(stream.as_str(), store, frames.starts_after)? == Opened::Reopen {
+                continue;
+            }
             loop {
                 match frames.next().await {
                     Ok(Some(frame)) if frame.event == "event" => {
@@ -245,6 +297,11 @@ impl Listener<'_> {
             .map_err(|e| anyhow!("an event frame that is not an event ({e}): {data:.200}"))?;
         if state.last.is_some_and(|last| shown.seq <= last) {
             return Ok(None);
+        }
+        if state.last.is_none() {
+            // A server that did not say where the stream starts: the place is before this
+            // event, written before it is handled, so that a failure delivers it again.
+            state.handled(shown.seq.saturating_sub(1))?;
         }
         let wanted = self
             .args
@@ -275,7 +332,11 @@ impl Listener<'_> {
                 (None, Some(event_id)) => event_id.to_string(),
                 (None, None) => "-".into(),
             };
-            let size = shown.body.map_or(0, |b| b.get().len());
+            // The body's own size: the frame's JSON value leaves out blanks around it
+            // (a final newline).
+            let size = shown
+                .size
+                .unwrap_or_else(|| shown.body.map_or(0, |b| b.get().len()));
             format!(
                 "{}  #{}  {}  {id}  {size} bytes\n",
                 shown.received_at, shown.seq, shown.event_type

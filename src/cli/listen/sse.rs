@@ -15,6 +15,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::server::stream::sse::{STARTS_AFTER, STORE_ID};
+
 /// What the stream of a hookrelay starts with; anything else is not one.
 const HELLO: &str = ": hookrelay event stream";
 
@@ -105,7 +107,13 @@ impl StreamClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if status == StatusCode::OK && is_stream {
-            let mut frames = Frames::new(response.into_body());
+            let header = |name: &str| {
+                let value = response.headers().get(name)?.to_str().ok()?;
+                Some(value.trim().to_string())
+            };
+            let store_id = header(STORE_ID).filter(|id| !id.is_empty());
+            let starts_after = header(STARTS_AFTER).and_then(|n| n.parse().ok());
+            let mut frames = Frames::new(response.into_body(), store_id, starts_after);
             return match frames.hello().await {
                 Ok(()) => Ok(frames),
                 Err(e) => Err(Failure::Refused(e.context(not_a_hookrelay(url)))),
@@ -180,13 +188,19 @@ pub struct Frame {
 pub struct Frames {
     body: Incoming,
     buffer: BytesMut,
+    /// The server's store (`Hookrelay-Store-Id`); `None` from a hookrelay before it.
+    pub store_id: Option<String>,
+    /// The sequence number the stream's events follow (`Hookrelay-Starts-After`).
+    pub starts_after: Option<u64>,
 }
 
 impl Frames {
-    fn new(body: Incoming) -> Self {
+    fn new(body: Incoming, store_id: Option<String>, starts_after: Option<u64>) -> Self {
         Self {
             body,
             buffer: BytesMut::new(),
+            store_id,
+            starts_after,
         }
     }
 

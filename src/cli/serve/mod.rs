@@ -324,43 +324,11 @@ fn verification(args: &ServeArgs) -> anyhow::Result<Option<Verification>> {
     }))
 }
 
-/// Listens for Ctrl-C (SIGINT) and SIGTERM from the call on, not from the first poll;
-/// the future completes on either.
-#[cfg(unix)]
+/// [`super::stop_signal`], logged.
 fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{Signal, SignalKind, signal};
-
-    let listen = |kind: SignalKind, name: &str| match signal(kind) {
-        Ok(listener) => Some(listener),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for {name}");
-            None
-        }
-    };
-    let interrupt = listen(SignalKind::interrupt(), "Ctrl-C");
-    let terminate = listen(SignalKind::terminate(), "SIGTERM");
-    async fn received(listener: Option<Signal>) {
-        match listener {
-            Some(mut listener) => {
-                listener.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    }
+    let stop = super::stop_signal();
     async move {
-        tokio::select! {
-            () = received(interrupt) => {},
-            () = received(terminate) => {},
-        }
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-    }
-}
-
-/// Completes on Ctrl-C.
-#[cfg(not(unix))]
-fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    async {
-        let _ = tokio::signal::ctrl_c().await;
+        stop.await;
         tracing::info!("shutting down: no new connections, finishing requests in flight");
     }
 }

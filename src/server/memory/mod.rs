@@ -90,6 +90,8 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
     /// Few and rarely written: apart from the events, under a lock of their own.
     endpoints: Mutex<Vec<Endpoint>>,
+    /// Drawn at each start: the numbers of another start's events are not these.
+    id: String,
 }
 
 impl MemoryStore {
@@ -113,6 +115,7 @@ impl MemoryStore {
                 deliveries: Deliveries::default(),
             }),
             endpoints: Mutex::new(Vec::new()),
+            id: format!("{:016x}", rand::random::<u64>()),
         }
     }
 
@@ -360,6 +363,10 @@ impl EventStore for MemoryStore {
             capacity: self.capacity,
             evicted: inner.evicted,
         })
+    }
+
+    fn store_id(&self) -> &str {
+        &self.id
     }
 
     async fn claim(&self, target: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {

@@ -118,6 +118,8 @@ pub struct PostgresStore {
     claims: Arc<queue::Claims>,
     capacity: usize,
     poll: Duration,
+    /// The `store_id` row of `counters`, drawn when the database was first prepared.
+    id: String,
     /// For the connection that listens for work queued by other instances.
     config: tokio_postgres::Config,
     tls: Tls,
@@ -200,6 +202,9 @@ impl PostgresStore {
         trim::recount(&mut client)
             .await
             .with_context(|| format!("cannot count the events in {shown}"))?;
+        let id = schema::store_id(&client)
+            .await
+            .with_context(|| format!("cannot read the store id of {shown}"))?;
         drop(client);
         let _ = driver.await;
 
@@ -235,6 +240,7 @@ impl PostgresStore {
             ),
             capacity: options.max_events.max(1),
             poll: options.poll.max(Duration::from_millis(10)),
+            id,
             config,
             tls,
             stop: tokio_util::sync::CancellationToken::new(),
@@ -433,6 +439,10 @@ impl EventStore for PostgresStore {
             capacity: self.capacity,
             evicted: row.get::<_, Option<i64>>(1).unwrap_or(0) as u64,
         })
+    }
+
+    fn store_id(&self) -> &str {
+        &self.id
     }
 
     async fn claim(&self, target: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {

@@ -149,3 +149,21 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
     tx.commit().await.context("committing the migration")?;
     Ok(())
 }
+
+/// The database's `store_id` (see [`EventStore::store_id`](crate::server::store::EventStore::store_id)),
+/// as 16 hexadecimal digits: a row of `counters` drawn by the first instance to ask, kept
+/// by every other (no schema version for it).
+pub async fn store_id(client: &Client) -> anyhow::Result<String> {
+    client
+        .execute(
+            "INSERT INTO counters (key, value)
+             VALUES ('store_id', (random() * 9.2e18 - 4.6e18)::bigint)
+             ON CONFLICT (key) DO NOTHING",
+            &[],
+        )
+        .await?;
+    let row = client
+        .query_one("SELECT value FROM counters WHERE key = 'store_id'", &[])
+        .await?;
+    Ok(format!("{:016x}", row.get::<_, i64>(0) as u64))
+}

@@ -153,6 +153,8 @@ pub struct SqliteStore {
     writer: Writer,
     counts: Arc<Mutex<Counts>>,
     capacity: usize,
+    /// The `store_id` row of `meta`, drawn when the file was made.
+    id: String,
     /// Held while serving: a second hookrelay on the same file is refused.
     _lock: File,
 }
@@ -177,6 +179,8 @@ impl SqliteStore {
         };
         let counts =
             Counts::load(&conn).with_context(|| format!("reading the store {}", path.display()))?;
+        let id = schema::store_id(&conn)
+            .with_context(|| format!("reading the store {}", path.display()))?;
         let counts = Arc::new(Mutex::new(counts));
         let writer = Writer::start(conn, Arc::clone(&counts), limits)
             .context("starting the store's writer")?;
@@ -191,6 +195,7 @@ impl SqliteStore {
             readers: Arc::new(Readers::new(path.clone())),
             counts,
             capacity,
+            id,
             _lock: lock,
         };
         Ok(store)
@@ -272,6 +277,10 @@ impl EventStore for SqliteStore {
             capacity: self.capacity,
             evicted: counts.evicted,
         })
+    }
+
+    fn store_id(&self) -> &str {
+        &self.id
     }
 
     async fn claim(&self, target: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {

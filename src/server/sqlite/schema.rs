@@ -307,8 +307,22 @@ fn migrate_and_recover(conn: &mut Connection, version: i64) -> rusqlite::Result<
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [now],
     )?;
+    // Once per file, in the table any version has: no migration for it.
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('store_id', random()) ON CONFLICT (key) DO NOTHING",
+        [],
+    )?;
     tx.commit()?;
     Ok(recovered)
+}
+
+/// The file's `store_id` (see [`EventStore::store_id`](crate::server::store::EventStore::store_id)),
+/// as 16 hexadecimal digits.
+pub fn store_id(conn: &Connection) -> rusqlite::Result<String> {
+    let id: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
+        r.get(0)
+    })?;
+    Ok(format!("{:016x}", id as u64))
 }
 
 /// Adds what the user can do about the usual failures to SQLite's terse messages.

@@ -40,6 +40,11 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 const HELLO: &[u8] = b": hookrelay event stream\nretry: 2000\n\n";
 const BEAT: &[u8] = b": heartbeat\n\n";
 
+/// The response header naming the store ([`EventStore::store_id`]).
+pub const STORE_ID: &str = "hookrelay-store-id";
+/// The response header giving the sequence number the stream's events follow.
+pub const STARTS_AFTER: &str = "hookrelay-starts-after";
+
 /// Marks a response whose body goes on for as long as the client listens: the connection
 /// is not closed as idle while it is written (a client that stops reading still is).
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +74,18 @@ pub async fn events_stream(
         StreamRefused::TooMany(max) => ApiError::TooManyStreams(max),
         StreamRefused::Store(e) => ApiError::from(e),
     })?;
+    let store = Arc::clone(subscription.store());
+    let after = match after {
+        // Beyond what this process knows of: perhaps a number of an earlier store (one in
+        // memory, restarted), or past the newest of a store restored from a backup; its
+        // new events would all be taken for seen. Resume from the newest stored instead;
+        // the headers below say so, and which store this is.
+        Some(asked) if asked > subscription.start => {
+            Some(asked.min(newest_seq(&*store, subscription.start).await?))
+        }
+        other => other,
+    };
+    let starts_after = after.unwrap_or(subscription.start);
     let (sender, receiver) = mpsc::channel::<Chunk>(BUFFER);
     let heartbeat = HEARTBEAT
         .min(state.config.limits.idle_timeout / 2)
@@ -89,6 +106,12 @@ pub async fn events_stream(
         HeaderValue::from_static("text/event-stream"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // For a client that resumes (hookrelay listen): whether its sequence numbers are this
+    // store's, and where the stream really starts.
+    if let Ok(id) = HeaderValue::from_str(store.store_id()) {
+        headers.insert(STORE_ID, id);
+    }
+    headers.insert(STARTS_AFTER, HeaderValue::from(starts_after));
     // nginx would otherwise hold frames back to fill its buffer.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response.extensions_mut().insert(Streaming);
@@ -156,17 +179,6 @@ impl Feed {
         }
         let mut last = match after {
             Some(after) => match self.backlog(after).await {
-                Some(last) if last == after && after > self.subscription.start => {
-                    // Nothing after it, and beyond what this process knows of: perhaps the
-                    // id of an earlier life of the store (an in-memory store restarted),
-                    // whose new events would all be taken for seen. Resume from the
-                    // newest stored instead.
-                    let store = self.subscription.store();
-                    match newest_seq(&**store, self.subscription.start).await {
-                        Ok(newest) => after.min(newest),
-                        Err(_) => return End::Closed,
-                    }
-                }
                 Some(last) => last,
                 None => return End::Closed,
             },

@@ -336,12 +336,18 @@ fn serve_stops_at_sigterm_with_a_stream_open() {
     assert!(served.wait().success(), "{}", served.stderr());
 }
 
+/// A response header of an open stream.
+fn header<'a>(stream: &'a Sse, name: &str) -> &'a str {
+    stream.response.headers()[name].to_str().unwrap()
+}
+
 #[tokio::test]
-async fn a_last_event_id_beyond_the_store_resumes_with_the_next_event() {
+async fn a_last_event_id_beyond_the_store_resumes_with_the_next_event_and_says_so() {
     // As after a restart of a server whose in-memory store started again from 1.
     let app = App::start().await;
     post_ok(&app, event(1)).await;
     let mut stream = Sse::open(&app.url("/events/stream"), &[("Last-Event-ID", "50")]).await;
+    assert_eq!(header(&stream, "hookrelay-starts-after"), "1");
 
     post_ok(&app, event(2)).await;
 
@@ -350,6 +356,17 @@ async fn a_last_event_id_beyond_the_store_resumes_with_the_next_event() {
         (frame.id.as_deref(), frame.json()["event_id"].as_i64()),
         (Some("2"), Some(2))
     );
+}
+
+#[tokio::test]
+async fn each_store_in_memory_has_an_id_of_its_own_and_keeps_it() {
+    let (one, other) = (App::start().await, App::start().await);
+    let url = |app: &App| app.url("/events/stream");
+    let id = |stream: Sse| header(&stream, "hookrelay-store-id").to_string();
+    let first = id(Sse::open(&url(&one), &[]).await);
+    assert_eq!(first.len(), 16, "{first}");
+    assert_eq!(id(Sse::open(&url(&one), &[]).await), first);
+    assert_ne!(id(Sse::open(&url(&other), &[]).await), first);
 }
 
 #[tokio::test]
@@ -374,9 +391,15 @@ async fn a_new_stream_on_a_reopened_durable_store_starts_with_the_next_event() {
     for id in 1..=3 {
         post(&first, id).await;
     }
+    let before = Sse::open(&first.url("/events/stream"), &[("Last-Event-ID", "1")]).await;
+    assert_eq!(header(&before, "hookrelay-starts-after"), "1");
+    let store_id = header(&before, "hookrelay-store-id").to_string();
     first.kill9();
     let served = crate::support::Served::start(&["--store", &store]);
     let mut stream = Sse::open(&served.url("/events/stream"), &[]).await;
+    // The same store: the same id, kept in the file.
+    assert_eq!(header(&stream, "hookrelay-store-id"), store_id);
+    assert_eq!(header(&stream, "hookrelay-starts-after"), "3");
 
     post(&served, 4).await;
 

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Customer, DEADLINE, Served, event, hookrelay};
 
+mod places;
+mod process;
+
 const TOKEN: &str = "listen-token-0123456789";
 
 /// A running `hookrelay listen`; killed on drop.
@@ -89,6 +92,58 @@ impl Listening {
     fn kill9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// Sends a signal by name (`INT`, `TERM`).
+    fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit; panics at the deadline.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "listen still runs; stderr: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// The state file's JSON once it exists and `ready` holds of it; panics at the deadline.
+fn state_when(
+    path: &std::path::Path,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let state = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        if let Some(state) = state.filter(|s| ready(s)) {
+            return state;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the state file {} never got there: {:?}",
+            path.display(),
+            std::fs::read_to_string(path)
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
