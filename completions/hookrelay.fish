@@ -127,7 +127,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l from -d '
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l admin-token -d 'Its admin token (see serve --admin-token)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l admin-token-file -d 'Read the admin token from the first line of a file' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l forward-to -d 'Deliver each event to this URL: the original body and headers, with retries' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l event-type -d 'Only events whose event_type matches this glob (*, ?, […])' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l event-type -d 'Only events whose event_type matches this glob (*, ?, […]); also ?event_type= in --from' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l state-file -d 'Remember the last event handled in this file, and resume after it at the next start (over --from\'s ?after=)' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l timeout -d 'Time allowed for each attempt of a delivery to --forward-to' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l retries -d 'Retries of a delivery to --forward-to after the first attempt' -r

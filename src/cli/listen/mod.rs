@@ -78,7 +78,8 @@ pub struct ListenArgs {
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub forward_to: Option<url::Url>,
 
-    /// Only events whose event_type matches this glob (*, ?, […])
+    /// Only events whose event_type matches this glob (*, ?, […]); also ?event_type= in
+    /// --from
     #[arg(long, value_name = "GLOB", value_parser = parse_glob)]
     pub event_type: Option<glob::Pattern>,
 
@@ -121,7 +122,8 @@ const RECONNECT: [Duration; 5] = [
     Duration::from_secs(10),
 ];
 
-pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: ListenArgs) -> anyhow::Result<ExitCode> {
+    args.event_type = event_type_of(&args)?;
     let token = token(&args)?;
     let (base, stream) = urls(&args.from, args.event_type.as_ref())?;
     // The place is in the server's sequence, whatever the filter.
@@ -172,6 +174,33 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// The type filter: `--event-type`, or `?event_type=GLOB` in `--from` as the stream takes
+/// it. Any other parameter there would be ignored, so it is refused.
+fn event_type_of(args: &ListenArgs) -> anyhow::Result<Option<glob::Pattern>> {
+    let mut asked = None;
+    for (name, value) in args.from.query_pairs() {
+        match &*name {
+            "after" => {}
+            "event_type" => {
+                asked = Some(glob::Pattern::new(&value).map_err(|e| {
+                    anyhow!("--from: ?event_type={value} is not a glob pattern: {e}")
+                })?)
+            }
+            other => bail!(
+                "--from: ?{other}= is not something listen reads; it takes ?after=N and \
+                 ?event_type=GLOB"
+            ),
+        }
+    }
+    match (&args.event_type, asked) {
+        (Some(flag), Some(asked)) if *flag != asked => {
+            bail!("--event-type {flag} and --from's ?event_type={asked} disagree; give one")
+        }
+        (Some(flag), _) => Ok(Some(flag.clone())),
+        (None, asked) => Ok(asked),
+    }
 }
 
 /// `?after=N` in `--from`: where to start when there is no state to resume from.

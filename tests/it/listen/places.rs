@@ -163,3 +163,38 @@ async fn after_in_the_from_url_is_where_a_start_without_state_begins() {
             "?after= must be an event's sequence number",
         ));
 }
+
+/// `?event_type=GLOB` in `--from` filters as `--event-type` does; a parameter listen does
+/// not read is refused rather than silently ignored.
+#[tokio::test]
+async fn event_type_in_the_from_url_filters_and_other_parameters_are_refused() {
+    let served = serve_with_token(&[]);
+    let from = served.url("/events/stream?event_type=order.*");
+    let listening = Listening::start(&["--from", &from, "--admin-token", TOKEN, "--json"]);
+    for (id, kind) in [(1, "user.created"), (2, "order.paid"), (3, "order.shipped")] {
+        post(&served, &crate::support::event_of_type(id, kind)).await;
+    }
+    assert_eq!(next_ids(&listening, 2), [2, 3]);
+
+    for (url, said) in [
+        (
+            "/events/stream?evnt_type=order.*",
+            "?evnt_type= is not something listen reads",
+        ),
+        ("/events/stream?event_type=order.*", "disagree"),
+    ] {
+        hookrelay()
+            .args([
+                "listen",
+                "--from",
+                &served.url(url),
+                "--event-type",
+                "user.*",
+            ])
+            .args(["--admin-token", TOKEN])
+            .timeout(DEADLINE)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(said));
+    }
+}
