@@ -242,13 +242,13 @@ async fn run_async(args: EndpointsArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     if !status.is_success() {
-        eprintln!(
+        crate::cli::say!(
             "hookrelay: the server refused ({}): {}",
             status.as_u16(),
             answer["message"].as_str().unwrap_or("no message")
         );
         for detail in answer["details"].as_array().into_iter().flatten() {
-            eprintln!(
+            crate::cli::say!(
                 "  {}: {}",
                 detail["field"].as_str().unwrap_or(""),
                 detail["message"].as_str().unwrap_or("")

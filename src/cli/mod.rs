@@ -1,6 +1,16 @@
 //! The command line: one `Cli` parsed by clap, one file per subcommand, and the exit codes
 //! every subcommand shares.
 
+/// `eprintln!` that cannot panic: a line stderr cannot take (a closed pipe, a full disk)
+/// is dropped, and the exit code still tells the outcome.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 pub mod completions;
 pub mod config;
 pub mod config_file;

@@ -107,7 +107,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 unreadable = true;
                 if args.format == Format::Text {
-                    eprintln!("hookrelay: error: {e:#}");
+                    crate::cli::say!("hookrelay: error: {e:#}");
                 }
                 let problem = json!({"field": "", "message": format!("{e:#}")});
                 file_result(&name, 0, vec![problem])

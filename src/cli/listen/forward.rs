@@ -67,7 +67,7 @@ impl Forwarder {
             let then = wait
                 .map(|w| format!(", retrying in {}ms", w.as_millis()))
                 .unwrap_or_default();
-            eprintln!(
+            crate::cli::say!(
                 "hookrelay: #{seq} → {}: attempt {}/{total}: {}{then}",
                 self.endpoint.url(),
                 attempt.number,
@@ -83,7 +83,7 @@ impl Forwarder {
         )
         .await;
         if !outcome.delivered {
-            eprintln!(
+            crate::cli::say!(
                 "hookrelay: error: event #{seq} not delivered to {} after {} attempt(s): {}",
                 self.endpoint.url(),
                 outcome.attempts.len(),

@@ -132,7 +132,7 @@ pub fn run(mut args: ListenArgs) -> anyhow::Result<ExitCode> {
     if let Some(after) = asked_after(&args.from)? {
         match (state.last, &args.state_file) {
             (None, _) => state.start_after(after),
-            (Some(last), Some(path)) => eprintln!(
+            (Some(last), Some(path)) => crate::cli::say!(
                 "hookrelay: resuming after #{last} as {} says; --from's ?after={after} is for \
                  a start without a state",
                 path.display()
@@ -169,7 +169,7 @@ pub fn run(mut args: ListenArgs) -> anyhow::Result<ExitCode> {
             // before its event, which the next start delivers again.
             None => {
                 state.save()?;
-                eprintln!("hookrelay: stopped");
+                crate::cli::say!("hookrelay: stopped");
                 Ok(super::exit(super::EXIT_OK))
             }
         }
@@ -285,13 +285,13 @@ impl Listener<'_> {
                 Err(Failure::Passing(e) | Failure::Busy(e)) => {
                     let wait = RECONNECT[failures.min(RECONNECT.len() - 1)];
                     failures += 1;
-                    eprintln!("hookrelay: {e:#}; reconnecting in {}ms", wait.as_millis());
+                    crate::cli::say!("hookrelay: {e:#}; reconnecting in {}ms", wait.as_millis());
                     tokio::time::sleep(wait).await;
                     continue;
                 }
             };
             if !connected_once {
-                eprintln!("hookrelay: listening to {stream}");
+                crate::cli::say!("hookrelay: listening to {stream}");
             }
             connected_once = true;
             failures = 0;
@@ -308,11 +308,11 @@ impl Listener<'_> {
                     }
                     Ok(Some(_)) => {}
                     Ok(None) => {
-                        eprintln!("hookrelay: the stream ended; reconnecting");
+                        crate::cli::say!("hookrelay: the stream ended; reconnecting");
                         break;
                     }
                     Err(e) => {
-                        eprintln!("hookrelay: {e:#}; reconnecting");
+                        crate::cli::say!("hookrelay: {e:#}; reconnecting");
                         break;
                     }
                 }

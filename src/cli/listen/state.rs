@@ -93,7 +93,7 @@ impl State {
         if let (Some(new), Some(known)) = (store, self.store.as_deref())
             && new != known
         {
-            eprintln!(
+            crate::cli::say!(
                 "hookrelay: warning: the server's store is new (store id {new}, was {known}): \
                  its events are numbered from 1 again; starting from its first event"
             );
@@ -115,7 +115,7 @@ impl State {
         }
         match (self.last, starts_after) {
             (Some(last), Some(start)) if start < last => {
-                eprintln!(
+                crate::cli::say!(
                     "hookrelay: warning: {url} has no event after #{start}, where listen was \
                      to go on after #{last} (a store restored from a backup, or a wrong \
                      ?after=); going on with its events after #{start}"

@@ -215,7 +215,7 @@ pub(super) fn deliver(
         return Ok(super::exit(super::EXIT_OK));
     }
     let n = outcome.attempts.len();
-    eprintln!(
+    crate::cli::say!(
         "hookrelay: error: not delivered after {n} attempt(s): {}",
         outcome.last().summary()
     );
@@ -224,9 +224,9 @@ pub(super) fn deliver(
 
 /// An invalid payload: its problems on stderr (and as JSON with `--json`), nothing sent.
 pub(super) fn refuse_invalid(args: &SendArgs, invalid: &Invalid) -> anyhow::Result<ExitCode> {
-    eprintln!("hookrelay: error: the payload is not a valid event, nothing was sent");
+    crate::cli::say!("hookrelay: error: the payload is not a valid event, nothing was sent");
     for line in problem_lines(invalid) {
-        eprintln!("  {line}");
+        crate::cli::say!("  {line}");
     }
     if args.json {
         let result = json!({
@@ -247,7 +247,7 @@ fn report_attempt(attempt: &alert::Attempt, total: u32, wait: Option<Duration>) 
     let then = wait
         .map(|w| format!(", retrying in {}ms", w.as_millis()))
         .unwrap_or_default();
-    eprintln!(
+    crate::cli::say!(
         "hookrelay: attempt {}/{total}: {}{then}",
         attempt.number,
         attempt.summary()

@@ -80,7 +80,7 @@ pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
         return refuse_invalid(args, &invalid);
     }
     if let Some(id) = provider.id() {
-        eprintln!("hookrelay: delivery id {id}");
+        crate::cli::say!("hookrelay: delivery id {id}");
     }
     let delivery = Delivery {
         endpoint: args.to.clone().into(),
@@ -120,7 +120,7 @@ fn run_json(args: &SendArgs, body: Vec<u8>) -> anyhow::Result<ExitCode> {
     } else {
         let signer = ProviderHeaders::new(SendAs::Standard, secrets, None, args.id.as_deref())?;
         if let Some(id) = signer.id() {
-            eprintln!("hookrelay: delivery id {id}");
+            crate::cli::say!("hookrelay: delivery id {id}");
         }
         Some(signer)
     };

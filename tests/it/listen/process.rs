@@ -60,3 +60,61 @@ async fn sigterm_or_ctrl_c_ends_listen_with_exit_0_and_its_place_written() {
     again.signal("INT");
     assert_eq!(again.wait().code(), Some(0), "{}", again.stderr());
 }
+
+/// `listen`'s notes go to stderr; when stderr cannot take them (here a full disk) it still
+/// forwards, prints its lines on stdout and stops with 0 at SIGTERM.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_unwritable_stderr_does_not_stop_listen() {
+    use std::io::BufRead;
+    let served = serve_with_token(&[]);
+    let customer = Customer::start();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["listen", "--from", &served.url(""), "--admin-token", TOKEN])
+        .args(["--forward-to", &customer.url("/hook")])
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    // "listening to" cannot be written: wait until listen is connected by another sign,
+    // the stream's reader showing up in the server's state.
+    let deadline = Instant::now() + DEADLINE;
+    let streams_open = || async {
+        let metrics = reqwest::Client::new()
+            .get(served.url("/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .unwrap();
+        metrics.lines().any(|l| l == "hookrelay_streams_open 1")
+    };
+    while !streams_open().await {
+        assert!(Instant::now() < deadline, "listen never connected");
+        assert!(child.try_wait().unwrap().is_none(), "listen exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    post(&served, &event(5)).await;
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    customer.wait_for(1);
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+
+    assert!(line.contains("#1"), "{line:?}");
+    assert_eq!(status.code(), Some(0));
+}
