@@ -109,6 +109,20 @@ pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
     Ok((name, value))
 }
 
+/// A `serve --forward-header`: as [`parse_header`], refusing the headers the relay sets
+/// itself (`Host`, `Content-Length`, `Content-Type`, `Transfer-Encoding`, `Connection`,
+/// `webhook-*`), as an endpoint's `headers` are refused.
+pub fn parse_forward_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = parse_header(text)?;
+    if crate::server::endpoints::reserved_header(name.as_str()) {
+        return Err(format!(
+            "{name} is set by the relay itself (Host, Content-Length, Content-Type, \
+             Transfer-Encoding, Connection and webhook-* cannot be given)"
+        ));
+    }
+    Ok((name, value))
+}
+
 /// A relay route written `GLOB=URL`: events whose `event_type` matches go to URL.
 pub fn parse_route(text: &str) -> Result<(glob::Pattern, url::Url), String> {
     let Some((pattern, url)) = text.split_once('=') else {

@@ -276,3 +276,46 @@ async fn metrics_count_the_endpoints_with_an_open_circuit_and_the_disabled_ones(
     assert_eq!(metric(&text, "hookrelay_endpoints_disabled"), Some(1.0));
     assert!(text.contains("# HELP hookrelay_endpoints_circuit_open "));
 }
+
+/// Headers the relay sets itself cannot be given with `--forward-header` (from the flag,
+/// the environment or a config file), as an endpoint's `headers` cannot: a
+/// `Content-Length` of another size would cut every body the relay forwards.
+#[test]
+fn forward_header_refuses_the_headers_the_relay_sets_itself() {
+    for header in ["Content-Length: 5", "Host: evil.example", "webhook-id: x"] {
+        let out = crate::support::hookrelay()
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--forward-to",
+                "http://127.0.0.1:9/x",
+            ])
+            .args(["--forward-header", header])
+            .timeout(crate::support::DEADLINE)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{header}: {err}");
+        assert!(
+            err.contains("is set by the relay itself"),
+            "{header}: {err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("relay.toml");
+    std::fs::write(
+        &file,
+        "forward_to = [\"http://127.0.0.1:9/x\"]\nforward_header = [\"X-Env: prod\", \"Content-Length: 5\"]\n",
+    )
+    .unwrap();
+    let out = crate::support::hookrelay()
+        .args(["config", "check", file.to_str().unwrap()])
+        .timeout(crate::support::DEADLINE)
+        .output()
+        .unwrap();
+    let err =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(":2: forward_header"), "{err}");
+}

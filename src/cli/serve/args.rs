@@ -12,7 +12,7 @@ use crate::alert::signing::Tolerance;
 
 use crate::cli::secret_options::{SecretSource, SecretText, secret_text};
 use crate::cli::values::{
-    DurationList, StoreSpec, parse_duration, parse_durations, parse_header, parse_http_url,
+    DurationList, StoreSpec, parse_duration, parse_durations, parse_forward_header, parse_http_url,
     parse_route, parse_size, parse_store,
 };
 use crate::cli::verify::parse_tolerance;
@@ -306,7 +306,7 @@ pub struct ServeArgs {
 
     /// Extra header on forwarded requests, 'Name: value' (repeatable; one a line in the env var)
     #[arg(long, env = "HOOKRELAY_FORWARD_HEADER", value_name = "'NAME: VALUE'",
-          value_delimiter = '\n', value_parser = parse_header, help_heading = "Relay")]
+          value_delimiter = '\n', value_parser = parse_forward_header, help_heading = "Relay")]
     pub forward_header: Vec<(HeaderName, HeaderValue)>,
 
     /// Which headers of the received request go on with each delivery: none, or original

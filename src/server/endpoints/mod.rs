@@ -210,7 +210,10 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// Headers the relay writes itself; an endpoint cannot set them.
-fn reserved_header(name: &str) -> bool {
+/// Headers a delivery's own framing and signature set, which neither an endpoint's
+/// `headers` nor `serve --forward-header` may replace: a `Content-Length` of another size
+/// would cut or stall every body sent.
+pub fn reserved_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     name.starts_with("webhook-")
         || matches!(
