@@ -66,6 +66,9 @@ pub struct Endpoint {
 /// The path events are posted to.
 pub const WEBHOOK: &str = "/webhook";
 
+/// The health check, public, and also answered on the admin listener.
+pub const HEALTH: &str = "/healthz";
+
 /// Prometheus metrics: admin, but open without a token under `--metrics-public`.
 pub const METRICS: &str = "/metrics";
 
@@ -140,9 +143,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint(Method::GET, "/openapi.json", Access::Admin, || {
         get(openapi::document)
     }),
-    endpoint(Method::GET, "/healthz", Access::Public, || {
-        get(status::health)
-    }),
+    endpoint(Method::GET, HEALTH, Access::Public, || get(status::health)),
 ];
 
 const fn endpoint(
@@ -174,7 +175,10 @@ pub fn router(state: AppState, side: Side) -> Router {
     let auth = Arc::new(state.config.admin.clone());
     // One method router per path, of every method the table lists for it.
     let mut paths: Vec<(&'static str, Access, MethodRouter<AppState>)> = Vec::new();
-    for e in ENDPOINTS.iter().filter(|e| side.serves(e.access)) {
+    // The health check answers on the admin listener too: the inspector page served there
+    // reads the counts of its header from it, and an operator's probe may look there.
+    let served = |e: &&Endpoint| side.serves(e.access) || (side == Side::Admin && e.path == HEALTH);
+    for e in ENDPOINTS.iter().filter(served) {
         match paths.iter_mut().find(|(path, _, _)| *path == e.path) {
             Some((_, _, methods)) => *methods = std::mem::take(methods).merge((e.handler)()),
             None => paths.push((e.path, e.access, (e.handler)())),
