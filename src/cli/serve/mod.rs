@@ -148,6 +148,9 @@ async fn serve(
     // by then, or the default action kills the process.
     let shutdown = shutdown_signal();
     let reloading = CancellationToken::new();
+    if tls.is_none() {
+        hangups_change_nothing(reloading.clone());
+    }
     if let Some(tls) = &tls {
         tls.reload_on_sighup(reloading.clone());
     }
@@ -331,6 +334,30 @@ fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         stop.await;
         tracing::info!("shutting down: no new connections, finishing requests in flight");
     }
+}
+
+/// Without a certificate to reload, `SIGHUP` (a closed terminal, a supervisor's reload)
+/// changes nothing and is logged: its default action would end the process, and a memory
+/// store with it.
+fn hangups_change_nothing(stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    received = hangups.recv() => if received.is_none() { return },
+                    () = stop.cancelled() => return,
+                }
+                tracing::info!("SIGHUP: nothing to reload (no --tls-cert); still serving");
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = stop;
 }
 
 /// Logs go to stderr; `HOOKRELAY_LOG` (or `RUST_LOG`) sets the filter, `info` by default.

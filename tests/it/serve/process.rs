@@ -382,3 +382,33 @@ async fn an_unwritable_stderr_neither_stops_the_server_nor_its_shutdown() {
         assert_eq!(exit.code(), Some(0), "{sink}: {exit}");
     }
 }
+
+/// Without TLS there is nothing for SIGHUP to reload: it must not end the server (its
+/// default action), which would take a memory store's events with it.
+#[tokio::test]
+async fn sighup_without_tls_changes_nothing() {
+    let mut server = Served::start(&[]);
+    let (status, _) = post_json(&server.url("/webhook"), event(61)).await;
+    assert_eq!(status, 200);
+
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    while !server.stderr().contains("SIGHUP") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no word of the SIGHUP: {}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (_, kept) = get_json(&server.url("/events/61")).await;
+    server.signal_term();
+    let status = server.wait();
+
+    assert_eq!(kept["event_id"], 61, "{kept}");
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+}
