@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::alert::signing::{MessageId, Signer};
 use crate::alert::{self, ClientOptions, Delivery, Outcome, Proxies, RetryPolicy};
@@ -343,31 +343,60 @@ fn payload(args: &SendArgs) -> anyhow::Result<Vec<u8>> {
         return Ok(bytes);
     }
     // Only an object can take overrides; anything else goes on to validation as it is.
-    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&bytes) else {
+    let Ok(Members(mut members)) = serde_json::from_slice::<Members>(&bytes) else {
         return Ok(bytes);
     };
-    set(&mut object, "event_id", args.event_id.map(Value::from));
-    set(
-        &mut object,
-        "timestamp",
-        args.timestamp.clone().map(Value::from),
-    );
-    set(
-        &mut object,
-        "event_type",
-        args.event_type.clone().map(Value::from),
-    );
-    set(
-        &mut object,
-        "description",
-        args.description.clone().map(Value::from),
-    );
-    Ok(serde_json::to_vec(&object)?)
+    let overridden = [
+        ("event_id", args.event_id.map(Value::from)),
+        ("timestamp", args.timestamp.clone().map(Value::from)),
+        ("event_type", args.event_type.clone().map(Value::from)),
+        ("description", args.description.clone().map(Value::from)),
+    ];
+    for (key, value) in overridden {
+        let Some(value) = value else { continue };
+        let raw = serde_json::value::to_raw_value(&value)?;
+        match members.iter_mut().find(|(k, _)| k == key) {
+            Some((_, old)) => *old = raw,
+            None => members.push((key.to_string(), raw)),
+        }
+    }
+    // Every other member exactly as the file wrote it (a number beyond f64, `1.50`).
+    let mut out = b"{".to_vec();
+    for (i, (key, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, key)?;
+        out.push(b':');
+        out.extend_from_slice(value.get().as_bytes());
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
-fn set(object: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    if let Some(value) = value {
-        object.insert(key.to_string(), value);
+/// A JSON object's members in the file's order, each value as its own text.
+struct Members(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visit)
     }
 }
 

@@ -151,6 +151,26 @@ fn stdin_is_read_with_file_dash_and_flags_override_its_fields() {
     );
 }
 
+/// A flag changes only its own field: the file's other members go out as the file wrote
+/// them, in its order, even numbers that a round trip through f64 would change.
+#[test]
+fn an_overriding_flag_leaves_the_other_members_as_written() {
+    let customer = Customer::start();
+    let file = r#"{"event_id": 5, "timestamp": "2023-10-05T12:34:56", "event_type": "x",
+        "description": "", "amount": 123456789012345678901234567890, "price": 1.50,
+        "tags": ["a", {"b": 0.1000000000000000055511151231257827}]}"#;
+
+    send(&customer.url("/"), &["--file", "-", "--event-id", "9"])
+        .write_stdin(file)
+        .assert()
+        .code(0);
+
+    assert_eq!(
+        customer.requests()[0].body_text(),
+        r#"{"event_id":9,"timestamp":"2023-10-05T12:34:56","event_type":"x","description":"","amount":123456789012345678901234567890,"price":1.50,"tags":["a", {"b": 0.1000000000000000055511151231257827}]}"#
+    );
+}
+
 #[test]
 fn an_invalid_payload_exits_2_with_the_problems_and_sends_nothing() {
     let customer = Customer::start();
