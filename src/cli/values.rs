@@ -15,6 +15,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("expected a duration like 500ms, 2s, 5m or 1h, got {text:?}"))
 }
 
+/// A time allowed for something (an attempt, a connection): more than zero, which would
+/// time out every attempt before it begins.
+pub fn parse_time_allowed(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        zero if zero.is_zero() => Err(format!(
+            "expected a time allowed of more than zero, got {:?}",
+            text.trim()
+        )),
+        allowed => Ok(allowed),
+    }
+}
+
 /// A comma-separated list of durations, such as a retry schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurationList(pub Vec<Duration>);

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 
 use crate::alert;
 
-use super::values::{parse_duration, parse_http_url};
+use super::values::{parse_duration, parse_http_url, parse_time_allowed};
 use forward::Forwarder;
 use sse::{Failure, StreamClient};
 use state::{Opened, State};
@@ -93,7 +93,7 @@ pub struct ListenArgs {
     pub json: bool,
 
     /// Time allowed for each attempt of a delivery to --forward-to
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_time_allowed)]
     pub timeout: Duration,
 
     /// Retries of a delivery to --forward-to after the first attempt

@@ -20,7 +20,7 @@ mod provider;
 pub use provider::SendAs;
 
 use super::secret_options::{SecretKind, SecretSource};
-use super::values::{parse_duration, parse_header, parse_http_url};
+use super::values::{parse_duration, parse_header, parse_http_url, parse_time_allowed};
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -109,11 +109,11 @@ pub struct SendArgs {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 
     /// Time allowed for each attempt
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_time_allowed)]
     pub timeout: Duration,
 
     /// Time allowed for connecting, within --timeout
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_time_allowed)]
     pub connect_timeout: Option<Duration>,
 
     /// Retries after the first attempt

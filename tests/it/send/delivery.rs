@@ -412,3 +412,20 @@ fn hookrelay_help(subcommand: &str) -> String {
         .code(0);
     stdout(&out)
 }
+
+/// A zero time allowed would time out every attempt before it began: a usage error.
+#[test]
+fn a_timeout_of_zero_is_a_usage_error() {
+    let customer = Customer::start();
+    for flag in ["--timeout", "--connect-timeout"] {
+        let refused = send(&customer.url("/"), &["--event-id", "1", flag, "0"])
+            .assert()
+            .code(2);
+        assert!(
+            stderr(&refused).contains("more than zero"),
+            "{flag}: {}",
+            stderr(&refused)
+        );
+    }
+    assert_eq!(customer.count(), 0);
+}
