@@ -44,6 +44,13 @@ async fn filter(
     if let Some(text) = params.event_id.as_deref() {
         (filter.event, filter.event_id) = event_filter(state, text).await?;
     }
+    // A managed endpoint's deliveries are kept under its id; its name finds them too, as
+    // it does on every `/endpoints/{id}` path.
+    if let Some(target) = filter.target.as_deref().filter(|t| !t.contains("://")) {
+        if let Some(endpoint) = state.store.endpoint(target).await? {
+            filter.target = Some(endpoint.id);
+        }
+    }
     Ok(filter)
 }
 

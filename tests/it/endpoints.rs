@@ -388,6 +388,26 @@ mod relayed {
         assert_eq!(orders.count(), 3, "order.created no longer goes to a");
     }
 
+    /// `GET /deliveries?target=` finds an endpoint's deliveries by its name as by its id,
+    /// as every `/endpoints/{id}` path does.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deliveries_are_found_by_the_endpoint_s_name_as_by_its_id() {
+        let customer = Customer::start();
+        let app = relay_app().await;
+        let created = create(&app, json!({"url": customer.url("/in"), "name": "acme"})).await;
+        assert_eq!(app.post(event_of_type(1, "order.created")).await.0, 200);
+        customer.wait_for_async(1).await;
+
+        let id = created["id"].as_str().unwrap();
+        let (_, by_id) = send(&app, "GET", &format!("/deliveries?target={id}"), None).await;
+        let (_, by_name) = send(&app, "GET", "/deliveries?target=acme", None).await;
+        let (_, nobody) = send(&app, "GET", "/deliveries?target=nobody", None).await;
+
+        assert_eq!(by_id["deliveries"].as_array().unwrap().len(), 1, "{by_id}");
+        assert_eq!(by_name["deliveries"], by_id["deliveries"], "{by_name}");
+        assert_eq!(nobody["deliveries"], json!([]), "{nobody}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_a_rotation_both_secrets_sign_until_the_grace_period_ends() {
         let customer = Customer::start();
