@@ -46,10 +46,10 @@ async fn filter(
     }
     // A managed endpoint's deliveries are kept under its id; its name finds them too, as
     // it does on every `/endpoints/{id}` path.
-    if let Some(target) = filter.target.as_deref().filter(|t| !t.contains("://")) {
-        if let Some(endpoint) = state.store.endpoint(target).await? {
-            filter.target = Some(endpoint.id);
-        }
+    if let Some(target) = filter.target.as_deref().filter(|t| !t.contains("://"))
+        && let Some(endpoint) = state.store.endpoint(target).await?
+    {
+        filter.target = Some(endpoint.id);
     }
     Ok(filter)
 }
