@@ -88,7 +88,7 @@ impl Admission {
             return true;
         }
         self.0.inflight.fetch_sub(1, Ordering::AcqRel);
-        metrics::counter!("hookrelay_requests_rejected_total", "reason" => "overload").increment(1);
+        metrics::counter!(super::metrics::REQUESTS_REJECTED, "reason" => "overload").increment(1);
         false
     }
 

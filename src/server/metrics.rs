@@ -24,12 +24,12 @@ const QUEUE_DEPTH: &str = "hookrelay_delivery_queue_depth";
 /// client libraries would otherwise read as the same family.
 const DELIVERIES_IN_STATE: &str = "hookrelay_deliveries_in_state";
 /// Counted by `limits.rs`.
-const REQUESTS_REJECTED: &str = "hookrelay_requests_rejected_total";
+pub const REQUESTS_REJECTED: &str = "hookrelay_requests_rejected_total";
 
 /// Counted by `admin.rs`.
 const ADMIN_REFUSED: &str = "hookrelay_admin_refused_total";
 const DELIVERIES_DROPPED: &str = "hookrelay_deliveries_dropped_total";
-const ENDPOINTS_DISABLED: &str = "hookrelay_endpoints_disabled_total";
+const ENDPOINTS_DISABLED: &str = "hookrelay_endpoints_auto_disabled_total";
 const ENDPOINTS_CIRCUIT_OPEN: &str = "hookrelay_endpoints_circuit_open";
 const ENDPOINTS_DISABLED_NOW: &str = "hookrelay_endpoints_disabled";
 const STREAMS_OPEN: &str = "hookrelay_streams_open";
@@ -55,6 +55,7 @@ pub fn install() -> PrometheusHandle {
             // Another recorder may exist when the library is embedded; ours then stays unused.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            zero_series();
             ATTEMPT_SERIES.get_or_init(AttemptSeries::register);
             // Histogram samples pile up until upkeep drains them; without it memory grows
             // with every delivery attempt between two scrapes (found by scripts/soak.sh).
@@ -70,6 +71,34 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The series of the refusals, cut-offs and drops at zero from the start, as the attempt
+/// and event series are: a rule over `rate()` or `absent()` of a family that first shows
+/// up at its first event sees nothing until then.
+fn zero_series() {
+    for reason in [
+        "missing_header",
+        "bad_timestamp",
+        "timestamp_too_old",
+        "timestamp_too_new",
+        "no_matching_signature",
+    ] {
+        metrics::counter!(SIGNATURE_FAILURES, "reason" => reason).increment(0);
+    }
+    for reason in ["missing_token", "not_bearer", "wrong_token"] {
+        metrics::counter!(ADMIN_REFUSED, "reason" => reason).increment(0);
+    }
+    metrics::counter!(REQUESTS_REJECTED, "reason" => "overload").increment(0);
+    for counter in [
+        DELIVERIES_DROPPED,
+        ENDPOINTS_DISABLED,
+        STREAMS_CUT,
+        STREAM_UPDATES_DROPPED,
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
+    metrics::gauge!(STREAMS_OPEN).set(0.0);
 }
 
 /// The HELP text of every family, so that `promtool check metrics` finds none without.

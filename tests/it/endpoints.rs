@@ -616,7 +616,8 @@ mod relayed {
         }
         let metrics = app.text("/metrics").await;
         assert!(
-            crate::support::metric(&metrics, "hookrelay_endpoints_disabled_total") >= Some(1.0),
+            crate::support::metric(&metrics, "hookrelay_endpoints_auto_disabled_total")
+                >= Some(1.0),
             "{metrics}"
         );
         let tried = customer.count();

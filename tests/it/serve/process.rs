@@ -412,3 +412,23 @@ async fn sighup_without_tls_changes_nothing() {
     assert_eq!(kept["event_id"], 61, "{kept}");
     assert_eq!(status.code(), Some(0), "{}", server.stderr());
 }
+
+/// A fresh server's `/metrics` has every family of refusals, cut-offs and drops at zero,
+/// so that alert rules over `rate()` or `absent()` see them before the first one happens.
+#[tokio::test]
+async fn a_fresh_server_reports_its_refusal_and_drop_counters_at_zero() {
+    let server = Served::start(&[]);
+    let text = support::get_text(&reqwest::Client::new(), &server.url("/metrics")).await;
+    for series in [
+        r#"hookrelay_signature_failures_total{reason="no_matching_signature"} 0"#,
+        r#"hookrelay_admin_refused_total{reason="wrong_token"} 0"#,
+        r#"hookrelay_requests_rejected_total{reason="overload"} 0"#,
+        "hookrelay_streams_open 0",
+        "hookrelay_streams_cut_total 0",
+        "hookrelay_stream_updates_dropped_total 0",
+        "hookrelay_endpoints_auto_disabled_total 0",
+        "hookrelay_deliveries_dropped_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == series), "{series} in\n{text}");
+    }
+}
