@@ -186,7 +186,12 @@ pub(super) fn deliver(
     headers_for: impl Fn(u32) -> HeaderMap,
 ) -> anyhow::Result<ExitCode> {
     if args.dry_run {
-        super::print_out(&dry_run_text(delivery, headers_for(1)))?;
+        let text = if args.json {
+            format!("{}\n", dry_run_json(delivery, headers_for(1)))
+        } else {
+            dry_run_text(delivery, headers_for(1))
+        };
+        super::print_out(&text)?;
         return Ok(super::exit(super::EXIT_OK));
     }
     let extra_roots = match &args.cacert {
@@ -398,6 +403,29 @@ impl<'de> serde::Deserialize<'de> for Members {
         }
         deserializer.deserialize_map(Visit)
     }
+}
+
+/// `--dry-run --json`: the request as one object, as `--json` gives the outcome as one.
+fn dry_run_json(delivery: &Delivery, extra: HeaderMap) -> Value {
+    let mut headers = vec![
+        json!(["content-type", "application/json"]),
+        json!(["user-agent", alert::client::USER_AGENT]),
+    ];
+    let mut given = delivery.headers.clone();
+    given.extend(extra);
+    for (name, value) in &given {
+        headers.push(json!([
+            name.as_str(),
+            String::from_utf8_lossy(value.as_bytes())
+        ]));
+    }
+    json!({
+        "dry_run": true,
+        "method": "POST",
+        "url": delivery.endpoint.url().to_string(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&delivery.body),
+    })
 }
 
 fn dry_run_text(delivery: &Delivery, extra: HeaderMap) -> String {

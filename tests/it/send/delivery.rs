@@ -316,6 +316,46 @@ fn json_output_reports_a_failure() {
     assert_eq!(result["response"], "no such hook");
 }
 
+/// With `--json`, a dry run prints the request as one object, as a sent one prints its
+/// outcome.
+#[test]
+fn dry_run_with_json_prints_the_request_as_one_object() {
+    let customer = Customer::start();
+    let url = customer.url("/hook");
+
+    let done = send(
+        &url,
+        &[
+            "--event-id",
+            "9",
+            "--timestamp",
+            "2023-10-05T12:34:56",
+            "-H",
+            "X-Token: abc",
+            "--dry-run",
+            "--json",
+        ],
+    )
+    .assert()
+    .code(0);
+
+    let printed: serde_json::Value = serde_json::from_str(&stdout(&done)).unwrap();
+    assert_eq!(printed["dry_run"], true);
+    assert_eq!(printed["url"], url);
+    assert!(
+        printed["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["x-token", "abc"])),
+        "{printed}"
+    );
+    assert_eq!(
+        printed["body"],
+        r#"{"event_id":9,"timestamp":"2023-10-05T12:34:56","event_type":"alert","description":""}"#
+    );
+    assert_eq!(customer.count(), 0);
+}
+
 #[test]
 fn dry_run_prints_the_request_and_sends_nothing() {
     let customer = Customer::start();
