@@ -107,7 +107,7 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds the main listener at `main`, then the admin one at `admin` when given.
-    pub async fn bind(main: &str, admin: Option<SocketAddr>) -> anyhow::Result<Self> {
+    pub async fn bind(main: &str, admin: Option<&str>) -> anyhow::Result<Self> {
         let main = TcpListener::bind(main)
             .await
             .with_context(|| format!("cannot listen on {main}"))?;

@@ -1,7 +1,6 @@
 //! The options of `hookrelay serve`: every one also settable by a `HOOKRELAY_*` variable.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -269,10 +268,11 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "HOOKRELAY_ADMIN_LISTEN",
-        value_name = "ADDR",
+        value_name = "HOST:PORT",
+        value_parser = parse_listen_address,
         help_heading = "Admin"
     )]
-    pub admin_listen: Option<SocketAddr>,
+    pub admin_listen: Option<String>,
 
     /// Serve the admin endpoints without a token on an address that is not loopback
     #[arg(long, env = "HOOKRELAY_ADMIN_OPEN", help_heading = "Admin",
@@ -454,4 +454,19 @@ fn parse_source_arg(text: &str) -> Result<SourceArg, String> {
 fn parse_locator(text: &str) -> Result<Locator, String> {
     text.parse()
         .map_err(|e: crate::source::LocatorError| e.to_string())
+}
+
+/// `--admin-listen`'s `HOST:PORT`: an address (`127.0.0.1:5001`, `[::1]:5001`) or a host
+/// name (`localhost:5001`), resolved when binding as `--host` is.
+fn parse_listen_address(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let port = text
+        .rsplit_once(':')
+        .map(|(host, port)| (host, port.parse::<u16>()));
+    match port {
+        Some((host, Ok(_))) if !host.is_empty() => Ok(text.to_string()),
+        _ => Err(format!(
+            "expected HOST:PORT, such as 127.0.0.1:5001 or localhost:5001, got {text:?}"
+        )),
+    }
 }

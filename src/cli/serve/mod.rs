@@ -140,7 +140,7 @@ async fn serve(
     outbound: ClientOptions,
 ) -> anyhow::Result<()> {
     let address = format!("{}:{}", args.host, args.port);
-    let listeners = admin::Listeners::bind(&address, args.admin_listen).await?;
+    let listeners = admin::Listeners::bind(&address, args.admin_listen.as_deref()).await?;
     let (local, admin_local) = listeners.addrs()?;
     // After binding, so that a host name is judged by the address it names.
     admin::check_exposure(local, admin_local, &config.admin, args.admin_open)?;

@@ -454,3 +454,16 @@ fn admin_open_is_logged_as_a_warning() {
         server.stderr()
     );
 }
+
+/// `--admin-listen` takes a host name as `--host` does.
+#[tokio::test]
+async fn admin_listen_takes_a_host_name() {
+    let mut server = Lines::spawn(&["--port", "0", "--admin-listen", "localhost:0"]);
+    let _main = server.next();
+    let admin = address(&server.next(), "http", " (admin)");
+    assert!(admin.ip().is_loopback(), "{admin}");
+    let health = reqwest::get(format!("http://{admin}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
