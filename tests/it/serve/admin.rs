@@ -458,7 +458,7 @@ fn admin_open_is_logged_as_a_warning() {
 /// `--admin-listen` takes a host name as `--host` does.
 #[tokio::test]
 async fn admin_listen_takes_a_host_name() {
-    let mut server = Lines::spawn(&["--port", "0", "--admin-listen", "localhost:0"]);
+    let server = Lines::spawn(&["--port", "0", "--admin-listen", "localhost:0"]);
     let _main = server.next();
     let admin = address(&server.next(), "http", " (admin)");
     assert!(admin.ip().is_loopback(), "{admin}");
