@@ -491,6 +491,34 @@ mod relayed {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deleted_endpoints_deliveries_stay_dead_on_replay() {
+        let app = relay_app().await;
+        let created = create(&app, json!({"url": "http://127.0.0.1:9/in", "name": "acme"})).await;
+        let id = created["id"].as_str().unwrap();
+        let disable = Some(json!({"disabled": true}));
+        assert_eq!(send(&app, "PATCH", "/endpoints/acme", disable).await.0, 200);
+        assert_eq!(app.post(event_of_type(13, "t")).await.0, 200);
+        let (_, deleted) = send(&app, "DELETE", &format!("/endpoints/{id}"), None).await;
+        assert_eq!(deleted["dropped"], 1, "{deleted}");
+
+        let (status, replayed) = app.post_empty("/events/13/replay").await;
+        assert_eq!((status, &replayed["replayed"]), (200, &json!(0)), "{replayed}");
+        let (status, replayed) = app.post_empty("/deliveries/replay?status=dead").await;
+        assert_eq!((status, &replayed["replayed"]), (200, &json!(0)), "{replayed}");
+
+        let (_, pending) = app.get("/deliveries?status=pending").await;
+        assert_eq!(pending["deliveries"], json!([]), "{pending}");
+        let (_, shown) = app.get("/events/13/deliveries").await;
+        assert_eq!(shown["deliveries"][0]["status"], "dead", "{shown}");
+        let metrics = app.text("/metrics").await;
+        assert_eq!(
+            crate::support::metric(&metrics, "hookrelay_delivery_queue_depth"),
+            Some(0.0),
+            "{metrics}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rate_limited_endpoint_is_paced_and_slows_no_other() {
         let (limited, free) = (Customer::start(), Customer::start());
         let app = relay_app().await;
