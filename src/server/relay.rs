@@ -492,7 +492,9 @@ impl Relay {
         }
         // The first reading (at start) and every endpoint gone: deliveries still waiting for
         // an endpoint that no longer exists are given up.
-        let first = !self.read_once.swap(true, std::sync::atomic::Ordering::Relaxed);
+        let first = !self
+            .read_once
+            .swap(true, std::sync::atomic::Ordering::Relaxed);
         if first || removed {
             self.orphans.notify_one();
         }

@@ -844,7 +844,11 @@ async fn a_deleted_endpoints_deliveries_are_not_replayed(backend: Backend) {
     let left = s.deliveries(&gone).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].status, DeliveryStatus::Dead);
-    assert_eq!(s.delivery_counts().await.unwrap().open, 1, "the replayed one");
+    assert_eq!(
+        s.delivery_counts().await.unwrap().open,
+        1,
+        "the replayed one"
+    );
     assert!(s.drop_orphaned().await.unwrap().is_empty(), "nothing waits");
 }
 
@@ -858,7 +862,11 @@ async fn waiting_deliveries_of_missing_endpoints_are_dropped(backend: Backend) {
     let url: Arc<str> = Arc::from("http://127.0.0.1:9/options");
     for id in 1..=2 {
         let b = body(id, "x");
-        let targets = [Arc::clone(&missing), Arc::clone(&kept_target), Arc::clone(&url)];
+        let targets = [
+            Arc::clone(&missing),
+            Arc::clone(&kept_target),
+            Arc::clone(&url),
+        ];
         put(s, id, "t", &b, &targets).await;
     }
     let retried = job(s, &missing).await;

@@ -493,7 +493,11 @@ mod relayed {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_deleted_endpoints_deliveries_stay_dead_on_replay() {
         let app = relay_app().await;
-        let created = create(&app, json!({"url": "http://127.0.0.1:9/in", "name": "acme"})).await;
+        let created = create(
+            &app,
+            json!({"url": "http://127.0.0.1:9/in", "name": "acme"}),
+        )
+        .await;
         let id = created["id"].as_str().unwrap();
         let disable = Some(json!({"disabled": true}));
         assert_eq!(send(&app, "PATCH", "/endpoints/acme", disable).await.0, 200);
@@ -502,9 +506,17 @@ mod relayed {
         assert_eq!(deleted["dropped"], 1, "{deleted}");
 
         let (status, replayed) = app.post_empty("/events/13/replay").await;
-        assert_eq!((status, &replayed["replayed"]), (200, &json!(0)), "{replayed}");
+        assert_eq!(
+            (status, &replayed["replayed"]),
+            (200, &json!(0)),
+            "{replayed}"
+        );
         let (status, replayed) = app.post_empty("/deliveries/replay?status=dead").await;
-        assert_eq!((status, &replayed["replayed"]), (200, &json!(0)), "{replayed}");
+        assert_eq!(
+            (status, &replayed["replayed"]),
+            (200, &json!(0)),
+            "{replayed}"
+        );
 
         let (_, pending) = app.get("/deliveries?status=pending").await;
         assert_eq!(pending["deliveries"], json!([]), "{pending}");

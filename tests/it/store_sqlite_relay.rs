@@ -282,9 +282,11 @@ async fn deliveries_left_pending_for_a_deleted_endpoint_die_at_the_next_start() 
 
     let served = Served::start(&db, &[]);
     let base = served.base.clone();
-    eventually(Duration::from_secs(10), "the orphaned delivery dead", async || {
-        deliveries(&base, "status=dead").await.len() == 1
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the orphaned delivery dead",
+        async || deliveries(&base, "status=dead").await.len() == 1,
+    )
     .await;
     assert!(deliveries(&base, "status=pending").await.is_empty());
     let metrics = get_text(&client(), &format!("{base}/metrics")).await;

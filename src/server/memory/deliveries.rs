@@ -299,11 +299,7 @@ impl Deliveries {
 
     /// The targets with deliveries queued for which `exists` says no.
     pub fn queued_targets_without(&self, exists: impl Fn(&str) -> bool) -> Vec<Arc<str>> {
-        self.queues
-            .keys()
-            .filter(|t| !exists(t))
-            .cloned()
-            .collect()
+        self.queues.keys().filter(|t| !exists(t)).cloned().collect()
     }
 
     pub fn counts(&self) -> DeliveryCounts {
