@@ -1,13 +1,15 @@
 //! `hookrelay config check FILE`: the checks `serve --config FILE` makes, without serving.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, CommandFactory, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, FromArgMatches, Subcommand};
 
-use super::config_file::{self, ConfigError};
-use super::{Cli, EXIT_NEGATIVE, EXIT_OK, print_out};
+use super::config_file::{self, ConfigError, ConfigFile};
+use super::{Cli, Command, EXIT_NEGATIVE, EXIT_OK, print_out, serve};
 
 const CONFIG_EXAMPLES: &str = "\
 Examples:
@@ -46,7 +48,7 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
         .find_subcommand("serve")
         .context("the serve command is missing")?;
     let problems = match config_file::load(&file, serve) {
-        Ok(read) => together(&file, &read),
+        Ok(read) => as_serve_would(&file, &read, serve),
         Err(ConfigError::Unreadable(e)) => return Err(e),
         Err(ConfigError::Invalid(problems)) => problems,
     };
@@ -60,19 +62,98 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(super::exit(EXIT_NEGATIVE))
 }
 
-/// What clap says of the file's options taken together (one that requires another, two
-/// that exclude each other), as `serve --config FILE` alone would be told.
-fn together(file: &std::path::Path, read: &config_file::ConfigFile) -> Vec<String> {
-    let mut argv: Vec<std::ffi::OsString> = vec!["hookrelay".into(), "serve".into()];
+/// What `serve --config FILE` alone would refuse of the file's options taken together:
+/// what clap says (one that requires another, two that exclude each other), then every
+/// check `serve` makes before binding ([`serve::refusals`]), in the file's terms.
+fn as_serve_would(file: &Path, read: &ConfigFile, serve: &clap::Command) -> Vec<String> {
+    let mut argv: Vec<OsString> = vec!["hookrelay".into(), "serve".into()];
     for (_, args) in &read.options {
         argv.extend(args.iter().cloned());
     }
-    match Cli::command().try_get_matches_from(argv) {
-        Ok(_) => Vec::new(),
-        Err(e) => vec![format!(
-            "{}: {}",
-            file.display(),
-            config_file::clap_message(&e)
-        )],
+    let parsed = Cli::command()
+        .try_get_matches_from(argv)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let args = match parsed {
+        Ok(Cli {
+            command: Command::Serve(args),
+            ..
+        }) => args,
+        Ok(_) => return Vec::new(),
+        Err(e) => return vec![clap_problem(file, read, serve, &e)],
+    };
+    let mut found: Vec<(usize, String)> = serve::refusals(&args, serve::Terms::File)
+        .into_iter()
+        .map(|refusal| {
+            let message = config_file::in_file_terms(serve, &format!("{:#}", refusal.error));
+            let at = refusal.options.iter().find_map(|id| read.key_of(id));
+            match at {
+                Some((key, line))
+                    if message.starts_with(&format!("{key}:"))
+                        || message.starts_with(&format!("{key} ")) =>
+                {
+                    (line, format!("{}:{line}: {message}", file.display()))
+                }
+                Some((key, line)) => (line, format!("{}:{line}: {key}: {message}", file.display())),
+                None => (0, format!("{}: {message}", file.display())),
+            }
+        })
+        .collect();
+    found.sort_by_key(|(line, _)| *line);
+    found.into_iter().map(|(_, problem)| problem).collect()
+}
+
+/// clap's refusal of the file's options taken together, in the file's terms and at the
+/// line of the key it is about.
+fn clap_problem(file: &Path, read: &ConfigFile, serve: &clap::Command, e: &clap::Error) -> String {
+    let shown = |key: &str| match read.keys.iter().find(|(_, k, _)| k == key) {
+        Some((_, _, line)) => format!("{}:{line}: ", file.display()),
+        None => format!("{}: ", file.display()),
+    };
+    let strings = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => vec![config_file::key_of_shown(s)],
+        Some(ContextValue::Strings(list)) => {
+            list.iter().map(|s| config_file::key_of_shown(s)).collect()
+        }
+        _ => Vec::new(),
+    };
+    match e.kind() {
+        ErrorKind::ArgumentConflict => {
+            let (used, prior) = (
+                strings(ContextKind::InvalidArg),
+                strings(ContextKind::PriorArg),
+            );
+            if let Some(used) = used.first() {
+                return format!(
+                    "{}{used}: cannot be used with {}",
+                    shown(used),
+                    prior.join(", ")
+                );
+            }
+        }
+        ErrorKind::MissingRequiredArgument => {
+            let missing = strings(ContextKind::InvalidArg);
+            // The option that requires them: the one that alone is refused for it.
+            let requirer = read.options.iter().find(|(_, args)| {
+                serve
+                    .clone()
+                    .no_binary_name(true)
+                    .try_get_matches_from(args.clone())
+                    .is_err_and(|e| e.kind() == ErrorKind::MissingRequiredArgument)
+            });
+            let key = requirer
+                .and_then(|(id, _)| read.key_of(id))
+                .map(|(key, _)| key);
+            if let Some(key) = key {
+                return format!(
+                    "{}{key}: needs {} as well",
+                    shown(key),
+                    missing.join(" and ")
+                );
+            }
+            return format!("{}: {} is required", file.display(), missing.join(" and "));
+        }
+        _ => {}
     }
+    let message = config_file::in_file_terms(serve, &config_file::clap_message(e));
+    format!("{}: {message}", file.display())
 }

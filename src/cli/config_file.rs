@@ -28,6 +28,18 @@ pub struct ConfigFile {
     /// `(option id, --long=value arguments)` for every option the file sets.
     pub options: Vec<(String, Vec<OsString>)>,
     pub endpoints: Vec<FileEndpoint>,
+    /// `(option id, key, line)` of every option the file sets, valid or not.
+    pub keys: Vec<(String, String, usize)>,
+}
+
+impl ConfigFile {
+    /// The key and line of the option with this id, when the file sets it.
+    pub fn key_of(&self, id: &str) -> Option<(&str, usize)> {
+        self.keys
+            .iter()
+            .find(|(i, _, _)| i == id)
+            .map(|(_, key, line)| (key.as_str(), *line))
+    }
 }
 
 /// One `[[endpoints]]` table, read. The file describes the endpoint whole: a field left
@@ -130,6 +142,9 @@ pub fn load(path: &Path, serve: &clap::Command) -> Result<ConfigFile, ConfigErro
         }
         match option(serve, name) {
             Some(arg) => {
+                let line = line_of(problems.text, at);
+                file.keys
+                    .push((arg.get_id().to_string(), name.to_string(), line));
                 if let Some(args) = option_args(serve, arg, value, verify.as_deref(), &mut problems)
                 {
                     file.options.push((arg.get_id().to_string(), args));
@@ -196,6 +211,33 @@ fn option<'c>(serve: &'c clap::Command, name: &str) -> Option<&'c clap::Arg> {
 /// The key of the option `--long` in a file.
 fn key_of(long: &str) -> String {
     long.replace('-', "_")
+}
+
+/// `message` with every `--long` flag of `serve` written as the file's key (`long`).
+pub fn in_file_terms(serve: &clap::Command, message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("--") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(after.len());
+        let key = key_of(&after[..end]);
+        match option(serve, &key) {
+            Some(_) if end > 0 => out.push_str(&key),
+            _ => out.push_str(&rest[at..at + 2 + end]),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The file's key for clap's name of an argument (`--tls-key <PEM>`).
+pub fn key_of_shown(shown: &str) -> String {
+    let flag = shown.split_whitespace().next().unwrap_or(shown);
+    key_of(flag.trim_start_matches('-'))
 }
 
 /// The command-line arguments that give `arg` the file's `value`, each value checked by

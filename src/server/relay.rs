@@ -23,6 +23,7 @@ use super::endpoints::{DefinedBy, Endpoint};
 use super::headers::REDACTED;
 use super::store::{
     AttemptRecord, Claim, DeliveryJob, DeliveryStatus, EventKey, EventStore, NextState,
+    owed_to_stored_endpoint,
 };
 use super::stream::{DeliveryUpdate, Hub};
 use super::wake::WakesInline;
@@ -315,6 +316,11 @@ pub struct Relay {
     tasks: TaskTracker,
     /// The event streams, told of every attempt recorded.
     stream: OnceLock<Arc<Hub>>,
+    /// Asks for the deliveries left waiting for stored endpoints that no longer exist to be
+    /// given up ([`Relay::drop_orphaned`]): no lane would ever take them.
+    orphans: Arc<Notify>,
+    /// Whether the stored endpoints were read yet.
+    read_once: std::sync::atomic::AtomicBool,
 }
 
 impl Relay {
@@ -367,6 +373,8 @@ impl Relay {
             stop,
             tasks: TaskTracker::new(),
             stream: OnceLock::new(),
+            orphans: Arc::new(Notify::new()),
+            read_once: Default::default(),
         }))
     }
 
@@ -430,8 +438,12 @@ impl Relay {
             .iter()
             .find(|l| std::ptr::eq(l.key.as_ptr(), target.as_ptr()) && l.key.len() == target.len())
             .or_else(|| lanes.by_key.get(target));
-        if let Some(lane) = lane {
-            lane.wake.notify_one();
+        match lane {
+            Some(lane) => lane.wake.notify_one(),
+            // Work for a stored endpoint this instance has no lane for: once the endpoints
+            // are read again, nobody would take it if the endpoint is gone.
+            None if owed_to_stored_endpoint(target) => self.orphans.notify_one(),
+            None => {}
         }
     }
 
@@ -467,6 +479,7 @@ impl Relay {
             }
         }
         let new = Lanes::new(list);
+        let mut removed = false;
         for lane in old.list.iter().filter(|l| l.stored()) {
             let kept = new
                 .by_key
@@ -474,7 +487,16 @@ impl Relay {
                 .is_some_and(|l| Arc::ptr_eq(l, lane));
             if !kept {
                 lane.stop.cancel();
+                removed |= !new.by_key.contains_key(&lane.key);
             }
+        }
+        // The first reading (at start) and every endpoint gone: deliveries still waiting for
+        // an endpoint that no longer exists are given up.
+        let first = !self
+            .read_once
+            .swap(true, std::sync::atomic::Ordering::Relaxed);
+        if first || removed {
+            self.orphans.notify_one();
         }
         *self.lanes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
         let runtimes = self.runtimes.locked().clone();
@@ -516,6 +538,29 @@ impl Relay {
         *self.runtimes.locked() = runtimes.to_vec();
         let lanes = self.lanes();
         self.spawn_lanes(&lanes.list, runtimes);
+        if let Some((runtime, _)) = runtimes.first() {
+            let relay = Arc::downgrade(self);
+            let (stop, orphans) = (self.stop.clone(), Arc::clone(&self.orphans));
+            self.tasks.spawn_on(
+                async move {
+                    loop {
+                        tokio::select! {
+                            () = orphans.notified() => {}
+                            () = stop.cancelled() => return,
+                        }
+                        let Some(relay) = relay.upgrade() else { return };
+                        relay.drop_orphaned().await;
+                        drop(relay);
+                        // At most once a second, however many wakes ask for it.
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            () = stop.cancelled() => return,
+                        }
+                    }
+                },
+                runtime,
+            );
+        }
         // Endpoints changed by other instances on a shared store are read again at the
         // store's poll interval.
         if let (Some(every), Some((runtime, _))) = (self.store.poll_every(), runtimes.first()) {
@@ -556,6 +601,24 @@ impl Relay {
                 let worker = Arc::clone(self).work(Arc::clone(lane), client.clone());
                 self.tasks.spawn_on(WakesInline::new(worker), runtime);
             }
+        }
+    }
+
+    /// Gives up on the deliveries waiting for stored endpoints that no longer exist (left
+    /// by a replay that raced the endpoint's deletion, or by an older version): they
+    /// become dead, and each such endpoint is logged as an error.
+    async fn drop_orphaned(&self) {
+        match self.store.drop_orphaned().await {
+            Ok(dropped) => {
+                for (endpoint, n) in dropped {
+                    tracing::error!(
+                        endpoint = %endpoint, dropped = n,
+                        "deliveries to an endpoint that no longer exists are dead: it was deleted"
+                    );
+                    super::metrics::deliveries_dropped(n);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot give up deliveries of deleted endpoints"),
         }
     }
 

@@ -283,6 +283,13 @@ pub struct DeliveryRecord {
     pub attempts: Vec<AttemptRecord>,
 }
 
+/// Whether deliveries to `target` are owed to a stored endpoint, kept under its id
+/// (`ep_…`), rather than to an endpoint of the options, kept under its URL: they are owed
+/// only as long as the store keeps that endpoint.
+pub fn owed_to_stored_endpoint(target: &str) -> bool {
+    target.starts_with("ep_")
+}
+
 /// The `webhook-id` of every delivery of the event `id`: stable across attempts and
 /// replays, and the same in every store. The id itself when it can be one (so `evt_123`
 /// for the model's event 123), else `msg_` and a digest of it.
@@ -410,7 +417,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// Deliveries matching the filter, oldest first.
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// Queues matching deliveries (not in flight) for a fresh round of attempts; returns
-    /// the targets that got work.
+    /// the targets that got work, one per delivery queued. A delivery to a stored endpoint
+    /// that no longer exists ([`owed_to_stored_endpoint`] with no such endpoint) is left
+    /// as it is: nothing would ever attempt it.
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError>;
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
 
@@ -428,6 +437,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// or awaiting a retry: they become `dead`); how many were dropped, or `None` when
     /// there was no such endpoint.
     async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError>;
+    /// Gives up on the waiting deliveries (pending or awaiting a retry) to stored endpoints
+    /// that no longer exist, as [`EventStore::delete_endpoint`] does for the one it removes:
+    /// they become `dead`. Each such target with how many were dropped.
+    async fn drop_orphaned(&self) -> Result<Vec<(String, usize)>, StoreError>;
 
     /// Whether the store keeps verified `webhook-id`s itself ([`EventStore::seen_webhook_id`],
     /// [`EventStore::remember_webhook_id`]), shared by every process on it and as long as

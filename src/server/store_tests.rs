@@ -815,6 +815,92 @@ async fn deleting_an_endpoint_drops_its_waiting_deliveries(backend: Backend) {
     );
 }
 
+async fn a_deleted_endpoints_deliveries_are_not_replayed(backend: Backend) {
+    let s = &*backend.store;
+    let endpoint = new_endpoint("http://127.0.0.1:9/a", None, Utc::now());
+    s.put_endpoint(&endpoint, Put::Create).await.unwrap();
+    let target: Arc<str> = Arc::from(endpoint.id.as_str());
+    let url: Arc<str> = Arc::from("http://127.0.0.1:9/options");
+    let b = body(13, "x");
+    put(s, 13, "t", &b, &[Arc::clone(&target), Arc::clone(&url)]).await;
+    assert_eq!(s.delete_endpoint(&endpoint.id).await.unwrap(), Some(1));
+    let dead = job(s, &url).await;
+    s.record_attempt(dead.id, attempt(410), NextState::Dead)
+        .await
+        .unwrap();
+
+    let every_dead = DeliveryFilter {
+        status: Some(DeliveryStatus::Dead),
+        limit: 100,
+        ..Default::default()
+    };
+    let replayed = s.replay(&every_dead).await.unwrap();
+    assert_eq!(replayed, [Arc::clone(&url)], "only the one with a target");
+    let gone = DeliveryFilter {
+        target: Some(target.to_string()),
+        limit: 100,
+        ..Default::default()
+    };
+    let left = s.deliveries(&gone).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].status, DeliveryStatus::Dead);
+    assert_eq!(
+        s.delivery_counts().await.unwrap().open,
+        1,
+        "the replayed one"
+    );
+    assert!(s.drop_orphaned().await.unwrap().is_empty(), "nothing waits");
+}
+
+async fn waiting_deliveries_of_missing_endpoints_are_dropped(backend: Backend) {
+    let s = &*backend.store;
+    let kept = new_endpoint("http://127.0.0.1:9/kept", None, Utc::now());
+    s.put_endpoint(&kept, Put::Create).await.unwrap();
+    let kept_target: Arc<str> = Arc::from(kept.id.as_str());
+    // Deliveries queued for an endpoint the store does not keep (any more).
+    let missing: Arc<str> = Arc::from("ep_0123456789abcdef0123456789abcdef");
+    let url: Arc<str> = Arc::from("http://127.0.0.1:9/options");
+    for id in 1..=2 {
+        let b = body(id, "x");
+        let targets = [
+            Arc::clone(&missing),
+            Arc::clone(&kept_target),
+            Arc::clone(&url),
+        ];
+        put(s, id, "t", &b, &targets).await;
+    }
+    let retried = job(s, &missing).await;
+    let later = Utc::now() + Duration::hours(1);
+    s.record_attempt(retried.id, attempt(500), NextState::RetryAt(later))
+        .await
+        .unwrap();
+    assert_eq!(s.delivery_counts().await.unwrap().open, 6);
+
+    let dropped = s.drop_orphaned().await.unwrap();
+    assert_eq!(dropped, [(missing.to_string(), 2)]);
+    let of = |t: &Arc<str>| DeliveryFilter {
+        target: Some(t.to_string()),
+        limit: 100,
+        ..Default::default()
+    };
+    let states = |d: Vec<super::store::DeliveryRecord>| -> Vec<DeliveryStatus> {
+        d.iter().map(|d| d.status).collect()
+    };
+    assert_eq!(
+        states(s.deliveries(&of(&missing)).await.unwrap()),
+        [DeliveryStatus::Dead, DeliveryStatus::Dead]
+    );
+    for other in [&kept_target, &url] {
+        assert_eq!(
+            states(s.deliveries(&of(other)).await.unwrap()),
+            [DeliveryStatus::Pending, DeliveryStatus::Pending],
+            "{other} untouched"
+        );
+    }
+    assert_eq!(s.delivery_counts().await.unwrap().open, 4);
+    assert!(s.drop_orphaned().await.unwrap().is_empty(), "once");
+}
+
 macro_rules! contract {
     ($($check:ident($capacity:expr, $pending:expr)),* $(,)?) => {
         mod memory_backend {
@@ -860,6 +946,8 @@ contract! {
     deliveries_know_their_events_string_id(100, 100),
     endpoints_are_kept_by_id_and_unique_name(100, 100),
     deleting_an_endpoint_drops_its_waiting_deliveries(100, 100),
+    a_deleted_endpoints_deliveries_are_not_replayed(100, 100),
+    waiting_deliveries_of_missing_endpoints_are_dropped(100, 100),
 }
 
 /// A fresh database and a store on it (room for 1000 events and deliveries), or `None`

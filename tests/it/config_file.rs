@@ -235,17 +235,80 @@ fn config_check_refuses_the_secrets_and_tokens_serve_refuses_without_printing_th
     let err = String::from_utf8(served.stderr).unwrap();
     assert!(err.contains(&format!("{file}:4: forward_secret:")), "{err}");
 
-    // The same keys with texts serve takes pass.
+    // The same keys with texts serve takes (and what they need: a target to sign for, a
+    // source to hold the secret) pass.
     let good = write(
         dir.path(),
         "good.toml",
         "verify = \"standard\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
          forward_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
+         forward_to = \"http://127.0.0.1:9/x\"\n\
          admin_token = \"hra_a-token-long-enough-for-serve\"\n\
+         source = \"github=/webhook/github\"\n\
          source_secret = \"github=any text\"\n",
     );
     let output = config_check(&good);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
+#[test]
+fn config_check_refuses_what_serve_refuses_before_binding_in_the_files_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let cases = [
+        (
+            "exposed.toml",
+            "port = 5000\nhost = \"0.0.0.0\"\n".to_string(),
+            "2: host: refusing to serve the admin endpoints (events, deliveries, replays, metrics) \
+             without a token on 0.0.0.0:5000 (the main listener), which is not a loopback address; \
+             give admin_token = \"TOKEN\" (or admin_token_file = \"PATH\") to require a token, \
+             admin_listen = \"127.0.0.1:PORT\" to serve them apart on loopback, \
+             or admin_open = true to serve them open anyway"
+                .to_string(),
+        ),
+        (
+            "no_cert.toml",
+            format!("port = 0\ntls_cert = \"{missing}\"\ntls_key = \"{missing}\"\n"),
+            format!("2: tls_cert: reading {missing}: No such file or directory (os error 2)"),
+        ),
+        (
+            "open.toml",
+            "admin_token = \"hra_a-token-long-enough-for-serve\"\nport = 0\nadmin_open = true\n"
+                .to_string(),
+            "3: admin_open: cannot be used with admin_token".to_string(),
+        ),
+        (
+            "half_tls.toml",
+            format!("port = 0\ntls_cert = \"{missing}\"\n"),
+            "2: tls_cert: needs tls_key as well".to_string(),
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let file = write(dir.path(), name, &text);
+        let output = config_check(&file);
+        let (shown, lines) = problems(&file, &output);
+        assert_eq!(output.status.code(), Some(1), "{name}: {shown}");
+        assert_eq!(lines, [expected], "{name}");
+        if name == "exposed.toml" {
+            // serve would bind 0.0.0.0 before refusing: not started here.
+            continue;
+        }
+        let served = hookrelay()
+            .args(["serve", "--config", &file])
+            .output()
+            .unwrap();
+        assert_eq!(
+            served.status.code(),
+            Some(2),
+            "{name}: serve refuses it too"
+        );
+        assert!(served.stdout.is_empty(), "{name}: nothing is served");
+    }
+
+    // With a token, the same host passes.
+    let token = "host = \"0.0.0.0\"\nadmin_token = \"hra_a-token-long-enough-for-serve\"\n";
+    let file = write(dir.path(), "token.toml", token);
+    assert_eq!(config_check(&file).status.code(), Some(0));
 }
 
 #[test]

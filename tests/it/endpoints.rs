@@ -18,6 +18,57 @@ async fn send(app: &App, method: &str, path: &str, body: Option<Value>) -> (u16,
     answer(request.send().await.expect("request")).await
 }
 
+/// A deleted endpoint's waiting delivery is dead, and a replay leaves it so: it would never
+/// be attempted. A process of its own: the counters of `/metrics` are per process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_endpoints_deliveries_stay_dead_on_replay() {
+    use crate::support::{get_json, post_json};
+    let served = crate::support::process::Served::start(&[]);
+    let http = reqwest::Client::new();
+    let call = async |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = http.request(method, served.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.expect("request")).await
+    };
+    let endpoint = json!({"url": "http://127.0.0.1:9/in", "name": "acme"});
+    let (status, created) = call(reqwest::Method::POST, "/endpoints", Some(endpoint)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let disable = Some(json!({"disabled": true}));
+    assert_eq!(
+        call(reqwest::Method::PATCH, "/endpoints/acme", disable)
+            .await
+            .0,
+        200
+    );
+    let event = crate::support::event_of_type(13, "t");
+    assert_eq!(post_json(&served.url("/webhook"), event).await.0, 200);
+    let (_, deleted) = call(reqwest::Method::DELETE, &format!("/endpoints/{id}"), None).await;
+    assert_eq!(deleted["dropped"], 1, "{deleted}");
+
+    for replay in ["/events/13/replay", "/deliveries/replay?status=dead"] {
+        let (status, replayed) = call(reqwest::Method::POST, replay, None).await;
+        assert_eq!(
+            (status, &replayed["replayed"]),
+            (200, &json!(0)),
+            "{replay}: {replayed}"
+        );
+    }
+
+    let (_, pending) = get_json(&served.url("/deliveries?status=pending")).await;
+    assert_eq!(pending["deliveries"], json!([]), "{pending}");
+    let (_, shown) = get_json(&served.url("/events/13/deliveries")).await;
+    assert_eq!(shown["deliveries"][0]["status"], "dead", "{shown}");
+    let metrics = crate::support::get_text(&http, &served.url("/metrics")).await;
+    assert_eq!(
+        crate::support::metric(&metrics, "hookrelay_delivery_queue_depth"),
+        Some(0.0),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn an_endpoint_is_created_listed_changed_and_deleted() {
     let app = App::start().await;

@@ -253,3 +253,46 @@ async fn delivered_and_dead_states_attempts_and_replays_survive_restarts() {
     assert_eq!(target.check_every_request().len(), 2);
     assert_eq!(target.seen().len(), 4, "nothing delivered was sent again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_left_pending_for_a_deleted_endpoint_die_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let mut served = Served::start(&db, &[]);
+    let http = client();
+    let created: Value = http
+        .post(format!("{}/endpoints", served.base))
+        .json(&serde_json::json!({"url": "http://127.0.0.1:9/in", "disabled": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(post(&http, &served.base, event(13)).await.unwrap(), 200);
+    assert_eq!(deliveries(&served.base, "status=pending").await.len(), 1);
+    served.kill9();
+    // The endpoint gone while its delivery still waits: as a replay racing the deletion
+    // (or an older version's replay) could leave it.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM endpoints WHERE id = ?1", [&id])
+        .unwrap();
+
+    let served = Served::start(&db, &[]);
+    let base = served.base.clone();
+    eventually(
+        Duration::from_secs(10),
+        "the orphaned delivery dead",
+        async || deliveries(&base, "status=dead").await.len() == 1,
+    )
+    .await;
+    assert!(deliveries(&base, "status=pending").await.is_empty());
+    let metrics = get_text(&client(), &format!("{base}/metrics")).await;
+    assert_eq!(
+        metric(&metrics, "hookrelay_delivery_queue_depth"),
+        Some(0.0),
+        "{metrics}"
+    );
+}

@@ -65,6 +65,14 @@ fn file_tokens(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(tokens)
 }
 
+/// How a refusal names the options: as flags (`--admin-token TOKEN`) or as a config
+/// file's keys (`admin_token = "TOKEN"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terms {
+    Flags,
+    File,
+}
+
 /// Refuses to serve admin endpoints without a token on an address that is not loopback,
 /// unless `--admin-open` says so. With `--admin-listen`, the main listener serves none.
 pub fn check_exposure(
@@ -72,6 +80,7 @@ pub fn check_exposure(
     admin: Option<SocketAddr>,
     auth: &AdminAuth,
     open: bool,
+    terms: Terms,
 ) -> anyhow::Result<()> {
     let exposed = admin.unwrap_or(main);
     if !auth.tokens.is_empty() || is_loopback(exposed) {
@@ -81,18 +90,40 @@ pub fn check_exposure(
         tracing::warn!(%exposed, "--admin-open: the admin endpoints need no token");
         return Ok(());
     }
-    let which = if admin.is_some() {
-        "--admin-listen"
-    } else {
-        "the main listener"
+    let which = match (admin, terms) {
+        (Some(_), Terms::Flags) => "--admin-listen",
+        (Some(_), Terms::File) => "admin_listen",
+        (None, _) => "the main listener",
+    };
+    let [token, token_file, listen, open] = match terms {
+        Terms::Flags => [
+            "--admin-token TOKEN",
+            "--admin-token-file PATH",
+            "--admin-listen 127.0.0.1:PORT",
+            "--admin-open",
+        ],
+        Terms::File => [
+            "admin_token = \"TOKEN\"",
+            "admin_token_file = \"PATH\"",
+            "admin_listen = \"127.0.0.1:PORT\"",
+            "admin_open = true",
+        ],
     };
     bail!(
         "refusing to serve the admin endpoints (events, deliveries, replays, metrics) \
          without a token on {exposed} ({which}), which is not a loopback address; \
-         give --admin-token TOKEN (or --admin-token-file PATH) to require a token, \
-         --admin-listen 127.0.0.1:PORT to serve them apart on loopback, \
-         or --admin-open to serve them open anyway"
+         give {token} (or {token_file}) to require a token, \
+         {listen} to serve them apart on loopback, \
+         or {open} to serve them open anyway"
     )
+}
+
+/// The address `serve` would bind for `host` and `port`, without binding: the first the
+/// name resolves to, as binding tries them in order. `None` when it resolves to none (the
+/// bind would fail then, and say so).
+pub fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    (host, port).to_socket_addrs().ok()?.next()
 }
 
 fn is_loopback(addr: SocketAddr) -> bool {

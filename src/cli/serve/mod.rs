@@ -30,6 +30,7 @@ use crate::server::verify::{Scheme, Verification};
 
 use crate::server::{AppState, Config};
 
+pub use admin::Terms;
 pub use args::{ForwardHeaders, LogFormat, ServeArgs, SourceArg, SyncMode, VerifyScheme};
 
 use super::secret_options::{SecretKind, SecretText};
@@ -105,18 +106,78 @@ async fn open_postgres(args: &ServeArgs, url: &str) -> anyhow::Result<Arc<dyn Ev
     Ok(Arc::new(PostgresStore::open(options).await?))
 }
 
+/// A problem `serve` refuses to start with, found before binding, and the options it is
+/// about (their ids, the likeliest first).
+pub struct Refusal {
+    pub options: Vec<&'static str>,
+    pub error: anyhow::Error,
+}
+
+/// Every check `serve` makes of its options before it binds (the exposure of the admin
+/// endpoints judged by the address `--host` names) and opens the store, each problem
+/// found: `serve` stops at the first, `config check` reports them all. Reads the files
+/// the options name (certificates, keys, token files), as `serve` does.
+pub fn refusals(args: &ServeArgs, terms: Terms) -> Vec<Refusal> {
+    let mut found = Vec::new();
+    let mut check = |options: Vec<&'static str>, result: anyhow::Result<()>| {
+        if let Err(error) = result {
+            found.push(Refusal { options, error });
+        }
+    };
+    check(
+        vec!["verify", "secrets", "source"],
+        verification(args).map(drop),
+    );
+    check(
+        vec!["source", "source_secret"],
+        sources::mounts(args).map(drop),
+    );
+    let auth = admin::auth(args);
+    let auth_error = auth.as_ref().err().map(|e| anyhow::anyhow!("{e:#}"));
+    check(
+        vec!["admin_token_file", "admin_token"],
+        auth_error.map_or(Ok(()), Err),
+    );
+    check(vec!["forward_secret"], relay_config(args).map(drop));
+    check(vec!["forward_cacert"], outbound(args).map(drop));
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key)
+        && let Err(e) = Tls::load(cert, key)
+    {
+        let blamed = match read_certificates(cert) {
+            Err(_) => "tls_cert",
+            Ok(_) => "tls_key",
+        };
+        check(vec![blamed], Err(e));
+    }
+    check(vec!["retention", "store"], store_options(args));
+    if let Ok(auth) = &auth {
+        let (option, main) = match args.admin_listen {
+            Some(admin) => ("admin_listen", Some(admin)),
+            None => ("host", admin::resolve(&args.host, args.port)),
+        };
+        if let Some(main) = main {
+            let result =
+                admin::check_exposure(main, args.admin_listen, auth, args.admin_open, terms);
+            check(vec![option, "admin_open"], result);
+        }
+    }
+    found
+}
+
+/// What `serve` refuses of the store's options, before opening it.
+fn store_options(args: &ServeArgs) -> anyhow::Result<()> {
+    if matches!(args.store, StoreSpec::Memory) && args.retention.is_some() {
+        anyhow::bail!("--retention needs a durable store: --store sqlite:PATH or postgres://…");
+    }
+    Ok(())
+}
+
 /// The store named by `--store`, opened (and for sqlite checked, migrated, recovered).
 fn build_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn EventStore>> {
     let max_events = usize::try_from(args.max_events).unwrap_or(usize::MAX);
+    store_options(args)?;
     Ok(match &args.store {
-        StoreSpec::Memory => {
-            if args.retention.is_some() {
-                anyhow::bail!(
-                    "--retention needs a durable store: --store sqlite:PATH or postgres://…"
-                );
-            }
-            Arc::new(MemoryStore::new(max_events, args.max_pending))
-        }
+        StoreSpec::Memory => Arc::new(MemoryStore::new(max_events, args.max_pending)),
         StoreSpec::Sqlite(path) => Arc::new(SqliteStore::open(SqliteOptions {
             path: path.clone(),
             sync: match args.sync {
@@ -143,7 +204,13 @@ async fn serve(
     let listeners = admin::Listeners::bind(&address, args.admin_listen.as_deref()).await?;
     let (local, admin_local) = listeners.addrs()?;
     // After binding, so that a host name is judged by the address it names.
-    admin::check_exposure(local, admin_local, &config.admin, args.admin_open)?;
+    admin::check_exposure(
+        local,
+        admin_local,
+        &config.admin,
+        args.admin_open,
+        Terms::Flags,
+    )?;
     // Whoever reads the address line may signal at once: the handlers must be in place
     // by then, or the default action kills the process.
     let shutdown = shutdown_signal();

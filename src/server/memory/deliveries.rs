@@ -247,14 +247,19 @@ impl Deliveries {
             .collect()
     }
 
-    pub fn replay(&mut self, filter: &DeliveryFilter) -> Vec<Arc<str>> {
+    /// `exists(target)` tells whether a delivery's target is still there to be attempted.
+    pub fn replay(
+        &mut self,
+        filter: &DeliveryFilter,
+        exists: impl Fn(&str) -> bool,
+    ) -> Vec<Arc<str>> {
         let mut targets = Vec::new();
         for (&id, d) in self.all.iter_mut() {
             let replayable = matches!(
                 d.status,
                 DeliveryStatus::Failed | DeliveryStatus::Delivered | DeliveryStatus::Dead
             );
-            if !replayable || !Self::matches(filter, d) {
+            if !replayable || !Self::matches(filter, d) || !exists(&d.target) {
                 continue;
             }
             let queue = self.queues.entry(Arc::clone(&d.target)).or_default();
@@ -290,6 +295,11 @@ impl Deliveries {
             }
         }
         dropped
+    }
+
+    /// The targets with deliveries queued for which `exists` says no.
+    pub fn queued_targets_without(&self, exists: impl Fn(&str) -> bool) -> Vec<Arc<str>> {
+        self.queues.keys().filter(|t| !exists(t)).cloned().collect()
     }
 
     pub fn counts(&self) -> DeliveryCounts {

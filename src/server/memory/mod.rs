@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use super::store::{
     AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, Endpoint, EndpointWrite,
     EventKey, EventQuery, EventStore, Inserted, NewEvent, NextState, Put, Signature, StoreError,
-    StoreStats, StoredEvent, model_event_id,
+    StoreStats, StoredEvent, model_event_id, owed_to_stored_endpoint,
 };
 use deliveries::Deliveries;
 use index::{Index, Key};
@@ -392,7 +392,10 @@ impl EventStore for MemoryStore {
     }
 
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError> {
-        Ok(self.lock().deliveries.replay(filter))
+        // In the order of `delete_endpoint`: the endpoints, then the deliveries.
+        let endpoints = self.endpoints.locked();
+        let exists = |target: &str| endpoint_exists(&endpoints, target);
+        Ok(self.lock().deliveries.replay(filter, exists))
     }
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
@@ -454,6 +457,24 @@ impl EventStore for MemoryStore {
         }
         Ok(Some(self.lock().deliveries.drop_target(id)))
     }
+
+    async fn drop_orphaned(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let endpoints = self.endpoints.locked();
+        let mut inner = self.lock();
+        let deliveries = &mut inner.deliveries;
+        let gone = deliveries.queued_targets_without(|t| endpoint_exists(&endpoints, t));
+        Ok(gone
+            .into_iter()
+            .map(|t| (t.to_string(), deliveries.drop_target(&t)))
+            .filter(|(_, n)| *n > 0)
+            .collect())
+    }
+}
+
+/// Whether deliveries to `target` have somewhere to go: an endpoint of the options (kept
+/// under its URL, not known here) or a stored endpoint still in `endpoints`.
+fn endpoint_exists(endpoints: &[Endpoint], target: &str) -> bool {
+    !owed_to_stored_endpoint(target) || endpoints.iter().any(|e| e.id == target)
 }
 
 #[cfg(test)]

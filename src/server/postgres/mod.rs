@@ -666,6 +666,11 @@ impl EventStore for PostgresStore {
         let (gone, dropped): (i64, i64) = (row.get(0), row.get(1));
         Ok((gone > 0).then_some(dropped as usize))
     }
+
+    async fn drop_orphaned(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let client = self.client().await?;
+        queue::drop_orphaned(&client).await
+    }
 }
 
 /// For tests of this crate and of its binary: a fresh database per test.

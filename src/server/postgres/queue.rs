@@ -407,7 +407,13 @@ pub async fn list(
     Ok(found)
 }
 
-/// Queues matching deliveries that are not in flight or pending for a fresh round.
+/// The condition on a row of `deliveries` that its target is a stored endpoint no longer
+/// kept.
+const ORPHANED: &str = "left(deliveries.target, 3) = 'ep_'
+     AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = deliveries.target)";
+
+/// Queues matching deliveries that are not in flight or pending for a fresh round, but
+/// none to a stored endpoint that no longer exists.
 pub async fn replay(client: &Client, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError> {
     let (conditions, mut values) = filter_sql(&DeliveryFilter {
         after: None,
@@ -416,7 +422,7 @@ pub async fn replay(client: &Client, filter: &DeliveryFilter) -> Result<Vec<Arc<
     values.push(Box::new(micros(Utc::now())));
     let sql = format!(
         "UPDATE deliveries SET status = 'pending', round = 0, due = ${}
-         WHERE {conditions} AND status IN ('failed', 'delivered', 'dead')
+         WHERE {conditions} AND status IN ('failed', 'delivered', 'dead') AND NOT ({ORPHANED})
          RETURNING target",
         values.len()
     );
@@ -429,4 +435,24 @@ pub async fn replay(client: &Client, filter: &DeliveryFilter) -> Result<Vec<Arc<
         super::notify::work_queued(client, &targets).await?;
     }
     Ok(targets.into_iter().map(Arc::from).collect())
+}
+
+/// Gives up on waiting deliveries to stored endpoints that no longer exist: each such
+/// target, with how many became dead.
+pub async fn drop_orphaned(client: &Client) -> Result<Vec<(String, usize)>, StoreError> {
+    let sql = format!(
+        "WITH dropped AS (
+             UPDATE deliveries SET status = 'dead', due = NULL
+             WHERE status IN ('pending', 'failed') AND {ORPHANED}
+             RETURNING target)
+         SELECT target, count(*) FROM dropped GROUP BY target ORDER BY target"
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .map_err(failed("dropping deliveries of deleted endpoints"))?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), row.get::<_, i64>(1) as usize))
+        .collect())
 }

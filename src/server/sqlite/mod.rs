@@ -394,6 +394,13 @@ impl EventStore for SqliteStore {
             other => Err(unexpected(other)),
         }
     }
+
+    async fn drop_orphaned(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        match self.writer.call(Op::DropOrphaned).await? {
+            Reply::Dropped(dropped) => Ok(dropped),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
 #[cfg(test)]

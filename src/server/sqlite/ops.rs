@@ -51,6 +51,8 @@ pub enum Op {
     },
     /// Removes an endpoint by id.
     DeleteEndpoint(String),
+    /// Gives up on waiting deliveries to stored endpoints that no longer exist.
+    DropOrphaned,
     /// Drops events beyond the capacity (when it was lowered) or older than the retention.
     Trim,
     #[cfg(test)]
@@ -65,6 +67,8 @@ pub enum Reply {
     Endpoint(EndpointWrite),
     /// `None`: no such endpoint; else how many deliveries were dropped.
     Deleted(Option<usize>),
+    /// Each target whose deliveries were dropped, with how many.
+    Dropped(Vec<(String, usize)>),
     Done,
 }
 
@@ -145,6 +149,7 @@ pub fn apply(
         }
         Op::PutEndpoint { endpoint, put } => Reply::Endpoint(put_endpoint(conn, endpoint, *put)?),
         Op::DeleteEndpoint(id) => Reply::Deleted(delete_endpoint(conn, counts, id)?),
+        Op::DropOrphaned => Reply::Dropped(drop_orphaned(conn, counts)?),
         #[cfg(test)]
         Op::Exec(sql) => {
             conn.execute_batch(sql)?;
@@ -174,6 +179,33 @@ fn delete_endpoint(conn: &Connection, counts: &mut Counts, id: &str) -> Result<O
         dropped += n;
     }
     Ok(Some(dropped))
+}
+
+/// The condition on a row of `deliveries` that its target is a stored endpoint no longer
+/// kept.
+const ORPHANED: &str = "substr(deliveries.target, 1, 3) = 'ep_'
+     AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = deliveries.target)";
+
+fn drop_orphaned(conn: &Connection, counts: &mut Counts) -> Result<Vec<(String, usize)>> {
+    let mut dropped: Vec<(String, usize)> = Vec::new();
+    for status in [DeliveryStatus::Pending, DeliveryStatus::Failed] {
+        let targets: Vec<String> = conn
+            .prepare_cached(&format!(
+                "UPDATE deliveries SET status = 'dead', due = NULL
+                 WHERE status = ?1 AND {ORPHANED} RETURNING target"
+            ))?
+            .query_map([status.as_str()], |r| r.get(0))?
+            .collect::<Result<_>>()?;
+        counts.add(status, -(targets.len() as isize));
+        counts.add(DeliveryStatus::Dead, targets.len() as isize);
+        for target in targets {
+            match dropped.iter_mut().find(|(t, _)| *t == target) {
+                Some((_, n)) => *n += 1,
+                None => dropped.push((target, 1)),
+            }
+        }
+    }
+    Ok(dropped)
 }
 
 fn put_endpoint(conn: &Connection, endpoint: &Endpoint, put: Put) -> Result<EndpointWrite> {
@@ -450,7 +482,8 @@ fn replay(
     });
     let sql = format!(
         "SELECT id, target, status FROM deliveries
-         WHERE {conditions} AND status IN ('failed', 'delivered', 'dead') ORDER BY id"
+         WHERE {conditions} AND status IN ('failed', 'delivered', 'dead') AND NOT ({ORPHANED})
+         ORDER BY id"
     );
     let found: Vec<(i64, String, String)> = conn
         .prepare(&sql)?
