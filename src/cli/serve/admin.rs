@@ -126,6 +126,12 @@ pub fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
     (host, port).to_socket_addrs().ok()?.next()
 }
 
+/// The first address `HOST:PORT` (`--admin-listen`) resolves to, as binding would take.
+pub fn resolve_address(text: &str) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs().ok()?.next()
+}
+
 fn is_loopback(addr: SocketAddr) -> bool {
     addr.ip().to_canonical().is_loopback()
 }

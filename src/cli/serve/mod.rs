@@ -151,13 +151,16 @@ pub fn refusals(args: &ServeArgs, terms: Terms) -> Vec<Refusal> {
     }
     check(vec!["retention", "store"], store_options(args));
     if let Ok(auth) = &auth {
-        let (option, main) = match args.admin_listen {
+        let admin_listen = args
+            .admin_listen
+            .as_deref()
+            .and_then(admin::resolve_address);
+        let (option, main) = match admin_listen {
             Some(admin) => ("admin_listen", Some(admin)),
             None => ("host", admin::resolve(&args.host, args.port)),
         };
         if let Some(main) = main {
-            let result =
-                admin::check_exposure(main, args.admin_listen, auth, args.admin_open, terms);
+            let result = admin::check_exposure(main, admin_listen, auth, args.admin_open, terms);
             check(vec![option, "admin_open"], result);
         }
     }
