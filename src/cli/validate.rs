@@ -11,6 +11,7 @@ use crate::model::{self, Invalid};
 use crate::source::{Locator, Rules, Source};
 
 use super::input::{problem_lines, problem_values, read_input};
+use super::values::parse_locator;
 
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
@@ -59,11 +60,6 @@ pub struct ValidateArgs {
     /// be at, as serve's --type-from (header:NAME is not checked)
     #[arg(long, value_name = "LOCATION", value_parser = parse_locator)]
     pub type_from: Option<Locator>,
-}
-
-fn parse_locator(text: &str) -> Result<Locator, String> {
-    text.parse()
-        .map_err(|e: crate::source::LocatorError| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -165,6 +165,13 @@ pub fn parse_http_url(text: &str) -> Result<url::Url, String> {
     }
 }
 
+/// Where `--id-from`/`--type-from` (serve, validate) find a value: `header:NAME` or a JSON
+/// Pointer.
+pub fn parse_locator(text: &str) -> Result<crate::source::Locator, String> {
+    text.parse()
+        .map_err(|e: crate::source::LocatorError| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

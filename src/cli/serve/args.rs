@@ -12,7 +12,7 @@ use crate::alert::signing::Tolerance;
 use crate::cli::secret_options::{SecretSource, SecretText, secret_text};
 use crate::cli::values::{
     DurationList, StoreSpec, parse_duration, parse_durations, parse_forward_header, parse_http_url,
-    parse_route, parse_size, parse_store,
+    parse_locator, parse_route, parse_size, parse_store,
 };
 use crate::cli::verify::parse_tolerance;
 use crate::source::Locator;
@@ -449,11 +449,6 @@ fn parse_source_arg(text: &str) -> Result<SourceArg, String> {
             path: None,
         }),
     }
-}
-
-fn parse_locator(text: &str) -> Result<Locator, String> {
-    text.parse()
-        .map_err(|e: crate::source::LocatorError| e.to_string())
 }
 
 /// `--admin-listen`'s `HOST:PORT`: an address (`127.0.0.1:5001`, `[::1]:5001`) or a host

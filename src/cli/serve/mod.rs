@@ -218,11 +218,9 @@ async fn serve(
     // by then, or the default action kills the process.
     let shutdown = shutdown_signal();
     let reloading = CancellationToken::new();
-    if tls.is_none() {
-        hangups_change_nothing(reloading.clone());
-    }
-    if let Some(tls) = &tls {
-        tls.reload_on_sighup(reloading.clone());
+    match &tls {
+        Some(tls) => tls.reload_on_sighup(reloading.clone()),
+        None => hangups_change_nothing(reloading.clone()),
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     super::print_out(&format!("listening on {scheme}://{local}\n"))?;
