@@ -306,6 +306,20 @@ fn id_of(field: &str, value: Option<&serde_json::Value>) -> Result<String, Field
     match value {
         Some(Value::String(s)) => checked_id(field, s),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        // Beyond 64 bits it was read as a float and its digits are gone: say so rather than
+        // show `1e+23` beside "expected an integer".
+        Some(Value::Number(n))
+            if n.as_f64()
+                .is_some_and(|f| f.abs() >= 9.223_372_036_854_776e18) =>
+        {
+            Err(problem(
+                field,
+                format!(
+                    "expected a string or an integer of at most 64 bits, got a number too \
+                     large for one ({n} as read): send such an id as a JSON string"
+                ),
+            ))
+        }
         Some(other) => Err(problem(
             field,
             format!("expected a string or an integer, got {}", describe(other)),

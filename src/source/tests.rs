@@ -296,3 +296,37 @@ fn the_envelope_scan_agrees_with_serde() {
     );
     assert!(serde_json::from_str::<Found>(&deep).is_ok());
 }
+
+#[test]
+fn an_integer_id_beyond_64_bits_is_refused_with_the_reason() {
+    let source = Source::Stripe;
+    for body in [
+        r#"{"id": 18446744073709551616, "type": "t"}"#,
+        r#"{"id": -9223372036854775809, "type": "t"}"#,
+        r#"{"id": 100000000000000000000001, "type": "t"}"#,
+    ] {
+        let found = problems(&source, &[], body);
+        assert_eq!(fields(&found), ["/id"], "{body}");
+        assert!(
+            found[0].to_string().contains("too large")
+                && found[0].to_string().contains("as a JSON string"),
+            "{body}: {}",
+            found[0]
+        );
+    }
+    // The largest of each kind is still an id, and a fraction is not "too large".
+    assert_eq!(
+        event(&source, &[], r#"{"id": 18446744073709551615, "type": "t"}"#).id,
+        "18446744073709551615"
+    );
+    assert_eq!(
+        event(&source, &[], r#"{"id": -9223372036854775808, "type": "t"}"#).id,
+        "-9223372036854775808"
+    );
+    let fraction = problems(&source, &[], r#"{"id": 1.5, "type": "t"}"#);
+    assert!(
+        !fraction[0].to_string().contains("too large"),
+        "{}",
+        fraction[0]
+    );
+}
