@@ -30,6 +30,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -77,6 +79,13 @@ struct Shared {
     receiver: Mutex<mpsc::UnboundedReceiver<Pending>>,
     /// Open deliveries when last counted, and since when, plus those queued here since.
     open: std::sync::Mutex<Option<(Instant, i64)>>,
+    /// Events kept after the last batch committed here (`i64::MAX` when not known): while
+    /// a batch cannot take the store past its capacity, it commits without waiting to
+    /// learn whether to evict. Another instance's inserts since are learnt from the next
+    /// batch's count, so the store exceeds its bound by a batch of theirs at most, a while.
+    kept: AtomicI64,
+    /// Events of this instance's batches committing now, counted as kept already.
+    ahead: AtomicI64,
 }
 
 /// Starts `committers` tasks writing what is sent to the returned queue, until every
@@ -86,6 +95,8 @@ pub fn start(pool: Pool, limits: Limits, committers: usize) -> mpsc::UnboundedSe
     let shared = Arc::new(Shared {
         receiver: Mutex::new(receiver),
         open: std::sync::Mutex::new(None),
+        kept: AtomicI64::new(i64::MAX),
+        ahead: AtomicI64::new(0),
     });
     for _ in 0..committers.max(1) {
         let (pool, shared) = (pool.clone(), Arc::clone(&shared));
@@ -223,6 +234,10 @@ const ORDER_SQL: &str = "SELECT pg_advisory_xact_lock($1), pg_advisory_unlock($2
 /// The same once the commit lock is held already.
 const UNLOCK_SQL: &str = "SELECT pg_advisory_unlock($1)";
 
+const READ_SQL: &str = "SELECT id, body FROM events WHERE id = ANY($1)";
+
+const NOTIFY_SQL: &str = "SELECT pg_notify('hookrelay_work', t) FROM unnest($1::TEXT[]) AS t";
+
 const KEPT_SQL: &str = "UPDATE counters SET value = value + $1 WHERE key = 'kept' RETURNING value";
 
 const OPEN_SQL: &str =
@@ -241,12 +256,14 @@ async fn write(
     let mut client = super::connection(pool).await?;
     let written = write_in(&mut client, limits, shared, batch, gather).await;
     if written.is_err() {
-        // The sequence lock belongs to the session and outlives the transaction (rolled
-        // back when it was dropped): let it go, or close the connection, which does.
-        let unlocked = client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&SEQUENCE_LOCK])
+        // The transaction may be open still, and the sequence lock belongs to the session
+        // and outlives it: end both, or close the connection, which does.
+        let ended = client
+            .batch_execute(&format!(
+                "ROLLBACK; SELECT pg_advisory_unlock({SEQUENCE_LOCK})"
+            ))
             .await;
-        if unlocked.is_err() {
+        if ended.is_err() {
             drop(deadpool_postgres::Object::take(client));
         }
     }
@@ -260,17 +277,22 @@ async fn write_in(
     batch: &mut Vec<Pending>,
     gather: Option<MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>>,
 ) -> Result<Vec<Inserted>, StoreError> {
-    let tx = client
-        .transaction()
+    // BEGIN and COMMIT as statements of their own, sent together with the statements
+    // beside them: the turn waits for no answer it does not need.
+    let begin = client
+        .prepare_cached("BEGIN")
         .await
-        .map_err(failed("starting a transaction"))?;
-    let lock = tx
+        .map_err(failed("preparing"))?;
+    let lock = client
         .prepare_cached("SELECT pg_advisory_lock($1)")
         .await
         .map_err(failed("preparing"))?;
-    tx.execute(&lock, &[&SEQUENCE_LOCK])
-        .await
-        .map_err(failed("taking the sequence lock"))?;
+    let tx = &***client;
+    tokio::try_join!(
+        tx.execute(&begin, &[]),
+        tx.execute(&lock, &[&SEQUENCE_LOCK])
+    )
+    .map_err(failed("taking the sequence lock"))?;
     if let Some(mut receiver) = gather {
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -295,7 +317,7 @@ async fn write_in(
         _ if need == 0 => estimate.unwrap_or(0),
         _ => {
             // Both locks held: the batch before is committed, none other is in flight.
-            let commit_lock = tx
+            let commit_lock = client
                 .prepare_cached("SELECT pg_advisory_xact_lock($1)")
                 .await
                 .map_err(failed("preparing"))?;
@@ -303,7 +325,7 @@ async fn write_in(
                 .await
                 .map_err(failed("waiting for the batch before"))?;
             ordered = true;
-            let counted = tx
+            let counted = client
                 .prepare_cached(OPEN_SQL)
                 .await
                 .map_err(failed("preparing"))?;
@@ -351,11 +373,37 @@ async fn write_in(
     }
 
     let now = micros(Utc::now());
+    // The common turn in one exchange: no exact count was needed and no eviction can be
+    // due, so the insert, its announcements, the wait for the batch before, the count and
+    // the commit go together.
+    if !ordered && !ids.is_empty() {
+        let capacity = i64::try_from(limits.capacity).unwrap_or(i64::MAX);
+        let most = ids.len() as i64;
+        let ahead = shared.ahead.fetch_add(most, Relaxed) + most;
+        let known = shared.kept.load(Relaxed);
+        if known.saturating_add(ahead) <= capacity {
+            let rows = Rows {
+                ids: &ids,
+                event_ids: &event_ids,
+                types: &types,
+                bodies: &bodies,
+                headers: &headers,
+                signatures: &signatures,
+                delivery_ids: &delivery_ids,
+                delivery_targets: &delivery_targets,
+            };
+            let written = in_one_exchange(client, shared, now, &rows).await;
+            shared.ahead.fetch_sub(most, Relaxed);
+            let inserted = written?;
+            return settle(client, batch, &refused, now, &first_of, inserted).await;
+        }
+        shared.ahead.fetch_sub(most, Relaxed);
+    }
     let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
     let mut added = 0i64;
     let mut announce: HashSet<&str> = HashSet::new();
     if !ids.is_empty() {
-        let insert = tx
+        let insert = client
             .prepare_cached(INSERT_SQL)
             .await
             .map_err(failed("preparing"))?;
@@ -407,8 +455,8 @@ async fn write_in(
         .map(|(p, _)| p.id.as_str())
         .collect();
     if !unsettled.is_empty() {
-        let read = tx
-            .prepare_cached("SELECT id, body FROM events WHERE id = ANY($1)")
+        let read = client
+            .prepare_cached(READ_SQL)
             .await
             .map_err(failed("preparing"))?;
         let stored = tx
@@ -431,8 +479,8 @@ async fn write_in(
 
     if !announce.is_empty() {
         let targets: Vec<&str> = announce.into_iter().collect();
-        let notify = tx
-            .prepare_cached("SELECT pg_notify('hookrelay_work', t) FROM unnest($1::TEXT[]) AS t")
+        let notify = client
+            .prepare_cached(NOTIFY_SQL)
             .await
             .map_err(failed("preparing"))?;
         tx.execute(&notify, &[&targets])
@@ -441,28 +489,227 @@ async fn write_in(
     }
 
     // The commit's turn: wait for the batch before to be visible, let the next one draw
-    // its sequence numbers, and count what this one kept (both sent at once).
-    let kept_sql = tx
+    // its sequence numbers, count what this one kept, and commit, all sent at once; only
+    // when the store may be full does the count come back before the commit, to evict.
+    let kept_sql = client
         .prepare_cached(KEPT_SQL)
         .await
         .map_err(failed("preparing"))?;
-    let order = tx
+    let order = client
         .prepare_cached(if ordered { UNLOCK_SQL } else { ORDER_SQL })
+        .await
+        .map_err(failed("preparing"))?;
+    let commit = client
+        .prepare_cached("COMMIT")
         .await
         .map_err(failed("preparing"))?;
     let both: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&INSERT_LOCK, &SEQUENCE_LOCK];
     let order_params = if ordered { &both[1..] } else { &both[..] };
     let kept_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&added];
-    let (_, kept) = tokio::try_join!(
-        tx.execute(&order, order_params),
-        tx.query_opt(&kept_sql, &kept_params),
+    let capacity = i64::try_from(limits.capacity).unwrap_or(i64::MAX);
+    // This instance's batches between their count and the store of it count as kept.
+    let ahead = shared.ahead.fetch_add(added, Relaxed) + added;
+    let known = shared.kept.load(Relaxed);
+    let turn = async {
+        if known.saturating_add(ahead) <= capacity {
+            let (_, kept, _) = tokio::try_join!(
+                tx.execute(&order, order_params),
+                tx.query_opt(&kept_sql, &kept_params),
+                tx.execute(&commit, &[]),
+            )
+            .map_err(failed("committing events"))?;
+            Ok(kept.map(|row| row.get::<_, i64>(0)))
+        } else {
+            let (_, kept) = tokio::try_join!(
+                tx.execute(&order, order_params),
+                tx.query_opt(&kept_sql, &kept_params),
+            )
+            .map_err(failed("waiting for the batch before"))?;
+            let kept = match kept {
+                Some(row) => Some(trim::evict_excess(tx, limits.capacity, row.get(0)).await?),
+                None => None,
+            };
+            tx.execute(&commit, &[])
+                .await
+                .map_err(failed("committing events"))?;
+            Ok::<_, StoreError>(kept)
+        }
+    };
+    let kept = turn.await;
+    shared.ahead.fetch_sub(added, Relaxed);
+    shared.kept.store(kept?.unwrap_or(i64::MAX), Relaxed);
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Inserted::Conflict))
+        .collect())
+}
+
+/// The columns of a batch's inserts, one entry per event (`delivery_*`: per delivery).
+struct Rows<'a> {
+    ids: &'a [&'a str],
+    event_ids: &'a [Option<i64>],
+    types: &'a [&'a str],
+    bodies: &'a [&'a [u8]],
+    headers: &'a [&'a [u8]],
+    signatures: &'a [Option<String>],
+    delivery_ids: &'a [&'a str],
+    delivery_targets: &'a [&'a str],
+}
+
+/// [`INSERT_SQL`] as one row whatever was inserted (the events' `seq` and `id` as arrays),
+/// leaving the count of events inserted in the transaction's `hookrelay.added` for
+/// [`ADDED_SQL`], which runs later in the same exchange.
+const INSERT_ONE_ROW_SQL: &str = "WITH ins AS (
+         INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
+         SELECT u.id, u.event_id, u.event_type, $4, u.body, u.headers, u.signature
+         FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $5::BYTEA[], $6::BYTEA[], $7::TEXT[])
+              AS u(id, event_id, event_type, body, headers, signature)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING seq, id, event_id
+     ), queued AS (
+         INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
+         SELECT ins.seq, ins.id, ins.event_id, d.target, 'pending', $4, $4
+         FROM unnest($8::TEXT[], $9::TEXT[]) AS d(id, target) JOIN ins ON ins.id = d.id
+         RETURNING 1
+     )
+     SELECT array_agg(seq), array_agg(id), (SELECT count(*) FROM queued),
+            set_config('hookrelay.added', count(*)::TEXT, true)
+     FROM ins";
+
+/// [`KEPT_SQL`] with the count [`INSERT_ONE_ROW_SQL`] left.
+const ADDED_SQL: &str =
+    "UPDATE counters SET value = value + current_setting('hookrelay.added')::BIGINT
+     WHERE key = 'kept' RETURNING value";
+
+/// The sequence number of each event inserted, by id.
+type Numbered = HashMap<String, u64>;
+
+/// Writes `rows` and commits, in one exchange with the database: the insert, the
+/// announcements of its targets, the wait for the batch before (which lets the next one
+/// draw its numbers), the `kept` counter and COMMIT. Deliveries are counted as queued
+/// before they are sent, then corrected, so another batch never underestimates them.
+async fn in_one_exchange(
+    client: &deadpool_postgres::Object,
+    shared: &Shared,
+    now: i64,
+    rows: &Rows<'_>,
+) -> Result<Numbered, StoreError> {
+    let prepared = tokio::try_join!(
+        client.prepare_cached(INSERT_ONE_ROW_SQL),
+        client.prepare_cached(NOTIFY_SQL),
+        client.prepare_cached(ORDER_SQL),
+        client.prepare_cached(ADDED_SQL),
+        client.prepare_cached("COMMIT"),
+    );
+    let (insert, notify, order, added, commit) = prepared.map_err(failed("preparing"))?;
+    let targets: Vec<&str> = {
+        let mut seen: HashSet<&str> = HashSet::new();
+        rows.delivery_targets
+            .iter()
+            .copied()
+            .filter(|t| seen.insert(t))
+            .collect()
+    };
+    let listed = rows.delivery_ids.len() as i64;
+    adjust_open(shared, listed);
+    let tx = &***client;
+    let announce = async {
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        tx.execute(&notify, &[&targets]).await
+    };
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+        &rows.ids,
+        &rows.event_ids,
+        &rows.types,
+        &now,
+        &rows.bodies,
+        &rows.headers,
+        &rows.signatures,
+        &rows.delivery_ids,
+        &rows.delivery_targets,
+    ];
+    let (row, _, _, kept, _) = tokio::try_join!(
+        tx.query_one(&insert, &params),
+        announce,
+        tx.execute(&order, &[&INSERT_LOCK, &SEQUENCE_LOCK]),
+        tx.query_opt(&added, &[]),
+        tx.execute(&commit, &[]),
     )
-    .map_err(failed("waiting for the batch before"))?;
-    let kept: Option<i64> = kept.map(|row| row.get(0));
-    if let Some(kept) = kept {
-        trim::evict_excess(&tx, limits.capacity, kept).await?;
+    .map_err(failed("storing events"))?;
+    let queued: i64 = row.get(2);
+    adjust_open(shared, -(listed - queued).max(0));
+    shared
+        .kept
+        .store(kept.map_or(i64::MAX, |row| row.get(0)), Relaxed);
+    let seqs: Vec<i64> = row.get::<_, Option<Vec<i64>>>(0).unwrap_or_default();
+    let ids: Vec<String> = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
+    Ok(ids
+        .into_iter()
+        .zip(seqs.into_iter().map(|s| s as u64))
+        .collect())
+}
+
+/// Adds `n` to the count of open deliveries, when there is one.
+fn adjust_open(shared: &Shared, n: i64) {
+    if n != 0
+        && let Some((_, open)) = shared
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+    {
+        *open += n;
     }
-    tx.commit().await.map_err(failed("committing events"))?;
+}
+
+/// The answers of a batch written by [`in_one_exchange`]: each id inserted is new; any
+/// other was stored before (the same body or not) or was refused for want of room.
+async fn settle(
+    client: &deadpool_postgres::Object,
+    batch: &[Pending],
+    refused: &[bool],
+    now: i64,
+    first_of: &HashMap<&str, usize>,
+    inserted: Numbered,
+) -> Result<Vec<Inserted>, StoreError> {
+    let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
+    for (id, seq) in &inserted {
+        if let Some(&i) = first_of.get(id.as_str()) {
+            answers[i] = Some(Inserted::New {
+                seq: *seq,
+                received_micros: now,
+            });
+        }
+    }
+    let unsettled: Vec<&str> = batch
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| a.is_none())
+        .map(|(p, _)| p.id.as_str())
+        .collect();
+    if !unsettled.is_empty() {
+        let read = client
+            .prepare_cached(READ_SQL)
+            .await
+            .map_err(failed("preparing"))?;
+        let stored = client
+            .query(&read, &[&unsettled])
+            .await
+            .map_err(failed("reading events"))?;
+        let stored: HashMap<&str, &[u8]> = stored.iter().map(|r| (r.get(0), r.get(1))).collect();
+        for (i, p) in batch.iter().enumerate() {
+            if answers[i].is_none() {
+                answers[i] = Some(match stored.get(p.id.as_str()) {
+                    Some(body) if *body == p.body.as_slice() => Inserted::Duplicate,
+                    Some(_) => Inserted::Conflict,
+                    None if refused[i] => Inserted::QueueFull,
+                    None => Inserted::Conflict,
+                });
+            }
+        }
+    }
     Ok(answers
         .into_iter()
         .map(|a| a.unwrap_or(Inserted::Conflict))

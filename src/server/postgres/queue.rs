@@ -11,8 +11,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use tokio::sync::oneshot;
+use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Transaction};
 
 use super::{failed, id_sql, limit_sql, micros, status_from_sql};
 use crate::server::store::{
@@ -286,14 +286,17 @@ pub async fn record(
             .transaction()
             .await
             .map_err(failed("starting a transaction"))?;
-        forget(&tx, &[id]).await?;
+        forget(&*tx, &[id]).await?;
         tx.commit().await.map_err(failed("forgetting a delivery"))?;
     }
     Ok(())
 }
 
 /// Deletes deliveries and their attempts.
-pub async fn forget(tx: &Transaction<'_>, ids: &[i64]) -> Result<(), StoreError> {
+pub async fn forget<C>(tx: &C, ids: &[i64]) -> Result<(), StoreError>
+where
+    C: tokio_postgres::GenericClient + Sync,
+{
     tx.execute("DELETE FROM attempts WHERE delivery_id = ANY($1)", &[&ids])
         .await
         .map_err(failed("deleting attempts"))?;

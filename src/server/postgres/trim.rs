@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use deadpool_postgres::Pool;
-use tokio_postgres::Transaction;
 use tokio_util::sync::CancellationToken;
 
 use super::batch::INSERT_LOCK;
@@ -17,29 +16,37 @@ use crate::server::store::StoreError;
 const HOUSEKEEPING_LOCK: i64 = 0x686b_726c_0000_0002;
 
 /// Drops the oldest events beyond `capacity`, `kept` being the count of events stored now
-/// (the `kept` counter, read under the insert lock). Only the excess is walked: a full
-/// store costs one short index scan per batch, not a count of itself.
-pub async fn evict_excess(
-    tx: &deadpool_postgres::Transaction<'_>,
-    capacity: usize,
-    kept: i64,
-) -> Result<(), StoreError> {
+/// (the `kept` counter, read under the insert lock), and with them [`room`] more: a full
+/// store evicts a chunk at a time, so most insert batches commit without this step in
+/// their turn. Only the evicted are walked: one short index scan, not a count of the store.
+/// Returns the count of events kept afterwards.
+pub async fn evict_excess<C>(client: &C, capacity: usize, kept: i64) -> Result<i64, StoreError>
+where
+    C: tokio_postgres::GenericClient + Sync,
+{
     let capacity = i64::try_from(capacity).unwrap_or(i64::MAX);
     let excess = kept.saturating_sub(capacity);
     if excess <= 0 {
-        return Ok(());
+        return Ok(kept);
     }
-    let last = tx
+    let evicted = excess.saturating_add(room(capacity)).min(kept);
+    let last = client
         .query_opt(
             "SELECT seq FROM events ORDER BY seq OFFSET $1 LIMIT 1",
-            &[&(excess - 1)],
+            &[&(evicted - 1)],
         )
         .await
         .map_err(failed("finding the oldest events"))?;
     match last {
-        Some(row) => drop_through(tx, row.get(0)).await,
-        None => Ok(()),
+        Some(row) => Ok(kept - drop_through(client, row.get(0)).await?),
+        None => Ok(kept),
     }
+}
+
+/// The room a full store makes when it evicts, beyond the excess: 1 % of `capacity` (none
+/// below 100 events, where every event over the bound goes at once).
+pub fn room(capacity: i64) -> i64 {
+    capacity / 100
 }
 
 /// Sets the `kept` counter to the count of events, under the insert lock: at start, so a
@@ -62,8 +69,11 @@ pub async fn recount(client: &mut tokio_postgres::Client) -> Result<(), StoreErr
 }
 
 /// Removes the events up to sequence number `last`: their open deliveries keep a copy of
-/// the body, their finished ones go with them. Counts them as evicted.
-async fn drop_through(tx: &Transaction<'_>, last: i64) -> Result<(), StoreError> {
+/// the body, their finished ones go with them. Counts them as evicted, and returns how many.
+async fn drop_through<C>(tx: &C, last: i64) -> Result<i64, StoreError>
+where
+    C: tokio_postgres::GenericClient + Sync,
+{
     tx.execute(
         "UPDATE deliveries d SET body = e.body FROM events e
          WHERE e.seq = d.event_seq AND d.event_seq <= $1 AND d.body IS NULL
@@ -108,7 +118,7 @@ async fn drop_through(tx: &Transaction<'_>, last: i64) -> Result<(), StoreError>
         .await
         .map_err(failed("counting evicted events"))?;
     }
-    Ok(())
+    Ok(dropped as i64)
 }
 
 /// Every so often, drops events (and their verified webhook-ids) older than `keep`, in one
@@ -172,7 +182,7 @@ async fn expire(pool: &Pool, keep: Duration) -> Result<(), StoreError> {
         let Some(through) = last else {
             return tx.commit().await.map_err(failed("committing the expiry"));
         };
-        drop_through(&tx, through).await?;
+        drop_through(&*tx, through).await?;
         tx.commit().await.map_err(failed("committing the expiry"))?;
         if expired < EXPIRE_CHUNK {
             return Ok(());
