@@ -357,6 +357,8 @@ impl Relay {
                 Lane::of_options(target, endpoint, stop.child_token())
             })
             .collect();
+        // Deliveries left for a URL the options no longer name are given up at start.
+        store.serve_targets(lanes.iter().map(|lane| Arc::clone(&lane.key)).collect());
         Ok(Arc::new(Self {
             lanes: std::sync::RwLock::new(Arc::new(Lanes::new(lanes))),
             runtimes: std::sync::Mutex::new(Vec::new()),
@@ -611,10 +613,18 @@ impl Relay {
         match self.store.drop_orphaned().await {
             Ok(dropped) => {
                 for (endpoint, n) in dropped {
-                    tracing::error!(
-                        endpoint = %endpoint, dropped = n,
-                        "deliveries to an endpoint that no longer exists are dead: it was deleted"
-                    );
+                    if owed_to_stored_endpoint(&endpoint) {
+                        tracing::error!(
+                            endpoint = %endpoint, dropped = n,
+                            "deliveries to an endpoint that no longer exists are dead: it was deleted"
+                        );
+                    } else {
+                        tracing::error!(
+                            target = %endpoint, dropped = n,
+                            "deliveries to a URL that --forward-to/--route no longer name are dead: \
+                             nothing delivers to it now (give it again and replay them to deliver them)"
+                        );
+                    }
                     super::metrics::deliveries_dropped(n);
                 }
             }

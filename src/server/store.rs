@@ -290,6 +290,30 @@ pub fn owed_to_stored_endpoint(target: &str) -> bool {
     target.starts_with("ep_")
 }
 
+/// The URLs of the options' endpoints (`--forward-to`, `--route`) the relay delivers to,
+/// which a store cannot know otherwise ([`EventStore::serve_targets`]). Deliveries kept
+/// under any other URL were owed to an option since removed: nobody will attempt them.
+/// Until told (a store used without a relay), only stored endpoints' deliveries are judged.
+#[derive(Debug, Default)]
+pub struct Served(std::sync::RwLock<Option<Arc<[Arc<str>]>>>);
+
+impl Served {
+    pub fn set(&self, targets: Vec<Arc<str>>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(targets.into());
+    }
+
+    /// The URLs served, when told.
+    pub fn get(&self) -> Option<Arc<[Arc<str>]>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether deliveries to `target`, a URL, have nobody to take them.
+    pub fn abandons(served: Option<&[Arc<str>]>, target: &str) -> bool {
+        !owed_to_stored_endpoint(target)
+            && served.is_some_and(|urls| !urls.iter().any(|url| &**url == target))
+    }
+}
+
 /// The `webhook-id` of every delivery of the event `id`: stable across attempts and
 /// replays, and the same in every store. The id itself when it can be one (so `evt_123`
 /// for the model's event 123), else `msg_` and a digest of it.
@@ -418,8 +442,9 @@ pub trait EventStore: Send + Sync + 'static {
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// Queues matching deliveries (not in flight) for a fresh round of attempts; returns
     /// the targets that got work, one per delivery queued. A delivery to a stored endpoint
-    /// that no longer exists ([`owed_to_stored_endpoint`] with no such endpoint) is left
-    /// as it is: nothing would ever attempt it.
+    /// that no longer exists ([`owed_to_stored_endpoint`] with no such endpoint), or to a
+    /// URL the options no longer name ([`Served`]), is left as it is: nothing would ever
+    /// attempt it.
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError>;
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
 
@@ -438,9 +463,15 @@ pub trait EventStore: Send + Sync + 'static {
     /// there was no such endpoint.
     async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError>;
     /// Gives up on the waiting deliveries (pending or awaiting a retry) to stored endpoints
-    /// that no longer exist, as [`EventStore::delete_endpoint`] does for the one it removes:
-    /// they become `dead`. Each such target with how many were dropped.
+    /// that no longer exist, as [`EventStore::delete_endpoint`] does for the one it removes,
+    /// and to URLs the options no longer name ([`EventStore::serve_targets`]): they become
+    /// `dead`. Each such target with how many were dropped.
     async fn drop_orphaned(&self) -> Result<Vec<(String, usize)>, StoreError>;
+
+    /// Tells the store which URLs the options' endpoints deliver to ([`Served`]), so that
+    /// deliveries left for a URL since removed from them are given up
+    /// ([`EventStore::drop_orphaned`]) and never replayed.
+    fn serve_targets(&self, targets: Vec<Arc<str>>);
 
     /// Whether the store keeps verified `webhook-id`s itself ([`EventStore::seen_webhook_id`],
     /// [`EventStore::remember_webhook_id`]), shared by every process on it and as long as

@@ -901,6 +901,40 @@ async fn waiting_deliveries_of_missing_endpoints_are_dropped(backend: Backend) {
     assert!(s.drop_orphaned().await.unwrap().is_empty(), "once");
 }
 
+async fn deliveries_of_urls_no_longer_served_are_dropped_and_not_replayed(backend: Backend) {
+    let s = &*backend.store;
+    let kept: Arc<str> = Arc::from("http://127.0.0.1:9/kept");
+    let removed: Arc<str> = Arc::from("http://127.0.0.1:9/removed");
+    for id in 1..=2 {
+        let b = body(id, "x");
+        put(s, id, "t", &b, &[Arc::clone(&kept), Arc::clone(&removed)]).await;
+    }
+    let done = job(s, &removed).await;
+    s.record_attempt(done.id, attempt(200), NextState::Delivered)
+        .await
+        .unwrap();
+    // Not told what the options serve: every URL is judged served.
+    assert!(s.drop_orphaned().await.unwrap().is_empty());
+
+    s.serve_targets(vec![Arc::clone(&kept)]);
+    assert_eq!(s.drop_orphaned().await.unwrap(), [(removed.to_string(), 1)]);
+    assert_eq!(s.delivery_counts().await.unwrap().open, 2, "the kept URL's");
+    let every = DeliveryFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    let replayed = s.replay(&every).await.unwrap();
+    assert!(
+        replayed.is_empty(),
+        "nothing of the removed URL: {replayed:?}"
+    );
+
+    // Served again: its deliveries replay, the delivered one and the dead one.
+    s.serve_targets(vec![Arc::clone(&kept), Arc::clone(&removed)]);
+    let replayed = s.replay(&every).await.unwrap();
+    assert_eq!(replayed, [Arc::clone(&removed), Arc::clone(&removed)]);
+}
+
 macro_rules! contract {
     ($($check:ident($capacity:expr, $pending:expr)),* $(,)?) => {
         mod memory_backend {
@@ -948,6 +982,7 @@ contract! {
     deleting_an_endpoint_drops_its_waiting_deliveries(100, 100),
     a_deleted_endpoints_deliveries_are_not_replayed(100, 100),
     waiting_deliveries_of_missing_endpoints_are_dropped(100, 100),
+    deliveries_of_urls_no_longer_served_are_dropped_and_not_replayed(100, 100),
 }
 
 /// A fresh database and a store on it (room for 1000 events and deliveries), or `None`

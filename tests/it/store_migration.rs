@@ -100,6 +100,9 @@ fn ids(list: &Value) -> Vec<(Value, Value)> {
         .collect()
 }
 
+/// The target of the delivery the old stores owe.
+const OWED: &str = "http://127.0.0.1:9/owed";
+
 /// What a user reads back from the migrated store: every old event by both ids, its
 /// body byte for byte, its deliveries with their attempts and webhook-ids, the counts.
 async fn everything_is_there(base: &str) {
@@ -149,7 +152,8 @@ async fn a_version_2_sqlite_store_migrates_without_loss_and_across_a_restart() {
     let db = dir.path().join("old.db");
     old_store(&db);
 
-    let served = Served::start(&db, &[]);
+    // Served with the relay options of its time: the owed delivery is still to be made.
+    let served = Served::start(&db, &["--forward-to", OWED]);
     everything_is_there(&served.base).await;
     let http = client();
     assert_eq!(post(&http, &served.base, event(10)).await.unwrap(), 200);
@@ -182,7 +186,7 @@ async fn a_version_2_sqlite_store_migrates_without_loss_and_across_a_restart() {
     );
     drop(served);
 
-    let restarted = Served::start(&db, &[]);
+    let restarted = Served::start(&db, &["--forward-to", OWED]);
     everything_is_there(&restarted.base).await;
     let kept = get_json(&restarted.base, "/events/13").await;
     assert_eq!(kept, new, "the same after a restart, headers included");
@@ -215,7 +219,10 @@ async fn a_version_2_sqlite_store_migrates_without_loss_and_across_a_restart() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(next_delivery, 9, "delivery ids carry on from the old file");
+    assert_eq!(
+        next_delivery, 10,
+        "delivery ids carry on from the old file: the new event's delivery is the 10th"
+    );
 }
 
 /// The PostgreSQL store's migration from version 1, on the real server: rows written with
@@ -254,7 +261,7 @@ async fn a_version_1_postgres_database_migrates_without_loss() {
     .await
     .unwrap();
 
-    let served = support::process::Served::start(&["--store", &db.url]);
+    let served = support::process::Served::start(&["--store", &db.url, "--forward-to", OWED]);
     let base = served.url("");
     everything_is_there(&base).await;
     assert_eq!(post(&client(), &base, event(13)).await.unwrap(), 200);
@@ -262,7 +269,7 @@ async fn a_version_1_postgres_database_migrates_without_loss() {
     assert_eq!((&new["id"], &new["seq"]), (&json!("evt_13"), &json!(7)));
     assert!(!new["headers"].as_array().unwrap().is_empty());
     drop(served);
-    let restarted = support::process::Served::start(&["--store", &db.url]);
+    let restarted = support::process::Served::start(&["--store", &db.url, "--forward-to", OWED]);
     everything_is_there(&restarted.url("")).await;
     let version: i32 = pg
         .query_one("SELECT version FROM hookrelay_schema", &[])
@@ -335,7 +342,7 @@ async fn a_version_5_postgres_database_migrates_without_loss() {
     .await
     .unwrap();
 
-    let served = support::process::Served::start(&["--store", &db.url]);
+    let served = support::process::Served::start(&["--store", &db.url, "--forward-to", OWED]);
     let base = served.url("");
     for (_, id, event_id, body) in &rows {
         let by_id = get_json(&base, &format!("/events/{id}")).await;

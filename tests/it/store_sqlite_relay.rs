@@ -296,3 +296,88 @@ async fn deliveries_left_pending_for_a_deleted_endpoint_die_at_the_next_start() 
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_owed_to_a_url_no_longer_forwarded_to_die_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    // The old target refuses connections; its deliveries wait for a retry a minute on.
+    let old = HeldPort::bind();
+    let old_url = old.url("/hook");
+    let mut served = Served::start(&db, &["--forward-to", &old_url, "--retry-schedule", "1m"]);
+    let http = client();
+    for id in [21, 22] {
+        assert_eq!(post(&http, &served.base, event(id)).await.unwrap(), 200);
+    }
+    let base = served.base.clone();
+    eventually(
+        Duration::from_secs(10),
+        "two failed deliveries",
+        async || deliveries(&base, "status=failed").await.len() == 2,
+    )
+    .await;
+    served.kill9();
+
+    // Restarted with another target: nothing would ever take the old URL's deliveries.
+    let target = Target::default();
+    let new_url = target.start().await;
+    let mut served = Served::start(&db, &["--forward-to", &new_url, "--max-pending", "2"]);
+    let base = served.base.clone();
+    eventually(
+        Duration::from_secs(10),
+        "the old URL's deliveries dead",
+        async || deliveries(&base, "status=dead").await.len() == 2,
+    )
+    .await;
+    let metrics = get_text(&client(), &format!("{base}/metrics")).await;
+    assert_eq!(
+        metric(&metrics, "hookrelay_delivery_queue_depth"),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "hookrelay_deliveries_dropped_total"),
+        Some(2.0),
+        "{metrics}"
+    );
+    // They no longer count against --max-pending, and a replay leaves them be.
+    for id in [23, 24] {
+        assert_eq!(post(&http, &base, event(id)).await.unwrap(), 200);
+    }
+    let replay = async |base: &str| -> Value {
+        http.post(format!("{base}/deliveries/replay?status=dead"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let replayed = replay(&base).await;
+    assert_eq!(replayed["replayed"], 0, "{replayed}");
+    eventually(
+        Duration::from_secs(10),
+        "the new events delivered",
+        async || target.seen().len() == 2,
+    )
+    .await;
+    served.kill9();
+    let log = served.stderr();
+    assert!(
+        log.contains("no longer name") && log.contains(&old_url),
+        "the log names the URL given up: {log}"
+    );
+
+    // The old URL given again (and up now): its dead deliveries replay and arrive.
+    let old_target = Target::default();
+    old_target.serve(old.listen()).await;
+    let served = Served::start(&db, &["--forward-to", &old_url]);
+    let replayed = replay(&served.base).await;
+    assert_eq!(replayed["replayed"], 2, "{replayed}");
+    eventually(
+        Duration::from_secs(10),
+        "the old deliveries made",
+        async || old_target.seen().len() == 2,
+    )
+    .await;
+}

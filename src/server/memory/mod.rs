@@ -25,8 +25,8 @@ use chrono::{DateTime, Utc};
 
 use super::store::{
     AttemptRecord, Claim, DeliveryCounts, DeliveryFilter, DeliveryRecord, Endpoint, EndpointWrite,
-    EventKey, EventQuery, EventStore, Inserted, NewEvent, NextState, Put, Signature, StoreError,
-    StoreStats, StoredEvent, model_event_id, owed_to_stored_endpoint,
+    EventKey, EventQuery, EventStore, Inserted, NewEvent, NextState, Put, Served, Signature,
+    StoreError, StoreStats, StoredEvent, model_event_id, owed_to_stored_endpoint,
 };
 use deliveries::Deliveries;
 use index::{Index, Key};
@@ -92,6 +92,7 @@ pub struct MemoryStore {
     endpoints: Mutex<Vec<Endpoint>>,
     /// Drawn at each start: the numbers of another start's events are not these.
     id: String,
+    served: Served,
 }
 
 impl MemoryStore {
@@ -116,6 +117,7 @@ impl MemoryStore {
             }),
             endpoints: Mutex::new(Vec::new()),
             id: format!("{:016x}", rand::random::<u64>()),
+            served: Served::default(),
         }
     }
 
@@ -394,7 +396,8 @@ impl EventStore for MemoryStore {
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError> {
         // In the order of `delete_endpoint`: the endpoints, then the deliveries.
         let endpoints = self.endpoints.locked();
-        let exists = |target: &str| endpoint_exists(&endpoints, target);
+        let served = self.served.get();
+        let exists = |target: &str| endpoint_exists(&endpoints, served.as_deref(), target);
         Ok(self.lock().deliveries.replay(filter, exists))
     }
 
@@ -460,21 +463,31 @@ impl EventStore for MemoryStore {
 
     async fn drop_orphaned(&self) -> Result<Vec<(String, usize)>, StoreError> {
         let endpoints = self.endpoints.locked();
+        let served = self.served.get();
         let mut inner = self.lock();
         let deliveries = &mut inner.deliveries;
-        let gone = deliveries.queued_targets_without(|t| endpoint_exists(&endpoints, t));
+        let gone = deliveries
+            .queued_targets_without(|t| endpoint_exists(&endpoints, served.as_deref(), t));
         Ok(gone
             .into_iter()
             .map(|t| (t.to_string(), deliveries.drop_target(&t)))
             .filter(|(_, n)| *n > 0)
             .collect())
     }
+
+    fn serve_targets(&self, targets: Vec<Arc<str>>) {
+        self.served.set(targets);
+    }
 }
 
 /// Whether deliveries to `target` have somewhere to go: an endpoint of the options (kept
-/// under its URL, not known here) or a stored endpoint still in `endpoints`.
-fn endpoint_exists(endpoints: &[Endpoint], target: &str) -> bool {
-    !owed_to_stored_endpoint(target) || endpoints.iter().any(|e| e.id == target)
+/// under its URL, one of `served` when told) or a stored endpoint still in `endpoints`.
+fn endpoint_exists(endpoints: &[Endpoint], served: Option<&[Arc<str>]>, target: &str) -> bool {
+    if owed_to_stored_endpoint(target) {
+        endpoints.iter().any(|e| e.id == target)
+    } else {
+        !Served::abandons(served, target)
+    }
 }
 
 #[cfg(test)]

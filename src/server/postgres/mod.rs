@@ -124,6 +124,7 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     tls: Tls,
     stop: tokio_util::sync::CancellationToken,
+    served: crate::server::store::Served,
 }
 
 impl Drop for PostgresStore {
@@ -244,6 +245,7 @@ impl PostgresStore {
             config,
             tls,
             stop: tokio_util::sync::CancellationToken::new(),
+            served: Default::default(),
         };
         if let Some(keep) = options.retention {
             trim::expire_every(store.pool.clone(), keep, store.stop.clone());
@@ -489,7 +491,7 @@ impl EventStore for PostgresStore {
 
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError> {
         let client = self.client().await?;
-        queue::replay(&client, filter).await
+        queue::replay(&client, filter, self.served.get().as_deref()).await
     }
 
     fn keeps_webhook_ids(&self) -> bool {
@@ -669,7 +671,11 @@ impl EventStore for PostgresStore {
 
     async fn drop_orphaned(&self) -> Result<Vec<(String, usize)>, StoreError> {
         let client = self.client().await?;
-        queue::drop_orphaned(&client).await
+        queue::drop_orphaned(&client, self.served.get().as_deref()).await
+    }
+
+    fn serve_targets(&self, targets: Vec<Arc<str>>) {
+        self.served.set(targets);
     }
 }
 

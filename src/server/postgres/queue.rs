@@ -410,24 +410,44 @@ pub async fn list(
     Ok(found)
 }
 
-/// The condition on a row of `deliveries` that its target is a stored endpoint no longer
-/// kept.
-const ORPHANED: &str = "left(deliveries.target, 3) = 'ep_'
-     AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = deliveries.target)";
+/// The condition on a row of `deliveries` that nobody will attempt it: its target is a
+/// stored endpoint no longer kept or, when `served` is the `$N` parameter holding the
+/// options' URLs, a URL not among them.
+fn orphaned(served: Option<usize>) -> String {
+    let gone = "(left(deliveries.target, 3) = 'ep_'
+         AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = deliveries.target))";
+    match served {
+        None => gone.to_string(),
+        Some(n) => format!(
+            "({gone} OR (left(deliveries.target, 3) <> 'ep_'
+              AND NOT deliveries.target = ANY(${n}::TEXT[])))"
+        ),
+    }
+}
 
 /// Queues matching deliveries that are not in flight or pending for a fresh round, but
 /// none to a stored endpoint that no longer exists.
-pub async fn replay(client: &Client, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError> {
+pub async fn replay(
+    client: &Client,
+    filter: &DeliveryFilter,
+    served: Option<&[Arc<str>]>,
+) -> Result<Vec<Arc<str>>, StoreError> {
     let (conditions, mut values) = filter_sql(&DeliveryFilter {
         after: None,
         ..filter.clone()
     });
     values.push(Box::new(micros(Utc::now())));
+    let due = values.len();
+    if let Some(served) = served {
+        values.push(Box::new(
+            served.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        ));
+    }
+    let orphaned = orphaned(served.map(|_| values.len()));
     let sql = format!(
-        "UPDATE deliveries SET status = 'pending', round = 0, due = ${}
-         WHERE {conditions} AND status IN ('failed', 'delivered', 'dead') AND NOT ({ORPHANED})
-         RETURNING target",
-        values.len()
+        "UPDATE deliveries SET status = 'pending', round = 0, due = ${due}
+         WHERE {conditions} AND status IN ('failed', 'delivered', 'dead') AND NOT ({orphaned})
+         RETURNING target"
     );
     let rows = client
         .query(&sql, &params(&values))
@@ -442,16 +462,29 @@ pub async fn replay(client: &Client, filter: &DeliveryFilter) -> Result<Vec<Arc<
 
 /// Gives up on waiting deliveries to stored endpoints that no longer exist: each such
 /// target, with how many became dead.
-pub async fn drop_orphaned(client: &Client) -> Result<Vec<(String, usize)>, StoreError> {
+pub async fn drop_orphaned(
+    client: &Client,
+    served: Option<&[Arc<str>]>,
+) -> Result<Vec<(String, usize)>, StoreError> {
+    let condition = orphaned(served.map(|_| 1));
     let sql = format!(
         "WITH dropped AS (
              UPDATE deliveries SET status = 'dead', due = NULL
-             WHERE status IN ('pending', 'failed') AND {ORPHANED}
+             WHERE status IN ('pending', 'failed') AND {condition}
              RETURNING target)
          SELECT target, count(*) FROM dropped GROUP BY target ORDER BY target"
     );
+    let urls: Vec<String> = served
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match served {
+        Some(_) => vec![&urls],
+        None => vec![],
+    };
     let rows = client
-        .query(&sql, &[])
+        .query(&sql, &params)
         .await
         .map_err(failed("dropping deliveries of deleted endpoints"))?;
     Ok(rows

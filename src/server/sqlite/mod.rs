@@ -12,6 +12,7 @@ mod schema;
 mod trim;
 mod writer;
 
+use crate::server::store::Served;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -157,6 +158,7 @@ pub struct SqliteStore {
     id: String,
     /// Held while serving: a second hookrelay on the same file is refused.
     _lock: File,
+    served: Served,
 }
 
 impl SqliteStore {
@@ -197,6 +199,7 @@ impl SqliteStore {
             capacity,
             id,
             _lock: lock,
+            served: Served::default(),
         };
         Ok(store)
     }
@@ -313,7 +316,8 @@ impl EventStore for SqliteStore {
     }
 
     async fn replay(&self, filter: &DeliveryFilter) -> Result<Vec<Arc<str>>, StoreError> {
-        match self.writer.call(Op::Replay(filter.clone())).await? {
+        let served = self.served.get();
+        match self.writer.call(Op::Replay(filter.clone(), served)).await? {
             Reply::Targets(targets) => Ok(targets),
             other => Err(unexpected(other)),
         }
@@ -396,10 +400,18 @@ impl EventStore for SqliteStore {
     }
 
     async fn drop_orphaned(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        match self.writer.call(Op::DropOrphaned).await? {
+        match self
+            .writer
+            .call(Op::DropOrphaned(self.served.get()))
+            .await?
+        {
             Reply::Dropped(dropped) => Ok(dropped),
             other => Err(unexpected(other)),
         }
+    }
+
+    fn serve_targets(&self, targets: Vec<Arc<str>>) {
+        self.served.set(targets);
     }
 }
 

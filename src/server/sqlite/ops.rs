@@ -38,7 +38,7 @@ pub enum Op {
         attempt: AttemptRecord,
         next: NextState,
     },
-    Replay(DeliveryFilter),
+    Replay(DeliveryFilter, Option<Arc<[Arc<str>]>>),
     /// Keeps what a verified webhook-id was answered with; the first answer stays.
     RememberId {
         id: String,
@@ -52,7 +52,7 @@ pub enum Op {
     /// Removes an endpoint by id.
     DeleteEndpoint(String),
     /// Gives up on waiting deliveries to stored endpoints that no longer exist.
-    DropOrphaned,
+    DropOrphaned(Option<Arc<[Arc<str>]>>),
     /// Drops events beyond the capacity (when it was lowered) or older than the retention.
     Trim,
     #[cfg(test)]
@@ -123,7 +123,9 @@ pub fn apply(
             record(conn, counts, *id, attempt, *next)?;
             Reply::Done
         }
-        Op::Replay(filter) => Reply::Targets(replay(conn, counts, filter)?),
+        Op::Replay(filter, served) => {
+            Reply::Targets(replay(conn, counts, filter, served.as_deref())?)
+        }
         Op::RememberId { id, seen } => {
             counts.webhook_ids += conn
                 .prepare_cached(
@@ -149,7 +151,7 @@ pub fn apply(
         }
         Op::PutEndpoint { endpoint, put } => Reply::Endpoint(put_endpoint(conn, endpoint, *put)?),
         Op::DeleteEndpoint(id) => Reply::Deleted(delete_endpoint(conn, counts, id)?),
-        Op::DropOrphaned => Reply::Dropped(drop_orphaned(conn, counts)?),
+        Op::DropOrphaned(served) => Reply::Dropped(drop_orphaned(conn, counts, served.as_deref())?),
         #[cfg(test)]
         Op::Exec(sql) => {
             conn.execute_batch(sql)?;
@@ -181,20 +183,43 @@ fn delete_endpoint(conn: &Connection, counts: &mut Counts, id: &str) -> Result<O
     Ok(Some(dropped))
 }
 
-/// The condition on a row of `deliveries` that its target is a stored endpoint no longer
-/// kept.
-const ORPHANED: &str = "substr(deliveries.target, 1, 3) = 'ep_'
-     AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = deliveries.target)";
+/// The condition on a row of `deliveries` that nobody will attempt it: its target is a
+/// stored endpoint no longer kept or, when `served` is the `?N` parameter holding the
+/// options' URLs as a JSON array, a URL not among them.
+fn orphaned(served: Option<usize>) -> String {
+    let gone = "(substr(deliveries.target, 1, 3) = 'ep_'
+         AND NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = deliveries.target))";
+    match served {
+        None => gone.to_string(),
+        Some(n) => format!(
+            "({gone} OR (substr(deliveries.target, 1, 3) <> 'ep_'
+              AND deliveries.target NOT IN (SELECT value FROM json_each(?{n}))))"
+        ),
+    }
+}
 
-fn drop_orphaned(conn: &Connection, counts: &mut Counts) -> Result<Vec<(String, usize)>> {
+/// The options' URLs as the JSON array [`orphaned`] reads.
+fn served_json(served: &[Arc<str>]) -> String {
+    serde_json::to_string(&served.iter().map(|s| &**s).collect::<Vec<_>>()).unwrap_or_default()
+}
+
+fn drop_orphaned(
+    conn: &Connection,
+    counts: &mut Counts,
+    served: Option<&[Arc<str>]>,
+) -> Result<Vec<(String, usize)>> {
     let mut dropped: Vec<(String, usize)> = Vec::new();
+    let condition = orphaned(served.map(|_| 2));
+    let served = served.map(served_json);
     for status in [DeliveryStatus::Pending, DeliveryStatus::Failed] {
+        let mut values = vec![Value::Text(status.as_str().into())];
+        values.extend(served.clone().map(Value::Text));
         let targets: Vec<String> = conn
             .prepare_cached(&format!(
                 "UPDATE deliveries SET status = 'dead', due = NULL
-                 WHERE status = ?1 AND {ORPHANED} RETURNING target"
+                 WHERE status = ?1 AND {condition} RETURNING target"
             ))?
-            .query_map([status.as_str()], |r| r.get(0))?
+            .query_map(params_from_iter(values), |r| r.get(0))?
             .collect::<Result<_>>()?;
         counts.add(status, -(targets.len() as isize));
         counts.add(DeliveryStatus::Dead, targets.len() as isize);
@@ -475,14 +500,19 @@ fn replay(
     conn: &Connection,
     counts: &mut Counts,
     filter: &DeliveryFilter,
+    served: Option<&[Arc<str>]>,
 ) -> Result<Vec<Arc<str>>> {
-    let (conditions, values) = filter_sql(&DeliveryFilter {
+    let (conditions, mut values) = filter_sql(&DeliveryFilter {
         after: None,
         ..filter.clone()
     });
+    if let Some(served) = served {
+        values.push(Value::Text(served_json(served)));
+    }
+    let orphaned = orphaned(served.map(|_| values.len()));
     let sql = format!(
         "SELECT id, target, status FROM deliveries
-         WHERE {conditions} AND status IN ('failed', 'delivered', 'dead') AND NOT ({ORPHANED})
+         WHERE {conditions} AND status IN ('failed', 'delivered', 'dead') AND NOT ({orphaned})
          ORDER BY id"
     );
     let found: Vec<(i64, String, String)> = conn

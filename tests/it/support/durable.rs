@@ -30,6 +30,11 @@ impl Served {
     pub fn kill9(&mut self) {
         self.process.kill9();
     }
+
+    /// What the server wrote on stderr so far (all of it after [`Served::kill9`]).
+    pub fn stderr(&self) -> String {
+        self.process.stderr()
+    }
 }
 
 pub fn event(id: i64) -> String {
