@@ -473,6 +473,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// ([`EventStore::drop_orphaned`]) and never replayed.
     fn serve_targets(&self, targets: Vec<Arc<str>>);
 
+    /// Whether an insert, once asked for, is written whether or not its caller waits for
+    /// the answer (a writer thread, a committer): the request's work after the insert
+    /// (waking the relay, the streams, the counts) must then not be dropped with a request
+    /// whose client went away, or the stored event would sit unannounced.
+    fn inserts_apart(&self) -> bool {
+        false
+    }
+
     /// Whether the store keeps verified `webhook-id`s itself ([`EventStore::seen_webhook_id`],
     /// [`EventStore::remember_webhook_id`]), shared by every process on it and as long as
     /// the events. When `false`, the caller keeps them (`verify::SeenIds`).

@@ -381,3 +381,65 @@ async fn deliveries_owed_to_a_url_no_longer_forwarded_to_die_at_the_next_start()
     )
     .await;
 }
+
+/// A client that shuts its side right after sending, as `nc -N` does or a client that
+/// gives up, then resets the connection: the server may be anywhere in the request by
+/// then, the insert included.
+async fn post_and_vanish(addr: &str, id: i64, pause: Duration) {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    #[allow(deprecated)]
+    stream.set_linger(Some(Duration::ZERO)).unwrap();
+    let body = event(id);
+    let request = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    tokio::time::sleep(pause).await;
+    // Dropped with a zero linger: a reset, not a close.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_clients_that_went_away_are_delivered_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let target = Target::default();
+    let url = target.start().await;
+    let served = Served::start(&db, &["--forward-to", &url]);
+    let addr = served.base.trim_start_matches("http://").to_string();
+    for id in 100..160 {
+        post_and_vanish(&addr, id, Duration::from_micros(100 * (id as u64 % 7))).await;
+    }
+    // What was stored (some requests may have been cut before the insert) must each be
+    // delivered and counted, as if its client had waited.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let listed = get_json(&served.base, "/events?limit=100").await;
+    let stored: HashSet<String> = listed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!stored.is_empty(), "some events were stored: {listed}");
+    eventually(
+        Duration::from_secs(10),
+        "every stored event delivered",
+        async || {
+            let delivered: HashSet<String> =
+                target.seen().into_iter().map(|s| s.webhook_id).collect();
+            stored.is_subset(&delivered)
+        },
+    )
+    .await;
+    let metrics = get_text(&client(), &format!("{}/metrics", served.base)).await;
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"hookrelay_events_received_total{result="accepted"}"#
+        ),
+        Some(stored.len() as f64),
+        "{metrics}"
+    );
+}

@@ -192,6 +192,9 @@ async fn serve_connection<S, T>(
             let connection = hyper::server::conn::http1::Builder::new()
                 .header_read_timeout(None)
                 .keep_alive(true)
+                // A client may shut its side once it has sent (`nc -N`, socat): it still
+                // gets its answer.
+                .half_close(true)
                 .serve_connection(io, service);
             let connection = WakesInline::new(connection);
             tokio::pin!(connection);

@@ -2,6 +2,8 @@
 //! store it, queue its deliveries, answer. Under `serve --source NAME` the request goes to
 //! that source instead (`sources.rs`).
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -32,9 +34,43 @@ pub async fn webhook(state: &AppState, request: Request) -> Result<Response, Api
     // on this hottest path.
     let (parts, body) = request.into_parts();
     if let Some(mount) = &state.config.mounts.main {
+        if state.store.inserts_apart() {
+            let (state, mount, headers) = (state.clone(), Arc::clone(mount), parts.headers);
+            return to_the_end(async move {
+                super::sources::from_source(&state, &mount, &headers, body).await
+            })
+            .await;
+        }
         return super::sources::from_source(state, mount, &parts.headers, body).await;
     }
-    let result = receive(state, &parts.headers, body).await;
+    if state.store.inserts_apart() {
+        let (state, headers) = (state.clone(), parts.headers);
+        return to_the_end(async move { model_event(&state, &headers, body).await }).await;
+    }
+    model_event(state, &parts.headers, body).await
+}
+
+/// Runs a request's work on a task of its own, so that it goes on to the end when the
+/// request is dropped (its client went away): with a store whose inserts are written
+/// apart from the request ([`EventStore::inserts_apart`]), an event stored is then always
+/// announced to the relay and the streams, and counted.
+///
+/// [`EventStore::inserts_apart`]: crate::server::store::EventStore::inserts_apart
+pub(super) async fn to_the_end(
+    work: impl Future<Output = Result<Response, ApiError>> + Send + 'static,
+) -> Result<Response, ApiError> {
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::Internal(format!("receiving an event: {e}"))))
+}
+
+/// A model event: read, stored, answered and counted.
+async fn model_event(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let result = receive(state, headers, body).await;
     crate::server::metrics::event_received(match &result {
         Ok((_, Inserted::Duplicate)) => "duplicate",
         Ok(_) => "accepted",

@@ -494,6 +494,10 @@ impl EventStore for PostgresStore {
         queue::replay(&client, filter, self.served.get().as_deref()).await
     }
 
+    fn inserts_apart(&self) -> bool {
+        true
+    }
+
     fn keeps_webhook_ids(&self) -> bool {
         true
     }

@@ -323,6 +323,10 @@ impl EventStore for SqliteStore {
         }
     }
 
+    fn inserts_apart(&self) -> bool {
+        true
+    }
+
     fn keeps_webhook_ids(&self) -> bool {
         true
     }

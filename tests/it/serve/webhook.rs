@@ -392,3 +392,37 @@ async fn with_verify_only_a_verified_request_learns_that_its_event_is_invalid() 
     assert_eq!(unsigned, 401);
     assert_eq!(verified, 422, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_shuts_its_side_after_sending_still_gets_its_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let served = support::process::Served::start(&[]);
+    let addr = served.url("").trim_start_matches("http://").to_string();
+    for (i, request) in [
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+        {
+            let body = event(7);
+            format!(
+                "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        },
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // As `nc -N` or socat do: nothing more to send.
+        stream.shutdown().await.unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.read_to_string(&mut answer),
+        )
+        .await
+        .expect("the answer comes")
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "request {i}: {answer:?}");
+    }
+}
