@@ -135,6 +135,22 @@ pub fn parse_forward_header(text: &str) -> Result<(HeaderName, HeaderValue), Str
     Ok((name, value))
 }
 
+/// A `send -H`: as [`parse_header`], refusing the headers that frame the body, which the
+/// client sets from the body itself (a `Content-Length: 5` would cut it to five bytes).
+pub fn parse_send_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = parse_header(text)?;
+    if matches!(
+        name.as_str(),
+        "content-length" | "transfer-encoding" | "connection"
+    ) {
+        return Err(format!(
+            "{name} is set from the body itself (Content-Length, Transfer-Encoding and \
+             Connection cannot be given)"
+        ));
+    }
+    Ok((name, value))
+}
+
 /// A relay route written `GLOB=URL`: events whose `event_type` matches go to URL.
 pub fn parse_route(text: &str) -> Result<(glob::Pattern, url::Url), String> {
     let Some((pattern, url)) = text.split_once('=') else {

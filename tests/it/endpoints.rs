@@ -835,3 +835,28 @@ mod cli {
         assert!(!stderr.contains("<html>"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_url_with_whitespace_or_control_characters_is_refused() {
+    let app = App::start().await;
+    for url in [
+        "http://127.0.0.1:9/ho\r\nok",
+        "http://127.0.0.1:9/ho\tok",
+        " http://127.0.0.1:9/hook",
+        "http://127.0.0.1:9/a b",
+    ] {
+        let (status, refused) = send(&app, "POST", "/endpoints", Some(json!({"url": url}))).await;
+        assert_eq!(status, 422, "{url:?}: {refused}");
+        assert_eq!(refused["details"][0]["field"], "url", "{refused}");
+        assert!(
+            refused["details"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("percent-encode"),
+            "{refused}"
+        );
+    }
+    let (listed_status, listed) = send(&app, "GET", "/endpoints", None).await;
+    assert_eq!(listed_status, 200);
+    assert_eq!(listed["endpoints"], json!([]), "nothing stored: {listed}");
+}

@@ -20,7 +20,7 @@ mod provider;
 pub use provider::SendAs;
 
 use super::secret_options::{SecretKind, SecretSource};
-use super::values::{parse_duration, parse_header, parse_http_url, parse_time_allowed};
+use super::values::{parse_duration, parse_http_url, parse_send_header, parse_time_allowed};
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -105,7 +105,7 @@ pub struct SendArgs {
     pub event: Option<String>,
 
     /// Extra request header, repeatable
-    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_send_header)]
     pub headers: Vec<(HeaderName, HeaderValue)>,
 
     /// Time allowed for each attempt

@@ -447,6 +447,13 @@ pub fn check_url(text: &str) -> Result<(), String> {
     if text.len() > MAX_URL_LEN {
         return Err(format!("expected at most {MAX_URL_LEN} bytes"));
     }
+    // The URL parser drops tabs and line breaks and trims spaces: what would be stored is
+    // then not where deliveries go.
+    if let Some(at) = text.find(|c: char| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "must not hold whitespace or control characters (one at byte {at}); percent-encode them"
+        ));
+    }
     let url = url::Url::parse(text).map_err(|e| format!("is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(

@@ -469,3 +469,26 @@ fn a_timeout_of_zero_is_a_usage_error() {
     }
     assert_eq!(customer.count(), 0);
 }
+
+#[test]
+fn headers_that_frame_the_body_are_refused_and_nothing_is_sent() {
+    let customer = Customer::start();
+    for header in [
+        "Content-Length: 5",
+        "transfer-encoding: chunked",
+        "Connection: close",
+    ] {
+        let refused = send(
+            &customer.url("/"),
+            &["--event-id", "1", "-H", header, "--timeout", "2s"],
+        )
+        .assert()
+        .code(2);
+        let err = stderr(&refused);
+        assert!(
+            err.contains("is set from the body itself"),
+            "{header}: {err}"
+        );
+    }
+    assert_eq!(customer.count(), 0, "nothing was sent");
+}
