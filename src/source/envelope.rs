@@ -171,7 +171,7 @@ fn header_checked<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<&'h s
         .filter(|v| !v.is_empty());
     match value {
         Some(value) => checked_text(value, field),
-        None => Err(problem(field(), "missing header")),
+        None => Err(problem(field(), super::no_header_text(headers, name))),
     }
 }
 

@@ -287,6 +287,16 @@ fn header_text(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Op
         .filter(|v| !v.is_empty())
 }
 
+/// Why [`header_text`] found no text in `name`: the header is not there, or its value is
+/// empty or not visible ASCII.
+fn no_header_text(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> &'static str {
+    if headers.contains_key(name) {
+        "expected text (visible ASCII), got an empty value or other bytes"
+    } else {
+        "missing header"
+    }
+}
+
 /// How a JSON value is named in messages: `string "12"`, `number 12`, `an object`.
 fn describe(value: &serde_json::Value) -> String {
     use serde_json::Value;

@@ -139,7 +139,10 @@ fn locate<'v>(
         Locator::Pointer(pointer) => of_value(pointer, find(pointer).as_deref()),
         Locator::Header(name) => match header_text(headers, name) {
             Some(text) => of_header(&locator.to_string(), text),
-            None => Err(problem(locator.to_string(), "missing header")),
+            None => Err(problem(
+                locator.to_string(),
+                super::no_header_text(headers, name.as_str()),
+            )),
         },
     }
 }

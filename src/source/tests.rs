@@ -330,3 +330,37 @@ fn an_integer_id_beyond_64_bits_is_refused_with_the_reason() {
         fraction[0]
     );
 }
+
+#[test]
+fn a_header_that_is_there_but_not_text_is_not_called_missing() {
+    let rules = Rules {
+        id_from: Some("header:x-id".parse().unwrap()),
+        type_from: None,
+    };
+    let mut sent = HeaderMap::new();
+    sent.insert(
+        "x-id",
+        http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+    );
+    for source in [Source::Json(rules), Source::Shopify] {
+        let mut sent = sent.clone();
+        sent.insert(
+            "x-shopify-webhook-id",
+            http::HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        sent.insert(
+            "x-shopify-topic",
+            http::HeaderValue::from_static("orders/create"),
+        );
+        let Err(Invalid::Fields(found)) = source.read(&sent, b"{}") else {
+            panic!("{source:?} took it");
+        };
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].message.contains("expected text"),
+            "{source:?}: {found:?}"
+        );
+        let empty = problems(&source, &[("x-shopify-topic", "t")], "{}");
+        assert!(empty[0].message.contains("missing header"), "{empty:?}");
+    }
+}
