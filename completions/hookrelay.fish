@@ -79,7 +79,7 @@ json\t''"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-to -d 'Relay every accepted event to URL (repeatable; comma-separated in the env var)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l route -d 'Relay events whose event_type matches GLOB to URL, e.g. \'order.*=http://host/hook\'' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-header -d 'Extra header on forwarded requests, \'Name: value\' (repeatable; one a line in the env var)' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-headers -d 'Which headers of the received request go on with each delivery: none, or original (the sender\'s, e.g. X-GitHub-Event and X-Hub-Signature-256, less Host, hop-by-hop ones and webhook-*; --forward-header\'s are added over them)' -r -f -a "none\t'Only hookrelay\'s own and --forward-header\'s'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-headers -d 'Which headers of the received request go on with each delivery: none, or original (the sender\'s, e.g. X-GitHub-Event and X-Hub-Signature-256, less Host, hop-by-hop ones, webhook-* and svix-*; --forward-header\'s are added over them)' -r -f -a "none\t'Only hookrelay\'s own and --forward-header\'s'
 original\t'The sender\'s, as they arrived'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-secret -d 'Sign forwarded deliveries with this whsec_ secret (Standard Webhooks; repeatable)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-cacert -d 'Also trust the CA certificates in this PEM file for https targets' -r -F

@@ -19,7 +19,7 @@ use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
 use super::endpoints::options::{self, OptionsEndpoint};
-use super::endpoints::{DefinedBy, Endpoint};
+use super::endpoints::{DefinedBy, Endpoint, signature_header};
 use super::headers::REDACTED;
 use super::store::{
     AttemptRecord, Claim, DeliveryJob, DeliveryStatus, EventKey, EventStore, NextState,
@@ -1003,8 +1003,10 @@ fn attempt_headers(signer: Option<&Signer>, job: &mut DeliveryJob, at: DateTime<
 }
 
 /// Whether an arrived header goes on with `--forward-headers original`: not those of the
-/// connection (`Host`, `Content-Length`, hop-by-hop ones, `Expect`), nor the Standard
-/// Webhooks headers the relay sets itself for each attempt.
+/// connection (`Host`, `Content-Length`, hop-by-hop ones, `Expect`), nor the sender's
+/// Standard Webhooks headers under either name (`webhook-*`, Svix's `svix-*`): the relay
+/// sets its own for each attempt, and a receiver reading the sender's would check the
+/// relay's signature against them.
 fn forwardable(name: &HeaderName) -> bool {
     const NOT: &[&str] = &[
         "host",
@@ -1018,9 +1020,6 @@ fn forwardable(name: &HeaderName) -> bool {
         "trailer",
         "upgrade",
         "expect",
-        signing::HEADER_ID,
-        signing::HEADER_TIMESTAMP,
-        signing::HEADER_SIGNATURE,
     ];
-    !NOT.contains(&name.as_str())
+    !NOT.contains(&name.as_str()) && !signature_header(name.as_str())
 }

@@ -421,3 +421,49 @@ async fn attempts_already_in_flight_when_the_circuit_opens_do_not_push_the_probe
         "the probe waited less than the first probe wait: {waited:?}"
     );
 }
+
+/// With `--forward-headers original`, the sender's Svix signature headers stay behind as
+/// its `webhook-*` ones do: the official Svix library reads `svix-*` before `webhook-*`,
+/// and would check the sender's signature against the relay's secret.
+#[tokio::test]
+async fn original_headers_leave_the_senders_svix_headers_behind() {
+    use hookrelay::alert::signing::{Secret, Signer, Tolerance, verify_standard};
+    let customer = Customer::start();
+    let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let config = RelayConfig {
+        signer: Signer::new(vec![secret.clone()]),
+        original_headers: true,
+        ..relay(vec![target(&customer)], &[50])
+    };
+    let hub = App::with_relay(config, 100).await;
+    let body = event(31, "x");
+    let sent = hub
+        .client
+        .post(hub.url("/webhook"))
+        .header("content-type", "application/json")
+        .header("svix-id", "msg_sender")
+        .header("svix-timestamp", "1700000000")
+        .header("svix-signature", "v1,c2VuZGVyJ3Mgc2lnbmF0dXJl")
+        .header("webhook-signature", "v1,c2VuZGVyJ3Mgc2lnbmF0dXJl")
+        .header("x-provider", "kept")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+
+    let got = &customer.wait_for_async(1).await[0];
+    for name in ["svix-id", "svix-timestamp", "svix-signature"] {
+        assert_eq!(got.header(name), None, "{name} was forwarded");
+    }
+    assert_eq!(got.header("x-provider"), Some("kept"));
+    assert_eq!(got.header("webhook-id"), Some("evt_31"));
+    assert_eq!(got.header_all("webhook-signature").len(), 1);
+    verify_standard(
+        std::slice::from_ref(&secret),
+        &got.headers,
+        &got.body,
+        Tolerance::default(),
+    )
+    .expect("the relay's own signature verifies");
+}

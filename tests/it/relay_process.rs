@@ -282,7 +282,13 @@ async fn metrics_count_the_endpoints_with_an_open_circuit_and_the_disabled_ones(
 /// `Content-Length` of another size would cut every body the relay forwards.
 #[test]
 fn forward_header_refuses_the_headers_the_relay_sets_itself() {
-    for header in ["Content-Length: 5", "Host: evil.example", "webhook-id: x"] {
+    for header in [
+        "Content-Length: 5",
+        "Host: evil.example",
+        "webhook-id: x",
+        "svix-signature: v1,x",
+        "Svix-Id: x",
+    ] {
         let out = crate::support::hookrelay()
             .args([
                 "serve",

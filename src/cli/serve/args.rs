@@ -311,7 +311,7 @@ pub struct ServeArgs {
 
     /// Which headers of the received request go on with each delivery: none, or original
     /// (the sender's, e.g. X-GitHub-Event and X-Hub-Signature-256, less Host, hop-by-hop
-    /// ones and webhook-*; --forward-header's are added over them)
+    /// ones, webhook-* and svix-*; --forward-header's are added over them)
     #[arg(long, env = "HOOKRELAY_FORWARD_HEADERS", value_enum, default_value_t = ForwardHeaders::None,
           value_name = "WHICH", help_heading = "Relay")]
     pub forward_headers: ForwardHeaders,
