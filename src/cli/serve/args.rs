@@ -185,7 +185,8 @@ pub struct ServeArgs {
     pub store_poll: Duration,
 
     /// With postgres: how long a claimed delivery is its instance's; past it (the instance
-    /// died mid-attempt) any instance makes the attempt again. Keep it above --forward-timeout
+    /// died mid-attempt) any instance makes the attempt again. Must be longer than
+    /// --forward-timeout
     #[arg(long, env = "HOOKRELAY_STORE_LEASE", default_value = "5m", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Store")]
     pub store_lease: Duration,
