@@ -61,7 +61,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l sync -d 'W
 normal\t'fsync at checkpoints: survives a crash of the process'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l retention -d 'With sqlite or postgres: drop events older than this, e.g. 7d' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-poll -d 'With postgres: how often idle workers look for due deliveries that no notification announced (retries come due, or work queued while the listening connection was down)' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-lease -d 'With postgres: how long a claimed delivery is its instance\'s; past it (the instance died mid-attempt) any instance makes the attempt again. Keep it above --forward-timeout' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-lease -d 'With postgres: how long a claimed delivery is its instance\'s; past it (the instance died mid-attempt) any instance makes the attempt again. Must be longer than --forward-timeout' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-connect-timeout -d 'With postgres: how long to wait at start for a database that is not up yet (nothing listening, or still starting); a wrong password or a missing database exits at once' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l store-pool-size -d 'With postgres: connections to the database, shared by requests (half of them commit inserts) and delivery workers' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l header-timeout -d 'Time a client has to send a request\'s headers (from connecting, or its first byte)' -r
@@ -79,7 +79,7 @@ json\t''"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-to -d 'Relay every accepted event to URL (repeatable; comma-separated in the env var)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l route -d 'Relay events whose event_type matches GLOB to URL, e.g. \'order.*=http://host/hook\'' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-header -d 'Extra header on forwarded requests, \'Name: value\' (repeatable; one a line in the env var)' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-headers -d 'Which headers of the received request go on with each delivery: none, or original (the sender\'s, e.g. X-GitHub-Event and X-Hub-Signature-256, less Host, hop-by-hop ones and webhook-*; --forward-header\'s are added over them)' -r -f -a "none\t'Only hookrelay\'s own and --forward-header\'s'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-headers -d 'Which headers of the received request go on with each delivery: none, or original (the sender\'s, e.g. X-GitHub-Event and X-Hub-Signature-256, less Host, hop-by-hop ones, webhook-* and svix-*; --forward-header\'s are added over them)' -r -f -a "none\t'Only hookrelay\'s own and --forward-header\'s'
 original\t'The sender\'s, as they arrived'"
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-secret -d 'Sign forwarded deliveries with this whsec_ secret (Standard Webhooks; repeatable)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l forward-cacert -d 'Also trust the CA certificates in this PEM file for https targets' -r -F

@@ -73,7 +73,7 @@ fn as_serve_would(file: &Path, read: &ConfigFile, serve: &clap::Command) -> Vec<
     let parsed = Cli::command()
         .try_get_matches_from(argv)
         .and_then(|matches| Cli::from_arg_matches(&matches));
-    let args = match parsed {
+    let mut args = match parsed {
         Ok(Cli {
             command: Command::Serve(args),
             ..
@@ -81,6 +81,8 @@ fn as_serve_would(file: &Path, read: &ConfigFile, serve: &clap::Command) -> Vec<
         Ok(_) => return Vec::new(),
         Err(e) => return vec![clap_problem(file, read, serve, &e)],
     };
+    // As `serve --config` has them: its refusals judge the file's endpoints too.
+    args.file_endpoints = read.endpoints.clone();
     let mut found: Vec<(usize, String)> = serve::refusals(&args, serve::Terms::File)
         .into_iter()
         .map(|refusal| {

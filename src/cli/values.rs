@@ -123,13 +123,13 @@ pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
 
 /// A `serve --forward-header`: as [`parse_header`], refusing the headers the relay sets
 /// itself (`Host`, `Content-Length`, `Content-Type`, `Transfer-Encoding`, `Connection`,
-/// `webhook-*`), as an endpoint's `headers` are refused.
+/// `webhook-*` and Svix's `svix-*`), as an endpoint's `headers` are refused.
 pub fn parse_forward_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
     let (name, value) = parse_header(text)?;
     if crate::server::endpoints::reserved_header(name.as_str()) {
         return Err(format!(
             "{name} is set by the relay itself (Host, Content-Length, Content-Type, \
-             Transfer-Encoding, Connection and webhook-* cannot be given)"
+             Transfer-Encoding, Connection, webhook-* and svix-* cannot be given)"
         ));
     }
     Ok((name, value))

@@ -18,6 +18,8 @@ pub enum ApiError {
     /// What came, and what was expected: `application/json`, or for a source that also
     /// takes forms both kinds.
     UnsupportedMediaType(String, &'static str),
+    /// A body sent with this `Content-Encoding` (compressed): only `identity` is taken.
+    UnsupportedEncoding(String),
     PayloadTooLarge {
         limit: u64,
     },
@@ -61,7 +63,9 @@ pub enum ApiError {
 impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::UnsupportedMediaType(..) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(..) | ApiError::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedJson { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) | ApiError::InvalidEndpoint(_) => {
@@ -85,7 +89,9 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::UnsupportedMediaType(..) => "unsupported_media_type",
+            ApiError::UnsupportedMediaType(..) | ApiError::UnsupportedEncoding(_) => {
+                "unsupported_media_type"
+            }
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::MalformedJson { .. } => "malformed_json",
             ApiError::Validation(_) | ApiError::InvalidEndpoint(_) => "validation_failed",
@@ -111,6 +117,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType(got, expected) => {
                 format!("expected Content-Type {expected}, got {got}")
             }
+            ApiError::UnsupportedEncoding(got) => format!(
+                "Content-Encoding {got:?} is not accepted: only identity is (send the body \
+                 uncompressed)"
+            ),
             ApiError::PayloadTooLarge { limit } => {
                 format!("the body is larger than the limit of {limit} bytes")
             }
@@ -226,6 +236,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let ApiError::UnsupportedEncoding(_) = self {
+            // RFC 9110 §15.5.16: the codings that are accepted.
+            response.headers_mut().insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
         }
         if let ApiError::Unauthorized(refusal) = self {
             // RFC 6750 §3: the scheme to use, and for a token that was sent, why it failed.

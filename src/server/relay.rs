@@ -19,7 +19,7 @@ use crate::alert::signing::{self, MessageId, Signer};
 use crate::alert::{self, Decision, RetryPolicy, Verdict};
 
 use super::endpoints::options::{self, OptionsEndpoint};
-use super::endpoints::{DefinedBy, Endpoint};
+use super::endpoints::{DefinedBy, Endpoint, signature_header};
 use super::headers::REDACTED;
 use super::store::{
     AttemptRecord, Claim, DeliveryJob, DeliveryStatus, EventKey, EventStore, NextState,
@@ -672,7 +672,7 @@ impl Relay {
                     .claim(&lane.key, now + chrono::Duration::days(3650))
                     .await
                 {
-                    Ok(Claim::Job(job)) => self.attempt(&client, &lane, job, now).await,
+                    Ok(Claim::Job(job)) => self.attempt(&client, &lane, job, now, true).await,
                     _ => {
                         lane.circuit.locked().probing = false;
                         tokio::select! {
@@ -694,7 +694,7 @@ impl Relay {
             }
             let now = Utc::now();
             if let Ok(Claim::Job(job)) = self.store.claim(&lane.key, now).await {
-                self.attempt(&client, &lane, job, now).await;
+                self.attempt(&client, &lane, job, now, false).await;
                 continue;
             }
             // Nothing to do: register for a wake, then look once more, so a wake between
@@ -726,7 +726,7 @@ impl Relay {
                 }
                 continue 'work;
             };
-            self.attempt(&client, &lane, job, now).await;
+            self.attempt(&client, &lane, job, now, false).await;
         }
     }
 
@@ -747,15 +747,18 @@ impl Relay {
         Gate::Probe
     }
 
-    /// Counts an attempt's outcome in the circuit of `lane`: opens it after
-    /// `failures` in a row (its next probe at a doubled interval), closes it on a
-    /// success, and disables the endpoint once it has failed for `disable_after`.
-    /// While open: when the next probe is due.
-    async fn after_attempt(&self, lane: &Lane, succeeded: bool) -> Option<Instant> {
+    /// Counts an attempt's outcome in the circuit of `lane`: opens it after `failures` in
+    /// a row, closes it on a success, and disables the endpoint once it has failed for
+    /// `disable_after`. Only a failed `probe` doubles the wait for the next one: attempts
+    /// that began before the circuit opened, ending in failure one after another, leave
+    /// it as it is. While open: when the next probe is due.
+    async fn after_attempt(&self, lane: &Lane, succeeded: bool, probe: bool) -> Option<Instant> {
         let now = Instant::now();
         let (open_until, disable) = {
             let mut c = lane.circuit.locked();
-            c.probing = false;
+            if probe {
+                c.probing = false;
+            }
             if succeeded {
                 if c.probe_at.is_some() {
                     tracing::info!(endpoint = %lane.key, "endpoint answered again; circuit closed");
@@ -766,14 +769,18 @@ impl Relay {
             c.consecutive += 1;
             let since = *c.failing_since.get_or_insert(now);
             if c.consecutive >= self.circuit.failures {
-                c.probe_wait = match c.probe_at {
-                    None => self.circuit.first_probe,
-                    Some(_) => (c.probe_wait * 2).min(self.circuit.max_probe),
-                };
-                if c.probe_at.is_none() {
-                    tracing::warn!(endpoint = %lane.key, failures = c.consecutive, "circuit opened");
+                match c.probe_at {
+                    None => {
+                        tracing::warn!(endpoint = %lane.key, failures = c.consecutive, "circuit opened");
+                        c.probe_wait = self.circuit.first_probe;
+                        c.probe_at = Some(now + c.probe_wait);
+                    }
+                    Some(_) if probe => {
+                        c.probe_wait = (c.probe_wait * 2).min(self.circuit.max_probe);
+                        c.probe_at = Some(now + c.probe_wait);
+                    }
+                    Some(_) => {}
                 }
-                c.probe_at = Some(now + c.probe_wait);
             }
             (c.probe_at, now - since >= self.circuit.disable_after)
         };
@@ -821,13 +828,14 @@ impl Relay {
         *lane.circuit.locked() = Circuit::default();
     }
 
-    /// One attempt of a delivery claimed `at`.
+    /// One attempt of a delivery claimed `at`; `probe` when it is the open circuit's probe.
     async fn attempt(
         &self,
         client: &alert::Client,
         lane: &Lane,
         mut job: DeliveryJob,
         at: DateTime<Utc>,
+        probe: bool,
     ) {
         let started = Instant::now();
         let number = job.attempts + 1;
@@ -867,7 +875,7 @@ impl Relay {
             Decision::GiveUp => NextState::Dead,
         };
         let open_until = self
-            .after_attempt(lane, verdict == Verdict::Delivered)
+            .after_attempt(lane, verdict == Verdict::Delivered, probe)
             .await;
         // While the circuit is open, a delivery that was worth retrying waits for it to
         // close instead of dying.
@@ -1005,8 +1013,10 @@ fn attempt_headers(signer: Option<&Signer>, job: &mut DeliveryJob, at: DateTime<
 }
 
 /// Whether an arrived header goes on with `--forward-headers original`: not those of the
-/// connection (`Host`, `Content-Length`, hop-by-hop ones, `Expect`), nor the Standard
-/// Webhooks headers the relay sets itself for each attempt.
+/// connection (`Host`, `Content-Length`, hop-by-hop ones, `Expect`), nor the sender's
+/// Standard Webhooks headers under either name (`webhook-*`, Svix's `svix-*`): the relay
+/// sets its own for each attempt, and a receiver reading the sender's would check the
+/// relay's signature against them.
 fn forwardable(name: &HeaderName) -> bool {
     const NOT: &[&str] = &[
         "host",
@@ -1020,9 +1030,6 @@ fn forwardable(name: &HeaderName) -> bool {
         "trailer",
         "upgrade",
         "expect",
-        signing::HEADER_ID,
-        signing::HEADER_TIMESTAMP,
-        signing::HEADER_SIGNATURE,
     ];
-    !NOT.contains(&name.as_str())
+    !NOT.contains(&name.as_str()) && !signature_header(name.as_str())
 }

@@ -156,7 +156,7 @@ async fn invalid_fields_are_refused_all_at_once() {
             "url": "ftp://127.0.0.1/x",
             "filter_types": ["ok.*", 7],
             "rate_limit": -1,
-            "headers": {"webhook-signature": "forged"},
+            "headers": {"webhook-signature": "forged", "svix-signature": "forged"},
             "secret": "not base64!",
             "colour": "red"
         })),
@@ -177,6 +177,7 @@ async fn invalid_fields_are_refused_all_at_once() {
         [
             "colour",
             "filter_types[1]",
+            "headers.svix-signature",
             "headers.webhook-signature",
             "rate_limit",
             "secret",

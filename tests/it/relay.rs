@@ -383,3 +383,87 @@ async fn forward_secret_signs_every_attempt_with_a_fresh_timestamp_and_the_same_
     );
     assert_eq!(refused.unwrap_err().reason(), "no_matching_signature");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_already_in_flight_when_the_circuit_opens_do_not_push_the_probe_out() {
+    use hookrelay::server::relay::CircuitConfig;
+    // The target takes every request and answers none of them in time: the 4 attempts in
+    // flight at once all time out, one after another.
+    let hanging = Customer::always(Answer::ok().delay(Duration::from_secs(30)));
+    let config = RelayConfig {
+        timeout: Duration::from_millis(300),
+        circuit: CircuitConfig {
+            failures: 1,
+            first_probe: Duration::from_secs(1),
+            max_probe: Duration::from_secs(3600),
+            disable_after: Duration::from_secs(3600),
+        },
+        ..relay(vec![target(&hanging)], &[60_000])
+    };
+    let hub = App::with_relay(config, 100).await;
+    for id in 1..=4 {
+        assert_eq!(hub.post(event(id, "x")).await.0, 200);
+    }
+    let in_flight = hanging.wait_for_async(4).await;
+    // The target is healthy again from the next request on: the probe is delivered.
+    hanging.program(0, Answer::ok());
+
+    let seen = hanging.wait_for_async(5).await;
+    // The first failure opened the circuit (probe after 1 s); the 3 other attempts, begun
+    // before it opened, must not double that wait to 8 s.
+    let waited = seen[4].at - in_flight[3].at;
+    assert!(
+        waited < Duration::from_secs(4),
+        "the probe came {waited:?} after the last attempt in flight began"
+    );
+    assert!(
+        waited >= Duration::from_secs(1),
+        "the probe waited less than the first probe wait: {waited:?}"
+    );
+}
+
+/// With `--forward-headers original`, the sender's Svix signature headers stay behind as
+/// its `webhook-*` ones do: the official Svix library reads `svix-*` before `webhook-*`,
+/// and would check the sender's signature against the relay's secret.
+#[tokio::test]
+async fn original_headers_leave_the_senders_svix_headers_behind() {
+    use hookrelay::alert::signing::{Secret, Signer, Tolerance, verify_standard};
+    let customer = Customer::start();
+    let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let config = RelayConfig {
+        signer: Signer::new(vec![secret.clone()]),
+        original_headers: true,
+        ..relay(vec![target(&customer)], &[50])
+    };
+    let hub = App::with_relay(config, 100).await;
+    let body = event(31, "x");
+    let sent = hub
+        .client
+        .post(hub.url("/webhook"))
+        .header("content-type", "application/json")
+        .header("svix-id", "msg_sender")
+        .header("svix-timestamp", "1700000000")
+        .header("svix-signature", "v1,c2VuZGVyJ3Mgc2lnbmF0dXJl")
+        .header("webhook-signature", "v1,c2VuZGVyJ3Mgc2lnbmF0dXJl")
+        .header("x-provider", "kept")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+
+    let got = &customer.wait_for_async(1).await[0];
+    for name in ["svix-id", "svix-timestamp", "svix-signature"] {
+        assert_eq!(got.header(name), None, "{name} was forwarded");
+    }
+    assert_eq!(got.header("x-provider"), Some("kept"));
+    assert_eq!(got.header("webhook-id"), Some("evt_31"));
+    assert_eq!(got.header_all("webhook-signature").len(), 1);
+    verify_standard(
+        std::slice::from_ref(&secret),
+        &got.headers,
+        &got.body,
+        Tolerance::default(),
+    )
+    .expect("the relay's own signature verifies");
+}

@@ -282,7 +282,13 @@ async fn metrics_count_the_endpoints_with_an_open_circuit_and_the_disabled_ones(
 /// `Content-Length` of another size would cut every body the relay forwards.
 #[test]
 fn forward_header_refuses_the_headers_the_relay_sets_itself() {
-    for header in ["Content-Length: 5", "Host: evil.example", "webhook-id: x"] {
+    for header in [
+        "Content-Length: 5",
+        "Host: evil.example",
+        "webhook-id: x",
+        "svix-signature: v1,x",
+        "Svix-Id: x",
+    ] {
         let out = crate::support::hookrelay()
             .args([
                 "serve",
@@ -318,4 +324,119 @@ fn forward_header_refuses_the_headers_the_relay_sets_itself() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(":2: forward_header"), "{err}");
+}
+
+/// `serve`'s output and exit code for `args`, given a few seconds: one that starts serving
+/// instead of refusing is cut off then, and has no exit code.
+fn serve_refusal(args: &[&str]) -> (Option<i32>, String) {
+    let out = crate::support::hookrelay()
+        .args(["serve", "--port", "0"])
+        .args(args)
+        .timeout(Duration::from_secs(5))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// On PostgreSQL, a lease that runs out before an attempt may end hands a delivery still
+/// in flight to another instance, which sends it again: `serve` refuses it at start,
+/// before it connects to the database (nothing listens on the port given here).
+#[test]
+fn serve_refuses_a_store_lease_not_longer_than_the_forward_timeout() {
+    let port = crate::support::HeldPort::bind();
+    let store = format!("postgres://hookrelay@127.0.0.1:{}/hookrelay", port.port);
+    for (lease, timeout) in [("10s", "15s"), ("15s", "15s")] {
+        let (code, err) = serve_refusal(&[
+            "--store",
+            &store,
+            "--store-connect-timeout",
+            "1s",
+            "--store-lease",
+            lease,
+            "--forward-timeout",
+            timeout,
+        ]);
+        assert_eq!(code, Some(2), "{lease} against {timeout}: {err}");
+        assert!(
+            err.contains(&format!(
+                "--store-lease {lease} is not longer than --forward-timeout {timeout}"
+            )),
+            "{err}"
+        );
+    }
+}
+
+/// `--max-pending 0` with a target would answer every event 503: refused at start.
+#[test]
+fn serve_refuses_max_pending_0_with_a_target() {
+    for target in [
+        ["--forward-to", "http://127.0.0.1:9/hook"],
+        ["--route", "order.*=http://127.0.0.1:9/hook"],
+    ] {
+        let (code, err) = serve_refusal(&[&["--max-pending", "0"][..], &target[..]].concat());
+        assert_eq!(code, Some(2), "{target:?}: {err}");
+        assert!(
+            err.contains("--max-pending 0 would refuse every event"),
+            "{err}"
+        );
+    }
+}
+
+/// `config check` reports what `serve --config` would refuse of the relay's options, in
+/// the file's terms and at their line; the lease matters only on PostgreSQL.
+#[test]
+fn config_check_reports_the_lease_and_max_pending_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, text: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let out = crate::support::hookrelay()
+            .args(["config", "check", file.to_str().unwrap()])
+            .timeout(crate::support::DEADLINE)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+
+    let (code, out) = check(
+        "lease.toml",
+        "store = \"postgres://hookrelay@127.0.0.1:9/hookrelay\"\nforward_timeout = \"30s\"\nstore_lease = \"20s\"\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("lease.toml:3: store_lease 20s is not longer than forward_timeout 30s"),
+        "{out}"
+    );
+
+    let (code, out) = check(
+        "sqlite.toml",
+        "store = \"sqlite:events.db\"\nstore_lease = \"1s\"\n",
+    );
+    assert_eq!(
+        (code, out.trim_end()),
+        (
+            Some(0),
+            &*format!("{}: ok", dir.path().join("sqlite.toml").display())
+        )
+    );
+
+    let (code, out) = check(
+        "pending.toml",
+        "max_pending = 0\n\n[[endpoints]]\nname = \"acme\"\nurl = \"http://127.0.0.1:9/hook\"\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("pending.toml:1: max_pending 0 would refuse every event"),
+        "{out}"
+    );
+
+    let (code, out) = check("no-target.toml", "max_pending = 0\n");
+    assert_eq!(code, Some(0), "without a target nothing is owed: {out}");
 }

@@ -185,7 +185,8 @@ pub struct ServeArgs {
     pub store_poll: Duration,
 
     /// With postgres: how long a claimed delivery is its instance's; past it (the instance
-    /// died mid-attempt) any instance makes the attempt again. Keep it above --forward-timeout
+    /// died mid-attempt) any instance makes the attempt again. Must be longer than
+    /// --forward-timeout
     #[arg(long, env = "HOOKRELAY_STORE_LEASE", default_value = "5m", value_name = "DURATION",
           value_parser = parse_duration, help_heading = "Store")]
     pub store_lease: Duration,
@@ -311,7 +312,7 @@ pub struct ServeArgs {
 
     /// Which headers of the received request go on with each delivery: none, or original
     /// (the sender's, e.g. X-GitHub-Event and X-Hub-Signature-256, less Host, hop-by-hop
-    /// ones and webhook-*; --forward-header's are added over them)
+    /// ones, webhook-* and svix-*; --forward-header's are added over them)
     #[arg(long, env = "HOOKRELAY_FORWARD_HEADERS", value_enum, default_value_t = ForwardHeaders::None,
           value_name = "WHICH", help_heading = "Relay")]
     pub forward_headers: ForwardHeaders,

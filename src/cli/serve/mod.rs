@@ -4,6 +4,7 @@
 mod admin;
 mod args;
 mod file_endpoints;
+mod relay_options;
 mod sources;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mounts = sources::mounts(&args).context("--source")?;
     let admin_auth = admin::auth(&args)?;
     let relay_config = relay_config(&args)?;
+    relay_options::lease(&args)?;
+    relay_options::max_pending(&args)?;
     let outbound = outbound(&args)?;
     // Read before binding: a bad file is an error at start, not at the first connection.
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -139,6 +142,14 @@ pub fn refusals(args: &ServeArgs, terms: Terms) -> Vec<Refusal> {
         auth_error.map_or(Ok(()), Err),
     );
     check(vec!["forward_secret"], relay_config(args).map(drop));
+    check(
+        vec!["store_lease", "forward_timeout", "store"],
+        relay_options::lease(args),
+    );
+    check(
+        vec!["max_pending", "forward_to", "route"],
+        relay_options::max_pending(args),
+    );
     check(vec!["forward_cacert"], outbound(args).map(drop));
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key)
         && let Err(e) = Tls::load(cert, key)

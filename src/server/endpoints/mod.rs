@@ -209,17 +209,24 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// Headers the relay writes itself; an endpoint cannot set them.
 /// Headers a delivery's own framing and signature set, which neither an endpoint's
 /// `headers` nor `serve --forward-header` may replace: a `Content-Length` of another size
-/// would cut or stall every body sent.
+/// would cut or stall every body sent. `svix-*` are Svix's names for the `webhook-*`
+/// headers, which its library reads first: a receiver would check the relay's signature
+/// against them.
 pub fn reserved_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    name.starts_with("webhook-")
+    signature_header(&name)
         || matches!(
             name.as_str(),
             "host" | "content-type" | "content-length" | "transfer-encoding" | "connection"
         )
+}
+
+/// Whether `name` (lower-case) is a Standard Webhooks header, under its own name
+/// (`webhook-*`) or Svix's (`svix-*`): the relay signs each delivery with its own.
+pub fn signature_header(name: &str) -> bool {
+    name.starts_with("webhook-") || name.starts_with("svix-")
 }
 
 /// Reads `document` for `purpose`, collecting every problem. `prefix` is put before each

@@ -19,7 +19,7 @@ use crate::server::stream::frame::json_string;
 use crate::server::verify;
 use crate::source::{Identified, Reading};
 
-use super::webhook::{body_of, check_json_content_type};
+use super::webhook::{body_of, check_identity_encoding, check_json_content_type};
 
 /// `POST /webhook/{name}`: the source mounted there, 404 when none is.
 pub async fn sources_create(
@@ -137,6 +137,7 @@ async fn receive(
     } else {
         check_json_content_type(headers)?;
     }
+    check_identity_encoding(headers)?;
     let event = match mount.source.read(headers, &body)? {
         Reading::Challenge(challenge) => return Ok(Answer::Challenge(challenge)),
         Reading::Event(event) => event,

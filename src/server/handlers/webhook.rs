@@ -98,6 +98,7 @@ async fn receive(
             let body = body_of(state, body).await?;
             verification.check(headers, &body)?;
             check_json_content_type(headers)?;
+            check_identity_encoding(headers)?;
             // A `webhook-id` is an idempotency key only once a signature covers it.
             let message = verification.verified_id(headers).map(|id| {
                 let digest = verify::body_digest(&body);
@@ -107,6 +108,7 @@ async fn receive(
         }
         None => {
             check_json_content_type(headers)?;
+            check_identity_encoding(headers)?;
             (body_of(state, body).await?, None, None)
         }
     };
@@ -293,6 +295,26 @@ pub(crate) fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiErro
             JSON_EXPECTED,
         ))
     }
+}
+
+/// Refuses a body sent with a `Content-Encoding` other than `identity` (gzip, br, …):
+/// an event is kept and relayed as the bytes received, which must be the JSON itself, and
+/// read compressed it would be refused as malformed JSON, naming bytes the sender never
+/// wrote.
+pub(crate) fn check_identity_encoding(headers: &HeaderMap) -> Result<(), ApiError> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let identity = value.to_str().is_ok_and(|text| {
+            text.split(',')
+                .map(str::trim)
+                .all(|coding| coding.is_empty() || coding.eq_ignore_ascii_case("identity"))
+        });
+        if !identity {
+            return Err(ApiError::UnsupportedEncoding(
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the body, refusing it as soon as it is known to pass `limit`: from

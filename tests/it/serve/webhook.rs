@@ -122,6 +122,63 @@ async fn a_content_type_other_than_json_is_415() {
     assert_eq!(app.store.stats().await.unwrap().events, 1);
 }
 
+/// Event 1 of [`event`], gzipped (`gzip.compress(…, mtime=0)`).
+pub const GZIPPED_EVENT: &[u8] = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\x4a\x2d\x4b\xcd\x2b\x89\xcf\x4c\x51\xb2\x32\xd4\x51\x2a\xc9\xcc\x4d\x2d\x2e\x49\xcc\x2d\x50\xb2\x52\x32\x32\x30\x32\xd6\x35\x34\xd0\x35\x30\x0d\x31\x34\xb2\x32\x36\xb1\x32\x35\x53\xd2\x81\x2a\x2f\xa9\x2c\x48\x05\x2a\xc9\xcb\x2f\xc9\x4c\xcb\x4c\x4e\x2c\xc9\xcc\xcf\x53\xaa\x05\x00\x6d\x96\x4e\xb0\x4c\x00\x00\x00";
+
+#[tokio::test]
+async fn a_compressed_body_is_415_naming_its_content_encoding_and_nothing_is_stored() {
+    let app = App::start().await;
+    let post = |encoding: &'static str, body: Vec<u8>| {
+        let request = app
+            .client
+            .post(app.url("/webhook"))
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(body);
+        async move { support::app::answer(request.send().await.unwrap()).await }
+    };
+
+    for encoding in ["gzip", "br", "deflate", "identity, gzip", "x-custom"] {
+        let (status, body) = post(encoding, GZIPPED_EVENT.to_vec()).await;
+        assert_eq!(status, 415, "{encoding}: {body}");
+        assert_eq!(body["status"], "error");
+        assert_eq!(body["error"], "unsupported_media_type");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("Content-Encoding") && message.contains(encoding),
+            "{encoding}: {message}"
+        );
+        assert!(message.contains("only identity"), "{message}");
+    }
+    assert_eq!(app.store.stats().await.unwrap().events, 0, "nothing stored");
+    let refused = app
+        .client
+        .post(app.url("/webhook"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(GZIPPED_EVENT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused
+            .headers()
+            .get("accept-encoding")
+            .map(|v| v.as_bytes()),
+        Some(&b"identity"[..]),
+        "the answer says which coding is taken (RFC 9110 §15.5.16)"
+    );
+    let metrics = app.text("/metrics").await;
+    assert!(
+        metrics.contains(r#"hookrelay_events_received_total{result="unsupported_media_type"}"#),
+        "{metrics}"
+    );
+
+    let (status, body) = post("identity", event(1).into_bytes()).await;
+    assert_eq!(status, 200, "identity is no encoding at all: {body}");
+    assert_eq!(app.store.stats().await.unwrap().events, 1);
+}
+
 #[tokio::test]
 async fn a_body_at_the_limit_is_accepted_and_one_byte_more_is_413() {
     let config = Config {

@@ -505,6 +505,31 @@ fn sources_other_than_slack_refuse_forms_with_415() {
     );
 }
 
+#[test]
+fn a_mounted_source_refuses_a_compressed_body_with_415() {
+    let serve = serve(&["--source", "github=/webhook/github"]);
+    // `{"zen":"Design for failure."}`, gzipped.
+    let gzipped = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xaa\x4a\xcd\x53\xb2\x52\x72\x49\x2d\xce\x4c\xcf\x53\x48\xcb\x2f\x52\x48\x4b\xcc\xcc\x29\x2d\x4a\xd5\x53\xaa\x05\x00\x68\x4a\xe3\x65\x1d\x00\x00\x00";
+    let headers = [
+        ("content-encoding", "gzip".to_string()),
+        ("x-github-event", "ping".to_string()),
+        ("x-github-delivery", "d-1".to_string()),
+    ];
+    let (status, answer) = post(&serve.url("/webhook/github"), &headers, gzipped);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (415, Some("unsupported_media_type")),
+        "{answer}"
+    );
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("Content-Encoding \"gzip\"") && message.contains("only identity"),
+        "{message}"
+    );
+    let (_, listed) = get(&serve.url("/events"));
+    assert_eq!(listed["events"], json!([]), "nothing stored");
+}
+
 fn serve_slack_unsigned() -> crate::support::Served {
     serve(&["--source", "slack"])
 }
