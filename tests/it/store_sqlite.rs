@@ -285,3 +285,22 @@ async fn a_verified_webhook_id_stays_a_key_across_a_restart() {
     assert_eq!(reused, 409, "{reused_answer}");
     assert_eq!(stored_ids(&again.base).await, [1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lower_max_events_at_start_says_what_it_will_evict() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let mut served = Served::start(&db, &[]);
+    let http = client();
+    for id in 1..=5 {
+        assert_eq!(post(&http, &served.base, event(id)).await.unwrap(), 200);
+    }
+    served.kill9();
+    let mut lowered = Served::start(&db, &["--max-events", "2"]);
+    lowered.kill9();
+    let log = lowered.stderr();
+    assert!(
+        log.contains("more events than --max-events") && log.contains("the oldest 3 go"),
+        "{log}"
+    );
+}

@@ -183,6 +183,14 @@ impl SqliteStore {
             Counts::load(&conn).with_context(|| format!("reading the store {}", path.display()))?;
         let id = schema::store_id(&conn)
             .with_context(|| format!("reading the store {}", path.display()))?;
+        if counts.events > capacity {
+            tracing::warn!(
+                kept = counts.events,
+                max_events = capacity,
+                "the store holds more events than --max-events: the oldest {} go with the next insert",
+                counts.events - capacity
+            );
+        }
         let counts = Arc::new(Mutex::new(counts));
         let writer = Writer::start(conn, Arc::clone(&counts), limits)
             .context("starting the store's writer")?;
