@@ -43,7 +43,14 @@ pub fn listen(config: tokio_postgres::Config, tls: Tls, wake: WakeFn, stop: Canc
                 () = stop.cancelled() => return,
             } {
                 Ok(()) => tracing::warn!("the database closed the connection that listens for work"),
-                Err(e) => tracing::warn!(error = %e, "cannot listen for work queued by other instances; polling meanwhile"),
+                Err(e) => {
+                    // The server's own words where it sent some: "db error" alone says nothing.
+                    let why = e
+                        .as_db_error()
+                        .map(|db| db.message().to_owned())
+                        .unwrap_or_else(|| e.to_string());
+                    tracing::warn!(error = %why, "cannot listen for work queued by other instances; polling meanwhile")
+                }
             }
             tokio::select! {
                 () = stop.cancelled() => return,
