@@ -92,6 +92,8 @@ pub struct Shared {
     pub stream: Arc<stream::Hub>,
     /// The store's counts as `/metrics` and `/healthz` last read them.
     pub gauges: handlers::status::Gauges,
+    /// [`EventStore::inserts_apart`], asked once.
+    pub inserts_apart: bool,
 }
 
 impl std::ops::Deref for AppState {
@@ -105,6 +107,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(store: Arc<dyn EventStore>, config: Config) -> Self {
         let hub = stream::Hub::new(Arc::clone(&store), config.limits.max_streams);
+        let inserts_apart = store.inserts_apart();
         Self(Arc::new(Shared {
             store,
             config,
@@ -113,6 +116,7 @@ impl AppState {
             seen_ids: verify::SeenIds::default(),
             stream: hub,
             gauges: handlers::status::Gauges::default(),
+            inserts_apart,
         }))
     }
 

@@ -33,7 +33,7 @@ pub async fn sources_create(
         )));
     };
     let (parts, body) = request.into_parts();
-    if state.store.inserts_apart() {
+    if state.inserts_apart {
         let headers = parts.headers;
         return super::webhook::to_the_end(async move {
             from_source(&state, &mount, &headers, body).await

@@ -34,7 +34,7 @@ pub async fn webhook(state: &AppState, request: Request) -> Result<Response, Api
     // on this hottest path.
     let (parts, body) = request.into_parts();
     if let Some(mount) = &state.config.mounts.main {
-        if state.store.inserts_apart() {
+        if state.inserts_apart {
             let (state, mount, headers) = (state.clone(), Arc::clone(mount), parts.headers);
             return to_the_end(async move {
                 super::sources::from_source(&state, &mount, &headers, body).await
@@ -43,7 +43,7 @@ pub async fn webhook(state: &AppState, request: Request) -> Result<Response, Api
         }
         return super::sources::from_source(state, mount, &parts.headers, body).await;
     }
-    if state.store.inserts_apart() {
+    if state.inserts_apart {
         let (state, headers) = (state.clone(), parts.headers);
         return to_the_end(async move { model_event(&state, &headers, body).await }).await;
     }
