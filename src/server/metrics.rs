@@ -119,7 +119,7 @@ fn describe() {
     );
     describe_counter!(
         DELIVERIES_DROPPED,
-        "Undelivered deliveries given up on because their endpoint was deleted"
+        "Undelivered deliveries given up on because their endpoint was deleted or their URL is no longer a target"
     );
     describe_counter!(
         SIGNATURE_FAILURES,
