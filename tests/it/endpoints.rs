@@ -469,6 +469,90 @@ mod relayed {
         assert_eq!(nobody["deliveries"], json!([]), "{nobody}");
     }
 
+    /// `?target=` takes a URL, an endpoint's id or its name on each of `GET /deliveries`,
+    /// `POST /events/{id}/replay` and `POST /deliveries/replay`; an endpoint of the options
+    /// is found by its id as by its URL.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn target_takes_a_url_an_id_or_a_name_on_every_route() {
+        use hookrelay::server::relay::Target;
+        let (customer, flagged) = (Customer::start(), Customer::start());
+        let config = RelayConfig {
+            targets: vec![Target {
+                url: flagged.url("/flag").parse().unwrap(),
+                route: None,
+            }],
+            headers: HeaderMap::new(),
+            policy: RetryPolicy::schedule(vec![Duration::from_millis(50)]),
+            timeout: Duration::from_secs(5),
+            concurrency: 2,
+            signer: None,
+            original_headers: false,
+            circuit: Default::default(),
+        };
+        let app = App::with_relay(config, 1000).await;
+        let created = create(&app, json!({"url": customer.url("/in"), "name": "acme"})).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.post(event_of_type(1, "t")).await.0, 200);
+        customer.wait_for_async(1).await;
+        flagged.wait_for_async(1).await;
+
+        // Waits until the n-th attempt at acme is recorded as delivered.
+        let delivered = async |n: usize| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let (_, listed) =
+                    send(&app, "GET", &format!("/deliveries?target={id}"), None).await;
+                let d = &listed["deliveries"][0];
+                if d["status"] == "delivered" && d["attempts"].as_array().unwrap().len() == n {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "{listed}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        delivered(1).await;
+        let url = customer.url("/in");
+        let mut attempts = 1;
+        for target in [id.as_str(), "acme", url.as_str()] {
+            let query = url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
+            let (status, listed) =
+                send(&app, "GET", &format!("/deliveries?target={query}"), None).await;
+            assert_eq!(status, 200);
+            let found = listed["deliveries"].as_array().unwrap();
+            assert_eq!(found.len(), 1, "{target}: {listed}");
+            assert_eq!(found[0]["target"], id.as_str(), "{target}: {listed}");
+
+            for replay in [
+                format!("/events/1/replay?target={query}"),
+                format!("/deliveries/replay?target={query}"),
+            ] {
+                let (status, replayed) = send(&app, "POST", &replay, None).await;
+                assert_eq!(
+                    (status, &replayed["replayed"]),
+                    (200, &json!(1)),
+                    "{replay}: {replayed}"
+                );
+                attempts += 1;
+                customer.wait_for_async(attempts).await;
+                delivered(attempts).await;
+            }
+        }
+
+        let (_, listed) = send(&app, "GET", "/endpoints", None).await;
+        let flag_id = listed["endpoints"][0]["id"].as_str().unwrap().to_owned();
+        let flag_url = flagged.url("/flag");
+        for target in [flag_id.as_str(), flag_url.as_str()] {
+            let query = url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
+            let (_, listed) = send(&app, "GET", &format!("/deliveries?target={query}"), None).await;
+            let found = listed["deliveries"].as_array().unwrap();
+            assert_eq!(found.len(), 1, "{target}: {listed}");
+            assert_eq!(found[0]["target"], flag_url.as_str(), "{target}: {listed}");
+        }
+
+        let (status, _) = send(&app, "POST", "/events/1/replay?target=nobody", None).await;
+        assert_eq!(status, 404, "no endpoint of that name");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_a_rotation_both_secrets_sign_until_the_grace_period_ends() {
         let customer = Customer::start();

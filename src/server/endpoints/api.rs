@@ -308,7 +308,7 @@ pub async fn endpoints_stats(
         Found::Options(endpoint) => (endpoint.endpoint.id, endpoint.target.to_string()),
     };
     let filter = DeliveryFilter {
-        target: Some(target),
+        targets: Some(vec![target]),
         limit: usize::MAX,
         ..Default::default()
     };
