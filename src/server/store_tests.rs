@@ -726,12 +726,11 @@ async fn endpoints_are_kept_by_id_and_unique_name(backend: Backend) {
     );
     renamed.name = Some("beta".into());
     renamed.disabled = true;
-    endpoints::rotate(
-        &mut renamed,
-        "whsec_x".into(),
-        chrono::Duration::hours(1),
-        t0,
-    );
+    // Two previous secrets signing: the whole list is kept.
+    for new in ["whsec_x", "whsec_y"] {
+        endpoints::rotate(&mut renamed, new.into(), chrono::Duration::hours(1), t0).unwrap();
+    }
+    assert_eq!(renamed.previous_secrets.len(), 2);
     assert_eq!(
         s.put_endpoint(&renamed, Put::Replace).await.unwrap(),
         EndpointWrite::Done
