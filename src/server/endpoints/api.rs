@@ -364,10 +364,10 @@ pub async fn endpoints_rotate(
     match super::rotate(&mut endpoint, new, grace_period, now) {
         Ok(()) => {}
         Err(RotateError::SameSecret) => {
-            return Err(invalid(vec![field_error(
-                "secret",
-                "is the endpoint's current secret; give a new one",
-            )]));
+            return Err(ApiError::EndpointConflict(format!(
+                "the secret given is the current secret of endpoint {} already; give a new one",
+                endpoint.id
+            )));
         }
         Err(RotateError::TooManyPrevious { earliest_expiry }) => {
             return Err(ApiError::EndpointConflict(format!(
