@@ -304,10 +304,18 @@ fn describe(action: &Action, answer: &Value) -> String {
             s(&answer["id"]),
             answer["dropped"]
         ),
-        Action::RotateSecret { .. } => format!(
-            "secret\t{}\nprevious secret signs until\t{}\n",
-            s(&answer["secret"]),
-            s(&answer["previous_secret_expires_at"])
-        ),
+        // One line for each previous secret still signing, newest first.
+        Action::RotateSecret { .. } => {
+            let mut text = format!("secret\t{}\n", s(&answer["secret"]));
+            let previous = answer["previous_secrets"].as_array().cloned();
+            let until: Vec<String> = match previous.filter(|p| !p.is_empty()) {
+                Some(previous) => previous.iter().map(|p| s(&p["expires_at"])).collect(),
+                None => vec![s(&answer["previous_secret_expires_at"])],
+            };
+            for at in until {
+                text.push_str(&format!("previous secret signs until\t{at}\n"));
+            }
+            text
+        }
     }
 }

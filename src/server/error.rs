@@ -38,6 +38,13 @@ pub enum ApiError {
         id: String,
         url: String,
     },
+    /// A rotation of the secret of an endpoint whose secret `serve --config FILE` sets.
+    SecretFromFile {
+        id: String,
+        file: String,
+    },
+    /// A change of an endpoint refused in its present state (too many secrets signing).
+    EndpointConflict(String),
     InvalidSignature(VerifyError),
     /// An admin endpoint called without a valid `--admin-token`.
     Unauthorized(Refusal),
@@ -76,7 +83,9 @@ impl ApiError {
             | ApiError::MessageConflict(_)
             | ApiError::IdConflict(_)
             | ApiError::Taken(_)
-            | ApiError::DefinedByOptions { .. } => StatusCode::CONFLICT,
+            | ApiError::DefinedByOptions { .. }
+            | ApiError::SecretFromFile { .. }
+            | ApiError::EndpointConflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -101,7 +110,9 @@ impl ApiError {
             | ApiError::MessageConflict(_)
             | ApiError::IdConflict(_)
             | ApiError::Taken(_)
-            | ApiError::DefinedByOptions { .. } => "conflict",
+            | ApiError::DefinedByOptions { .. }
+            | ApiError::SecretFromFile { .. }
+            | ApiError::EndpointConflict(_) => "conflict",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::NotFound(_) => "not_found",
@@ -148,7 +159,15 @@ impl ApiError {
             ApiError::MessageConflict(id) => format!(
                 "webhook-id {id} was already accepted with a different body; the first one is kept"
             ),
-            ApiError::BadRequest(m) | ApiError::NotFound(m) | ApiError::Taken(m) => m.clone(),
+            ApiError::BadRequest(m)
+            | ApiError::NotFound(m)
+            | ApiError::Taken(m)
+            | ApiError::EndpointConflict(m) => m.clone(),
+            ApiError::SecretFromFile { id, file } => format!(
+                "the secret of endpoint {id} is set by the config file {file} (its \
+                 [[endpoints]] secret), which puts it back at every start: change the secret \
+                 in the file and restart, or remove it from the file to rotate it here"
+            ),
             ApiError::DefinedByOptions { id, url } => format!(
                 "endpoint {id} ({url}) is defined by serve's --forward-to/--route options \
                  (forward_to/route in a config file), not kept in the store: change or remove \

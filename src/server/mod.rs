@@ -60,6 +60,9 @@ pub struct Config {
     /// Keep the values of `Authorization`, `Cookie` and `Proxy-Authorization` with the
     /// event instead of redacting them (`--keep-secret-headers`).
     pub keep_secret_headers: bool,
+    /// The stored endpoints whose secret `serve --config FILE` sets, which the API does
+    /// not rotate.
+    pub file_secrets: endpoints::FileSecrets,
 }
 
 impl Default for Config {
@@ -71,6 +74,7 @@ impl Default for Config {
             admin: admin::AdminAuth::default(),
             mounts: mounts::Mounts::default(),
             keep_secret_headers: false,
+            file_secrets: endpoints::FileSecrets::default(),
         }
     }
 }

@@ -36,7 +36,7 @@ async fn filter(
     let limit = page_limit(params.limit, default_limit, MAX_LIMIT.max(default_limit))?;
     let mut filter = DeliveryFilter {
         status: params.status,
-        target: params.target,
+        targets: target_keys(state, params.target.as_deref()).await?,
         after: params.cursor,
         limit,
         ..Default::default()
@@ -44,14 +44,54 @@ async fn filter(
     if let Some(text) = params.event_id.as_deref() {
         (filter.event, filter.event_id) = event_filter(state, text).await?;
     }
-    // A managed endpoint's deliveries are kept under its id; its name finds them too, as
-    // it does on every `/endpoints/{id}` path.
-    if let Some(target) = filter.target.as_deref().filter(|t| !t.contains("://"))
-        && let Some(endpoint) = state.store.endpoint(target).await?
-    {
-        filter.target = Some(endpoint.id);
-    }
     Ok(filter)
+}
+
+/// The targets the deliveries `?target=TEXT` asks for are kept under, the same for every
+/// route that takes it. A stored endpoint's deliveries are kept under its id and one of
+/// the options' under its URL, so: an endpoint's id or name gives its key; a URL gives
+/// itself (deliveries of the options, or made before endpoints were data) and the ids of
+/// the stored endpoints with that URL; anything else is taken as it is (the id of a
+/// deleted endpoint, whose dead deliveries are still kept).
+async fn target_keys(
+    state: &AppState,
+    text: Option<&str>,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let options = state
+        .relay
+        .as_ref()
+        .map(|r| r.options_endpoints())
+        .unwrap_or_default();
+    if let Some(endpoint) = options.iter().find(|e| e.endpoint.id == text) {
+        return Ok(Some(vec![endpoint.target.to_string()]));
+    }
+    if !text.contains("://") {
+        let key = match state.store.endpoint(text).await? {
+            Some(endpoint) => endpoint.id,
+            None => text.to_owned(),
+        };
+        return Ok(Some(vec![key]));
+    }
+    // Compared as URLs, so that `http://host` finds `http://host/`.
+    let same = |url: &str| match (url::Url::parse(url), url::Url::parse(text)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => url == text,
+    };
+    let mut keys = vec![text.to_owned()];
+    keys.extend(
+        options
+            .iter()
+            .filter(|e| same(&e.target))
+            .map(|e| e.target.to_string()),
+    );
+    let stored = state.store.endpoints().await?;
+    keys.extend(stored.into_iter().filter(|e| same(&e.url)).map(|e| e.id));
+    keys.sort();
+    keys.dedup();
+    Ok(Some(keys))
 }
 
 /// Which deliveries belong to the event `text` names: those of the kept event it names
@@ -112,7 +152,7 @@ pub struct TargetParam {
     target: Option<String>,
 }
 
-/// `POST /events/{id}/replay[?target=URL]`: a fresh round of attempts.
+/// `POST /events/{id}/replay[?target=URL|ID|NAME]`: a fresh round of attempts.
 pub async fn event_replay(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
@@ -124,7 +164,7 @@ pub async fn event_replay(
     let filter = DeliveryFilter {
         event,
         event_id,
-        target: params.target,
+        targets: target_keys(&state, params.target.as_deref()).await?,
         limit: usize::MAX,
         ..Default::default()
     };
@@ -136,13 +176,13 @@ pub async fn event_replay(
     replay(&state, &filter).await
 }
 
-/// `POST /deliveries/replay?status=dead[&target=URL]`: re-queue matching deliveries.
+/// `POST /deliveries/replay?status=dead[&target=URL|ID|NAME]`: re-queue matching deliveries.
 pub async fn deliveries_replay(
     State(state): State<AppState>,
     params: Result<Query<DeliveryParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let mut filter = filter(&state, params?.0, usize::MAX).await?;
-    if filter.status.is_none() && filter.event.is_none() && filter.target.is_none() {
+    if filter.status.is_none() && filter.event.is_none() && filter.targets.is_none() {
         return Err(ApiError::BadRequest(
             "say which deliveries to replay: ?status=dead (or failed, delivered), ?target=, ?event_id=".into(),
         ));

@@ -371,7 +371,9 @@ pub enum NextState {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
-    pub target: Option<String>,
+    /// Only deliveries to one of these targets (an endpoint's id, or a URL): those of one
+    /// endpoint, or all those a URL names (see `relay_api`'s `target_keys`).
+    pub targets: Option<Vec<String>>,
     /// Only deliveries of the event with this string id, or (also) of the model's event
     /// with [`DeliveryFilter::event_id`] when both are given.
     pub event: Option<String>,

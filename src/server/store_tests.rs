@@ -395,7 +395,7 @@ async fn deliveries_retry_die_and_replay(b: Backend) {
         .unwrap();
 
     let of_a = DeliveryFilter {
-        target: Some("http://a/hook".into()),
+        targets: Some(vec!["http://a/hook".into()]),
         limit: 10,
         ..Default::default()
     };
@@ -726,12 +726,11 @@ async fn endpoints_are_kept_by_id_and_unique_name(backend: Backend) {
     );
     renamed.name = Some("beta".into());
     renamed.disabled = true;
-    endpoints::rotate(
-        &mut renamed,
-        "whsec_x".into(),
-        chrono::Duration::hours(1),
-        t0,
-    );
+    // Two previous secrets signing: the whole list is kept.
+    for new in ["whsec_x", "whsec_y"] {
+        endpoints::rotate(&mut renamed, new.into(), chrono::Duration::hours(1), t0).unwrap();
+    }
+    assert_eq!(renamed.previous_secrets.len(), 2);
     assert_eq!(
         s.put_endpoint(&renamed, Put::Replace).await.unwrap(),
         EndpointWrite::Done
@@ -779,7 +778,7 @@ async fn deleting_an_endpoint_drops_its_waiting_deliveries(backend: Backend) {
 
     assert_eq!(s.delete_endpoint(&endpoint.id).await.unwrap(), Some(2));
     let to = |t: &Arc<str>| DeliveryFilter {
-        target: Some(t.to_string()),
+        targets: Some(vec![t.to_string()]),
         limit: 100,
         ..Default::default()
     };
@@ -837,7 +836,7 @@ async fn a_deleted_endpoints_deliveries_are_not_replayed(backend: Backend) {
     let replayed = s.replay(&every_dead).await.unwrap();
     assert_eq!(replayed, [Arc::clone(&url)], "only the one with a target");
     let gone = DeliveryFilter {
-        target: Some(target.to_string()),
+        targets: Some(vec![target.to_string()]),
         limit: 100,
         ..Default::default()
     };
@@ -879,7 +878,7 @@ async fn waiting_deliveries_of_missing_endpoints_are_dropped(backend: Backend) {
     let dropped = s.drop_orphaned().await.unwrap();
     assert_eq!(dropped, [(missing.to_string(), 2)]);
     let of = |t: &Arc<str>| DeliveryFilter {
-        target: Some(t.to_string()),
+        targets: Some(vec![t.to_string()]),
         limit: 100,
         ..Default::default()
     };

@@ -153,6 +153,88 @@ async fn endpoints_of_the_file_are_upserted_and_kept_across_a_restart() {
     );
 }
 
+/// A secret the file sets is the file's: a rotation through the API (or `hookrelay
+/// endpoints rotate-secret`) would be undone at the next start, so it is refused with 409
+/// naming the file. An endpoint of the file without `secret` rotates, and keeps its
+/// rotated secret across a restart.
+#[tokio::test]
+async fn a_secret_the_file_sets_is_not_rotated_by_the_api_and_one_it_leaves_out_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let store = format!("sqlite:{}", db.display());
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let file = write(
+        dir.path(),
+        "h.toml",
+        &format!(
+            "store = \"{store}\"\n\n[[endpoints]]\nname = \"billing\"\n\
+             url = \"http://127.0.0.1:9/billing\"\nsecret = \"{secret}\"\n\n\
+             [[endpoints]]\nname = \"audit\"\nurl = \"http://127.0.0.1:9/audit\"\n"
+        ),
+    );
+    let http = reqwest::Client::new();
+    let rotate = async |served: &Served, name: &str| {
+        let response = http
+            .post(served.url(&format!("/endpoints/{name}/secret/rotate")))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap())
+    };
+
+    let mut first = Served::start(&["--config", &file]);
+    let (status, refused) = rotate(&first, "billing").await;
+    assert_eq!(
+        (status, &refused["error"]),
+        (409, &Value::from("conflict")),
+        "{refused}"
+    );
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("set by the config file {file}")),
+        "{message}"
+    );
+    let cli = hookrelay()
+        .args([
+            "endpoints",
+            "rotate-secret",
+            "billing",
+            "--server",
+            &first.url(""),
+        ])
+        .timeout(crate::support::DEADLINE)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert_eq!(cli.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("(409)") && stderr.contains(&file),
+        "{stderr}"
+    );
+    let shown = get(&first, "/endpoints/billing/secret").await;
+    assert_eq!(
+        (&shown["secret"], &shown["previous_secret"]),
+        (&Value::from(secret), &Value::Null)
+    );
+
+    let (status, rotated) = rotate(&first, "audit").await;
+    assert_eq!(status, 200, "{rotated}");
+    first.kill9();
+
+    let second = Served::start(&["--config", &file]);
+    let audit = get(&second, "/endpoints/audit/secret").await;
+    assert_eq!(
+        audit["secret"], rotated["secret"],
+        "kept across the restart"
+    );
+    assert_eq!(
+        get(&second, "/endpoints/billing/secret").await["secret"],
+        secret
+    );
+    assert_eq!(rotate(&second, "billing").await.0, 409);
+}
+
 const BAD: &str = r#"# one problem on each line from line 2
 port = "abc"
 forwad_to = "http://127.0.0.1:9/x"

@@ -319,6 +319,263 @@ async fn endpoints_survive_a_restart_of_a_sqlite_store() {
     assert_eq!(secret["secret"], created["secret"]);
 }
 
+/// Each rotation with a grace period keeps one more secret signing; past
+/// `MAX_PREVIOUS_SECRETS` (4) a rotation would revoke one before its grace ends, and is
+/// refused with 409 saying when there is room again. Without a grace period it is not.
+#[tokio::test]
+async fn rotations_beyond_the_bound_of_previous_secrets_are_refused() {
+    let app = App::start().await;
+    let (status, created) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({"url": "http://127.0.0.1:9/", "name": "acme"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let mut current = created["secret"].clone();
+    for n in 1..=4 {
+        let (status, rotated) = send(
+            &app,
+            "POST",
+            "/endpoints/acme/secret/rotate?grace_seconds=600",
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "rotation {n}: {rotated}");
+        assert_eq!(rotated["previous_secrets"][0]["secret"], current);
+        assert_eq!(rotated["previous_secrets"].as_array().unwrap().len(), n);
+        current = rotated["secret"].clone();
+    }
+
+    let (status, refused) = send(&app, "POST", "/endpoints/acme/secret/rotate", None).await;
+    assert_eq!(
+        (status, &refused["error"]),
+        (409, &json!("conflict")),
+        "{refused}"
+    );
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("4 previous secrets signing already") && message.contains("rotate after"),
+        "{message}"
+    );
+    let (_, shown) = send(&app, "GET", "/endpoints/acme/secret", None).await;
+    assert_eq!(
+        shown["secret"], current,
+        "a refused rotation changes nothing"
+    );
+    assert_eq!(shown["previous_secrets"].as_array().unwrap().len(), 4);
+
+    let (status, rotated) = send(
+        &app,
+        "POST",
+        "/endpoints/acme/secret/rotate?grace_seconds=0",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(rotated["previous_secrets"].as_array().unwrap().len(), 4);
+    assert!(
+        !rotated["previous_secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["secret"] == current),
+        "without grace the replaced secret stops at once: {rotated}"
+    );
+}
+
+/// A typo in the query (`grace` for `grace_seconds`) is refused rather than ignored, on
+/// every `/endpoints` path; a rotation's body may give the new secret, checked as a
+/// creation checks one, and anything else in it is refused.
+#[tokio::test]
+async fn rotate_refuses_unknown_input_and_takes_a_secret_from_its_body() {
+    let app = App::start().await;
+    let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let new = "whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldCB5b3UgYXJlIGxvb2tpbmcgZm9y";
+    let (status, created) = send(
+        &app,
+        "POST",
+        "/endpoints",
+        Some(json!({"url": "http://127.0.0.1:9/", "name": "acme", "secret": given})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+
+    let (status, refused) = send(&app, "POST", "/endpoints/acme/secret/rotate?grace=5", None).await;
+    assert_eq!(
+        (status, &refused["error"]),
+        (400, &json!("bad_request")),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["message"],
+        "unknown query parameter \"grace\"; this path takes grace_seconds"
+    );
+    let (_, shown) = send(&app, "GET", "/endpoints/acme/secret", None).await;
+    assert_eq!(shown["secret"], given, "nothing rotated: {shown}");
+
+    for (body, field) in [
+        (json!({"secret": "whsec_c2hvcnQ="}), "secret"),
+        (json!({"secret": 7}), "secret"),
+        (json!({"secret": new, "grace": 5}), "grace"),
+    ] {
+        let (status, refused) = send(
+            &app,
+            "POST",
+            "/endpoints/acme/secret/rotate",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}: {refused}");
+        assert_eq!(refused["details"][0]["field"], field, "{body}: {refused}");
+    }
+    let (status, refused) = send(
+        &app,
+        "POST",
+        "/endpoints/acme/secret/rotate",
+        Some(json!(["x"])),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    let same = Some(json!({"secret": given}));
+    let (status, refused) = send(&app, "POST", "/endpoints/acme/secret/rotate", same).await;
+    assert_eq!(
+        (status, &refused["error"]),
+        (409, &json!("conflict")),
+        "{refused}"
+    );
+    let (_, shown) = send(&app, "GET", "/endpoints/acme/secret", None).await;
+    assert_eq!(shown["secret"], given, "nothing rotated: {shown}");
+
+    let (status, rotated) = send(
+        &app,
+        "POST",
+        "/endpoints/acme/secret/rotate?grace_seconds=60",
+        Some(json!({"secret": new})),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(
+        (&rotated["secret"], &rotated["previous_secret"]),
+        (&json!(new), &json!(given))
+    );
+
+    for (method, path) in [
+        ("GET", "/endpoints?limit=5"),
+        ("GET", "/endpoints/acme?verbose=1"),
+        ("GET", "/endpoints/acme/secret?reveal=all"),
+        ("GET", "/endpoints/acme/stats?since=1h"),
+        ("DELETE", "/endpoints/acme?force=true"),
+    ] {
+        let (status, refused) = send(&app, method, path, None).await;
+        assert_eq!(status, 400, "{method} {path}: {refused}");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("this path takes no query parameters"),
+            "{refused}"
+        );
+    }
+    let (status, _) = send(&app, "GET", "/endpoints/acme", None).await;
+    assert_eq!(status, 200, "the refused DELETE deleted nothing");
+}
+
+/// An endpoint written by a hookrelay that kept one `previous_secret` (no
+/// `previous_secrets`) still loads: both secrets sign, and a rotation keeps both beside
+/// the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_stored_in_the_older_shape_keeps_its_previous_secret_signing() {
+    use crate::support::Customer;
+    use crate::support::signing::{signature_count, standard_signature_verifies};
+    let old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let current = "whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldCB5b3UgYXJlIGxvb2tpbmcgZm9y";
+    let customer = Customer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let http = durable::client();
+    let mut first = durable::Served::start(&db, &[]);
+    let document = json!({"url": customer.url("/in"), "name": "acme", "secret": current});
+    let response = crate::support::send_json(
+        &http,
+        &format!("{}/endpoints", first.base),
+        document.to_string(),
+    )
+    .await;
+    assert_eq!(answer(response).await.0, 201);
+    first.kill9();
+
+    // The document as the older version wrote it.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let doc: String = conn
+        .query_row("SELECT doc FROM endpoints WHERE name = 'acme'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mut doc: Value = serde_json::from_str(&doc).unwrap();
+    doc.as_object_mut().unwrap().remove("previous_secrets");
+    let expires_at = chrono::Utc::now() + chrono::Duration::hours(1);
+    doc["previous_secret"] = json!({"secret": old, "expires_at": expires_at});
+    conn.execute(
+        "UPDATE endpoints SET doc = ?1 WHERE name = 'acme'",
+        [doc.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+
+    let second = durable::Served::start(&db, &[]);
+    let shown = durable::get_json(&second.base, "/endpoints/acme/secret").await;
+    assert_eq!(
+        (&shown["secret"], &shown["previous_secret"]),
+        (&json!(current), &json!(old)),
+        "{shown}"
+    );
+    assert_eq!(shown["previous_secrets"][0]["secret"], old, "{shown}");
+    assert_eq!(
+        durable::post(&http, &second.base, durable::event(1))
+            .await
+            .unwrap(),
+        200
+    );
+    let got = customer.wait_for_async(1).await;
+    assert_eq!(signature_count(&got[0]), 2, "{:?}", got[0].headers);
+    assert!(standard_signature_verifies(&got[0], current));
+    assert!(standard_signature_verifies(&got[0], old));
+
+    let response = http
+        .post(format!("{}/endpoints/acme/secret/rotate", second.base))
+        .send()
+        .await
+        .unwrap();
+    let (status, rotated) = answer(response).await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(
+        (
+            &rotated["previous_secrets"][0]["secret"],
+            &rotated["previous_secrets"][1]["secret"]
+        ),
+        (&json!(current), &json!(old)),
+        "{rotated}"
+    );
+    assert_eq!(
+        durable::post(&http, &second.base, durable::event(2))
+            .await
+            .unwrap(),
+        200
+    );
+    let got = customer.wait_for_async(2).await;
+    let last = got
+        .iter()
+        .find(|r| r.header("webhook-id") == Some("evt_2"))
+        .unwrap();
+    assert_eq!(signature_count(last), 3);
+    let new = rotated["secret"].as_str().unwrap();
+    for secret in [new, current, old] {
+        assert!(standard_signature_verifies(last, secret), "{secret}");
+    }
+}
+
 mod relayed {
     //! The relay delivering to stored endpoints: each with its own filter, headers and
     //! secret (two signatures during a rotation's grace period); a disabled one's
@@ -468,6 +725,140 @@ mod relayed {
         assert_eq!(ids(&by_name), ids(&by_id), "{by_name}");
         assert_eq!(by_name["deliveries"][0]["target"], id, "{by_name}");
         assert_eq!(nobody["deliveries"], json!([]), "{nobody}");
+    }
+
+    /// A second rotation keeps the first one's secret signing until the end of the grace
+    /// it was given, beside the second one's: three signatures, each a receiver verifies.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_two_rotations_every_secret_in_its_grace_period_signs() {
+        use crate::support::signing::{signature_count, standard_signature_verifies};
+        let customer = Customer::start();
+        let app = relay_app().await;
+        let created = create(&app, json!({"url": customer.url("/in"), "name": "acme"})).await;
+        let a = created["secret"].as_str().unwrap().to_owned();
+        let rotate = async |path: &str| {
+            let (status, rotated) = send(&app, "POST", path, None).await;
+            assert_eq!(status, 200, "{rotated}");
+            rotated
+        };
+        let first = rotate("/endpoints/acme/secret/rotate?grace_seconds=60").await;
+        let second = rotate("/endpoints/acme/secret/rotate").await;
+        let (b, c) = (
+            first["secret"].as_str().unwrap(),
+            second["secret"].as_str().unwrap(),
+        );
+        let previous = second["previous_secrets"].as_array().unwrap();
+        assert_eq!(
+            (&previous[0]["secret"], &previous[1]["secret"]),
+            (&json!(b), &json!(a)),
+            "{second}"
+        );
+        assert_eq!(
+            previous[1]["expires_at"], first["previous_secrets"][0]["expires_at"],
+            "a keeps the expiry of its own rotation"
+        );
+        assert_eq!(second["previous_secret"], b, "the newest previous secret");
+        let (_, view) = send(&app, "GET", "/endpoints/acme", None).await;
+        assert_eq!(
+            view["previous_secrets_expire_at"],
+            json!([previous[0]["expires_at"], previous[1]["expires_at"]]),
+            "{view}"
+        );
+        assert_eq!(
+            view["previous_secret_expires_at"],
+            previous[0]["expires_at"]
+        );
+
+        app.post(event_of_type(1, "t")).await;
+        let got = customer.wait_for_async(1).await;
+        assert_eq!(signature_count(&got[0]), 3, "{:?}", got[0].headers);
+        for secret in [c, b, a.as_str()] {
+            assert!(standard_signature_verifies(&got[0], secret), "{secret}");
+        }
+    }
+
+    /// `?target=` takes a URL, an endpoint's id or its name on each of `GET /deliveries`,
+    /// `POST /events/{id}/replay` and `POST /deliveries/replay`; an endpoint of the options
+    /// is found by its id as by its URL.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn target_takes_a_url_an_id_or_a_name_on_every_route() {
+        use hookrelay::server::relay::Target;
+        let (customer, flagged) = (Customer::start(), Customer::start());
+        let config = RelayConfig {
+            targets: vec![Target {
+                url: flagged.url("/flag").parse().unwrap(),
+                route: None,
+            }],
+            headers: HeaderMap::new(),
+            policy: RetryPolicy::schedule(vec![Duration::from_millis(50)]),
+            timeout: Duration::from_secs(5),
+            concurrency: 2,
+            signer: None,
+            original_headers: false,
+            circuit: Default::default(),
+        };
+        let app = App::with_relay(config, 1000).await;
+        let created = create(&app, json!({"url": customer.url("/in"), "name": "acme"})).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.post(event_of_type(1, "t")).await.0, 200);
+        customer.wait_for_async(1).await;
+        flagged.wait_for_async(1).await;
+
+        // Waits until the n-th attempt at acme is recorded as delivered.
+        let delivered = async |n: usize| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let (_, listed) =
+                    send(&app, "GET", &format!("/deliveries?target={id}"), None).await;
+                let d = &listed["deliveries"][0];
+                if d["status"] == "delivered" && d["attempts"].as_array().unwrap().len() == n {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "{listed}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        delivered(1).await;
+        let url = customer.url("/in");
+        let mut attempts = 1;
+        for target in [id.as_str(), "acme", url.as_str()] {
+            let query = url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
+            let (status, listed) =
+                send(&app, "GET", &format!("/deliveries?target={query}"), None).await;
+            assert_eq!(status, 200);
+            let found = listed["deliveries"].as_array().unwrap();
+            assert_eq!(found.len(), 1, "{target}: {listed}");
+            assert_eq!(found[0]["target"], id.as_str(), "{target}: {listed}");
+
+            for replay in [
+                format!("/events/1/replay?target={query}"),
+                format!("/deliveries/replay?target={query}"),
+            ] {
+                let (status, replayed) = send(&app, "POST", &replay, None).await;
+                assert_eq!(
+                    (status, &replayed["replayed"]),
+                    (200, &json!(1)),
+                    "{replay}: {replayed}"
+                );
+                attempts += 1;
+                customer.wait_for_async(attempts).await;
+                delivered(attempts).await;
+            }
+        }
+
+        let (_, listed) = send(&app, "GET", "/endpoints", None).await;
+        let flag_id = listed["endpoints"][0]["id"].as_str().unwrap().to_owned();
+        let flag_url = flagged.url("/flag");
+        for target in [flag_id.as_str(), flag_url.as_str()] {
+            let query = url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
+            let (_, listed) = send(&app, "GET", &format!("/deliveries?target={query}"), None).await;
+            let found = listed["deliveries"].as_array().unwrap();
+            assert_eq!(found.len(), 1, "{target}: {listed}");
+            assert_eq!(found[0]["target"], flag_url.as_str(), "{target}: {listed}");
+        }
+
+        let (status, _) = send(&app, "POST", "/events/1/replay?target=nobody", None).await;
+        assert_eq!(status, 404, "no endpoint of that name");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -786,6 +1177,67 @@ mod cli {
         let listed = run(&server, token, &["list", "--json"]);
         let all: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
         assert_eq!(all["endpoints"], serde_json::json!([]));
+    }
+
+    /// `rotate-secret` twice: the first secret keeps signing for the grace it was given,
+    /// and the text answer has a line for each previous secret still signing.
+    #[test]
+    fn rotating_twice_from_the_cli_keeps_both_previous_secrets() {
+        let token = "t0ken-for-the-endpoints-cli-test-1234567890";
+        let server = Served::start(&["--admin-token", token]);
+        let added = run(
+            &server,
+            token,
+            &[
+                "add",
+                "--url",
+                "http://127.0.0.1:9/in",
+                "--name",
+                "acme",
+                "--json",
+            ],
+        );
+        assert!(added.status.success(), "{added:?}");
+        let created: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+
+        let first = run(
+            &server,
+            token,
+            &["rotate-secret", "acme", "--grace", "1h", "--json"],
+        );
+        assert!(first.status.success(), "{first:?}");
+        let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+        let second = run(&server, token, &["rotate-secret", "acme", "--grace", "1h"]);
+        assert!(second.status.success(), "{second:?}");
+        let out = text(&second.stdout);
+        assert_eq!(
+            out.matches("previous secret signs until\t20").count(),
+            2,
+            "{out}"
+        );
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let secret: serde_json::Value = runtime.block_on(async {
+            reqwest::Client::new()
+                .get(server.url("/endpoints/acme/secret"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        let previous: Vec<&serde_json::Value> = secret["previous_secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["secret"])
+            .collect();
+        assert_eq!(previous, [&first["secret"], &created["secret"]], "{secret}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::alert::client::read_certificates;
 use crate::alert::signing::Signer;
 use crate::alert::{ClientOptions, RetryPolicy};
 use crate::server::admin::AdminAuth;
+use crate::server::endpoints::FileSecrets;
 use crate::server::limits::Limits;
 use crate::server::memory::MemoryStore;
 use crate::server::mounts::Mounts;
@@ -77,6 +78,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Ok(store) => store,
             Err(url) => open_postgres(&args, &url).await?,
         };
+        let mut file_secrets = FileSecrets::default();
         if !args.file_endpoints.is_empty() {
             let done = file_endpoints::upsert(&*store, &args.file_endpoints)
                 .await
@@ -87,9 +89,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 unchanged = done.unchanged,
                 "endpoints of the config file"
             );
+            file_secrets = FileSecrets {
+                file: args
+                    .config
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                ids: done.secret_set,
+            };
         }
         let config = Config {
             mounts,
+            file_secrets,
             ..config(&args, verify, admin_auth)
         };
         serve(args, store, config, tls, relay_config, outbound).await
@@ -273,6 +284,7 @@ fn config(args: &ServeArgs, verify: Option<Verification>, admin: AdminAuth) -> C
         admin,
         mounts: Mounts::default(),
         keep_secret_headers: args.keep_secret_headers,
+        file_secrets: FileSecrets::default(),
     }
 }
 

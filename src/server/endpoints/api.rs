@@ -1,12 +1,13 @@
 //! `/endpoints…`: the admin API of endpoints: create, list, show, change, delete, read
 //! and rotate the secret, and the delivery counts of one endpoint. The endpoints of
 //! `serve`'s options (`--forward-to`, `--route`) are listed, shown and counted beside the
-//! stored ones; changing, deleting or rotating one is refused with 409.
+//! stored ones; changing, deleting or rotating one is refused with 409, as is rotating a
+//! secret that the config file sets. A query parameter none of them takes is refused.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -14,12 +15,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::options::OptionsEndpoint;
-use super::{DEFAULT_GRACE_SECS, DefinedBy, Endpoint, MAX_GRACE_SECS, Purpose};
+use super::{
+    DEFAULT_GRACE_SECS, DefinedBy, Endpoint, MAX_GRACE_SECS, MAX_PREVIOUS_SECRETS, Purpose,
+    RotateError,
+};
 use crate::alert::signing::Secret;
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::server::handlers::path_id;
 use crate::server::handlers::webhook::check_json_content_type;
+use crate::server::handlers::{known_params, path_id};
 use crate::server::store::{DeliveryFilter, DeliveryStatus, EndpointWrite, Put};
 
 /// The largest request body of this API.
@@ -136,9 +140,11 @@ fn with_secret(endpoint: &Endpoint, now: DateTime<Utc>) -> Value {
 /// `POST /endpoints`: 201 with the endpoint and its secret.
 pub async fn endpoints_create(
     State(state): State<AppState>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    known_params(query.as_deref(), &[])?;
     let document = document(&headers, &body)?;
     let changes = super::read(&document, Purpose::Create, "").map_err(invalid)?;
     let now = Utc::now();
@@ -160,7 +166,11 @@ pub async fn endpoints_create(
 
 /// `GET /endpoints`: every endpoint without secrets: those of the options in their
 /// order, then the stored ones, oldest first.
-pub async fn endpoints_index(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn endpoints_index(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    known_params(query.as_deref(), &[])?;
     let endpoints = state.store.endpoints().await?;
     let now = Utc::now();
     let views: Vec<Value> = options_endpoints(&state)
@@ -175,7 +185,9 @@ pub async fn endpoints_index(State(state): State<AppState>) -> Result<Response, 
 pub async fn endpoints_show(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    known_params(query.as_deref(), &[])?;
     let now = Utc::now();
     Ok(match find_any(&state, &path_id(id)?).await? {
         Found::Stored(endpoint) => Json(endpoint.view(now)).into_response(),
@@ -187,10 +199,12 @@ pub async fn endpoints_show(
 pub async fn endpoints_update(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let id = path_id(id)?;
+    known_params(query.as_deref(), &[])?;
     if let Some(endpoint) = options_endpoint(&state, &id) {
         return Err(ApiError::DefinedByOptions {
             id: endpoint.endpoint.id,
@@ -218,8 +232,11 @@ pub async fn endpoints_update(
 pub async fn endpoints_delete(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let endpoint = find(&state, &path_id(id)?).await?;
+    let id = path_id(id)?;
+    known_params(query.as_deref(), &[])?;
+    let endpoint = find(&state, &id).await?;
     let Some(dropped) = state.store.delete_endpoint(&endpoint.id).await? else {
         return Err(ApiError::NotFound(format!(
             "no endpoint with id {:?}",
@@ -237,7 +254,9 @@ pub async fn endpoints_delete(
 pub async fn endpoints_secret(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    known_params(query.as_deref(), &[])?;
     Ok(match find_any(&state, &path_id(id)?).await? {
         Found::Stored(endpoint) => Json(secret_view(&endpoint, Utc::now())).into_response(),
         Found::Options(endpoint) => Json(endpoint.secret_view()).into_response(),
@@ -245,15 +264,17 @@ pub async fn endpoints_secret(
 }
 
 fn secret_view(endpoint: &Endpoint, now: DateTime<Utc>) -> Value {
-    let previous = endpoint
-        .previous_secret
-        .as_ref()
-        .filter(|p| p.expires_at > now);
+    let previous: Vec<Value> = endpoint
+        .live_previous_secrets(now)
+        .map(|p| json!({"secret": p.secret, "expires_at": p.expires_at}))
+        .collect();
+    let newest = previous.first();
     json!({
         "id": endpoint.id,
         "secret": endpoint.secret,
-        "previous_secret": previous.map(|p| &p.secret),
-        "previous_secret_expires_at": previous.map(|p| p.expires_at),
+        "previous_secret": newest.map(|p| &p["secret"]),
+        "previous_secret_expires_at": newest.map(|p| &p["expires_at"]),
+        "previous_secrets": previous,
     })
 }
 
@@ -263,14 +284,62 @@ pub struct RotateParams {
     grace_seconds: Option<u64>,
 }
 
-/// `POST /endpoints/{id}/secret/rotate[?grace_seconds=N]`: a new secret; the old one
-/// signs beside it for the grace period.
+/// The new secret a rotation's body gives (`{"secret": "whsec_…"}`), checked as
+/// `POST /endpoints` checks one; `None` for an empty body (or `{}`): one is generated.
+fn given_secret(
+    headers: &HeaderMap,
+    body: &Result<Bytes, BytesRejection>,
+) -> Result<Option<String>, ApiError> {
+    if matches!(body, Ok(bytes) if bytes.is_empty()) {
+        return Ok(None);
+    }
+    let document = document(headers, body)?;
+    let Some(object) = document.as_object() else {
+        return Err(ApiError::BadRequest(
+            "expected no body, or an object such as {\"secret\": \"whsec_…\"}".into(),
+        ));
+    };
+    let mut problems = Vec::new();
+    let mut secret = None;
+    for (name, value) in object {
+        match (name.as_str(), value.as_str()) {
+            ("secret", Some(text)) => match Secret::parse(text) {
+                Ok(parsed) => secret = Some(parsed.to_whsec()),
+                Err(e) => problems.push(field_error(name, e.to_string())),
+            },
+            ("secret", None) => problems.push(field_error(name, "expected a whsec_ secret")),
+            _ => problems.push(field_error(
+                name,
+                "is not a field of a rotation, which takes secret alone",
+            )),
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(secret),
+        false => Err(invalid(problems)),
+    }
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> crate::model::FieldError {
+    crate::model::FieldError {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// `POST /endpoints/{id}/secret/rotate[?grace_seconds=N]`: a new secret, generated or the
+/// body's `secret`; the old one signs beside it for the grace period, as do the previous
+/// ones whose grace periods last.
 pub async fn endpoints_rotate(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
     params: Result<Query<RotateParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let id = path_id(id)?;
+    known_params(query.as_deref(), &["grace_seconds"])?;
     let Query(params) = params?;
     let grace = params.grace_seconds.unwrap_or(DEFAULT_GRACE_SECS);
     if grace > MAX_GRACE_SECS {
@@ -278,20 +347,45 @@ pub async fn endpoints_rotate(
             "grace_seconds must be at most {MAX_GRACE_SECS} (30 days), got {grace}"
         )));
     }
+    let given = given_secret(&headers, &body)?;
     let mut endpoint = find(&state, &id).await?;
+    if state.config.file_secrets.sets(&endpoint.id) {
+        return Err(ApiError::SecretFromFile {
+            id: endpoint.id,
+            file: state.config.file_secrets.file.clone(),
+        });
+    }
     let now = Utc::now();
-    let new = Secret::generate().map_err(unavailable_rng)?.to_whsec();
-    super::rotate(
-        &mut endpoint,
-        new,
-        chrono::Duration::seconds(grace as i64),
-        now,
-    );
+    let new = match given {
+        Some(secret) => secret,
+        None => Secret::generate().map_err(unavailable_rng)?.to_whsec(),
+    };
+    let grace_period = chrono::Duration::seconds(grace as i64);
+    match super::rotate(&mut endpoint, new, grace_period, now) {
+        Ok(()) => {}
+        Err(RotateError::SameSecret) => {
+            return Err(ApiError::EndpointConflict(format!(
+                "the secret given is the current secret of endpoint {} already; give a new one",
+                endpoint.id
+            )));
+        }
+        Err(RotateError::TooManyPrevious { earliest_expiry }) => {
+            return Err(ApiError::EndpointConflict(format!(
+                "endpoint {} has {MAX_PREVIOUS_SECRETS} previous secrets signing already, \
+                 the most it keeps: a rotation with a grace period would revoke one before \
+                 its grace ends; rotate after {} (when the first one's grace ends), or with \
+                 grace_seconds=0 (the current secret then stops signing at once)",
+                endpoint.id,
+                earliest_expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+    }
     match state.store.put_endpoint(&endpoint, Put::Replace).await? {
         EndpointWrite::Done => {}
         _ => return Err(ApiError::NotFound(format!("no endpoint with id {id:?}"))),
     }
-    tracing::info!(endpoint = %endpoint.id, grace_seconds = grace, "endpoint secret rotated");
+    tracing::info!(endpoint = %endpoint.id, grace_seconds = grace,
+        previous_secrets = endpoint.previous_secrets.len(), "endpoint secret rotated");
     relay_again(&state).await;
     Ok(Json(secret_view(&endpoint, now)).into_response())
 }
@@ -301,14 +395,16 @@ pub async fn endpoints_rotate(
 pub async fn endpoints_stats(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    known_params(query.as_deref(), &[])?;
     let (id, target) = match find_any(&state, &path_id(id)?).await? {
         Found::Stored(endpoint) => (endpoint.id.clone(), endpoint.id),
         // Its deliveries are kept under its URL.
         Found::Options(endpoint) => (endpoint.endpoint.id, endpoint.target.to_string()),
     };
     let filter = DeliveryFilter {
-        target: Some(target),
+        targets: Some(vec![target]),
         limit: usize::MAX,
         ..Default::default()
     };

@@ -1,12 +1,15 @@
 //! Endpoints as data: each client endpoint the relay delivers to, with its own URL,
-//! signing secret (and the previous one during a rotation's grace period), event-type
+//! signing secret (and the previous ones during their rotations' grace periods), event-type
 //! filter, extra headers, rate limit and state. The record the stores keep, and the
 //! reading of a JSON document (an API request's body or a config file's table) into one,
 //! with every problem listed at once in the event model's `details` shape. The HTTP
-//! handlers are in `api.rs`.
+//! handlers are in `api.rs`; rotation and the previous secrets in `secrets.rs`.
 
 pub mod api;
 pub mod options;
+mod secrets;
+
+pub use secrets::{FileSecrets, PreviousSecret, RotateError, rotate};
 
 use std::collections::BTreeMap;
 
@@ -22,6 +25,9 @@ use crate::model::FieldError;
 pub const DEFAULT_GRACE_SECS: u64 = 24 * 60 * 60;
 /// The longest grace period a rotation accepts (30 days).
 pub const MAX_GRACE_SECS: u64 = 30 * 24 * 60 * 60;
+/// The most previous secrets that may sign beside the current one: a rotation that would
+/// keep one more is refused until the oldest one's grace period ends.
+pub const MAX_PREVIOUS_SECRETS: usize = 4;
 /// The highest `rate_limit` (requests per second) accepted.
 pub const MAX_RATE_LIMIT: u64 = 1_000_000;
 /// Bounds of the text fields.
@@ -31,8 +37,9 @@ const MAX_NAME_LEN: usize = 100;
 const MAX_FILTER_TYPES: usize = 100;
 const MAX_HEADERS: usize = 32;
 
-/// One client endpoint, as every store keeps it.
+/// One client endpoint, as every store keeps it (a JSON document: see `secrets.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "secrets::StoredEndpoint", into = "secrets::StoredEndpoint")]
 pub struct Endpoint {
     /// `ep_` and 32 hex digits.
     pub id: String,
@@ -43,9 +50,10 @@ pub struct Endpoint {
     pub filter_types: Vec<String>,
     /// `whsec_…`; shown only on creation, by `GET /endpoints/{id}/secret` and a rotation.
     pub secret: String,
-    /// The secret before the last rotation, signing beside [`Endpoint::secret`] until
-    /// its `expires_at`.
-    pub previous_secret: Option<PreviousSecret>,
+    /// The secrets rotated out, newest first, each signing beside [`Endpoint::secret`]
+    /// until its own `expires_at` (at most [`MAX_PREVIOUS_SECRETS`]; expired ones are
+    /// dropped at the next rotation).
+    pub previous_secrets: Vec<PreviousSecret>,
     /// Extra headers sent with every delivery.
     pub headers: BTreeMap<String, String>,
     /// Requests per second; `None` is unlimited.
@@ -57,26 +65,7 @@ pub struct Endpoint {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A rotated-out secret and when it stops signing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreviousSecret {
-    pub secret: String,
-    pub expires_at: DateTime<Utc>,
-}
-
 impl Endpoint {
-    /// The secrets that sign a delivery made at `now`: the current one, then the previous
-    /// one while its grace period lasts.
-    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
-        if let Some(previous) = &self.previous_secret
-            && previous.expires_at > now
-        {
-            secrets.push(previous.secret.as_str());
-        }
-        secrets
-    }
-
     /// Whether an event of `event_type` goes to this endpoint (by its filter alone).
     pub fn wants(&self, event_type: &str) -> bool {
         self.filter_types.is_empty()
@@ -109,7 +98,10 @@ pub struct EndpointView<'a> {
     pub rate_limit: Option<u64>,
     pub description: Option<&'a str>,
     pub disabled: bool,
-    /// When the secret before the last rotation stops signing, while it still does.
+    /// When each previous secret still signing stops, newest first.
+    pub previous_secrets_expire_at: Vec<DateTime<Utc>>,
+    /// The first of `previous_secrets_expire_at` (that of the newest previous secret), as
+    /// shown before several previous secrets could sign.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -119,6 +111,10 @@ pub struct EndpointView<'a> {
 impl Endpoint {
     /// The view of a stored endpoint.
     pub fn view(&self, now: DateTime<Utc>) -> EndpointView<'_> {
+        let expiries: Vec<DateTime<Utc>> = self
+            .live_previous_secrets(now)
+            .map(|p| p.expires_at)
+            .collect();
         EndpointView {
             id: &self.id,
             name: self.name.as_deref(),
@@ -128,11 +124,8 @@ impl Endpoint {
             rate_limit: self.rate_limit,
             description: self.description.as_deref(),
             disabled: self.disabled,
-            previous_secret_expires_at: self
-                .previous_secret
-                .as_ref()
-                .map(|p| p.expires_at)
-                .filter(|at| *at > now),
+            previous_secret_expires_at: expiries.first().copied(),
+            previous_secrets_expire_at: expiries,
             created_at: self.created_at,
             updated_at: self.updated_at,
             defined_by: DefinedBy::Store,
@@ -267,7 +260,8 @@ fn read_fields(
                 },
                 _ => errors.push(problem(field(name), "is read-only; the server gives it")),
             },
-            "created_at" | "updated_at" | "previous_secret_expires_at" => {
+            "created_at" | "updated_at" | "previous_secret_expires_at"
+            | "previous_secrets_expire_at" => {
                 errors.push(problem(field(name), "is read-only; the server gives it"))
             }
             "name" => match value {
@@ -498,7 +492,7 @@ impl Changes {
             url: String::new(),
             filter_types: Vec::new(),
             secret,
-            previous_secret: None,
+            previous_secrets: Vec::new(),
             headers: BTreeMap::new(),
             rate_limit: None,
             description: None,
@@ -526,7 +520,7 @@ impl Changes {
             && secret != endpoint.secret
         {
             endpoint.secret = secret;
-            endpoint.previous_secret = None;
+            endpoint.previous_secrets.clear();
         }
         if let Some(headers) = self.headers {
             endpoint.headers = headers;
@@ -542,17 +536,6 @@ impl Changes {
         }
         endpoint.updated_at = now;
     }
-}
-
-/// Replaces the secret of `endpoint` with `new`, keeping the old one signing until
-/// `now + grace` (not at all when `grace` is zero).
-pub fn rotate(endpoint: &mut Endpoint, new: String, grace: chrono::Duration, now: DateTime<Utc>) {
-    let old = std::mem::replace(&mut endpoint.secret, new);
-    endpoint.previous_secret = (grace > chrono::Duration::zero()).then(|| PreviousSecret {
-        secret: old,
-        expires_at: now + grace,
-    });
-    endpoint.updated_at = now;
 }
 
 #[cfg(test)]
@@ -627,24 +610,5 @@ mod tests {
         assert!(endpoint.wants("invoice.paid"));
         assert!(endpoint.wants("user.created"));
         assert!(!endpoint.wants("invoice.created"));
-    }
-
-    #[test]
-    fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
-        let now = Utc::now();
-        let mut endpoint = read(&json!({"url": "http://127.0.0.1:9/"}), Purpose::Create, "")
-            .unwrap()
-            .create(now)
-            .unwrap();
-        let old = endpoint.secret.clone();
-        rotate(
-            &mut endpoint,
-            "whsec_new".into(),
-            chrono::Duration::seconds(60),
-            now,
-        );
-        assert_eq!(endpoint.signing_secrets(now), ["whsec_new", old.as_str()]);
-        let later = now + chrono::Duration::seconds(61);
-        assert_eq!(endpoint.signing_secrets(later), ["whsec_new"]);
     }
 }

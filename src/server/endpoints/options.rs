@@ -37,6 +37,7 @@ impl OptionsEndpoint {
             "secret": self.secrets.first(),
             "previous_secret": null,
             "previous_secret_expires_at": null,
+            "previous_secrets": [],
             "secrets": self.secrets,
             "defined_by": super::DefinedBy::Options,
         })
@@ -86,7 +87,7 @@ pub fn endpoint(
             .and_then(|s| s.secrets().first())
             .map(|s| s.to_whsec())
             .unwrap_or_default(),
-        previous_secret: None,
+        previous_secrets: Vec::new(),
         headers: shown,
         rate_limit: None,
         description: None,

@@ -46,6 +46,24 @@ pub fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiErr
     Ok(id)
 }
 
+/// Refuses a query string with a parameter other than `known`: 400 naming it, rather than
+/// a request done as if it were absent (`?grace=5` taken for no grace given).
+pub fn known_params(query: Option<&str>, known: &[&str]) -> Result<(), ApiError> {
+    let query = query.unwrap_or_default();
+    let Some((unknown, _)) =
+        url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| !known.contains(&&**name))
+    else {
+        return Ok(());
+    };
+    let takes = match known {
+        [] => "no query parameters".to_owned(),
+        _ => known.join(", "),
+    };
+    Err(ApiError::BadRequest(format!(
+        "unknown query parameter {unknown:?}; this path takes {takes}"
+    )))
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".into())
 }

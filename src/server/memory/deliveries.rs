@@ -217,7 +217,10 @@ impl Deliveries {
 
     fn matches(filter: &DeliveryFilter, d: &Delivery) -> bool {
         filter.status.is_none_or(|s| s == d.status)
-            && filter.target.as_deref().is_none_or(|t| *d.target == *t)
+            && filter
+                .targets
+                .as_ref()
+                .is_none_or(|ts| ts.iter().any(|t| *d.target == **t))
             && match (&filter.event, filter.event_id) {
                 (None, None) => true,
                 (event, event_id) => {

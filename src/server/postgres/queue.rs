@@ -314,9 +314,9 @@ fn filter_sql(filter: &DeliveryFilter) -> (String, Vec<Box<dyn ToSql + Sync + Se
         values.push(Box::new(status.as_str().to_owned()));
         conditions.push(format!("status = ${}", values.len()));
     }
-    if let Some(target) = &filter.target {
-        values.push(Box::new(target.clone()));
-        conditions.push(format!("target = ${}", values.len()));
+    if let Some(targets) = &filter.targets {
+        values.push(Box::new(targets.clone()));
+        conditions.push(format!("target = ANY(${})", values.len()));
     }
     match (&filter.event, filter.event_id) {
         (None, None) => {}

@@ -470,9 +470,17 @@ pub fn filter_sql(filter: &DeliveryFilter) -> (String, Vec<Value>) {
         values.push(Value::Text(status.as_str().into()));
         conditions.push(format!("status = ?{}", values.len()));
     }
-    if let Some(target) = &filter.target {
-        values.push(Value::Text(target.clone()));
-        conditions.push(format!("target = ?{}", values.len()));
+    if let Some(targets) = &filter.targets {
+        let mut any = Vec::new();
+        for target in targets {
+            values.push(Value::Text(target.clone()));
+            any.push(format!("?{}", values.len()));
+        }
+        // `target IN ()` is no SQL; no target matches nothing.
+        match any.is_empty() {
+            true => conditions.push("0".into()),
+            false => conditions.push(format!("target IN ({})", any.join(", "))),
+        }
     }
     match (&filter.event, filter.event_id) {
         (None, None) => {}

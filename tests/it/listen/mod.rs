@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::signing::{standard_signature, standard_signature_verifies};
 use crate::support::{Customer, DEADLINE, Served, event, hookrelay};
 
 mod places;
@@ -367,38 +368,6 @@ async fn a_wrong_token_or_a_url_that_is_not_a_hookrelay_ends_listen_with_exit_2(
 
 /// The secret of the relay's `--verify standard` and of the sender.
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// The Standard Webhooks signature (base64, without `v1,`) of a message: HMAC-SHA256
-/// keyed with the base64 after `whsec_`, over `{id}.{timestamp}.{body}`.
-fn standard_signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-    use hmac::{Hmac, KeyInit, Mac};
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap())
-        .unwrap();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// Whether `request` carries a `webhook-signature` of its `webhook-id`, `webhook-timestamp`
-/// and body made with `secret`, checked as the Standard Webhooks specification says: one
-/// of the space-separated signatures of the header is `v1,` and that signature.
-fn standard_signature_verifies(request: &crate::support::Recorded, secret: &str) -> bool {
-    let (Some(id), Some(ts), Some(signatures)) = (
-        request.header("webhook-id"),
-        request.header("webhook-timestamp"),
-        request.header("webhook-signature"),
-    ) else {
-        return false;
-    };
-    let expected = standard_signature(secret, id, ts, &request.body);
-    signatures
-        .split(' ')
-        .any(|s| s.strip_prefix("v1,") == Some(expected.as_str()))
-}
 
 /// The Standard Webhooks headers of `body`, signed with `secret` as a sender signs.
 fn signed_headers(id: &str, body: &str, secret: &str) -> [(&'static str, String); 3] {

@@ -13,6 +13,7 @@ pub mod durable;
 pub mod http;
 pub mod process;
 pub mod proxy;
+pub mod signing;
 pub mod sse;
 pub mod table;
 pub mod tcp;
