@@ -191,7 +191,7 @@ enum Route {
 }
 
 /// A connection holding a request in flight; goes back to the idle list with
-/// [`Conn::release`] once the response body has been read to its end.
+/// [`Client::release`] once the response body has been read to its end.
 pub(super) struct Conn {
     origin: (Scheme, Authority),
     sender: SendRequest<Full<Bytes>>,
