@@ -711,3 +711,70 @@ async fn a_reader_following_the_cursor_misses_no_event_of_concurrent_instances()
     assert!(missed.is_empty(), "the cursor passed {missed:?} for good");
     assert_eq!(sorted, acknowledged);
 }
+
+/// PostgreSQL's text cannot hold U+0000. An event type holding it is the sender's mistake,
+/// answered 422 with the problem (as by every store), never a 503 that a sender retries
+/// for ever and that counts as an outage; a key holding it finds nothing (404, an empty
+/// list) instead of failing its statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nul_character_from_a_client_is_a_4xx_never_a_503() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &["--source", "github=/webhook/github"]);
+    let base = served.url("");
+    let http = client();
+    let nul_type = event(1).replace("order.created", r"order\u0000created");
+
+    let answer = http
+        .post(format!("{base}/webhook"))
+        .header("content-type", "application/json")
+        .body(nul_type)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(
+        answer["details"],
+        serde_json::json!([{
+            "field": "event_type",
+            "message": "must not contain the NUL character (U+0000)"
+        }])
+    );
+    let github = http
+        .post(format!("{base}/webhook/github"))
+        .header("content-type", "application/json")
+        .header("x-github-delivery", "d-1")
+        .header("x-github-event", "issues")
+        .body(r#"{"action":"opened\u0000"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(github.status(), 422);
+
+    let statuses = [
+        ("GET", "/events/a%00b", 404),
+        ("GET", "/events/a%00b/deliveries", 404),
+        ("GET", "/events?event_type=a%00b", 200),
+        ("GET", "/deliveries?target=a%00b", 200),
+        ("GET", "/deliveries?event=a%00b", 200),
+        ("GET", "/endpoints/a%00b", 404),
+        ("DELETE", "/endpoints/a%00b", 404),
+    ];
+    for (method, path, status) in statuses {
+        let answer = http
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{method} {path}");
+    }
+    assert_eq!(post(&http, &base, event(2)).await.unwrap(), 200);
+    let listed = get_json(&base, "/events").await;
+    assert_eq!(
+        listed["events"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+}
