@@ -39,6 +39,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
 
 use super::{failed, micros, trim};
+use crate::server::quiet::Quieted;
 use crate::server::store::{Headers, Inserted, Signature, StoreError};
 
 /// Inserts written in one transaction, at most.
@@ -155,25 +156,15 @@ async fn commit(
     }
 }
 
-/// Logs why an insert was answered 503, at most once every [`WARN_EVERY`] with the count
-/// of the others since: a database that is down fails every request, and the log should
-/// say why without repeating it thousands of times a second.
+/// Logs why an insert was answered 503, at most once every 5 seconds with the count of the
+/// others since: a database that is down fails every request, and the log should say why
+/// without repeating it thousands of times a second.
 fn warn_failed(e: &StoreError) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-    static QUIET: AtomicU64 = AtomicU64::new(0);
-    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-    if last.is_some_and(|at| at.elapsed() < WARN_EVERY) {
-        QUIET.fetch_add(1, Ordering::Relaxed);
-        return;
+    static WARNING: Quieted = Quieted::every(Duration::from_secs(5));
+    if let Some(also) = WARNING.due() {
+        tracing::warn!(error = %e, also_failed_since = also, "cannot store an event; answering 503");
     }
-    *last = Some(Instant::now());
-    let also = QUIET.swap(0, Ordering::Relaxed);
-    tracing::warn!(error = %e, also_failed_since = also, "cannot store an event; answering 503");
 }
-
-/// The shortest time between two warnings of [`warn_failed`].
-const WARN_EVERY: Duration = Duration::from_secs(5);
 
 /// Answers an insert's caller. One that is gone (its client hung up while the insert was
 /// committing) cannot count its event any more, though it is stored and will be delivered:

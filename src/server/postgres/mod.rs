@@ -7,6 +7,7 @@
 
 mod batch;
 mod notify;
+mod pool;
 mod queue;
 mod schema;
 mod tls;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
 use super::store::{
@@ -28,15 +29,13 @@ use super::store::{
     StoreError, StoreStats, StoredEvent, model_id,
 };
 use super::verify::Seen;
+use pool::connection;
 
 pub use schema::SCHEMA_VERSION;
 
 /// The locks every insert takes, for tests that hold an insert open by hand.
 #[cfg(test)]
 pub(crate) use batch::{INSERT_LOCK, SEQUENCE_LOCK};
-
-/// The longest a caller waits for a connection from the pool, or for a new one.
-const POOL_WAIT: Duration = Duration::from_secs(5);
 
 /// How long the counts of events and deliveries shown by `/metrics` and `/healthz` are
 /// reused: `count(*)` over shared tables is not for every scrape of every instance.
@@ -139,6 +138,7 @@ fn endpoint_from_doc(doc: &str) -> Result<Endpoint, StoreError> {
 
 fn failed(what: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
     move |e| {
+        pool::note(&e);
         let why = e
             .as_db_error()
             .map(|db| db.message().to_owned())
@@ -215,22 +215,7 @@ impl PostgresStore {
         drop(client);
         let _ = driver.await;
 
-        let manager = Manager::from_config(
-            config.clone(),
-            tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        // Bounded waits: with the database gone, a request answers 503 in seconds instead
-        // of waiting out the connect timeout.
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(POOL_WAIT))
-            .recycle_timeout(Some(POOL_WAIT))
-            .build()
+        let pool = pool::build(config.clone(), tls.clone(), options.pool_size)
             .context("building the connection pool")?;
         let limits = batch::Limits {
             capacity: options.max_events.max(1),
@@ -261,13 +246,6 @@ impl PostgresStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         connection(&self.pool).await
     }
-}
-
-/// A connection from the pool, or why there is none.
-async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
-    pool.get()
-        .await
-        .map_err(|e| StoreError(format!("connecting to the database: {e}")))
 }
 
 /// Writes an attempt's result, in one statement.

@@ -67,6 +67,11 @@ impl TestDb {
         None
     }
 
+    /// The database's name, for statements about it (`ALTER DATABASE …`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A connection of the test's own to this database (to write or read rows directly),
     /// driven on the current runtime.
     pub async fn client(&self) -> tokio_postgres::Client {

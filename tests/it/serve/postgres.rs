@@ -778,3 +778,82 @@ async fn the_nul_character_from_a_client_is_a_4xx_never_a_503() {
         "{listed}"
     );
 }
+
+/// The database is set read-only while the instance's connections are made again (as an
+/// operator may for a while, or as when the primary is demoted and comes back): posts are
+/// refused with 503 meanwhile, and taken again within seconds once it takes writes, though
+/// every connection the pool opened in between belongs to a read-only session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_opened_while_the_database_was_read_only_are_replaced_when_it_is_not() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &[]);
+    let base = served.url("");
+    let admin = db.client().await;
+    let http = client();
+    assert_eq!(post(&http, &base, event(1)).await.unwrap(), 200);
+    let read_only = |on: &str| {
+        format!(
+            "ALTER DATABASE {} SET default_transaction_read_only = {on}",
+            db.name()
+        )
+    };
+
+    admin.batch_execute(&read_only("on")).await.unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut id = 2;
+    let mut answers = Vec::new();
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(3) {
+        answers.push(post(&http, &base, event(id)).await.unwrap());
+        id += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answers.contains(&503), "never read-only: {answers:?}");
+    assert!(
+        answers.iter().all(|s| *s == 200 || *s == 503),
+        "{answers:?}"
+    );
+
+    admin.batch_execute(&read_only("off")).await.unwrap();
+    let writable = Instant::now();
+    let mut since = Vec::new();
+    loop {
+        let status = post(&http, &base, event(id)).await.unwrap();
+        id += 1;
+        since.push(status);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            writable.elapsed() < Duration::from_secs(10),
+            "still refused 10 s after the database took writes again: {since:?}\n{}",
+            served.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..10 {
+        assert_eq!(post(&http, &base, event(id)).await.unwrap(), 200);
+        id += 1;
+    }
+    assert!(
+        served
+            .stderr()
+            .contains("replacing the connections open now"),
+        "{}",
+        served.stderr()
+    );
+    println!(
+        "taken again {:?} after the database took writes ({} refused since)",
+        writable.elapsed(),
+        since.len() - 1
+    );
+}
