@@ -31,6 +31,7 @@ use super::store::{
 use super::verify::Seen;
 use pool::connection;
 
+pub use pool::LOCK_WAIT;
 pub use schema::SCHEMA_VERSION;
 
 /// The locks every insert takes, for tests that hold an insert open by hand.

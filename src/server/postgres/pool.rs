@@ -8,6 +8,12 @@
 //! next checkout and replaced by a new one; connections opened later are kept, and retired
 //! in turn if they fail the same way. So the store recovers by itself once the database
 //! takes writes again, at no cost per checkout but a comparison of two instants.
+//!
+//! Each connection of the pool waits at most [`LOCK_WAIT`] for a lock (`lock_timeout`):
+//! a table locked by another session (`LOCK TABLE`, maintenance) answers 503 in seconds
+//! rather than holding the request until its client gives up. The connection that
+//! migrates the schema at start is not of the pool, and waits for another instance's
+//! migration as long as it takes.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,6 +28,22 @@ use crate::sync::LockExt;
 
 /// The longest a caller waits for a connection from the pool, or for a new one.
 const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// The longest a statement of the pool's connections waits for a lock, as SQLite's busy
+/// timeout bounds sqlite's writes. The waits of inserts for each other's advisory locks
+/// (their turns, `batch.rs`) take milliseconds, far below it.
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Sets [`LOCK_WAIT`] on a new connection, unless the database, the role or the URL's
+/// `options` set a `lock_timeout` already (it is then not `0`). Once per connection, at
+/// its start: a setting sent as a startup parameter instead would be refused by poolers
+/// such as PgBouncer.
+fn lock_wait_sql() -> String {
+    format!(
+        "SELECT set_config('lock_timeout', '{}ms', false) WHERE current_setting('lock_timeout') = '0'",
+        LOCK_WAIT.as_millis()
+    )
+}
 
 /// The errors after which the connections open are of no use: the session refuses writes
 /// (read-only, as on a standby or while the database is set so), or the server is shutting
@@ -71,6 +93,15 @@ pub fn build(config: tokio_postgres::Config, tls: Tls, size: usize) -> anyhow::R
             recycling_method: RecyclingMethod::Fast,
         },
     );
+    let bound_lock_waits = Hook::async_fn(|client, _| {
+        Box::pin(async move {
+            client
+                .simple_query(&lock_wait_sql())
+                .await
+                .map(drop)
+                .map_err(HookError::Backend)
+        })
+    });
     let retire_stale = Hook::sync_fn(|_, metrics| match stale(metrics) {
         true => Err(HookError::message(
             "opened before the database's last reset",
@@ -83,6 +114,7 @@ pub fn build(config: tokio_postgres::Config, tls: Tls, size: usize) -> anyhow::R
         .wait_timeout(Some(POOL_WAIT))
         .create_timeout(Some(POOL_WAIT))
         .recycle_timeout(Some(POOL_WAIT))
+        .post_create(bound_lock_waits)
         .pre_recycle(retire_stale)
         .build()?)
 }
@@ -90,8 +122,10 @@ pub fn build(config: tokio_postgres::Config, tls: Tls, size: usize) -> anyhow::R
 /// A connection from the pool, or why there is none.
 pub async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
     pool.get().await.map_err(|e| {
-        if let deadpool_postgres::PoolError::Backend(e) = &e {
-            note(e);
+        use deadpool_postgres::PoolError;
+        match &e {
+            PoolError::Backend(e) | PoolError::PostCreateHook(HookError::Backend(e)) => note(e),
+            _ => {}
         }
         StoreError(format!("connecting to the database: {e}"))
     })

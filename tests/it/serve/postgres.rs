@@ -857,3 +857,79 @@ async fn connections_opened_while_the_database_was_read_only_are_replaced_when_i
         since.len() - 1
     );
 }
+
+/// Another session holds `events` locked (`LOCK TABLE … IN ACCESS EXCLUSIVE MODE`, as
+/// maintenance may): posts made meanwhile wait for the lock a bounded time (`lock_timeout`,
+/// `LOCK_WAIT`), then answer 503 with `Retry-After`, all of them (an insert of a shared
+/// batch is not tried again alone, which would wait again, as long), instead of hanging
+/// until their client gives up. Once the lock is gone posts are taken again, and what was
+/// acknowledged before is all there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_table_answers_503_after_a_bounded_wait() {
+    use hookrelay::server::postgres::LOCK_WAIT;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &[]);
+    let base = served.url("");
+    let patient = reqwest::Client::builder()
+        .timeout(LOCK_WAIT * 6)
+        .build()
+        .unwrap();
+    assert_eq!(post(&patient, &base, event(1)).await.unwrap(), 200);
+
+    let admin = db.client().await;
+    admin
+        .batch_execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let posts: Vec<_> = (2..=13)
+        .map(|id| {
+            let (http, base) = (patient.clone(), base.clone());
+            tokio::spawn(async move {
+                let answer = http
+                    .post(format!("{base}/webhook"))
+                    .header("content-type", "application/json")
+                    .body(event(id))
+                    .send()
+                    .await
+                    .expect("an answer before the client gives up");
+                let retry_after = answer.headers().get("retry-after").cloned();
+                (answer.status().as_u16(), retry_after, started.elapsed())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for p in posts {
+        answers.push(p.await.unwrap());
+    }
+    admin.batch_execute("ROLLBACK").await.unwrap();
+
+    for (status, retry_after, _) in &answers {
+        assert_eq!(*status, 503, "{answers:?}");
+        assert!(retry_after.is_some(), "{answers:?}");
+    }
+    let slowest = answers.iter().map(|(_, _, at)| *at).max().unwrap();
+    assert!(
+        slowest >= LOCK_WAIT,
+        "answered before the lock wait ended: {answers:?}"
+    );
+    assert!(slowest < LOCK_WAIT * 3, "waited {slowest:?}: {answers:?}");
+    assert!(
+        served.stderr().contains("lock timeout"),
+        "{}",
+        served.stderr()
+    );
+
+    assert_eq!(post(&patient, &base, event(14)).await.unwrap(), 200);
+    let listed = get_json(&base, "/events").await;
+    let ids: Vec<i64> = listed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 14], "{listed}");
+    println!("12 posts under a table lock answered 503 within {slowest:?}");
+}
