@@ -95,11 +95,12 @@ pub fn build(config: tokio_postgres::Config, tls: Tls, size: usize) -> anyhow::R
     );
     let bound_lock_waits = Hook::async_fn(|client, _| {
         Box::pin(async move {
-            client
-                .simple_query(&lock_wait_sql())
-                .await
-                .map(drop)
-                .map_err(HookError::Backend)
+            // Not within the pool's create timeout: bounded here, or a connection that
+            // stops answering now would hold its caller.
+            match tokio::time::timeout(POOL_WAIT, client.simple_query(&lock_wait_sql())).await {
+                Ok(set) => set.map(drop).map_err(HookError::Backend),
+                Err(_) => Err(HookError::message("no answer to setting lock_timeout")),
+            }
         })
     });
     let retire_stale = Hook::sync_fn(|_, metrics| match stale(metrics) {
