@@ -79,6 +79,11 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+/// Why an event type holding U+0000 is refused. No store could keep it alike (PostgreSQL's
+/// `text` cannot hold the character), so every one refuses it, as `validate` does; the
+/// sources refuse the event types they read with the same words.
+pub const NUL_IN_TEXT: &str = "must not contain the NUL character (U+0000)";
+
 /// A valid event. The body it came from is kept elsewhere, byte for byte; these are its
 /// parsed required fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

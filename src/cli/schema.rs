@@ -59,9 +59,11 @@ pub fn event_schema() -> Value {
                 "examples": ["2023-10-05T12:34:56", "2023-10-05T12:34:56.123Z", "2023-10-05 12:34+02:00"]
             },
             "event_type": {
-                "description": "A non-empty string, e.g. notification or order.paid.",
+                "description": "A non-empty string without the NUL character (U+0000), \
+                    e.g. notification or order.paid.",
                 "type": "string",
-                "minLength": 1
+                "minLength": 1,
+                "pattern": "^[^\\x00]*$"
             },
             "description": {
                 "description": "A string; may be empty.",

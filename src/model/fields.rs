@@ -124,6 +124,9 @@ pub(super) fn check_event_type(text: &str) -> Result<(), String> {
     if text.is_empty() {
         return Err("expected a non-empty string, got an empty string".into());
     }
+    if text.contains('\0') {
+        return Err(super::NUL_IN_TEXT.into());
+    }
     Ok(())
 }
 

@@ -391,3 +391,37 @@ fn receive_event_judges_exactly_as_validate_event() {
         Cow::Borrowed("n")
     ));
 }
+
+/// U+0000 (only as the escape `\u0000`: JSON has no raw control characters) cannot be kept
+/// by every store, so it is refused on every path, with the other problems of the body.
+#[test]
+fn an_event_type_with_the_nul_character_is_refused() {
+    let payload = body(
+        r#""1""#,
+        r#""2023-10-05T12:34:56""#,
+        r#""a\u0000b""#,
+        r#""d""#,
+    );
+    assert_eq!(
+        problems(&payload),
+        [
+            (
+                "event_id".to_string(),
+                r#"expected an integer, got string "1""#.to_string()
+            ),
+            ("event_type".to_string(), NUL_IN_TEXT.to_string()),
+        ]
+    );
+    let alone = body("1", r#""2023-10-05T12:34:56""#, r#""\u0000""#, r#""d""#);
+    assert_eq!(
+        one_problem(&alone),
+        ("event_type".to_string(), NUL_IN_TEXT.to_string())
+    );
+    assert!(receive_event(alone.as_bytes()).is_err());
+    // Elsewhere it is only text of the body, which every store keeps byte for byte.
+    let described = body("1", r#""2023-10-05T12:34:56""#, r#""n""#, r#""a\u0000b""#);
+    assert_eq!(
+        validate_event(described.as_bytes()).unwrap().description,
+        "a\0b"
+    );
+}

@@ -264,6 +264,46 @@ pub fn render(handle: &PrometheusHandle, stats: StoreStats, deliveries: &Deliver
     handle.render()
 }
 
+/// The families [`render`] reads from the store.
+const FROM_THE_STORE: [&str; 5] = [
+    STORE_EVENTS,
+    STORE_CAPACITY,
+    STORE_EVICTIONS,
+    QUEUE_DEPTH,
+    DELIVERIES_IN_STATE,
+];
+
+/// The text of `/metrics` when the store cannot be read: this process's own counters,
+/// without the families read from the store, whose values would be those of a while ago.
+/// Left out, they are stale to Prometheus at once (and `absent()` says so), rather than
+/// showing an old count as the current one.
+pub fn render_without_store(handle: &PrometheusHandle) -> String {
+    let text = handle.render();
+    let mut kept = String::with_capacity(text.len());
+    // Families are separated by an empty line, which goes with the family left out.
+    let mut dropping = false;
+    for line in text.split_inclusive('\n') {
+        let name = line
+            .strip_prefix("# HELP ")
+            .or_else(|| line.strip_prefix("# TYPE "))
+            .unwrap_or(line)
+            .split(['{', ' ', '\n'])
+            .next()
+            .unwrap_or_default();
+        if name.is_empty() {
+            if !dropping {
+                kept.push_str(line);
+            }
+            continue;
+        }
+        dropping = FROM_THE_STORE.contains(&name);
+        if !dropping {
+            kept.push_str(line);
+        }
+    }
+    kept
+}
+
 /// The endpoints whose circuit is open and those disabled, now.
 pub fn endpoints_now(circuit_open: usize, disabled: usize) {
     metrics::gauge!(ENDPOINTS_CIRCUIT_OPEN).set(circuit_open as f64);

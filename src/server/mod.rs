@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod mounts;
 pub mod openapi;
 pub mod postgres;
+mod quiet;
 pub mod relay;
 pub mod relay_api;
 pub mod request_id;

@@ -18,8 +18,8 @@ use http::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use super::{
-    FieldError, Identified, Reading, Source, checked_id, checked_text, describe, generated_id,
-    id_of, problem, type_of,
+    FieldError, Identified, Reading, Source, checked_id, checked_text, checked_type, describe,
+    generated_id, id_of, problem, type_of,
 };
 use crate::model::{self, Invalid};
 
@@ -47,6 +47,7 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
                 Some(Value::String(action)) if !action.is_empty() => Some(action.as_str()),
                 _ => None,
             };
+            let bad_action = action.and_then(|action| checked_type("/action", action).err());
             // `event.action` written once into a string of its size.
             let event = header_checked(headers, &GITHUB_EVENT).map(|event| match action {
                 Some(action) => {
@@ -58,7 +59,9 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
                 }
                 None => event.to_string(),
             });
-            (id, take(event))
+            let event = take(event);
+            problems.extend(bad_action);
+            (id, event)
         }
         Source::Stripe => (
             take(id_of("/id", envelope.id.as_ref())),
@@ -271,7 +274,7 @@ fn slack_form(body: &[u8]) -> Result<Reading, Invalid> {
     } else if let Some(command) = command {
         let event_type = match command.trim() {
             "" => Err(problem("form:command", "expected a non-empty command")),
-            command => Ok(command.to_string()),
+            command => checked_type("form:command", command).map(str::to_string),
         };
         let id = match trigger_id.as_deref().map(str::trim) {
             None | Some("") => Ok(generated_id()),

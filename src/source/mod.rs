@@ -338,11 +338,11 @@ fn id_of(field: &str, value: Option<&serde_json::Value>) -> Result<String, Field
     }
 }
 
-/// An event type from a JSON value: a non-empty string.
+/// An event type from a JSON value: a non-empty string without U+0000.
 fn type_of(field: &str, value: Option<&serde_json::Value>) -> Result<String, FieldError> {
     use serde_json::Value;
     match value {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(s)) if !s.is_empty() => checked_type(field, s).map(str::to_string),
         Some(Value::String(_)) => Err(problem(field, "expected a non-empty string, got \"\"")),
         Some(other) => Err(problem(
             field,
@@ -350,6 +350,15 @@ fn type_of(field: &str, value: Option<&serde_json::Value>) -> Result<String, Fie
         )),
         None => Err(problem(field, "missing; expected the event's type")),
     }
+}
+
+/// An event type as found, checked the way the model checks its `event_type`: without
+/// U+0000, which not every store can keep ([`model::NUL_IN_TEXT`]).
+fn checked_type<'t>(field: &str, text: &'t str) -> Result<&'t str, FieldError> {
+    if text.contains('\0') {
+        return Err(problem(field, model::NUL_IN_TEXT));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use super::schema::Schema;
 use super::tape::Tape;
-use super::{Identified, checked_id, generated_id, header_text, id_of, problem, type_of};
+use super::{
+    Identified, checked_id, checked_type, generated_id, header_text, id_of, problem, type_of,
+};
 use crate::model::{self, FieldError, Invalid};
 
 /// The type of an event when no `--type-from` says where it is.
@@ -111,8 +113,8 @@ fn identified<'v>(
     };
     let event_type = match &rules.type_from {
         None => Ok(DEFAULT_TYPE.to_string()),
-        Some(locator) => locate(locator, headers, find, type_of, |_, text| {
-            Ok(text.to_string())
+        Some(locator) => locate(locator, headers, find, type_of, |field, text| {
+            checked_type(field, text).map(str::to_string)
         }),
     };
     let id = id.map_err(|e| problems.push(e)).ok();

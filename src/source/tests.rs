@@ -364,3 +364,70 @@ fn a_header_that_is_there_but_not_text_is_not_called_missing() {
         assert!(empty[0].message.contains("missing header"), "{empty:?}");
     }
 }
+
+/// An event type holding U+0000 (which not every store can keep) is refused by every
+/// source where it reads the type, with the model's words and the field it came from; a
+/// request header cannot carry the character at all.
+#[test]
+fn an_event_type_with_the_nul_character_is_refused_by_every_source() {
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let json_rules = Source::Json(Rules {
+        id_from: None,
+        type_from: Some("/kind".parse().unwrap()),
+    });
+    type Headers<'a> = &'a [(&'static str, &'a str)];
+    let cases: [(&Source, Headers, &str, &str); 8] = [
+        (
+            &Source::Event,
+            &[],
+            r#"{"event_id":1,"timestamp":"2023-10-05T12:34:56","event_type":"a\u0000","description":""}"#,
+            "event_type",
+        ),
+        (
+            &Source::Github,
+            &[("x-github-delivery", "1"), ("x-github-event", "issues")],
+            r#"{"action":"opened\u0000"}"#,
+            "/action",
+        ),
+        (
+            &Source::Stripe,
+            &[],
+            r#"{"id":"evt_1","type":"\u0000"}"#,
+            "/type",
+        ),
+        (
+            &Source::Standard,
+            &[("webhook-id", "msg_1")],
+            r#"{"type":"a\u0000b","data":{}}"#,
+            "/type",
+        ),
+        (
+            &Source::Slack,
+            &[],
+            r#"{"type":"event_callback\u0000"}"#,
+            "/type",
+        ),
+        (
+            &Source::Slack,
+            &form,
+            "command=%2Fdeploy%00",
+            "form:command",
+        ),
+        (
+            &Source::Slack,
+            &form,
+            "payload=%7B%22type%22%3A%22block_actions%5Cu0000%22%7D",
+            "form:payload/type",
+        ),
+        (&json_rules, &[], r#"{"kind":"a\u0000"}"#, "/kind"),
+    ];
+    for (source, pairs, body, field) in cases {
+        let found = problems(source, pairs, body);
+        assert_eq!(
+            found,
+            [problem(field, model::NUL_IN_TEXT)],
+            "{source:?} {body}"
+        );
+    }
+    assert!(http::HeaderValue::from_bytes(b"a\0b").is_err());
+}

@@ -48,6 +48,10 @@ fn invalid() -> Vec<(&'static str, Vec<String>)> {
             vec!["event_type: expected a non-empty string, got an empty string".into()],
         ),
         (
+            "nul_in_event_type.json",
+            vec!["event_type: must not contain the NUL character (U+0000)".into()],
+        ),
+        (
             "every_field_wrong.json",
             vec![
                 r#"event_id: expected an integer, got string "12""#.into(),

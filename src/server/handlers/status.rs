@@ -7,23 +7,44 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::server::AppState;
 use crate::server::error::ApiError;
+use crate::server::quiet::Quieted;
 use crate::server::store::{DeliveryCounts, EventStore, StoreError, StoreStats};
 use crate::sync::LockExt;
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (stats, deliveries) = state.gauges.read(&*state.store, true).await?;
-    let deliveries = deliveries.unwrap_or_default();
+/// The longest a scrape of `/metrics` waits for the store's counts.
+const STORE_WAIT: Duration = Duration::from_secs(2);
+
+/// `GET /metrics`: Prometheus text format. Always this process's own counters (among them
+/// the refusals that show a store outage); the gauges read from the store only when it
+/// answers within [`STORE_WAIT`].
+pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(relay) = &state.relay {
         let (open, disabled) = relay.endpoint_health();
         crate::server::metrics::endpoints_now(open, disabled);
     }
-    let text = crate::server::metrics::render(&state.metrics, stats, &deliveries);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+    let read = tokio::time::timeout(STORE_WAIT, state.gauges.read(&*state.store, true)).await;
+    let text = match read {
+        Ok(Ok((stats, deliveries))) => {
+            let deliveries = deliveries.unwrap_or_default();
+            crate::server::metrics::render(&state.metrics, stats, &deliveries)
+        }
+        failed => {
+            static WARNING: Quieted = Quieted::every(Duration::from_secs(60));
+            if let Some(also) = WARNING.due() {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {}s", STORE_WAIT.as_secs()),
+                };
+                tracing::warn!(error = %why, also_since = also, "/metrics without the store's gauges");
+            }
+            crate::server::metrics::render_without_store(&state.metrics)
+        }
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// `GET /healthz`.

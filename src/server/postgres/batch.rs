@@ -5,8 +5,10 @@
 //! order of arrival) (up to [`MAX_BATCH`]), so that the inserts that arrived while the
 //! previous batch was committing all ride in this one. It writes them (events and their
 //! deliveries in one statement, one notification per target), commits, and answers each
-//! caller only after COMMIT. When the shared transaction fails (a bad row), each insert is
-//! tried again alone, so one caller's failure is never another's.
+//! caller only after COMMIT. When the shared transaction fails on a statement (a bad row),
+//! each insert is tried again alone, so one caller's failure is never another's; not when
+//! no row can be the cause (no connection, a lock waited for until `lock_timeout`), which
+//! would fail each insert again as slowly.
 //!
 //! Sequence numbers in commit order, two batches at a time: a batch's transaction draws
 //! its `seq` while its session holds [`SEQUENCE_LOCK`], and before it commits it takes the
@@ -38,8 +40,22 @@ use chrono::Utc;
 use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
 
-use super::{failed, micros, trim};
+use super::{micros, trim};
+use crate::server::quiet::Quieted;
 use crate::server::store::{Headers, Inserted, Signature, StoreError};
+
+/// Awaits statements sent together (`name = future, …`), as `tokio::try_join!` would, but
+/// fails with the first error in the order they were sent. After one statement of a
+/// transaction fails every later one fails too ("current transaction is aborted"), and
+/// `try_join!` may return any of those first, hiding the cause: a bad row (worth writing
+/// each insert alone) or a lock waited for until `lock_timeout` (not worth it).
+macro_rules! join_in_order {
+    ($($name:ident = $future:expr),+ $(,)?) => {{
+        let ($($name,)+) = tokio::join!($($future),+);
+        let first_error = || Ok::<_, tokio_postgres::Error>(($($name?,)+));
+        first_error()
+    }};
+}
 
 /// Inserts written in one transaction, at most.
 const MAX_BATCH: usize = 512;
@@ -130,13 +146,14 @@ async fn commit(
             }
             return;
         }
-        Err(e) if batch.len() > 1 => {
-            tracing::debug!(error = %e, size = batch.len(), "a shared insert failed; each alone");
+        Err(e) if batch.len() > 1 && e.each_alone => {
+            let (error, size) = (e.error, batch.len());
+            tracing::debug!(%error, size, "a shared insert failed; each alone");
         }
         Err(e) => {
-            warn_failed(&e);
-            if let Some(pending) = batch.pop() {
-                let _ = pending.reply.send(Err(e));
+            warn_failed(&e.error);
+            for pending in batch {
+                answer_or_count(pending.reply, Err(StoreError(e.error.0.clone())));
             }
             return;
         }
@@ -145,7 +162,8 @@ async fn commit(
         let mut one = vec![pending];
         let answer = write(pool, limits, shared, &mut one, None)
             .await
-            .map(|mut answers| answers.remove(0));
+            .map(|mut answers| answers.remove(0))
+            .map_err(|e| e.error);
         if let Err(e) = &answer {
             warn_failed(e);
         }
@@ -155,25 +173,47 @@ async fn commit(
     }
 }
 
-/// Logs why an insert was answered 503, at most once every [`WARN_EVERY`] with the count
-/// of the others since: a database that is down fails every request, and the log should
-/// say why without repeating it thousands of times a second.
-fn warn_failed(e: &StoreError) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-    static QUIET: AtomicU64 = AtomicU64::new(0);
-    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-    if last.is_some_and(|at| at.elapsed() < WARN_EVERY) {
-        QUIET.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    *last = Some(Instant::now());
-    let also = QUIET.swap(0, Ordering::Relaxed);
-    tracing::warn!(error = %e, also_failed_since = also, "cannot store an event; answering 503");
+/// Why a batch was not written, and whether writing its inserts one at a time may help: it
+/// does when a row of the batch may be the cause, not when none is (no connection, a lock
+/// waited for until `lock_timeout`), which would fail each insert again, as slowly.
+struct Failed {
+    error: StoreError,
+    each_alone: bool,
 }
 
-/// The shortest time between two warnings of [`warn_failed`].
-const WARN_EVERY: Duration = Duration::from_secs(5);
+/// A failure of the store's own steps (a connection, an eviction): no row's fault.
+impl From<StoreError> for Failed {
+    fn from(error: StoreError) -> Self {
+        Self {
+            error,
+            each_alone: false,
+        }
+    }
+}
+
+/// [`super::failed`], telling whether the batch's rows may be the cause: not when the
+/// statement waited too long for a lock or was cancelled.
+fn failed(what: &str) -> impl Fn(tokio_postgres::Error) -> Failed + '_ {
+    use tokio_postgres::error::SqlState;
+    move |e| {
+        let waited = [SqlState::LOCK_NOT_AVAILABLE, SqlState::QUERY_CANCELED];
+        let each_alone = !e.code().is_some_and(|code| waited.contains(code));
+        Failed {
+            error: super::failed(what)(e),
+            each_alone,
+        }
+    }
+}
+
+/// Logs why an insert was answered 503, at most once every 5 seconds with the count of the
+/// others since: a database that is down fails every request, and the log should say why
+/// without repeating it thousands of times a second.
+fn warn_failed(e: &StoreError) {
+    static WARNING: Quieted = Quieted::every(Duration::from_secs(5));
+    if let Some(also) = WARNING.due() {
+        tracing::warn!(error = %e, also_failed_since = also, "cannot store an event; answering 503");
+    }
+}
 
 /// Answers an insert's caller. One that is gone (its client hung up while the insert was
 /// committing) cannot count its event any more, though it is stored and will be delivered:
@@ -252,7 +292,7 @@ async fn write(
     shared: &Shared,
     batch: &mut Vec<Pending>,
     gather: Option<MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>>,
-) -> Result<Vec<Inserted>, StoreError> {
+) -> Result<Vec<Inserted>, Failed> {
     let mut client = super::connection(pool).await?;
     let written = write_in(&mut client, limits, shared, batch, gather).await;
     if written.is_err() {
@@ -276,7 +316,7 @@ async fn write_in(
     shared: &Shared,
     batch: &mut Vec<Pending>,
     gather: Option<MutexGuard<'_, mpsc::UnboundedReceiver<Pending>>>,
-) -> Result<Vec<Inserted>, StoreError> {
+) -> Result<Vec<Inserted>, Failed> {
     // BEGIN and COMMIT as statements of their own, sent together with the statements
     // beside them: the turn waits for no answer it does not need.
     let begin = client
@@ -288,9 +328,9 @@ async fn write_in(
         .await
         .map_err(failed("preparing"))?;
     let tx = &***client;
-    tokio::try_join!(
-        tx.execute(&begin, &[]),
-        tx.execute(&lock, &[&SEQUENCE_LOCK])
+    join_in_order!(
+        began = tx.execute(&begin, &[]),
+        locked = tx.execute(&lock, &[&SEQUENCE_LOCK]),
     )
     .map_err(failed("taking the sequence lock"))?;
     if let Some(mut receiver) = gather {
@@ -512,17 +552,17 @@ async fn write_in(
     let known = shared.kept.load(Relaxed);
     let turn = async {
         if known.saturating_add(ahead) <= capacity {
-            let (_, kept, _) = tokio::try_join!(
-                tx.execute(&order, order_params),
-                tx.query_opt(&kept_sql, &kept_params),
-                tx.execute(&commit, &[]),
+            let (_, kept, _) = join_in_order!(
+                ordered = tx.execute(&order, order_params),
+                kept = tx.query_opt(&kept_sql, &kept_params),
+                committed = tx.execute(&commit, &[]),
             )
             .map_err(failed("committing events"))?;
             Ok(kept.map(|row| row.get::<_, i64>(0)))
         } else {
-            let (_, kept) = tokio::try_join!(
-                tx.execute(&order, order_params),
-                tx.query_opt(&kept_sql, &kept_params),
+            let (_, kept) = join_in_order!(
+                ordered = tx.execute(&order, order_params),
+                kept = tx.query_opt(&kept_sql, &kept_params),
             )
             .map_err(failed("waiting for the batch before"))?;
             let kept = match kept {
@@ -532,7 +572,7 @@ async fn write_in(
             tx.execute(&commit, &[])
                 .await
                 .map_err(failed("committing events"))?;
-            Ok::<_, StoreError>(kept)
+            Ok::<_, Failed>(kept)
         }
     };
     let kept = turn.await;
@@ -593,13 +633,13 @@ async fn in_one_exchange(
     shared: &Shared,
     now: i64,
     rows: &Rows<'_>,
-) -> Result<Numbered, StoreError> {
-    let prepared = tokio::try_join!(
-        client.prepare_cached(INSERT_ONE_ROW_SQL),
-        client.prepare_cached(NOTIFY_SQL),
-        client.prepare_cached(ORDER_SQL),
-        client.prepare_cached(ADDED_SQL),
-        client.prepare_cached("COMMIT"),
+) -> Result<Numbered, Failed> {
+    let prepared = join_in_order!(
+        insert = client.prepare_cached(INSERT_ONE_ROW_SQL),
+        notify = client.prepare_cached(NOTIFY_SQL),
+        order = client.prepare_cached(ORDER_SQL),
+        added = client.prepare_cached(ADDED_SQL),
+        commit = client.prepare_cached("COMMIT"),
     );
     let (insert, notify, order, added, commit) = prepared.map_err(failed("preparing"))?;
     let targets: Vec<&str> = {
@@ -630,12 +670,12 @@ async fn in_one_exchange(
         &rows.delivery_ids,
         &rows.delivery_targets,
     ];
-    let (row, _, _, kept, _) = tokio::try_join!(
-        tx.query_one(&insert, &params),
-        announce,
-        tx.execute(&order, &[&INSERT_LOCK, &SEQUENCE_LOCK]),
-        tx.query_opt(&added, &[]),
-        tx.execute(&commit, &[]),
+    let (row, _, _, kept, _) = join_in_order!(
+        row = tx.query_one(&insert, &params),
+        announced = announce,
+        ordered = tx.execute(&order, &[&INSERT_LOCK, &SEQUENCE_LOCK]),
+        kept = tx.query_opt(&added, &[]),
+        committed = tx.execute(&commit, &[]),
     )
     .map_err(failed("storing events"))?;
     let queued: i64 = row.get(2);
@@ -673,7 +713,7 @@ async fn settle(
     now: i64,
     first_of: &HashMap<&str, usize>,
     inserted: Numbered,
-) -> Result<Vec<Inserted>, StoreError> {
+) -> Result<Vec<Inserted>, Failed> {
     let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
     for (id, seq) in &inserted {
         if let Some(&i) = first_of.get(id.as_str()) {

@@ -7,6 +7,7 @@
 
 mod batch;
 mod notify;
+mod pool;
 mod queue;
 mod schema;
 mod tls;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
 use super::store::{
@@ -28,15 +29,14 @@ use super::store::{
     StoreError, StoreStats, StoredEvent, model_id,
 };
 use super::verify::Seen;
+use pool::connection;
 
+pub use pool::LOCK_WAIT;
 pub use schema::SCHEMA_VERSION;
 
 /// The locks every insert takes, for tests that hold an insert open by hand.
 #[cfg(test)]
 pub(crate) use batch::{INSERT_LOCK, SEQUENCE_LOCK};
-
-/// The longest a caller waits for a connection from the pool, or for a new one.
-const POOL_WAIT: Duration = Duration::from_secs(5);
 
 /// How long the counts of events and deliveries shown by `/metrics` and `/healthz` are
 /// reused: `count(*)` over shared tables is not for every scrape of every instance.
@@ -140,12 +140,20 @@ fn endpoint_from_doc(doc: &str) -> Result<Endpoint, StoreError> {
 
 fn failed(what: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
     move |e| {
+        pool::note(&e);
         let why = e
             .as_db_error()
             .map(|db| db.message().to_owned())
             .unwrap_or_else(|| e.to_string());
         StoreError(format!("{what}: {why}"))
     }
+}
+
+/// Whether `text` can be in a `TEXT` column. PostgreSQL's text cannot hold U+0000, so a key
+/// holding one names nothing stored, and sent as a parameter it would fail the statement
+/// (a 503 for what is a question with no answer): lookups by such a key find nothing.
+fn storable(text: &str) -> bool {
+    !text.contains('\0')
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -209,22 +217,7 @@ impl PostgresStore {
         drop(client);
         let _ = driver.await;
 
-        let manager = Manager::from_config(
-            config.clone(),
-            tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        // Bounded waits: with the database gone, a request answers 503 in seconds instead
-        // of waiting out the connect timeout.
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(POOL_WAIT))
-            .recycle_timeout(Some(POOL_WAIT))
-            .build()
+        let pool = pool::build(config.clone(), tls.clone(), options.pool_size)
             .context("building the connection pool")?;
         let limits = batch::Limits {
             capacity: options.max_events.max(1),
@@ -256,13 +249,6 @@ impl PostgresStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         connection(&self.pool).await
     }
-}
-
-/// A connection from the pool, or why there is none.
-async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
-    pool.get()
-        .await
-        .map_err(|e| StoreError(format!("connecting to the database: {e}")))
 }
 
 /// Writes an attempt's result, in one statement.
@@ -379,6 +365,11 @@ impl EventStore for PostgresStore {
     }
 
     async fn get(&self, key: EventKey<'_>) -> Result<Option<StoredEvent>, StoreError> {
+        if let EventKey::Id(id) = key
+            && !storable(id)
+        {
+            return Ok(None);
+        }
         let client = self.client().await?;
         let row = match key {
             EventKey::Id(id) => {
@@ -398,6 +389,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn list(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        if query.event_type.as_deref().is_some_and(|t| !storable(t)) {
+            return Ok(Vec::new());
+        }
         let client = self.client().await?;
         let after = query.after.map(id_sql).unwrap_or(0);
         let before = query.before.map(id_sql).unwrap_or(i64::MAX);
@@ -503,6 +497,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn seen_webhook_id(&self, id: &str) -> Result<Option<Seen>, StoreError> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let client = self.client().await?;
         let row = client
             .query_opt(
@@ -595,6 +592,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn endpoint(&self, id_or_name: &str) -> Result<Option<Endpoint>, StoreError> {
+        if !storable(id_or_name) {
+            return Ok(None);
+        }
         let client = self.client().await?;
         let row = client
             .query_opt(
@@ -654,6 +654,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn delete_endpoint(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let client = self.client().await?;
         // One statement: the endpoint goes and its waiting deliveries with it, or neither.
         let row = client

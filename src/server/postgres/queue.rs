@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
-use super::{failed, id_sql, limit_sql, micros, status_from_sql};
+use super::{failed, id_sql, limit_sql, micros, status_from_sql, storable};
 use crate::server::store::{
     AttemptRecord, Claim, DeliveryFilter, DeliveryJob, DeliveryRecord, DeliveryStatus, NextState,
     StoreError, webhook_id,
@@ -314,17 +314,27 @@ fn filter_sql(filter: &DeliveryFilter) -> (String, Vec<Box<dyn ToSql + Sync + Se
         values.push(Box::new(status.as_str().to_owned()));
         conditions.push(format!("status = ${}", values.len()));
     }
+    // Text no row can hold (U+0000) matches nothing, and is not sent: it fails a statement.
     if let Some(targets) = &filter.targets {
-        values.push(Box::new(targets.clone()));
-        conditions.push(format!("target = ANY(${})", values.len()));
+        let storable_ones: Vec<String> = targets.iter().filter(|t| storable(t)).cloned().collect();
+        if storable_ones.is_empty() {
+            conditions.push("FALSE".to_string());
+        } else {
+            values.push(Box::new(storable_ones));
+            conditions.push(format!("target = ANY(${})", values.len()));
+        }
     }
     match (&filter.event, filter.event_id) {
         (None, None) => {}
         (event, event_id) => {
             let mut either = Vec::new();
             if let Some(event) = event {
-                values.push(Box::new(event.clone()));
-                either.push(format!("event = ${}", values.len()));
+                if storable(event) {
+                    values.push(Box::new(event.clone()));
+                    either.push(format!("event = ${}", values.len()));
+                } else {
+                    either.push("FALSE".to_string());
+                }
             }
             if let Some(event_id) = event_id {
                 values.push(Box::new(event_id));

@@ -67,6 +67,21 @@ impl TestDb {
         None
     }
 
+    /// The database's name, for statements about it (`ALTER DATABASE …`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A connection to the server's database the test databases are made from, for
+    /// statements a database cannot run about itself (`ALTER DATABASE … ALLOW_CONNECTIONS`).
+    pub async fn admin_client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.admin, NoTls)
+            .await
+            .expect("connecting to the admin database");
+        tokio::spawn(connection);
+        client
+    }
+
     /// A connection of the test's own to this database (to write or read rows directly),
     /// driven on the current runtime.
     pub async fn client(&self) -> tokio_postgres::Client {

@@ -711,3 +711,301 @@ async fn a_reader_following_the_cursor_misses_no_event_of_concurrent_instances()
     assert!(missed.is_empty(), "the cursor passed {missed:?} for good");
     assert_eq!(sorted, acknowledged);
 }
+
+/// PostgreSQL's text cannot hold U+0000. An event type holding it is the sender's mistake,
+/// answered 422 with the problem (as by every store), never a 503 that a sender retries
+/// for ever and that counts as an outage; a key holding it finds nothing (404, an empty
+/// list) instead of failing its statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nul_character_from_a_client_is_a_4xx_never_a_503() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &["--source", "github=/webhook/github"]);
+    let base = served.url("");
+    let http = client();
+    let nul_type = event(1).replace("order.created", r"order\u0000created");
+
+    let answer = http
+        .post(format!("{base}/webhook"))
+        .header("content-type", "application/json")
+        .body(nul_type)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(
+        answer["details"],
+        serde_json::json!([{
+            "field": "event_type",
+            "message": "must not contain the NUL character (U+0000)"
+        }])
+    );
+    let github = http
+        .post(format!("{base}/webhook/github"))
+        .header("content-type", "application/json")
+        .header("x-github-delivery", "d-1")
+        .header("x-github-event", "issues")
+        .body(r#"{"action":"opened\u0000"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(github.status(), 422);
+
+    let statuses = [
+        ("GET", "/events/a%00b", 404),
+        ("GET", "/events/a%00b/deliveries", 404),
+        ("GET", "/events?event_type=a%00b", 200),
+        ("GET", "/deliveries?target=a%00b", 200),
+        ("GET", "/deliveries?event=a%00b", 200),
+        ("GET", "/endpoints/a%00b", 404),
+        ("DELETE", "/endpoints/a%00b", 404),
+    ];
+    for (method, path, status) in statuses {
+        let answer = http
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{method} {path}");
+    }
+    assert_eq!(post(&http, &base, event(2)).await.unwrap(), 200);
+    let listed = get_json(&base, "/events").await;
+    assert_eq!(
+        listed["events"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+}
+
+/// The database is set read-only while the instance's connections are made again (as an
+/// operator may for a while, or as when the primary is demoted and comes back): posts are
+/// refused with 503 meanwhile, and taken again within seconds once it takes writes, though
+/// every connection the pool opened in between belongs to a read-only session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_opened_while_the_database_was_read_only_are_replaced_when_it_is_not() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &[]);
+    let base = served.url("");
+    let admin = db.client().await;
+    let http = client();
+    assert_eq!(post(&http, &base, event(1)).await.unwrap(), 200);
+    let read_only = |on: &str| {
+        format!(
+            "ALTER DATABASE {} SET default_transaction_read_only = {on}",
+            db.name()
+        )
+    };
+
+    admin.batch_execute(&read_only("on")).await.unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut id = 2;
+    let mut answers = Vec::new();
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(3) {
+        answers.push(post(&http, &base, event(id)).await.unwrap());
+        id += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answers.contains(&503), "never read-only: {answers:?}");
+    assert!(
+        answers.iter().all(|s| *s == 200 || *s == 503),
+        "{answers:?}"
+    );
+
+    admin.batch_execute(&read_only("off")).await.unwrap();
+    let writable = Instant::now();
+    let mut since = Vec::new();
+    loop {
+        let status = post(&http, &base, event(id)).await.unwrap();
+        id += 1;
+        since.push(status);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            writable.elapsed() < Duration::from_secs(10),
+            "still refused 10 s after the database took writes again: {since:?}\n{}",
+            served.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..10 {
+        assert_eq!(post(&http, &base, event(id)).await.unwrap(), 200);
+        id += 1;
+    }
+    assert!(
+        served
+            .stderr()
+            .contains("replacing the connections open now"),
+        "{}",
+        served.stderr()
+    );
+    println!(
+        "taken again {:?} after the database took writes ({} refused since)",
+        writable.elapsed(),
+        since.len() - 1
+    );
+}
+
+/// Another session holds `events` locked (`LOCK TABLE … IN ACCESS EXCLUSIVE MODE`, as
+/// maintenance may): posts made meanwhile wait for the lock a bounded time (`lock_timeout`,
+/// `LOCK_WAIT`), then answer 503 with `Retry-After`, all of them (an insert of a shared
+/// batch is not tried again alone, which would wait again, as long), instead of hanging
+/// until their client gives up. Once the lock is gone posts are taken again, and what was
+/// acknowledged before is all there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_table_answers_503_after_a_bounded_wait() {
+    use hookrelay::server::postgres::LOCK_WAIT;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &[]);
+    let base = served.url("");
+    let patient = reqwest::Client::builder()
+        .timeout(LOCK_WAIT * 6)
+        .build()
+        .unwrap();
+    assert_eq!(post(&patient, &base, event(1)).await.unwrap(), 200);
+
+    let admin = db.client().await;
+    admin
+        .batch_execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let posts: Vec<_> = (2..=13)
+        .map(|id| {
+            let (http, base) = (patient.clone(), base.clone());
+            tokio::spawn(async move {
+                let answer = http
+                    .post(format!("{base}/webhook"))
+                    .header("content-type", "application/json")
+                    .body(event(id))
+                    .send()
+                    .await
+                    .expect("an answer before the client gives up");
+                let retry_after = answer.headers().get("retry-after").cloned();
+                (answer.status().as_u16(), retry_after, started.elapsed())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for p in posts {
+        answers.push(p.await.unwrap());
+    }
+    admin.batch_execute("ROLLBACK").await.unwrap();
+
+    for (status, retry_after, _) in &answers {
+        assert_eq!(*status, 503, "{answers:?}");
+        assert!(retry_after.is_some(), "{answers:?}");
+    }
+    let slowest = answers.iter().map(|(_, _, at)| *at).max().unwrap();
+    assert!(
+        slowest >= LOCK_WAIT,
+        "answered before the lock wait ended: {answers:?}"
+    );
+    assert!(slowest < LOCK_WAIT * 3, "waited {slowest:?}: {answers:?}");
+    assert!(
+        served.stderr().contains("lock timeout"),
+        "{}",
+        served.stderr()
+    );
+
+    assert_eq!(post(&patient, &base, event(14)).await.unwrap(), 200);
+    let listed = get_json(&base, "/events").await;
+    let ids: Vec<i64> = listed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 14], "{listed}");
+    println!("12 posts under a table lock answered 503 within {slowest:?}");
+}
+
+/// While the database cannot be reached, `/metrics` still answers 200 at once with the
+/// process's own counters, among them the refusals that show the outage; the gauges read
+/// from the store are left out (not shown at their last value), and come back with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_answer_without_the_store_s_gauges_while_it_cannot_be_reached() {
+    use crate::support::{get_text, metric};
+    use hookrelay::server::postgres::GAUGES_MAX_AGE;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let served = serve(&db, &[]);
+    let base = served.url("");
+    let http = client();
+    assert_eq!(post(&http, &base, event(1)).await.unwrap(), 200);
+    let text = get_text(&http, &format!("{base}/metrics")).await;
+    assert_eq!(metric(&text, "hookrelay_store_events"), Some(1.0), "{text}");
+
+    let admin = db.admin_client().await;
+    let connections = |allowed: bool| {
+        format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {allowed}",
+            db.name()
+        )
+    };
+    admin.batch_execute(&connections(false)).await.unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name()],
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(GAUGES_MAX_AGE).await;
+    assert_eq!(post(&http, &base, event(2)).await.unwrap(), 503);
+
+    let asked = Instant::now();
+    let answer = http.get(format!("{base}/metrics")).send().await.unwrap();
+    let waited = asked.elapsed();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+    let unavailable = r#"hookrelay_events_received_total{result="unavailable"}"#;
+    assert!(
+        metric(&text, unavailable).is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    let accepted = r#"hookrelay_events_received_total{result="accepted"}"#;
+    assert_eq!(metric(&text, accepted), Some(1.0), "{text}");
+    for family in [
+        "hookrelay_store_events",
+        "hookrelay_delivery_queue_depth",
+        "hookrelay_deliveries_in_state",
+    ] {
+        assert!(!text.contains(family), "{family} shown: {text}");
+    }
+    assert!(!text.contains("\n\n\n"), "{text}");
+    assert!(
+        served
+            .stderr()
+            .contains("/metrics without the store's gauges"),
+        "{}",
+        served.stderr()
+    );
+
+    admin.batch_execute(&connections(true)).await.unwrap();
+    let url = format!("{base}/metrics");
+    let back = crate::support::wait_until(
+        "the store's gauges shown again",
+        Duration::from_millis(100),
+        || get_text(&http, &url),
+        |text| metric(text, "hookrelay_store_events") == Some(1.0),
+    )
+    .await;
+    assert!(back.contains("hookrelay_deliveries_in_state"), "{back}");
+}
