@@ -439,7 +439,7 @@ async fn write_in(
         }
         shared.ahead.fetch_sub(most, Relaxed);
     }
-    let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
+    let mut inserted = Numbered::new();
     let mut added = 0i64;
     let mut announce: HashSet<&str> = HashSet::new();
     if !ids.is_empty() {
@@ -469,10 +469,7 @@ async fn write_in(
             let id: &str = row.get(1);
             queued = row.get(2);
             if let Some(&i) = first_of.get(id) {
-                answers[i] = Some(Inserted::New {
-                    seq: row.get::<_, i64>(0) as u64,
-                    received_micros: now,
-                });
+                inserted.insert(id.to_owned(), row.get::<_, i64>(0) as u64);
                 announce.extend(batch[i].targets.iter().map(|t| &**t));
             }
         }
@@ -484,36 +481,6 @@ async fn write_in(
             if let Some((_, n)) = open.as_mut() {
                 *n += queued;
             }
-        }
-    }
-
-    // The rest: ids stored before (the same body or not), or refused for want of room.
-    let unsettled: Vec<&str> = batch
-        .iter()
-        .zip(&answers)
-        .filter(|(_, a)| a.is_none())
-        .map(|(p, _)| p.id.as_str())
-        .collect();
-    if !unsettled.is_empty() {
-        let read = client
-            .prepare_cached(READ_SQL)
-            .await
-            .map_err(failed("preparing"))?;
-        let stored = tx
-            .query(&read, &[&unsettled])
-            .await
-            .map_err(failed("reading events"))?;
-        let stored: HashMap<&str, &[u8]> = stored.iter().map(|r| (r.get(0), r.get(1))).collect();
-        for (i, p) in batch.iter().enumerate() {
-            if answers[i].is_some() {
-                continue;
-            }
-            answers[i] = Some(match stored.get(p.id.as_str()) {
-                Some(body) if *body == p.body.as_slice() => Inserted::Duplicate,
-                Some(_) => Inserted::Conflict,
-                None if refused[i] => Inserted::QueueFull,
-                None => Inserted::Conflict,
-            });
         }
     }
 
@@ -578,10 +545,7 @@ async fn write_in(
     let kept = turn.await;
     shared.ahead.fetch_sub(added, Relaxed);
     shared.kept.store(kept?.unwrap_or(i64::MAX), Relaxed);
-    Ok(answers
-        .into_iter()
-        .map(|a| a.unwrap_or(Inserted::Conflict))
-        .collect())
+    settle(client, batch, &refused, now, &first_of, inserted).await
 }
 
 /// The columns of a batch's inserts, one entry per event (`delivery_*`: per delivery).
@@ -704,7 +668,7 @@ fn adjust_open(shared: &Shared, n: i64) {
     }
 }
 
-/// The answers of a batch written by [`in_one_exchange`]: each id inserted is new; any
+/// The answers of a committed batch, `inserted` holding the ids it inserted: each is new; any
 /// other was stored before (the same body or not) or was refused for want of room.
 async fn settle(
     client: &deadpool_postgres::Object,
