@@ -256,7 +256,7 @@ pub fn attempt_finished(verdict: Verdict, next: NextState, elapsed: Duration) {
 pub fn render(handle: &PrometheusHandle, stats: StoreStats, deliveries: &DeliveryCounts) -> String {
     metrics::gauge!(STORE_EVENTS).set(stats.events as f64);
     metrics::gauge!(STORE_CAPACITY).set(stats.capacity as f64);
-    metrics::counter!(STORE_EVICTIONS).absolute(stats.evicted);
+    metrics::counter!(STORE_EVICTIONS).absolute(stats.evicted_here.unwrap_or(stats.evicted));
     metrics::gauge!(QUEUE_DEPTH).set(deliveries.open as f64);
     for (status, n) in &deliveries.by_status {
         metrics::gauge!(DELIVERIES_IN_STATE, "status" => status.as_str()).set(*n as f64);

@@ -204,7 +204,11 @@ pub struct EventQuery {
 pub struct StoreStats {
     pub events: usize,
     pub capacity: usize,
+    /// Evicted from the store since it was made, by whichever process.
     pub evicted: u64,
+    /// Evicted by this process, where several share the store (PostgreSQL): what
+    /// `hookrelay_store_evictions_total` counts, a counter being per instance.
+    pub evicted_here: Option<u64>,
 }
 
 /// A failure of the backend itself (never of the client's input).

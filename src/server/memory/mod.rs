@@ -364,6 +364,7 @@ impl EventStore for MemoryStore {
             events: inner.slots.len(),
             capacity: self.capacity,
             evicted: inner.evicted,
+            evicted_here: None,
         })
     }
 

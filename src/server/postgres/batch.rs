@@ -532,13 +532,18 @@ async fn write_in(
                 kept = tx.query_opt(&kept_sql, &kept_params),
             )
             .map_err(failed("waiting for the batch before"))?;
-            let kept = match kept {
-                Some(row) => Some(trim::evict_excess(tx, limits.capacity, row.get(0)).await?),
-                None => None,
+            let (kept, evicted) = match kept {
+                Some(row) => {
+                    let before: i64 = row.get(0);
+                    let after = trim::evict_excess(tx, limits.capacity, before).await?;
+                    (Some(after), before - after)
+                }
+                None => (None, 0),
             };
             tx.execute(&commit, &[])
                 .await
                 .map_err(failed("committing events"))?;
+            trim::count_evicted(evicted);
             Ok::<_, Failed>(kept)
         }
     };

@@ -434,6 +434,7 @@ impl EventStore for PostgresStore {
             events: row.get::<_, Option<i64>>(0).unwrap_or(0).max(0) as usize,
             capacity: self.capacity,
             evicted: row.get::<_, Option<i64>>(1).unwrap_or(0) as u64,
+            evicted_here: Some(trim::evicted_here()),
         })
     }
 

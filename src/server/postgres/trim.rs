@@ -49,6 +49,19 @@ pub fn room(capacity: i64) -> i64 {
     capacity / 100
 }
 
+/// Events this process evicted (by `--max-events` or `--retention`), counted once their
+/// transaction committed: the instance's own `hookrelay_store_evictions_total`.
+static EVICTED_HERE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn evicted_here() -> u64 {
+    EVICTED_HERE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Counts `n` events evicted by a transaction of this process that committed.
+pub fn count_evicted(n: i64) {
+    EVICTED_HERE.fetch_add(n.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Sets the `kept` counter to the count of events, under the insert lock: at start, so a
 /// count that drifted (written by an older hookrelay beside this one) is mended.
 pub async fn recount(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
@@ -182,8 +195,9 @@ async fn expire(pool: &Pool, keep: Duration) -> Result<(), StoreError> {
         let Some(through) = last else {
             return tx.commit().await.map_err(failed("committing the expiry"));
         };
-        drop_through(&*tx, through).await?;
+        let dropped = drop_through(&*tx, through).await?;
         tx.commit().await.map_err(failed("committing the expiry"))?;
+        count_evicted(dropped);
         if expired < EXPIRE_CHUNK {
             return Ok(());
         }

@@ -287,6 +287,7 @@ impl EventStore for SqliteStore {
             events: counts.events,
             capacity: self.capacity,
             evicted: counts.evicted,
+            evicted_here: None,
         })
     }
 

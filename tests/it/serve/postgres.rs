@@ -1009,3 +1009,33 @@ async fn metrics_answer_without_the_store_s_gauges_while_it_cannot_be_reached() 
     .await;
     assert!(back.contains("hookrelay_deliveries_in_state"), "{back}");
 }
+
+/// Counters are per instance: the evictions one instance made are its own count, while
+/// `GET /healthz` tells what the shared store evicted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_instance_counts_the_evictions_it_made() {
+    use hookrelay::server::postgres::GAUGES_MAX_AGE;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let a = serve(&db, &["--max-events", "2"]);
+    let b = serve(&db, &["--max-events", "2"]);
+    let http = client();
+    for id in 1..=5 {
+        assert_eq!(post(&http, &a.url(""), event(id)).await.unwrap(), 200);
+    }
+    tokio::time::sleep(GAUGES_MAX_AGE).await;
+    let evictions = |base: String| {
+        let http = http.clone();
+        async move {
+            let text = crate::support::get_text(&http, &format!("{base}/metrics")).await;
+            crate::support::metric(&text, "hookrelay_store_evictions_total")
+        }
+    };
+    assert_eq!(evictions(a.url("")).await, Some(3.0), "A evicted three");
+    assert_eq!(evictions(b.url("")).await, Some(0.0), "B evicted none");
+    for base in [a.url(""), b.url("")] {
+        let health = get_json(&base, "/healthz").await;
+        assert_eq!(health["evicted"], 3, "the store evicted three: {health}");
+    }
+}
