@@ -20,7 +20,7 @@ const STORE_WAIT: Duration = Duration::from_secs(2);
 
 /// `GET /metrics`: Prometheus text format. Always this process's own counters (among them
 /// the refusals that show a store outage); the gauges read from the store only when it
-/// answers within [`STORE_WAIT`].
+/// answers within `STORE_WAIT` (2 s).
 pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(relay) = &state.relay {
         let (open, disabled) = relay.endpoint_health();
