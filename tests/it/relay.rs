@@ -467,3 +467,33 @@ async fn original_headers_leave_the_senders_svix_headers_behind() {
     )
     .expect("the relay's own signature verifies");
 }
+
+#[tokio::test]
+async fn original_headers_leave_out_the_ones_the_senders_connection_named() {
+    let customer = Customer::start();
+    let config = RelayConfig {
+        original_headers: true,
+        ..relay(vec![target(&customer)], &[50])
+    };
+    let hub = App::with_relay(config, 100).await;
+    let sent = hub
+        .client
+        .post(hub.url("/webhook"))
+        .header("content-type", "application/json")
+        .header("connection", "keep-alive, X-Hop")
+        .header("x-hop", "for this hop only")
+        .header("x-provider", "kept")
+        .body(event(32, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+
+    let got = &customer.wait_for_async(1).await[0];
+    assert_eq!(
+        got.header("x-hop"),
+        None,
+        "a hop-by-hop header was forwarded"
+    );
+    assert_eq!(got.header("x-provider"), Some("kept"));
+}

@@ -168,6 +168,18 @@ impl Relay {
         let mut headers = HeaderMap::new();
         match self.store.get(EventKey::Id(&job.event)).await {
             Ok(Some(event)) => {
+                // Headers the sender's `Connection` named were for that hop alone.
+                let hop: Vec<String> = event
+                    .headers
+                    .iter()
+                    .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+                    .flat_map(|(_, value)| {
+                        String::from_utf8_lossy(value)
+                            .split(',')
+                            .map(|token| token.trim().to_ascii_lowercase())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
                 for (name, value) in event.headers.iter() {
                     let (Ok(name), Ok(value)) = (
                         HeaderName::from_bytes(name.as_bytes()),
@@ -175,7 +187,10 @@ impl Relay {
                     ) else {
                         continue;
                     };
-                    if forwardable(&name) && value.as_bytes() != REDACTED.as_bytes() {
+                    if forwardable(&name)
+                        && !hop.iter().any(|h| h == name.as_str())
+                        && value.as_bytes() != REDACTED.as_bytes()
+                    {
                         headers.append(name, value);
                     }
                 }
