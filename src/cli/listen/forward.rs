@@ -129,6 +129,13 @@ pub fn original_headers(shown: Option<&serde_json::Value>) -> HeaderMap {
         }
         _ => {}
     }
+    // Headers the sender's `Connection` named were for that hop alone.
+    let named: Vec<String> = pairs
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, value)| value.split(','))
+        .map(|token| token.trim().to_ascii_lowercase())
+        .collect();
     let mut headers = HeaderMap::new();
     for (name, value) in pairs {
         let (Ok(name), Ok(value)) = (
@@ -139,7 +146,10 @@ pub fn original_headers(shown: Option<&serde_json::Value>) -> HeaderMap {
         };
         // A secret the server did not keep (see serve --keep-secret-headers) is left out
         // rather than sent as its placeholder.
-        if !HOP_BY_HOP.contains(&name.as_str()) && value != REDACTED {
+        if !HOP_BY_HOP.contains(&name.as_str())
+            && !named.iter().any(|n| n == name.as_str())
+            && value != REDACTED
+        {
             headers.append(name, value);
         }
     }
@@ -158,11 +168,12 @@ mod tests {
             {"name": "Content-Length", "value": "12"},
             {"name": "X-Tag", "value": "a"},
             {"name": "x-tag", "value": "b"},
-            {"name": "Connection", "value": "keep-alive"},
+            {"name": "Connection", "value": "keep-alive, X-Hop"},
+            {"name": "X-Hop", "value": "this hop only"},
             {"name": "Authorization", "value": "[redacted]"},
         ]);
         let headers = original_headers(Some(&shown));
-        assert_eq!(headers.len(), 3);
+        assert_eq!(headers.len(), 3, "{headers:?}");
         assert_eq!(headers["webhook-id"], "msg_1");
         let tags: Vec<_> = headers.get_all("x-tag").iter().collect();
         assert_eq!(tags, ["a", "b"]);
