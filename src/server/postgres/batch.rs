@@ -253,21 +253,6 @@ impl Drop for Answer {
     }
 }
 
-const INSERT_SQL: &str = "WITH ins AS (
-         INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
-         SELECT u.id, u.event_id, u.event_type, $4, u.body, u.headers, u.signature
-         FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $5::BYTEA[], $6::BYTEA[], $7::TEXT[])
-              AS u(id, event_id, event_type, body, headers, signature)
-         ON CONFLICT (id) DO NOTHING
-         RETURNING seq, id, event_id
-     ), queued AS (
-         INSERT INTO deliveries (event_seq, event, event_id, target, status, created_at, due)
-         SELECT ins.seq, ins.id, ins.event_id, d.target, 'pending', $4, $4
-         FROM unnest($8::TEXT[], $9::TEXT[]) AS d(id, target) JOIN ins ON ins.id = d.id
-         RETURNING 1
-     )
-     SELECT seq, id, (SELECT count(*) FROM queued) FROM ins";
-
 /// The batch before is committed once this returns; this one's sequence numbers are drawn.
 const ORDER_SQL: &str = "SELECT pg_advisory_xact_lock($1), pg_advisory_unlock($2)";
 
@@ -416,22 +401,22 @@ async fn write_in(
     // The common turn in one exchange: no exact count was needed and no eviction can be
     // due, so the insert, its announcements, the wait for the batch before, the count and
     // the commit go together.
+    let rows = Rows {
+        ids: &ids,
+        event_ids: &event_ids,
+        types: &types,
+        bodies: &bodies,
+        headers: &headers,
+        signatures: &signatures,
+        delivery_ids: &delivery_ids,
+        delivery_targets: &delivery_targets,
+    };
     if !ordered && !ids.is_empty() {
         let capacity = i64::try_from(limits.capacity).unwrap_or(i64::MAX);
         let most = ids.len() as i64;
         let ahead = shared.ahead.fetch_add(most, Relaxed) + most;
         let known = shared.kept.load(Relaxed);
         if known.saturating_add(ahead) <= capacity {
-            let rows = Rows {
-                ids: &ids,
-                event_ids: &event_ids,
-                types: &types,
-                bodies: &bodies,
-                headers: &headers,
-                signatures: &signatures,
-                delivery_ids: &delivery_ids,
-                delivery_targets: &delivery_targets,
-            };
             let written = in_one_exchange(client, shared, now, &rows).await;
             shared.ahead.fetch_sub(most, Relaxed);
             let inserted = written?;
@@ -447,41 +432,20 @@ async fn write_in(
             .prepare_cached(INSERT_SQL)
             .await
             .map_err(failed("preparing"))?;
-        let rows = tx
-            .query(
-                &insert,
-                &[
-                    &ids,
-                    &event_ids,
-                    &types,
-                    &now,
-                    &bodies,
-                    &headers,
-                    &signatures,
-                    &delivery_ids,
-                    &delivery_targets,
-                ],
-            )
+        let row = tx
+            .query_one(&insert, &rows.params(&now))
             .await
             .map_err(failed("storing events"))?;
-        let mut queued = 0i64;
-        for row in &rows {
-            let id: &str = row.get(1);
-            queued = row.get(2);
-            if let Some(&i) = first_of.get(id) {
-                inserted.insert(id.to_owned(), row.get::<_, i64>(0) as u64);
+        inserted = numbered(&row);
+        for id in inserted.keys() {
+            if let Some(&i) = first_of.get(id.as_str()) {
                 announce.extend(batch[i].targets.iter().map(|t| &**t));
             }
         }
-        added = rows.len() as i64;
+        added = inserted.len() as i64;
         // Counted now, under the sequence lock, so that the next batch's estimate has
         // them before this one commits (should it not, the estimate is high a while).
-        if queued > 0 {
-            let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, n)) = open.as_mut() {
-                *n += queued;
-            }
-        }
+        adjust_open(shared, row.get(2));
     }
 
     if !announce.is_empty() {
@@ -565,10 +529,28 @@ struct Rows<'a> {
     delivery_targets: &'a [&'a str],
 }
 
-/// [`INSERT_SQL`] as one row whatever was inserted (the events' `seq` and `id` as arrays),
-/// leaving the count of events inserted in the transaction's `hookrelay.added` for
-/// [`ADDED_SQL`], which runs later in the same exchange.
-const INSERT_ONE_ROW_SQL: &str = "WITH ins AS (
+impl Rows<'_> {
+    /// The parameters of [`INSERT_SQL`], received at `now`.
+    fn params<'p>(&'p self, now: &'p i64) -> [&'p (dyn tokio_postgres::types::ToSql + Sync); 9] {
+        [
+            &self.ids,
+            &self.event_ids,
+            &self.types,
+            now,
+            &self.bodies,
+            &self.headers,
+            &self.signatures,
+            &self.delivery_ids,
+            &self.delivery_targets,
+        ]
+    }
+}
+
+/// A batch's events and their deliveries in one statement, answered by one row whatever
+/// was inserted: the events' `seq` and `id` as arrays ([`numbered`]), the deliveries
+/// queued, and the count of events inserted, also left in the transaction's
+/// `hookrelay.added` for [`ADDED_SQL`] when that is sent in the same exchange.
+const INSERT_SQL: &str = "WITH ins AS (
          INSERT INTO events (id, event_id, event_type, received_at, body, headers, signature)
          SELECT u.id, u.event_id, u.event_type, $4, u.body, u.headers, u.signature
          FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $5::BYTEA[], $6::BYTEA[], $7::TEXT[])
@@ -585,7 +567,7 @@ const INSERT_ONE_ROW_SQL: &str = "WITH ins AS (
             set_config('hookrelay.added', count(*)::TEXT, true)
      FROM ins";
 
-/// [`KEPT_SQL`] with the count [`INSERT_ONE_ROW_SQL`] left.
+/// [`KEPT_SQL`] with the count [`INSERT_SQL`] left.
 const ADDED_SQL: &str =
     "UPDATE counters SET value = value + current_setting('hookrelay.added')::BIGINT
      WHERE key = 'kept' RETURNING value";
@@ -604,7 +586,7 @@ async fn in_one_exchange(
     rows: &Rows<'_>,
 ) -> Result<Numbered, Failed> {
     let prepared = join_in_order!(
-        insert = client.prepare_cached(INSERT_ONE_ROW_SQL),
+        insert = client.prepare_cached(INSERT_SQL),
         notify = client.prepare_cached(NOTIFY_SQL),
         order = client.prepare_cached(ORDER_SQL),
         added = client.prepare_cached(ADDED_SQL),
@@ -628,17 +610,7 @@ async fn in_one_exchange(
         }
         tx.execute(&notify, &[&targets]).await
     };
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
-        &rows.ids,
-        &rows.event_ids,
-        &rows.types,
-        &now,
-        &rows.bodies,
-        &rows.headers,
-        &rows.signatures,
-        &rows.delivery_ids,
-        &rows.delivery_targets,
-    ];
+    let params = rows.params(&now);
     let (row, _, _, kept, _) = join_in_order!(
         row = tx.query_one(&insert, &params),
         announced = announce,
@@ -652,12 +624,16 @@ async fn in_one_exchange(
     shared
         .kept
         .store(kept.map_or(i64::MAX, |row| row.get(0)), Relaxed);
+    Ok(numbered(&row))
+}
+
+/// The sequence number of each event [`INSERT_SQL`] inserted, by id.
+fn numbered(row: &tokio_postgres::Row) -> Numbered {
     let seqs: Vec<i64> = row.get::<_, Option<Vec<i64>>>(0).unwrap_or_default();
     let ids: Vec<String> = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
-    Ok(ids
-        .into_iter()
+    ids.into_iter()
         .zip(seqs.into_iter().map(|s| s as u64))
-        .collect())
+        .collect()
 }
 
 /// Adds `n` to the count of open deliveries, when there is one.
