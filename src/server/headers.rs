@@ -192,6 +192,23 @@ impl Headers {
     }
 }
 
+/// The header names (lower case) that a request's `Connection` headers name: headers for
+/// that hop alone, which are not passed on (RFC 9110, 7.6.1).
+pub fn named_by_connection<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Vec<String> {
+    headers
+        .into_iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, value)| {
+            String::from_utf8_lossy(value)
+                .split(',')
+                .map(|token| token.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Appends one header, encoded as in [`Headers::as_bytes`]; `name` in lower case.
 pub fn encode_entry(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     write_name(out, name);

@@ -130,12 +130,9 @@ pub fn original_headers(shown: Option<&serde_json::Value>) -> HeaderMap {
         _ => {}
     }
     // Headers the sender's `Connection` named were for that hop alone.
-    let named: Vec<String> = pairs
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, value)| value.split(','))
-        .map(|token| token.trim().to_ascii_lowercase())
-        .collect();
+    let named = crate::server::headers::named_by_connection(
+        pairs.iter().map(|(name, value)| (*name, value.as_bytes())),
+    );
     let mut headers = HeaderMap::new();
     for (name, value) in pairs {
         let (Ok(name), Ok(value)) = (

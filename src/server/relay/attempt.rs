@@ -169,17 +169,7 @@ impl Relay {
         match self.store.get(EventKey::Id(&job.event)).await {
             Ok(Some(event)) => {
                 // Headers the sender's `Connection` named were for that hop alone.
-                let hop: Vec<String> = event
-                    .headers
-                    .iter()
-                    .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-                    .flat_map(|(_, value)| {
-                        String::from_utf8_lossy(value)
-                            .split(',')
-                            .map(|token| token.trim().to_ascii_lowercase())
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
+                let hop = crate::server::headers::named_by_connection(event.headers.iter());
                 for (name, value) in event.headers.iter() {
                     let (Ok(name), Ok(value)) = (
                         HeaderName::from_bytes(name.as_bytes()),
