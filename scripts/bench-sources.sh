@@ -21,8 +21,13 @@
 # the cost goes"); CONNECTIONS=8 was this script's setting before 2026-12-07.
 # HOOKRELAY=PATH with BUILD=0 measures another build.
 #
+# WORKERS sets the throughput servers' `--workers` (1; `serve`'s default is one per CPU, 2
+# here): with one worker the server's thread is the bottleneck and the ratio follows the
+# server's CPU per request; with the default the client shares the CPUs as it would on a
+# user's machine.
+#
 # Env: WARM (5000), COUNT (20000), ROUNDS (30), RATE_COUNT (10000), CONNECTIONS (32),
-#      INSTRUCTIONS (1: the callgrind part; 0 skips it).
+#      WORKERS (1), INSTRUCTIONS (1: the callgrind part; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +36,7 @@ COUNT=${COUNT:-20000}
 ROUNDS=${ROUNDS:-30}
 RATE_COUNT=${RATE_COUNT:-10000}
 CONNECTIONS=${CONNECTIONS:-32}
+WORKERS=${WORKERS:-1}
 INSTRUCTIONS=${INSTRUCTIONS:-1}
 
 source scripts/lib.sh
@@ -58,7 +64,7 @@ measure() {
   echo "$name: ${per_request[$name]} instructions/request"
 }
 
-echo "# bench-sources $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | WARM=$WARM COUNT=$COUNT ROUNDS=$ROUNDS RATE_COUNT=$RATE_COUNT CONNECTIONS=$CONNECTIONS"
+echo "# bench-sources $(date -u +%FT%TZ) | $(git rev-parse --short HEAD) | WARM=$WARM COUNT=$COUNT ROUNDS=$ROUNDS RATE_COUNT=$RATE_COUNT CONNECTIONS=$CONNECTIONS WORKERS=$WORKERS"
 if [[ $INSTRUCTIONS != 0 ]]; then
 measure event event --source event
 measure github github --source github --secret bench-secret
@@ -70,10 +76,10 @@ done
 fi
 
 # Throughput, the three servers taking turns in each round.
-start t_event "$HOOKRELAY" serve --max-events 10000 --port 0 --workers 1 --source event
-start t_github "$HOOKRELAY" serve --max-events 10000 --port 0 --workers 1 --source github \
+start t_event "$HOOKRELAY" serve --max-events 10000 --port 0 --workers "$WORKERS" --source event
+start t_github "$HOOKRELAY" serve --max-events 10000 --port 0 --workers "$WORKERS" --source github \
   --secret bench-secret
-start t_schema "$HOOKRELAY" serve --max-events 10000 --port 0 --workers 1 \
+start t_schema "$HOOKRELAY" serve --max-events 10000 --port 0 --workers "$WORKERS" \
   --source schema:benches/record.schema.json --id-from /id
 TICK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -14,7 +14,7 @@
 //! Slack's slash commands and interactive components post
 //! `application/x-www-form-urlencoded` instead of JSON, signed the same way.
 
-use http::header::{HeaderMap, HeaderName};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{
@@ -42,14 +42,24 @@ pub(super) fn read(source: &Source, headers: &HeaderMap, body: &[u8]) -> Result<
     };
     let (id, event_type) = match source {
         Source::Github => {
-            let id = take(from_header(headers, &GITHUB_DELIVERY));
+            // Both headers found in one walk of the request's few headers: each lookup by
+            // name would hash it.
+            let (mut delivery, mut event) = (None, None);
+            for (name, value) in headers {
+                if *name == GITHUB_DELIVERY {
+                    delivery.get_or_insert(value);
+                } else if *name == GITHUB_EVENT {
+                    event.get_or_insert(value);
+                }
+            }
+            let id = take(value_checked(headers, &GITHUB_DELIVERY, delivery).map(str::to_string));
             let action = match &envelope.action {
                 Some(Value::String(action)) if !action.is_empty() => Some(action.as_str()),
                 _ => None,
             };
             let bad_action = action.and_then(|action| checked_type("/action", action).err());
             // `event.action` written once into a string of its size.
-            let event = header_checked(headers, &GITHUB_EVENT).map(|event| match action {
+            let event = value_checked(headers, &GITHUB_EVENT, event).map(|event| match action {
                 Some(action) => {
                     let mut text = String::with_capacity(event.len() + 1 + action.len());
                     text.push_str(event);
@@ -157,20 +167,27 @@ fn from_header(headers: &HeaderMap, name: &HeaderName) -> Result<String, FieldEr
 
 /// [`from_header`], the value borrowed.
 fn header_checked<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<&'h str, FieldError> {
+    value_checked(headers, name, headers.get(name))
+}
+
+/// [`header_checked`] with the header's (first) value already found.
+fn value_checked<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+    value: Option<&'h HeaderValue>,
+) -> Result<&'h str, FieldError> {
     let field = || format!("header:{name}");
     // The usual value, visible ASCII: it has no control character to look for.
-    if let Some(text) = headers
-        .get(name)
+    if let Some(text) = value
         .and_then(|v| crate::alert::signing::visible_ascii(v.as_bytes()))
-        .map(str::trim)
+        .map(str::trim_ascii)
         .filter(|text| !text.is_empty() && text.len() <= super::MAX_ID_BYTES)
     {
         return Ok(text);
     }
-    let value = headers
-        .get(name)
+    let value = value
         .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+        .map(str::trim_ascii)
         .filter(|v| !v.is_empty());
     match value {
         Some(value) => checked_text(value, field),

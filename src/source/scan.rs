@@ -100,9 +100,7 @@ impl<'a> Scan<'a> {
         self.byte(b'"')?;
         let bytes = self.text.as_bytes();
         let start = self.at;
-        let len = bytes[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = crate::words::string_stop(&bytes[start..])?;
         let end = start + len;
         (bytes[end] == b'"').then_some(())?;
         self.at = end + 1;

@@ -245,9 +245,7 @@ impl<'b> Parser<'b> {
         let text: &'b str = self.tape.text;
         let bytes = text.as_bytes();
         let start = self.cur.at;
-        let plain = bytes[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let plain = crate::words::string_stop(&bytes[start..])?;
         let stop = start + plain;
         if bytes[stop] == b'"' {
             self.cur.at = stop + 1;
@@ -289,9 +287,7 @@ impl<'b> Parser<'b> {
                     // A run of plain text, copied whole (it starts on a character boundary:
                     // every stop above is an ASCII byte).
                     let run_start = self.cur.at - 1;
-                    let run = bytes[self.cur.at..]
-                        .iter()
-                        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+                    let run = crate::words::string_stop(&bytes[self.cur.at..])?;
                     self.cur.at += run;
                     self.tape.unescaped.push_str(&text[run_start..self.cur.at]);
                 }

@@ -109,7 +109,7 @@ pub(super) fn header_named<'a>(
 fn present<'a>(value: Option<&'a HeaderValue>, name: &'static str) -> Result<&'a str, VerifyError> {
     value
         .and_then(|v| visible_ascii(v.as_bytes()).or_else(|| v.to_str().ok()))
-        .map(str::trim)
+        .map(str::trim_ascii)
         .filter(|v| !v.is_empty())
         .ok_or(VerifyError::MissingHeader(name))
 }

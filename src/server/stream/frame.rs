@@ -312,16 +312,9 @@ fn needs_escape(bytes: &[u8]) -> bool {
 }
 
 /// Whether any of the eight bytes of `word` is one a JSON string escapes: `"`, `\` or a
-/// control character below U+0020 (the exact tests for "some byte is zero" and "some byte
-/// is below n", one word at a time).
+/// control character below U+0020.
 fn any_escaped(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_in = |w: u64| w.wrapping_sub(ONES) & !w;
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let control = word.wrapping_sub(ONES * 0x20) & !word;
-    (zero_in(quote) | zero_in(backslash) | control) & HIGH != 0
+    crate::words::escaped_bits(word) != 0
 }
 
 /// `json` with each line break (`\r\n`, `\r` or `\n`) written as the end of a `data:` line
