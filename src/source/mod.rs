@@ -287,13 +287,15 @@ fn header_text(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Op
         .filter(|v| !v.is_empty())
 }
 
-/// Why [`header_text`] found no text in `name`: the header is not there, or its value is
-/// empty or not visible ASCII.
+/// Why [`header_text`] found no text in `name`: the header is not there, is there with an
+/// empty value (or only spaces), or holds bytes that are not visible ASCII.
 fn no_header_text(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> &'static str {
-    if headers.contains_key(name) {
-        "expected text (visible ASCII), got an empty value or other bytes"
-    } else {
-        "missing header"
+    match headers.get(name) {
+        None => "missing header",
+        Some(value) if value.as_bytes().trim_ascii().is_empty() => {
+            "the header is present but empty; expected a value"
+        }
+        Some(_) => "expected text (visible ASCII), got other bytes",
     }
 }
 

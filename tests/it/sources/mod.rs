@@ -2,6 +2,7 @@
 //! binary. Signatures in these tests are computed here from each provider's documented
 //! algorithm with the `hmac` and `sha2` crates, never through hookrelay's own signing.
 
+mod edges;
 mod idempotency;
 mod providers;
 mod relay;
