@@ -15,6 +15,7 @@ mod rules;
 pub mod samples;
 mod scan;
 mod schema;
+mod shown;
 mod tape;
 
 use std::fmt;

@@ -3,13 +3,18 @@
 //! `details` are: `{"field": "<JSON Pointer>", "message": "<text>"}`. Only the schema's own
 //! document is used: a `$ref` to another file or URL is not fetched. A body is validated
 //! on its tape (`tape.rs`) when it has one, otherwise as the `serde_json::Value` it parses
-//! into: the schema is compiled once for each.
+//! into: the schema is compiled once for each. A message quotes at most 40 characters of
+//! the value it is about, as the model's do (`shown.rs`): a large body failing a rule at its
+//! top level is described (`an object of 1000 properties`), not repeated.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use jsonschema::ValidationError;
+
 use super::problem;
+use super::shown::{cut_field, message, shown};
 use super::tape::{TapeJson, TapeNode};
 use crate::model::FieldError;
 
@@ -98,13 +103,15 @@ impl Schema {
     }
 }
 
-/// The violations as the model's problems, at most [`MAX_VIOLATIONS`] and a count of the rest.
-fn listed(errors: jsonschema::ErrorIterator<'_>) -> Vec<FieldError> {
+/// The violations as the model's problems, at most [`MAX_VIOLATIONS`] and a count of the
+/// rest, each message showing the value it is about in a few words ([`shown`]).
+fn listed<'e>(errors: impl Iterator<Item = ValidationError<'e>>) -> Vec<FieldError> {
     let mut problems = Vec::new();
     let mut more = 0usize;
     for error in errors {
         if problems.len() < MAX_VIOLATIONS {
-            problems.push(problem(error.instance_path().as_str(), error.to_string()));
+            let field = cut_field(error.instance_path().as_str());
+            problems.push(problem(field, message(&error, &shown(error.instance()))));
         } else {
             more += 1;
         }

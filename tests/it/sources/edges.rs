@@ -1,9 +1,138 @@
-//! `json` and `schema:FILE` at their edges, through the real binary: a header that is
-//! there but empty is called so, not missing.
+//! `json` and `schema:FILE` at their edges, through the real binary: a large body failing
+//! many checks gets a short answer that still names each; a header that is there but empty
+//! is called so, not missing.
 
 use serde_json::Value;
 
-use super::{post, serve};
+use super::{post, run, serve};
+
+/// A file in `dir` holding `text`; its path.
+fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Ten checks failing on the top level of an object, and one on a member.
+const MANY_CHECKS: &str = r#"{"allOf": [
+  {"type": "array"},
+  {"required": ["order"]},
+  {"maxProperties": 3},
+  {"minProperties": 5000},
+  {"const": {"a": 1}},
+  {"enum": [1, 2]},
+  {"not": {"type": "object"}},
+  {"anyOf": [{"type": "string"}, {"type": "number"}]},
+  {"oneOf": [{"type": "string"}, {"type": "null"}]},
+  {"properties": {"note": {"maxLength": 10}}, "additionalProperties": false}
+]}"#;
+
+/// Each failing check: its place and the words that name it.
+const FAILING: [(&str, &str); 11] = [
+    ("", "is not of type \"array\""),
+    ("", "\"order\" is a required property"),
+    ("", "has more than 3 properties"),
+    ("", "has less than 5000 properties"),
+    ("", "{\"a\":1} was expected"),
+    ("", "is not one of 1 or 2"),
+    ("", "{\"type\":\"object\"} is not allowed for"),
+    ("", "'anyOf'"),
+    ("", "'oneOf'"),
+    (
+        "",
+        "Additional properties are not allowed ('f0', 'f1', 'f2', 'f3', 'f4' and 995 more were unexpected)",
+    ),
+    ("/note", "is longer than 10 characters"),
+];
+
+/// About 120 KB: 1000 members of 110 characters and a note of 5000.
+fn big_body() -> String {
+    let mut members: Vec<String> = (0..1000)
+        .map(|i| format!("\"f{i}\":\"{}\"", "x".repeat(110)))
+        .collect();
+    members.push(format!("\"note\":\"{}\"", "y".repeat(5000)));
+    format!("{{{}}}", members.join(","))
+}
+
+fn assert_names_each_check(details: &[(String, String)], shown: &str) {
+    assert_eq!(details.len(), FAILING.len(), "{details:#?}");
+    for (field, words) in FAILING {
+        assert!(
+            details
+                .iter()
+                .any(|(f, message)| f == field && message.contains(words)),
+            "no {words:?} at {field:?}: {details:#?}"
+        );
+    }
+    for (_, message) in details {
+        assert!(message.len() < 300, "a long message: {message}");
+    }
+    assert!(
+        details
+            .iter()
+            .any(|(_, m)| m.contains("an object of 1001 properties")),
+        "the body is described, not repeated: {shown}"
+    );
+    assert!(
+        details.iter().any(|(f, m)| f == "/note"
+            && m.starts_with(&format!("\"{}…\" (5000 characters)", "y".repeat(40)))),
+        "a long string is quoted to 40 characters with its length: {details:#?}"
+    );
+}
+
+#[test]
+fn a_big_body_failing_many_checks_gets_a_short_answer_naming_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = file(&dir, "many.schema.json", MANY_CHECKS);
+    let body = big_body();
+    let payload = file(&dir, "big.json", &body);
+    let serve = serve(&["--source", &format!("schema:{schema}")]);
+
+    let (status, answer) = post(&serve.url("/webhook"), &[], body.as_bytes());
+    let (code, out, err) = run(&["validate", "--schema", &schema, &payload]);
+    let (json_code, json_out, _) = run(&[
+        "validate", "--schema", &schema, &payload, "--format", "json",
+    ]);
+
+    assert!(body.len() > 115_000, "{}", body.len());
+    assert_eq!(status, 422, "{answer}");
+    let size = answer.to_string().len();
+    assert!(
+        size < 10_000,
+        "a 422 of {size} bytes for a body of {}",
+        body.len()
+    );
+    let details: Vec<(String, String)> = answer["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["field"].as_str().unwrap().into(),
+                d["message"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_names_each_check(&details, &answer.to_string());
+
+    assert_eq!(code, 1, "{err}");
+    assert!(out.len() < 10_000, "validate printed {} bytes", out.len());
+    assert_eq!(out.lines().count(), 1 + FAILING.len(), "{out}");
+    assert_eq!(json_code, 1);
+    let result: Value = serde_json::from_str(&json_out).unwrap();
+    let errors: Vec<(String, String)> = result["files"][0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["field"].as_str().unwrap().into(),
+                d["message"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(errors, details, "validate and serve say the same");
+}
 
 fn refusal(answer: &Value) -> Vec<(String, String)> {
     answer["details"]
