@@ -10,6 +10,7 @@
 //! point (`rules.rs`), the latter checked against a JSON Schema (`schema.rs`); both read
 //! the body into a tape (`tape.rs`) when they can.
 
+mod beyond;
 mod envelope;
 mod rules;
 pub mod samples;
@@ -298,6 +299,14 @@ fn no_header_text(headers: &HeaderMap, name: impl http::header::AsHeaderName) ->
         }
         Some(_) => "expected text (visible ASCII), got other bytes",
     }
+}
+
+/// A number as written, at most 40 characters of it, as the model's messages quote values.
+fn describe_number(text: &str) -> String {
+    if text.chars().count() <= 40 {
+        return text.to_string();
+    }
+    format!("{}…", text.chars().take(40).collect::<String>())
 }
 
 /// How a JSON value is named in messages: `string "12"`, `number 12`, `an object`.

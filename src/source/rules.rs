@@ -9,6 +9,7 @@ use std::str::FromStr;
 use http::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
+use super::beyond;
 use super::schema::Schema;
 use super::tape::Tape;
 use super::{
@@ -71,6 +72,13 @@ pub struct Rules {
     pub type_from: Option<Locator>,
 }
 
+/// What a JSON Pointer into the body found.
+enum Pointed<'v> {
+    Value(Cow<'v, Value>),
+    /// A number beyond the range of a 64-bit float, as written; no `Value` holds it.
+    Beyond(&'v str),
+}
+
 /// Reads a `json` request, or a `schema:` one when `schema` is given: every violation of
 /// the schema and every missing id or type, all at once.
 pub(super) fn read(
@@ -83,18 +91,66 @@ pub(super) fn read(
     // the rest, and every malformed one, through serde_json.
     if let Some(tape) = Tape::parse(body) {
         let root = tape.root();
-        let problems = schema.map(|s| s.problems_on_tape(root)).unwrap_or_default();
-        let find = |pointer: &str| root.pointer(pointer).map(|node| Cow::Owned(node.value()));
+        let problems = schema
+            .map(|s| s.problems_on_tape(&tape))
+            .unwrap_or_default();
+        let find = |pointer: &str| {
+            root.pointer(pointer).map(|node| match node.beyond() {
+                Some(text) => Pointed::Beyond(text),
+                None => Pointed::Value(Cow::Owned(node.value())),
+            })
+        };
         return identified(rules, headers, problems, &find);
     }
-    // Parsed once, straight from the bytes; the model's JSON checks word a refusal.
-    let value: Value = serde_json::from_slice(body).map_err(|e| match model::json_text(body) {
-        Err(malformed) => malformed,
-        Ok(_) => Invalid::Fields(vec![problem("", e.to_string())]),
-    })?;
-    let problems = schema.map(|s| s.problems(&value)).unwrap_or_default();
-    let find = |pointer: &str| pointed(&value, pointer).map(Cow::Borrowed);
+    let (value, beyond) = parsed(body)?;
+    let problems = match schema {
+        None => Vec::new(),
+        Some(schema) if beyond.is_empty() => schema.problems(&value),
+        Some(schema) => {
+            let places: Vec<(String, String)> = beyond
+                .iter()
+                .map(|b| (b.pointer.clone(), b.text.clone()))
+                .collect();
+            schema.problems_without(&value, &places)
+        }
+    };
+    let find = |pointer: &str| {
+        let found = pointed(&value, pointer)?;
+        // The null in a number's place, not a null of the body's.
+        let number = beyond.iter().find(|b| b.pointer == pointer);
+        Some(match number {
+            Some(number) if found.is_null() => Pointed::Beyond(number.text.as_str()),
+            _ => Pointed::Value(Cow::Borrowed(found)),
+        })
+    };
     identified(rules, headers, problems, &find)
+}
+
+/// The body as `serde_json` reads it, parsed once, straight from the bytes, with the
+/// numbers beyond a float's range it holds, read as `null` in their place (`serde_json`
+/// refuses them); malformed JSON is refused as the model's JSON checks word it.
+fn parsed(body: &[u8]) -> Result<(Value, Vec<beyond::Beyond>), Invalid> {
+    let error = match serde_json::from_slice::<Value>(body) {
+        Ok(value) => return Ok((value, Vec::new())),
+        Err(error) => error,
+    };
+    let text = model::json_text(body)?;
+    let mut beyond = beyond::find(text);
+    let value: Option<Value> = (!beyond.is_empty())
+        .then(|| serde_json::from_str(&beyond::replaced(text, &beyond)).ok())
+        .flatten();
+    let Some(value) = value else {
+        return Err(Invalid::Fields(vec![problem("", error.to_string())]));
+    };
+    // Of a name written twice, serde_json keeps the last value: a number counts where its
+    // null stayed, the last one written at its place.
+    let mut seen = std::collections::HashSet::new();
+    beyond.reverse();
+    beyond.retain(|b| {
+        pointed(&value, &b.pointer).is_some_and(Value::is_null) && seen.insert(b.pointer.clone())
+    });
+    beyond.reverse();
+    Ok((value, beyond))
 }
 
 /// The event's id and type where `rules` say, with `problems` (the schema's) and any of
@@ -103,19 +159,31 @@ fn identified<'v>(
     rules: &Rules,
     headers: &HeaderMap,
     mut problems: Vec<FieldError>,
-    find: &dyn Fn(&str) -> Option<Cow<'v, Value>>,
+    find: &dyn Fn(&str) -> Option<Pointed<'v>>,
 ) -> Result<Identified, Invalid> {
     let id = match &rules.id_from {
         None => Ok(generated_id()),
-        Some(locator) => locate(locator, headers, find, id_of, |field, text| {
-            checked_id(field, text)
-        }),
+        Some(locator) => locate(
+            locator,
+            headers,
+            find,
+            (
+                id_of,
+                "a string or an integer",
+                ": send such an id as a JSON string",
+            ),
+            checked_id,
+        ),
     };
     let event_type = match &rules.type_from {
         None => Ok(DEFAULT_TYPE.to_string()),
-        Some(locator) => locate(locator, headers, find, type_of, |field, text| {
-            checked_type(field, text).map(str::to_string)
-        }),
+        Some(locator) => locate(
+            locator,
+            headers,
+            find,
+            (type_of, "a string", ""),
+            |field, text| checked_type(field, text).map(str::to_string),
+        ),
     };
     let id = id.map_err(|e| problems.push(e)).ok();
     let event_type = event_type.map_err(|e| problems.push(e)).ok();
@@ -129,16 +197,35 @@ fn identified<'v>(
     }
 }
 
+/// How a value found in the body is judged; for a number no `Value` holds, what was
+/// expected and a hint.
+type OfValue = (
+    fn(&str, Option<&Value>) -> Result<String, FieldError>,
+    &'static str,
+    &'static str,
+);
+
 /// The value `locator` points at, judged by `of_value` (in the body) or `of_header`.
 fn locate<'v>(
     locator: &Locator,
     headers: &HeaderMap,
-    find: &dyn Fn(&str) -> Option<Cow<'v, Value>>,
-    of_value: fn(&str, Option<&Value>) -> Result<String, FieldError>,
+    find: &dyn Fn(&str) -> Option<Pointed<'v>>,
+    (of_value, expected, hint): OfValue,
     of_header: impl Fn(&str, &str) -> Result<String, FieldError>,
 ) -> Result<String, FieldError> {
     match locator {
-        Locator::Pointer(pointer) => of_value(pointer, find(pointer).as_deref()),
+        Locator::Pointer(pointer) => match find(pointer) {
+            Some(Pointed::Beyond(text)) => Err(problem(
+                pointer.as_str(),
+                format!(
+                    "expected {expected}, got number {}, beyond the range of a 64-bit \
+                     float{hint}",
+                    super::describe_number(text)
+                ),
+            )),
+            Some(Pointed::Value(value)) => of_value(pointer, Some(&value)),
+            None => of_value(pointer, None),
+        },
         Locator::Header(name) => match header_text(headers, name) {
             Some(text) => of_header(&locator.to_string(), text),
             None => Err(problem(

@@ -9,13 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
+use jsonschema::ValidationError;
 use serde_json::Value;
 
-use jsonschema::ValidationError;
-
 use super::problem;
-use super::shown::{cut_field, message, shown};
-use super::tape::{TapeJson, TapeNode};
+use super::shown::{cut, cut_field, message, shown, shown_node, sized_or_shown};
+use super::tape::{Tape, TapeJson};
 use crate::model::FieldError;
 
 /// The most violations listed for one body; one more entry says how many were left out.
@@ -90,28 +89,136 @@ impl Schema {
         if self.validator.is_valid(value) {
             return Vec::new();
         }
-        listed(self.validator.iter_errors(value))
+        listed(Vec::new(), self.validator.iter_errors(value), &|error| {
+            shown(error.instance())
+        })
+    }
+
+    /// [`Schema::problems`] of a body that `serde_json` could read only with its numbers
+    /// beyond a float's range (`beyond`: each one's pointer and text) replaced by `null`: the
+    /// validator cannot be trusted with what it did not see, so each such number is a
+    /// problem, standing for the violations that may have judged its `null`.
+    pub fn problems_without(&self, value: &Value, beyond: &[(String, String)]) -> Vec<FieldError> {
+        let first = beyond
+            .iter()
+            .map(|(pointer, text)| problem(pointer.as_str(), unread(text)))
+            .collect();
+        let errors = self
+            .validator
+            .iter_errors(value)
+            .filter(|e| judged(e, beyond));
+        listed(first, errors, &|error| {
+            if holds_any(error.instance_path().as_str(), beyond) {
+                sized_or_shown(error.instance())
+            } else {
+                shown(error.instance())
+            }
+        })
     }
 
     /// [`Schema::problems`] of a body read into a tape: the same violations, in the same
-    /// words.
-    pub fn problems_on_tape(&self, node: TapeNode<'_>) -> Vec<FieldError> {
-        if self.on_tape.is_valid(node) {
+    /// words. A number beyond a float's range whose value the validator read (it saw a
+    /// stand-in) is a problem at its place, standing for the violations that may have
+    /// judged the stand-in.
+    pub fn problems_on_tape(&self, tape: &Tape<'_>) -> Vec<FieldError> {
+        let root = tape.root();
+        // Validated first: reading a number beyond a float's range marks it.
+        let valid = self.on_tape.is_valid(root);
+        if valid && !tape.any_touched() {
             return Vec::new();
         }
-        listed(self.on_tape.iter_errors(node))
+        let errors: Vec<_> = self.on_tape.iter_errors(root).collect();
+        let touched: Vec<(String, String)> = tape
+            .touched()
+            .into_iter()
+            .map(|(pointer, text)| (pointer, text.to_string()))
+            .collect();
+        let first = touched
+            .iter()
+            .map(|(pointer, text)| problem(pointer.as_str(), unjudged(text)))
+            .collect();
+        let errors = errors.into_iter().filter(|e| judged(e, &touched));
+        listed(first, errors, &|error| {
+            // A value holding a number beyond a float's range is not quoted: its stand-in
+            // would be.
+            match tape
+                .has_beyond()
+                .then(|| root.pointer(error.instance_path().as_str()))
+            {
+                Some(Some(node)) if node.holds_beyond() => shown_node(node),
+                _ => shown(error.instance()),
+            }
+        })
     }
 }
 
-/// The violations as the model's problems, at most [`MAX_VIOLATIONS`] and a count of the
-/// rest, each message showing the value it is about in a few words ([`shown`]).
-fn listed<'e>(errors: impl Iterator<Item = ValidationError<'e>>) -> Vec<FieldError> {
-    let mut problems = Vec::new();
+/// Why a number beyond the range of a 64-bit float fails a schema that reads its value.
+fn unjudged(text: &str) -> String {
+    format!(
+        "number {} is beyond the range of a 64-bit float (about ±1.8e308): the schema checks \
+         this value and cannot judge it",
+        cut(text)
+    )
+}
+
+/// Why a number beyond the range of a 64-bit float fails a schema in a body the validator
+/// reads without it.
+fn unread(text: &str) -> String {
+    format!(
+        "number {} is beyond the range of a 64-bit float (about ±1.8e308): in a body with a \
+         key written twice or nested more than 100 levels deep, the schema cannot be checked \
+         against it",
+        cut(text)
+    )
+}
+
+/// Whether a violation stands on its own beside the numbers of `unjudged` (pointer, text),
+/// which the validator saw stand-ins of: it is not at one of them, and, at a value holding
+/// one, it is of a rule that does not look inside (a type, required members, sizes, names).
+fn judged(error: &ValidationError<'_>, unjudged: &[(String, String)]) -> bool {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let at = error.instance_path().as_str();
+    if !holds_any(at, unjudged) {
+        return true;
+    }
+    let is_number = unjudged.iter().any(|(pointer, _)| pointer == at);
+    !is_number
+        && matches!(
+            error.kind(),
+            Kind::Type { .. }
+                | Kind::Required { .. }
+                | Kind::MinProperties { .. }
+                | Kind::MaxProperties { .. }
+                | Kind::MinItems { .. }
+                | Kind::MaxItems { .. }
+                | Kind::AdditionalItems { .. }
+                | Kind::AdditionalProperties { .. }
+                | Kind::PropertyNames { .. }
+                | Kind::FalseSchema
+        )
+}
+
+/// Whether the value at `pointer` is or holds one of `numbers` (pointer, text).
+fn holds_any(pointer: &str, numbers: &[(String, String)]) -> bool {
+    numbers.iter().any(|(number, _)| {
+        number
+            .strip_prefix(pointer)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// The violations as the model's problems, after `first`: at most [`MAX_VIOLATIONS`] and a
+/// count of the rest. Each message shows the value it is about as `show` words it.
+fn listed<'e>(
+    mut problems: Vec<FieldError>,
+    errors: impl Iterator<Item = ValidationError<'e>>,
+    show: &dyn Fn(&ValidationError<'e>) -> String,
+) -> Vec<FieldError> {
     let mut more = 0usize;
     for error in errors {
         if problems.len() < MAX_VIOLATIONS {
             let field = cut_field(error.instance_path().as_str());
-            problems.push(problem(field, message(&error, &shown(error.instance()))));
+            problems.push(problem(field, message(&error, &show(&error))));
         } else {
             more += 1;
         }

@@ -5,7 +5,10 @@
 //! failing a rule at its top level is described, not repeated in each message.
 
 use jsonschema::ValidationError;
+use jsonschema::json::{Array, Node, Object};
 use serde_json::Value;
+
+use super::tape::TapeNode;
 
 /// The most characters of a value a message quotes, as the model's messages do.
 const QUOTED: usize = 40;
@@ -77,6 +80,30 @@ pub(super) fn shown(value: &Value) -> String {
         Value::Object(members) => sized("an object", members.len(), "property", "properties"),
         other => cut(&other.to_string()),
     }
+}
+
+/// [`shown`] without quoting a container, which holds a stand-in.
+pub(super) fn sized_or_shown(value: &Value) -> String {
+    match value {
+        Value::Array(items) => sized("an array", items.len(), "item", "items"),
+        Value::Object(members) => sized("an object", members.len(), "property", "properties"),
+        other => shown(other),
+    }
+}
+
+/// [`shown`] for a value of a tape that is or holds a number beyond a float's range, whose
+/// stand-in is not to be quoted.
+pub(super) fn shown_node(node: TapeNode<'_>) -> String {
+    if let Some(text) = node.beyond() {
+        return cut(text);
+    }
+    if let Some(items) = node.as_array() {
+        return sized("an array", items.len(), "item", "items");
+    }
+    if let Some(members) = node.as_object() {
+        return sized("an object", members.len(), "property", "properties");
+    }
+    shown(&node.value())
 }
 
 fn sized(kind: &str, n: usize, one: &str, many: &str) -> String {

@@ -5,12 +5,18 @@
 //! describes), and `--id-from`/`--type-from` pointers are followed on it.
 //!
 //! [`Tape::parse`] takes exactly the bodies `serde_json` reads into the same value, and
-//! only those: anything it does not handle the same way (malformed JSON, an object with a
-//! key written twice, nesting deeper than [`MAX_DEPTH`], a number `serde_json` would refuse)
-//! is `None`, and the caller parses the body with `serde_json` instead, which decides and
-//! words the refusal.
+//! only those, plus one thing `serde_json` refuses: a number beyond the range of a 64-bit
+//! float (`1e400`), which is valid JSON. The tape keeps its text; the validator, which cannot
+//! hold it, is shown a stand-in, and every time it reads that number's value (a bound, an
+//! integer check, `enum`, `const`, `uniqueItems`) the number is marked, so the schema's
+//! verdict is trusted only when no such number was read ([`Tape::touched`]). Anything else
+//! it does not handle the same way (malformed JSON, an object with a key written twice,
+//! nesting deeper than [`MAX_DEPTH`]) is `None`, and the caller parses the body with
+//! `serde_json` instead, which decides and words the refusal.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::scan::Scan;
 use jsonschema::JsonType;
@@ -29,6 +35,10 @@ pub struct Tape<'b> {
     /// Strings that had escapes, unescaped.
     unescaped: String,
     entries: Vec<Entry>,
+    /// The entries that are [`Entry::Beyond`], in document order.
+    beyond: Vec<u32>,
+    /// For each of `beyond`: whether the validator has read its value.
+    touched: Box<[AtomicBool]>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +46,12 @@ enum Entry {
     Null,
     Bool(bool),
     Number(Number),
+    /// A number beyond the range of a 64-bit float, its text at `start..start + len` of the
+    /// body.
+    Beyond {
+        start: u32,
+        len: u32,
+    },
     /// The text at `start..start + len` of the body, or of `unescaped` when `escaped`.
     Str {
         start: u32,
@@ -66,6 +82,7 @@ impl<'b> Tape<'b> {
                 // Room for every entry of the usual object (a member takes at least
                 // 6 bytes, `"a":1,`, for two entries): growing it would copy them all.
                 entries: Vec::with_capacity(body.len() / 3 + 2),
+                ..Tape::default()
             },
             cur: Scan { text, at: 0 },
             name_hash: 0,
@@ -73,7 +90,80 @@ impl<'b> Tape<'b> {
         parser.cur.whitespace();
         parser.value(0)?;
         parser.cur.whitespace();
-        (parser.cur.at == text.len()).then_some(parser.tape)
+        let mut tape = parser.tape;
+        tape.touched = tape.beyond.iter().map(|_| AtomicBool::new(false)).collect();
+        (parser.cur.at == text.len()).then_some(tape)
+    }
+
+    /// Whether the body holds a number beyond the range of a 64-bit float.
+    pub fn has_beyond(&self) -> bool {
+        !self.beyond.is_empty()
+    }
+
+    /// The numbers beyond a 64-bit float's range whose value the validator has read, each as
+    /// its JSON Pointer and its text.
+    pub fn touched(&self) -> Vec<(String, &str)> {
+        self.beyond
+            .iter()
+            .zip(&self.touched)
+            .filter(|(_, touched)| touched.load(Ordering::Relaxed))
+            .map(|(&at, _)| {
+                let node = TapeNode {
+                    tape: self,
+                    at: at as usize,
+                };
+                (
+                    self.pointer_to(at as usize),
+                    node.beyond().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Whether the validator has read the value of a number beyond a float's range.
+    pub fn any_touched(&self) -> bool {
+        self.touched.iter().any(|t| t.load(Ordering::Relaxed))
+    }
+
+    /// Marks the numbers beyond a float's range among entries `from..to` as read.
+    fn touch(&self, from: usize, to: usize) {
+        let first = self.beyond.partition_point(|&at| (at as usize) < from);
+        for (at, touched) in self.beyond[first..].iter().zip(&self.touched[first..]) {
+            if *at as usize >= to {
+                break;
+            }
+            touched.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether entries `from..to` hold a number beyond a float's range.
+    fn holds_beyond(&self, from: usize, to: usize) -> bool {
+        let first = self.beyond.partition_point(|&at| (at as usize) < from);
+        self.beyond.get(first).is_some_and(|&at| (at as usize) < to)
+    }
+
+    /// The JSON Pointer of entry `target` (a value, not a member's name).
+    fn pointer_to(&self, target: usize) -> String {
+        let mut pointer = String::new();
+        let mut node = self.root();
+        while node.at != target {
+            let within = |child: &TapeNode<'_>| (child.at..self.after(child.at)).contains(&target);
+            let (token, child) = match node.entry() {
+                Entry::Object { .. } => match node.members().find(|(_, v)| within(v)) {
+                    Some((name, value)) => (name.replace('~', "~0").replace('/', "~1"), value),
+                    None => break,
+                },
+                Entry::Array { .. } => match node.elements().enumerate().find(|(_, v)| within(v)) {
+                    Some((index, value)) => (index.to_string(), value),
+                    None => break,
+                },
+                _ => break,
+            };
+            pointer.push('/');
+            pointer.push_str(&token);
+            node = child;
+        }
+        pointer
     }
 
     /// The top-level value.
@@ -332,7 +422,8 @@ impl<'b> Parser<'b> {
     }
 
     /// A number as `serde_json` reads it: an integer literal that fits as `u64` (or `i64`
-    /// when negative) as that, anything else through `serde_json` itself.
+    /// when negative) as that, anything else through `serde_json` itself; one `serde_json`
+    /// refuses, beyond a float's range, as its text.
     fn number(&mut self) -> Option<()> {
         let start = self.cur.at;
         let integer = super::scan::number_at(self.cur.text.as_bytes(), &mut self.cur.at)?;
@@ -348,11 +439,18 @@ impl<'b> Parser<'b> {
                 .map(Number::from),
             (false, _) => None,
         };
-        let number = match number {
-            Some(number) => number,
-            None => serde_json::from_str::<Number>(text).ok()?,
+        match number.or_else(|| serde_json::from_str::<Number>(text).ok()) {
+            Some(number) => self.push(Entry::Number(number)),
+            // The grammar was checked: what serde_json refuses of it is a number out of range.
+            None => {
+                let at = self.push(Entry::Beyond {
+                    start: start as u32,
+                    len: text.len() as u32,
+                });
+                self.tape.beyond.push(at as u32);
+                at
+            }
         };
-        self.push(Entry::Number(number));
         Some(())
     }
 }
@@ -391,6 +489,19 @@ impl<'a> TapeNode<'a> {
         }
     }
 
+    /// The text of a number beyond the range of a 64-bit float.
+    pub fn beyond(&self) -> Option<&'a str> {
+        match *self.entry() {
+            Entry::Beyond { start, len } => Some(self.tape.text(start, len, false)),
+            _ => None,
+        }
+    }
+
+    /// Whether the value is or holds a number beyond the range of a 64-bit float.
+    pub fn holds_beyond(&self) -> bool {
+        self.tape.has_beyond() && self.tape.holds_beyond(self.at, self.tape.after(self.at))
+    }
+
     /// The value a JSON Pointer (RFC 6901) points at, as `serde_json::Value::pointer` finds it.
     pub fn pointer(&self, pointer: &str) -> Option<TapeNode<'a>> {
         if pointer.is_empty() {
@@ -422,12 +533,14 @@ impl<'a> TapeNode<'a> {
         Some(target)
     }
 
-    /// The value as `serde_json` holds it.
+    /// The value as `serde_json` holds it; a number beyond a float's range as its stand-in
+    /// (the largest float, with its sign).
     pub fn value(&self) -> Value {
         match self.entry() {
             Entry::Null => Value::Null,
             Entry::Bool(b) => Value::Bool(*b),
             Entry::Number(n) => Value::Number(n.clone()),
+            Entry::Beyond { .. } => Value::Number(self.stand_in().clone()),
             Entry::Str { .. } => Value::String(self.str().unwrap_or_default().to_string()),
             Entry::Array { .. } => Value::Array(self.elements().map(|e| e.value()).collect()),
             Entry::Object { .. } => Value::Object(
@@ -436,6 +549,16 @@ impl<'a> TapeNode<'a> {
                     .collect(),
             ),
         }
+    }
+
+    /// What the validator is shown for a number beyond a float's range: the largest float,
+    /// with the number's sign.
+    fn stand_in(&self) -> &'static Number {
+        static STAND_INS: LazyLock<[Number; 2]> = LazyLock::new(|| {
+            [f64::MAX, f64::MIN].map(|f| Number::from_f64(f).expect("a finite float"))
+        });
+        let negative = self.beyond().is_some_and(|text| text.starts_with('-'));
+        &STAND_INS[usize::from(negative)]
     }
 
     fn members(&self) -> Members<'a> {
@@ -579,8 +702,24 @@ impl<'a> Node<'a, TapeJson> for TapeNode<'a> {
     fn as_number(&self) -> Option<&'a Number> {
         match self.entry() {
             Entry::Number(n) => Some(n),
+            Entry::Beyond { .. } => {
+                self.tape.touch(self.at, self.at + 1);
+                Some(self.stand_in())
+            }
             _ => None,
         }
+    }
+
+    // Exact for a number beyond a float's range too: its type is not its value.
+    fn is_number(&self) -> bool {
+        matches!(self.entry(), Entry::Number(_) | Entry::Beyond { .. })
+    }
+
+    fn equals_value(&self, expected: &Value) -> bool {
+        if self.tape.has_beyond() {
+            self.tape.touch(self.at, self.tape.after(self.at));
+        }
+        jsonschema::json::cmp::equal(&self.to_value(), expected)
     }
 
     fn as_boolean(&self) -> Option<bool> {
@@ -598,7 +737,7 @@ impl<'a> Node<'a, TapeJson> for TapeNode<'a> {
         match self.entry() {
             Entry::Null => JsonType::Null,
             Entry::Bool(_) => JsonType::Boolean,
-            Entry::Number(_) => JsonType::Number,
+            Entry::Number(_) | Entry::Beyond { .. } => JsonType::Number,
             Entry::Str { .. } => JsonType::String,
             Entry::Array { .. } => JsonType::Array,
             Entry::Object { .. } => JsonType::Object,
@@ -658,6 +797,15 @@ impl<'a> Array<'a, TapeJson> for TapeArray<'a> {
     fn elements(&self) -> Elements<'a> {
         self.node.elements()
     }
+
+    fn is_unique(&self) -> bool {
+        let tape = self.node.tape;
+        if tape.has_beyond() {
+            tape.touch(self.node.at, tape.after(self.node.at));
+        }
+        let values: Vec<Cow<'a, Value>> = self.elements().map(|e| e.to_value()).collect();
+        jsonschema::json::unique::is_unique(&values)
+    }
 }
 
 #[cfg(test)]
@@ -704,7 +852,8 @@ mod tests {
             let tape = Tape::parse(body.as_bytes());
             match (&serde, &tape) {
                 (Some(value), Some(tape)) => assert_eq!(&tape.root().value(), value, "{body}"),
-                (None, Some(_)) => panic!("the tape took what serde_json refuses: {body}"),
+                // The one thing serde_json refuses that is JSON: a number out of its range.
+                (None, Some(tape)) => assert!(tape.has_beyond(), "the tape took {body}"),
                 (_, None) => {}
             }
         }
@@ -716,6 +865,38 @@ mod tests {
         for body in &BODIES[11..14] {
             assert!(Tape::parse(body.as_bytes()).is_none(), "{body}");
         }
+    }
+
+    #[test]
+    fn a_number_beyond_a_float_is_kept_as_written_and_marked_when_its_value_is_read() {
+        let body = r#"{"a": [1, -1e400], "b": {"c": 2E+999}, "d": 123456789012345678901234567890}"#;
+        let tape = Tape::parse(body.as_bytes()).expect("valid JSON");
+        let root = tape.root();
+        let minus = root.pointer("/a/1").unwrap();
+        assert_eq!(minus.beyond(), Some("-1e400"));
+        assert_eq!(root.pointer("/b/c").unwrap().beyond(), Some("2E+999"));
+        assert_eq!(
+            root.pointer("/d").unwrap().beyond(),
+            None,
+            "within a float's range"
+        );
+        assert!(root.holds_beyond() && !root.pointer("/a/0").unwrap().holds_beyond());
+        assert!(minus.is_number() && minus.json_type() == JsonType::Number);
+        assert!(tape.touched().is_empty(), "its type is not its value");
+        assert_eq!(minus.as_number().and_then(|n| n.as_f64()), Some(f64::MIN));
+        assert!(
+            !root
+                .pointer("/b")
+                .unwrap()
+                .equals_value(&serde_json::json!({}))
+        );
+        assert_eq!(
+            tape.touched(),
+            [
+                ("/a/1".to_string(), "-1e400"),
+                ("/b/c".to_string(), "2E+999")
+            ]
+        );
     }
 
     #[test]
@@ -795,7 +976,7 @@ mod validation {
         ] {
             let value: Value = serde_json::from_str(&body).unwrap();
             let tape = Tape::parse(body.as_bytes()).unwrap();
-            let on_tape = schema.problems_on_tape(tape.root());
+            let on_tape = schema.problems_on_tape(&tape);
             assert_eq!(on_tape, schema.problems(&value), "{body}");
             let missing = (0..20)
                 .filter(|i| !body.contains(&format!(r#""n{i}""#)))
@@ -843,7 +1024,7 @@ mod validation {
             let value: Value = serde_json::from_str(body).unwrap();
             let tape = Tape::parse(body.as_bytes()).expect(body);
             assert_eq!(
-                schema.problems_on_tape(tape.root()),
+                schema.problems_on_tape(&tape),
                 schema.problems(&value),
                 "{body}"
             );

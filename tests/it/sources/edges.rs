@@ -1,10 +1,11 @@
 //! `json` and `schema:FILE` at their edges, through the real binary: a large body failing
-//! many checks gets a short answer that still names each; a header that is there but empty
-//! is called so, not missing.
+//! many checks gets a short answer that still names each; a number beyond a 64-bit float's
+//! range (`1e400`, valid JSON) is kept byte for byte, and refused only where a schema
+//! would have to judge it; a header that is there but empty is called so, not missing.
 
 use serde_json::Value;
 
-use super::{post, run, serve};
+use super::{post, run, runtime, serve};
 
 /// A file in `dir` holding `text`; its path.
 fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
@@ -134,6 +135,15 @@ fn a_big_body_failing_many_checks_gets_a_short_answer_naming_each() {
     assert_eq!(errors, details, "validate and serve say the same");
 }
 
+/// The raw body of `GET url`.
+fn get_text(url: &str) -> (u16, String) {
+    runtime().block_on(async {
+        let response = reqwest::get(url).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    })
+}
+
 fn refusal(answer: &Value) -> Vec<(String, String)> {
     answer["details"]
         .as_array()
@@ -146,6 +156,85 @@ fn refusal(answer: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+#[test]
+fn json_keeps_a_number_beyond_a_float_byte_for_byte() {
+    let serve = serve(&["--source", "json", "--id-from", "/id"]);
+    let url = serve.url("/webhook");
+    let body = br#"{"id":"n1","n":-1e400,"m":[1E+999]}"#;
+
+    let (status, answer) = post(&url, &[], body);
+    let (got, kept) = get_text(&serve.url("/events/n1/body"));
+    let (twice, twice_answer) = post(&url, &[], br#"{"id":"n2","k":1,"k":2,"n":1e400}"#);
+    let (at_id, refused) = post(&url, &[], br#"{"id":1e400,"n":1}"#);
+
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["id"], "n1");
+    assert_eq!((got, kept.as_bytes()), (200, &body[..]));
+    assert_eq!(twice, 200, "a key written twice as well: {twice_answer}");
+    assert_eq!(at_id, 422, "{refused}");
+    let details = refusal(&refused);
+    assert_eq!(details.len(), 1, "{refused}");
+    assert_eq!(details[0].0, "/id");
+    assert!(
+        details[0]
+            .1
+            .contains("got number 1e400, beyond the range of a 64-bit float"),
+        "{refused}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let huge = file(&dir, "huge.json", r#"{"a":1e400}"#);
+    let (code, out, err) = run(&["validate", "--source", "json", &huge]);
+    assert_eq!((code, out), (0, format!("{huge}: ok\n")), "{err}");
+}
+
+#[test]
+fn schema_takes_a_number_beyond_a_float_unless_it_must_judge_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = file(
+        &dir,
+        "s.json",
+        r#"{"type": "object", "properties": {"n": {"type": "number"}, "limit": {"maximum": 10}}}"#,
+    );
+    let serve = serve(&["--source", &format!("schema:{schema}"), "--id-from", "/id"]);
+    let url = serve.url("/webhook");
+
+    let (kept, answer) = post(&url, &[], br#"{"id":"s1","n":-1e400,"other":1e400}"#);
+    let (judged, refused) = post(&url, &[], br#"{"id":"s2","limit":1e400}"#);
+    let (twice, twice_refused) = post(&url, &[], br#"{"id":"s3","k":1,"k":2,"n":1e400}"#);
+    let fine = file(&dir, "fine.json", r#"{"n": 1e400}"#);
+    let over = file(&dir, "over.json", r#"{"limit": -1e400}"#);
+    let (fine_code, fine_out, _) = run(&["validate", "--schema", &schema, &fine]);
+    let (over_code, over_out, _) = run(&["validate", "--schema", &schema, &over]);
+
+    assert_eq!(
+        kept, 200,
+        "the schema asks only that n be a number: {answer}"
+    );
+    assert_eq!(judged, 422, "{refused}");
+    let details = refusal(&refused);
+    assert_eq!(details.len(), 1, "{refused}");
+    assert_eq!(details[0].0, "/limit");
+    assert!(
+        details[0]
+            .1
+            .starts_with("number 1e400 is beyond the range of a 64-bit float")
+            && details[0].1.contains("cannot judge it"),
+        "{refused}"
+    );
+    assert_eq!(twice, 422, "{twice_refused}");
+    assert_eq!(refusal(&twice_refused)[0].0, "/n", "{twice_refused}");
+    for answer in [&refused, &twice_refused] {
+        assert!(!answer.to_string().contains("out of range"), "{answer}");
+    }
+    assert_eq!((fine_code, fine_out), (0, format!("{fine}: ok\n")));
+    assert_eq!(over_code, 1, "{over_out}");
+    assert!(
+        over_out.contains("/limit: number -1e400 is beyond"),
+        "{over_out}"
+    );
 }
 
 #[test]
