@@ -45,7 +45,8 @@ restarted), it says so and starts from that store's first event.
 Ctrl-C or SIGTERM stops it with exit code 0: a delivery in flight is dropped, and its
 event delivered again at the next start with the state file.
 Exit codes: 0 stopped; 1 an event not delivered to --forward-to after retries (the state
-file still points before it); 2 wrong token, not a hookrelay, unreachable at start, usage.";
+file still points before it); 2 no token or a wrong one, not a hookrelay, unreachable at
+start, usage.";
 
 /// Follow a hookrelay's events live, and deliver them to a local service
 #[derive(Debug, Args)]

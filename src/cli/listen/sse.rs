@@ -127,6 +127,13 @@ impl StreamClient {
             .unwrap_or_default();
         let said = error_message(&body);
         Err(match status {
+            StatusCode::UNAUTHORIZED if said.is_some() && self.token.is_none() => {
+                Failure::Refused(anyhow!(
+                    "{url} needs an admin token, and none was given; give the token of its \
+                     --admin-token with --admin-token TOKEN (or HOOKRELAY_ADMIN_TOKEN) or \
+                     --admin-token-file PATH (or HOOKRELAY_ADMIN_TOKEN_FILE)"
+                ))
+            }
             StatusCode::UNAUTHORIZED if said.is_some() => Failure::Refused(anyhow!(
                 "{url} refused the admin token (401: {}); give the token of its --admin-token with --admin-token or --admin-token-file",
                 said.unwrap_or_default()
