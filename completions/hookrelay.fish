@@ -123,7 +123,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l json -d 'Pr
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l dry-run -d 'Print the request that would be sent, and send nothing'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l no-proxy -d 'Connect straight to --to, ignoring HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l from -d 'The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream URL; ?after=N there starts after event N when there is no state to resume from' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l from -d 'The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream (or /events) URL; ?after=N there starts after event N when there is no state to resume from' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l admin-token -d 'Its admin token (see serve --admin-token)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l admin-token-file -d 'Read the admin token from the first line of a file' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l forward-to -d 'Deliver each event to this URL: the original body and headers, with retries' -r

@@ -52,8 +52,9 @@ start, usage.";
 #[derive(Debug, Args)]
 #[command(after_help = LISTEN_EXAMPLES)]
 pub struct ListenArgs {
-    /// The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream URL;
-    /// ?after=N there starts after event N when there is no state to resume from
+    /// The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream (or
+    /// /events) URL; ?after=N there starts after event N when there is no state to resume
+    /// from
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub from: url::Url,
 
@@ -239,8 +240,13 @@ fn urls(
 ) -> anyhow::Result<(url::Url, url::Url)> {
     let mut base = from.clone();
     base.set_query(None);
+    base.set_fragment(None);
+    // `…/events/stream` and `…/events` name the hookrelay whose paths they are.
     let path = base.path().trim_end_matches('/').to_string();
-    let path = path.strip_suffix("/events/stream").unwrap_or(&path);
+    let path = path
+        .strip_suffix("/events/stream")
+        .or_else(|| path.strip_suffix("/events"))
+        .unwrap_or(&path);
     base.set_path(&format!("{path}/"));
     let mut stream = base.join("events/stream")?;
     if let Some(glob) = event_type {

@@ -144,7 +144,11 @@ impl StreamClient {
                 "{url} answered {status}{}",
                 said.map(|s| format!(": {s}")).unwrap_or_default()
             )),
-            _ => Failure::Refused(anyhow!("{} (it answered {status})", not_a_hookrelay(url))),
+            _ => Failure::Refused(anyhow!(
+                "{} (it answered {status}){}",
+                not_a_hookrelay(url),
+                root_hint(url)
+            )),
         })
     }
 
@@ -163,6 +167,22 @@ impl StreamClient {
         }
         Ok(response.into_body().collect().await?.to_bytes())
     }
+}
+
+/// For a stream URL under a path: how to name a hookrelay served at the root, since a
+/// path in `--from` is read as the one a proxy serves a hookrelay under.
+fn root_hint(url: &url::Url) -> String {
+    if url.path() == "/events/stream" {
+        return String::new();
+    }
+    let mut root = url.clone();
+    root.set_path("");
+    root.set_query(None);
+    format!(
+        "; --from is a hookrelay's address, with a path only when a proxy serves it under \
+         one: for a hookrelay at the root, give --from {}",
+        root.as_str().trim_end_matches('/')
+    )
 }
 
 fn not_a_hookrelay(url: &url::Url) -> String {
