@@ -102,7 +102,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l description
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timestamp -d 'timestamp of the event, ISO 8601 [default: now, in UTC; give one to repeat a send]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s f -l file -d 'Read the payload from a file (- for stdin); the flags above override its fields' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l sample -d 'Send a sample payload shipped with hookrelay (`hookrelay samples list`)' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l as -d 'Send as this provider does: its headers, and its signature with --secret' -r -f -a "event\t'The model, with Standard Webhooks headers when a secret is given'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l as -d 'Send as this provider does: its headers, and its signature with --secret [default: the provider --sample is written for, else event]' -r -f -a "event\t'The model, with Standard Webhooks headers when a secret is given'
 github\t'X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature-256'
 stripe\t'Stripe-Signature (t=…,v1=…)'
 standard\t'webhook-id, webhook-timestamp, webhook-signature'
