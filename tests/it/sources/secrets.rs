@@ -1,10 +1,10 @@
 //! Which source each secret goes to: a `--source-secret` key that names two sources is
 //! refused at start (and by `config check`), a provider's source left without a secret is
-//! warned about in the log.
+//! warned about in the log, and refused secrets and signature headers say what is wrong.
 
 use std::time::{Duration, Instant};
 
-use super::{post, run, serve};
+use super::{now, post, run, serve};
 use crate::support::{DEADLINE, Served, hookrelay};
 
 /// `serve ARGS…` with a deadline: its exit code and stderr (a server that starts is
@@ -143,6 +143,48 @@ fn each_provider_source_without_a_secret_is_warned_about_at_start() {
     // Nothing about the json source (no signature scheme) or the signed Stripe one.
     assert!(
         !err.contains("/webhook/j take") && !err.contains("/webhook/s take"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_malformed_stripe_signature_is_called_malformed() {
+    let serve = serve(&["--source", "stripe", "--secret", "whsec_stripe"]);
+    let body = br#"{"id":"evt_1","type":"invoice.paid"}"#;
+    let (status, answer) = post(
+        &serve.url("/webhook"),
+        &[("stripe-signature", "garbage".to_string())],
+        body,
+    );
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["reason"], "missing_header", "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("stripe-signature header is malformed")
+            && message.contains("t=<unix seconds>,v1=")
+            && !message.contains("missing"),
+        "{message}"
+    );
+    // A header without its v1= still reaches the signature check.
+    let (status, answer) = post(
+        &serve.url("/webhook"),
+        &[("stripe-signature", format!("t={}", now()))],
+        body,
+    );
+    assert_eq!(
+        (status, answer["reason"].as_str()),
+        (401, Some("no_matching_signature")),
+        "{answer}"
+    );
+}
+
+#[test]
+fn a_standard_secret_of_the_wrong_size_names_the_whsec_form() {
+    let (code, err) = serve_refused(&["--source", "standard", "--secret", "notwhsec"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("decodes to 6 bytes")
+            && err.contains("expected whsec_ followed by the base64 of 24 to 64 bytes"),
         "{err}"
     );
 }
