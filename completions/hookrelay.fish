@@ -52,7 +52,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret -d 
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l secret-file -d 'Read secrets from a file, one per line' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l verify-tolerance -d 'How far a signed timestamp (webhook-timestamp, Stripe\'s t=, Slack\'s) may be from now, or \'off\'' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l source -d 'What POST /webhook takes: event, github, stripe, standard, shopify, slack, json or schema:FILE; NAME=/webhook/PATH mounts one more on its own path (repeatable)' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l source-secret -d 'The secret of a mounted source, KEY=SECRET with KEY its path (/webhook/gh), the path\'s last part (gh) or the source\'s name (github); repeatable, one a line in the env var. POST /webhook\'s source takes --secret' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l source-secret -d 'The secret of a mounted source, KEY=SECRET with KEY its path (/webhook/gh), the path\'s last part (gh) or the source\'s name (github); a KEY naming two sources is refused. Repeatable, one a line in the env var. POST /webhook\'s source takes --secret' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l source-secret-file -d 'Read a mounted source\'s secrets from a file, one a line: KEY=PATH, KEY as for --source-secret (repeatable)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l id-from -d 'With json or schema:FILE: where each event\'s id is, header:NAME or a JSON Pointer such as /data/id [default: a generated id]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand serve" -l type-from -d 'With json or schema:FILE: where each event\'s type is, header:NAME or a JSON Pointer [default: the type json]' -r
@@ -102,7 +102,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l description
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l timestamp -d 'timestamp of the event, ISO 8601 [default: now, in UTC; give one to repeat a send]' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s f -l file -d 'Read the payload from a file (- for stdin); the flags above override its fields' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l sample -d 'Send a sample payload shipped with hookrelay (`hookrelay samples list`)' -r
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l as -d 'Send as this provider does: its headers, and its signature with --secret' -r -f -a "event\t'The model, with Standard Webhooks headers when a secret is given'
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l as -d 'Send as this provider does: its headers, and its signature with --secret [default: the provider --sample is written for, else event]' -r -f -a "event\t'The model, with Standard Webhooks headers when a secret is given'
 github\t'X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature-256'
 stripe\t'Stripe-Signature (t=…,v1=…)'
 standard\t'webhook-id, webhook-timestamp, webhook-signature'
@@ -123,7 +123,7 @@ complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l json -d 'Pr
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l dry-run -d 'Print the request that would be sent, and send nothing'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -l no-proxy -d 'Connect straight to --to, ignoring HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY'
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l from -d 'The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream URL; ?after=N there starts after event N when there is no state to resume from' -r
+complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l from -d 'The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream (or /events) URL; ?after=N there starts after event N when there is no state to resume from' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l admin-token -d 'Its admin token (see serve --admin-token)' -r
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l admin-token-file -d 'Read the admin token from the first line of a file' -r -F
 complete -c hookrelay -n "__fish_hookrelay_using_subcommand listen" -l forward-to -d 'Deliver each event to this URL: the original body and headers, with retries' -r

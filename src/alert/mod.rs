@@ -133,6 +133,19 @@ pub async fn attempt(
 pub const ADDED_HEADERS: usize = 5;
 
 fn request(delivery: &Delivery, extra: HeaderMap) -> Request<Full<Bytes>> {
+    // The URI is the endpoint's, set by the client.
+    let mut request = Request::new(Full::new(delivery.body.clone()));
+    *request.method_mut() = Method::POST;
+    *request.headers_mut() = request_headers(delivery, extra);
+    request
+}
+
+/// The headers of one attempt of `delivery`, as sent but for Host and Content-Length
+/// (which the client and hyper add from the URL and the body): the delivery's, the
+/// attempt's `extra` (which replace those of the same name), and Content-Type
+/// (`application/json`), User-Agent and Accept unless either gives them. `send --dry-run`
+/// prints them.
+pub fn request_headers(delivery: &Delivery, extra: HeaderMap) -> HeaderMap {
     // Sized once for everything that goes in, with Host and Content-Length added by the
     // client and hyper: growing a HeaderMap rehashes it. Without extra headers of the
     // delivery's own, the attempt's map is used as it is.
@@ -156,11 +169,7 @@ fn request(delivery: &Delivery, extra: HeaderMap) -> Request<Full<Bytes>> {
     headers
         .entry(ACCEPT)
         .or_insert(HeaderValue::from_static("*/*"));
-    // The URI is the endpoint's, set by the client.
-    let mut request = Request::new(Full::new(delivery.body.clone()));
-    *request.method_mut() = Method::POST;
-    *request.headers_mut() = headers;
-    request
+    headers
 }
 
 /// Sends `request` and reads the answer into `result`, which keeps what arrived if the

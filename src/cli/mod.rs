@@ -51,7 +51,7 @@ Exit codes:
      listen --forward-to), refused by the server (endpoints)
   2  the job could not be done as asked: usage error, unreadable file, invalid payload
      given to send, a server that cannot be reached or is not a hookrelay (endpoints,
-     listen), a token the server refuses (listen), port in use";
+     listen), no token or one the server refuses (listen), port in use";
 
 /// Receive, validate, keep and relay webhook events.
 #[derive(Debug, Parser)]

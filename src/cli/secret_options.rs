@@ -48,6 +48,14 @@ impl SecretText {
             .collect())
     }
 
+    /// The `KEY` of a `KEY=SECRET` text (`--source-secret`), when it has one.
+    pub fn key(&self) -> Option<&str> {
+        self.0
+            .split_once('=')
+            .map(|(key, _)| key)
+            .filter(|key| !key.is_empty())
+    }
+
     /// Splits `KEY=SECRET` texts (`--source-secret`); an error names the text by position.
     pub fn split_keyed(texts: &[SecretText]) -> anyhow::Result<Vec<(String, SecretText)>> {
         texts

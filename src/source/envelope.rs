@@ -7,7 +7,7 @@
 //! | standard | `webhook-id` (or `svix-id`) | `/type` |
 //! | shopify | `X-Shopify-Webhook-Id` | `X-Shopify-Topic` |
 //! | slack | `/event_id`, else generated | `/type`; `url_verification` answers `/challenge` |
-//! | slack, a form | `trigger_id`, else generated | `command` (slash commands) or the `payload`'s `/type` (interactivity) |
+//! | slack, a form | `trigger_id`, else generated | `command` (slash commands) or the `payload`'s `/type` (interactivity); `ssl_check=1` is answered and not kept |
 //!
 //! The body is parsed once into the few members these need, by `scan.rs` when it is plain
 //! and by serde otherwise; the rest is checked as JSON and skipped.
@@ -260,17 +260,23 @@ fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, Invalid> {
 /// A Slack slash command (`command`, `trigger_id`, …) or interactivity payload (one
 /// `payload` field holding JSON with its `type`, e.g. `block_actions`, and usually a
 /// `trigger_id`), posted as a form. Slack's `trigger_id` is the id, or a generated one.
+/// A form with neither and `ssl_check=1` is the check Slack makes of a slash command's URL.
 fn slack_form(body: &[u8]) -> Result<Reading, Invalid> {
     let mut command = None;
     let mut trigger_id = None;
     let mut payload = None;
+    let mut ssl_check = false;
     for (name, value) in form_fields(body)? {
         match &*name {
             "command" => command = Some(value),
             "trigger_id" => trigger_id = Some(value),
             "payload" => payload = Some(value),
+            "ssl_check" => ssl_check = value == "1",
             _ => {}
         }
+    }
+    if ssl_check && command.is_none() && payload.is_none() {
+        return Ok(Reading::SslCheck);
     }
     let (id, event_type) = if let Some(payload) = payload {
         let value: Value = serde_json::from_str(&payload).map_err(|e| {

@@ -119,6 +119,9 @@ pub enum Reading {
     Event(Identified),
     /// Slack's `url_verification`: answered with the challenge, nothing kept.
     Challenge(String),
+    /// Slack's `ssl_check` (a form with `ssl_check=1`, sent to slash-command URLs to check
+    /// their certificate): answered 200, nothing kept.
+    SslCheck,
 }
 
 impl Source {

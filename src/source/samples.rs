@@ -132,6 +132,7 @@ mod tests {
                 Ok(Reading::Challenge(c)) => {
                     assert_eq!(sample.name, "slack.url_verification", "{c}")
                 }
+                Ok(Reading::SslCheck) => panic!("{}: read as an ssl_check", sample.name),
                 Err(e) => panic!("{}: {e}", sample.name),
             }
         }

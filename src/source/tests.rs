@@ -117,6 +117,22 @@ fn slack_answers_the_challenge_and_keys_callbacks_by_event_id() {
             .id
             .starts_with("hr_")
     );
+    // The ssl_check of a slash command's URL: answered, nothing kept; a form with a
+    // command stays a command.
+    let mut form = HeaderMap::new();
+    form.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    assert_eq!(
+        Source::Slack.read(&form, b"ssl_check=1&token=x"),
+        Ok(Reading::SslCheck)
+    );
+    assert!(matches!(
+        Source::Slack.read(&form, b"ssl_check=1&command=%2Fw"),
+        Ok(Reading::Event(_))
+    ));
+    assert!(Source::Slack.read(&form, b"ssl_check=0&token=x").is_err());
 }
 
 #[test]

@@ -297,7 +297,7 @@ fn config_check_refuses_the_secrets_and_tokens_serve_refuses_without_printing_th
         lines,
         [
             "3: secret: the secret is not valid base64 (expected whsec_ followed by base64)",
-            "4: forward_secret: the secret decodes to 5 bytes; expected 24 to 64",
+            "4: forward_secret: the secret decodes to 5 bytes; expected whsec_ followed by the base64 of 24 to 64 bytes",
             "5: admin_token: an admin token must be at least 16 characters (make one with `hookrelay secret new --admin`)",
             "6: source_secret: expected KEY=SECRET, with KEY a source's name or path",
             "11: endpoints[0].secret: the secret is empty",

@@ -72,7 +72,10 @@ pub fn verify_stripe_at(
 ) -> Result<(), VerifyError> {
     let entries = || value.split(',').filter_map(|kv| kv.trim().split_once('='));
     let Some((_, t)) = entries().find(|(k, _)| *k == "t") else {
-        return Err(VerifyError::MissingHeader("stripe-signature t="));
+        return Err(VerifyError::MalformedHeader {
+            header: HEADER_STRIPE,
+            problem: "it has no t= entry; expected t=<unix seconds>,v1=<hex signature>",
+        });
     };
     let in_header = |e: VerifyError| e.in_header("stripe-signature t=");
     let timestamp = parse_timestamp(t.trim()).map_err(in_header)?;

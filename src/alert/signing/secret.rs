@@ -47,7 +47,9 @@ pub enum SecretError {
     Empty,
     #[error("the secret is not valid base64 (expected whsec_ followed by base64)")]
     NotBase64,
-    #[error("the secret decodes to {0} bytes; expected 24 to 64")]
+    #[error(
+        "the secret decodes to {0} bytes; expected whsec_ followed by the base64 of 24 to 64 bytes"
+    )]
     BadLength(usize),
 }
 

@@ -35,6 +35,13 @@ impl Default for Tolerance {
 pub enum VerifyError {
     #[error("the {0} header is missing")]
     MissingHeader(&'static str),
+    /// The header is there without a part the scheme needs (Stripe's `t=`); its reason is
+    /// `missing_header`, as the part is.
+    #[error("the {header} header is malformed: {problem}")]
+    MalformedHeader {
+        header: &'static str,
+        problem: &'static str,
+    },
     #[error("{header} must be integer unix seconds, got {got:?}")]
     BadTimestamp { header: &'static str, got: String },
     #[error("{header} is {age}s in the past, beyond the tolerance of {tolerance}s")]
@@ -58,7 +65,7 @@ impl VerifyError {
     /// `no_matching_signature`.
     pub fn reason(&self) -> &'static str {
         match self {
-            VerifyError::MissingHeader(_) => "missing_header",
+            VerifyError::MissingHeader(_) | VerifyError::MalformedHeader { .. } => "missing_header",
             VerifyError::BadTimestamp { .. } => "bad_timestamp",
             VerifyError::TimestampTooOld { .. } => "timestamp_too_old",
             VerifyError::TimestampTooNew { .. } => "timestamp_too_new",

@@ -92,6 +92,14 @@ impl Forwarder {
         }
         outcome.delivered
     }
+
+    /// Reports an event not delivered because its body could not be read from the server.
+    pub fn unread(&self, seq: u64, error: &anyhow::Error) {
+        crate::cli::say!(
+            "hookrelay: error: event #{seq} not delivered to {}: {error:#}",
+            self.endpoint.url()
+        );
+    }
 }
 
 /// The headers an event arrived with, as the server shows them: a list of

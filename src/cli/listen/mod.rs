@@ -44,15 +44,17 @@ a place wins). When the server's store is a new one (a server keeping events in 
 restarted), it says so and starts from that store's first event.
 Ctrl-C or SIGTERM stops it with exit code 0: a delivery in flight is dropped, and its
 event delivered again at the next start with the state file.
-Exit codes: 0 stopped; 1 an event not delivered to --forward-to after retries (the state
-file still points before it); 2 wrong token, not a hookrelay, unreachable at start, usage.";
+Exit codes: 0 stopped; 1 an event not delivered to --forward-to after retries, or whose
+body could not be read from the server (the state file still points before it); 2 no
+token or a wrong one, not a hookrelay, unreachable at start, usage.";
 
 /// Follow a hookrelay's events live, and deliver them to a local service
 #[derive(Debug, Args)]
 #[command(after_help = LISTEN_EXAMPLES)]
 pub struct ListenArgs {
-    /// The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream URL;
-    /// ?after=N there starts after event N when there is no state to resume from
+    /// The hookrelay to follow: its address (http(s)://HOST:PORT), or its /events/stream (or
+    /// /events) URL; ?after=N there starts after event N when there is no state to resume
+    /// from
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub from: url::Url,
 
@@ -238,8 +240,13 @@ fn urls(
 ) -> anyhow::Result<(url::Url, url::Url)> {
     let mut base = from.clone();
     base.set_query(None);
+    base.set_fragment(None);
+    // `…/events/stream` and `…/events` name the hookrelay whose paths they are.
     let path = base.path().trim_end_matches('/').to_string();
-    let path = path.strip_suffix("/events/stream").unwrap_or(&path);
+    let path = path
+        .strip_suffix("/events/stream")
+        .or_else(|| path.strip_suffix("/events"))
+        .unwrap_or(&path);
     base.set_path(&format!("{path}/"));
     let mut stream = base.join("events/stream")?;
     if let Some(glob) = event_type {
@@ -340,8 +347,16 @@ impl Listener<'_> {
         if wanted {
             self.print(&shown, data)?;
             if let Some(forwarder) = &self.forwarder {
-                let body = self.body(&shown).await?;
-                if !forwarder.deliver(&shown, body).await {
+                // A body that cannot be read is an event not delivered, as the README
+                // says of one the receiver refuses: exit 1, the place left before it.
+                let delivered = match self.body(&shown).await {
+                    Ok(body) => forwarder.deliver(&shown, body).await,
+                    Err(e) => {
+                        forwarder.unread(shown.seq, &e);
+                        false
+                    }
+                };
+                if !delivered {
                     return Ok(Some(super::exit(super::EXIT_NEGATIVE)));
                 }
             }
@@ -379,7 +394,7 @@ impl Listener<'_> {
     /// nothing around it; otherwise (a body that spans lines, where a stream cannot tell
     /// `\r\n` from `\n`, or with blanks before or after the value) it is read from
     /// `GET /events/{id}/body`, by the string id (which `/events/stream` cannot clash
-    /// with there) or else the `event_id`.
+    /// with there, percent-encoded) or else the `event_id`.
     async fn body(&self, shown: &Shown<'_>) -> anyhow::Result<bytes::Bytes> {
         if let Some(body) = shown.body
             && !body.get().contains(['\n', '\r'])

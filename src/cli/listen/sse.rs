@@ -70,10 +70,10 @@ impl StreamClient {
 
     async fn get(
         &self,
-        url: &url::Url,
+        url: &str,
         last_event_id: Option<u64>,
     ) -> Result<http::Response<Incoming>, anyhow::Error> {
-        let mut request = Request::get(url.as_str())
+        let mut request = Request::get(url)
             .header(USER_AGENT, crate::alert::client::USER_AGENT)
             .header(ACCEPT, "text/event-stream");
         if let Some(token) = &self.token {
@@ -97,7 +97,7 @@ impl StreamClient {
         last_event_id: Option<u64>,
     ) -> Result<Frames, Failure> {
         let response = self
-            .get(url, last_event_id)
+            .get(url.as_str(), last_event_id)
             .await
             .map_err(|e| Failure::Passing(e.context(format!("connecting to {url}"))))?;
         let status = response.status();
@@ -127,6 +127,13 @@ impl StreamClient {
             .unwrap_or_default();
         let said = error_message(&body);
         Err(match status {
+            StatusCode::UNAUTHORIZED if said.is_some() && self.token.is_none() => {
+                Failure::Refused(anyhow!(
+                    "{url} needs an admin token, and none was given; give the token of its \
+                     --admin-token with --admin-token TOKEN (or HOOKRELAY_ADMIN_TOKEN) or \
+                     --admin-token-file PATH (or HOOKRELAY_ADMIN_TOKEN_FILE)"
+                ))
+            }
             StatusCode::UNAUTHORIZED if said.is_some() => Failure::Refused(anyhow!(
                 "{url} refused the admin token (401: {}); give the token of its --admin-token with --admin-token or --admin-token-file",
                 said.unwrap_or_default()
@@ -137,25 +144,60 @@ impl StreamClient {
                 "{url} answered {status}{}",
                 said.map(|s| format!(": {s}")).unwrap_or_default()
             )),
-            _ => Failure::Refused(anyhow!("{} (it answered {status})", not_a_hookrelay(url))),
+            _ => Failure::Refused(anyhow!(
+                "{} (it answered {status}){}",
+                not_a_hookrelay(url),
+                root_hint(url)
+            )),
         })
     }
 
-    /// The stored body of an event, byte for byte (`GET /events/{event_id}/body`).
-    /// `GET /events/{id}/body` of the event named `id` (its string id or its `event_id`),
-    /// the id percent-encoded as one path segment (`/`, `%` and spaces included).
+    /// The stored body of an event, byte for byte: `GET /events/{id}/body` of the event
+    /// named `id` (its string id or its `event_id`), under `base` (which ends with `/`).
     pub async fn body(&self, base: &url::Url, id: &str) -> anyhow::Result<Bytes> {
-        let mut url = base.clone();
-        url.path_segments_mut()
-            .map_err(|()| anyhow::anyhow!("{base} cannot have a path"))?
-            .pop_if_empty()
-            .extend(["events", id, "body"]);
+        // Written out, not built with `url::Url`: that drops a `.` or `..` segment and
+        // resolves `%2E%2E` as `..`, so the request would name another path.
+        let url = format!("{base}events/{}/body", path_segment(id));
         let response = self.get(&url, None).await?;
         if response.status() != StatusCode::OK {
             anyhow::bail!("GET {url} answered {}", response.status());
         }
         Ok(response.into_body().collect().await?.to_bytes())
     }
+}
+
+/// `text` as one path segment: every byte but the unreserved ones (RFC 3986 2.3: letters,
+/// digits, `-`, `.`, `_`, `~`) percent-encoded, and `.` and `..`, which would be read as
+/// steps in the path, as `%2E` and `%2E%2E`.
+pub fn path_segment(text: &str) -> String {
+    if text == "." || text == ".." {
+        return "%2E".repeat(text.len());
+    }
+    let mut segment = String::with_capacity(text.len());
+    for &byte in text.as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            segment.push(char::from(byte));
+        } else {
+            segment.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    segment
+}
+
+/// For a stream URL under a path: how to name a hookrelay served at the root, since a
+/// path in `--from` is read as the one a proxy serves a hookrelay under.
+fn root_hint(url: &url::Url) -> String {
+    if url.path() == "/events/stream" {
+        return String::new();
+    }
+    let mut root = url.clone();
+    root.set_path("");
+    root.set_query(None);
+    format!(
+        "; --from is a hookrelay's address, with a path only when a proxy serves it under \
+         one: for a hookrelay at the root, give --from {}",
+        root.as_str().trim_end_matches('/')
+    )
 }
 
 fn not_a_hookrelay(url: &url::Url) -> String {
@@ -312,5 +354,15 @@ mod tests {
             Some("the admin token is not valid")
         );
         assert_eq!(error_message(b"<html>nope</html>"), None);
+    }
+
+    #[test]
+    fn an_id_is_one_path_segment_whatever_it_holds() {
+        assert_eq!(path_segment("evt_1.a-b~"), "evt_1.a-b~");
+        assert_eq!(path_segment("."), "%2E");
+        assert_eq!(path_segment(".."), "%2E%2E");
+        assert_eq!(path_segment("..."), "...");
+        assert_eq!(path_segment("a/b?c#d%e f+g"), "a%2Fb%3Fc%23d%25e%20f%2Bg");
+        assert_eq!(path_segment("é"), "%C3%A9");
     }
 }

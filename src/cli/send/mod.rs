@@ -45,7 +45,9 @@ signature over the exact bytes, made again with a fresh timestamp for each attem
 Several --secret sign with each where the scheme carries several signatures (standard:
 a space-separated v1 list; stripe: one v1= per secret); github, shopify and slack carry
 one, and refuse a second secret. --as slack sends a body that is not JSON as a form
-(application/x-www-form-urlencoded), as Slack posts slash commands and interactivity.
+(application/x-www-form-urlencoded), as Slack posts slash commands and interactivity;
+-H 'Content-Type: ...' sends it with another type. Without --as, --sample NAME is sent
+as the provider it is written for (github for github.push).
 
 Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (or lower-case) are honoured as
 curl does (https through CONNECT, http forwarded); --no-proxy ignores them.
@@ -96,8 +98,9 @@ pub struct SendArgs {
     pub sample: Option<String>,
 
     /// Send as this provider does: its headers, and its signature with --secret
-    #[arg(long = "as", value_enum, default_value_t = SendAs::Event, value_name = "PROVIDER")]
-    pub provider: SendAs,
+    /// [default: the provider --sample is written for, else event]
+    #[arg(long = "as", value_enum, value_name = "PROVIDER")]
+    pub provider: Option<SendAs>,
 
     /// The type header of --as github (X-GitHub-Event) or shopify (X-Shopify-Topic)
     /// [default: the sample's]
@@ -154,8 +157,22 @@ pub struct SendArgs {
 const SEND_SECRET_HELP: &str = "Signing secret (repeatable): whsec_ followed by base64 for the \
 event model and --as standard; as written for github, stripe, shopify and slack";
 
+impl SendArgs {
+    /// `--as`, or without it the provider `--sample` is written for (`github` for
+    /// `github.push`), or the model.
+    pub fn provider(&self) -> SendAs {
+        use clap::ValueEnum as _;
+        self.provider
+            .or_else(|| {
+                let sample = crate::source::samples::find(self.sample.as_deref()?)?;
+                SendAs::from_str(sample.source, false).ok()
+            })
+            .unwrap_or(SendAs::Event)
+    }
+}
+
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
-    if args.provider != SendAs::Event {
+    if args.provider() != SendAs::Event {
         return provider::run_as(&args);
     }
     if args.event.is_some() {
@@ -320,7 +337,17 @@ fn payload(args: &SendArgs) -> anyhow::Result<Vec<u8>> {
         || args.description.is_some()
         || args.timestamp.is_some();
     let sample = match &args.sample {
-        Some(name) => Some(super::samples::find(name)?.body.as_bytes().to_vec()),
+        Some(name) => {
+            let sample = super::samples::find(name)?;
+            if sample.source != SendAs::Event.name() {
+                bail!(
+                    "sample {} is written for --as {}, not --as event",
+                    sample.name,
+                    sample.source
+                );
+            }
+            Some(sample.body.as_bytes().to_vec())
+        }
         None => None,
     };
     let bytes = match (&args.file, sample) {
@@ -407,18 +434,10 @@ impl<'de> serde::Deserialize<'de> for Members {
 
 /// `--dry-run --json`: the request as one object, as `--json` gives the outcome as one.
 fn dry_run_json(delivery: &Delivery, extra: HeaderMap) -> Value {
-    let mut headers = vec![
-        json!(["content-type", "application/json"]),
-        json!(["user-agent", alert::client::USER_AGENT]),
-    ];
-    let mut given = delivery.headers.clone();
-    given.extend(extra);
-    for (name, value) in &given {
-        headers.push(json!([
-            name.as_str(),
-            String::from_utf8_lossy(value.as_bytes())
-        ]));
-    }
+    let headers: Vec<Value> = dry_run_headers(delivery, extra)
+        .into_iter()
+        .map(|(name, value)| json!([name, value]))
+        .collect();
     json!({
         "dry_run": true,
         "method": "POST",
@@ -430,18 +449,31 @@ fn dry_run_json(delivery: &Delivery, extra: HeaderMap) -> Value {
 
 fn dry_run_text(delivery: &Delivery, extra: HeaderMap) -> String {
     let mut text = format!("POST {}\n", delivery.endpoint.url());
-    text.push_str("content-type: application/json\n");
-    text.push_str(&format!("user-agent: {}\n", alert::client::USER_AGENT));
-    let mut headers = delivery.headers.clone();
-    headers.extend(extra);
-    for (name, value) in &headers {
-        text.push_str(&format!(
-            "{name}: {}\n",
-            String::from_utf8_lossy(value.as_bytes())
-        ));
+    for (name, value) in dry_run_headers(delivery, extra) {
+        text.push_str(&format!("{name}: {value}\n"));
     }
     text.push('\n');
     text.push_str(&String::from_utf8_lossy(&delivery.body));
     text.push('\n');
     text
+}
+
+/// The headers the first attempt sends (Host and Content-Length aside), each once, as
+/// the request is made ([`alert::request_headers`]): Content-Type, User-Agent and Accept
+/// first, then the others in their order.
+fn dry_run_headers(delivery: &Delivery, extra: HeaderMap) -> Vec<(String, String)> {
+    use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+    let sent = alert::request_headers(delivery, extra);
+    let first = [CONTENT_TYPE, USER_AGENT, ACCEPT];
+    let leading = first
+        .iter()
+        .flat_map(|name| sent.get_all(name).iter().map(move |value| (name, value)));
+    let rest = sent.iter().filter(|(name, _)| !first.contains(*name));
+    leading
+        .chain(rest)
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.to_string(), value)
+        })
+        .collect()
 }

@@ -19,7 +19,8 @@ use super::{SendArgs, deliver, refuse_invalid};
 /// `send --as PROVIDER`: the body as it is, with the provider's headers, read first by the
 /// same source `serve --source PROVIDER` uses.
 pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
-    let name = args.provider.name();
+    let provider = args.provider();
+    let name = provider.name();
     if args.event_id.is_some()
         || args.event_type.is_some()
         || args.description.is_some()
@@ -32,32 +33,31 @@ pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
     }
     let (body, sample_event) = match (&args.file, &args.sample) {
         (Some(path), _) => (read_input(path)?, None),
-        (None, Some(name)) => {
-            let sample = crate::cli::samples::find(name)?;
-            if sample.source != args.provider.name() && args.provider != SendAs::Json {
+        (None, Some(sample)) => {
+            let sample = crate::cli::samples::find(sample)?;
+            if sample.source != name && provider != SendAs::Json {
                 bail!(
-                    "sample {} is written for --as {}, not --as {}",
+                    "sample {} is written for --as {}, not --as {name}",
                     sample.name,
                     sample.source,
-                    args.provider.name()
                 );
             }
             (sample.body.as_bytes().to_vec(), sample.event)
         }
         (None, None) => bail!("give --file PATH or --sample NAME (hookrelay samples list)"),
     };
-    if args.provider == SendAs::Json {
+    if provider == SendAs::Json {
         return run_json(args, body);
     }
-    let scheme = args.provider.scheme().expect("a provider");
+    let scheme = provider.scheme().expect("a provider");
     let kind = if scheme.whsec() {
         SecretKind::Whsec
     } else {
         SecretKind::Raw
     };
     let event = args.event.as_deref().or(sample_event);
-    let provider = ProviderHeaders::new(
-        args.provider,
+    let signing = ProviderHeaders::new(
+        provider,
         args.secrets.load(kind)?,
         event,
         args.id.as_deref(),
@@ -66,20 +66,25 @@ pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
     // Slack's slash commands and interactivity post forms: a body that is not JSON goes
     // out as one unless --header says otherwise.
     let form = crate::source::is_form_text(&body);
-    if args.provider == SendAs::Slack && form && !headers.contains_key(CONTENT_TYPE) {
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
+    let form_type = HeaderValue::from_static("application/x-www-form-urlencoded");
+    if provider == SendAs::Slack && form && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, form_type.clone());
     }
-    let first = provider.for_attempt(&body);
     let source = crate::source::Source::parse(name, &Default::default())?;
     let mut seen = headers.clone();
-    seen.extend(first);
+    seen.extend(signing.for_attempt(&body));
+    if provider == SendAs::Slack {
+        // The body is read as what it is, a form or JSON, whatever Content-Type --header
+        // sends it with: that one goes out as given, to try a receiver with it.
+        seen.remove(CONTENT_TYPE);
+        if form {
+            seen.insert(CONTENT_TYPE, form_type);
+        }
+    }
     if let Err(invalid) = source.read(&seen, &body) {
         return refuse_invalid(args, &invalid);
     }
-    if let Some(id) = provider.id() {
+    if let Some(id) = signing.id() {
         crate::cli::say!("hookrelay: delivery id {id}");
     }
     let delivery = Delivery {
@@ -88,7 +93,7 @@ pub(super) fn run_as(args: &SendArgs) -> anyhow::Result<ExitCode> {
         headers,
     };
     deliver(args, &delivery, |_attempt: u32| {
-        provider.for_attempt(&delivery.body)
+        signing.for_attempt(&delivery.body)
     })
 }
 

@@ -129,8 +129,8 @@ pub struct ServeArgs {
     pub source: Vec<SourceArg>,
 
     /// The secret of a mounted source, KEY=SECRET with KEY its path (/webhook/gh), the
-    /// path's last part (gh) or the source's name (github); repeatable, one a line in the
-    /// env var. POST /webhook's source takes --secret
+    /// path's last part (gh) or the source's name (github); a KEY naming two sources is
+    /// refused. Repeatable, one a line in the env var. POST /webhook's source takes --secret
     #[arg(long, env = "HOOKRELAY_SOURCE_SECRET", value_name = "KEY=SECRET", hide_env_values = true,
           value_delimiter = '\n', value_parser = secret_text, help_heading = "Sources")]
     pub source_secret: Vec<SecretText>,

@@ -142,10 +142,17 @@ pub fn refusals(args: &ServeArgs, terms: Terms) -> Vec<Refusal> {
         vec!["verify", "secrets", "source"],
         verification(args).map(drop),
     );
-    check(
-        vec!["source", "source_secret"],
-        sources::mounts(args).map(drop),
-    );
+    // A key naming two sources is about the secret's option; what else `mounts` refuses,
+    // about the sources.
+    let keys = sources::check_keys(args);
+    let keys_named = keys.is_ok();
+    check(vec!["source_secret", "source_secret_file", "source"], keys);
+    if keys_named {
+        check(
+            vec!["source", "source_secret"],
+            sources::mounts(args).map(drop),
+        );
+    }
     let auth = admin::auth(args);
     let auth_error = auth.as_ref().err().map(|e| anyhow::anyhow!("{e:#}"));
     check(
@@ -251,6 +258,7 @@ async fn serve(
     }
     let admin = admin_local.map(|a| a.to_string());
     tracing::info!(%local, admin, max_events = args.max_events, store = %args.store, "serving");
+    sources::warn_unchecked(&args, &config.mounts);
 
     let mut state = AppState::new(store.clone(), config);
     let relay = match relay_config {

@@ -30,6 +30,7 @@ pub(super) fn mounts(args: &ServeArgs) -> anyhow::Result<Mounts> {
         type_from: args.type_from.clone(),
     };
     let mut keyed = SecretText::split_keyed(&args.source_secret)?;
+    check_keys(args)?;
     for text in &args.source_secret_file {
         let Some((key, path)) = text.split_once('=').filter(|(k, _)| !k.is_empty()) else {
             anyhow::bail!("--source-secret-file expects KEY=PATH, got {text:?}");
@@ -69,8 +70,7 @@ pub(super) fn mounts(args: &ServeArgs) -> anyhow::Result<Mounts> {
                 if mounts.others.iter().any(|m| &m.path == path) {
                     anyhow::bail!("two sources are mounted on {path}");
                 }
-                let mount_name = path.rsplit('/').next().unwrap_or(path);
-                let texts = take_keyed(&mut keyed, &[path, mount_name, &arg.name]);
+                let texts = take_keyed(&mut keyed, &[path, last_part(path), &arg.name]);
                 let secrets = SecretText::parse_all(&texts, SecretKind::Raw)?;
                 let secrets = secrets_of(&source, &secrets, || {
                     SecretText::parse_all(&texts, SecretKind::Whsec)
@@ -92,6 +92,118 @@ pub(super) fn mounts(args: &ServeArgs) -> anyhow::Result<Mounts> {
         );
     }
     Ok(mounts)
+}
+
+/// A source a `--source-secret` key names, and how it names it.
+struct Named<'a> {
+    /// Its path; `None` for `POST /webhook`, whose secret is `--secret`.
+    path: Option<&'a str>,
+    how: &'static str,
+}
+
+/// The sources `key` names: a mounted one by its path, its path's last part or its
+/// source's name; `POST /webhook`'s (not the model) by its source's name.
+fn named_by<'a>(args: &'a ServeArgs, key: &str) -> Vec<Named<'a>> {
+    args.source
+        .iter()
+        .filter_map(|arg| {
+            let how = match arg.path.as_deref() {
+                Some(path) if key == path => "by its path",
+                Some(path) if key == last_part(path) => "by its path's last part",
+                Some(_) if key == arg.name => "by its source's name",
+                None if key == arg.name && arg.name != "event" => "by its source's name",
+                _ => return None,
+            };
+            Some(Named {
+                path: arg.path.as_deref(),
+                how,
+            })
+        })
+        .collect()
+}
+
+/// Refuses a key of `--source-secret` or `--source-secret-file` that names more than one
+/// source, which would give the secret to one and leave the other unchecked, or only
+/// `POST /webhook`'s, which takes `--secret`. A key naming none is refused once every
+/// mount has taken its own, a text without a key when it is read ([`mounts`]).
+pub(super) fn check_keys(args: &ServeArgs) -> anyhow::Result<()> {
+    let secrets = args.source_secret.iter().filter_map(SecretText::key);
+    let files = args.source_secret_file.iter().filter_map(|text| {
+        text.split_once('=')
+            .map(|(key, _)| key)
+            .filter(|key| !key.is_empty())
+    });
+    let keys = (secrets.map(|key| ("--source-secret", key)))
+        .chain(files.map(|key| ("--source-secret-file", key)));
+    for (flag, key) in keys {
+        let named = named_by(args, key);
+        let shown = |n: &Named| n.path.unwrap_or(WEBHOOK).to_string();
+        match &named[..] {
+            [] => {}
+            [Named { path: None, .. }] => anyhow::bail!(
+                "{flag} {key}=…: {key} names the source of POST {WEBHOOK}, whose secret is \
+                 given with --secret; {flag} is for the sources mounted on {WEBHOOK}/NAME"
+            ),
+            [_] => {}
+            several => {
+                let mut listed: Vec<String> = several
+                    .iter()
+                    .map(|n| format!("{} ({})", shown(n), n.how))
+                    .collect();
+                let last = listed.pop().unwrap_or_default();
+                let exact: Vec<String> = several
+                    .iter()
+                    .filter_map(|n| n.path.map(|path| format!("{flag} {path}=…")))
+                    .collect();
+                let main = if several.iter().any(|n| n.path.is_none()) {
+                    format!("; POST {WEBHOOK}'s source takes its secret from --secret")
+                } else {
+                    String::new()
+                };
+                anyhow::bail!(
+                    "{flag} {key}=…: {key} names {} sources, {} and {last}; give the whole \
+                     path as KEY to be exact: {}{main}",
+                    several.len(),
+                    listed.join(", "),
+                    exact.join(" or ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Logs a warning for each provider's source that checks no signature, no secret being
+/// given for it: anyone who can reach the port can post it events.
+pub(super) fn warn_unchecked(args: &ServeArgs, mounts: &Mounts) {
+    let all = mounts.main.iter().chain(&mounts.others);
+    for mount in all.filter(|m| m.source.scheme().is_some() && m.secrets.is_empty()) {
+        let give = if mount.path == WEBHOOK {
+            "--secret SECRET (or --secret-file PATH)".to_string()
+        } else {
+            // The shortest key that names this source alone.
+            let name = last_part(&mount.path);
+            let key = if named_by(args, name).len() == 1 {
+                name
+            } else {
+                &mount.path
+            };
+            format!("--source-secret {key}=SECRET (or --source-secret-file {key}=PATH)")
+        };
+        tracing::warn!(
+            path = %mount.path,
+            source = mount.source.name(),
+            "POST {} takes {} events without checking their signature: no secret was given \
+             for it, so anyone who can reach the port can post one; give it with {give}",
+            mount.path,
+            mount.source.name()
+        );
+    }
+}
+
+/// `gh` of the mount path `/webhook/gh`.
+fn last_part(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// The secrets of `source`: `raw` as given, or as `whsec_` secrets for Standard Webhooks;

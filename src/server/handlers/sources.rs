@@ -1,7 +1,8 @@
 //! `POST /webhook` under `serve --source NAME`, and `POST /webhook/{name}` for the sources
 //! mounted there: the provider's signature (when its secret is given), the media type,
 //! the provider's id and type, then the event is kept under the provider's id. Slack's
-//! `url_verification` is answered with its challenge and nothing is kept. A signed
+//! `url_verification` is answered with its challenge, its `ssl_check` with 200, and
+//! nothing is kept of either. A signed
 //! `webhook-id` (Standard Webhooks, Svix) is an idempotency key as under `--verify`: the
 //! same id with the same bytes is a duplicate, with other bytes a conflict (409).
 
@@ -65,6 +66,7 @@ pub async fn from_source(
 enum Answer {
     Kept { event: Identified, duplicate: bool },
     Challenge(String),
+    SslCheck,
 }
 
 impl IntoResponse for Answer {
@@ -75,6 +77,7 @@ impl IntoResponse for Answer {
         const KEPT: &[u8] = br#"{"status":"success","id":"#;
         const TYPE: &[u8] = br#","event_type":"#;
         const DUPLICATE: &[u8] = br#","duplicate":true"#;
+        const SSL_CHECKED: &[u8] = br#"{"ssl_check":"ok"}"#;
         let size = match &self {
             Answer::Kept { event, duplicate } => {
                 KEPT.len()
@@ -86,6 +89,7 @@ impl IntoResponse for Answer {
                     + 1
             }
             Answer::Challenge(challenge) => br#"{"challenge":"#.len() + challenge.len() + 2 + 1,
+            Answer::SslCheck => SSL_CHECKED.len(),
         };
         let mut body = Vec::with_capacity(size);
         match self {
@@ -105,6 +109,8 @@ impl IntoResponse for Answer {
                 json_string(&mut body, &challenge);
                 body.push(b'}');
             }
+            // Slack wants a 200; what it says is not read.
+            Answer::SslCheck => body.extend_from_slice(SSL_CHECKED),
         }
         let mut response = Response::new(Body::from(body));
         response.headers_mut().insert(
@@ -140,6 +146,7 @@ async fn receive(
     check_identity_encoding(headers)?;
     let event = match mount.source.read(headers, &body)? {
         Reading::Challenge(challenge) => return Ok(Answer::Challenge(challenge)),
+        Reading::SslCheck => return Ok(Answer::SslCheck),
         Reading::Event(event) => event,
     };
     // A `webhook-id` that the provider's signature covers (Standard Webhooks, Svix) is an

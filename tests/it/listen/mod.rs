@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use crate::support::signing::{standard_signature, standard_signature_verifies};
 use crate::support::{Customer, DEADLINE, Served, event, hookrelay};
 
+mod failures;
+mod paths;
 mod places;
 mod process;
 

@@ -379,11 +379,68 @@ fn dry_run_prints_the_request_and_sends_nothing() {
     assert_eq!(
         stdout(&done),
         format!(
-            "POST {url}\ncontent-type: application/json\nuser-agent: {USER_AGENT}\nx-token: abc\n\n\
+            "POST {url}\ncontent-type: application/json\nuser-agent: {USER_AGENT}\naccept: */*\n\
+             x-token: abc\n\n\
              {{\"event_id\":9,\"timestamp\":\"2023-10-05T12:34:56\",\"event_type\":\"alert\",\"description\":\"\"}}\n"
         )
     );
     assert_eq!(customer.count(), 0);
+}
+
+/// A dry run shows the headers the request carries, each once: a Slack form's type
+/// instead of JSON's.
+#[test]
+fn a_dry_run_shows_the_headers_that_are_sent() {
+    let customer = Customer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("command.txt");
+    std::fs::write(&file, "command=%2Fweather&text=94070").unwrap();
+    let file = file.to_str().unwrap();
+    let args = ["--as", "slack", "--file", file, "--secret", "s", "--json"];
+
+    let dry = send(
+        &customer.url("/hook"),
+        &[&args[..], &["--dry-run"]].concat(),
+    )
+    .assert()
+    .code(0);
+    send(&customer.url("/hook"), &args).assert().code(0);
+
+    let printed: Value = serde_json::from_str(&stdout(&dry)).unwrap();
+    let shown: Vec<(String, String)> = printed["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
+        .collect();
+    let content_types: Vec<&str> = shown
+        .iter()
+        .filter(|(name, _)| name == "content-type")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(
+        content_types,
+        ["application/x-www-form-urlencoded"],
+        "{printed}"
+    );
+    let got = &customer.requests()[0];
+    let mut sent: Vec<&str> = got
+        .headers
+        .keys()
+        .map(|name| name.as_str())
+        .filter(|name| !matches!(*name, "host" | "content-length"))
+        .collect();
+    let mut shown: Vec<&str> = shown.iter().map(|(name, _)| name.as_str()).collect();
+    sent.sort_unstable();
+    shown.sort_unstable();
+    assert_eq!(shown, sent, "{printed}");
+    for (name, value) in [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("user-agent", USER_AGENT),
+        ("accept", "*/*"),
+    ] {
+        assert_eq!(got.header_all(name), [value]);
+    }
 }
 
 #[test]

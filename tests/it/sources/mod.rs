@@ -8,6 +8,8 @@ mod providers;
 mod relay;
 mod round_trip;
 mod schema;
+mod secrets;
+mod slack;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -219,7 +219,7 @@ fn shopify_orders_are_kept_by_webhook_id_and_changed_ones_refused() {
 }
 
 /// Slack's documented scheme: `v0=<hex HMAC-SHA256(secret, "v0:{ts}:{body}")>`.
-fn slack_headers(secret: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+pub(super) fn slack_headers(secret: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
     let mac = hmac_sha256(
         secret.as_bytes(),
         &[b"v0:", ts.to_string().as_bytes(), b":", body],

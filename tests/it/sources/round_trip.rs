@@ -106,6 +106,42 @@ fn a_sample_for_another_provider_or_a_missing_type_header_is_a_usage_error() {
 }
 
 #[test]
+fn a_sample_without_as_is_sent_as_its_provider_does() {
+    let serve = serve(&["--source", "github", "--secret", "s3cret"]);
+    let (code, out, err) = run(&[
+        "send",
+        "--sample",
+        "github.push",
+        "--to",
+        &serve.url("/webhook"),
+        "--secret",
+        "s3cret",
+    ]);
+    assert_eq!(code, 0, "{out} {err}");
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (answer["status"].as_str(), answer["event_type"].as_str()),
+        (Some("success"), Some("push")),
+        "{answer}"
+    );
+    // Asked for the model, a provider's sample is refused before anything is sent.
+    let (code, _, err) = run(&[
+        "send",
+        "--as",
+        "event",
+        "--sample",
+        "github.push",
+        "--to",
+        &serve.url("/webhook"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("sample github.push is written for --as github, not --as event"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_same_delivery_id_is_sent_on_every_retry_and_the_signature_over_the_exact_bytes() {
     let customer = crate::support::Customer::failing_first(1, crate::support::Answer::status(503));
     let (code, _, err) = run(&[

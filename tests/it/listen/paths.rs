@@ -1,0 +1,77 @@
+//! What `listen` asks the server for: the body of an event whose id is `.`, `..` or holds
+//! reserved characters, each id one path segment; and the forms of `--from` naming the
+//! same hookrelay (its address, its `/events` or `/events/stream` URL), with a hint for a
+//! path that names none.
+
+use super::*;
+
+#[tokio::test]
+async fn events_called_dot_or_dot_dot_or_with_reserved_characters_are_forwarded_and_passed() {
+    let served = serve_with_token(&["--source", "json", "--id-from", "/id"]);
+    let customer = Customer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("st.json");
+    let _listening = Listening::start(&[
+        "--from",
+        &served.url(""),
+        "--admin-token",
+        TOKEN,
+        "--forward-to",
+        &customer.url("/hook"),
+        "--state-file",
+        state.to_str().unwrap(),
+    ]);
+    // Bodies over several lines: listen reads each from /events/{id}/body.
+    let ids = ["..", ".", "?q=1", "#top", "a/../b", "50%25", "é x", "+;=:@"];
+    let body = |id: &str| format!("{{\n \"id\": {}\n}}\n", serde_json::json!(id));
+    for id in ids {
+        post(&served, &body(id)).await;
+    }
+
+    let got = customer.wait_for(ids.len());
+    for (request, id) in got.iter().zip(ids) {
+        assert_eq!(request.body_text(), body(id));
+    }
+    state_when(&state, |s| s["last_seq"] == ids.len());
+}
+
+#[tokio::test]
+async fn from_with_the_events_or_stream_path_follows_the_same_hookrelay() {
+    let served = serve_with_token(&[]);
+    let stream = served.url("/events/stream");
+    let listening: Vec<Listening> = ["/events", "/events/", "/events/stream", "/events/stream/"]
+        .into_iter()
+        .map(|path| {
+            let listening =
+                Listening::start(&["--from", &served.url(path), "--admin-token", TOKEN]);
+            listening.wait_for_stderr(&format!("listening to {stream}\n"));
+            listening
+        })
+        .collect();
+
+    post(&served, &event(9)).await;
+
+    for each in &listening {
+        let line = each.line();
+        assert!(line.contains("#1") && line.contains("evt_9"), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn from_with_a_path_that_names_no_hookrelay_gets_the_address_to_give() {
+    let served = serve_with_token(&[]);
+
+    hookrelay()
+        .args(["listen", "--from", &served.url("/webhook")])
+        .args(["--admin-token", TOKEN])
+        .timeout(DEADLINE)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "/webhook/events/stream is not the event stream of a hookrelay",
+        ))
+        .stderr(predicates::str::contains(format!(
+            "give --from {}\n",
+            served.url("")
+        )));
+}
