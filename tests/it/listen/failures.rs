@@ -38,16 +38,7 @@ async fn an_event_whose_body_cannot_be_read_ends_listen_with_exit_1_before_its_p
     let customer = Customer::start();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("st.json");
-    let args = [
-        "--from",
-        &served.url(""),
-        "--admin-token",
-        TOKEN,
-        "--forward-to",
-        &customer.url("/hook"),
-        "--state-file",
-        state.to_str().unwrap(),
-    ];
+    let args = keeping_place(&served, &customer, &state);
     let mut listening = Listening::start(&args);
     customer.program(
         1,

@@ -28,7 +28,7 @@ struct Listening {
 
 impl Listening {
     /// Starts `hookrelay listen ARGS…` and waits until it is connected.
-    fn start(args: &[&str]) -> Self {
+    fn start(args: &[impl AsRef<std::ffi::OsStr>]) -> Self {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
             .arg("listen")
             .args(args)
@@ -159,14 +159,25 @@ impl Drop for Listening {
 
 /// `listen` following `served` with the token, forwarding to `customer`'s `/hook`.
 fn forwarding(served: &Served, customer: &Customer) -> Listening {
-    Listening::start(&[
-        "--from",
-        &served.url(""),
-        "--admin-token",
-        TOKEN,
-        "--forward-to",
-        &customer.url("/hook"),
-    ])
+    Listening::start(&forwarding_args(served, customer))
+}
+
+fn forwarding_args(served: &Served, customer: &Customer) -> Vec<String> {
+    vec![
+        "--from".into(),
+        served.url(""),
+        "--admin-token".into(),
+        TOKEN.into(),
+        "--forward-to".into(),
+        customer.url("/hook"),
+    ]
+}
+
+/// The arguments of [`forwarding`], with the place kept in the state file `state`.
+fn keeping_place(served: &Served, customer: &Customer, state: &std::path::Path) -> Vec<String> {
+    let mut args = forwarding_args(served, customer);
+    args.extend(["--state-file".into(), state.display().to_string()]);
+    args
 }
 
 fn serve_with_token(extra: &[&str]) -> Served {
@@ -252,16 +263,7 @@ async fn a_listen_killed_and_restarted_with_its_state_file_delivers_each_event_o
     let customer = Customer::start();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("listen.json");
-    let args = [
-        "--from",
-        &served.url(""),
-        "--admin-token",
-        TOKEN,
-        "--forward-to",
-        &customer.url("/hook"),
-        "--state-file",
-        state.to_str().unwrap(),
-    ];
+    let args = keeping_place(&served, &customer, &state);
     let mut first = Listening::start(&args);
     for id in 1..=5 {
         post(&served, &event(id)).await;

@@ -11,16 +11,7 @@ async fn events_called_dot_or_dot_dot_or_with_reserved_characters_are_forwarded_
     let customer = Customer::start();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("st.json");
-    let _listening = Listening::start(&[
-        "--from",
-        &served.url(""),
-        "--admin-token",
-        TOKEN,
-        "--forward-to",
-        &customer.url("/hook"),
-        "--state-file",
-        state.to_str().unwrap(),
-    ]);
+    let _listening = Listening::start(&keeping_place(&served, &customer, &state));
     // Bodies over several lines: listen reads each from /events/{id}/body.
     let ids = ["..", ".", "?q=1", "#top", "a/../b", "50%25", "é x", "+;=:@"];
     let body = |id: &str| format!("{{\n \"id\": {}\n}}\n", serde_json::json!(id));

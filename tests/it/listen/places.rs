@@ -22,16 +22,7 @@ async fn events_of_a_restarted_server_with_a_store_in_memory_are_not_skipped() {
     let serve = || Served::spawn(&["--port", &port, "--admin-token", TOKEN], &[]);
     let customer = Customer::start();
     let mut served = serve();
-    let args = [
-        "--from",
-        &served.url(""),
-        "--admin-token",
-        TOKEN,
-        "--forward-to",
-        &customer.url("/hook"),
-        "--state-file",
-        state.to_str().unwrap(),
-    ];
+    let args = keeping_place(&served, &customer, &state);
     let mut listening = Listening::start(&args);
     for id in 1..=10 {
         post(&served, &event(id)).await;

@@ -25,16 +25,7 @@ async fn sigterm_or_ctrl_c_ends_listen_with_exit_0_and_its_place_written() {
     let customer = Customer::start();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("st.json");
-    let args = [
-        "--from",
-        &served.url(""),
-        "--admin-token",
-        TOKEN,
-        "--forward-to",
-        &customer.url("/hook"),
-        "--state-file",
-        state.to_str().unwrap(),
-    ];
+    let args = keeping_place(&served, &customer, &state);
     let mut listening = Listening::start(&args);
     post(&served, &event(1)).await;
     customer.wait_for(1);
