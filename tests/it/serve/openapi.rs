@@ -111,3 +111,52 @@ async fn the_description_is_served_as_committed() {
     assert_eq!(served["openapi"], "3.1.0");
     assert!(served["paths"]["/webhook"]["post"]["responses"]["422"].is_object());
 }
+
+/// The answers of `POST /webhook` as a client meets them, the model's and under `--source`
+/// (a provider's event, Slack's challenge), are ones its description allows.
+#[tokio::test]
+async fn answers_of_post_webhook_under_a_source_are_described() {
+    let mut root: Value = serde_json::from_str(openapi::DOCUMENT).expect("JSON");
+    // The 200 answer's schema, its `$ref`s resolved against the whole document.
+    root["$ref"] = "#/paths/~1webhook/post/responses/200/content/application~1json/schema".into();
+    let described = jsonschema::draft202012::new(&root).expect("a JSON Schema");
+    let post = |served: &crate::support::process::Served, headers: &[(&str, &str)], body: &str| {
+        let mut request = reqwest::Client::new()
+            .post(served.url("/webhook"))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let answer = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.expect("a JSON answer")
+    };
+
+    let model = crate::support::process::Served::start(&[]);
+    let body = r#"{"event_id": 7, "timestamp": "2023-10-05T12:34:56Z", "event_type": "t", "description": "d"}"#;
+    let got = answer(post(&model, &[], body).await.expect("POST")).await;
+    assert!(described.is_valid(&got), "{got}");
+
+    let github = crate::support::process::Served::start(&["--source", "github"]);
+    let headers = [("x-github-event", "issues"), ("x-github-delivery", "d-7")];
+    let got = answer(
+        post(&github, &headers, r#"{"action": "opened"}"#)
+            .await
+            .expect("POST"),
+    )
+    .await;
+    assert_eq!(got["id"], "d-7");
+    assert!(described.is_valid(&got), "{got}");
+
+    let slack = crate::support::process::Served::start(&["--source", "slack"]);
+    let body = r#"{"type": "url_verification", "challenge": "c-7"}"#;
+    let got = answer(post(&slack, &[], body).await.expect("POST")).await;
+    assert_eq!(got["challenge"], "c-7");
+    assert!(described.is_valid(&got), "{got}");
+
+    // Not anything at all: an answer of none of these shapes is not described.
+    assert!(!described.is_valid(&serde_json::json!({"status": "success"})));
+}
