@@ -181,7 +181,9 @@ fn value_checked<'h>(
     if let Some(text) = value
         .and_then(|v| crate::alert::signing::visible_ascii(v.as_bytes()))
         .map(str::trim_ascii)
-        .filter(|text| !text.is_empty() && text.len() <= super::MAX_ID_BYTES)
+        .filter(|text| {
+            !text.is_empty() && text.len() <= super::MAX_ID_BYTES && !super::is_dot_segment(text)
+        })
     {
         return Ok(text);
     }

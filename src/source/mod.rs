@@ -235,7 +235,8 @@ fn problem(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     }
 }
 
-/// An id as found, checked: 1 to [`MAX_ID_BYTES`] bytes, no control characters.
+/// An id as found, checked: 1 to [`MAX_ID_BYTES`] bytes, no control characters, not `.`
+/// or `..`.
 fn checked_id(field: &str, id: &str) -> Result<String, FieldError> {
     checked_id_with(id, || field.to_string())
 }
@@ -266,7 +267,22 @@ fn checked_text(id: &str, field: impl FnOnce() -> String) -> Result<&str, FieldE
             "expected an id without control characters",
         ));
     }
+    if is_dot_segment(id) {
+        return Err(problem(
+            field(),
+            format!(
+                "expected an id a URL path can name, got {id:?}: browsers and HTTP clients \
+                 read /events/{id}/… as a step up the path"
+            ),
+        ));
+    }
     Ok(id)
+}
+
+/// Whether `id` is `.` or `..`, which no path segment can carry: clients (browsers, curl,
+/// URL libraries) resolve them, written plainly or as `%2E`, before the request is sent.
+fn is_dot_segment(id: &str) -> bool {
+    matches!(id, "." | "..")
 }
 
 /// Whether `text` has a control character (`char::is_control`: C0, DEL and C1), judged

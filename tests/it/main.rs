@@ -4,6 +4,7 @@
 mod support;
 
 mod browser;
+mod browser_copies;
 mod cli;
 mod completions;
 mod config_file;

@@ -193,7 +193,8 @@ async function loadFirst() {
   add(page.events, "end");
   ui.older = page.next_cursor;
   if (ui.events.length) ui.newest = ui.events[0].seq;
-  $("list-note").textContent = ui.events.length ? "" : "No events yet. POST one to /webhook and it appears here.";
+  $("list-note").textContent = ui.events.length ? ""
+    : ui.type ? "No event of type " + ui.type + "." : "No events yet. POST one to /webhook and it appears here.";
   render();
 }
 
@@ -526,7 +527,8 @@ async function showEvent(id) {
   fact("seq", event.seq);
   if (event.signature !== undefined && event.signature !== null) fact("signature", describe(event.signature));
 
-  const pretty = el("pre", { id: "body-pretty", tabindex: "0", text: indent(raw) });
+  // A body that is not JSON (a Slack form: the API gives its body as null) as it is.
+  const pretty = el("pre", { id: "body-pretty", tabindex: "0", text: event.body === null ? raw : indent(raw) });
   const exact = el("pre", { id: "body-raw", tabindex: "0", text: raw, hidden: true });
   const view = (showRaw) => () => {
     pretty.hidden = showRaw; exact.hidden = !showRaw;
@@ -538,8 +540,16 @@ async function showEvent(id) {
 
   const copied = el("div", { id: "copied" });
   const webhook = location.origin + "/webhook";
-  const curl = `curl -sS -X POST ${shellQuote(webhook)} -H 'Content-Type: application/json' --data-binary ${shellQuote(raw)}`;
-  const send = `printf '%s' ${shellQuote(raw)} | hookrelay send --to ${shellQuote(webhook)} -f -`;
+  const again = resent(event.headers);
+  const typed = again.some(([name]) => name === "content-type") ? [] : [["content-type", "application/json"]];
+  const options = (pairs) => pairs.map(([name, value]) => " -H " + shellQuote(name + ": " + value)).join("");
+  const curl = `curl -sS -X POST ${shellQuote(webhook)}${options(typed.concat(again))} --data-binary ${shellQuote(raw)}`;
+  // The model's events as `send` checks them; any other JSON as it is (`--as json`), with
+  // the headers it came with (content-type aside: `send` sets it).
+  const model = event.event_id !== undefined && event.event_id !== null;
+  const sendHeaders = again.filter(([name]) => name !== "content-type");
+  const send = event.body === null ? null
+    : `printf '%s' ${shellQuote(raw)} | hookrelay send${model ? "" : " --as json"} --to ${shellQuote(webhook)} -f -${options(sendHeaders)}`;
 
   detail.replaceChildren(...[
     el("h2", { id: "event-title", text: "event " + label(event) }),
@@ -547,7 +557,7 @@ async function showEvent(id) {
     el("div", { class: "actions" },
       el("button", { type: "button", id: "replay", onclick: () => replay(id, null), text: "Replay to all targets" }),
       el("button", { type: "button", id: "copy-curl", onclick: () => copy(curl, "curl", copied), text: "Copy as curl" }),
-      el("button", { type: "button", id: "copy-send", onclick: () => copy(send, "hookrelay send", copied), text: "Copy as hookrelay send" })),
+      send === null ? null : el("button", { type: "button", id: "copy-send", onclick: () => copy(send, "hookrelay send", copied), text: "Copy as hookrelay send" })),
     copied,
     el("h3", {}, "Body ", prettyButton, " ", rawButton),
     pretty, exact,
@@ -563,6 +573,16 @@ async function showEvent(id) {
 function describe(value) {
   if (typeof value !== "object") return String(value);
   return Object.entries(value).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
+}
+
+// The kept headers that a copy of the request sends again: not those the client sets for
+// itself (host, framing, connection), nor a value kept only as "[redacted]".
+const NOT_RESENT = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "upgrade", "expect", "proxy-connection", "user-agent", "accept", "accept-encoding"]);
+function resent(headers) {
+  if (!Array.isArray(headers)) return [];
+  return headers.map((h) => (Array.isArray(h) ? h : [h.name, h.value]))
+    .filter(([name, value]) => !NOT_RESENT.has(String(name).toLowerCase()) && value !== "[redacted]")
+    .map(([name, value]) => [String(name).toLowerCase(), String(value)]);
 }
 
 function headersTable(headers) {
@@ -712,7 +732,8 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault();
     const id = $("search").value.trim();
     if (!id) return;
-    if (location.hash === "#event/" + id) route(); else location.hash = "#event/" + id;
+    const hash = "#event/" + encodeURIComponent(id);
+    if (location.hash === hash) route(); else location.hash = hash;
   });
   $("viewport").addEventListener("scroll", () => requestAnimationFrame(render), { passive: true });
   $("viewport").addEventListener("keydown", onListKey);

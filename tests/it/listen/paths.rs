@@ -1,4 +1,4 @@
-//! What `listen` asks the server for: the body of an event whose id is `.`, `..` or holds
+//! What `listen` asks the server for: the body of an event whose id holds dots or
 //! reserved characters, each id one path segment; and the forms of `--from` naming the
 //! same hookrelay (its address, its `/events` or `/events/stream` URL), with a hint for a
 //! path that names none.
@@ -6,14 +6,18 @@
 use super::*;
 
 #[tokio::test]
-async fn events_called_dot_or_dot_dot_or_with_reserved_characters_are_forwarded_and_passed() {
+async fn events_whose_ids_hold_dots_or_reserved_characters_are_forwarded_and_passed() {
     let served = serve_with_token(&["--source", "json", "--id-from", "/id"]);
     let customer = Customer::start();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("st.json");
     let _listening = Listening::start(&keeping_place(&served, &customer, &state));
     // Bodies over several lines: listen reads each from /events/{id}/body.
-    let ids = ["..", ".", "?q=1", "#top", "a/../b", "50%25", "é x", "+;=:@"];
+    // (`.` and `..` are refused as ids when they arrive; an older store may hold them,
+    // and the unit tests of the path's encoding cover those.)
+    let ids = [
+        "...", ".a", "?q=1", "#top", "a/../b", "50%25", "é x", "+;=:@",
+    ];
     let body = |id: &str| format!("{{\n \"id\": {}\n}}\n", serde_json::json!(id));
     for id in ids {
         post(&served, &body(id)).await;

@@ -260,3 +260,51 @@ fn a_header_that_is_there_but_empty_is_not_called_missing() {
         "{absent_answer}"
     );
 }
+
+/// `.` and `..` name no event in a URL path (browsers, curl and URL libraries resolve them,
+/// `%2E` too): refused as ids with the reason, from the body and from a header alike,
+/// and nothing is kept; `...` and `a/..` are ids like any other.
+#[test]
+fn ids_that_a_url_path_cannot_name_are_refused() {
+    let json = serve(&["--source", "json", "--id-from", "/id"]);
+    let url = json.url("/webhook");
+    for id in [".", ".."] {
+        let body = serde_json::json!({ "id": id }).to_string();
+        let (status, answer) = post(&url, &[], body.as_bytes());
+        assert_eq!(status, 422, "{answer}");
+        let details = refusal(&answer);
+        assert_eq!(details[0].0, "/id", "{answer}");
+        assert!(details[0].1.contains("a URL path can name"), "{answer}");
+    }
+    for id in ["...", "a/..", ".a"] {
+        let body = serde_json::json!({ "id": id }).to_string();
+        let (status, answer) = post(&url, &[], body.as_bytes());
+        assert_eq!(status, 200, "{id}: {answer}");
+    }
+    let (_, listed) = get_text(&json.url("/events"));
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let ids: Vec<&str> = listed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{listed}");
+    assert!(!ids.contains(&".") && !ids.contains(&".."), "{listed}");
+
+    let github = serve(&["--source", "github"]);
+    let (status, answer) = post(
+        &github.url("/webhook"),
+        &[
+            ("x-github-event", "push".to_string()),
+            ("x-github-delivery", "..".to_string()),
+        ],
+        b"{}",
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        refusal(&answer)[0].0,
+        "header:x-github-delivery",
+        "{answer}"
+    );
+}
