@@ -202,6 +202,17 @@ async fn events_appear_live_open_with_body_and_headers_and_replay_shows_the_new_
         )
         .await;
     assert_eq!(fits, true);
+    // The attempts' numbers stay whole (the table scrolls instead): each status and
+    // column name on one line.
+    let whole = browser
+        .until(
+            "the attempts' cells on one line each",
+            DEADLINE,
+            "const cells = [...document.querySelectorAll('#deliveries .attempts th, #deliveries .attempts td:nth-child(3)')]; \
+             return cells.length > 6 && cells.every(c => { const r = document.createRange(); r.selectNodeContents(c); return r.getClientRects().length === 1; })",
+        )
+        .await;
+    assert_eq!(whole, true);
     browser.close().await;
 }
 

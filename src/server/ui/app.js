@@ -635,9 +635,10 @@ function deliveryBox(id, d) {
       el("button", { type: "button", onclick: () => replay(id, d.target), text: "Replay to this target" })),
     d.next_attempt_at ? el("p", { class: "note", text: "next attempt at " + d.next_attempt_at }) : null,
     d.attempts.length
-      ? el("table", { class: "attempts" },
+      // In a scroll box of its own: a narrow window scrolls the table, not its numbers.
+      ? el("div", { class: "scroll-x" }, el("table", { class: "attempts" },
         el("thead", {}, el("tr", {}, ["#", "at", "status", "duration", "error", "next attempt"].map((h) => el("th", { text: h })))),
-        el("tbody", {}, attempts))
+        el("tbody", {}, attempts)))
       : el("p", { class: "note", text: "no attempt yet" }));
 }
 
