@@ -579,17 +579,21 @@ function describe(value) {
 // itself (host, framing, connection), nor a value kept only as "[redacted]".
 const NOT_RESENT = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "upgrade", "expect", "proxy-connection", "user-agent", "accept", "accept-encoding"]);
 function resent(headers) {
-  if (!Array.isArray(headers)) return [];
-  return headers.map((h) => (Array.isArray(h) ? h : [h.name, h.value]))
+  return pairsOf(headers)
     .filter(([name, value]) => !NOT_RESENT.has(String(name).toLowerCase()) && value !== "[redacted]")
     .map(([name, value]) => [String(name).toLowerCase(), String(value)]);
 }
 
+// The event's headers as [name, value] pairs, in order.
+function pairsOf(headers) {
+  if (headers === undefined || headers === null) return [];
+  if (Array.isArray(headers)) return headers.map((h) => (Array.isArray(h) ? h : [h.name, h.value]));
+  return Object.entries(headers).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]));
+}
+
 function headersTable(headers) {
   if (headers === undefined || headers === null) return el("p", { class: "note", text: "This server does not keep request headers." });
-  let pairs;
-  if (Array.isArray(headers)) pairs = headers.map((h) => (Array.isArray(h) ? h : [h.name, h.value]));
-  else pairs = Object.entries(headers).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]));
+  const pairs = pairsOf(headers);
   if (!pairs.length) return el("p", { class: "note", text: "No headers were kept." });
   return el("table", { id: "headers" },
     el("thead", {}, el("tr", {}, el("th", { text: "name" }), el("th", { text: "value" }))),
