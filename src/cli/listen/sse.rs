@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::server::stream::sse::{STARTS_AFTER, STORE_ID};
+use crate::server::stream::sse::{HEARTBEAT_MS, STARTS_AFTER, STORE_ID};
 
 /// What the stream of a hookrelay starts with; anything else is not one.
 const HELLO: &str = ": hookrelay event stream";
@@ -113,7 +113,11 @@ impl StreamClient {
             };
             let store_id = header(STORE_ID).filter(|id| !id.is_empty());
             let starts_after = header(STARTS_AFTER).and_then(|n| n.parse().ok());
+            let heartbeat = header(HEARTBEAT_MS)
+                .and_then(|n| n.parse().ok())
+                .map(Duration::from_millis);
             let mut frames = Frames::new(response.into_body(), store_id, starts_after);
+            frames.silence = silence_after(heartbeat);
             return match frames.hello().await {
                 Ok(()) => Ok(frames),
                 Err(e) => Err(Failure::Refused(e.context(not_a_hookrelay(url)))),
@@ -162,7 +166,16 @@ impl StreamClient {
         if response.status() != StatusCode::OK {
             anyhow::bail!("GET {url} answered {}", response.status());
         }
-        Ok(response.into_body().collect().await?.to_bytes())
+        // Bounded, as the answer's head is: a server that stalls mid-body fails the read.
+        let body = tokio::time::timeout(self.connect_timeout * 6, response.into_body().collect())
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "GET {url}: the body did not arrive within {:?}",
+                    self.connect_timeout * 6
+                )
+            })??;
+        Ok(body.to_bytes())
     }
 }
 
@@ -234,6 +247,17 @@ pub struct Frames {
     pub store_id: Option<String>,
     /// The sequence number the stream's events follow (`Hookrelay-Starts-After`).
     pub starts_after: Option<u64>,
+    /// How long the stream may say nothing before it is taken for dead.
+    silence: Duration,
+}
+
+/// How long a stream may say nothing before its connection is taken for dead: three of
+/// the heartbeats the server announces (`Hookrelay-Heartbeat-Ms`), at least a second; 45
+/// seconds, three of a hookrelay's usual heartbeats, from a server that announces none.
+fn silence_after(heartbeat: Option<Duration>) -> Duration {
+    heartbeat.map_or(Duration::from_secs(45), |beat| {
+        (beat * 3).clamp(Duration::from_secs(1), Duration::from_secs(300))
+    })
 }
 
 impl Frames {
@@ -243,6 +267,7 @@ impl Frames {
             buffer: BytesMut::new(),
             store_id,
             starts_after,
+            silence: silence_after(None),
         }
     }
 
@@ -262,7 +287,16 @@ impl Frames {
     /// Reads more of the body; `false` at its end.
     async fn fill(&mut self) -> anyhow::Result<bool> {
         loop {
-            match self.body.frame().await {
+            let frame = tokio::time::timeout(self.silence, self.body.frame())
+                .await
+                .map_err(|_| {
+                    anyhow!(
+                        "the stream said nothing for {:?}, not even a heartbeat: the \
+                         connection is taken for dead",
+                        self.silence
+                    )
+                })?;
+            match frame {
                 None => return Ok(false),
                 Some(Err(e)) => return Err(anyhow!("reading the stream: {}", root_cause(&e))),
                 Some(Ok(frame)) => {

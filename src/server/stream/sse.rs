@@ -44,6 +44,10 @@ const BEAT: &[u8] = b": heartbeat\n\n";
 pub const STORE_ID: &str = "hookrelay-store-id";
 /// The response header giving the sequence number the stream's events follow.
 pub const STARTS_AFTER: &str = "hookrelay-starts-after";
+/// The response header giving, in milliseconds, the longest time between two writes of
+/// the stream (its heartbeat): a client that hears nothing for several of them can take
+/// the connection for dead.
+pub const HEARTBEAT_MS: &str = "hookrelay-heartbeat-ms";
 
 /// Marks a response whose body goes on for as long as the client listens: the connection
 /// is not closed as idle while it is written (a client that stops reading still is).
@@ -112,6 +116,10 @@ pub async fn events_stream(
         headers.insert(STORE_ID, id);
     }
     headers.insert(STARTS_AFTER, HeaderValue::from(starts_after));
+    headers.insert(
+        HEARTBEAT_MS,
+        HeaderValue::from(u64::try_from(heartbeat.as_millis()).unwrap_or(u64::MAX)),
+    );
     // nginx would otherwise hold frames back to fill its buffer.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response.extensions_mut().insert(Streaming);
