@@ -191,6 +191,15 @@ async fn events_appear_live_open_with_body_and_headers_and_replay_shows_the_new_
         .js("return getComputedStyle(document.activeElement).outlineStyle")
         .await;
     assert_ne!(outline, "none", "the focused element shows it");
+    // The list is one Tab stop, the row last moved to: the arrows move between rows.
+    let stops = browser
+        .js(r#"const s = [...document.querySelectorAll('#rows .row')].filter(r => r.tabIndex >= 0); return s.map(r => r.dataset.eventId)"#)
+        .await;
+    assert_eq!(
+        stops,
+        serde_json::json!(["1002"]),
+        "one Tab stop in the list"
+    );
 
     // A narrow window: one column, nothing wider than the window.
     browser.client.set_window_size(380, 760).await.unwrap();

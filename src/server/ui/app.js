@@ -20,6 +20,7 @@ const ui = {
   type: "",
   paused: false,
   held: [],                 // events that came while paused, oldest first
+  tabStop: null,            // seq of the row that Tab reaches (the list is one Tab stop)
   live: null,               // AbortController of the live feed
   mode: "",
   deliveries: new Map(),    // key -> {state, title} | "loading"
@@ -259,6 +260,10 @@ function render() {
     if (!wanted.has(seq)) row.remove();
   }
   const present = new Map([...rows.children].map((r) => [Number(r.dataset.seq), r]));
+  // One row holds the list's Tab stop (the arrows move between rows): the last one
+  // focused while it is drawn, else the first on screen.
+  const onScreen = Math.min(total - 1, Math.ceil(viewport.scrollTop / ui.rowHeight));
+  const stop = wanted.has(ui.tabStop) ? ui.tabStop : total ? ui.events[Math.max(0, onScreen)].seq : null;
   for (const [seq, i] of wanted) {
     const event = ui.events[i];
     const row = present.get(seq) || rows.appendChild(makeRow(event));
@@ -266,6 +271,7 @@ function render() {
     row.setAttribute("aria-posinset", i + 1);
     row.setAttribute("aria-setsize", ui.older === null ? total : -1);
     row.setAttribute("aria-current", key(event) === ui.open ? "true" : "false");
+    row.tabIndex = seq === stop ? 0 : -1;
     paintDelivery(row, key(event));
   }
   if (last + 50 > total) loadOlder();
@@ -742,6 +748,12 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("viewport").addEventListener("scroll", () => requestAnimationFrame(render), { passive: true });
   $("viewport").addEventListener("keydown", onListKey);
+  $("rows").addEventListener("focusin", (e) => {
+    const row = e.target.closest && e.target.closest(".row");
+    if (!row) return;
+    ui.tabStop = Number(row.dataset.seq);
+    for (const other of $("rows").children) other.tabIndex = other === row ? 0 : -1;
+  });
   $("detail").addEventListener("keydown", (e) => {
     if (e.key !== "Escape") return;
     const row = $("rows").querySelector('[aria-current="true"]');
