@@ -4,7 +4,7 @@
 mod support;
 
 mod browser;
-mod browser_copies;
+mod browser_actions;
 mod cli;
 mod completions;
 mod config_file;

@@ -175,14 +175,17 @@ async function refreshState() {
 
 async function replayDead() {
   try {
+    $("replay-note").textContent = "";
     const r = await json("/deliveries/replay?status=dead", { method: "POST" });
-    $("state").textContent = `replayed ${r.replayed} dead deliveries`;
+    // Beside the button, where the state line's refresh does not overwrite it.
+    $("replay-note").textContent = `replayed ${r.replayed} dead ${r.replayed === 1 ? "delivery" : "deliveries"}`;
     ui.deliveries.clear();
     render();
     if (ui.open !== null) showDeliveries(ui.open, true);
     setTimeout(refreshState, 1000);
   } catch (e) {
-    failed(e);
+    if (e instanceof Unauthorized) return failed(e);
+    $("replay-note").textContent = "replay failed: " + e.message;
   }
 }
 
@@ -660,7 +663,9 @@ async function replay(id, target) {
     showDeliveries(id, true);
     setTimeout(refreshState, 1000);
   } catch (e) {
-    failed(e);
+    // Under the button that was pressed, not in the list's note.
+    if (e instanceof Unauthorized) return failed(e);
+    $("copied").replaceChildren(el("p", { class: "note", role: "alert", text: "replay failed: " + e.message }));
   }
 }
 
