@@ -197,6 +197,13 @@ async fn run_async(args: EndpointsArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("--server {base}: not a usable URL"))?;
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(token) = &args.admin_token {
+        // A blank variable or flag: sending `Bearer ` would only earn a 401 about headers.
+        if token.trim().is_empty() {
+            anyhow::bail!(
+                "--admin-token (or HOOKRELAY_ADMIN_TOKEN) is empty: give the token of the \
+                 server's --admin-token, or leave it out for a server without one"
+            );
+        }
         let value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
             .context("--admin-token: not a valid header value")?;
         request = request.header(header::AUTHORIZATION, value);
@@ -247,6 +254,12 @@ async fn run_async(args: EndpointsArgs) -> anyhow::Result<ExitCode> {
             status.as_u16(),
             answer["message"].as_str().unwrap_or("no message")
         );
+        if status == http::StatusCode::UNAUTHORIZED && args.admin_token.is_none() {
+            crate::cli::say!(
+                "hookrelay: the server needs an admin token: give it with --admin-token TOKEN \
+                 or HOOKRELAY_ADMIN_TOKEN"
+            );
+        }
         for detail in answer["details"].as_array().into_iter().flatten() {
             crate::cli::say!(
                 "  {}: {}",
@@ -310,7 +323,12 @@ fn describe(action: &Action, answer: &Value) -> String {
             let previous = answer["previous_secrets"].as_array().cloned();
             let until: Vec<String> = match previous.filter(|p| !p.is_empty()) {
                 Some(previous) => previous.iter().map(|p| s(&p["expires_at"])).collect(),
-                None => vec![s(&answer["previous_secret_expires_at"])],
+                // `null` when none signs on (a rotation with `--grace 0s`): no line.
+                None => answer["previous_secret_expires_at"]
+                    .as_str()
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
             };
             for at in until {
                 text.push_str(&format!("previous secret signs until\t{at}\n"));

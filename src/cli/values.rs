@@ -31,12 +31,20 @@ pub fn parse_time_allowed(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurationList(pub Vec<Duration>);
 
+/// A list of durations, `1s,5s,30s`: at least one (an empty list, as a blank variable
+/// gives, would quietly mean no retry at all).
 pub fn parse_durations(text: &str) -> Result<DurationList, String> {
     let list = text
         .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(parse_duration);
-    Ok(DurationList(list.collect::<Result<_, _>>()?))
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()?;
+    if list.is_empty() {
+        return Err(format!(
+            "expected at least one duration, like 1s,5s,30s, got {text:?}"
+        ));
+    }
+    Ok(DurationList(list))
 }
 
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -158,6 +166,13 @@ pub fn parse_route(text: &str) -> Result<(glob::Pattern, url::Url), String> {
             "expected a route like 'order.*=http://host/hook', got {text:?}"
         ));
     };
+    // No event has an empty type: such a route would never take one.
+    if pattern.trim().is_empty() {
+        return Err(format!(
+            "the route has no type or glob before '=', got {text:?}; expected one like \
+             'order.*=http://host/hook' ('*=URL' takes every event)"
+        ));
+    }
     let pattern = glob::Pattern::new(pattern.trim())
         .map_err(|e| format!("invalid pattern {:?}: {e}", pattern.trim()))?;
     Ok((pattern, parse_http_url(url.trim())?))
@@ -167,7 +182,8 @@ pub fn parse_route(text: &str) -> Result<(glob::Pattern, url::Url), String> {
 /// parser reads as relative or as the scheme `localhost:`), the message says to add one.
 pub fn parse_http_url(text: &str) -> Result<url::Url, String> {
     let needs_scheme = || {
-        let hint = if text.contains("://") {
+        // Only where adding the scheme would make a URL: not with a space in it.
+        let hint = if text.contains("://") || text.contains(char::is_whitespace) {
             String::new()
         } else {
             format!(" (http://{text}?)")
@@ -201,6 +217,21 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("soon").unwrap_err().contains("500ms"));
         assert!(parse_duration("-1").is_err());
+        assert!(parse_durations("").is_err());
+        assert!(parse_durations(" , ").is_err());
+        assert!(parse_route("=http://127.0.0.1:9/x").is_err());
+        assert!(parse_route(" =http://127.0.0.1:9/x").is_err());
+        assert!(parse_route("*=http://127.0.0.1:9/x").is_ok());
+        assert!(
+            !parse_http_url("not a url")
+                .unwrap_err()
+                .contains("http://not a url")
+        );
+        assert!(
+            parse_http_url("127.0.0.1:9/x")
+                .unwrap_err()
+                .contains("(http://127.0.0.1:9/x?)")
+        );
         let list = parse_durations("1s,5s,30s").unwrap();
         assert_eq!(list.0, [1, 5, 30].map(Duration::from_secs));
     }

@@ -143,10 +143,10 @@ impl ApiError {
                 format!("invalid JSON at line {line}, column {column}: {message}")
             }
             ApiError::Validation(errors) => {
-                format!("the event is invalid ({} problem(s))", errors.len())
+                format!("the event is invalid ({})", problems(errors.len()))
             }
             ApiError::InvalidEndpoint(errors) => {
-                format!("the endpoint is invalid ({} problem(s))", errors.len())
+                format!("the endpoint is invalid ({})", problems(errors.len()))
             }
             ApiError::InvalidSignature(e) => e.to_string(),
             ApiError::Unauthorized(refusal) => refusal.message().into(),
@@ -301,5 +301,14 @@ mod tests {
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    }
+}
+
+/// "1 problem", "2 problems".
+fn problems(n: usize) -> String {
+    if n == 1 {
+        "1 problem".to_string()
+    } else {
+        format!("{n} problems")
     }
 }

@@ -16,6 +16,7 @@ mod hostile_json;
 mod listen;
 mod model_props;
 mod relay;
+mod relay_mistakes;
 mod relay_process;
 mod repo_checks;
 mod send;
