@@ -290,6 +290,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// "1 problem", "2 problems".
+fn problems(n: usize) -> String {
+    if n == 1 {
+        "1 problem".to_string()
+    } else {
+        format!("{n} problems")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,14 +310,5 @@ mod tests {
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
-    }
-}
-
-/// "1 problem", "2 problems".
-fn problems(n: usize) -> String {
-    if n == 1 {
-        "1 problem".to_string()
-    } else {
-        format!("{n} problems")
     }
 }
