@@ -273,6 +273,12 @@ async fn watched<C, E>(
             if !stopping && stopped.as_mut().poll(&mut side_cx).is_ready() {
                 stopping = true;
                 watch.stopping();
+                // Half a request head is no request in flight: waiting for the rest (up
+                // to the header timeout) would hold up the stop.
+                if watch.mid_head() {
+                    tracing::debug!("closing a connection whose request had not begun");
+                    return Poll::Ready(());
+                }
                 shutdown(connection.as_mut());
                 // The connection is told to close: polled again to act on it.
                 cx.waker().wake_by_ref();

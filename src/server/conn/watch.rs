@@ -87,6 +87,14 @@ impl Watch {
         }
     }
 
+    /// Whether a request head has begun and not yet reached a handler: a request that has
+    /// not started, which the server, stopping, need not wait for.
+    pub(super) fn mid_head(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+            && self.streaming.load(Ordering::Acquire) == 0
+            && self.head_since.load(Ordering::Acquire) != NONE
+    }
+
     /// Bytes arrived while no request is being handled: a request head has begun.
     fn bytes_read(&self) {
         if self.busy.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Acquire) == NONE

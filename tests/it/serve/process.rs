@@ -219,14 +219,19 @@ fn sigterm_right_after_the_address_line_exits_0() {
 }
 
 #[tokio::test]
-async fn ctrl_c_stops_promptly_even_with_idle_connections_open() {
-    let mut server = Served::start(&["--workers", "1"]);
-    // A client that keeps its connection alive after a request, and one that never speaks.
+async fn ctrl_c_stops_promptly_even_with_idle_or_half_sent_connections_open() {
+    // A header timeout longer than the test's deadline: a stop that waited for it fails.
+    let mut server = Served::start(&["--workers", "1", "--header-timeout", "60s"]);
+    // A client that keeps its connection alive after a request, one that never speaks,
+    // and one that sent half a request head.
     let keep_alive = reqwest::Client::new();
     let (status, _) =
         support::app::answer(keep_alive.get(server.url("/healthz")).send().await.unwrap()).await;
     assert_eq!(status, 200);
     let _silent = std::net::TcpStream::connect(server.addr).unwrap();
+    let mut half = std::net::TcpStream::connect(server.addr).unwrap();
+    std::io::Write::write_all(&mut half, b"GET /hea").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
 
     let interrupted = std::process::Command::new("kill")
         .args(["-INT", &server.pid().to_string()])
