@@ -47,8 +47,29 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     let serve = cli
         .find_subcommand("serve")
         .context("the serve command is missing")?;
-    let problems = match config_file::load(&file, serve) {
-        Ok(read) => as_serve_would(&file, &read, serve),
+    // Every problem at once: those of single options, and what `serve` would refuse of
+    // the valid ones taken together.
+    let problems = match config_file::load_valid_part(&file, serve) {
+        Ok((read, mut problems)) => {
+            // The keys the file sets that are invalid alone: a problem of the options taken
+            // together that names one (a `verify` "without" the secret that is there but
+            // invalid) follows from it, and is left out.
+            let invalid: Vec<&str> = read
+                .keys
+                .iter()
+                .filter(|(id, _, _)| !read.options.iter().any(|(valid, _)| valid == id))
+                .map(|(_, key, _)| key.as_str())
+                .collect();
+            let follows = |problem: &str| {
+                problem
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|word| invalid.contains(&word))
+            };
+            let together = as_serve_would(&file, &read, serve);
+            problems.extend(together.into_iter().filter(|(_, p)| !follows(p)));
+            problems.sort_by_key(|(line, _)| *line);
+            problems.into_iter().map(|(_, problem)| problem).collect()
+        }
         Err(ConfigError::Unreadable(e)) => return Err(e),
         Err(ConfigError::Invalid(problems)) => problems,
     };
@@ -65,10 +86,19 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
 /// What `serve --config FILE` alone would refuse of the file's options taken together:
 /// what clap says (one that requires another, two that exclude each other), then every
 /// check `serve` makes before binding ([`serve::refusals`]), in the file's terms.
-fn as_serve_would(file: &Path, read: &ConfigFile, serve: &clap::Command) -> Vec<String> {
+fn as_serve_would(file: &Path, read: &ConfigFile, serve: &clap::Command) -> Vec<(usize, String)> {
     let mut argv: Vec<OsString> = vec!["hookrelay".into(), "serve".into()];
-    for (_, args) in &read.options {
-        argv.extend(args.iter().cloned());
+    for (id, args) in &read.options {
+        // A `HOOKRELAY_*` variable overrides the file's value, as `serve` takes it: left
+        // to clap, which reads (and judges) the variable instead.
+        let from_env = serve
+            .get_arguments()
+            .find(|arg| arg.get_id() == id.as_str())
+            .and_then(clap::Arg::get_env)
+            .is_some_and(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        if !from_env {
+            argv.extend(args.iter().cloned());
+        }
     }
     let parsed = Cli::command()
         .try_get_matches_from(argv)
@@ -79,7 +109,16 @@ fn as_serve_would(file: &Path, read: &ConfigFile, serve: &clap::Command) -> Vec<
             ..
         }) => args,
         Ok(_) => return Vec::new(),
-        Err(e) => return vec![clap_problem(file, read, serve, &e)],
+        Err(e) => {
+            let problem = clap_problem(file, read, serve, &e);
+            // Its line, where it names one (`FILE:LINE: …`), to be sorted with the others.
+            let line = problem
+                .strip_prefix(&format!("{}:", file.display()))
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            return vec![(line, problem)];
+        }
     };
     // As `serve --config` has them: its refusals judge the file's endpoints too.
     args.file_endpoints = read.endpoints.clone();
@@ -101,7 +140,7 @@ fn as_serve_would(file: &Path, read: &ConfigFile, serve: &clap::Command) -> Vec<
         })
         .collect();
     found.sort_by_key(|(line, _)| *line);
-    found.into_iter().map(|(_, problem)| problem).collect()
+    found
 }
 
 /// clap's refusal of the file's options taken together, in the file's terms and at the
@@ -157,5 +196,24 @@ fn clap_problem(file: &Path, read: &ConfigFile, serve: &clap::Command, e: &clap:
         _ => {}
     }
     let message = config_file::in_file_terms(serve, &config_file::clap_message(e));
-    format!("{}: {message}", file.display())
+    // A value clap read from a variable: named, as the file does not hold it.
+    let variable = (e.kind() == ErrorKind::ValueValidation)
+        .then(|| strings(ContextKind::InvalidArg))
+        .and_then(|keys| keys.into_iter().next())
+        .and_then(|key| {
+            serve.get_arguments().find(|arg| {
+                arg.get_long()
+                    .is_some_and(|long| long.replace('-', "_") == key)
+            })
+        })
+        .and_then(clap::Arg::get_env)
+        .filter(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    match variable {
+        Some(name) => format!(
+            "{}: {} (which overrides the file): {message}",
+            file.display(),
+            name.to_string_lossy()
+        ),
+        None => format!("{}: {message}", file.display()),
+    }
 }

@@ -94,6 +94,21 @@ pub fn describe(path: &Path, error: &ConfigError) -> String {
 
 /// Reads and checks `path` against `serve`, the command whose options it holds.
 pub fn load(path: &Path, serve: &clap::Command) -> Result<ConfigFile, ConfigError> {
+    match load_valid_part(path, serve)? {
+        (file, problems) if problems.is_empty() => Ok(file),
+        (_, problems) => Err(ConfigError::Invalid(
+            problems.into_iter().map(|(_, problem)| problem).collect(),
+        )),
+    }
+}
+
+/// [`load`], keeping the options that are valid on their own beside the problems (each
+/// with its line) of the others, for `config check` to judge those together as well. A
+/// file that is not text or not TOML is [`ConfigError::Invalid`], nothing in it kept.
+pub fn load_valid_part(
+    path: &Path,
+    serve: &clap::Command,
+) -> Result<(ConfigFile, Vec<(usize, String)>), ConfigError> {
     let bytes = std::fs::read(path).map_err(|e| {
         ConfigError::Unreadable(
             anyhow::Error::new(e).context(format!("reading {}", path.display())),
@@ -159,11 +174,7 @@ pub fn load(path: &Path, serve: &clap::Command) -> Result<ConfigFile, ConfigErro
             }
         }
     }
-    if problems.list.is_empty() {
-        Ok(file)
-    } else {
-        Err(problems.into_error())
-    }
+    Ok((file, problems.into_lines()))
 }
 
 /// The problems found so far, each with the byte offset it is at.
@@ -178,14 +189,23 @@ impl Problems<'_> {
         self.list.push((line_of(self.text, offset), message));
     }
 
-    fn into_error(mut self) -> ConfigError {
-        self.list.sort_by_key(|(line, _)| *line);
+    fn into_error(self) -> ConfigError {
         ConfigError::Invalid(
-            self.list
+            self.into_lines()
                 .into_iter()
-                .map(|(line, message)| format!("{}:{line}: {message}", self.file))
+                .map(|(_, problem)| problem)
                 .collect(),
         )
+    }
+
+    /// Each problem as `FILE:LINE: message` with its line, by line.
+    fn into_lines(mut self) -> Vec<(usize, String)> {
+        self.list.sort_by_key(|(line, _)| *line);
+        let file = self.file;
+        self.list
+            .into_iter()
+            .map(|(line, message)| (line, format!("{file}:{line}: {message}")))
+            .collect()
     }
 }
 

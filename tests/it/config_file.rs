@@ -286,6 +286,48 @@ url = "http://127.0.0.1:9/x"
 secret = "whsec_"
 "#;
 
+/// Options taken together are judged in the same run as each alone (among the valid
+/// ones), and a variable that overrides a key is judged instead of it, and named.
+#[test]
+fn config_check_judges_options_together_beside_invalid_ones_and_the_variables_over_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "both.toml",
+        "max_events = \"lots\"\ntls_cert = \"cert.pem\"\n",
+    );
+    let output = config_check(&file);
+    assert_eq!(output.status.code(), Some(1));
+    let (text, lines) = problems(&file, &output);
+    assert_eq!(
+        lines,
+        [
+            r#"1: max_events: invalid value "lots": invalid digit found in string"#,
+            "2: tls_cert: needs tls_key as well",
+        ],
+        "{text}"
+    );
+
+    let file = write(dir.path(), "ok.toml", "max_events = 10\n");
+    let output = hookrelay()
+        .args(["config", "check", &file])
+        .env("HOOKRELAY_MAX_EVENTS", "lots")
+        .output()
+        .unwrap();
+    let (text, _) = problems(&file, &output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("HOOKRELAY_MAX_EVENTS (which overrides the file): invalid value 'lots'"),
+        "{text}"
+    );
+    let output = hookrelay()
+        .args(["config", "check", &file])
+        .env("HOOKRELAY_MAX_EVENTS", "50")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
 #[test]
 fn config_check_refuses_the_secrets_and_tokens_serve_refuses_without_printing_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -454,7 +496,6 @@ fn the_readme_shows_the_example_file_as_it_is() {
     );
 }
 
-/// `hookrelay config check FILE`, run to its end.
 /// What `config check` printed, whole and as its lines without the leading `FILE:`.
 fn problems(file: &str, output: &std::process::Output) -> (String, Vec<String>) {
     let text = String::from_utf8(output.stdout.clone()).unwrap();
@@ -465,6 +506,7 @@ fn problems(file: &str, output: &std::process::Output) -> (String, Vec<String>) 
     (text, lines)
 }
 
+/// `hookrelay config check FILE`, run to its end.
 fn config_check(file: &str) -> std::process::Output {
     hookrelay()
         .args(["config", "check", file])
