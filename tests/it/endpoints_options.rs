@@ -234,10 +234,30 @@ async fn a_failing_flag_target_opens_its_circuit_and_heals_when_it_recovers() {
     let (_, list) = app.get("/endpoints").await;
     let id = list["endpoints"][0]["id"].as_str().unwrap().to_owned();
     let stats = async || app.get(&format!("/endpoints/{id}/stats")).await.1;
+    let before = stats().await;
+    assert_eq!(
+        before["circuit"],
+        json!({"state": "closed", "failures_in_a_row": 0, "next_probe_at": null}),
+        "{before}"
+    );
     for n in 1..=10 {
         app.post(event_of_type(n, "t")).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Why the endpoint receives nothing, endpoint by endpoint: its circuit, open.
+    let open = stats().await;
+    assert_eq!(open["circuit"]["state"], "open", "{open}");
+    assert!(
+        open["circuit"]["failures_in_a_row"].as_u64() >= Some(3),
+        "{open}"
+    );
+    let probe = open["circuit"]["next_probe_at"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(probe).is_ok(),
+        "{open}"
+    );
     let attempts = customer.count();
     assert!(
         (3..=8).contains(&attempts),
@@ -264,6 +284,7 @@ async fn a_failing_flag_target_opens_its_circuit_and_heals_when_it_recovers() {
     )
     .await;
     assert_eq!(healed["dead"], 0);
+    assert_eq!(healed["circuit"]["state"], "closed", "{healed}");
     let metrics = app.text("/metrics").await;
     assert_eq!(
         metric(&metrics, "hookrelay_endpoints_circuit_open"),

@@ -403,6 +403,7 @@ pub async fn endpoints_stats(
         // Its deliveries are kept under its URL.
         Found::Options(endpoint) => (endpoint.endpoint.id, endpoint.target.to_string()),
     };
+    let target_key = target.clone();
     let filter = DeliveryFilter {
         targets: Some(vec![target]),
         limit: usize::MAX,
@@ -420,8 +421,26 @@ pub async fn endpoints_stats(
         .filter(|a| a.error.is_some() || a.status_code.is_none_or(|c| !(200..300).contains(&c)))
         .max_by_key(|a| a.at)
         .map(|a| json!({"at": a.at, "status_code": a.status_code, "error": a.error}));
+    // Its circuit as this instance's relay holds it (`null` where it delivers nothing).
+    let circuit = state
+        .relay
+        .as_ref()
+        .and_then(|relay| relay.circuit(&target_key))
+        .map(|(open, failures, next_probe)| {
+            let next_probe_at = next_probe.and_then(|wait| {
+                chrono::Duration::from_std(wait).ok().map(|wait| {
+                    (Utc::now() + wait).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                })
+            });
+            json!({
+                "state": if open { "open" } else { "closed" },
+                "failures_in_a_row": failures,
+                "next_probe_at": next_probe_at,
+            })
+        });
     Ok(Json(json!({
         "id": id,
+        "circuit": circuit,
         "delivered": count(DeliveryStatus::Delivered),
         "failed": count(DeliveryStatus::Failed),
         "dead": count(DeliveryStatus::Dead),

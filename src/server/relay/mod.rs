@@ -201,6 +201,20 @@ impl Relay {
         (open, disabled)
     }
 
+    /// The circuit of the endpoint whose deliveries are kept under `key` (a stored
+    /// endpoint's id, an options endpoint's URL), as this instance holds it: whether it is
+    /// open, the failed attempts in a row, and in how long the next probe may start (while
+    /// open). `None` when this instance delivers nothing to it.
+    pub fn circuit(&self, key: &str) -> Option<(bool, u32, Option<std::time::Duration>)> {
+        let lanes = self.lanes();
+        let lane = lanes.by_key.get(key)?;
+        let circuit = lane.circuit.locked();
+        let next_probe = circuit
+            .probe_at
+            .map(|at| at.saturating_duration_since(std::time::Instant::now()));
+        Some((circuit.probe_at.is_some(), circuit.consecutive, next_probe))
+    }
+
     /// The endpoints of the options (`--forward-to`, `--route`), in their order, each as
     /// it is now (disabled, when its circuit disabled it).
     pub fn options_endpoints(&self) -> Vec<OptionsEndpoint> {
