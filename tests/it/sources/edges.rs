@@ -103,17 +103,7 @@ fn a_big_body_failing_many_checks_gets_a_short_answer_naming_each() {
         "a 422 of {size} bytes for a body of {}",
         body.len()
     );
-    let details: Vec<(String, String)> = answer["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["field"].as_str().unwrap().into(),
-                d["message"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let details = refusal(&answer);
     assert_names_each_check(&details, &answer.to_string());
 
     assert_eq!(code, 1, "{err}");
@@ -121,17 +111,7 @@ fn a_big_body_failing_many_checks_gets_a_short_answer_naming_each() {
     assert_eq!(out.lines().count(), 1 + FAILING.len(), "{out}");
     assert_eq!(json_code, 1);
     let result: Value = serde_json::from_str(&json_out).unwrap();
-    let errors: Vec<(String, String)> = result["files"][0]["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["field"].as_str().unwrap().into(),
-                d["message"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let errors = field_messages(&result["files"][0]["errors"]);
     assert_eq!(errors, details, "validate and serve say the same");
 }
 
@@ -144,10 +124,16 @@ fn get_text(url: &str) -> (u16, String) {
     })
 }
 
+/// The `details` of a refusal as (field, message) pairs.
 fn refusal(answer: &Value) -> Vec<(String, String)> {
-    answer["details"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no details: {answer}"))
+    field_messages(&answer["details"])
+}
+
+/// A list of problems (`details` of the API, `errors` of `validate --format json`) as
+/// (field, message) pairs.
+fn field_messages(list: &Value) -> Vec<(String, String)> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("no list of problems: {list}"))
         .iter()
         .map(|d| {
             (
