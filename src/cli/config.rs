@@ -94,8 +94,8 @@ fn as_serve_would(file: &Path, read: &ConfigFile, serve: &clap::Command) -> Vec<
         let from_env = serve
             .get_arguments()
             .find(|arg| arg.get_id() == id.as_str())
-            .and_then(clap::Arg::get_env)
-            .is_some_and(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+            .and_then(variable_set)
+            .is_some();
         if !from_env {
             argv.extend(args.iter().cloned());
         }
@@ -206,8 +206,7 @@ fn clap_problem(file: &Path, read: &ConfigFile, serve: &clap::Command, e: &clap:
                     .is_some_and(|long| long.replace('-', "_") == key)
             })
         })
-        .and_then(clap::Arg::get_env)
-        .filter(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        .and_then(variable_set);
     match variable {
         Some(name) => format!(
             "{}: {} (which overrides the file): {message}",
@@ -216,4 +215,10 @@ fn clap_problem(file: &Path, read: &ConfigFile, serve: &clap::Command, e: &clap:
         ),
         None => format!("{}: {message}", file.display()),
     }
+}
+
+/// The `HOOKRELAY_*` variable of `arg` when it is set (and not empty), as clap takes it.
+fn variable_set(arg: &clap::Arg) -> Option<&std::ffi::OsStr> {
+    arg.get_env()
+        .filter(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
 }

@@ -281,7 +281,7 @@ fn checked_text(id: &str, field: impl FnOnce() -> String) -> Result<&str, FieldE
 
 /// Whether `id` is `.` or `..`, which no path segment can carry: clients (browsers, curl,
 /// URL libraries) resolve them, written plainly or as `%2E`, before the request is sent.
-fn is_dot_segment(id: &str) -> bool {
+pub fn is_dot_segment(id: &str) -> bool {
     matches!(id, "." | "..")
 }
 

@@ -183,7 +183,7 @@ impl StreamClient {
 /// digits, `-`, `.`, `_`, `~`) percent-encoded, and `.` and `..`, which would be read as
 /// steps in the path, as `%2E` and `%2E%2E`.
 pub fn path_segment(text: &str) -> String {
-    if text == "." || text == ".." {
+    if crate::source::is_dot_segment(text) {
         return "%2E".repeat(text.len());
     }
     let mut segment = String::with_capacity(text.len());
